@@ -1,0 +1,112 @@
+"""`python -m game_server` / `game-server`: read flags and environment, run until SIGINT/SIGTERM.
+
+Every flag can also come from an environment variable (`--tick-rate` from `ARENA_TICK_RATE`, and
+so on); the flag wins. The cookie secret comes from `ARENA_COOKIE_SECRET` or a generated file in
+the data directory, never from a flag (flags show up in process lists).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from game_server.app import ArenaServer
+from game_server.config import Config, load_cookie_secret
+
+log = logging.getLogger("arena")
+
+
+def _env(environ: Mapping[str, str], flag: str, default: str) -> str:
+    return environ.get("ARENA_" + flag.upper().replace("-", "_"), default)
+
+
+def parse_config(
+    argv: Sequence[str] | None, environ: Mapping[str, str]
+) -> tuple[Config, str]:
+    """Build a `Config` (and the log level) from flags with environment fallbacks."""
+    defaults = Config()
+    parser = argparse.ArgumentParser(
+        prog="game-server", description="Arena: a multiplayer game server on Tornado."
+    )
+
+    def add(flag: str, default: object, help_text: str, kind: type = str) -> None:
+        parser.add_argument(
+            "--" + flag, type=kind, default=kind(_env(environ, flag, str(default))), help=help_text
+        )
+
+    add("host", defaults.host, "address to listen on (default %(default)s)")
+    add("port", defaults.port, "port to listen on; 0 picks a free one (default %(default)s)", int)
+    add("data-dir", defaults.data_dir, "SQLite file and cookie secret live here", Path)
+    add("tick-rate", defaults.tick_rate, "simulation and state rate in Hz", int)
+    add("max-players", defaults.max_players, "players per room", int)
+    add(
+        "allowed-origins",
+        ",".join(defaults.allowed_origins),
+        "comma-separated extra Origins allowed to open /ws (the server's own is always allowed)",
+    )
+    add("session-ttl-days", defaults.session_ttl_days, "login sessions expire after this", float)
+    add("empty-room-grace", defaults.empty_room_grace, "seconds an empty room lives on", float)
+    add("log-level", "info", "debug, info, warning or error")
+    args = parser.parse_args(argv)
+    origins = tuple(o.strip().rstrip("/") for o in args.allowed_origins.split(",") if o.strip())
+    return Config(
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir,
+        tick_rate=args.tick_rate,
+        max_players=args.max_players,
+        allowed_origins=origins,
+        session_ttl_days=args.session_ttl_days,
+        empty_room_grace=args.empty_room_grace,
+        cookie_secret=load_cookie_secret(args.data_dir, environ.get("ARENA_COOKIE_SECRET")),
+    ), args.log_level
+
+
+async def serve(config: Config) -> None:
+    """Run one server until SIGINT or SIGTERM, then stop it cleanly."""
+    server = ArenaServer(config)
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info(
+        "Arena listening on %s (tick %d Hz, %d players a room, data in %s)",
+        server.url,
+        config.tick_rate,
+        config.max_players,
+        config.data_dir,
+    )
+    await stop.wait()
+    log.info("shutting down")
+    await server.stop()
+    log.info("stopped")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        config, log_level = parse_config(argv, os.environ)
+        config.validate()
+    except ValueError as exc:
+        print(f"game-server: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=getattr(logging, str(log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        asyncio.run(serve(config))
+    except OSError as exc:
+        print(f"game-server: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Registering, logging in and guest access: the rules, shared by the JSON API and the form.
+
+No Tornado here: handlers call `Accounts` and turn an `AccountError` into a status code, a JSON
+body or an inline form error.
+"""
+
+from __future__ import annotations
+
+import re
+
+from game_server.storage.base import Storage, User, UsernameTaken
+from game_server.storage.passwords import PasswordHasher
+
+USERNAME_RE = re.compile(r"[A-Za-z0-9_.\-]{3,20}")
+MIN_PASSWORD = 8
+MAX_PASSWORD = 256
+MAX_GUEST_NAME = 20
+
+
+class AccountError(Exception):
+    """A refused account action: an HTTP status, a stable code and a message for people."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def check_username(username: object) -> str:
+    if not isinstance(username, str) or not USERNAME_RE.fullmatch(username):
+        raise AccountError(
+            400,
+            "bad_username",
+            "Usernames are 3 to 20 characters: letters, digits, '_', '.' or '-'.",
+        )
+    return username
+
+
+def check_password(password: object) -> str:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        raise AccountError(
+            400, "bad_password", f"Passwords need at least {MIN_PASSWORD} characters."
+        )
+    if len(password) > MAX_PASSWORD:
+        raise AccountError(
+            400, "bad_password", f"Passwords are at most {MAX_PASSWORD} characters."
+        )
+    return password
+
+
+def check_guest_name(name: object) -> str:
+    if not isinstance(name, str):
+        raise AccountError(400, "bad_name", "A guest needs a name.")
+    name = " ".join(name.split())
+    if not 1 <= len(name) <= MAX_GUEST_NAME or not name.isprintable():
+        raise AccountError(
+            400, "bad_name", f"Guest names are 1 to {MAX_GUEST_NAME} printable characters."
+        )
+    return name
+
+
+class Accounts:
+    """Account actions over a `Storage`, with passwords hashed off the event loop."""
+
+    def __init__(self, storage: Storage, passwords: PasswordHasher) -> None:
+        self._storage = storage
+        self._passwords = passwords
+
+    async def register(self, username: object, password: object) -> User:
+        name = check_username(username)
+        secret = check_password(password)
+        encoded = await self._passwords.hash(secret)
+        try:
+            return await self._storage.create_user(name, encoded)
+        except UsernameTaken:
+            raise AccountError(409, "username_taken", "That username is already taken.") from None
+
+    async def login(self, username: object, password: object) -> User:
+        """Check a username and password; unknown names cost a hash too and fail the same way."""
+        found = None
+        if isinstance(username, str) and USERNAME_RE.fullmatch(username):
+            found = await self._storage.find_login(username)
+        ok = await self._passwords.verify(
+            password if isinstance(password, str) else "",
+            found[1] if found is not None else None,
+        )
+        if found is None or not ok:
+            raise AccountError(401, "bad_credentials", "Wrong username or password.")
+        return found[0]
+
+    async def guest(self, name: object) -> User:
+        return await self._storage.create_guest(check_guest_name(name))

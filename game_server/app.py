@@ -1,0 +1,139 @@
+"""Wiring: the Tornado application's routes and settings, and the server's start and stop.
+
+`build_app` is pure wiring from a `Config` and the built `Services`; `ArenaServer` owns the
+lifecycle (open storage, listen, and on stop: close rooms, saving every score, close sockets
+with 1001, drain writes, close the database).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from pathlib import Path
+
+import tornado.web
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+
+from game_server.accounts import Accounts
+from game_server.config import Config
+from game_server.engine.connection import Identity
+from game_server.engine.matchmaker import Matchmaker
+from game_server.engine.results import ResultRecorder
+from game_server.engine.ticker import IOLoopScheduler, Scheduler
+from game_server.games.base import GameMode
+from game_server.games.modes import default_modes
+from game_server.storage.base import Storage
+from game_server.storage.passwords import PasswordHasher
+from game_server.storage.sqlite import SQLiteStorage
+from game_server.transport import api, pages
+from game_server.transport.auth import SessionAuth
+from game_server.transport.base import Services
+from game_server.transport.ws import FrameCache, GameSocket
+
+log = logging.getLogger("arena")
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def build_app(config: Config, services: Services) -> tornado.web.Application:
+    """The routes and settings of one Arena server."""
+    deps = {"services": services}
+    routes = [
+        (r"/", pages.LobbyPage, deps),
+        (r"/login", pages.LoginPage, deps),
+        (r"/logout", pages.LogoutPage, deps),
+        (r"/healthz", api.HealthHandler, deps),
+        (r"/api/xsrf", api.XsrfHandler, deps),
+        (r"/api/register", api.RegisterHandler, deps),
+        (r"/api/login", api.LoginHandler, deps),
+        (r"/api/guest", api.GuestHandler, deps),
+        (r"/api/logout", api.LogoutHandler, deps),
+        (r"/api/me", api.MeHandler, deps),
+        (r"/api/rooms", api.RoomsHandler, deps),
+        (r"/api/leaderboard", api.LeaderboardHandler, deps),
+        (r"/ws", GameSocket, {"services": services, "frames": FrameCache()}),
+    ]
+    return tornado.web.Application(
+        routes,
+        cookie_secret=config.cookie_secret,
+        xsrf_cookies=True,
+        xsrf_cookie_kwargs={"samesite": "Lax", "path": "/"},
+        login_url="/login",
+        template_path=str(PACKAGE_DIR / "templates"),
+        static_path=str(PACKAGE_DIR / "static"),
+        websocket_max_message_size=config.max_message_size,
+        websocket_ping_interval=config.ws_ping_interval,
+        websocket_ping_timeout=config.ws_ping_timeout,
+        debug=config.debug,
+    )
+
+
+class ArenaServer:
+    """One Arena server process: storage, engine and HTTP/WebSocket transport."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        storage: Storage | None = None,
+        passwords: PasswordHasher | None = None,
+        scheduler: Scheduler | None = None,
+        modes: dict[str, GameMode] | None = None,
+    ) -> None:
+        config.validate()
+        self.config = config
+        self.storage = storage or SQLiteStorage(config.database_path)
+        self.passwords = passwords or PasswordHasher()
+        self.results = ResultRecorder(self.storage.record_best_mass)
+        self.matchmaker = Matchmaker(
+            modes or default_modes(),
+            scheduler=scheduler or IOLoopScheduler(),
+            max_players=config.max_players,
+            tick_rate=config.tick_rate,
+            empty_room_grace=config.empty_room_grace,
+            on_result=self._record_result,
+        )
+        self.services = Services(
+            config=config,
+            storage=self.storage,
+            accounts=Accounts(self.storage, self.passwords),
+            auth=SessionAuth(self.storage, ttl_days=config.session_ttl_days),
+            matchmaker=self.matchmaker,
+        )
+        self.app = build_app(config, self.services)
+        self._http: HTTPServer | None = None
+        self._sockets: list[socket.socket] = []
+        self.port = config.port
+
+    @property
+    def url(self) -> str:
+        host = self.config.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> None:
+        """Open the database and start listening (port 0 picks a free port)."""
+        await self.storage.open()
+        self._sockets = bind_sockets(self.config.port, address=self.config.host)
+        self.port = self._sockets[0].getsockname()[1]
+        self._http = HTTPServer(self.app, xheaders=False)
+        self._http.add_sockets(self._sockets)
+
+    async def stop(self) -> None:
+        """Stop accepting, close every room and socket, save every score, close the database."""
+        if self._http is not None:
+            self._http.stop()
+        self.matchmaker.close_all("server_closing")
+        for handler in list(self.services.sockets):
+            handler.close(1001, "server shutting down")
+        if self._http is not None:
+            await self._http.close_all_connections()
+            self._http = None
+        await self.results.drain()
+        await self.storage.close()
+        self.passwords.close()
+
+    def _record_result(self, identity: Identity, mass: int) -> None:
+        self.results.record(identity.id, mass)

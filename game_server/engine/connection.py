@@ -1,0 +1,29 @@
+"""What the engine sees of a player's socket, and who a player is.
+
+The transport adapts a real WebSocket to `Connection`; tests use an in-memory one. The engine
+never touches a socket.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Connection(Protocol):
+    """One player's link: the engine writes encoded frames and may close it."""
+
+    def send(self, data: bytes) -> None:
+        """Queue one text frame (UTF-8 JSON bytes). Never raises for a closed link."""
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the link with a WebSocket close code."""
+
+
+class Identity(Protocol):
+    """Who is playing: an account id and the name shown to others."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def name(self) -> str: ...

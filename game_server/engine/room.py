@@ -1,0 +1,228 @@
+"""A room: a game, its members, and the tick that steps the game and broadcasts one state.
+
+Per tick the room steps its game a whole number of fixed steps measured against a monotonic
+clock (a late tick catches up, with a cap), builds one `state` message, encodes it once, and
+writes the same bytes to every member. A failing game closes its room alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from game_server.engine.connection import Connection, Identity
+from game_server.games.base import Game, GameMode
+from protocol import messages
+from protocol.codec import encode, encode_error
+from protocol.errors import ErrorCode
+
+log = logging.getLogger("arena.room")
+
+# A tick that comes up to a quarter step early still steps once; without this slack, timer
+# jitter would alternate ticks of 0 and 2 steps.
+_EARLY_SLACK = 0.25
+
+
+class Member(Protocol):
+    """A player seated in a room, as the room sees it (a `PlayerSession` in practice)."""
+
+    identity: Identity
+    connection: Connection
+
+    def on_room_left(self, room: Room, reason: str) -> None:
+        """Called after the member was removed from `room` (it has already been sent `left`)."""
+
+
+@dataclass
+class RoomStats:
+    """Counters of one room's tick loop, read by metrics and tests."""
+
+    ticks: int = 0
+    steps: int = 0
+    catchup_steps: int = 0
+    dropped_steps: int = 0
+    states_sent: int = 0
+    bytes_sent: int = 0
+    last_tick_seconds: float = 0.0
+    max_tick_seconds: float = 0.0
+
+
+class Room:
+    """One running game and the players in it."""
+
+    def __init__(
+        self,
+        room_id: str,
+        mode: GameMode,
+        game: Game,
+        *,
+        max_players: int,
+        tick_rate: int,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        on_result: Callable[[Identity, int], None] | None = None,
+        on_empty: Callable[[Room], None] | None = None,
+        on_closed: Callable[[Room], None] | None = None,
+        max_catchup_steps: int = 5,
+    ) -> None:
+        self.id = room_id
+        self.mode = mode
+        self.game = game
+        self.max_players = max_players
+        self.tick_rate = tick_rate
+        self.dt = 1.0 / tick_rate
+        self.stats = RoomStats()
+        self.closed = False
+        self._monotonic = monotonic
+        self._wall = wall
+        self._on_result = on_result
+        self._on_empty = on_empty
+        self._on_closed = on_closed
+        self._max_catchup = max_catchup_steps
+        self._members: dict[int, Member] = {}
+        self._next_player_id = 1
+        self._last = monotonic()
+        self._behind = 0.0
+
+    # -- membership -------------------------------------------------------------------------
+
+    @property
+    def player_count(self) -> int:
+        return len(self._members)
+
+    @property
+    def is_full(self) -> bool:
+        return len(self._members) >= self.max_players
+
+    def members(self) -> list[Member]:
+        return list(self._members.values())
+
+    def join(self, member: Member) -> int:
+        """Seat `member`, send it `joined` with a full state, and return its player id."""
+        if self.closed:
+            raise RuntimeError(f"room {self.id} is closed")
+        if self.is_full:
+            raise RuntimeError(f"room {self.id} is full")
+        player_id = self._next_player_id
+        self._next_player_id += 1
+        self.game.add_player(player_id, member.identity.name)
+        self._members[player_id] = member
+        member.connection.send(
+            encode(
+                messages.joined(
+                    room=self.id,
+                    mode=self.mode.name,
+                    player=player_id,
+                    tick_rate=self.tick_rate,
+                    world=self.mode.world,
+                    state=self.game.full_state(),
+                )
+            )
+        )
+        return player_id
+
+    def apply_input(self, player_id: int, seq: int, dx: float, dy: float) -> None:
+        """Store a player's latest input; the next step uses it. Stale `seq`s are ignored."""
+        self.game.set_input(player_id, seq, dx, dy)
+
+    def chat(self, player_id: int, text: str) -> None:
+        member = self._members.get(player_id)
+        if member is None:
+            return
+        data = encode(messages.chat(player=player_id, name=member.identity.name, text=text))
+        for other in self._members.values():
+            other.connection.send(data)
+
+    def remove(self, player_id: int, reason: str = "leave") -> None:
+        """Take a player out: save its result, tell it `left`, and notify when the room empties."""
+        member = self._members.pop(player_id, None)
+        if member is None:
+            return
+        best = self.game.best_mass(player_id)
+        try:
+            self.game.remove_player(player_id)
+        except Exception:
+            log.exception("room %s: game failed removing player %d", self.id, player_id)
+        if self._on_result is not None:
+            self._on_result(member.identity, best)
+        member.connection.send(encode(messages.left(room=self.id, reason=reason)))
+        member.on_room_left(self, reason)
+        if not self._members and not self.closed and self._on_empty is not None:
+            self._on_empty(self)
+
+    def close(self, reason: str = "room_closed") -> None:
+        """Remove every member with `reason` and mark the room closed (idempotent)."""
+        if self.closed:
+            return
+        self.closed = True
+        for player_id in list(self._members):
+            self.remove(player_id, reason)
+        if self._on_closed is not None:
+            self._on_closed(self)
+
+    # -- the tick -----------------------------------------------------------------------------
+
+    def tick(self) -> int:
+        """Step the game for the time elapsed and broadcast one state; return the steps taken."""
+        if self.closed:
+            return 0
+        started = time.perf_counter()
+        now = self._monotonic()
+        self._behind += now - self._last
+        self._last = now
+        dt = self.dt
+        steps = int((self._behind + dt * _EARLY_SLACK) // dt)
+        if steps <= 0:
+            return 0
+        if steps > self._max_catchup:
+            # Too far behind (a stall, a suspended machine): skip ahead rather than spiral.
+            self.stats.dropped_steps += steps - self._max_catchup
+            steps = self._max_catchup
+            self._behind = 0.0
+        else:
+            self._behind -= steps * dt
+        try:
+            game = self.game
+            for _ in range(steps):
+                game.step(dt)
+            changes = game.take_changes()
+            data = encode(
+                messages.state(tick=game.tick, ts=int(self._wall() * 1000), changes=changes)
+            )
+        except Exception:
+            log.exception("room %s: game failed; closing the room", self.id)
+            self.fail("the room's game failed")
+            return 0
+        for member in self._members.values():
+            member.connection.send(data)
+        stats = self.stats
+        stats.ticks += 1
+        stats.steps += steps
+        if steps > 1:
+            stats.catchup_steps += steps - 1
+        stats.states_sent += len(self._members)
+        stats.bytes_sent += len(data) * len(self._members)
+        elapsed = time.perf_counter() - started
+        stats.last_tick_seconds = elapsed
+        if elapsed > stats.max_tick_seconds:
+            stats.max_tick_seconds = elapsed
+        return steps
+
+    def fail(self, why: str) -> None:
+        """Close the room after an error: members get `error` `room_closed`, then `left`."""
+        data = encode_error(ErrorCode.ROOM_CLOSED, f"{why}; join another room")
+        for member in self._members.values():
+            member.connection.send(data)
+        self.close("room_closed")
+
+    def describe(self) -> dict[str, object]:
+        """The room as the lobby lists it."""
+        return {
+            "id": self.id,
+            "mode": self.mode.name,
+            "players": len(self._members),
+            "max_players": self.max_players,
+        }

@@ -1,0 +1,110 @@
+"""One connected player: decodes its frames, acts on them, and answers errors.
+
+The transport hands every text frame to `PlayerSession.handle`; the session validates it with
+`protocol` and turns it into matchmaker or room calls. Bad input is answered with an `error`
+message and the connection stays usable; nothing a client sends can raise out of here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from game_server.engine.connection import Connection, Identity
+from game_server.engine.matchmaker import Matchmaker
+from game_server.engine.room import Room
+from protocol import messages
+from protocol.codec import decode_client, encode, encode_error
+from protocol.errors import ErrorCode, ProtocolError
+
+log = logging.getLogger("arena.session")
+
+
+class PlayerSession:
+    """The engine's side of one player's connection."""
+
+    def __init__(
+        self,
+        identity: Identity,
+        connection: Connection,
+        matchmaker: Matchmaker,
+        *,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.identity = identity
+        self.connection = connection
+        self.room: Room | None = None
+        self.player_id = 0
+        self.messages_received = 0
+        self.errors_sent = 0
+        self._matchmaker = matchmaker
+        self._wall = wall
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            messages.Input: self._on_input,
+            messages.Ping: self._on_ping,
+            messages.Join: self._on_join,
+            messages.Chat: self._on_chat,
+            messages.Leave: self._on_leave,
+        }
+
+    # -- from the transport -------------------------------------------------------------------
+
+    def handle(self, data: str | bytes) -> None:
+        """Act on one text frame."""
+        self.messages_received += 1
+        try:
+            msg = decode_client(data)
+            self._handlers[type(msg)](msg)
+        except ProtocolError as exc:
+            self.send_error(exc.code, exc.message)
+
+    def handle_binary(self) -> None:
+        """A binary frame arrived: refuse it, keep the connection."""
+        self.messages_received += 1
+        self.send_error(ErrorCode.BINARY_FRAME, "only text frames carrying JSON are accepted")
+
+    def disconnect(self) -> None:
+        """The socket is gone: leave the room (the seat's result is saved)."""
+        if self.room is not None:
+            self.room.remove(self.player_id, "disconnect")
+
+    def send_error(self, code: ErrorCode, message: str) -> None:
+        self.errors_sent += 1
+        self.connection.send(encode_error(code, message))
+
+    # -- from the room ------------------------------------------------------------------------
+
+    def on_room_left(self, room: Room, reason: str) -> None:
+        if self.room is room:
+            self.room = None
+            self.player_id = 0
+
+    # -- message handlers ---------------------------------------------------------------------
+
+    def _on_input(self, msg: messages.Input) -> None:
+        room = self.room
+        if room is None:
+            raise ProtocolError(ErrorCode.NOT_IN_ROOM, "join a room before sending input")
+        room.apply_input(self.player_id, msg.seq, msg.dx, msg.dy)
+
+    def _on_ping(self, msg: messages.Ping) -> None:
+        self.connection.send(encode(messages.pong(msg.id, int(self._wall() * 1000))))
+
+    def _on_join(self, msg: messages.Join) -> None:
+        if self.room is not None:
+            raise ProtocolError(
+                ErrorCode.ALREADY_IN_ROOM, f"already in room {self.room.id}; leave it first"
+            )
+        self.room, self.player_id = self._matchmaker.join(self, mode=msg.mode, room_id=msg.room)
+
+    def _on_chat(self, msg: messages.Chat) -> None:
+        if self.room is None:
+            raise ProtocolError(ErrorCode.NOT_IN_ROOM, "join a room before chatting")
+        self.room.chat(self.player_id, msg.text)
+
+    def _on_leave(self, msg: messages.Leave) -> None:
+        if self.room is None:
+            raise ProtocolError(ErrorCode.NOT_IN_ROOM, "not in a room")
+        self.room.remove(self.player_id, "leave")

@@ -1,0 +1,330 @@
+"""SQLite storage, the embedded default for one process.
+
+Every sqlite3 call runs on one dedicated worker thread that owns the connection; coroutines
+await it with ``loop.run_in_executor``, so the event loop never waits on the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .base import (
+    Storage,
+    StorageError,
+    User,
+    UsernameTaken,
+    hash_session_id,
+    new_session_id,
+)
+
+T = TypeVar("T")
+
+# Bump when the schema changes, and add a step to _MIGRATIONS that brings version - 1 up to it.
+SCHEMA_VERSION = 1
+
+_SCHEMA_V1 = """
+CREATE TABLE IF NOT EXISTS users (
+    id            INTEGER PRIMARY KEY,
+    username      TEXT UNIQUE COLLATE NOCASE,
+    display_name  TEXT NOT NULL,
+    password_hash TEXT,
+    is_guest      INTEGER NOT NULL CHECK (is_guest IN (0, 1)),
+    best_mass     INTEGER NOT NULL DEFAULT 0,
+    created_at    REAL NOT NULL,
+    CHECK ((is_guest = 1) = (username IS NULL))
+);
+CREATE INDEX IF NOT EXISTS users_best_mass ON users (best_mass DESC);
+CREATE TABLE IF NOT EXISTS sessions (
+    id_hash    TEXT PRIMARY KEY,
+    user_id    INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    revoked_at REAL
+);
+CREATE INDEX IF NOT EXISTS sessions_expires_at ON sessions (expires_at);
+CREATE INDEX IF NOT EXISTS sessions_user_id ON sessions (user_id);
+"""
+
+# _MIGRATIONS[v] brings a database at user_version v to v + 1.
+_MIGRATIONS: dict[int, str] = {0: _SCHEMA_V1}
+
+_USER_COLUMNS = "users.id, users.display_name, users.is_guest, users.best_mass"
+
+
+class SQLiteStorage(Storage):
+    """``Storage`` on one SQLite file, with all sqlite3 work on a single worker thread.
+
+    ``clock`` returns wall-clock seconds (``time.time`` by default) and is read on the event
+    loop when a call is made; tests pass a manual clock to expire sessions.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._path = os.fspath(path)
+        self._clock = clock
+        self._executor: ThreadPoolExecutor | None = None
+        # Touched only on the worker thread.
+        self._conn: sqlite3.Connection | None = None
+
+    @property
+    def path(self) -> str:
+        """The database file this storage opens."""
+        return self._path
+
+    async def open(self) -> None:
+        """Start the worker thread, connect, set pragmas and create or migrate the schema.
+
+        Raise ``StorageError`` if the file cannot be opened or has a newer schema.
+        """
+        if self._executor is not None:
+            raise StorageError("storage is already open")
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="arena-sqlite")
+        try:
+            await asyncio.get_running_loop().run_in_executor(executor, self._open_sync)
+        except BaseException as exc:
+            executor.submit(self._close_sync)
+            executor.shutdown(wait=False)
+            if isinstance(exc, sqlite3.Error | OSError):
+                raise StorageError(f"cannot open database {self._path!r}: {exc}") from exc
+            raise
+        self._executor = executor
+
+    async def close(self) -> None:
+        """Close the connection, then shut the worker thread down. Idempotent."""
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        try:
+            # Queued after every call already submitted, so those finish first.
+            await asyncio.get_running_loop().run_in_executor(executor, self._close_sync)
+        finally:
+            # The queue is empty by now, so this only joins an idle thread.
+            executor.shutdown(wait=True)
+
+    async def create_user(self, username: str, password_hash: str) -> User:
+        return await self._run(self._create_user_sync, username, password_hash, self._clock())
+
+    async def create_guest(self, name: str) -> User:
+        return await self._run(self._create_guest_sync, name, self._clock())
+
+    async def find_login(self, username: str) -> tuple[User, str] | None:
+        return await self._run(self._find_login_sync, username)
+
+    async def get_user(self, user_id: int) -> User | None:
+        return await self._run(self._get_user_sync, user_id)
+
+    async def create_session(self, user_id: int, ttl_seconds: float) -> str:
+        if not ttl_seconds > 0:
+            raise ValueError(f"ttl_seconds must be positive, got {ttl_seconds!r}")
+        session_id = new_session_id()
+        now = self._clock()
+        await self._run(
+            self._create_session_sync, hash_session_id(session_id), user_id, now, now + ttl_seconds
+        )
+        return session_id
+
+    async def session_user(self, session_id: str) -> User | None:
+        return await self._run(self._session_user_sync, hash_session_id(session_id), self._clock())
+
+    async def revoke_session(self, session_id: str) -> None:
+        await self._run(self._revoke_session_sync, hash_session_id(session_id), self._clock())
+
+    async def record_best_mass(self, user_id: int, mass: int) -> None:
+        await self._run(self._record_best_mass_sync, user_id, int(mass))
+
+    async def leaderboard(self, limit: int = 10) -> list[dict[str, Any]]:
+        if limit <= 0:
+            return []
+        return await self._run(self._leaderboard_sync, limit)
+
+    async def purge_expired_sessions(self) -> int:
+        return await self._run(self._purge_sync, self._clock())
+
+    # -- running on the worker thread ---------------------------------------------------------
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` on the worker thread and await its result."""
+        if self._executor is None:
+            raise StorageError("storage is not open")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StorageError("storage is not open")
+        return self._conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """Group several statements into one committed write (autocommit is the default)."""
+        conn = self._db()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _open_sync(self) -> None:
+        if self._path != ":memory:":
+            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: autocommit, so each single-statement write commits on its own.
+        conn = sqlite3.connect(self._path, isolation_level=None)
+        self._conn = conn
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        self._migrate_sync()
+
+    def _migrate_sync(self) -> None:
+        with self._transaction() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StorageError(
+                    f"database schema version {version} is newer than this server's "
+                    f"({SCHEMA_VERSION}): {self._path}"
+                )
+            while version < SCHEMA_VERSION:
+                for statement in _MIGRATIONS[version].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                version += 1
+                conn.execute(f"PRAGMA user_version = {version:d}")
+
+    def _close_sync(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    def _create_user_sync(self, username: str, password_hash: str, now: float) -> User:
+        try:
+            cursor = self._db().execute(
+                "INSERT INTO users (username, display_name, password_hash, is_guest, created_at)"
+                " VALUES (?, ?, ?, 0, ?)",
+                (username, username, password_hash, now),
+            )
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" in str(exc):
+                raise UsernameTaken(username) from exc
+            raise StorageError(str(exc)) from exc
+        return User(id=_lastrowid(cursor), name=username, is_guest=False, best_mass=0)
+
+    def _create_guest_sync(self, name: str, now: float) -> User:
+        cursor = self._db().execute(
+            "INSERT INTO users (username, display_name, password_hash, is_guest, created_at)"
+            " VALUES (NULL, ?, NULL, 1, ?)",
+            (name, now),
+        )
+        return User(id=_lastrowid(cursor), name=name, is_guest=True, best_mass=0)
+
+    def _find_login_sync(self, username: str) -> tuple[User, str] | None:
+        row = (
+            self._db()
+            .execute(
+                f"SELECT {_USER_COLUMNS}, users.password_hash FROM users"
+                " WHERE users.username = ? AND users.is_guest = 0",
+                (username,),
+            )
+            .fetchone()
+        )
+        if row is None or row["password_hash"] is None:
+            return None
+        return _user(row), row["password_hash"]
+
+    def _get_user_sync(self, user_id: int) -> User | None:
+        row = (
+            self._db()
+            .execute(f"SELECT {_USER_COLUMNS} FROM users WHERE users.id = ?", (user_id,))
+            .fetchone()
+        )
+        return None if row is None else _user(row)
+
+    def _create_session_sync(
+        self, id_hash: str, user_id: int, now: float, expires_at: float
+    ) -> None:
+        try:
+            self._db().execute(
+                "INSERT INTO sessions (id_hash, user_id, created_at, expires_at)"
+                " VALUES (?, ?, ?, ?)",
+                (id_hash, user_id, now, expires_at),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise StorageError(f"cannot create a session for user {user_id}: {exc}") from exc
+
+    def _session_user_sync(self, id_hash: str, now: float) -> User | None:
+        row = (
+            self._db()
+            .execute(
+                f"SELECT {_USER_COLUMNS} FROM sessions JOIN users ON users.id = sessions.user_id"
+                " WHERE sessions.id_hash = ? AND sessions.revoked_at IS NULL"
+                " AND sessions.expires_at > ?",
+                (id_hash, now),
+            )
+            .fetchone()
+        )
+        return None if row is None else _user(row)
+
+    def _revoke_session_sync(self, id_hash: str, now: float) -> None:
+        self._db().execute(
+            "UPDATE sessions SET revoked_at = ? WHERE id_hash = ? AND revoked_at IS NULL",
+            (now, id_hash),
+        )
+
+    def _record_best_mass_sync(self, user_id: int, mass: int) -> None:
+        self._db().execute(
+            "UPDATE users SET best_mass = ? WHERE id = ? AND best_mass < ?",
+            (mass, user_id, mass),
+        )
+
+    def _leaderboard_sync(self, limit: int) -> list[dict[str, Any]]:
+        rows = (
+            self._db()
+            .execute(
+                "SELECT display_name, best_mass, is_guest FROM users WHERE best_mass > 0"
+                " ORDER BY best_mass DESC, id ASC LIMIT ?",
+                (limit,),
+            )
+            .fetchall()
+        )
+        return [
+            {
+                "name": row["display_name"],
+                "best_mass": row["best_mass"],
+                "guest": bool(row["is_guest"]),
+            }
+            for row in rows
+        ]
+
+    def _purge_sync(self, now: float) -> int:
+        cursor = self._db().execute(
+            "DELETE FROM sessions WHERE expires_at <= ? OR revoked_at IS NOT NULL", (now,)
+        )
+        return cursor.rowcount
+
+
+def _user(row: sqlite3.Row) -> User:
+    return User(
+        id=row["id"],
+        name=row["display_name"],
+        is_guest=bool(row["is_guest"]),
+        best_mass=row["best_mass"],
+    )
+
+
+def _lastrowid(cursor: sqlite3.Cursor) -> int:
+    if cursor.lastrowid is None:
+        raise StorageError("insert returned no row id")
+    return cursor.lastrowid

@@ -1,0 +1,98 @@
+"""The JSON API: accounts and sessions, the room list, health. Every POST needs the XSRF token."""
+
+from __future__ import annotations
+
+from game_server.accounts import AccountError
+from game_server.transport.base import ApiError, JsonHandler
+
+
+class XsrfHandler(JsonHandler):
+    """`GET /api/xsrf`: sets the `_xsrf` cookie and returns the token for API clients."""
+
+    def get(self) -> None:
+        self.send_json({"xsrf": self.xsrf_token.decode("ascii")})
+
+
+class HealthHandler(JsonHandler):
+    """`GET /healthz`: liveness, with the room and player counts."""
+
+    async def prepare(self) -> None:
+        pass  # no session lookup: health checks must not touch the database
+
+    def get(self) -> None:
+        mm = self.services.matchmaker
+        self.send_json({"status": "ok", "rooms": len(mm.rooms()), "players": mm.player_count})
+
+
+class RegisterHandler(JsonHandler):
+    """`POST /api/register` `{"username", "password"}`: 201 and a session."""
+
+    async def post(self) -> None:
+        body = self.json_body()
+        try:
+            user = await self.services.accounts.register(body.get("username"), body.get("password"))
+        except AccountError as exc:
+            raise ApiError.from_account(exc) from None
+        await self.start_session(user)
+        self.send_json({"user": user.to_json()}, status=201)
+
+
+class LoginHandler(JsonHandler):
+    """`POST /api/login` `{"username", "password"}`: 200 and a session, or 401."""
+
+    async def post(self) -> None:
+        body = self.json_body()
+        try:
+            user = await self.services.accounts.login(body.get("username"), body.get("password"))
+        except AccountError as exc:
+            raise ApiError.from_account(exc) from None
+        await self.start_session(user)
+        self.send_json({"user": user.to_json()})
+
+
+class GuestHandler(JsonHandler):
+    """`POST /api/guest` `{"name"}`: a guest account and a session."""
+
+    async def post(self) -> None:
+        body = self.json_body()
+        try:
+            user = await self.services.accounts.guest(body.get("name"))
+        except AccountError as exc:
+            raise ApiError.from_account(exc) from None
+        await self.start_session(user)
+        self.send_json({"user": user.to_json()})
+
+
+class LogoutHandler(JsonHandler):
+    """`POST /api/logout`: revokes the session server-side (idempotent)."""
+
+    async def post(self) -> None:
+        await self.services.auth.end(self, self.session_id)
+        self.send_json({"ok": True})
+
+
+class MeHandler(JsonHandler):
+    """`GET /api/me`: the logged-in user, or 401."""
+
+    def get(self) -> None:
+        self.send_json({"user": self.require_user().to_json()})
+
+
+class RoomsHandler(JsonHandler):
+    """`GET /api/rooms`: every live room with its mode and seats."""
+
+    async def prepare(self) -> None:
+        pass  # public, like a server browser; no session lookup
+
+    def get(self) -> None:
+        self.send_json({"rooms": [room.describe() for room in self.services.matchmaker.rooms()]})
+
+
+class LeaderboardHandler(JsonHandler):
+    """`GET /api/leaderboard`: the best masses ever saved, top 10."""
+
+    async def prepare(self) -> None:
+        pass
+
+    async def get(self) -> None:
+        self.send_json({"leaderboard": await self.services.storage.leaderboard(10)})

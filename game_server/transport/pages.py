@@ -1,0 +1,74 @@
+"""HTML pages rendered from Tornado templates: login (with register and guest) and the lobby."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import tornado.web
+
+from game_server.accounts import AccountError
+from game_server.transport.base import BaseHandler
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after login: a path on this server only, never another site."""
+    if not target:
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    if "\\" in target:
+        return "/"
+    return target
+
+
+class LoginPage(BaseHandler):
+    """`GET /login` shows the forms; `POST /login` logs in, registers or makes a guest."""
+
+    def get(self) -> None:
+        self._render(error=None)
+
+    async def post(self) -> None:
+        action = self.get_body_argument("action", "login")
+        accounts = self.services.accounts
+        try:
+            if action == "register":
+                user = await accounts.register(
+                    self.get_body_argument("username", ""), self.get_body_argument("password", "")
+                )
+            elif action == "guest":
+                user = await accounts.guest(self.get_body_argument("name", ""))
+            else:
+                user = await accounts.login(
+                    self.get_body_argument("username", ""), self.get_body_argument("password", "")
+                )
+        except AccountError as exc:
+            self.set_status(exc.status)
+            self._render(error=exc.message)
+            return
+        await self.start_session(user)
+        self.redirect(safe_next(self.get_argument("next", "/")))
+
+    def _render(self, error: str | None) -> None:
+        self.render(
+            "login.html",
+            error=error,
+            next_url=safe_next(self.get_argument("next", "/")),
+            username=self.get_body_argument("username", "") if self.request.body else "",
+        )
+
+
+class LobbyPage(BaseHandler):
+    """`GET /`: who you are and the live rooms; anonymous visitors go to the login page."""
+
+    @tornado.web.authenticated
+    def get(self) -> None:
+        self.render("lobby.html", user=self.current_user, rooms=self.services.matchmaker.rooms())
+
+
+class LogoutPage(BaseHandler):
+    """`POST /logout` (form): revoke the session and go back to the login page."""
+
+    async def post(self) -> None:
+        await self.services.auth.end(self, self.session_id)
+        self.redirect("/login")

@@ -1,0 +1,132 @@
+"""The WebSocket endpoint: authenticate before the upgrade, then adapt the socket for the engine.
+
+`GameSocket` refuses the handshake with 401 (no valid session) or 403 (foreign Origin) before
+anything is allocated; after the upgrade it hands frames to a `PlayerSession`. `SocketConnection`
+is the engine's `Connection`: it writes prebuilt frames straight to the stream, and `FrameCache`
+frames each broadcast payload once for all its recipients.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from typing import Any
+from urllib.parse import urlsplit
+
+import tornado.web
+import tornado.websocket
+from tornado.iostream import StreamClosedError
+
+from game_server.engine.session import PlayerSession
+from game_server.transport.base import Services
+
+log = logging.getLogger("arena.ws")
+
+
+def text_frame(payload: bytes) -> bytes:
+    """One unfragmented, unmasked server-to-client text frame (RFC 6455 section 5.2)."""
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65536:
+        return struct.pack("!BBH", 0x81, 126, n) + payload
+    return struct.pack("!BBQ", 0x81, 127, n) + payload
+
+
+class FrameCache:
+    """Frames a payload once however many sockets it goes to.
+
+    A room hands the same bytes object to every member in a row; the cache keeps the last
+    payload (so its identity cannot be reused) and its frame, so all but the first recipient
+    reuse the frame.
+    """
+
+    __slots__ = ("_payload", "_frame")
+
+    def __init__(self) -> None:
+        self._payload = b""
+        self._frame = text_frame(b"")
+
+    def frame(self, payload: bytes) -> bytes:
+        if payload is not self._payload:
+            self._payload = payload
+            self._frame = text_frame(payload)
+        return self._frame
+
+
+class SocketConnection:
+    """The engine's `Connection` over one accepted WebSocket."""
+
+    __slots__ = ("_handler", "_frames", "frames_sent", "bytes_sent")
+
+    def __init__(self, handler: GameSocket, frames: FrameCache) -> None:
+        self._handler = handler
+        self._frames = frames
+        self.frames_sent = 0
+        self.bytes_sent = 0
+
+    def send(self, data: bytes) -> None:
+        ws = self._handler.ws_connection
+        if ws is None or ws.is_closing():
+            return
+        frame = self._frames.frame(data)
+        try:
+            # Straight to the stream: write_message would frame again and wrap a task per call.
+            ws.stream.write(frame)  # type: ignore[attr-defined]
+        except StreamClosedError:
+            return
+        self.frames_sent += 1
+        self.bytes_sent += len(frame)
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        self._handler.close(code, reason)
+
+
+class GameSocket(tornado.websocket.WebSocketHandler):
+    """`/ws`: one player's game connection."""
+
+    services: Services
+    session: PlayerSession | None = None
+
+    def initialize(self, services: Services, frames: FrameCache) -> None:
+        self.services = services
+        self._frames = frames
+
+    async def prepare(self) -> None:
+        # Runs before the upgrade and before check_origin: no valid session, no socket.
+        resolved = await self.services.auth.resolve(self)
+        if resolved is None:
+            raise tornado.web.HTTPError(401, "no valid session")
+        self.current_user, self.session_id = resolved
+
+    def check_origin(self, origin: str) -> bool:
+        if origin in self.services.config.allowed_origins:
+            return True
+        parts = urlsplit(origin)
+        return bool(parts.netloc) and parts.netloc.lower() == self.request.host.lower()
+
+    def get_compression_options(self) -> dict[str, Any] | None:
+        return None  # state streams compress poorly for their CPU and memory cost
+
+    def open(self, *args: str, **kwargs: str) -> None:
+        self.set_nodelay(True)  # without it a pong waits behind a state for a delayed ACK
+        self.session = PlayerSession(
+            self.current_user, SocketConnection(self, self._frames), self.services.matchmaker
+        )
+        self.services.sockets.add(self)
+
+    def on_message(self, message: str | bytes) -> None:
+        session = self.session
+        if session is None:
+            return
+        if type(message) is bytes:
+            session.handle_binary()
+        else:
+            session.handle(message)
+
+    def on_close(self) -> None:
+        self.services.sockets.discard(self)
+        session = self.session
+        if session is not None:
+            self.session = None
+            session.disconnect()

@@ -1,0 +1,101 @@
+"""Message types and limits of the Arena protocol, and builders for server messages.
+
+Client messages become small immutable objects (decoded in `codec`); server messages are plain
+dicts built here so their shape lives in one place next to PROTOCOL.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# Limits, shared by the server's validation and by clients that want to stay inside them.
+MAX_FRAME_BYTES = 16 * 1024
+MAX_SEQ = 2**31 - 1
+MAX_DIRECTION = 1e6
+MAX_PING_ID_CHARS = 64
+MAX_CHAT_CHARS = 200
+MAX_NAME_FIELD_CHARS = 32  # mode and room ids
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    """`join`: matchmaking by `mode`, or a given `room` id (exactly one is set)."""
+
+    mode: str | None
+    room: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Input:
+    """`input`: steer toward (dx, dy); `seq` increases with every input a client sends."""
+
+    seq: int
+    dx: float
+    dy: float
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """`ping`: answered at once by `pong` carrying the same `id`."""
+
+    id: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    """`chat`: text for everyone in the sender's room (already trimmed and checked)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    """`leave`: quit the current room."""
+
+
+ClientMessage = Join | Input | Ping | Chat | Leave
+
+
+def joined(
+    *,
+    room: str,
+    mode: str,
+    player: int,
+    tick_rate: int,
+    world: dict[str, Any],
+    state: dict[str, Any],
+) -> dict[str, Any]:
+    """The answer to a successful `join`: identity in the room and a full state."""
+    return {
+        "type": "joined",
+        "room": room,
+        "mode": mode,
+        "player": player,
+        "tick_rate": tick_rate,
+        "world": world,
+        "state": state,
+    }
+
+
+def state(*, tick: int, ts: int, changes: dict[str, Any]) -> dict[str, Any]:
+    """One tick's `state`: the tick, server time in ms, and what changed since the last one."""
+    msg: dict[str, Any] = {"type": "state", "tick": tick, "ts": ts}
+    msg.update(changes)
+    return msg
+
+
+def pong(ping_id: Any, ts: int) -> dict[str, Any]:
+    return {"type": "pong", "id": ping_id, "ts": ts}
+
+
+def chat(*, player: int, name: str, text: str) -> dict[str, Any]:
+    return {"type": "chat", "player": player, "name": name, "text": text}
+
+
+def left(*, room: str, reason: str) -> dict[str, Any]:
+    return {"type": "left", "room": room, "reason": reason}
+
+
+def error(code: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "code": code, "message": message}
