@@ -1,0 +1,375 @@
+"""The Arena game rules: an Agar-like world of players who grow by eating pellets and each other.
+
+Pure and deterministic: the same rules, seed and calls give the same states and the same changes.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from .spatial import Grid
+
+_RESPAWN_EPSILON = 1e-9  # absorbs float drift when summing many small dt's up to respawn_delay
+
+
+@dataclass(frozen=True)
+class ArenaRules:
+    """Every constant of the game, in one place."""
+
+    world_width: float = 3000.0
+    world_height: float = 3000.0
+    pellet_count: int = 300
+    pellet_radius: float = 5.0
+    pellet_mass: int = 1
+    start_mass: int = 10
+    radius_factor: float = 4.0  # radius = sqrt(mass) * radius_factor
+    speed_factor: float = 200.0  # speed (units/s) = speed_factor / sqrt(mass)
+    eat_ratio: float = 1.25  # eater mass >= eat_ratio * victim mass, and distance < r1 + r2
+    respawn_delay: float = 3.0  # seconds a victim stays dead
+    leaderboard_size: int = 10
+    grid_cell_size: float = 100.0  # side of the spatial hash cells (tuning, not gameplay)
+
+    def __post_init__(self) -> None:
+        if not (self.world_width > 0 and self.world_height > 0):
+            raise ValueError("the world must have a positive width and height")
+        if self.pellet_count < 0 or self.leaderboard_size < 0 or self.respawn_delay < 0:
+            raise ValueError("pellet_count, leaderboard_size and respawn_delay must be >= 0")
+        if self.start_mass < 1 or self.pellet_mass < 0:
+            raise ValueError("start_mass must be >= 1 and pellet_mass >= 0")
+        if self.eat_ratio <= 1 or self.grid_cell_size <= 0:
+            raise ValueError("eat_ratio must be > 1 and grid_cell_size > 0")
+
+    def radius(self, mass: float) -> float:
+        """The radius of a player of this mass."""
+        return math.sqrt(mass) * self.radius_factor
+
+    def speed(self, mass: float) -> float:
+        """The full speed, in units per second, of a player of this mass."""
+        return self.speed_factor / math.sqrt(mass)
+
+
+@dataclass(slots=True)
+class _Player:
+    id: int
+    name: str
+    x: float
+    y: float
+    mass: int
+    dx: float = 0.0
+    dy: float = 0.0
+    seq: int = -1  # last processed input; -1 until the first one (reported as 0)
+    alive: bool = True
+    respawn_in: float = 0.0
+
+    @property
+    def reported_seq(self) -> int:
+        return max(self.seq, 0)
+
+
+class ArenaGame:
+    """One Arena world: players, pellets, a tick counter and the changes not yet reported.
+
+    Players are processed in the order they were added; eat candidates in ascending id order.
+    """
+
+    def __init__(self, rules: ArenaRules | None = None, seed: int = 0) -> None:
+        self.rules = rules if rules is not None else ArenaRules()
+        self._rng = random.Random(seed)
+        self.tick = 0  # the number of steps taken so far
+        self._players: dict[int, _Player] = {}
+        self._player_grid = Grid(self.rules.grid_cell_size)
+        self._pellet_grid = Grid(self.rules.grid_cell_size)
+        self._pellets: list[tuple[float, float]] = []
+        self._dead: dict[int, None] = {}
+        self._best: dict[int, int] = {}
+        # What has been reported by take_changes(), and what happened since.
+        self._reported: dict[int, tuple[int, int, int, int]] = {}  # id -> (x, y, mass, seq)
+        self._added: set[int] = set()
+        self._vanished: set[int] = set()  # added and removed again since the last take
+        self._spawned: dict[int, None] = {}
+        self._eaten: list[list[int]] = []
+        self._gone: dict[int, None] = {}
+        self._dirty_pellets: dict[int, None] = {}
+        self._last_leaderboard: list[list[int]] = []
+        for pellet_id in range(self.rules.pellet_count):
+            x, y = self._random_spot()
+            self._pellets.append((x, y))
+            self._pellet_grid.insert(pellet_id, x, y)
+
+    # -- players -----------------------------------------------------------------------------
+
+    @property
+    def player_count(self) -> int:
+        """The number of players in the game, alive or dead."""
+        return len(self._players)
+
+    def add_player(self, player_id: int, name: str) -> None:
+        """Spawn a player alive at a random spot with the start mass; ``ValueError`` if taken."""
+        if player_id in self._players:
+            raise ValueError(f"player {player_id} is already in the game")
+        x, y = self._random_spot()
+        mass = self.rules.start_mass
+        player = _Player(player_id, name, x, y, mass)
+        self._players[player_id] = player
+        self._player_grid.insert(player_id, x, y)
+        self._best[player_id] = max(self._best.get(player_id, 0), mass)
+        reported_seq = player.reported_seq
+        if player_id in self._gone:
+            # Left and came back between two takes: clients still know the old one, `spawned`
+            # overwrites it, and an impossible seq forces a `moved` row to reset its seq.
+            del self._gone[player_id]
+            reported_seq = -1
+        else:
+            self._added.add(player_id)
+        self._reported[player_id] = (round(x), round(y), mass, reported_seq)
+        self._spawned[player_id] = None
+
+    def remove_player(self, player_id: int) -> None:
+        """Take a player out of the game; an unknown id is a no-op."""
+        if self._players.pop(player_id, None) is None:
+            return
+        self._player_grid.discard(player_id)
+        self._dead.pop(player_id, None)
+        self._spawned.pop(player_id, None)
+        self._reported.pop(player_id, None)
+        if player_id in self._added:
+            self._added.discard(player_id)
+            self._vanished.add(player_id)
+        else:
+            self._gone[player_id] = None
+
+    def has_player(self, player_id: int) -> bool:
+        """Whether the player is in the game (alive or dead)."""
+        return player_id in self._players
+
+    def is_alive(self, player_id: int) -> bool:
+        """Whether the player is in the game and alive."""
+        player = self._players.get(player_id)
+        return player is not None and player.alive
+
+    def player_name(self, player_id: int) -> str:
+        """The player's name; ``KeyError`` for an unknown id."""
+        return self._players[player_id].name
+
+    def best_mass(self, player_id: int) -> int:
+        """The largest mass this player had in this game, kept after it leaves (0 if never seen)."""
+        return self._best.get(player_id, 0)
+
+    def set_input(self, player_id: int, seq: int, dx: float, dy: float) -> bool:
+        """Store the player's latest direction, its length clamped to 1.
+
+        Returns False, changing nothing, for an unknown player, a ``seq`` not greater than the
+        last processed one, or a non-finite direction. A dead player's seq still advances (so
+        acknowledgements progress) but its direction is dropped.
+        """
+        player = self._players.get(player_id)
+        if player is None or seq <= player.seq or not (math.isfinite(dx) and math.isfinite(dy)):
+            return False
+        player.seq = seq
+        if player.alive:
+            length = math.hypot(dx, dy)
+            if length > 1.0:
+                dx, dy = dx / length, dy / length
+            player.dx, player.dy = dx, dy
+        return True
+
+    def place_player(self, player_id: int, x: float, y: float, mass: int | None = None) -> None:
+        """Put a player at ``(x, y)`` (clamped to the world), optionally with a new mass.
+
+        For tests and tools; a dead player stays dead. ``KeyError`` for an unknown id.
+        """
+        player = self._players[player_id]
+        if mass is not None:
+            if mass < 1:
+                raise ValueError("mass must be >= 1")
+            player.mass = mass
+            self._best[player_id] = max(self._best[player_id], mass)
+        player.x, player.y = self._clamp(x, y)
+        if player.alive:
+            self._player_grid.move(player_id, player.x, player.y)
+
+    def place_pellet(self, pellet_id: int, x: float, y: float) -> None:
+        """Put a pellet at ``(x, y)`` (clamped to the world). For tests and tools."""
+        if not 0 <= pellet_id < len(self._pellets):
+            raise KeyError(pellet_id)
+        self._set_pellet(pellet_id, *self._clamp(x, y))
+
+    # -- simulation --------------------------------------------------------------------------
+
+    def step(self, dt: float) -> None:
+        """Advance the world by one fixed step of ``dt`` seconds."""
+        if not math.isfinite(dt) or dt < 0:
+            raise ValueError(f"dt must be a finite number >= 0, got {dt!r}")
+        self._respawn_due(dt)
+        alive = [p for p in self._players.values() if p.alive]
+        for player in alive:
+            self._move(player, dt)
+        for player in alive:
+            self._eat_pellets(player)
+        for player in alive:
+            if player.alive:
+                self._eat_players(player)
+        self.tick += 1
+
+    def _respawn_due(self, dt: float) -> None:
+        due = []
+        for player_id in self._dead:
+            player = self._players[player_id]
+            player.respawn_in -= dt
+            if player.respawn_in <= _RESPAWN_EPSILON:
+                due.append(player)
+        for player in due:
+            del self._dead[player.id]
+            player.x, player.y = self._random_spot()
+            player.mass = self.rules.start_mass
+            player.dx = player.dy = 0.0
+            player.alive = True
+            self._player_grid.insert(player.id, player.x, player.y)
+            self._spawned[player.id] = None
+
+    def _move(self, player: _Player, dt: float) -> None:
+        if player.dx == 0.0 and player.dy == 0.0:
+            return
+        distance = self.rules.speed(player.mass) * dt
+        player.x, player.y = self._clamp(
+            player.x + player.dx * distance, player.y + player.dy * distance
+        )
+        self._player_grid.move(player.id, player.x, player.y)
+
+    def _eat_pellets(self, player: _Player) -> None:
+        reach = self.rules.radius(player.mass) + self.rules.pellet_radius
+        reach_sq = reach * reach
+        for pellet_id in sorted(self._pellet_grid.query(player.x, player.y, reach)):
+            px, py = self._pellets[pellet_id]
+            if (px - player.x) ** 2 + (py - player.y) ** 2 < reach_sq:
+                self._grow(player, self.rules.pellet_mass)
+                self._set_pellet(pellet_id, *self._random_spot())
+
+    def _eat_players(self, eater: _Player) -> None:
+        rules = self.rules
+        radius = rules.radius(eater.mass)
+        # A victim is smaller than the eater, so it overlaps only within twice the eater's radius.
+        for victim_id in sorted(self._player_grid.query(eater.x, eater.y, 2 * radius)):
+            victim = self._players[victim_id]
+            if victim is eater or eater.mass < rules.eat_ratio * victim.mass:
+                continue
+            reach = rules.radius(eater.mass) + rules.radius(victim.mass)
+            if (victim.x - eater.x) ** 2 + (victim.y - eater.y) ** 2 < reach * reach:
+                self._grow(eater, victim.mass)
+                self._kill(victim, eater)
+
+    def _kill(self, victim: _Player, eater: _Player) -> None:
+        victim.alive = False
+        victim.dx = victim.dy = 0.0
+        victim.respawn_in = self.rules.respawn_delay
+        self._player_grid.remove(victim.id)
+        self._dead[victim.id] = None
+        self._eaten.append([victim.id, eater.id])
+
+    def _grow(self, player: _Player, amount: int) -> None:
+        player.mass += amount
+        if player.mass > self._best[player.id]:
+            self._best[player.id] = player.mass
+
+    # -- output ------------------------------------------------------------------------------
+
+    def leaderboard(self) -> list[list[int]]:
+        """The top alive players as ``[id, mass]``, by mass descending then id ascending."""
+        top = heapq.nsmallest(
+            self.rules.leaderboard_size,
+            (p for p in self._players.values() if p.alive),
+            key=lambda p: (-p.mass, p.id),
+        )
+        return [[p.id, p.mass] for p in top]
+
+    def full_state(self) -> dict[str, Any]:
+        """The whole world as the ``state`` object of the ``joined`` message."""
+        players = [
+            [p.id, p.name, round(p.x), round(p.y), p.mass, p.reported_seq, p.alive]
+            for p in sorted(self._players.values(), key=lambda p: p.id)
+        ]
+        pellets = [[i, round(x), round(y)] for i, (x, y) in enumerate(self._pellets)]
+        return {
+            "tick": self.tick,
+            "players": players,
+            "pellets": pellets,
+            "leaderboard": self.leaderboard(),
+        }
+
+    def take_changes(self) -> dict[str, Any]:
+        """What changed since the previous call, as the body of a ``state`` message.
+
+        Keys are present only when non-empty: ``moved``, ``spawned``, ``eaten``, ``gone``,
+        ``pellets``, ``leaderboard``. Rows hold absolute values, so applying them twice is
+        harmless, and the lists can be applied in any order: an ``eaten`` row is kept only when
+        its victim is still dead, and a player who joined and left in between appears nowhere.
+        """
+        changes: dict[str, Any] = {}
+        spawned = []
+        for player_id in self._spawned:
+            p = self._players[player_id]
+            if p.alive:
+                x, y = round(p.x), round(p.y)
+                spawned.append([p.id, p.name, x, y, p.mass])
+                # The seq stays as last reported: a changed one goes out in the next take's
+                # `moved`, which then cannot race the `spawned` row of an unknown player.
+                self._reported[player_id] = (x, y, p.mass, self._reported[player_id][3])
+        moved = []
+        for p in self._players.values():
+            if not p.alive or p.id in self._spawned:
+                continue
+            now = (round(p.x), round(p.y), p.mass, p.reported_seq)
+            if now != self._reported[p.id]:
+                self._reported[p.id] = now
+                moved.append([p.id, *now])
+        vanished = self._vanished
+        eaten = [
+            row
+            for row in self._eaten
+            if not self.is_alive(row[0]) and row[0] not in vanished and row[1] not in vanished
+        ]
+        pellets = [
+            [i, round(self._pellets[i][0]), round(self._pellets[i][1])]
+            for i in sorted(self._dirty_pellets)
+        ]
+        for key, rows in (
+            ("moved", moved),
+            ("spawned", spawned),
+            ("eaten", eaten),
+            ("gone", list(self._gone)),
+            ("pellets", pellets),
+        ):
+            if rows:
+                changes[key] = rows
+        leaderboard = self.leaderboard()
+        if leaderboard != self._last_leaderboard:
+            changes["leaderboard"] = leaderboard
+            self._last_leaderboard = leaderboard
+        self._added.clear()
+        self._vanished.clear()
+        self._spawned.clear()
+        self._eaten.clear()
+        self._gone.clear()
+        self._dirty_pellets.clear()
+        return changes
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _random_spot(self) -> tuple[float, float]:
+        rng = self._rng
+        return rng.uniform(0.0, self.rules.world_width), rng.uniform(0.0, self.rules.world_height)
+
+    def _clamp(self, x: float, y: float) -> tuple[float, float]:
+        return (
+            min(max(x, 0.0), self.rules.world_width),
+            min(max(y, 0.0), self.rules.world_height),
+        )
+
+    def _set_pellet(self, pellet_id: int, x: float, y: float) -> None:
+        self._pellets[pellet_id] = (x, y)
+        self._pellet_grid.move(pellet_id, x, y)
+        self._dirty_pellets[pellet_id] = None

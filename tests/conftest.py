@@ -1,0 +1,245 @@
+"""Shared fixtures: fakes for the engine (clock, scheduler, connection) and a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
+from tornado.websocket import WebSocketClientConnection, websocket_connect
+
+from game_server.app import ArenaServer
+from game_server.config import Config
+from game_server.storage.passwords import PasswordHasher
+
+TEST_SECRET = "test-secret-" + "x" * 40
+
+
+# -- engine fakes ---------------------------------------------------------------------------
+
+
+class ManualClock:
+    """A monotonic clock that moves only when told."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _ManualTimer:
+    def __init__(self, scheduler: ManualScheduler, due: float, interval: float | None,
+                 callback: Callable[[], object]) -> None:
+        self.scheduler = scheduler
+        self.due = due
+        self.interval = interval
+        self.callback = callback
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class ManualScheduler:
+    """A `Scheduler` driven by `advance`, sharing time with a `ManualClock`."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+        self._heap: list[tuple[float, int, _ManualTimer]] = []
+        self._order = itertools.count()
+
+    def _push(self, timer: _ManualTimer) -> _ManualTimer:
+        heapq.heappush(self._heap, (timer.due, next(self._order), timer))
+        return timer
+
+    def every(self, interval: float, callback: Callable[[], object]) -> _ManualTimer:
+        return self._push(_ManualTimer(self, self.clock.now + interval, interval, callback))
+
+    def later(self, delay: float, callback: Callable[[], object]) -> _ManualTimer:
+        return self._push(_ManualTimer(self, self.clock.now + delay, None, callback))
+
+    @property
+    def active(self) -> list[_ManualTimer]:
+        return [t for _, _, t in self._heap if not t.cancelled]
+
+    def advance(self, seconds: float) -> None:
+        end = self.clock.now + seconds
+        while self._heap and self._heap[0][0] <= end + 1e-12:
+            due, _, timer = heapq.heappop(self._heap)
+            if timer.cancelled:
+                continue
+            self.clock.now = max(self.clock.now, due)
+            timer.callback()
+            if timer.interval is not None and not timer.cancelled:
+                timer.due = due + timer.interval
+                self._push(timer)
+        self.clock.now = end
+
+
+class FakeConnection:
+    """An in-memory `Connection` that decodes what it is sent."""
+
+    def __init__(self) -> None:
+        self.raw: list[bytes] = []
+        self.closed: tuple[int, str] | None = None
+
+    def send(self, data: bytes) -> None:
+        assert isinstance(data, bytes)
+        self.raw.append(data)
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        self.closed = (code, reason)
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return [orjson.loads(b) for b in self.raw]
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [m for m in self.messages if m["type"] == kind]
+
+
+@dataclass(frozen=True)
+class FakeIdentity:
+    id: int
+    name: str
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def scheduler(clock: ManualClock) -> ManualScheduler:
+    return ManualScheduler(clock)
+
+
+# -- a real server on 127.0.0.1 -------------------------------------------------------------
+
+
+def make_config(data_dir: Path, **overrides: Any) -> Config:
+    values: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": 0,
+        "data_dir": data_dir,
+        "cookie_secret": TEST_SECRET,
+        "empty_room_grace": 0.5,
+    }
+    values.update(overrides)
+    return Config(**values)
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[ArenaServer]:
+    srv = ArenaServer(make_config(tmp_path / "data"), passwords=PasswordHasher(n=2**10))
+    await srv.start()
+    try:
+        yield srv
+    finally:
+        await srv.stop()
+
+
+class Browserless:
+    """An HTTP client with a cookie jar, like a bot: XSRF token, JSON API, WebSocket."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base = base_url
+        self.ws_base = "ws" + base_url[len("http"):]
+        self.cookies: dict[str, str] = {}
+        self.http = AsyncHTTPClient(force_instance=True)
+
+    def cookie_header(self) -> str:
+        return "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+
+    def _keep_cookies(self, response: HTTPResponse) -> None:
+        for header in response.headers.get_list("Set-Cookie"):
+            jar: SimpleCookie = SimpleCookie()
+            jar.load(header)
+            for name, morsel in jar.items():
+                if not morsel.value or morsel["max-age"] == "0":
+                    self.cookies.pop(name, None)
+                else:
+                    self.cookies[name] = morsel.value
+
+    async def request(self, method: str, path: str, body: Any = None, *,
+                      form: dict[str, str] | None = None, xsrf: bool = True,
+                      headers: dict[str, str] | None = None) -> HTTPResponse:
+        all_headers = dict(headers or {})
+        if method == "POST" and xsrf:
+            if "_xsrf" not in self.cookies:
+                await self.request("GET", "/api/xsrf")
+            all_headers.setdefault("X-XSRFToken", self.cookies["_xsrf"])
+        payload: bytes | None = None
+        if form is not None:
+            from urllib.parse import urlencode
+            payload = urlencode(form).encode()
+            all_headers["Content-Type"] = "application/x-www-form-urlencoded"
+        elif method == "POST":
+            payload = orjson.dumps(body if body is not None else {})
+            all_headers["Content-Type"] = "application/json"
+        if self.cookies:
+            all_headers["Cookie"] = self.cookie_header()
+        req = HTTPRequest(self.base + path, method=method, body=payload, headers=all_headers,
+                          follow_redirects=False)
+        try:
+            response = await self.http.fetch(req, raise_error=False)
+        except HTTPClientError as exc:  # pragma: no cover - raise_error=False
+            response = exc.response
+        self._keep_cookies(response)
+        return response
+
+    async def guest(self, name: str = "tester") -> dict[str, Any]:
+        response = await self.request("POST", "/api/guest", {"name": name})
+        assert response.code == 200, response.body
+        return orjson.loads(response.body)["user"]
+
+    async def ws(self, *, origin: str | None = None,
+                 cookie: str | None = None) -> WebSocketClientConnection:
+        headers = {"Cookie": self.cookie_header() if cookie is None else cookie}
+        if origin is not None:
+            headers["Origin"] = origin
+        return await websocket_connect(HTTPRequest(self.ws_base + "/ws", headers=headers))
+
+    def close(self) -> None:
+        self.http.close()
+
+
+@pytest.fixture
+async def client_factory(server: ArenaServer) -> AsyncIterator[Callable[[], Browserless]]:
+    made: list[Browserless] = []
+
+    def make() -> Browserless:
+        c = Browserless(server.url)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.close()
+
+
+async def recv_json(ws: WebSocketClientConnection, within: float = 5.0) -> dict[str, Any] | None:
+    msg = await asyncio.wait_for(ws.read_message(), within)
+    return None if msg is None else orjson.loads(msg)
+
+
+async def recv_until(ws: WebSocketClientConnection, kind: str, within: float = 5.0,
+                     where: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
+    """Read messages until one of `kind` (matching `where`) arrives; fail on close or timeout."""
+    async def loop() -> dict[str, Any]:
+        while True:
+            msg = await ws.read_message()
+            assert msg is not None, f"socket closed while waiting for {kind!r}"
+            obj = orjson.loads(msg)
+            if obj["type"] == kind and (where is None or where(obj)):
+                return obj
+    return await asyncio.wait_for(loop(), within)

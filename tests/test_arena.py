@@ -1,0 +1,463 @@
+"""Tests for the Arena game rules in game_server.games.arena."""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+import pytest
+
+from game_server.games.arena import ArenaGame, ArenaRules
+
+SPEED_10 = 200.0 / math.sqrt(10)  # full speed of a player of mass 10
+
+
+def make_game(seed: int = 0, **overrides: Any) -> ArenaGame:
+    """A 1000x1000 world without pellets unless asked: scenarios stay exact."""
+    settings: dict[str, Any] = {"world_width": 1000.0, "world_height": 1000.0, "pellet_count": 0}
+    settings.update(overrides)
+    return ArenaGame(ArenaRules(**settings), seed=seed)
+
+
+def row(game: ArenaGame, player_id: int) -> list[Any]:
+    """The player's full_state row: [id, name, x, y, mass, seq, alive]."""
+    (found,) = [r for r in game.full_state()["players"] if r[0] == player_id]
+    return found
+
+
+def pellet(game: ArenaGame, pellet_id: int) -> list[int]:
+    return game.full_state()["pellets"][pellet_id]
+
+
+# -- rules and movement ------------------------------------------------------------------------
+
+
+def test_rules_radius_and_speed() -> None:
+    rules = ArenaRules()
+    assert rules.radius(16) == 16.0
+    assert rules.radius(10) == pytest.approx(math.sqrt(10) * 4)
+    assert rules.speed(16) == 50.0
+    assert rules.speed(10) == pytest.approx(SPEED_10)
+
+
+def test_rules_are_validated() -> None:
+    with pytest.raises(ValueError):
+        ArenaRules(world_width=0)
+    with pytest.raises(ValueError):
+        ArenaRules(eat_ratio=1.0)
+    with pytest.raises(ValueError):
+        ArenaRules(start_mass=0)
+
+
+def test_add_player_spawns_alive_with_start_mass() -> None:
+    game = make_game()
+    game.add_player(1, "ann")
+    assert game.has_player(1) and game.is_alive(1)
+    assert game.player_count == 1
+    assert game.player_name(1) == "ann"
+    _, name, x, y, mass, seq, alive = row(game, 1)
+    assert (name, mass, seq, alive) == ("ann", 10, 0, True)
+    assert 0 <= x <= 1000 and 0 <= y <= 1000
+    with pytest.raises(ValueError):
+        game.add_player(1, "again")
+    assert not game.has_player(2)
+    with pytest.raises(KeyError):
+        game.player_name(2)
+
+
+def test_movement_speed_and_direction() -> None:
+    game = make_game()
+    game.add_player(1, "ann")
+    game.place_player(1, 100.0, 100.0)
+    assert game.set_input(1, 1, 1.0, 0.0)
+    for steps in range(1, 11):
+        game.step(0.05)
+        assert row(game, 1)[2:4] == [round(100 + steps * SPEED_10 * 0.05), 100]
+    assert game.tick == 10
+    game.place_player(1, 100.0, 100.0, mass=16)  # speed 50
+    game.set_input(1, 2, 0.6, -0.8)
+    game.step(1.0)
+    assert row(game, 1)[2:4] == [130, 60]
+
+
+@pytest.mark.parametrize(
+    ("dx", "dy", "expected"),
+    [
+        ((3.0, 4.0, (530, 540))),  # normalised to (0.6, 0.8) at full speed
+        ((300.0, 400.0, (530, 540))),
+        ((0.3, 0.4, (515, 520))),  # shorter: partial speed
+        ((0.0, 0.0, (500, 500))),  # stop
+        ((-1.0, 0.0, (450, 500))),
+    ],
+)
+def test_direction_length_is_clamped(dx: float, dy: float, expected: tuple[int, int]) -> None:
+    game = make_game()
+    game.add_player(1, "ann")
+    game.place_player(1, 500.0, 500.0, mass=16)  # speed 50
+    game.set_input(1, 1, dx, dy)
+    game.step(1.0)
+    assert tuple(row(game, 1)[2:4]) == expected
+
+
+def test_movement_is_clamped_to_the_world() -> None:
+    game = make_game()
+    game.add_player(1, "ann")
+    game.place_player(1, 990.0, 20.0, mass=16)
+    game.set_input(1, 1, 1.0, -1.0)
+    for _ in range(5):
+        game.step(1.0)
+    assert row(game, 1)[2:4] == [1000, 0]
+    game.set_input(1, 2, -1.0, 1.0)
+    game.step(1.0)
+    assert row(game, 1)[2:4] == [round(1000 - 50 / math.sqrt(2)), round(50 / math.sqrt(2))]
+    game.place_player(1, -50.0, 5000.0)
+    assert row(game, 1)[2:4] == [0, 1000]
+
+
+def test_stale_or_unknown_inputs_are_ignored() -> None:
+    game = make_game()
+    game.add_player(1, "ann")
+    game.place_player(1, 500.0, 500.0, mass=16)
+    assert game.set_input(1, 0, 1.0, 0.0)  # the first seq may be 0
+    assert game.set_input(1, 5, 1.0, 0.0)
+    assert not game.set_input(1, 5, 0.0, 1.0)
+    assert not game.set_input(1, 4, 0.0, 1.0)
+    assert not game.set_input(1, 6, math.nan, 1.0)
+    assert not game.set_input(1, 6, 0.0, math.inf)
+    assert not game.set_input(2, 9, 1.0, 0.0)
+    game.step(1.0)
+    assert row(game, 1)[2:6] == [550, 500, 16, 5]
+
+
+# -- eating ------------------------------------------------------------------------------------
+
+
+def test_pellet_is_eaten_and_reappears_with_the_same_id() -> None:
+    game = make_game(pellet_count=3)
+    game.add_player(1, "ann")
+    game.place_player(1, 500.0, 500.0)
+    game.place_pellet(0, 100.0, 100.0)
+    game.place_pellet(1, 510.0, 500.0)
+    game.place_pellet(2, 900.0, 900.0)
+    game.take_changes()
+    game.step(0.05)
+    assert row(game, 1)[4] == 11
+    assert game.best_mass(1) == 11
+    state = game.full_state()
+    assert [p[0] for p in state["pellets"]] == [0, 1, 2]
+    assert state["pellets"][0] == [0, 100, 100] and state["pellets"][2] == [2, 900, 900]
+    assert state["pellets"][1] != [1, 510, 500]
+    changes = game.take_changes()
+    assert changes["pellets"] == [state["pellets"][1]]
+    assert changes["moved"] == [[1, 500, 500, 11, 0]]
+    assert "pellets" not in game.take_changes()
+
+
+def test_pellet_needs_strict_overlap() -> None:
+    game = make_game(pellet_count=1)
+    game.add_player(1, "ann")
+    game.place_player(1, 500.0, 500.0, mass=16)  # radius 16, reach 16 + 5
+    game.place_pellet(0, 521.0, 500.0)
+    game.step(0.05)
+    assert row(game, 1)[4] == 16
+    game.place_pellet(0, 520.9, 500.0)
+    game.step(0.05)
+    assert row(game, 1)[4] == 17
+
+
+def test_eat_ratio_threshold() -> None:
+    game = make_game()
+    game.add_player(1, "big")
+    game.add_player(2, "small")
+    game.place_player(1, 500.0, 500.0, mass=124)
+    game.place_player(2, 510.0, 500.0, mass=100)
+    game.take_changes()
+    game.step(0.05)  # 124 < 1.25 * 100
+    assert row(game, 1)[4] == 124 and row(game, 2)[6] is True
+    assert "eaten" not in game.take_changes()
+    game.place_player(1, 500.0, 500.0, mass=125)
+    game.step(0.05)
+    assert row(game, 1)[4] == 225
+    assert row(game, 2)[6] is False
+    assert not game.is_alive(2)
+    changes = game.take_changes()
+    assert changes["eaten"] == [[2, 1]]
+    assert changes["leaderboard"] == [[1, 225]]
+    assert [r[0] for r in changes["moved"]] == [1]  # the dead are never "moved"
+
+
+def test_eating_needs_overlap() -> None:
+    game = make_game()
+    game.add_player(1, "big")
+    game.add_player(2, "small")
+    # radius(400) = 80, radius(100) = 40: they overlap below a distance of 120
+    game.place_player(1, 500.0, 500.0, mass=400)
+    game.place_player(2, 620.0, 500.0, mass=100)
+    game.step(0.05)
+    assert game.is_alive(2)
+    game.place_player(2, 619.9, 500.0)
+    game.step(0.05)
+    assert not game.is_alive(2)
+
+
+def test_victim_respawns_after_the_delay() -> None:
+    game = make_game(respawn_delay=1.0)
+    game.add_player(1, "big")
+    game.add_player(2, "small")
+    game.place_player(1, 500.0, 500.0, mass=100)
+    game.place_player(2, 505.0, 500.0, mass=20)
+    game.set_input(2, 1, 1.0, 0.0)
+    game.step(0.25)
+    assert not game.is_alive(2)
+    assert game.take_changes()["eaten"] == [[2, 1]]
+    dead_spot = row(game, 2)[2:4]
+    # A dead player's inputs advance its seq but do not move it.
+    assert game.set_input(2, 2, 0.0, 1.0)
+    assert not game.set_input(2, 2, 0.0, 1.0)
+    for _ in range(3):
+        game.step(0.25)
+        assert not game.is_alive(2)
+        assert row(game, 2)[2:7] == [*dead_spot, 20, 2, False]
+    assert game.take_changes() == {}
+    game.step(0.25)
+    assert game.is_alive(2)
+    _, name, x, y, mass, seq, alive = row(game, 2)
+    assert (mass, seq, alive) == (10, 2, True)
+    changes = game.take_changes()
+    assert changes["spawned"] == [[2, "small", x, y, 10]]
+    assert "eaten" not in changes and "moved" not in changes
+    game.step(0.25)  # the direction was reset: it stays put
+    assert row(game, 2)[2:4] == [x, y]
+    # The seq it advanced while dead is acknowledged in the next take.
+    assert game.take_changes() == {"moved": [[2, x, y, 10, 2]]}
+
+
+def test_the_dead_neither_eat_nor_are_eaten() -> None:
+    game = make_game(respawn_delay=10.0)
+    for player_id, mass in ((1, 100), (2, 50), (3, 20)):
+        game.add_player(player_id, str(player_id))
+        game.place_player(player_id, 500.0, 500.0, mass=mass)
+    game.step(0.05)
+    # 1 eats 2 then 3, in id order.
+    assert game.take_changes()["eaten"] == [[2, 1], [3, 1]]
+    assert row(game, 1)[4] == 170
+    game.place_player(2, 500.0, 500.0, mass=1)
+    game.step(0.05)
+    assert row(game, 1)[4] == 170 and not game.is_alive(2)
+
+
+def test_best_mass() -> None:
+    game = make_game(respawn_delay=0.1)
+    assert game.best_mass(1) == 0
+    game.add_player(1, "ann")
+    game.add_player(2, "bob")
+    assert game.best_mass(1) == 10
+    game.place_player(1, 500.0, 500.0, mass=40)
+    game.place_player(2, 500.0, 500.0, mass=80)
+    game.step(0.05)
+    assert game.best_mass(2) == 120
+    for _ in range(3):
+        game.step(0.05)
+    assert game.is_alive(1) and row(game, 1)[4] == 10
+    assert game.best_mass(1) == 40
+    game.remove_player(1)
+    assert game.best_mass(1) == 40  # kept for the results written after a player leaves
+
+
+# -- leaderboard and changes ------------------------------------------------------------------
+
+
+def test_leaderboard_order_size_and_changes() -> None:
+    game = make_game(leaderboard_size=3, respawn_delay=10.0)
+    for player_id, mass in ((1, 30), (2, 50), (3, 30), (4, 10), (5, 5)):
+        game.add_player(player_id, str(player_id))
+        game.place_player(player_id, 100.0 * player_id, 100.0, mass=mass)
+    assert game.leaderboard() == [[2, 50], [1, 30], [3, 30]]
+    assert game.full_state()["leaderboard"] == [[2, 50], [1, 30], [3, 30]]
+    assert game.take_changes()["leaderboard"] == [[2, 50], [1, 30], [3, 30]]
+    game.place_player(4, 400.0, 100.0, mass=11)
+    assert "leaderboard" not in game.take_changes()  # 4 is still outside the top 3
+    game.place_player(3, 300.0, 100.0, mass=31)
+    assert game.take_changes()["leaderboard"] == [[2, 50], [3, 31], [1, 30]]
+    game.place_player(4, 300.0, 100.0, mass=100)  # eats 3: the dead leave the board
+    game.step(0.05)
+    assert game.take_changes()["leaderboard"] == [[4, 131], [2, 50], [1, 30]]
+    game.remove_player(2)
+    assert game.take_changes()["leaderboard"] == [[4, 131], [1, 30], [5, 5]]
+
+
+def test_changes_of_a_new_game() -> None:
+    game = make_game(pellet_count=50)
+    assert game.take_changes() == {}
+    game.step(0.05)
+    assert game.take_changes() == {}
+
+
+def test_spawn_is_reported_once_without_moved() -> None:
+    game = make_game()
+    game.add_player(1, "ann")
+    game.place_player(1, 200.0, 300.0, mass=16)
+    game.set_input(1, 1, 1.0, 0.0)
+    game.step(1.0)  # moves after the spawn, before the take: spawned shows the latest spot
+    changes = game.take_changes()
+    assert changes == {"spawned": [[1, "ann", 250, 300, 16]], "leaderboard": [[1, 16]]}
+    # Its processed seq goes out next, as a "moved" row cannot precede the "spawned" one.
+    assert game.take_changes() == {"moved": [[1, 250, 300, 16, 1]]}
+    assert game.take_changes() == {}
+    game.step(1.0)
+    assert game.take_changes() == {"moved": [[1, 300, 300, 16, 1]]}
+    game.set_input(1, 2, 0.0, 0.0)  # a new seq alone is a change
+    assert game.take_changes() == {"moved": [[1, 300, 300, 16, 2]]}
+    game.place_player(1, 300.3, 299.8)  # same rounded spot: nothing to report
+    assert game.take_changes() == {}
+
+
+def test_gone_and_add_remove_between_takes() -> None:
+    game = make_game()
+    game.add_player(1, "ann")
+    game.take_changes()
+    game.remove_player(1)
+    game.remove_player(1)  # unknown: no-op
+    game.remove_player(99)
+    assert not game.has_player(1)
+    assert game.take_changes() == {"gone": [1], "leaderboard": []}
+    game.add_player(2, "bob")
+    game.set_input(2, 1, 1.0, 1.0)
+    game.step(0.05)
+    game.remove_player(2)
+    assert game.take_changes() == {}
+    assert game.player_count == 0
+
+
+def test_leave_and_come_back_between_takes() -> None:
+    game = make_game()
+    game.add_player(1, "ann")
+    game.take_changes()
+    game.remove_player(1)
+    game.add_player(1, "ann2")
+    _, _, x, y, _, _, _ = row(game, 1)
+    game.set_input(1, 3, 0.0, 0.0)
+    assert game.take_changes() == {"spawned": [[1, "ann2", x, y, 10]]}
+    # Clients keep a known player's seq across a "spawned" row: the new one is sent next.
+    assert game.take_changes() == {"moved": [[1, x, y, 10, 3]]}
+
+
+def test_new_player_eaten_before_being_reported() -> None:
+    game = make_game(respawn_delay=10.0)
+    game.add_player(1, "big")
+    game.place_player(1, 500.0, 500.0, mass=100)
+    game.take_changes()
+    game.add_player(2, "unlucky")
+    game.place_player(2, 500.0, 500.0)
+    game.step(0.05)
+    # Not announced while dead: it shows up in "spawned" when it respawns.
+    changes = game.take_changes()
+    assert "spawned" not in changes
+    assert changes["eaten"] == [[2, 1]]
+    assert row(game, 2)[6] is False
+
+
+# -- whole games -------------------------------------------------------------------------------
+
+
+class Replica:
+    """A client's view rebuilt from full_state and take_changes, applied in a given order."""
+
+    def __init__(self, state: dict[str, Any], order: tuple[str, ...]) -> None:
+        self.order = order
+        self.players = {r[0]: list(r[1:]) for r in state["players"]}  # name x y mass seq alive
+        self.pellets = {r[0]: r[1:] for r in state["pellets"]}
+        self.leaderboard = state["leaderboard"]
+
+    def apply(self, changes: dict[str, Any]) -> None:
+        for kind in self.order:
+            for r in changes.get(kind, ()):
+                if kind == "moved" and r[0] in self.players:
+                    self.players[r[0]][1:6] = [*r[1:5], True]
+                elif kind == "spawned":
+                    previous = self.players.get(r[0])
+                    seq = previous[4] if previous else 0
+                    self.players[r[0]] = [r[1], r[2], r[3], r[4], seq, True]
+                elif kind == "eaten" and r[0] in self.players:
+                    self.players[r[0]][5] = False
+                elif kind == "gone":
+                    self.players.pop(r, None)
+        for r in changes.get("pellets", ()):
+            self.pellets[r[0]] = r[1:]
+        self.leaderboard = changes.get("leaderboard", self.leaderboard)
+
+    def check(self, state: dict[str, Any], just_spawned: set[int]) -> None:
+        alive = {r[0]: r[1:6] for r in state["players"] if r[6]}
+        mine = {pid: p[:5] for pid, p in self.players.items() if p[5]}
+        assert mine.keys() == alive.keys()
+        for pid, expected in alive.items():
+            # A spawned row carries no seq: it is acknowledged by the next take.
+            width = 4 if pid in just_spawned else 5
+            assert mine[pid][:width] == expected[:width]
+        assert self.pellets == {r[0]: r[1:] for r in state["pellets"]}
+        assert self.leaderboard == state["leaderboard"]
+
+
+def play(seed: int, steps: int, players: int, **overrides: Any) -> tuple[list[dict], dict]:
+    """A scripted game; checks two replicas (opposite orders) against full_state every step."""
+    game = ArenaGame(ArenaRules(**overrides), seed=seed)
+    script = random.Random(1234)  # the inputs are the same whatever the game's seed
+    replicas = [
+        Replica(game.full_state(), ("moved", "spawned", "eaten", "gone")),
+        Replica(game.full_state(), ("gone", "eaten", "spawned", "moved")),
+    ]
+    seqs = dict.fromkeys(range(players), 0)
+    for player_id in range(players):
+        game.add_player(player_id, f"p{player_id}")
+        x, y = row(game, player_id)[2:4]
+        game.place_player(player_id, x, y, mass=script.choice([10, 10, 20, 40, 80]))
+    history = []
+    for _ in range(steps):
+        for player_id in seqs:
+            if game.has_player(player_id) and script.random() < 0.3:
+                seqs[player_id] += 1
+                angle = script.uniform(0, 2 * math.pi)
+                game.set_input(player_id, seqs[player_id], math.cos(angle), math.sin(angle))
+        if script.random() < 0.02:
+            victim = script.randrange(players)
+            game.remove_player(victim)
+            game.add_player(victim, f"p{victim}'")
+        game.step(0.05)
+        changes = game.take_changes()
+        history.append(changes)
+        state = game.full_state()
+        just_spawned = {r[0] for r in changes.get("spawned", ())}
+        for replica in replicas:
+            replica.apply(changes)
+            replica.check(state, just_spawned)
+    return history, game.full_state()
+
+
+def test_same_seed_same_game_and_replicas_agree() -> None:
+    small = {"world_width": 500.0, "world_height": 500.0, "pellet_count": 80, "respawn_delay": 0.5}
+    first = play(7, 300, 12, **small)
+    assert first == play(7, 300, 12, **small)
+    history, state = first
+    assert state["tick"] == 300
+    assert any("eaten" in changes for changes in history)
+    assert any("spawned" in changes for changes in history[1:])
+    assert play(8, 300, 12, **small) != first
+
+
+def test_two_hundred_players_stay_consistent() -> None:
+    history, state = play(3, 100, 200)
+    rules = ArenaRules()
+    assert len(state["players"]) == 200
+    assert len(state["pellets"]) == rules.pellet_count
+    assert [p[0] for p in state["pellets"]] == list(range(rules.pellet_count))
+    for _, x, y in state["pellets"]:
+        assert 0 <= x <= rules.world_width and 0 <= y <= rules.world_height
+    for _, _, x, y, mass, _, alive in state["players"]:
+        if alive:
+            assert 0 <= x <= rules.world_width and 0 <= y <= rules.world_height
+            assert mass >= rules.start_mass
+    board = state["leaderboard"]
+    assert len(board) == rules.leaderboard_size
+    assert board == sorted(board, key=lambda r: (-r[1], r[0]))
+    assert any("pellets" in changes for changes in history)

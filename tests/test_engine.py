@@ -1,0 +1,324 @@
+"""The engine without Tornado handlers: fake connections, a manual clock and scheduler."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from game_server.engine.matchmaker import Matchmaker
+from game_server.engine.room import Room
+from game_server.engine.session import PlayerSession
+from game_server.games.base import GameMode
+from game_server.games.modes import arena_mode, default_modes
+from protocol.errors import ErrorCode, ProtocolError
+from tests.conftest import FakeConnection, FakeIdentity, ManualClock, ManualScheduler
+
+TICK = 1 / 20
+
+
+class Seat:
+    """A minimal room member."""
+
+    def __init__(self, user_id: int, name: str) -> None:
+        self.identity = FakeIdentity(user_id, name)
+        self.connection = FakeConnection()
+        self.left: list[str] = []
+
+    def on_room_left(self, room: Room, reason: str) -> None:
+        self.left.append(reason)
+
+
+def make_matchmaker(clock: ManualClock, scheduler: ManualScheduler, **kw: Any) -> Matchmaker:
+    ids = iter(f"room{i}" for i in range(1000))
+    kw.setdefault("modes", default_modes())
+    return Matchmaker(scheduler=scheduler, monotonic=clock, wall=lambda: 1_700_000_000.0,
+                      room_ids=lambda: next(ids), seeds=lambda: 7, **kw)
+
+
+def session(mm: Matchmaker, user_id: int, name: str = "p") -> PlayerSession:
+    return PlayerSession(FakeIdentity(user_id, name), FakeConnection(), mm, wall=lambda: 5.0)
+
+
+def send(s: PlayerSession, msg: dict[str, Any]) -> None:
+    s.handle(orjson.dumps(msg).decode())
+
+
+def conn(s: PlayerSession) -> FakeConnection:
+    assert isinstance(s.connection, FakeConnection)
+    return s.connection
+
+
+# -- the tick ----------------------------------------------------------------------------------
+
+
+def test_each_tick_encodes_once_and_sends_the_same_bytes_to_everyone(clock, scheduler) -> None:
+    mm = make_matchmaker(clock, scheduler)
+    players = [session(mm, i) for i in range(3)]
+    for p in players:
+        send(p, {"type": "join", "mode": "arena"})
+    scheduler.advance(TICK)
+    last = [conn(p).raw[-1] for p in players]
+    assert orjson.loads(last[0])["type"] == "state"
+    assert last[0] is last[1] is last[2]
+
+
+def test_joined_carries_a_full_state_and_the_player_id(clock, scheduler) -> None:
+    mm = make_matchmaker(clock, scheduler)
+    a, b = session(mm, 1, "ann"), session(mm, 2, "bob")
+    send(a, {"type": "join", "mode": "arena"})
+    send(b, {"type": "join", "mode": "arena"})
+    joined = conn(b).of_type("joined")[0]
+    assert joined["room"] == "room0" and joined["player"] == 2 and joined["tick_rate"] == 20
+    assert joined["world"]["width"] == 3000
+    names = {row[0]: row[1] for row in joined["state"]["players"]}
+    assert names == {1: "ann", 2: "bob"}
+    assert len(joined["state"]["pellets"]) == 300
+
+
+def test_states_carry_increasing_ticks_server_time_and_acked_seq(clock, scheduler) -> None:
+    mm = make_matchmaker(clock, scheduler)
+    a = session(mm, 1)
+    send(a, {"type": "join", "mode": "arena"})
+    send(a, {"type": "input", "seq": 5, "dx": 1, "dy": 0})
+    scheduler.advance(TICK * 3)
+    states = conn(a).of_type("state")
+    assert [s["tick"] for s in states] == [1, 2, 3]
+    assert all(s["ts"] == 1_700_000_000_000 for s in states)
+    mine = [row for s in states for row in s.get("moved", []) if row[0] == a.player_id]
+    assert mine and all(row[4] == 5 for row in mine)
+
+
+def test_a_late_tick_catches_up_in_fixed_steps(clock, scheduler) -> None:
+    mm = make_matchmaker(clock, scheduler)
+    a = session(mm, 1)
+    send(a, {"type": "join", "mode": "arena"})
+    room = mm.rooms()[0]
+    clock.now += TICK * 3  # the loop was blocked for three periods
+    assert room.tick() == 3
+    assert room.game.tick == 3
+    assert room.stats.catchup_steps == 2
+    assert conn(a).of_type("state")[-1]["tick"] == 3
+
+
+def test_a_stall_longer_than_the_cap_skips_ahead(clock, scheduler) -> None:
+    mm = make_matchmaker(clock, scheduler)
+    send(session(mm, 1), {"type": "join", "mode": "arena"})
+    room = mm.rooms()[0]
+    clock.now += 10.0
+    assert room.tick() == 5
+    assert room.stats.dropped_steps == 195
+    clock.now += TICK
+    assert room.tick() == 1
+
+
+def test_timer_jitter_does_not_cause_empty_or_double_ticks(clock) -> None:
+    room = Room("r", arena_mode(), arena_mode().make_game(1), max_players=20, tick_rate=20,
+                monotonic=clock)
+    steps = []
+    for early in (0.004, -0.004, 0.003, -0.002, 0.0, 0.004, -0.004):
+        clock.now += TICK + early
+        steps.append(room.tick())
+    assert steps == [1] * 7
+
+
+def test_moving_players_appear_in_moved_and_others_see_them(clock, scheduler) -> None:
+    mm = make_matchmaker(clock, scheduler)
+    a, b = session(mm, 1, "ann"), session(mm, 2, "bob")
+    send(a, {"type": "join", "mode": "arena"})
+    send(b, {"type": "join", "mode": "arena"})
+    send(a, {"type": "input", "seq": 1, "dx": 1, "dy": 1})
+    scheduler.advance(TICK * 4)
+    seen = [row for s in conn(b).of_type("state") for row in s.get("moved", [])
+            if row[0] == a.player_id]
+    assert len(seen) >= 3
+    assert seen[-1][1] > seen[0][1] and seen[-1][2] > seen[0][2]
+
+
+# -- membership and matchmaking ----------------------------------------------------------------
+
+
+def test_matchmaking_fills_the_fullest_open_room_then_creates_another(clock, scheduler) -> None:
+    mm = make_matchmaker(clock, scheduler, max_players=2)
+    sessions = [session(mm, i) for i in range(5)]
+    for s in sessions:
+        send(s, {"type": "join", "mode": "arena"})
+    assert sorted(r.player_count for r in mm.rooms()) == [1, 2, 2]
+    # Someone leaves the first room: the next player fills it rather than the half-empty one.
+    send(sessions[0], {"type": "leave"})
+    late = session(mm, 99)
+    send(late, {"type": "join", "mode": "arena"})
+    assert late.room is not None and late.room.id == "room0"
+
+
+def test_each_room_gets_its_own_timer(clock, scheduler) -> None:
+    mm = make_matchmaker(clock, scheduler, max_players=1)
+    for i in range(3):
+        send(session(mm, i), {"type": "join", "mode": "arena"})
+    assert len([t for t in scheduler.active if t.interval]) == 3
+
+
+def test_join_by_room_id_and_its_refusals(clock, scheduler) -> None:
+    mm = make_matchmaker(clock, scheduler, max_players=2)
+    a, b, c = session(mm, 1), session(mm, 2), session(mm, 3)
+    send(a, {"type": "join", "mode": "arena"})
+    send(b, {"type": "join", "room": "room0"})
+    assert b.room is a.room
+    send(c, {"type": "join", "room": "room0"})
+    send(c, {"type": "join", "room": "nope"})
+    send(c, {"type": "join", "mode": "chess"})
+    codes = [e["code"] for e in conn(c).of_type("error")]
+    assert codes == ["room_full", "room_not_found", "unknown_mode"]
+    assert "arena" in conn(c).of_type("error")[2]["message"]
+
+
+def test_leave_answers_left_and_the_room_tells_the_others(clock, scheduler) -> None:
+    mm = make_matchmaker(clock, scheduler)
+    a, b = session(mm, 1), session(mm, 2)
+    send(a, {"type": "join", "mode": "arena"})
+    send(b, {"type": "join", "mode": "arena"})
+    scheduler.advance(TICK)
+    gone_id = a.player_id
+    send(a, {"type": "leave"})
+    assert conn(a).of_type("left") == [{"type": "left", "room": "room0", "reason": "leave"}]
+    assert a.room is None
+    scheduler.advance(TICK)
+    assert any(gone_id in s.get("gone", []) for s in conn(b).of_type("state"))
+    # and a player can join again after leaving
+    send(a, {"type": "join", "mode": "arena"})
+    assert a.room is not None
+
+
+def test_empty_rooms_are_disposed_after_the_grace_period(clock, scheduler) -> None:
+    mm = make_matchmaker(clock, scheduler, empty_room_grace=10.0)
+    a = session(mm, 1)
+    send(a, {"type": "join", "mode": "arena"})
+    a.disconnect()
+    scheduler.advance(9.0)
+    assert len(mm.rooms()) == 1
+    scheduler.advance(1.5)
+    assert mm.rooms() == []
+    assert [t for t in scheduler.active if t.interval] == []  # its tick timer was stopped
+
+
+def test_rejoining_within_the_grace_period_keeps_the_room(clock, scheduler) -> None:
+    mm = make_matchmaker(clock, scheduler, empty_room_grace=10.0)
+    a = session(mm, 1)
+    send(a, {"type": "join", "mode": "arena"})
+    send(a, {"type": "leave"})
+    scheduler.advance(5.0)
+    send(a, {"type": "join", "room": "room0"})
+    scheduler.advance(20.0)
+    assert [r.id for r in mm.rooms()] == ["room0"]
+
+
+def test_results_are_reported_when_players_leave(clock, scheduler) -> None:
+    results: list[tuple[int, int]] = []
+    mm = make_matchmaker(clock, scheduler, on_result=lambda who, mass: results.append((who.id,
+                                                                                       mass)))
+    a = session(mm, 42)
+    send(a, {"type": "join", "mode": "arena"})
+    scheduler.advance(TICK * 2)
+    a.disconnect()
+    assert results == [(42, 10)]
+
+
+# -- sessions: bad input ------------------------------------------------------------------------
+
+
+def test_bad_messages_get_errors_and_the_session_stays_usable(clock, scheduler) -> None:
+    mm = make_matchmaker(clock, scheduler)
+    a = session(mm, 1)
+    a.handle("{nope")
+    a.handle_binary()
+    send(a, {"type": "input", "seq": 1, "dx": 0, "dy": 0})
+    send(a, {"type": "chat", "text": "hi"})
+    send(a, {"type": "leave"})
+    send(a, {"type": "join", "mode": "arena"})
+    send(a, {"type": "join", "mode": "arena"})
+    send(a, {"type": "ping", "id": "x"})
+    codes = [e["code"] for e in conn(a).of_type("error")]
+    assert codes == ["bad_json", "binary_frame", "not_in_room", "not_in_room", "not_in_room",
+                     "already_in_room"]
+    assert conn(a).of_type("pong") == [{"type": "pong", "id": "x", "ts": 5000}]
+    assert a.room is not None
+
+
+def test_stale_input_is_ignored(clock, scheduler) -> None:
+    mm = make_matchmaker(clock, scheduler)
+    a = session(mm, 1)
+    send(a, {"type": "join", "mode": "arena"})
+    send(a, {"type": "input", "seq": 10, "dx": 1, "dy": 0})
+    send(a, {"type": "input", "seq": 9, "dx": -1, "dy": 0})
+    scheduler.advance(TICK * 3)
+    row = [r for s in conn(a).of_type("state") for r in s.get("moved", [])
+           if r[0] == a.player_id][-1]
+    assert row[4] == 10
+    joined_x = [p for p in conn(a).of_type("joined")[0]["state"]["players"]
+                if p[0] == a.player_id][0][2]
+    assert row[1] > joined_x  # moved right, the stale "left" was ignored
+
+
+def test_chat_reaches_the_whole_room(clock, scheduler) -> None:
+    mm = make_matchmaker(clock, scheduler)
+    a, b = session(mm, 1, "ann"), session(mm, 2, "bob")
+    send(a, {"type": "join", "mode": "arena"})
+    send(b, {"type": "join", "mode": "arena"})
+    send(a, {"type": "chat", "text": "<b>hi</b>"})
+    expected = {"type": "chat", "player": 1, "name": "ann", "text": "<b>hi</b>"}
+    assert conn(b).of_type("chat") == [expected]
+    assert conn(a).of_type("chat") == [expected]
+
+
+# -- containment --------------------------------------------------------------------------------
+
+
+class ExplodingGame:
+    """A game whose step raises after a few ticks."""
+
+    def __init__(self, seed: int) -> None:
+        self.inner = arena_mode().make_game(seed)
+        self.tick = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def step(self, dt: float) -> None:
+        raise RuntimeError("boom")
+
+
+def test_a_failing_game_closes_only_its_room(clock, scheduler, caplog) -> None:
+    modes = default_modes()
+    modes["boom"] = GameMode("boom", ExplodingGame, {})
+    mm = make_matchmaker(clock, scheduler, modes=modes)
+    good, bad = session(mm, 1), session(mm, 2)
+    send(good, {"type": "join", "mode": "arena"})
+    send(bad, {"type": "join", "mode": "boom"})
+    scheduler.advance(TICK * 3)
+    assert "boom" in caplog.text
+    assert [e["code"] for e in conn(bad).of_type("error")] == ["room_closed"]
+    assert conn(bad).of_type("left")[0]["reason"] == "room_closed"
+    assert bad.room is None
+    assert [r.mode.name for r in mm.rooms()] == ["arena"]
+    assert len(conn(good).of_type("state")) == 3
+    # the player of the failed room can join another one
+    send(bad, {"type": "join", "mode": "arena"})
+    assert bad.room is good.room
+
+
+def test_close_all_removes_everyone_and_reports_results(clock, scheduler) -> None:
+    results: list[int] = []
+    mm = make_matchmaker(clock, scheduler, max_players=1,
+                         on_result=lambda who, mass: results.append(who.id))
+    for i in range(3):
+        send(session(mm, i), {"type": "join", "mode": "arena"})
+    mm.close_all("server_closing")
+    assert mm.rooms() == [] and sorted(results) == [0, 1, 2]
+
+
+def test_protocol_errors_from_the_matchmaker_have_codes(clock, scheduler) -> None:
+    mm = make_matchmaker(clock, scheduler)
+    with pytest.raises(ProtocolError) as info:
+        mm.join(Seat(1, "x"), room_id="missing")
+    assert info.value.code is ErrorCode.ROOM_NOT_FOUND
