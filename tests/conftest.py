@@ -156,6 +156,7 @@ class Browserless:
         self.ws_base = "ws" + base_url[len("http"):]
         self.cookies: dict[str, str] = {}
         self.http = AsyncHTTPClient(force_instance=True)
+        self.sockets: list[WebSocketClientConnection] = []
 
     def cookie_header(self) -> str:
         return "; ".join(f"{k}={v}" for k, v in self.cookies.items())
@@ -207,9 +208,24 @@ class Browserless:
         headers = {"Cookie": self.cookie_header() if cookie is None else cookie}
         if origin is not None:
             headers["Origin"] = origin
-        return await websocket_connect(HTTPRequest(self.ws_base + "/ws", headers=headers))
+        ws = await websocket_connect(HTTPRequest(self.ws_base + "/ws", headers=headers))
+        self.sockets.append(ws)
+        return ws
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
+        """Close every socket and wait for each close handshake, so nothing leaks."""
+        for ws in self.sockets:
+            already_closed = ws.close_code is not None
+            ws.close()
+            if already_closed:
+                continue
+            try:
+                async with asyncio.timeout(2):
+                    while await ws.read_message() is not None:
+                        pass
+            except TimeoutError:
+                pass
+        self.sockets.clear()
         self.http.close()
 
 
@@ -224,7 +240,7 @@ async def client_factory(server: ArenaServer) -> AsyncIterator[Callable[[], Brow
 
     yield make
     for c in made:
-        c.close()
+        await c.aclose()
 
 
 async def recv_json(ws: WebSocketClientConnection, within: float = 5.0) -> dict[str, Any] | None:

@@ -95,7 +95,7 @@ class JsonHandler(BaseHandler):
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, ApiError):
             code, message = exc.code, exc.message
-        elif isinstance(exc, tornado.web.HTTPError) and "XSRF" in (exc.log_message or ""):
+        elif isinstance(exc, tornado.web.HTTPError) and "xsrf" in (exc.log_message or "").lower():
             code = "xsrf"
             message = "Missing or wrong XSRF token: send the _xsrf cookie and X-XSRFToken header."
         else:

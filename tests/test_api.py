@@ -1,0 +1,168 @@
+"""The HTTP side against a real server on 127.0.0.1: accounts, sessions, XSRF, pages."""
+
+from __future__ import annotations
+
+import orjson
+
+from tests.conftest import Browserless
+
+
+def body(response) -> dict:
+    return orjson.loads(response.body)
+
+
+async def test_healthz(client_factory) -> None:
+    c: Browserless = client_factory()
+    response = await c.request("GET", "/healthz")
+    assert response.code == 200
+    assert body(response) == {"status": "ok", "rooms": 0, "players": 0}
+
+
+async def test_register_login_me_logout(client_factory) -> None:
+    c = client_factory()
+    r = await c.request("POST", "/api/register", {"username": "ann", "password": "correct horse"})
+    assert r.code == 201
+    assert body(r)["user"] == {"id": 1, "name": "ann", "guest": False, "best_mass": 0}
+    assert "arena_session" in c.cookies
+    me = await c.request("GET", "/api/me")
+    assert me.code == 200 and body(me)["user"]["name"] == "ann"
+
+    other = client_factory()
+    r = await other.request("POST", "/api/login", {"username": "ANN", "password": "correct horse"})
+    assert r.code == 200 and body(r)["user"]["id"] == 1
+
+    r = await c.request("POST", "/api/logout")
+    assert r.code == 200
+    assert (await c.request("GET", "/api/me")).code == 401
+    # the other session is untouched
+    assert (await other.request("GET", "/api/me")).code == 200
+
+
+async def test_register_refusals(client_factory) -> None:
+    c = client_factory()
+    assert (await c.request("POST", "/api/register",
+                            {"username": "bob", "password": "longenough"})).code == 201
+    taken = await c.request("POST", "/api/register", {"username": "BOB", "password": "longenough"})
+    assert taken.code == 409 and body(taken)["error"] == "username_taken"
+    short = await c.request("POST", "/api/register", {"username": "carol", "password": "short"})
+    assert short.code == 400 and "8 characters" in body(short)["message"]
+    for bad in ("ab", "x" * 21, "has space", "<script>", 42, None):
+        r = await c.request("POST", "/api/register", {"username": bad, "password": "longenough"})
+        assert r.code == 400 and body(r)["error"] == "bad_username", bad
+    garbage = await c.request("POST", "/api/register", headers={}, body=None)
+    assert garbage.code == 400
+
+
+async def test_bad_json_bodies_get_a_json_400(client_factory) -> None:
+    c = client_factory()
+    await c.request("GET", "/api/xsrf")
+    from tornado.httpclient import HTTPRequest
+    req = HTTPRequest(c.base + "/api/login", method="POST", body=b"{oops",
+                      headers={"X-XSRFToken": c.cookies["_xsrf"], "Cookie": c.cookie_header()})
+    r = await c.http.fetch(req, raise_error=False)
+    assert r.code == 400 and body(r)["error"] == "bad_json"
+
+
+async def test_wrong_password_and_unknown_user_look_the_same(client_factory) -> None:
+    c = client_factory()
+    await c.request("POST", "/api/register", {"username": "dave", "password": "longenough"})
+    wrong = await c.request("POST", "/api/login", {"username": "dave", "password": "nottheone"})
+    unknown = await c.request("POST", "/api/login", {"username": "nobody", "password": "whatever1"})
+    assert wrong.code == unknown.code == 401
+    assert body(wrong) == body(unknown)
+
+
+async def test_every_post_needs_the_xsrf_token(client_factory) -> None:
+    c = client_factory()
+    for path in ("/api/guest", "/api/register", "/api/login", "/api/logout"):
+        r = await c.request("POST", path, {"name": "x"}, xsrf=False)
+        assert r.code == 403, path
+        assert body(r)["error"] == "xsrf"
+    await c.request("GET", "/api/xsrf")
+    forged = await c.request("POST", "/api/guest", {"name": "x"},
+                             headers={"X-XSRFToken": "2|00|00|00"})
+    assert forged.code == 403
+
+
+async def test_guest_names(client_factory) -> None:
+    c = client_factory()
+    user = await c.guest("  Visitor   One ")
+    assert user["name"] == "Visitor One" and user["guest"] is True
+    assert (await c.guest("tab\there"))["name"] == "tab here"
+    for bad in ("", "   ", "x" * 21, "bell\x07", 7):
+        r = await c.request("POST", "/api/guest", {"name": bad})
+        assert r.code == 400, bad
+
+
+async def test_session_cookie_is_signed_httponly_and_lax(client_factory) -> None:
+    c = client_factory()
+    r = await c.request("POST", "/api/guest", {"name": "eve"})
+    header = [h for h in r.headers.get_list("Set-Cookie") if h.startswith("arena_session=")][0]
+    assert "HttpOnly" in header and "SameSite=Lax" in header and "Path=/" in header
+    # a tampered value is not accepted
+    c.cookies["arena_session"] = c.cookies["arena_session"][:-2] + "00"
+    assert (await c.request("GET", "/api/me")).code == 401
+
+
+async def test_rooms_list(server, client_factory) -> None:
+    c = client_factory()
+    await c.guest("ann")
+    ws = await c.ws()
+    ws.write_message(orjson.dumps({"type": "join", "mode": "arena"}).decode())
+    from tests.conftest import recv_until
+    joined = await recv_until(ws, "joined")
+    rooms = body(await c.request("GET", "/api/rooms"))["rooms"]
+    assert rooms == [{"id": joined["room"], "mode": "arena", "players": 1, "max_players": 20}]
+    ws.close()
+
+
+async def test_lobby_redirects_anonymous_visitors_to_login(client_factory) -> None:
+    c = client_factory()
+    r = await c.request("GET", "/")
+    assert r.code == 302 and r.headers["Location"].startswith("/login?next=%2F")
+    await c.guest("frank")
+    r = await c.request("GET", "/")
+    assert r.code == 200 and b"frank" in r.body
+
+
+async def test_login_page_has_the_xsrf_form_field_and_the_form_logs_in(client_factory) -> None:
+    c = client_factory()
+    page = await c.request("GET", "/login")
+    assert page.code == 200 and b'name="_xsrf"' in page.body and "_xsrf" in c.cookies
+    await client_factory().request("POST", "/api/register",
+                                   {"username": "gina", "password": "longenough"})
+    r = await c.request("POST", "/login?next=/somewhere", form={
+        "_xsrf": c.cookies["_xsrf"], "action": "login", "username": "gina",
+        "password": "longenough"}, xsrf=False)
+    assert r.code == 302 and r.headers["Location"] == "/somewhere"
+    assert (await c.request("GET", "/api/me")).code == 200
+
+
+async def test_login_form_errors_are_shown_inline_and_escaped(client_factory) -> None:
+    c = client_factory()
+    await c.request("GET", "/login")
+    r = await c.request("POST", "/login", form={
+        "_xsrf": c.cookies["_xsrf"], "action": "login", "username": "<b>x</b>",
+        "password": "nope"}, xsrf=False)
+    assert r.code == 401 and b"Wrong username or password" in r.body
+    assert b"<b>x</b>" not in r.body and b"&lt;b&gt;x&lt;/b&gt;" in r.body
+
+
+async def test_login_form_never_redirects_off_site(client_factory) -> None:
+    c = client_factory()
+    await c.request("GET", "/login")
+    for target in ("https://evil.example/", "//evil.example/", "/\\evil.example"):
+        r = await c.request("POST", "/login?next=" + target, form={
+            "_xsrf": c.cookies["_xsrf"], "action": "guest", "name": "h"}, xsrf=False)
+        assert r.code == 302 and r.headers["Location"] == "/", target
+
+
+async def test_form_logout_revokes_the_session(client_factory) -> None:
+    c = client_factory()
+    await c.guest("ivy")
+    old = c.cookie_header()
+    r = await c.request("POST", "/logout", form={"_xsrf": c.cookies["_xsrf"]}, xsrf=False)
+    assert r.code == 302 and r.headers["Location"] == "/login"
+    r = await c.request("GET", "/api/me", headers={"Cookie": old})
+    c.cookies.clear()
+    assert (await c.request("GET", "/api/me", headers={})).code == 401
