@@ -1,0 +1,400 @@
+"""Many bots in one process: log in as guests, join, play with the brain, report what it was like.
+
+    python -m client.bots --url http://127.0.0.1:8888 --bots 10 --duration 60
+
+Tests call `run_bots(...)` in-process and read the returned `BotReport`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import random
+import signal
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tornado.httpclient import AsyncHTTPClient
+
+from client.brain import decide
+from client.session import ArenaError, ArenaSocket, login_guest
+from client.world import World
+
+PROG = "game-bots"
+INPUT_INTERVAL = 0.1  # seconds between inputs: 10 a second, as a browser would send
+PING_INTERVAL = 1.0
+JOIN_TIMEOUT = 10.0  # how long to wait for `joined` after sending `join`
+MAX_PENDING_PINGS = 32  # unanswered pings older than this many are forgotten
+UNREADABLE = "<unreadable message>"  # error key for frames we could not decode or apply
+
+
+@dataclass
+class BotStats:
+    """What one bot saw during the run."""
+
+    name: str
+    connected: bool = False
+    joined: bool = False
+    joined_at: float | None = None
+    played_seconds: float = 0.0
+    states: int = 0
+    rtts_ms: list[float] = field(default_factory=list)
+    best_mass: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    failure: str | None = None
+    close_code: int | None = None
+    closed_early: bool = False
+
+
+class Bot:
+    """One simulated player: a socket, the world it reads, the brain that steers it."""
+
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        mode: str,
+        *,
+        http_client: AsyncHTTPClient | None = None,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.stats = BotStats(name)
+        self.world = World()
+        self._url = url
+        self._mode = mode
+        self._http_client = http_client
+        self._rng = rng if rng is not None else random.Random()
+        self._clock = clock
+        self._socket: ArenaSocket | None = None
+        self._join_answered = asyncio.Event()
+        self._join_error: str | None = None
+        self._pings: dict[int, float] = {}
+
+    async def run(self, stop: asyncio.Event, deadline: float) -> BotStats:
+        """Log in, join and play until `deadline` (loop time) or `stop`; never raises."""
+        stats = self.stats
+        try:
+            cookie = await login_guest(self._url, stats.name, http_client=self._http_client)
+            self._socket = await ArenaSocket.connect(self._url, cookie)
+            stats.connected = True
+            await self._play(self._socket, stop, deadline)
+        except Exception as exc:  # one bot's surprise must not take the others down
+            stats.failure = stats.failure or _reason(exc)
+        finally:
+            if self._socket is not None:
+                await self._socket.aclose()
+        return stats
+
+    async def _play(self, sock: ArenaSocket, stop: asyncio.Event, deadline: float) -> None:
+        loop = asyncio.get_running_loop()
+        stats = self.stats
+        reader = asyncio.create_task(self._read(sock))
+        tasks = [reader]
+        try:
+            sock.send({"type": "join", "mode": self._mode})
+            await _first_of([reader], [self._join_answered, stop], JOIN_TIMEOUT)
+            if not stats.joined:
+                stats.failure = self._join_error or (
+                    f"connection closed before joined (close code {sock.close_code})"
+                    if reader.done()
+                    else "stopped before joined"
+                    if stop.is_set()
+                    else f"not joined within {JOIN_TIMEOUT:g} s"
+                )
+                return
+            tasks.append(asyncio.create_task(self._steer(sock)))
+            tasks.append(asyncio.create_task(self._ping(sock)))
+            await _first_of([reader], [stop], deadline - loop.time())
+        finally:
+            if stats.joined_at is not None:
+                stats.played_seconds = self._clock() - stats.joined_at
+            if stats.joined and reader.done() and not stop.is_set() and loop.time() < deadline:
+                stats.closed_early = True
+                stats.close_code = sock.close_code
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _read(self, sock: ArenaSocket) -> None:
+        while True:
+            try:
+                msg = await sock.recv()
+                if msg is None:
+                    return
+                self.on_message(msg)
+            except (ValueError, LookupError, TypeError):  # not JSON, or rows of the wrong shape
+                self.stats.errors[UNREADABLE] += 1
+
+    async def _steer(self, sock: ArenaSocket) -> None:
+        loop = asyncio.get_running_loop()
+        seq = 0
+        last: tuple[float, float] | None = None
+        next_at = loop.time()
+        while True:
+            dx, dy = decide(self.world, self._rng)
+            # While dead the answer is (0, 0) every time: saying it once is enough.
+            if (dx, dy) != last or last != (0.0, 0.0):
+                seq += 1
+                message = {"type": "input", "seq": seq, "dx": round(dx, 4), "dy": round(dy, 4)}
+                if not sock.send(message):
+                    return
+                last = (dx, dy)
+            next_at += INPUT_INTERVAL
+            delay = next_at - loop.time()
+            if delay < 0:  # fell behind: carry on from now rather than send a burst
+                next_at, delay = loop.time(), 0.0
+            await asyncio.sleep(delay)
+
+    async def _ping(self, sock: ArenaSocket) -> None:
+        await asyncio.sleep(self._rng.uniform(0.0, PING_INTERVAL))  # don't all ping at once
+        ping_id = 0
+        while True:
+            ping_id += 1
+            self._pings[ping_id] = self._clock()
+            if len(self._pings) > MAX_PENDING_PINGS:
+                del self._pings[next(iter(self._pings))]
+            if not sock.send({"type": "ping", "id": ping_id}):
+                return
+            await asyncio.sleep(PING_INTERVAL)
+
+    def on_message(self, msg: dict[str, Any]) -> None:
+        """Account for one server message (also the hook tests drive directly)."""
+        stats = self.stats
+        kind = msg.get("type")
+        if kind == "state":
+            self.world.apply_state(msg)
+            stats.states += 1
+            self._note_mass()
+        elif kind == "joined":
+            self.world.apply_joined(msg)
+            if not stats.joined:
+                stats.joined = True
+                stats.joined_at = self._clock()
+                self._join_answered.set()
+            self._note_mass()
+        elif kind == "pong":
+            sent = self._pings.pop(msg.get("id"), None)
+            if sent is not None:
+                stats.rtts_ms.append((self._clock() - sent) * 1000.0)
+        elif kind == "error":
+            code = str(msg.get("code"))
+            stats.errors[code] += 1
+            if not stats.joined and self._join_error is None:
+                # Before `joined`, the only thing we sent was `join`: this is its answer.
+                self._join_error = f"join refused ({code}): {msg.get('message', '')}"
+                self._join_answered.set()
+        elif kind == "left" and msg.get("reason") == "room_closed" and self._socket is not None:
+            self._socket.send({"type": "join", "mode": self._mode})
+
+    def _note_mass(self) -> None:
+        me = self.world.me_view
+        if me is not None and me.mass > self.stats.best_mass:
+            self.stats.best_mass = me.mass
+
+
+async def _first_of(
+    tasks: list[asyncio.Task[Any]], events: list[asyncio.Event], seconds: float
+) -> None:
+    """Wait until any task finishes, any event is set, or `seconds` pass."""
+    waiters = [asyncio.create_task(event.wait()) for event in events]
+    try:
+        await asyncio.wait(
+            [*tasks, *waiters], timeout=max(seconds, 0.0), return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, ArenaError) else f"{type(exc).__name__}: {exc}"
+
+
+# -- the report ----------------------------------------------------------------------------------
+
+
+@dataclass
+class BotReport:
+    """The numbers of one run, summed over its bots; `format()` is the printed summary."""
+
+    requested: int
+    connected: int
+    joined: int
+    mode: str
+    duration: float
+    states: int
+    states_per_second: float
+    states_per_second_per_bot: float
+    ping_mean_ms: float | None
+    ping_p99_ms: float | None
+    ping_samples: int
+    best_mass: int
+    errors: dict[str, int]
+    failures: list[str]
+    closed_early: dict[int | None, int]
+    bots: list[BotStats] = field(repr=False, default_factory=list)
+
+    @classmethod
+    def from_stats(cls, stats: list[BotStats], *, mode: str, duration: float) -> BotReport:
+        joined = [s for s in stats if s.joined]
+        rates = [s.states / s.played_seconds for s in joined if s.played_seconds > 0]
+        rtts = [rtt for s in stats for rtt in s.rtts_ms]
+        errors = sum((s.errors for s in stats), Counter[str]())
+        return cls(
+            requested=len(stats),
+            connected=sum(s.connected for s in stats),
+            joined=len(joined),
+            mode=mode,
+            duration=duration,
+            states=sum(s.states for s in stats),
+            states_per_second=sum(rates),
+            states_per_second_per_bot=sum(rates) / len(rates) if rates else 0.0,
+            ping_mean_ms=sum(rtts) / len(rtts) if rtts else None,
+            ping_p99_ms=percentile(rtts, 99) if rtts else None,
+            ping_samples=len(rtts),
+            best_mass=max((s.best_mass for s in stats), default=0),
+            errors=dict(errors.most_common()),
+            failures=[f"{s.name}: {s.failure}" for s in stats if s.failure],
+            closed_early=dict(Counter(s.close_code for s in stats if s.closed_early)),
+            bots=stats,
+        )
+
+    @property
+    def ok(self) -> bool:
+        """Every requested bot connected and joined."""
+        return self.requested > 0 and self.connected == self.joined == self.requested
+
+    def main_failure(self) -> str | None:
+        """The most common per-bot failure reason, without the bot's name."""
+        reasons = Counter(s.failure for s in self.bots if s.failure)
+        return reasons.most_common(1)[0][0] if reasons else None
+
+    def format(self) -> str:
+        if self.ping_mean_ms is None or self.ping_p99_ms is None:
+            ping = "no round trips measured"
+        else:
+            ping = (
+                f"mean {self.ping_mean_ms:.1f} ms, p99 {self.ping_p99_ms:.1f} ms"
+                f" ({self.ping_samples} round trips)"
+            )
+        errors = ", ".join(f"{code} x{n}" for code, n in self.errors.items()) or "none"
+        lines = [
+            f"bots:      {self.connected}/{self.requested} connected, {self.joined} joined"
+            f" (mode {self.mode}, {self.duration:.1f} s)",
+            f"states:    {self.states_per_second:.1f}/s total,"
+            f" {self.states_per_second_per_bot:.2f}/s per bot ({self.states} received)",
+            f"ping:      {ping}",
+            f"best mass: {self.best_mass}",
+            f"errors:    {errors}",
+        ]
+        if self.closed_early:
+            codes = ", ".join(
+                f"{'no close frame' if code is None else f'code {code}'} x{n}"
+                for code, n in self.closed_early.items()
+            )
+            lines.append(f"closed early: {sum(self.closed_early.values())} by the server ({codes})")
+        return "\n".join(lines)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile `q` (0-100] of non-empty `values`."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100.0 * len(ordered)))
+    return ordered[rank - 1]
+
+
+# -- running -------------------------------------------------------------------------------------
+
+
+async def run_bots(
+    url: str,
+    bots: int,
+    duration: float,
+    mode: str = "arena",
+    name_prefix: str = "bot",
+    *,
+    seed: int | None = None,
+    stop: asyncio.Event | None = None,
+) -> BotReport:
+    """Run `bots` bots against the server at `url` for `duration` seconds and report.
+
+    Bots that fail to log in or join end early and say why in `BotReport.failures`; setting
+    `stop` ends the run before `duration`.
+    """
+    if bots < 1:
+        raise ValueError("bots must be at least 1")
+    stop = stop if stop is not None else asyncio.Event()
+    loop = asyncio.get_running_loop()
+    master = random.Random(seed)
+    # Our own client instance: the shared one queues beyond 10 requests and is never closed.
+    http_client = AsyncHTTPClient(force_instance=True, max_clients=min(max(bots, 10), 100))
+    team = []
+    for i in range(1, bots + 1):
+        rng = random.Random(master.getrandbits(64))
+        team.append(Bot(f"{name_prefix}-{i}", url, mode, http_client=http_client, rng=rng))
+    started = loop.time()
+    try:
+        stats = await asyncio.gather(*(bot.run(stop, started + duration) for bot in team))
+    finally:
+        http_client.close()
+    return BotReport.from_stats(list(stats), mode=mode, duration=loop.time() - started)
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=PROG, description="Run Arena bots against a server.")
+    parser.add_argument("--url", default="http://127.0.0.1:8888", help="server base URL")
+    parser.add_argument("--bots", type=int, default=10, help="how many bots (default 10)")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds (default 60)")
+    parser.add_argument("--mode", default="arena", help="game mode to join (default arena)")
+    parser.add_argument("--name-prefix", default="bot", help="bots are named PREFIX-1, PREFIX-2…")
+    parser.add_argument("--seed", type=int, default=None, help="seed for reproducible play")
+    args = parser.parse_args(argv)
+    if not args.url.startswith(("http://", "https://")):
+        parser.error(f"--url must start with http:// or https://, not {args.url!r}")
+    if args.bots < 1 or not args.duration > 0:
+        parser.error("--bots and --duration must be more than 0")
+    return args
+
+
+async def _run_until_interrupted(args: argparse.Namespace) -> BotReport:
+    """`run_bots`, where Ctrl-C ends the run early but still reports."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # not on this platform/thread
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+    try:
+        a = args
+        return await run_bots(
+            a.url, a.bots, a.duration, a.mode, a.name_prefix, seed=a.seed, stop=stop
+        )
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The `game-bots` command: run, print the summary, exit 0 only if every bot joined."""
+    args = _parse_args(argv)
+    try:
+        report = asyncio.run(_run_until_interrupted(args))
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    if report.joined == 0:
+        # Usually one cause for all (server down, login refused): say it once.
+        print(f"{PROG}: {report.main_failure() or 'no bot could join'}", file=sys.stderr)
+        return 1
+    print(report.format())
+    for line in report.failures:
+        print(f"{PROG}: {line}", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
