@@ -34,6 +34,16 @@ from game_server.transport.ws import FrameCache, GameSocket
 log = logging.getLogger("arena")
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+WEB_CLIENT_DIR = PACKAGE_DIR.parent / "client" / "web"
+
+
+class ClientFileHandler(tornado.web.StaticFileHandler):
+    """Serves the browser client's ES modules; revalidated on every load so updates show."""
+
+    def set_extra_headers(self, path: str) -> None:
+        self.set_header("Cache-Control", "no-cache")
+        if path.endswith((".js", ".mjs")):
+            self.set_header("Content-Type", "text/javascript; charset=UTF-8")
 
 
 def build_app(config: Config, services: Services) -> tornado.web.Application:
@@ -43,6 +53,8 @@ def build_app(config: Config, services: Services) -> tornado.web.Application:
         (r"/", pages.LobbyPage, deps),
         (r"/login", pages.LoginPage, deps),
         (r"/logout", pages.LogoutPage, deps),
+        (r"/play", pages.PlayPage, deps),
+        (r"/client/(.*)", ClientFileHandler, {"path": str(WEB_CLIENT_DIR)}),
         (r"/healthz", api.HealthHandler, deps),
         (r"/api/xsrf", api.XsrfHandler, deps),
         (r"/api/register", api.RegisterHandler, deps),

@@ -66,6 +66,16 @@ class LobbyPage(BaseHandler):
         self.render("lobby.html", user=self.current_user, rooms=self.services.matchmaker.rooms())
 
 
+class PlayPage(BaseHandler):
+    """`GET /play?mode=arena` or `/play?room=ID`: the canvas game."""
+
+    @tornado.web.authenticated
+    def get(self) -> None:
+        room = self.get_argument("room", "")[:32]
+        mode = "" if room else self.get_argument("mode", "arena")[:32]
+        self.render("play.html", user=self.current_user, mode=mode, room=room)
+
+
 class LogoutPage(BaseHandler):
     """`POST /logout` (form): revoke the session and go back to the login page."""
 
