@@ -13,12 +13,14 @@ from pathlib import Path
 
 import tornado.web
 from tornado.httpserver import HTTPServer
+from tornado.log import access_log
 from tornado.netutil import bind_sockets
 
 from game_server.accounts import Accounts
 from game_server.config import Config
 from game_server.engine.connection import Identity
 from game_server.engine.matchmaker import Matchmaker
+from game_server.engine.metrics import Metrics
 from game_server.engine.results import ResultRecorder
 from game_server.engine.ticker import IOLoopScheduler, Scheduler
 from game_server.games.base import GameMode
@@ -56,6 +58,7 @@ def build_app(config: Config, services: Services) -> tornado.web.Application:
         (r"/play", pages.PlayPage, deps),
         (r"/client/(.*)", ClientFileHandler, {"path": str(WEB_CLIENT_DIR)}),
         (r"/healthz", api.HealthHandler, deps),
+        (r"/metrics", api.MetricsHandler, deps),
         (r"/api/xsrf", api.XsrfHandler, deps),
         (r"/api/register", api.RegisterHandler, deps),
         (r"/api/login", api.LoginHandler, deps),
@@ -66,8 +69,19 @@ def build_app(config: Config, services: Services) -> tornado.web.Application:
         (r"/api/leaderboard", api.LeaderboardHandler, deps),
         (r"/ws", GameSocket, {"services": services, "frames": FrameCache()}),
     ]
+    route_of = {handler: pattern for pattern, handler, _ in routes}
+
+    def log_request(handler: tornado.web.RequestHandler) -> None:
+        duration = handler.request.request_time()
+        services.metrics.http.labels(route_of.get(type(handler), "other")).observe(duration)
+        status = handler.get_status()
+        write = access_log.info if status < 400 else (
+            access_log.warning if status < 500 else access_log.error)
+        write("%d %s %.2fms", status, handler._request_summary(), 1000.0 * duration)
+
     return tornado.web.Application(
         routes,
+        log_function=log_request,
         cookie_secret=config.cookie_secret,
         xsrf_cookies=True,
         xsrf_cookie_kwargs={"samesite": "Lax", "path": "/"},
@@ -98,6 +112,12 @@ class ArenaServer:
         self.storage = storage or SQLiteStorage(config.database_path)
         self.passwords = passwords or PasswordHasher()
         self.results = ResultRecorder(self.storage.record_best_mass)
+        self.sockets: set[GameSocket] = set()
+        self.metrics = Metrics(
+            players=lambda: len(self.sockets),
+            rooms=lambda: len(self.matchmaker.rooms()),
+            period=1.0 / config.tick_rate,
+        )
         self.matchmaker = Matchmaker(
             modes or default_modes(),
             scheduler=scheduler or IOLoopScheduler(),
@@ -105,6 +125,7 @@ class ArenaServer:
             tick_rate=config.tick_rate,
             empty_room_grace=config.empty_room_grace,
             on_result=self._record_result,
+            observer=self.metrics,
         )
         self.services = Services(
             config=config,
@@ -112,6 +133,8 @@ class ArenaServer:
             accounts=Accounts(self.storage, self.passwords),
             auth=SessionAuth(self.storage, ttl_days=config.session_ttl_days),
             matchmaker=self.matchmaker,
+            metrics=self.metrics,
+            sockets=self.sockets,
         )
         self.app = build_app(config, self.services)
         self._http: HTTPServer | None = None

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from game_server.engine.connection import Identity
+from game_server.engine.metrics import TickObserver
 from game_server.engine.room import Member, Room
 from game_server.engine.ticker import Scheduler, Timer
 from game_server.games.base import GameMode
@@ -44,6 +45,7 @@ class Matchmaker:
         wall: Callable[[], float] = time.time,
         room_ids: Callable[[], str] = _random_room_id,
         seeds: Callable[[], int] = _random_seed,
+        observer: TickObserver | None = None,
     ) -> None:
         self.modes = dict(modes)
         self.max_players = max_players
@@ -54,6 +56,7 @@ class Matchmaker:
         self._monotonic = monotonic
         self._wall = wall
         self._room_ids = room_ids
+        self.observer = observer or TickObserver()
         self._seeds = seeds
         self._rooms: dict[str, Room] = {}
         self._tickers: dict[str, Timer] = {}
@@ -122,6 +125,7 @@ class Matchmaker:
             on_result=self._on_result,
             on_empty=self._room_emptied,
             on_closed=self._room_closed,
+            observer=self.observer,
         )
         self._rooms[room_id] = room
         self._tickers[room_id] = self._scheduler.every(1.0 / self.tick_rate, room.tick)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from game_server.engine.connection import Connection, Identity
+from game_server.engine.metrics import TickObserver
 from game_server.games.base import Game, GameMode
 from protocol import messages
 from protocol.codec import encode, encode_error
@@ -67,6 +68,7 @@ class Room:
         on_empty: Callable[[Room], None] | None = None,
         on_closed: Callable[[Room], None] | None = None,
         max_catchup_steps: int = 5,
+        observer: TickObserver | None = None,
     ) -> None:
         self.id = room_id
         self.mode = mode
@@ -84,7 +86,10 @@ class Room:
         self._max_catchup = max_catchup_steps
         self._members: dict[int, Member] = {}
         self._next_player_id = 1
+        self._observer = observer or TickObserver()
+        self._counters = self._observer.counters
         self._last = monotonic()
+        self._due = self._last + self.dt  # the fixed grid a timer started now would follow
         self._behind = 0.0
 
     # -- membership -------------------------------------------------------------------------
@@ -177,9 +182,15 @@ class Room:
         steps = int((self._behind + dt * _EARLY_SLACK) // dt)
         if steps <= 0:
             return 0
+        lateness = now - self._due
+        # Follow the grid like PeriodicCallback: slots missed while late are skipped.
+        self._due += dt if lateness < dt else dt * (1 + int(lateness // dt))
+        counters = self._counters
+        stats = self.stats
         if steps > self._max_catchup:
             # Too far behind (a stall, a suspended machine): skip ahead rather than spiral.
-            self.stats.dropped_steps += steps - self._max_catchup
+            stats.dropped_steps += steps - self._max_catchup
+            counters.steps_dropped += steps - self._max_catchup
             steps = self._max_catchup
             self._behind = 0.0
         else:
@@ -196,19 +207,28 @@ class Room:
             log.exception("room %s: game failed; closing the room", self.id)
             self.fail("the room's game failed")
             return 0
-        for member in self._members.values():
+        members = self._members
+        for member in members.values():
             member.connection.send(data)
-        stats = self.stats
+        recipients = len(members)
         stats.ticks += 1
         stats.steps += steps
+        stats.states_sent += recipients
+        stats.bytes_sent += len(data) * recipients
+        counters.ticks += 1
+        counters.state_messages += recipients
+        counters.state_bytes += len(data) * recipients
         if steps > 1:
             stats.catchup_steps += steps - 1
-        stats.states_sent += len(self._members)
-        stats.bytes_sent += len(data) * len(self._members)
+            counters.steps_caught_up += steps - 1
         elapsed = time.perf_counter() - started
         stats.last_tick_seconds = elapsed
         if elapsed > stats.max_tick_seconds:
             stats.max_tick_seconds = elapsed
+        overrun = elapsed > dt or lateness > dt
+        if overrun:
+            counters.ticks_overrun += 1
+        self._observer.tick(duration=elapsed, lateness=lateness, overrun=overrun)
         return steps
 
     def fail(self, why: str) -> None:

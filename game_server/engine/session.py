@@ -40,6 +40,7 @@ class PlayerSession:
         self.messages_received = 0
         self.errors_sent = 0
         self._matchmaker = matchmaker
+        self._counters = matchmaker.observer.counters
         self._wall = wall
         self._handlers: dict[type, Callable[[Any], None]] = {
             messages.Input: self._on_input,
@@ -54,6 +55,7 @@ class PlayerSession:
     def handle(self, data: str | bytes) -> None:
         """Act on one text frame."""
         self.messages_received += 1
+        self._counters.messages_received += 1
         try:
             msg = decode_client(data)
             self._handlers[type(msg)](msg)
@@ -63,6 +65,7 @@ class PlayerSession:
     def handle_binary(self) -> None:
         """A binary frame arrived: refuse it, keep the connection."""
         self.messages_received += 1
+        self._counters.messages_received += 1
         self.send_error(ErrorCode.BINARY_FRAME, "only text frames carrying JSON are accepted")
 
     def disconnect(self) -> None:
@@ -72,6 +75,7 @@ class PlayerSession:
 
     def send_error(self, code: ErrorCode, message: str) -> None:
         self.errors_sent += 1
+        self._counters.error(code.value)
         self.connection.send(encode_error(code, message))
 
     # -- from the room ------------------------------------------------------------------------

@@ -96,3 +96,16 @@ class LeaderboardHandler(JsonHandler):
 
     async def get(self) -> None:
         self.send_json({"leaderboard": await self.services.storage.leaderboard(10)})
+
+
+class MetricsHandler(JsonHandler):
+    """`GET /metrics`: Prometheus text format."""
+
+    async def prepare(self) -> None:
+        pass  # scrapers carry no session
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+
+    def get(self) -> None:
+        self.finish(self.services.metrics.render())

@@ -11,6 +11,7 @@ import tornado.web
 from game_server.accounts import AccountError, Accounts
 from game_server.config import Config
 from game_server.engine.matchmaker import Matchmaker
+from game_server.engine.metrics import Metrics
 from game_server.storage.base import Storage, User
 from game_server.transport.auth import SessionAuth
 
@@ -27,6 +28,7 @@ class Services:
     accounts: Accounts
     auth: SessionAuth
     matchmaker: Matchmaker
+    metrics: Metrics
     sockets: set[GameSocket] = field(default_factory=set)
 
 

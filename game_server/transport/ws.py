@@ -96,6 +96,7 @@ class GameSocket(tornado.websocket.WebSocketHandler):
         # Runs before the upgrade and before check_origin: no valid session, no socket.
         resolved = await self.services.auth.resolve(self)
         if resolved is None:
+            self.services.metrics.refused.labels("unauthenticated").inc()
             raise tornado.web.HTTPError(401, "no valid session")
         self.current_user, self.session_id = resolved
 
@@ -103,7 +104,10 @@ class GameSocket(tornado.websocket.WebSocketHandler):
         if origin in self.services.config.allowed_origins:
             return True
         parts = urlsplit(origin)
-        return bool(parts.netloc) and parts.netloc.lower() == self.request.host.lower()
+        if parts.netloc and parts.netloc.lower() == self.request.host.lower():
+            return True
+        self.services.metrics.refused.labels("origin").inc()
+        return False
 
     def get_compression_options(self) -> dict[str, Any] | None:
         return None  # state streams compress poorly for their CPU and memory cost

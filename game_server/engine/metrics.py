@@ -1,0 +1,110 @@
+"""What the engine measures, cheaply, and how it is exported in Prometheus text format.
+
+The hot counters (messages received, states and bytes sent, errors) are plain integers on one
+`EngineCounters` object that sessions and rooms bump; a collector turns them into Prometheus
+counters only when `/metrics` is scraped. Histograms are observed once per room tick.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+TICK_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
+LATENESS_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25)
+HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+
+class EngineCounters:
+    """Monotonic counts bumped on the hot path: attribute increments, nothing else."""
+
+    __slots__ = ("messages_received", "state_messages", "state_bytes", "ticks", "ticks_overrun",
+                 "steps_caught_up", "steps_dropped", "errors")
+
+    def __init__(self) -> None:
+        self.messages_received = 0
+        self.state_messages = 0
+        self.state_bytes = 0
+        self.ticks = 0
+        self.ticks_overrun = 0
+        self.steps_caught_up = 0
+        self.steps_dropped = 0
+        self.errors: dict[str, int] = {}
+
+    def error(self, code: str) -> None:
+        self.errors[code] = self.errors.get(code, 0) + 1
+
+
+class TickObserver:
+    """Receives one call per room tick; the default does nothing (tests, tools)."""
+
+    counters: EngineCounters
+
+    def __init__(self, counters: EngineCounters | None = None) -> None:
+        self.counters = counters or EngineCounters()
+
+    def tick(self, *, duration: float, lateness: float, overrun: bool) -> None:
+        """Called after each tick with its work time and how late it started (seconds)."""
+
+
+class _CounterCollector(Collector):
+    def __init__(self, counters: EngineCounters, players: Callable[[], int],
+                 rooms: Callable[[], int]) -> None:
+        self._c = counters
+        self._players = players
+        self._rooms = rooms
+
+    def collect(self) -> Iterator[Metric]:
+        c = self._c
+        yield GaugeMetricFamily("arena_players", "Connected WebSocket players", self._players())
+        yield GaugeMetricFamily("arena_rooms", "Live rooms", self._rooms())
+        for name, doc, value in (
+            ("arena_messages_received", "WebSocket messages received", c.messages_received),
+            ("arena_state_messages_sent", "State messages sent (per recipient)", c.state_messages),
+            ("arena_state_bytes_sent", "State frame payload bytes sent (per recipient)",
+             c.state_bytes),
+            ("arena_ticks", "Room ticks run", c.ticks),
+            ("arena_ticks_overrun", "Ticks that took longer than a period or started a "
+             "period late", c.ticks_overrun),
+            ("arena_steps_caught_up", "Extra simulation steps run to catch up", c.steps_caught_up),
+            ("arena_steps_dropped", "Simulation steps skipped after a stall", c.steps_dropped),
+        ):
+            yield CounterMetricFamily(name, doc, value=value)
+        errors = CounterMetricFamily("arena_errors", "Error messages sent, by code",
+                                     labels=["code"])
+        for code, count in sorted(c.errors.items()):
+            errors.add_metric([code], count)
+        yield errors
+
+
+class Metrics(TickObserver):
+    """The server's metrics, in their own registry (never the process-global one)."""
+
+    def __init__(self, *, players: Callable[[], int], rooms: Callable[[], int],
+                 period: float) -> None:
+        super().__init__()
+        self.registry = CollectorRegistry()
+        self.period = period
+        self.registry.register(_CounterCollector(self.counters, players, rooms))
+        self.tick_duration = Histogram(
+            "arena_tick_duration_seconds", "Work time of one room tick",
+            buckets=TICK_BUCKETS, registry=self.registry)
+        self.tick_lateness = Histogram(
+            "arena_tick_lateness_seconds", "Actual minus scheduled start of a room tick",
+            buckets=LATENESS_BUCKETS, registry=self.registry)
+        self.refused = Counter(
+            "arena_connections_refused", "WebSocket handshakes refused, by reason",
+            ["reason"], registry=self.registry)
+        self.http = Histogram(
+            "arena_http_request_duration_seconds", "HTTP request durations, by route",
+            ["route"], buckets=HTTP_BUCKETS, registry=self.registry)
+
+    def tick(self, *, duration: float, lateness: float, overrun: bool) -> None:
+        self.tick_duration.observe(duration)
+        self.tick_lateness.observe(lateness if lateness > 0.0 else 0.0)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,87 @@
+"""/metrics: what the server measures, scraped from a real server, and the tick accounting."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from tornado.httpclient import HTTPClientError
+
+from game_server.engine.metrics import EngineCounters, TickObserver
+from game_server.engine.room import Room
+from game_server.games.modes import arena_mode
+from tests.conftest import Browserless, ManualClock, recv_until
+
+
+def scrape(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+async def test_metrics_count_players_rooms_ticks_messages_errors_and_refusals(
+    server, client_factory
+) -> None:
+    c: Browserless = client_factory()
+    await c.guest("measured")
+    ws = await c.ws()
+    ws.write_message(orjson.dumps({"type": "join", "mode": "arena"}).decode())
+    await recv_until(ws, "joined")
+    ws.write_message("{broken")
+    await recv_until(ws, "error")
+    ws.write_message(orjson.dumps({"type": "ping", "id": 1}).decode())
+    await recv_until(ws, "pong")
+    for _ in range(3):
+        await recv_until(ws, "state")
+    with pytest.raises(HTTPClientError):
+        await c.ws(cookie="")
+    with pytest.raises(HTTPClientError):
+        await c.ws(origin="http://elsewhere.example")
+
+    response = await c.request("GET", "/metrics")
+    assert response.code == 200
+    assert response.headers["Content-Type"].startswith("text/plain")
+    m = scrape(response.body.decode())
+    assert m[("arena_players", ())] == 1
+    assert m[("arena_rooms", ())] == 1
+    assert m[("arena_messages_received_total", ())] == 3
+    assert m[("arena_errors_total", (("code", "bad_json"),))] == 1
+    assert m[("arena_connections_refused_total", (("reason", "unauthenticated"),))] == 1
+    assert m[("arena_connections_refused_total", (("reason", "origin"),))] == 1
+    assert m[("arena_ticks_total", ())] >= 3
+    assert m[("arena_state_messages_sent_total", ())] >= 3
+    assert m[("arena_state_bytes_sent_total", ())] > 100
+    assert m[("arena_tick_duration_seconds_count", ())] >= 3
+    assert m[("arena_tick_lateness_seconds_count", ())] >= 3
+    assert m[("arena_http_request_duration_seconds_count", (("route", "/api/guest"),))] == 1
+
+
+class Recorder(TickObserver):
+    def __init__(self) -> None:
+        super().__init__(EngineCounters())
+        self.calls: list[tuple[float, bool]] = []
+
+    def tick(self, *, duration: float, lateness: float, overrun: bool) -> None:
+        self.calls.append((round(lateness, 6), overrun))
+
+
+def test_lateness_is_measured_against_the_fixed_grid_and_overruns_counted() -> None:
+    clock = ManualClock()
+    observer = Recorder()
+    mode = arena_mode()
+    room = Room("r", mode, mode.make_game(1), max_players=20, tick_rate=20, monotonic=clock,
+                observer=observer)
+    clock.now += 0.050
+    room.tick()  # on time
+    clock.now += 0.052
+    room.tick()  # 2 ms late
+    clock.now += 0.048 + 0.120
+    room.tick()  # more than a period late: an overrun, and the grid skips missed slots
+    clock.now += 0.030
+    room.tick()  # back on the grid
+    assert observer.calls == [(0.0, False), (0.002, False), (0.12, True), (0.0, False)]
+    counters = observer.counters
+    assert counters.ticks == 4 and counters.ticks_overrun == 1
+    assert counters.steps_caught_up == 2
