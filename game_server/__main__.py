@@ -52,6 +52,12 @@ def parse_config(
     )
     add("session-ttl-days", defaults.session_ttl_days, "login sessions expire after this", float)
     add("empty-room-grace", defaults.empty_room_grace, "seconds an empty room lives on", float)
+    add("max-connections-per-ip", defaults.max_connections_per_ip,
+        "open game sockets allowed from one address; 0 means no limit", int)
+    add("max-messages-per-second", defaults.max_messages_per_second,
+        "WebSocket messages a connection may send per second (bursts of twice that)", float)
+    add("max-chats-per-second", defaults.max_chats_per_second,
+        "chat messages a connection may send per second (bursts of five times that)", float)
     add("log-level", "info", "debug, info, warning or error")
     args = parser.parse_args(argv)
     origins = tuple(o.strip().rstrip("/") for o in args.allowed_origins.split(",") if o.strip())
@@ -64,6 +70,9 @@ def parse_config(
         allowed_origins=origins,
         session_ttl_days=args.session_ttl_days,
         empty_room_grace=args.empty_room_grace,
+        max_connections_per_ip=args.max_connections_per_ip,
+        max_messages_per_second=args.max_messages_per_second,
+        max_chats_per_second=args.max_chats_per_second,
         cookie_secret=load_cookie_secret(args.data_dir, environ.get("ARENA_COOKIE_SECRET")),
     ), args.log_level
 

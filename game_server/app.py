@@ -19,6 +19,7 @@ from tornado.netutil import bind_sockets
 from game_server.accounts import Accounts
 from game_server.config import Config
 from game_server.engine.connection import Identity
+from game_server.engine.limits import Limits
 from game_server.engine.matchmaker import Matchmaker
 from game_server.engine.metrics import Metrics
 from game_server.engine.results import ResultRecorder
@@ -31,7 +32,7 @@ from game_server.storage.sqlite import SQLiteStorage
 from game_server.transport import api, pages
 from game_server.transport.auth import SessionAuth
 from game_server.transport.base import Services
-from game_server.transport.ws import FrameCache, GameSocket
+from game_server.transport.ws import FrameCache, GameSocket, SocketRegistry
 
 log = logging.getLogger("arena")
 
@@ -112,7 +113,7 @@ class ArenaServer:
         self.storage = storage or SQLiteStorage(config.database_path)
         self.passwords = passwords or PasswordHasher()
         self.results = ResultRecorder(self.storage.record_best_mass)
-        self.sockets: set[GameSocket] = set()
+        self.sockets = SocketRegistry()
         self.metrics = Metrics(
             players=lambda: len(self.sockets),
             rooms=lambda: len(self.matchmaker.rooms()),
@@ -135,6 +136,12 @@ class ArenaServer:
             matchmaker=self.matchmaker,
             metrics=self.metrics,
             sockets=self.sockets,
+            limits=Limits(
+                messages_per_second=config.max_messages_per_second,
+                message_burst=config.max_messages_per_second * 2,
+                chats_per_second=config.max_chats_per_second,
+                chat_burst=max(1.0, config.max_chats_per_second * 5),
+            ),
         )
         self.app = build_app(config, self.services)
         self._http: HTTPServer | None = None
@@ -161,7 +168,7 @@ class ArenaServer:
         if self._http is not None:
             self._http.stop()
         self.matchmaker.close_all("server_closing")
-        for handler in list(self.services.sockets):
+        for handler in self.services.sockets:
             handler.close(1001, "server shutting down")
         if self._http is not None:
             await self._http.close_all_connections()

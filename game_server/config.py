@@ -31,6 +31,9 @@ class Config:
     max_message_size: int = 16 * 1024
     ws_ping_interval: float = 20.0
     ws_ping_timeout: float = 30.0
+    max_connections_per_ip: int = 32
+    max_messages_per_second: float = 30.0
+    max_chats_per_second: float = 1.0
     debug: bool = False
 
     @property
@@ -45,6 +48,10 @@ class Config:
             raise ValueError("--max-players must be between 1 and 1000")
         if not 0 <= self.port <= 65535:
             raise ValueError("--port must be between 0 and 65535")
+        if self.max_connections_per_ip < 0:
+            raise ValueError("--max-connections-per-ip must be 0 (no limit) or more")
+        if self.max_messages_per_second <= 0 or self.max_chats_per_second <= 0:
+            raise ValueError("message and chat rates must be more than 0")
         if len(self.cookie_secret) < 32:
             raise ValueError("the cookie secret must be at least 32 characters")
 

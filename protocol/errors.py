@@ -20,6 +20,7 @@ class ErrorCode(StrEnum):
     ROOM_NOT_FOUND = "room_not_found"
     ROOM_FULL = "room_full"
     ROOM_CLOSED = "room_closed"
+    RATE_LIMITED = "rate_limited"
 
 
 class ProtocolError(Exception):

@@ -322,3 +322,53 @@ def test_protocol_errors_from_the_matchmaker_have_codes(clock, scheduler) -> Non
     with pytest.raises(ProtocolError) as info:
         mm.join(Seat(1, "x"), room_id="missing")
     assert info.value.code is ErrorCode.ROOM_NOT_FOUND
+
+
+# -- limits -------------------------------------------------------------------------------------
+
+
+def limited_session(mm: Matchmaker, clock: ManualClock, **limits: float) -> PlayerSession:
+    from game_server.engine.limits import Limits
+
+    return PlayerSession(FakeIdentity(1, "flood"), FakeConnection(), mm, wall=lambda: 5.0,
+                         monotonic=clock, limits=Limits(**limits))
+
+
+def test_a_flood_is_refused_with_rate_limited_once_a_second(clock, scheduler) -> None:
+    mm = make_matchmaker(clock, scheduler)
+    s = limited_session(mm, clock, messages_per_second=10, message_burst=20)
+    for i in range(50):
+        send(s, {"type": "ping", "id": i})
+    assert len(conn(s).of_type("pong")) == 20
+    assert [e["code"] for e in conn(s).of_type("error")] == ["rate_limited"]
+    assert mm.observer.counters.errors["rate_limited"] == 30
+    clock.now += 1.0  # refilled: 10 more allowed, and a new notice when refused again
+    for i in range(15):
+        send(s, {"type": "ping", "id": i})
+    assert len(conn(s).of_type("pong")) == 30
+    assert len(conn(s).of_type("error")) == 2
+    assert conn(s).closed is None
+
+
+def test_chat_has_its_own_tighter_limit(clock, scheduler) -> None:
+    mm = make_matchmaker(clock, scheduler)
+    s = limited_session(mm, clock, chats_per_second=1, chat_burst=3)
+    send(s, {"type": "join", "mode": "arena"})
+    for i in range(6):
+        send(s, {"type": "chat", "text": f"spam {i}"})
+    assert len(conn(s).of_type("chat")) == 3
+    assert [e["code"] for e in conn(s).of_type("error")] == ["rate_limited"]
+    send(s, {"type": "ping", "id": 1})  # other messages still flow
+    assert conn(s).of_type("pong")
+
+
+def test_persistent_flooding_closes_the_connection_with_1008(clock, scheduler) -> None:
+    mm = make_matchmaker(clock, scheduler)
+    s = limited_session(mm, clock, messages_per_second=10, message_burst=10,
+                        strikes_per_second=1, strike_burst=50)
+    for i in range(59):
+        send(s, {"type": "ping", "id": i})
+    assert conn(s).closed is None
+    for i in range(5):
+        send(s, {"type": "ping", "id": i})
+    assert conn(s).closed == (1008, "rate limit exceeded")

@@ -197,3 +197,36 @@ async def test_shutdown_closes_sockets_with_1001(tmp_path) -> None:
         assert ws.close_code == 1001
     finally:
         await c.aclose()
+
+
+async def test_a_second_socket_of_the_same_account_replaces_the_first(client_factory) -> None:
+    c, first, _ = await joined_player(client_factory, "twice")
+    second = await c.ws()
+    async with asyncio.timeout(5):
+        while await first.read_message() is not None:
+            pass
+    assert first.close_code == 4001
+    send(second, {"type": "join", "mode": "arena"})
+    assert (await recv_until(second, "joined"))["player"]
+
+
+async def test_sockets_per_address_are_capped_with_429(tmp_path) -> None:
+    srv = ArenaServer(make_config(tmp_path, max_connections_per_ip=2),
+                      passwords=PasswordHasher(n=2**10))
+    await srv.start()
+    clients = [Browserless(srv.url) for _ in range(3)]
+    try:
+        for c in clients:
+            await c.guest("crowd")
+        await clients[0].ws()
+        await clients[1].ws()
+        assert await refused_with(clients[2]) == 429
+        await clients[0].aclose()  # a slot frees up once a socket closes
+        async with asyncio.timeout(5):
+            while srv.sockets.count_ip("127.0.0.1") > 1:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        await clients[2].ws()
+    finally:
+        for c in clients:
+            await c.aclose()
+        await srv.stop()

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from game_server.engine.connection import Connection, Identity
+from game_server.engine.limits import Limits, TokenBucket
 from game_server.engine.matchmaker import Matchmaker
 from game_server.engine.room import Room
 from protocol import messages
@@ -20,6 +21,8 @@ from protocol.codec import decode_client, encode, encode_error
 from protocol.errors import ErrorCode, ProtocolError
 
 log = logging.getLogger("arena.session")
+
+CLOSE_POLICY = 1008
 
 
 class PlayerSession:
@@ -32,7 +35,11 @@ class PlayerSession:
         matchmaker: Matchmaker,
         *,
         wall: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        limits: Limits | None = None,
     ) -> None:
+        limits = limits or Limits()
+        now = monotonic()
         self.identity = identity
         self.connection = connection
         self.room: Room | None = None
@@ -42,6 +49,12 @@ class PlayerSession:
         self._matchmaker = matchmaker
         self._counters = matchmaker.observer.counters
         self._wall = wall
+        self._monotonic = monotonic
+        self._messages = TokenBucket(limits.messages_per_second, limits.message_burst, now)
+        self._chats = TokenBucket(limits.chats_per_second, limits.chat_burst, now)
+        self._strikes = TokenBucket(limits.strikes_per_second, limits.strike_burst, now)
+        self._last_limit_notice = -1e9
+        self.closed_for_abuse = False
         self._handlers: dict[type, Callable[[Any], None]] = {
             messages.Input: self._on_input,
             messages.Ping: self._on_ping,
@@ -56,8 +69,15 @@ class PlayerSession:
         """Act on one text frame."""
         self.messages_received += 1
         self._counters.messages_received += 1
+        now = self._monotonic()
+        if not self._messages.take(now):
+            self._refuse(now, "too many messages")
+            return
         try:
             msg = decode_client(data)
+            if type(msg) is messages.Chat and not self._chats.take(now):
+                self._refuse(now, "too many chat messages")
+                return
             self._handlers[type(msg)](msg)
         except ProtocolError as exc:
             self.send_error(exc.code, exc.message)
@@ -72,6 +92,21 @@ class PlayerSession:
         """The socket is gone: leave the room (the seat's result is saved)."""
         if self.room is not None:
             self.room.remove(self.player_id, "disconnect")
+
+    def _refuse(self, now: float, what: str) -> None:
+        """Drop a message over the limits; warn at most once a second; close persistent abuse."""
+        self._counters.error(ErrorCode.RATE_LIMITED.value)
+        if not self._strikes.take(now):
+            if not self.closed_for_abuse:
+                self.closed_for_abuse = True
+                log.info("closing %s (user %s): kept flooding", self.identity.name,
+                         self.identity.id)
+                self.connection.close(CLOSE_POLICY, "rate limit exceeded")
+            return
+        if now - self._last_limit_notice >= 1.0:
+            self._last_limit_notice = now
+            self.errors_sent += 1
+            self.connection.send(encode_error(ErrorCode.RATE_LIMITED, f"{what}; slow down"))
 
     def send_error(self, code: ErrorCode, message: str) -> None:
         self.errors_sent += 1

@@ -10,13 +10,14 @@ import tornado.web
 
 from game_server.accounts import AccountError, Accounts
 from game_server.config import Config
+from game_server.engine.limits import Limits
 from game_server.engine.matchmaker import Matchmaker
 from game_server.engine.metrics import Metrics
 from game_server.storage.base import Storage, User
 from game_server.transport.auth import SessionAuth
 
 if TYPE_CHECKING:
-    from game_server.transport.ws import GameSocket
+    from game_server.transport.ws import SocketRegistry
 
 
 @dataclass
@@ -29,7 +30,8 @@ class Services:
     auth: SessionAuth
     matchmaker: Matchmaker
     metrics: Metrics
-    sockets: set[GameSocket] = field(default_factory=set)
+    sockets: SocketRegistry
+    limits: Limits = field(default_factory=Limits)
 
 
 class BaseHandler(tornado.web.RequestHandler):

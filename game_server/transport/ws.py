@@ -22,6 +22,8 @@ from game_server.transport.base import Services
 
 log = logging.getLogger("arena.ws")
 
+CLOSE_REPLACED = 4001  # application range: this account connected again elsewhere
+
 
 def text_frame(payload: bytes) -> bytes:
     """One unfragmented, unmasked server-to-client text frame (RFC 6455 section 5.2)."""
@@ -82,6 +84,46 @@ class SocketConnection:
         self._handler.close(code, reason)
 
 
+class SocketRegistry:
+    """The open game sockets, by account and by address, for limits and shutdown."""
+
+    def __init__(self) -> None:
+        self._all: set[GameSocket] = set()
+        self._by_user: dict[int, GameSocket] = {}
+        self._by_ip: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._all)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(list(self._all))
+
+    def count_ip(self, ip: str) -> int:
+        return self._by_ip.get(ip, 0)
+
+    def add(self, handler: GameSocket) -> GameSocket | None:
+        """Register `handler`; return the same account's previous socket, if any."""
+        self._all.add(handler)
+        ip = handler.request.remote_ip or ""
+        self._by_ip[ip] = self._by_ip.get(ip, 0) + 1
+        previous = self._by_user.get(handler.current_user.id)
+        self._by_user[handler.current_user.id] = handler
+        return previous
+
+    def discard(self, handler: GameSocket) -> None:
+        if handler not in self._all:
+            return
+        self._all.discard(handler)
+        ip = handler.request.remote_ip or ""
+        left = self._by_ip.get(ip, 1) - 1
+        if left > 0:
+            self._by_ip[ip] = left
+        else:
+            self._by_ip.pop(ip, None)
+        if self._by_user.get(handler.current_user.id) is handler:
+            del self._by_user[handler.current_user.id]
+
+
 class GameSocket(tornado.websocket.WebSocketHandler):
     """`/ws`: one player's game connection."""
 
@@ -99,6 +141,10 @@ class GameSocket(tornado.websocket.WebSocketHandler):
             self.services.metrics.refused.labels("unauthenticated").inc()
             raise tornado.web.HTTPError(401, "no valid session")
         self.current_user, self.session_id = resolved
+        cap = self.services.config.max_connections_per_ip
+        if cap and self.services.sockets.count_ip(self.request.remote_ip) >= cap:
+            self.services.metrics.refused.labels("ip_limit").inc()
+            raise tornado.web.HTTPError(429, "too many connections from this address")
 
     def check_origin(self, origin: str) -> bool:
         if origin in self.services.config.allowed_origins:
@@ -115,9 +161,15 @@ class GameSocket(tornado.websocket.WebSocketHandler):
     def open(self, *args: str, **kwargs: str) -> None:
         self.set_nodelay(True)  # without it a pong waits behind a state for a delayed ACK
         self.session = PlayerSession(
-            self.current_user, SocketConnection(self, self._frames), self.services.matchmaker
+            self.current_user,
+            SocketConnection(self, self._frames),
+            self.services.matchmaker,
+            limits=self.services.limits,
         )
-        self.services.sockets.add(self)
+        previous = self.services.sockets.add(self)
+        if previous is not None:
+            # One live game connection per account: the newest wins (a reload, a second tab).
+            previous.close(CLOSE_REPLACED, "replaced by a newer connection")
 
     def on_message(self, message: str | bytes) -> None:
         session = self.session
