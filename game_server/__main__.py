@@ -58,6 +58,12 @@ def parse_config(
         "WebSocket messages a connection may send per second (bursts of twice that)", float)
     add("max-chats-per-second", defaults.max_chats_per_second,
         "chat messages a connection may send per second (bursts of five times that)", float)
+    add("max-login-failures", defaults.max_login_failures,
+        "failed logins for one username within the window before 429", int)
+    add("max-login-failures-per-ip", defaults.max_login_failures_per_ip,
+        "failed logins from one address within the window before 429", int)
+    add("login-failure-window", defaults.login_failure_window,
+        "seconds failed logins are remembered", float)
     add("log-level", "info", "debug, info, warning or error")
     args = parser.parse_args(argv)
     origins = tuple(o.strip().rstrip("/") for o in args.allowed_origins.split(",") if o.strip())
@@ -73,6 +79,9 @@ def parse_config(
         max_connections_per_ip=args.max_connections_per_ip,
         max_messages_per_second=args.max_messages_per_second,
         max_chats_per_second=args.max_chats_per_second,
+        max_login_failures=args.max_login_failures,
+        max_login_failures_per_ip=args.max_login_failures_per_ip,
+        login_failure_window=args.login_failure_window,
         cookie_secret=load_cookie_secret(args.data_dir, environ.get("ARENA_COOKIE_SECRET")),
     ), args.log_level
 

@@ -10,6 +10,7 @@ import re
 
 from game_server.storage.base import Storage, User, UsernameTaken
 from game_server.storage.passwords import PasswordHasher
+from game_server.throttle import LoginThrottle
 
 USERNAME_RE = re.compile(r"[A-Za-z0-9_.\-]{3,20}")
 MIN_PASSWORD = 8
@@ -20,11 +21,12 @@ MAX_GUEST_NAME = 20
 class AccountError(Exception):
     """A refused account action: an HTTP status, a stable code and a message for people."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, retry_after: int = 0) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after = retry_after
 
 
 def check_username(username: object) -> str:
@@ -63,9 +65,11 @@ def check_guest_name(name: object) -> str:
 class Accounts:
     """Account actions over a `Storage`, with passwords hashed off the event loop."""
 
-    def __init__(self, storage: Storage, passwords: PasswordHasher) -> None:
+    def __init__(self, storage: Storage, passwords: PasswordHasher,
+                 throttle: LoginThrottle | None = None) -> None:
         self._storage = storage
         self._passwords = passwords
+        self._throttle = throttle or LoginThrottle()
 
     async def register(self, username: object, password: object) -> User:
         name = check_username(username)
@@ -76,8 +80,17 @@ class Accounts:
         except UsernameTaken:
             raise AccountError(409, "username_taken", "That username is already taken.") from None
 
-    async def login(self, username: object, password: object) -> User:
-        """Check a username and password; unknown names cost a hash too and fail the same way."""
+    async def login(self, username: object, password: object, address: str = "") -> User:
+        """Check a username and password; unknown names cost a hash too and fail the same way.
+
+        After too many failures for the username or the address, answer 429 without checking.
+        """
+        name_key = username if isinstance(username, str) else ""
+        wait = self._throttle.retry_after(name_key, address)
+        if wait:
+            raise AccountError(
+                429, "too_many_attempts",
+                f"Too many failed logins. Try again in {wait} seconds.", retry_after=wait)
         found = None
         if isinstance(username, str) and USERNAME_RE.fullmatch(username):
             found = await self._storage.find_login(username)
@@ -86,7 +99,9 @@ class Accounts:
             found[1] if found is not None else None,
         )
         if found is None or not ok:
+            self._throttle.failed(name_key, address)
             raise AccountError(401, "bad_credentials", "Wrong username or password.")
+        self._throttle.succeeded(name_key)
         return found[0]
 
     async def guest(self, name: object) -> User:

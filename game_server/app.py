@@ -29,6 +29,7 @@ from game_server.games.modes import default_modes
 from game_server.storage.base import Storage
 from game_server.storage.passwords import PasswordHasher
 from game_server.storage.sqlite import SQLiteStorage
+from game_server.throttle import LoginThrottle
 from game_server.transport import api, pages
 from game_server.transport.auth import SessionAuth
 from game_server.transport.base import Services
@@ -131,7 +132,15 @@ class ArenaServer:
         self.services = Services(
             config=config,
             storage=self.storage,
-            accounts=Accounts(self.storage, self.passwords),
+            accounts=Accounts(
+                self.storage,
+                self.passwords,
+                LoginThrottle(
+                    per_user=config.max_login_failures,
+                    per_address=config.max_login_failures_per_ip,
+                    window=config.login_failure_window,
+                ),
+            ),
             auth=SessionAuth(self.storage, ttl_days=config.session_ttl_days),
             matchmaker=self.matchmaker,
             metrics=self.metrics,

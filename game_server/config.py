@@ -34,6 +34,9 @@ class Config:
     max_connections_per_ip: int = 32
     max_messages_per_second: float = 30.0
     max_chats_per_second: float = 1.0
+    max_login_failures: int = 5
+    max_login_failures_per_ip: int = 20
+    login_failure_window: float = 300.0
     debug: bool = False
 
     @property

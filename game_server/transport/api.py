@@ -43,7 +43,9 @@ class LoginHandler(JsonHandler):
     async def post(self) -> None:
         body = self.json_body()
         try:
-            user = await self.services.accounts.login(body.get("username"), body.get("password"))
+            user = await self.services.accounts.login(
+                body.get("username"), body.get("password"), self.request.remote_ip or ""
+            )
         except AccountError as exc:
             raise ApiError.from_account(exc) from None
         await self.start_session(user)

@@ -60,14 +60,15 @@ class BaseHandler(tornado.web.RequestHandler):
 class ApiError(tornado.web.HTTPError):
     """An API refusal with a stable code and a message, written as JSON."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, retry_after: int = 0) -> None:
         super().__init__(status, reason=None, log_message=None)
         self.code = code
         self.message = message
+        self.retry_after = retry_after
 
     @classmethod
     def from_account(cls, exc: AccountError) -> ApiError:
-        return cls(exc.status, exc.code, exc.message)
+        return cls(exc.status, exc.code, exc.message, exc.retry_after)
 
 
 class JsonHandler(BaseHandler):
@@ -99,6 +100,8 @@ class JsonHandler(BaseHandler):
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, ApiError):
             code, message = exc.code, exc.message
+            if exc.retry_after:
+                self.set_header("Retry-After", str(exc.retry_after))
         elif isinstance(exc, tornado.web.HTTPError) and "xsrf" in (exc.log_message or "").lower():
             code = "xsrf"
             message = "Missing or wrong XSRF token: send the _xsrf cookie and X-XSRFToken header."

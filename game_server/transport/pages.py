@@ -40,10 +40,14 @@ class LoginPage(BaseHandler):
                 user = await accounts.guest(self.get_body_argument("name", ""))
             else:
                 user = await accounts.login(
-                    self.get_body_argument("username", ""), self.get_body_argument("password", "")
+                    self.get_body_argument("username", ""),
+                    self.get_body_argument("password", ""),
+                    self.request.remote_ip or "",
                 )
         except AccountError as exc:
             self.set_status(exc.status)
+            if exc.retry_after:
+                self.set_header("Retry-After", str(exc.retry_after))
             self._render(error=exc.message)
             return
         await self.start_session(user)
