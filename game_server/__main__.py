@@ -2,7 +2,8 @@
 
 Every flag can also come from an environment variable (`--tick-rate` from `ARENA_TICK_RATE`, and
 so on); the flag wins. The cookie secret comes from `ARENA_COOKIE_SECRET` or a generated file in
-the data directory, never from a flag (flags show up in process lists).
+the data directory, never from a flag (flags show up in process lists); `ARENA_COOKIE_SECRET`
+may hold `VERSION SECRET` pairs separated by commas for rotation.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from game_server.app import ArenaServer
-from game_server.config import Config, load_cookie_secret
+from game_server.config import Config, load_cookie_secret, rotate_cookie_secret
 
 log = logging.getLogger("arena")
 
@@ -65,7 +66,16 @@ def parse_config(
     add("login-failure-window", defaults.login_failure_window,
         "seconds failed logins are remembered", float)
     add("log-level", "info", "debug, info, warning or error")
+    parser.add_argument(
+        "--rotate-cookie-secret",
+        action="store_true",
+        help="add a new cookie-signing secret version to the data directory, then exit",
+    )
     args = parser.parse_args(argv)
+    if args.rotate_cookie_secret:
+        version = rotate_cookie_secret(args.data_dir)
+        print(f"cookie secret version {version} added to {args.data_dir}; restart to use it")
+        raise SystemExit(0)
     origins = tuple(o.strip().rstrip("/") for o in args.allowed_origins.split(",") if o.strip())
     return Config(
         host=args.host,

@@ -81,10 +81,13 @@ def build_app(config: Config, services: Services) -> tornado.web.Application:
             access_log.warning if status < 500 else access_log.error)
         write("%d %s %.2fms", status, handler._request_summary(), 1000.0 * duration)
 
+    signing: dict[str, object] = {"cookie_secret": config.cookie_secret}
+    if isinstance(config.cookie_secret, dict):
+        signing["key_version"] = max(config.cookie_secret)
     return tornado.web.Application(
         routes,
         log_function=log_request,
-        cookie_secret=config.cookie_secret,
+        **signing,
         xsrf_cookies=True,
         xsrf_cookie_kwargs={"samesite": "Lax", "path": "/"},
         login_url="/login",

@@ -25,7 +25,7 @@ class Config:
     tick_rate: int = 20
     max_players: int = 20
     allowed_origins: tuple[str, ...] = ()
-    cookie_secret: str = field(default="", repr=False)
+    cookie_secret: str | dict[int, str] = field(default="", repr=False)
     session_ttl_days: float = 30.0
     empty_room_grace: float = 10.0
     max_message_size: int = 16 * 1024
@@ -55,28 +55,75 @@ class Config:
             raise ValueError("--max-connections-per-ip must be 0 (no limit) or more")
         if self.max_messages_per_second <= 0 or self.max_chats_per_second <= 0:
             raise ValueError("message and chat rates must be more than 0")
-        if len(self.cookie_secret) < 32:
-            raise ValueError("the cookie secret must be at least 32 characters")
+        if not self.cookie_secret or any(
+            len(s) < 32 for s in secret_versions(self.cookie_secret).values()
+        ):
+            raise ValueError("every cookie secret must be at least 32 characters")
 
 
-def load_cookie_secret(data_dir: Path, from_env: str | None) -> str:
-    """The secret that signs cookies: `from_env` if given, else a file in `data_dir`.
+CookieSecret = str | dict[int, str]
+
+
+def parse_secrets(text: str) -> CookieSecret:
+    """Read a secret file or variable: one plain secret, or `VERSION SECRET` lines/items.
+
+    Several versions allow rotation without logging anyone out: cookies are signed with the
+    highest version and verified with whichever version signed them.
+    """
+    items = [item.strip() for item in text.replace(",", "\n").splitlines() if item.strip()]
+    if len(items) == 1 and not items[0].split(None, 1)[0].isdigit():
+        return items[0]
+    versions: dict[int, str] = {}
+    for item in items:
+        version, _, secret = item.replace(":", " ", 1).partition(" ")
+        if not version.isdigit() or not secret.strip():
+            raise ValueError("cookie secrets are `VERSION SECRET` pairs, one per line")
+        versions[int(version)] = secret.strip()
+    return versions
+
+
+def secret_versions(secret: CookieSecret) -> dict[int, str]:
+    # Tornado signs with key version 0 when given one plain secret; keep that numbering.
+    return dict(secret) if isinstance(secret, dict) else {0: secret}
+
+
+def load_cookie_secret(data_dir: Path, from_env: str | None) -> CookieSecret:
+    """The secret(s) that sign cookies: `from_env` if given, else a file in `data_dir`.
 
     The file is created once with 64 random hex characters and mode 0600, so restarts keep
-    everyone logged in and the secret never lives in the repository.
+    everyone logged in and the secret never lives in the repository. `rotate_cookie_secret`
+    adds a new version to it.
     """
     if from_env:
-        return from_env
+        return parse_secrets(from_env)
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / COOKIE_SECRET_FILE
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        secret = path.read_text().strip()
-        if len(secret) < 32:
+        found = parse_secrets(path.read_text())
+        if any(len(s) < 32 for s in secret_versions(found).values()):
             raise ValueError(f"{path} holds no usable secret; delete it for a new one") from None
-        return secret
+        return found
     secret = secrets.token_hex(32)
     with os.fdopen(fd, "w") as f:
         f.write(secret + "\n")
     return secret
+
+
+def rotate_cookie_secret(data_dir: Path) -> int:
+    """Add a new, highest-versioned secret to the data directory's file; return its version.
+
+    New cookies are signed with it at the next start; cookies signed with older versions stay
+    valid until those lines are removed from the file.
+    """
+    versions = secret_versions(load_cookie_secret(data_dir, None))
+    new_version = max(versions) + 1
+    versions[new_version] = secrets.token_hex(32)
+    path = data_dir / COOKIE_SECRET_FILE
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.writelines(f"{v} {s}\n" for v, s in sorted(versions.items(), reverse=True))
+    os.replace(tmp, path)
+    return new_version
