@@ -7,6 +7,7 @@ with 1001, drain writes, close the database).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from pathlib import Path
@@ -34,6 +35,8 @@ from game_server.transport import api, pages
 from game_server.transport.auth import SessionAuth
 from game_server.transport.base import Services
 from game_server.transport.ws import FrameCache, GameSocket, SocketRegistry
+from protocol import messages
+from protocol.codec import encode
 
 log = logging.getLogger("arena")
 
@@ -175,17 +178,29 @@ class ArenaServer:
         self._http = HTTPServer(self.app, xheaders=False)
         self._http.add_sockets(self._sockets)
 
-    async def stop(self) -> None:
-        """Stop accepting, close every room and socket, save every score, close the database."""
+    async def stop(self, *, grace: float = 10.0) -> None:
+        """Stop accepting, tell players, close every room and socket, save every score, close
+        the database. Each wait is bounded by `grace` seconds, so a stop always ends."""
         if self._http is not None:
             self._http.stop()
-        self.matchmaker.close_all("server_closing")
+        notice = encode(messages.server_closing("The server is shutting down."))
+        for handler in self.services.sockets:
+            if handler.session is not None:
+                handler.session.connection.send(notice)
+        self.matchmaker.close_all("server_closing")  # every seat's best mass is recorded here
         for handler in self.services.sockets:
             handler.close(1001, "server shutting down")
         if self._http is not None:
-            await self._http.close_all_connections()
+            try:
+                await asyncio.wait_for(self._http.close_all_connections(), grace)
+            except TimeoutError:
+                log.warning("some HTTP connections did not close within %.0f s", grace)
             self._http = None
-        await self.results.drain()
+        try:
+            await asyncio.wait_for(self.results.drain(), grace)
+        except TimeoutError:
+            log.error("%d best-mass writes did not finish within %.0f s",
+                      self.results.pending, grace)
         await self.storage.close()
         self.passwords.close()
 

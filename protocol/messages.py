@@ -97,5 +97,9 @@ def left(*, room: str, reason: str) -> dict[str, Any]:
     return {"type": "left", "room": room, "reason": reason}
 
 
+def server_closing(message: str) -> dict[str, Any]:
+    return {"type": "server_closing", "message": message}
+
+
 def error(code: str, message: str) -> dict[str, Any]:
     return {"type": "error", "code": code, "message": message}

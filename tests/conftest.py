@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import os
+import re
+import sys
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -124,6 +128,32 @@ def scheduler(clock: ManualClock) -> ManualScheduler:
 
 
 # -- a real server on 127.0.0.1 -------------------------------------------------------------
+
+
+@asynccontextmanager
+async def running(
+    data_dir: Path, *args: str, env: dict[str, str] | None = None
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
+    """A `python -m game_server` process on a free port, and its URL; killed if still alive."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "game_server", "--port", "0", "--data-dir", str(data_dir), *args,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )
+    try:
+        assert proc.stderr is not None
+        async with asyncio.timeout(30):
+            while True:
+                line = (await proc.stderr.readline()).decode()
+                assert line, "the server exited before it was ready"
+                found = re.search(r"Arena listening on (http://\S+)", line)
+                if found:
+                    break
+        yield proc, found.group(1)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
 
 
 def make_config(data_dir: Path, **overrides: Any) -> Config:

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import re
 import signal
 import stat
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -17,30 +13,7 @@ from tornado.httpclient import AsyncHTTPClient
 
 from game_server.__main__ import parse_config
 from game_server.config import load_cookie_secret
-
-
-@asynccontextmanager
-async def running(data_dir: Path, *args: str, env: dict[str, str] | None = None
-                  ) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "game_server", "--port", "0", "--data-dir", str(data_dir), *args,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, **(env or {})},
-    )
-    try:
-        assert proc.stderr is not None
-        async with asyncio.timeout(30):
-            while True:
-                line = (await proc.stderr.readline()).decode()
-                assert line, "the server exited before it was ready"
-                found = re.search(r"Arena listening on (http://\S+)", line)
-                if found:
-                    break
-        yield proc, found.group(1)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+from tests.conftest import running
 
 
 async def fetch(url: str) -> int:
