@@ -100,8 +100,11 @@ class World:
         self.radius_factor = world.get("radius_factor", self.radius_factor)
         self.ts = None
 
-        state = msg.get("state") or {}
-        self.tick = int(state.get("tick", 0))
+        self._load_full(msg.get("state") or {})
+
+    def _load_full(self, state: Message) -> None:
+        """Replace every player, pellet and the leaderboard with a full state."""
+        self.tick = int(state.get("tick", self.tick))
         self.players = {
             row[0]: PlayerView(
                 id=row[0],
@@ -126,6 +129,11 @@ class World:
         """
         self.tick = msg.get("tick", self.tick)
         self.ts = msg.get("ts", self.ts)
+        full = msg.get("full")
+        if full is not None:  # a resync after we fell behind: everything, not a delta
+            self._load_full(full)
+            self.tick = msg.get("tick", self.tick)
+            return
         players = self.players
 
         for row in msg.get("moved", ()):

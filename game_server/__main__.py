@@ -59,6 +59,11 @@ def parse_config(
         "WebSocket messages a connection may send per second (bursts of twice that)", float)
     add("max-chats-per-second", defaults.max_chats_per_second,
         "chat messages a connection may send per second (bursts of five times that)", float)
+    add("max-backlog-bytes", defaults.max_backlog_bytes,
+        "bytes queued for a slow reader before its states are skipped (4x: nothing is queued)",
+        int)
+    add("max-lag-seconds", defaults.max_lag_seconds,
+        "seconds a reader may stay behind before it is closed with 4002", float)
     add("max-login-failures", defaults.max_login_failures,
         "failed logins for one username within the window before 429", int)
     add("max-login-failures-per-ip", defaults.max_login_failures_per_ip,
@@ -89,6 +94,8 @@ def parse_config(
         max_connections_per_ip=args.max_connections_per_ip,
         max_messages_per_second=args.max_messages_per_second,
         max_chats_per_second=args.max_chats_per_second,
+        max_backlog_bytes=args.max_backlog_bytes,
+        max_lag_seconds=args.max_lag_seconds,
         max_login_failures=args.max_login_failures,
         max_login_failures_per_ip=args.max_login_failures_per_ip,
         login_failure_window=args.login_failure_window,

@@ -134,6 +134,8 @@ class ArenaServer:
             empty_room_grace=config.empty_room_grace,
             on_result=self._record_result,
             observer=self.metrics,
+            max_backlog=config.max_backlog_bytes,
+            max_lag=config.max_lag_seconds,
         )
         self.services = Services(
             config=config,

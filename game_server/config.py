@@ -30,10 +30,12 @@ class Config:
     empty_room_grace: float = 10.0
     max_message_size: int = 16 * 1024
     ws_ping_interval: float = 20.0
-    ws_ping_timeout: float = 30.0
+    ws_ping_timeout: float = 20.0  # Tornado caps it at the interval
     max_connections_per_ip: int = 32
     max_messages_per_second: float = 30.0
     max_chats_per_second: float = 1.0
+    max_backlog_bytes: int = 64 * 1024
+    max_lag_seconds: float = 10.0
     max_login_failures: int = 5
     max_login_failures_per_ip: int = 20
     login_failure_window: float = 300.0

@@ -95,6 +95,7 @@ class FakeConnection:
     def __init__(self) -> None:
         self.raw: list[bytes] = []
         self.closed: tuple[int, str] | None = None
+        self.pending = 0  # what backlog() reports: set it to play a slow reader
 
     def send(self, data: bytes) -> None:
         assert isinstance(data, bytes)
@@ -102,6 +103,9 @@ class FakeConnection:
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         self.closed = (code, reason)
+
+    def backlog(self) -> int:
+        return self.pending
 
     @property
     def messages(self) -> list[dict[str, Any]]:

@@ -372,3 +372,39 @@ def test_persistent_flooding_closes_the_connection_with_1008(clock, scheduler) -
     for i in range(5):
         send(s, {"type": "ping", "id": i})
     assert conn(s).closed == (1008, "rate limit exceeded")
+
+
+# -- slow readers -------------------------------------------------------------------------------
+
+
+def test_a_slow_reader_skips_states_then_gets_a_full_resync(clock, scheduler) -> None:
+    mm = make_matchmaker(clock, scheduler, max_backlog=1000, max_lag=10.0)
+    fast, slow = session(mm, 1, "fast"), session(mm, 2, "slow")
+    send(fast, {"type": "join", "mode": "arena"})
+    send(slow, {"type": "join", "mode": "arena"})
+    scheduler.advance(TICK)
+    conn(slow).pending = 5000  # the client stopped reading: its stream holds 5 KB
+    before = len(conn(slow).raw)
+    scheduler.advance(TICK * 20)
+    assert len(conn(slow).raw) == before  # nothing more queued for it
+    assert len(conn(fast).of_type("state")) == 21  # the other player kept every tick
+    conn(slow).pending = 0  # it caught up
+    scheduler.advance(TICK)
+    resync = conn(slow).messages[-1]
+    assert resync["type"] == "state" and "full" in resync
+    assert {row[0] for row in resync["full"]["players"]} == {1, 2}
+    assert len(resync["full"]["pellets"]) == 300
+    scheduler.advance(TICK)
+    assert "full" not in conn(slow).messages[-1]  # back to deltas
+    assert mm.rooms()[0].stats.resyncs == 1
+
+
+def test_a_reader_that_stays_behind_is_closed_with_4002(clock, scheduler) -> None:
+    mm = make_matchmaker(clock, scheduler, max_backlog=1000, max_lag=2.0)
+    slow = session(mm, 2, "slow")
+    send(slow, {"type": "join", "mode": "arena"})
+    conn(slow).pending = 5000
+    scheduler.advance(1.9)
+    assert conn(slow).closed is None
+    scheduler.advance(0.3)
+    assert conn(slow).closed == (4002, "too slow: not reading")

@@ -214,3 +214,22 @@ def test_other_message_types_are_ignored():
         assert world.apply(msg) is False
     assert world.tick == 120
     assert len(world.players) == 2
+
+
+def test_a_full_state_resync_replaces_everything() -> None:
+    world = World()
+    world.apply({"type": "joined", "room": "r", "mode": "arena", "player": 1, "tick_rate": 20,
+                 "world": {"width": 3000, "height": 3000},
+                 "state": {"tick": 5, "players": [[1, "me", 10, 10, 10, 0, True],
+                                                  [2, "old", 50, 50, 10, 0, True]],
+                           "pellets": [[0, 1, 1]], "leaderboard": [[1, 10]]}})
+    world.apply({"type": "state", "tick": 90, "ts": 1000,
+                 "full": {"tick": 90, "players": [[1, "me", 500, 600, 14, 33, True],
+                                                  [3, "new", 7, 8, 12, 4, False]],
+                          "pellets": [[0, 9, 9], [1, 2, 2]], "leaderboard": [[1, 14]]}})
+    assert world.tick == 90 and world.ts == 1000
+    assert sorted(world.players) == [1, 3]
+    assert (world.players[1].x, world.players[1].mass, world.players[1].seq) == (500, 14, 33)
+    assert world.players[3].alive is False
+    assert world.pellets == {0: (9, 9), 1: (2, 2)}
+    assert world.me == 1

@@ -18,6 +18,9 @@ class Connection(Protocol):
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the link with a WebSocket close code."""
 
+    def backlog(self) -> int:
+        """Bytes accepted by `send` but not yet handed to the kernel (a slow reader's lag)."""
+
 
 class Identity(Protocol):
     """Who is playing: an account id and the name shown to others."""

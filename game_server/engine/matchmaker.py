@@ -46,6 +46,8 @@ class Matchmaker:
         room_ids: Callable[[], str] = _random_room_id,
         seeds: Callable[[], int] = _random_seed,
         observer: TickObserver | None = None,
+        max_backlog: int = 64 * 1024,
+        max_lag: float = 10.0,
     ) -> None:
         self.modes = dict(modes)
         self.max_players = max_players
@@ -57,6 +59,8 @@ class Matchmaker:
         self._wall = wall
         self._room_ids = room_ids
         self.observer = observer or TickObserver()
+        self.max_backlog = max_backlog
+        self.max_lag = max_lag
         self._seeds = seeds
         self._rooms: dict[str, Room] = {}
         self._tickers: dict[str, Timer] = {}
@@ -126,6 +130,8 @@ class Matchmaker:
             on_empty=self._room_emptied,
             on_closed=self._room_closed,
             observer=self.observer,
+            max_backlog=self.max_backlog,
+            max_lag=self.max_lag,
         )
         self._rooms[room_id] = room
         self._tickers[room_id] = self._scheduler.every(1.0 / self.tick_rate, room.tick)

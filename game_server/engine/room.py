@@ -26,6 +26,8 @@ log = logging.getLogger("arena.room")
 # jitter would alternate ticks of 0 and 2 steps.
 _EARLY_SLACK = 0.25
 
+CLOSE_TOO_SLOW = 4002  # application range: the client stopped reading for too long
+
 
 class Member(Protocol):
     """A player seated in a room, as the room sees it (a `PlayerSession` in practice)."""
@@ -47,6 +49,8 @@ class RoomStats:
     dropped_steps: int = 0
     states_sent: int = 0
     bytes_sent: int = 0
+    states_skipped: int = 0
+    resyncs: int = 0
     last_tick_seconds: float = 0.0
     max_tick_seconds: float = 0.0
 
@@ -69,6 +73,8 @@ class Room:
         on_closed: Callable[[Room], None] | None = None,
         max_catchup_steps: int = 5,
         observer: TickObserver | None = None,
+        max_backlog: int = 64 * 1024,
+        max_lag: float = 10.0,
     ) -> None:
         self.id = room_id
         self.mode = mode
@@ -85,6 +91,12 @@ class Room:
         self._on_closed = on_closed
         self._max_catchup = max_catchup_steps
         self._members: dict[int, Member] = {}
+        # Slow readers: player id -> when its backlog first passed `max_backlog`. States are
+        # skipped for them (never queued without bound), a full state is sent when they catch
+        # up, and one that lags for longer than `max_lag` seconds is closed.
+        self._lagging: dict[int, float] = {}
+        self.max_backlog = max_backlog
+        self.max_lag = max_lag
         self._next_player_id = 1
         self._observer = observer or TickObserver()
         self._counters = self._observer.counters
@@ -146,6 +158,7 @@ class Room:
         member = self._members.pop(player_id, None)
         if member is None:
             return
+        self._lagging.pop(player_id, None)
         best = self.game.best_mass(player_id)
         try:
             self.game.remove_player(player_id)
@@ -208,9 +221,26 @@ class Room:
             self.fail("the room's game failed")
             return 0
         members = self._members
-        for member in members.values():
-            member.connection.send(data)
         recipients = len(members)
+        lagging = self._lagging
+        limit = self.max_backlog
+        resync: bytes | None = None
+        for player_id, member in members.items():
+            conn = member.connection
+            if conn.backlog() > limit:
+                recipients -= 1
+                self._lag(player_id, member, now)
+            elif lagging and player_id in lagging:
+                # Caught up: the deltas it missed are gone, so it gets everything at once.
+                del lagging[player_id]
+                if resync is None:
+                    resync = encode(messages.state(
+                        tick=game.tick, ts=int(self._wall() * 1000),
+                        changes={"full": game.full_state()}))
+                conn.send(resync)
+                stats.resyncs += 1
+            else:
+                conn.send(data)
         stats.ticks += 1
         stats.steps += steps
         stats.states_sent += recipients
@@ -230,6 +260,15 @@ class Room:
             counters.ticks_overrun += 1
         self._observer.tick(duration=elapsed, lateness=lateness, overrun=overrun)
         return steps
+
+    def _lag(self, player_id: int, member: Member, now: float) -> None:
+        self.stats.states_skipped += 1
+        since = self._lagging.setdefault(player_id, now)
+        if now - since > self.max_lag:
+            self._lagging[player_id] = float("inf")  # close once
+            log.info("room %s: closing player %d, not reading for %.0f s", self.id, player_id,
+                     now - since)
+            member.connection.close(CLOSE_TOO_SLOW, "too slow: not reading")
 
     def fail(self, why: str) -> None:
         """Close the room after an error: members get `error` `room_closed`, then `left`."""

@@ -57,19 +57,37 @@ class FrameCache:
 
 
 class SocketConnection:
-    """The engine's `Connection` over one accepted WebSocket."""
+    """The engine's `Connection` over one accepted WebSocket.
 
-    __slots__ = ("_handler", "_frames", "frames_sent", "bytes_sent")
+    Whatever the engine sends is dropped once `hard_backlog` bytes wait in the stream: the
+    room already skips states above its own, lower limit, so this only bounds the rest (chat,
+    pongs) for a client that stopped reading.
+    """
 
-    def __init__(self, handler: GameSocket, frames: FrameCache) -> None:
+    __slots__ = ("_handler", "_frames", "hard_backlog", "frames_sent", "bytes_sent", "dropped")
+
+    def __init__(self, handler: GameSocket, frames: FrameCache, hard_backlog: int) -> None:
         self._handler = handler
         self._frames = frames
+        self.hard_backlog = hard_backlog
         self.frames_sent = 0
         self.bytes_sent = 0
+        self.dropped = 0
+
+    def backlog(self) -> int:
+        ws = self._handler.ws_connection
+        if ws is None:
+            return 0
+        stream = ws.stream  # type: ignore[attr-defined]
+        # IOStream's own counters of bytes written by us and bytes handed to the kernel.
+        return stream._total_write_index - stream._total_write_done_index  # type: ignore[no-any-return]
 
     def send(self, data: bytes) -> None:
         ws = self._handler.ws_connection
         if ws is None or ws.is_closing():
+            return
+        if self.backlog() > self.hard_backlog:
+            self.dropped += 1
             return
         frame = self._frames.frame(data)
         try:
@@ -162,7 +180,7 @@ class GameSocket(tornado.websocket.WebSocketHandler):
         self.set_nodelay(True)  # without it a pong waits behind a state for a delayed ACK
         self.session = PlayerSession(
             self.current_user,
-            SocketConnection(self, self._frames),
+            SocketConnection(self, self._frames, self.services.config.max_backlog_bytes * 4),
             self.services.matchmaker,
             limits=self.services.limits,
         )
