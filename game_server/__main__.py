@@ -53,6 +53,8 @@ def parse_config(
     )
     add("session-ttl-days", defaults.session_ttl_days, "login sessions expire after this", float)
     add("empty-room-grace", defaults.empty_room_grace, "seconds an empty room lives on", float)
+    add("resume-grace", defaults.resume_grace,
+        "seconds a dropped player's seat is held for a resume; 0 turns resuming off", float)
     add("max-connections-per-ip", defaults.max_connections_per_ip,
         "open game sockets allowed from one address; 0 means no limit", int)
     add("max-messages-per-second", defaults.max_messages_per_second,
@@ -91,6 +93,7 @@ def parse_config(
         allowed_origins=origins,
         session_ttl_days=args.session_ttl_days,
         empty_room_grace=args.empty_room_grace,
+        resume_grace=args.resume_grace,
         max_connections_per_ip=args.max_connections_per_ip,
         max_messages_per_second=args.max_messages_per_second,
         max_chats_per_second=args.max_chats_per_second,

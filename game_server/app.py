@@ -136,6 +136,7 @@ class ArenaServer:
             observer=self.metrics,
             max_backlog=config.max_backlog_bytes,
             max_lag=config.max_lag_seconds,
+            resume_grace=config.resume_grace,
         )
         self.services = Services(
             config=config,

@@ -28,6 +28,7 @@ class Config:
     cookie_secret: str | dict[int, str] = field(default="", repr=False)
     session_ttl_days: float = 30.0
     empty_room_grace: float = 10.0
+    resume_grace: float = 15.0
     max_message_size: int = 16 * 1024
     ws_ping_interval: float = 20.0
     ws_ping_timeout: float = 20.0  # Tornado caps it at the interval

@@ -101,13 +101,13 @@ def _short_name(obj: dict[str, Any], key: str) -> str:
 
 
 def _parse_join(obj: dict[str, Any]) -> m.Join:
-    has_mode = obj.get("mode") is not None
-    has_room = obj.get("room") is not None
-    if has_mode == has_room:
-        raise _bad("join needs exactly one of 'mode' or 'room'")
-    if has_mode:
-        return m.Join(mode=_short_name(obj, "mode"), room=None)
-    return m.Join(mode=None, room=_short_name(obj, "room"))
+    given = [key for key in ("mode", "room", "resume") if obj.get(key) is not None]
+    if len(given) != 1:
+        raise _bad("join needs exactly one of 'mode', 'room' or 'resume'")
+    key = given[0]
+    value = _short_name(obj, key)
+    return m.Join(mode=value if key == "mode" else None, room=value if key == "room" else None,
+                  resume=value if key == "resume" else None)
 
 
 def _parse_chat(obj: dict[str, Any]) -> m.Chat:

@@ -21,6 +21,7 @@ class ErrorCode(StrEnum):
     ROOM_FULL = "room_full"
     ROOM_CLOSED = "room_closed"
     RATE_LIMITED = "rate_limited"
+    RESUME_FAILED = "resume_failed"
 
 
 class ProtocolError(Exception):

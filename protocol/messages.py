@@ -15,15 +15,17 @@ MAX_SEQ = 2**31 - 1
 MAX_DIRECTION = 1e6
 MAX_PING_ID_CHARS = 64
 MAX_CHAT_CHARS = 200
-MAX_NAME_FIELD_CHARS = 32  # mode and room ids
+MAX_NAME_FIELD_CHARS = 32  # mode and room ids, resume tokens
 
 
 @dataclass(frozen=True, slots=True)
 class Join:
-    """`join`: matchmaking by `mode`, or a given `room` id (exactly one is set)."""
+    """`join`: matchmaking by `mode`, a given `room` id, or the `resume` token of a seat held
+    after a dropped connection (exactly one is set)."""
 
     mode: str | None
     room: str | None
+    resume: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -167,6 +167,7 @@ def make_config(data_dir: Path, **overrides: Any) -> Config:
         "data_dir": data_dir,
         "cookie_secret": TEST_SECRET,
         "empty_room_grace": 0.5,
+        "resume_grace": 0.5,
     }
     values.update(overrides)
     return Config(**values)

@@ -191,10 +191,12 @@ def test_leave_answers_left_and_the_room_tells_the_others(clock, scheduler) -> N
 
 
 def test_empty_rooms_are_disposed_after_the_grace_period(clock, scheduler) -> None:
-    mm = make_matchmaker(clock, scheduler, empty_room_grace=10.0)
+    mm = make_matchmaker(clock, scheduler, empty_room_grace=10.0, resume_grace=5.0)
     a = session(mm, 1)
     send(a, {"type": "join", "mode": "arena"})
     a.disconnect()
+    scheduler.advance(5.0)  # the dropped player's seat is held this long
+    assert mm.rooms()[0].player_count == 0
     scheduler.advance(9.0)
     assert len(mm.rooms()) == 1
     scheduler.advance(1.5)
@@ -217,11 +219,16 @@ def test_results_are_reported_when_players_leave(clock, scheduler) -> None:
     results: list[tuple[int, int]] = []
     mm = make_matchmaker(clock, scheduler, on_result=lambda who, mass: results.append((who.id,
                                                                                        mass)))
-    a = session(mm, 42)
+    a, b = session(mm, 42), session(mm, 43)
     send(a, {"type": "join", "mode": "arena"})
+    send(b, {"type": "join", "mode": "arena"})
     scheduler.advance(TICK * 2)
-    a.disconnect()
+    send(a, {"type": "leave"})
     assert results == [(42, 10)]
+    b.disconnect()
+    assert results == [(42, 10)]  # a dropped connection's seat is held first
+    scheduler.advance(mm.resume_grace + 0.1)
+    assert results == [(42, 10), (43, 10)]
 
 
 # -- sessions: bad input ------------------------------------------------------------------------
@@ -322,6 +329,12 @@ def test_protocol_errors_from_the_matchmaker_have_codes(clock, scheduler) -> Non
     with pytest.raises(ProtocolError) as info:
         mm.join(Seat(1, "x"), room_id="missing")
     assert info.value.code is ErrorCode.ROOM_NOT_FOUND
+    with pytest.raises(ProtocolError) as info:
+        mm.resume(Seat(1, "x"), "no-such-token")
+    assert info.value.code is ErrorCode.RESUME_FAILED
+    with pytest.raises(ProtocolError) as info:
+        mm.join(Seat(1, "x"), room_id="missing")
+    assert info.value.code is ErrorCode.ROOM_NOT_FOUND
 
 
 # -- limits -------------------------------------------------------------------------------------
@@ -408,3 +421,72 @@ def test_a_reader_that_stays_behind_is_closed_with_4002(clock, scheduler) -> Non
     assert conn(slow).closed is None
     scheduler.advance(0.3)
     assert conn(slow).closed == (4002, "too slow: not reading")
+
+
+# -- resuming after a dropped connection --------------------------------------------------------
+
+
+def test_a_dropped_player_resumes_the_same_seat_with_its_token(clock, scheduler) -> None:
+    mm = make_matchmaker(clock, scheduler, resume_grace=15.0)
+    a, watcher = session(mm, 1, "ann"), session(mm, 2, "bob")
+    send(a, {"type": "join", "mode": "arena"})
+    send(watcher, {"type": "join", "mode": "arena"})
+    joined = conn(a).of_type("joined")[0]
+    token = joined["resume"]
+    send(a, {"type": "input", "seq": 3, "dx": 1, "dy": 0})
+    scheduler.advance(TICK * 4)
+    a.disconnect()
+    room = mm.rooms()[0]
+    assert room.player_count == 2 and room.holds(joined["player"])
+    scheduler.advance(10.0)  # gone for 10 s: the seat is still there, halted
+    again = session(mm, 1, "ann")
+    send(again, {"type": "join", "resume": token})
+    rejoined = conn(again).of_type("joined")[0]
+    assert rejoined["player"] == joined["player"] and rejoined["room"] == joined["room"]
+    me = [p for p in rejoined["state"]["players"] if p[0] == joined["player"]][0]
+    assert me[5] == 3  # its processed seq survived: the client can keep counting
+    assert again.room is room and not room.holds(joined["player"])
+    scheduler.advance(20.0)  # the old expiry timer was cancelled
+    assert room.player_count == 2
+
+
+def test_resume_is_refused_after_the_grace_or_for_another_account(clock, scheduler) -> None:
+    results: list[int] = []
+    mm = make_matchmaker(clock, scheduler, resume_grace=15.0,
+                         on_result=lambda who, mass: results.append(who.id))
+    a = session(mm, 1, "ann")
+    send(a, {"type": "join", "mode": "arena"})
+    token = conn(a).of_type("joined")[0]["resume"]
+    a.disconnect()
+    thief = session(mm, 666, "mallory")
+    send(thief, {"type": "join", "resume": token})
+    assert conn(thief).of_type("error")[0]["code"] == "resume_failed"
+    scheduler.advance(15.1)
+    assert results == [1]  # the seat expired and its result was saved
+    late = session(mm, 1, "ann")
+    send(late, {"type": "join", "resume": token})
+    assert conn(late).of_type("error")[0]["code"] == "resume_failed"
+    send(late, {"type": "join", "mode": "arena"})  # and can simply join again
+    assert late.room is not None
+
+
+def test_leaving_on_purpose_gives_up_the_seat_at_once(clock, scheduler) -> None:
+    mm = make_matchmaker(clock, scheduler, resume_grace=15.0)
+    a = session(mm, 1, "ann")
+    send(a, {"type": "join", "mode": "arena"})
+    token = conn(a).of_type("joined")[0]["resume"]
+    send(a, {"type": "leave"})
+    a.disconnect()
+    again = session(mm, 1, "ann")
+    send(again, {"type": "join", "resume": token})
+    assert conn(again).of_type("error")[0]["code"] == "resume_failed"
+
+
+def test_held_seats_count_toward_a_full_room(clock, scheduler) -> None:
+    mm = make_matchmaker(clock, scheduler, max_players=2, resume_grace=15.0)
+    a, b, c = session(mm, 1), session(mm, 2), session(mm, 3)
+    send(a, {"type": "join", "mode": "arena"})
+    send(b, {"type": "join", "mode": "arena"})
+    a.disconnect()
+    send(c, {"type": "join", "room": "room0"})
+    assert conn(c).of_type("error")[0]["code"] == "room_full"

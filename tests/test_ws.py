@@ -230,3 +230,31 @@ async def test_sockets_per_address_are_capped_with_429(tmp_path) -> None:
         for c in clients:
             await c.aclose()
         await srv.stop()
+
+
+async def test_reconnecting_with_the_resume_token_gets_the_same_player_back(tmp_path) -> None:
+    srv = ArenaServer(make_config(tmp_path, resume_grace=15.0), passwords=PasswordHasher(n=2**10))
+    await srv.start()
+    c = Browserless(srv.url)
+    try:
+        await c.guest("comeback")
+        first = await c.ws()
+        send(first, {"type": "join", "mode": "arena"})
+        joined = await recv_until(first, "joined")
+        send(first, {"type": "input", "seq": 1, "dx": 1, "dy": 0})
+        await recv_until(first, "state", where=lambda s: any(
+            r[0] == joined["player"] and r[4] == 1 for r in s.get("moved", [])))
+        first.close()  # the network drops
+        async with asyncio.timeout(5):
+            while await first.read_message() is not None:
+                pass
+        second = await c.ws()
+        send(second, {"type": "join", "resume": joined["resume"]})
+        again = await recv_until(second, "joined")
+        assert (again["room"], again["player"]) == (joined["room"], joined["player"])
+        row = [p for p in again["state"]["players"] if p[0] == joined["player"]][0]
+        assert row[5] == 1  # the same player, with its processed input
+        assert srv.matchmaker.rooms()[0].player_count == 1
+    finally:
+        await c.aclose()
+        await srv.stop()

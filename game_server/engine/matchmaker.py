@@ -29,6 +29,18 @@ def _random_seed() -> int:
     return secrets.randbits(32)
 
 
+class _Seat:
+    """A resumable seat: the room, the player id in it, and the account it belongs to."""
+
+    __slots__ = ("room", "player_id", "user_id", "timer")
+
+    def __init__(self, room: Room, player_id: int, user_id: int) -> None:
+        self.room = room
+        self.player_id = player_id
+        self.user_id = user_id
+        self.timer: Timer | None = None
+
+
 class Matchmaker:
     """Seats players in rooms and keeps the list of live rooms."""
 
@@ -48,6 +60,7 @@ class Matchmaker:
         observer: TickObserver | None = None,
         max_backlog: int = 64 * 1024,
         max_lag: float = 10.0,
+        resume_grace: float = 15.0,
     ) -> None:
         self.modes = dict(modes)
         self.max_players = max_players
@@ -61,6 +74,8 @@ class Matchmaker:
         self.observer = observer or TickObserver()
         self.max_backlog = max_backlog
         self.max_lag = max_lag
+        self.resume_grace = resume_grace
+        self._seats: dict[str, _Seat] = {}
         self._seeds = seeds
         self._rooms: dict[str, Room] = {}
         self._tickers: dict[str, Timer] = {}
@@ -82,11 +97,12 @@ class Matchmaker:
 
     def join(
         self, member: Member, *, mode: str | None = None, room_id: str | None = None
-    ) -> tuple[Room, int]:
+    ) -> tuple[Room, int, str | None]:
         """Seat `member` by mode (the fullest open room, else a new one) or in room `room_id`.
 
-        Returns the room and the member's player id in it; raises `ProtocolError` with a stable
-        code when no seat can be had.
+        Returns the room, the member's player id in it, and the token that resumes the seat
+        after a dropped connection (None when resuming is off); raises `ProtocolError` with a
+        stable code when no seat can be had.
         """
         if room_id is not None:
             room = self._rooms.get(room_id)
@@ -102,8 +118,46 @@ class Matchmaker:
                 )
             room = self._fullest_open_room(mode) or self._create_room(self.modes[mode])
         self._cancel_disposal(room.id)
-        player_id = room.join(member)
-        return room, player_id
+        token = secrets.token_urlsafe(18) if self.resume_grace > 0 else None
+        player_id = room.join(member, token)
+        if token is not None:
+            self._seats[token] = _Seat(room, player_id, member.identity.id)
+        return room, player_id, token
+
+    # -- dropped connections and resuming -------------------------------------------------
+
+    def hold(self, token: str | None, room: Room, player_id: int) -> None:
+        """A seated player's connection dropped: keep its seat for `resume_grace` seconds."""
+        seat = self._seats.get(token) if token is not None else None
+        if seat is None or seat.room is not room or not room.hold(player_id):
+            room.remove(player_id, "disconnect")
+            self.forget(token)
+            return
+        seat.timer = self._scheduler.later(self.resume_grace, lambda: self._expire(token))
+
+    def resume(self, member: Member, token: str) -> tuple[Room, int]:
+        """Put `member` back in the seat `token` names, if it is its own and still held."""
+        seat = self._seats.get(token)
+        if seat is None or seat.user_id != member.identity.id or seat.room.closed:
+            raise ProtocolError(ErrorCode.RESUME_FAILED,
+                                "that seat is gone (expired or never yours); join again")
+        if seat.timer is not None:
+            seat.timer.cancel()
+            seat.timer = None
+        if not seat.room.resume(seat.player_id, member, token):
+            raise ProtocolError(ErrorCode.RESUME_FAILED, "that seat is in use; join again")
+        return seat.room, seat.player_id
+
+    def forget(self, token: str | None) -> None:
+        """The seat's player left for good: its token no longer resumes anything."""
+        seat = self._seats.pop(token, None) if token is not None else None
+        if seat is not None and seat.timer is not None:
+            seat.timer.cancel()
+
+    def _expire(self, token: str) -> None:
+        seat = self._seats.pop(token, None)
+        if seat is not None and seat.room.holds(seat.player_id):
+            seat.room.remove(seat.player_id, "disconnect")
 
     def _fullest_open_room(self, mode: str) -> Room | None:
         best: Room | None = None
@@ -158,6 +212,8 @@ class Matchmaker:
         if ticker is not None:
             ticker.cancel()
         self._cancel_disposal(room.id)
+        for token in [t for t, seat in self._seats.items() if seat.room is room]:
+            self.forget(token)
         log.info("room %s disposed", room.id)
 
     def _cancel_disposal(self, room_id: str) -> None:

@@ -91,6 +91,9 @@ class Room:
         self._on_closed = on_closed
         self._max_catchup = max_catchup_steps
         self._members: dict[int, Member] = {}
+        # Seats of players whose connection dropped: still in the game, halted, waiting for a
+        # resume (the matchmaker owns the timer). They count toward the room's size.
+        self._held: dict[int, Identity] = {}
         # Slow readers: player id -> when its backlog first passed `max_backlog`. States are
         # skipped for them (never queued without bound), a full state is sent when they catch
         # up, and one that lags for longer than `max_lag` seconds is closed.
@@ -108,16 +111,19 @@ class Room:
 
     @property
     def player_count(self) -> int:
-        return len(self._members)
+        return len(self._members) + len(self._held)
 
     @property
     def is_full(self) -> bool:
-        return len(self._members) >= self.max_players
+        return len(self._members) + len(self._held) >= self.max_players
+
+    def holds(self, player_id: int) -> bool:
+        return player_id in self._held
 
     def members(self) -> list[Member]:
         return list(self._members.values())
 
-    def join(self, member: Member) -> int:
+    def join(self, member: Member, resume_token: str | None = None) -> int:
         """Seat `member`, send it `joined` with a full state, and return its player id."""
         if self.closed:
             raise RuntimeError(f"room {self.id} is closed")
@@ -127,19 +133,41 @@ class Room:
         self._next_player_id += 1
         self.game.add_player(player_id, member.identity.name)
         self._members[player_id] = member
-        member.connection.send(
-            encode(
-                messages.joined(
-                    room=self.id,
-                    mode=self.mode.name,
-                    player=player_id,
-                    tick_rate=self.tick_rate,
-                    world=self.mode.world,
-                    state=self.game.full_state(),
-                )
-            )
-        )
+        self._send_joined(member, player_id, resume_token)
         return player_id
+
+    def hold(self, player_id: int) -> bool:
+        """The member's connection dropped: keep its player in the game, halted, for a resume."""
+        member = self._members.pop(player_id, None)
+        if member is None:
+            return False
+        self._lagging.pop(player_id, None)
+        self._held[player_id] = member.identity
+        self.game.halt(player_id)
+        return True
+
+    def resume(self, player_id: int, member: Member, resume_token: str | None = None) -> bool:
+        """Give a held seat to `member` (the same account, reconnected); send it `joined`."""
+        identity = self._held.get(player_id)
+        if identity is None or identity.id != member.identity.id or self.closed:
+            return False
+        del self._held[player_id]
+        self._members[player_id] = member
+        self._send_joined(member, player_id, resume_token)
+        return True
+
+    def _send_joined(self, member: Member, player_id: int, resume_token: str | None) -> None:
+        msg = messages.joined(
+            room=self.id,
+            mode=self.mode.name,
+            player=player_id,
+            tick_rate=self.tick_rate,
+            world=self.mode.world,
+            state=self.game.full_state(),
+        )
+        if resume_token is not None:
+            msg["resume"] = resume_token
+        member.connection.send(encode(msg))
 
     def apply_input(self, player_id: int, seq: int, dx: float, dy: float) -> None:
         """Store a player's latest input; the next step uses it. Stale `seq`s are ignored."""
@@ -154,9 +182,11 @@ class Room:
             other.connection.send(data)
 
     def remove(self, player_id: int, reason: str = "leave") -> None:
-        """Take a player out: save its result, tell it `left`, and notify when the room empties."""
+        """Take a player (seated or held) out: save its result, tell it `left`, and notify when
+        the room empties."""
         member = self._members.pop(player_id, None)
-        if member is None:
+        identity = member.identity if member is not None else self._held.pop(player_id, None)
+        if identity is None:
             return
         self._lagging.pop(player_id, None)
         best = self.game.best_mass(player_id)
@@ -165,10 +195,11 @@ class Room:
         except Exception:
             log.exception("room %s: game failed removing player %d", self.id, player_id)
         if self._on_result is not None:
-            self._on_result(member.identity, best)
-        member.connection.send(encode(messages.left(room=self.id, reason=reason)))
-        member.on_room_left(self, reason)
-        if not self._members and not self.closed and self._on_empty is not None:
+            self._on_result(identity, best)
+        if member is not None:
+            member.connection.send(encode(messages.left(room=self.id, reason=reason)))
+            member.on_room_left(self, reason)
+        if self.player_count == 0 and not self.closed and self._on_empty is not None:
             self._on_empty(self)
 
     def close(self, reason: str = "room_closed") -> None:
@@ -176,7 +207,7 @@ class Room:
         if self.closed:
             return
         self.closed = True
-        for player_id in list(self._members):
+        for player_id in [*self._members, *self._held]:
             self.remove(player_id, reason)
         if self._on_closed is not None:
             self._on_closed(self)
@@ -282,6 +313,6 @@ class Room:
         return {
             "id": self.id,
             "mode": self.mode.name,
-            "players": len(self._members),
+            "players": self.player_count,
             "max_players": self.max_players,
         }

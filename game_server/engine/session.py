@@ -44,6 +44,7 @@ class PlayerSession:
         self.connection = connection
         self.room: Room | None = None
         self.player_id = 0
+        self.resume_token: str | None = None
         self.messages_received = 0
         self.errors_sent = 0
         self._matchmaker = matchmaker
@@ -89,9 +90,11 @@ class PlayerSession:
         self.send_error(ErrorCode.BINARY_FRAME, "only text frames carrying JSON are accepted")
 
     def disconnect(self) -> None:
-        """The socket is gone: leave the room (the seat's result is saved)."""
-        if self.room is not None:
-            self.room.remove(self.player_id, "disconnect")
+        """The socket is gone: the seat is held for a resume, or left (its result saved)."""
+        room = self.room
+        if room is not None:
+            self.room = None
+            self._matchmaker.hold(self.resume_token, room, self.player_id)
 
     def _refuse(self, now: float, what: str) -> None:
         """Drop a message over the limits; warn at most once a second; close persistent abuse."""
@@ -119,6 +122,8 @@ class PlayerSession:
         if self.room is room:
             self.room = None
             self.player_id = 0
+            self._matchmaker.forget(self.resume_token)
+            self.resume_token = None
 
     # -- message handlers ---------------------------------------------------------------------
 
@@ -136,7 +141,13 @@ class PlayerSession:
             raise ProtocolError(
                 ErrorCode.ALREADY_IN_ROOM, f"already in room {self.room.id}; leave it first"
             )
-        self.room, self.player_id = self._matchmaker.join(self, mode=msg.mode, room_id=msg.room)
+        if msg.resume is not None:
+            self.room, self.player_id = self._matchmaker.resume(self, msg.resume)
+            self.resume_token = msg.resume
+        else:
+            self.room, self.player_id, self.resume_token = self._matchmaker.join(
+                self, mode=msg.mode, room_id=msg.room
+            )
 
     def _on_chat(self, msg: messages.Chat) -> None:
         if self.room is None:

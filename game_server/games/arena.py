@@ -177,6 +177,12 @@ class ArenaGame:
             player.dx, player.dy = dx, dy
         return True
 
+    def halt(self, player_id: int) -> None:
+        """Stop a player where it is (its connection dropped), keeping its processed seq."""
+        player = self._players.get(player_id)
+        if player is not None:
+            player.dx = player.dy = 0.0
+
     def place_player(self, player_id: int, x: float, y: float, mass: int | None = None) -> None:
         """Put a player at ``(x, y)`` (clamped to the world), optionally with a new mass.
 

@@ -21,6 +21,9 @@ class Game(Protocol):
 
     def set_input(self, player_id: int, seq: int, dx: float, dy: float) -> bool: ...
 
+    def halt(self, player_id: int) -> None:
+        """Stop a player's own motion (its connection dropped and its seat is held)."""
+
     def step(self, dt: float) -> None:
         """Advance the simulation by one fixed step of `dt` seconds."""
 
