@@ -7,6 +7,7 @@ body or an inline form error.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from game_server.storage.base import Storage, User, UsernameTaken
 from game_server.storage.passwords import PasswordHasher
@@ -54,10 +55,16 @@ def check_password(password: object) -> str:
 def check_guest_name(name: object) -> str:
     if not isinstance(name, str):
         raise AccountError(400, "bad_name", "A guest needs a name.")
-    name = " ".join(name.split())
+    name = " ".join(unicodedata.normalize("NFC", name).split())
+    # isprintable() refuses control, format (bidi overrides, zero-width), private-use and
+    # unassigned characters, which would let one name pass for another; visible symbols such
+    # as < > are fine because every client renders names as text.
     if not 1 <= len(name) <= MAX_GUEST_NAME or not name.isprintable():
         raise AccountError(
-            400, "bad_name", f"Guest names are 1 to {MAX_GUEST_NAME} printable characters."
+            400,
+            "bad_name",
+            f"Guest names are 1 to {MAX_GUEST_NAME} visible characters"
+            " (no control, invisible or direction-changing characters).",
         )
     return name
 

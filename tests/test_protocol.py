@@ -106,3 +106,8 @@ def test_encoders_produce_the_documented_shapes() -> None:
     assert state == {"type": "state", "tick": 3, "ts": 99, "gone": [2]}
     assert orjson.loads(encode(m.pong("a", 5))) == {"type": "pong", "id": "a", "ts": 5}
     assert orjson.loads(encode(m.left(room="r", reason="leave")))["reason"] == "leave"
+
+
+def test_chat_refuses_invisible_and_direction_changing_characters() -> None:
+    for text in ("hi\u202egg", "zero\u200bwidth", "tab\there"):
+        assert code_of(orjson.dumps({"type": "chat", "text": text})) == ErrorCode.OUT_OF_RANGE
