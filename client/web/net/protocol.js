@@ -1,0 +1,232 @@
+/**
+ * The wire protocol (PROTOCOL.md): decoding server frames, building client messages, and
+ * `ClientWorld`, the client's picture of one room rebuilt from `joined` and `state` messages.
+ * Pure: no DOM, no sockets, so Node's test runner can import it.
+ */
+
+/** Parse one text frame; null when it is not JSON or not an object with a string `type`. */
+export function decode(text) {
+  let msg;
+  try {
+    msg = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (msg === null || typeof msg !== 'object' || Array.isArray(msg) || typeof msg.type !== 'string') {
+    return null;
+  }
+  return msg;
+}
+
+/** Client-to-server messages, as JSON strings ready for `WebSocket.send`. */
+export const messages = {
+  /** `resume` wins over `room`, which wins over `mode` (default arena): one is sent. */
+  join({ mode = null, room = null, resume = null } = {}) {
+    if (resume) return JSON.stringify({ type: 'join', resume });
+    return JSON.stringify(room ? { type: 'join', room } : { type: 'join', mode: mode || 'arena' });
+  },
+  input(seq, dx, dy) {
+    return JSON.stringify({ type: 'input', seq, dx, dy });
+  },
+  ping(id) {
+    return JSON.stringify({ type: 'ping', id });
+  },
+  chat(text) {
+    return JSON.stringify({ type: 'chat', text });
+  },
+  leave() {
+    return JSON.stringify({ type: 'leave' });
+  },
+};
+
+/** A chat message's text as the server accepts it: trimmed, 1..200 characters, else null. */
+export function chatText(raw) {
+  const text = String(raw ?? '').trim();
+  return text.length >= 1 && text.length <= 200 ? text : null;
+}
+
+/** The defaults of the arena rules, used until `joined` tells the real world. */
+export const DEFAULT_WORLD = Object.freeze({
+  width: 3000,
+  height: 3000,
+  pelletRadius: 5,
+  radiusFactor: 4,
+  speedFactor: 200,
+});
+
+/**
+ * The room we are in, as far as the server told us. Feed it every message with `apply`.
+ *
+ * players: Map id -> {id, name, x, y, mass, seq, alive}
+ * pellets: Map id -> {x, y}
+ * leaderboard: [{id, mass}] biggest first
+ */
+export class ClientWorld {
+  constructor() {
+    this.reset();
+  }
+
+  /** Forget the room (before joining, after `left`). */
+  reset() {
+    this.room = null;
+    this.mode = null;
+    this.me = null;
+    this.resume = null; // the token that gets our seat back after a drop
+    this.tickRate = 0;
+    this.tick = 0;
+    this.ts = null;
+    this.width = DEFAULT_WORLD.width;
+    this.height = DEFAULT_WORLD.height;
+    this.pelletRadius = DEFAULT_WORLD.pelletRadius;
+    this.radiusFactor = DEFAULT_WORLD.radiusFactor;
+    this.speedFactor = DEFAULT_WORLD.speedFactor;
+    this.players = new Map();
+    this.pellets = new Map();
+    this.leaderboard = [];
+  }
+
+  /** True once a `joined` has been applied (and no `left` since). */
+  get joined() {
+    return this.me !== null;
+  }
+
+  /** Milliseconds between two states (50 at 20 Hz). */
+  get tickInterval() {
+    return this.tickRate > 0 ? 1000 / this.tickRate : 50;
+  }
+
+  /** Our own player, or null. */
+  get meView() {
+    return this.me === null ? null : this.players.get(this.me) ?? null;
+  }
+
+  radius(mass) {
+    return Math.sqrt(Math.max(mass, 0)) * this.radiusFactor;
+  }
+
+  name(id) {
+    const player = this.players.get(id);
+    return player ? player.name : null;
+  }
+
+  alivePlayers() {
+    const out = [];
+    for (const p of this.players.values()) if (p.alive) out.push(p);
+    return out;
+  }
+
+  /**
+   * Apply a `joined` or `state` (other types are ignored). Returns null for other types, else
+   * what changed: {joined, moved, spawned, eaten, gone, pellets, leaderboard}, lists of ids
+   * (`eaten` of [victim, eater]) in the order they were applied.
+   */
+  apply(msg) {
+    if (msg?.type === 'joined') return this.applyJoined(msg);
+    if (msg?.type === 'state') return this.applyState(msg);
+    return null;
+  }
+
+  applyJoined(msg) {
+    const world = msg.world || {};
+    this.room = msg.room ?? null;
+    this.mode = msg.mode ?? null;
+    this.me = msg.player ?? null;
+    this.resume = msg.resume ?? null;
+    this.tickRate = Number(msg.tick_rate) || 0;
+    this.width = num(world.width, DEFAULT_WORLD.width);
+    this.height = num(world.height, DEFAULT_WORLD.height);
+    this.pelletRadius = num(world.pellet_radius, DEFAULT_WORLD.pelletRadius);
+    this.radiusFactor = num(world.radius_factor, DEFAULT_WORLD.radiusFactor);
+    this.speedFactor = num(world.speed_factor, DEFAULT_WORLD.speedFactor);
+    this.ts = null;
+    this.tick = 0;
+    const changes = this._load(msg.state || {});
+    changes.joined = true;
+    return changes;
+  }
+
+  /**
+   * Apply one `state`: either a `full` state that replaces everything (sent after the
+   * connection fell behind), or the deltas in the order `moved`, `spawned`, `eaten`, `gone` (a
+   * player spawned onto a bigger one can die in the same tick). Rows about unknown players are
+   * ignored.
+   */
+  applyState(msg) {
+    if (msg.tick !== undefined) this.tick = msg.tick;
+    if (msg.ts !== undefined) this.ts = msg.ts;
+    if (msg.full && typeof msg.full === 'object') {
+      const changes = this._load(msg.full);
+      if (msg.tick !== undefined) this.tick = msg.tick;
+      return changes;
+    }
+    const players = this.players;
+    const changes = emptyChanges();
+
+    for (const [id, x, y, mass, seq] of msg.moved || []) {
+      const p = players.get(id);
+      if (!p) continue;
+      p.x = x;
+      p.y = y;
+      p.mass = mass;
+      p.seq = seq;
+      p.alive = true;
+      changes.moved.push(id);
+    }
+    for (const [id, name, x, y, mass] of msg.spawned || []) {
+      const previous = players.get(id);
+      // A respawn keeps the last processed seq: spawned rows do not carry one.
+      players.set(id, { id, name: String(name), x, y, mass, seq: previous ? previous.seq : 0, alive: true });
+      changes.spawned.push(id);
+    }
+    for (const [victim, eater] of msg.eaten || []) {
+      const p = players.get(victim);
+      if (!p) continue;
+      p.alive = false;
+      changes.eaten.push([victim, eater]);
+    }
+    for (const id of msg.gone || []) {
+      if (players.delete(id)) changes.gone.push(id);
+    }
+    for (const [id, x, y] of msg.pellets || []) {
+      this.pellets.set(id, { x, y });
+      changes.pellets.push(id);
+    }
+    if (Array.isArray(msg.leaderboard)) {
+      this.leaderboard = msg.leaderboard.map(([id, mass]) => ({ id, mass }));
+      changes.leaderboard = true;
+    }
+    return changes;
+  }
+
+  /**
+   * Replace players, pellets and leaderboard with a whole state (`joined.state`, `state.full`).
+   * Reported as: `full`, every player in `spawned`, and those no longer there in `gone`.
+   */
+  _load(state) {
+    const before = this.players;
+    if (state.tick !== undefined) this.tick = Number(state.tick) || 0;
+    this.players = new Map();
+    for (const [id, name, x, y, mass, seq, alive] of state.players || []) {
+      this.players.set(id, { id, name: String(name), x, y, mass, seq, alive: Boolean(alive) });
+    }
+    this.pellets = new Map();
+    for (const [id, x, y] of state.pellets || []) this.pellets.set(id, { x, y });
+    this.leaderboard = (state.leaderboard || []).map(([id, mass]) => ({ id, mass }));
+    const changes = emptyChanges();
+    changes.full = true;
+    changes.spawned = [...this.players.keys()];
+    changes.gone = [...before.keys()].filter((id) => !this.players.has(id));
+    changes.pellets = [...this.pellets.keys()];
+    changes.leaderboard = true;
+    return changes;
+  }
+}
+
+function emptyChanges() {
+  return { joined: false, full: false, moved: [], spawned: [], eaten: [], gone: [], pellets: [], leaderboard: false };
+}
+
+function num(value, fallback) {
+  const n = Number(value);
+  return Number.isFinite(n) && n > 0 ? n : fallback;
+}

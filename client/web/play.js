@@ -1,0 +1,511 @@
+/**
+ * The /play page: connect, join, steer, and draw the room at animation-frame rate, with our
+ * own player predicted and everyone else interpolated. Everything that comes from the network
+ * reaches the DOM through `textContent` only.
+ */
+
+import { Connection, socketUrl } from './net/connection.js';
+import { ClockSync, Interpolator } from './net/interpolation.js';
+import { Predictor } from './net/prediction.js';
+import { ClientWorld, chatText } from './net/protocol.js';
+import { Steering, keyDirection, quantize } from './input.js';
+import { CanvasRenderer, zoomFor } from './render/canvas.js';
+
+const INPUT_INTERVAL_MS = 100; // 10 Hz
+const INPUT_HEARTBEAT_MS = 500; // resend an unchanged direction at least this often
+const MAX_CHAT_LINES = 100;
+const MAX_SEQ = 2 ** 31 - 1;
+const RESUME_KEY = 'arena.resume'; // sessionStorage: a reload of this page gets its seat back
+const RESUME_MAX_AGE_MS = 10 * 60 * 1000;
+
+const $ = (id) => document.getElementById(id);
+const now = () => performance.now();
+
+function setText(el, text) {
+  if (el && el.textContent !== text) el.textContent = text;
+}
+
+function here() {
+  return window.location.pathname + window.location.search;
+}
+
+/** The resume token saved by this tab for this very page, if recent. */
+function loadResume() {
+  try {
+    const saved = JSON.parse(window.sessionStorage.getItem(RESUME_KEY) || 'null');
+    if (saved && saved.page === here() && Date.now() - saved.at < RESUME_MAX_AGE_MS) return saved.token;
+  } catch {
+    // storage disabled or garbage: just join
+  }
+  return null;
+}
+
+function saveResume(token) {
+  try {
+    if (token) window.sessionStorage.setItem(RESUME_KEY, JSON.stringify({ token, page: here(), at: Date.now() }));
+    else window.sessionStorage.removeItem(RESUME_KEY);
+  } catch {
+    // storage disabled: a reload joins afresh
+  }
+}
+
+class PlayPage {
+  constructor() {
+    const { mode = '', room = '' } = document.body.dataset;
+    this.wanted = { mode: mode || null, room: room || null };
+    this.world = new ClientWorld();
+    this.clock = new ClockSync();
+    this.interp = new Interpolator();
+    this.predictor = new Predictor();
+    this.steering = new Steering();
+    this.connection = new Connection({ url: socketUrl(window.location) });
+    this.renderer = new CanvasRenderer($('game'));
+
+    this.states = 0;
+    this.frames = 0;
+    this.seq = 0;
+    this.lastSent = null; // {dx, dy, at}
+    this.needSeed = false;
+    this.everConnected = false;
+    this.serverClosing = false;
+    this.camera = { x: this.world.width / 2, y: this.world.height / 2, zoom: 1 };
+    this.lastMe = null; // last drawn position of our player (kept while dead)
+    this.fps = 0;
+    this._fpsFrames = 0;
+    this._fpsSince = now();
+    this._lastFrameAt = null;
+    this._leaderboardDirty = true;
+
+    this.hud = {
+      ping: $('hud-ping'),
+      fps: $('hud-fps'),
+      players: $('hud-players'),
+      mass: $('hud-mass'),
+      room: $('room-id'),
+      leaderboard: $('room-leaderboard'),
+    };
+    this.chatLog = $('chat-log');
+    this.chatForm = $('chat-form');
+    this.chatInput = $('chat-input');
+    this.banner = $('banner');
+  }
+
+  start() {
+    this._exposeTestHook();
+    this._listenNetwork();
+    this._listenInput();
+    this._listenChat();
+    this._listenBack();
+    this.connection.join({ ...this.wanted, resume: loadResume() });
+    this.connection.connect();
+    setInterval(() => this._sendInput(false), INPUT_INTERVAL_MS);
+    setInterval(() => this._updateHud(), 250);
+    this._updateHud();
+    const frame = () => {
+      this._frame();
+      requestAnimationFrame(frame);
+    };
+    requestAnimationFrame(frame);
+  }
+
+  // -- network -------------------------------------------------------------------------------
+
+  _listenNetwork() {
+    const c = this.connection;
+    c.on('open', () => {
+      this.everConnected = true;
+      this.serverClosing = false;
+      this._showBanner(null);
+    });
+    c.on('close', (info) => {
+      this._leaveRoom(false);
+      if (info.replaced) {
+        this._showBanner('You are playing in another tab or window — reload this page to play here.');
+      } else if (this.serverClosing) {
+        this._showBanner('The server is restarting — reconnecting…');
+      } else if (this.everConnected || info.attempts > 1) {
+        this._showBanner('Connection lost — reconnecting…');
+      }
+      if (!info.wasConnected && info.attempts >= 2) this._checkSession();
+    });
+    c.on('message', (msg, receivedAt) => this._onMessage(msg, receivedAt));
+  }
+
+  _onMessage(msg, receivedAt) {
+    switch (msg.type) {
+      case 'joined':
+        this._onJoined(msg, receivedAt);
+        break;
+      case 'state':
+        this._onState(msg, receivedAt);
+        break;
+      case 'chat':
+        this._appendChat(msg.name, msg.text);
+        break;
+      case 'left':
+        this._leaveRoom(true);
+        break;
+      case 'server_closing':
+        this.serverClosing = true;
+        break;
+      case 'error':
+        // The connection handles these itself: resume, then room, then mode.
+        if (!['resume_failed', 'room_not_found', 'room_full'].includes(msg.code)) {
+          console.warn(`server: ${msg.code}: ${msg.message}`);
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  _onJoined(msg, receivedAt) {
+    const world = this.world;
+    world.apply(msg);
+    this.interp.clear();
+    this.interp.setTickInterval(world.tickInterval);
+    this.predictor.setWorld({ width: world.width, height: world.height, speedFactor: world.speedFactor });
+    this.predictor.clear();
+    saveResume(world.resume);
+    const me = world.meView;
+    if (me) {
+      this.predictor.reset({ x: me.x, y: me.y, mass: me.mass, at: receivedAt });
+      this.camera.x = me.x;
+      this.camera.y = me.y;
+      // A resumed seat remembers the last input the server processed: stay above it.
+      if (Number.isInteger(me.seq)) this.seq = Math.min(Math.max(this.seq, me.seq), MAX_SEQ);
+    }
+    // `joined` carries no ts: others are seeded from the first state's clock.
+    this.needSeed = true;
+    this.lastSent = null;
+    this._leaderboardDirty = true;
+    this._updateHud();
+    this._sendInput(true);
+  }
+
+  _onState(msg, receivedAt) {
+    const world = this.world;
+    if (!world.joined) return;
+    this.states += 1;
+    // Every state carries the server's `ts`; should one not, place it by the clock estimate.
+    const ts = Number.isFinite(msg.ts) ? msg.ts : this.clock.serverNow(receivedAt) ?? receivedAt;
+    if (Number.isFinite(msg.ts)) this.clock.observe(ts, receivedAt);
+    if (this.needSeed) {
+      for (const p of world.players.values()) {
+        if (p.id !== world.me) this.interp.reset(p.id, ts - world.tickInterval, p.x, p.y, p.mass);
+      }
+      this.needSeed = false;
+    }
+    const wasAlive = Boolean(world.meView?.alive);
+    const changes = world.apply(msg);
+    for (const id of changes.moved) {
+      const p = world.players.get(id);
+      if (id === world.me) {
+        this.predictor.reconcile({ seq: p.seq, x: p.x, y: p.y, mass: p.mass }, receivedAt, this.connection.rtt ?? 0);
+      } else {
+        this.interp.push(id, ts, p.x, p.y, p.mass);
+      }
+    }
+    // Spawned, respawned, or everyone at once after a `full` resync (which lists the dead too).
+    for (const id of changes.spawned) {
+      const p = world.players.get(id);
+      if (!p.alive) continue;
+      if (id === world.me && changes.full && wasAlive) {
+        this.predictor.reconcile({ seq: p.seq, x: p.x, y: p.y, mass: p.mass }, receivedAt, this.connection.rtt ?? 0);
+      } else if (id === world.me) {
+        // Respawned: the server dropped our direction; start over from the new spot.
+        this.predictor.reset({ x: p.x, y: p.y, mass: p.mass, at: receivedAt });
+        this.lastSent = null;
+        this._sendInput(true);
+      } else {
+        this.interp.reset(id, ts, p.x, p.y, p.mass);
+      }
+      this._leaderboardDirty = true;
+    }
+    for (const id of changes.gone) this.interp.remove(id);
+    if (changes.leaderboard) this._leaderboardDirty = true;
+  }
+
+  /** Out of the room: `forGood` (a `left`) also forgets the seat's resume token. */
+  _leaveRoom(forGood) {
+    if (forGood) saveResume(null);
+    this.world.reset();
+    this.interp.clear();
+    this.predictor.clear();
+    this.lastMe = null;
+    this._leaderboardDirty = true;
+    this._updateHud();
+  }
+
+  async _checkSession() {
+    // Repeated failures to even connect: maybe the session expired (the upgrade answers 401).
+    try {
+      const response = await fetch('/api/me', { credentials: 'same-origin' });
+      if (response.status === 401) {
+        const next = window.location.pathname + window.location.search;
+        window.location.assign(`/login?next=${encodeURIComponent(next)}`);
+      }
+    } catch {
+      // the server is down: keep retrying
+    }
+  }
+
+  // -- input ---------------------------------------------------------------------------------
+
+  _listenInput() {
+    const canvas = this.renderer.canvas;
+    const onPointer = (event) => {
+      const rect = canvas.getBoundingClientRect();
+      this.steering.pointerAt(event.clientX - rect.left, event.clientY - rect.top, rect.width, rect.height);
+    };
+    // Only over the canvas: pointing at the HUD (say, clicking into the chat) keeps the heading.
+    canvas.addEventListener('pointermove', onPointer);
+    canvas.addEventListener('pointerdown', (event) => {
+      onPointer(event);
+      if (document.activeElement === this.chatInput) this.chatInput.blur();
+    });
+    window.addEventListener('keydown', (event) => {
+      if (isTyping(event.target) || event.ctrlKey || event.metaKey || event.altKey) return;
+      const code = keyDirection(event.code) ? event.code : event.key;
+      if (this.steering.keyDown(code)) {
+        event.preventDefault();
+        if (!event.repeat) this._sendInput(false);
+      } else if (event.key === 'Enter' && this.chatInput) {
+        event.preventDefault();
+        this.chatInput.focus();
+      }
+    });
+    window.addEventListener('keyup', (event) => {
+      const code = keyDirection(event.code) ? event.code : event.key;
+      if (this.steering.keyUp(code)) this._sendInput(false);
+    });
+    window.addEventListener('blur', () => this.steering.releaseAll());
+  }
+
+  /** Send the current direction when it changed, or as a heartbeat, or when forced. */
+  _sendInput(force) {
+    const world = this.world;
+    const me = world.meView;
+    if (!this.connection.inRoom || !me || !me.alive) return;
+    const [dx, dy] = quantize(this.steering.direction());
+    const at = now();
+    const last = this.lastSent;
+    const changed = !last || last.dx !== dx || last.dy !== dy;
+    if (!force && !changed && at - last.at < INPUT_HEARTBEAT_MS) return;
+    // Throttle changes to 10 Hz too (the interval catches up with the latest direction).
+    if (!force && changed && last && at - last.at < INPUT_INTERVAL_MS * 0.9) return;
+    const seq = this.seq >= MAX_SEQ ? MAX_SEQ : this.seq + 1;
+    if (this.connection.sendInput(seq, dx, dy)) {
+      this.seq = seq;
+      this.predictor.addInput(seq, dx, dy, at);
+      this.lastSent = { dx, dy, at };
+    }
+  }
+
+  // -- chat ----------------------------------------------------------------------------------
+
+  _listenBack() {
+    // Leaving on purpose gives the seat up at once (and saves the best mass) instead of
+    // holding it for a resume that will not come.
+    $('back')?.addEventListener('click', () => {
+      saveResume(null);
+      this.connection.leave();
+    });
+  }
+
+  _listenChat() {
+    if (!this.chatForm || !this.chatInput) return;
+    this.chatForm.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const text = chatText(this.chatInput.value);
+      if (text === null) return;
+      if (this.connection.inRoom && this.connection.sendChat(text)) {
+        this.chatInput.value = '';
+        this.chatInput.blur();
+      }
+    });
+    this.chatInput.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') this.chatInput.blur();
+    });
+  }
+
+  _appendChat(name, text) {
+    const log = this.chatLog;
+    if (!log) return;
+    const line = document.createElement('div');
+    line.className = 'chat-line';
+    const who = document.createElement('span');
+    who.className = 'chat-name';
+    who.textContent = String(name ?? '');
+    const what = document.createElement('span');
+    what.className = 'chat-text';
+    what.textContent = String(text ?? '');
+    line.append(who, what);
+    const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 24;
+    log.append(line);
+    while (log.childElementCount > MAX_CHAT_LINES) log.firstElementChild.remove();
+    if (atBottom) log.scrollTop = log.scrollHeight;
+  }
+
+  // -- drawing -------------------------------------------------------------------------------
+
+  _frame() {
+    const t = now();
+    const world = this.world;
+    const players = [];
+    let status = null;
+    const me = this._me(t);
+    if (world.joined) {
+      for (const p of this._others(t)) players.push(p);
+      if (me) {
+        if (me.alive) {
+          players.push({ id: world.me, name: world.name(world.me), x: me.x, y: me.y, mass: me.mass, me: true });
+        } else {
+          status = 'You were eaten — respawning…';
+        }
+        this._follow(me, t);
+      }
+    } else {
+      status = this.connection.connected ? 'Joining…' : this.everConnected ? 'Reconnecting…' : 'Connecting…';
+    }
+    this.renderer.draw({
+      world,
+      camera: this.camera,
+      pellets: world.joined ? world.pellets : null,
+      players,
+      status,
+    });
+    this.frames += 1;
+    this._fpsFrames += 1;
+    if (t - this._fpsSince >= 1000) {
+      this.fps = Math.round((this._fpsFrames * 1000) / (t - this._fpsSince));
+      this._fpsFrames = 0;
+      this._fpsSince = t;
+    }
+  }
+
+  _follow(me, t) {
+    const dt = this._lastFrameAt === null ? 0 : Math.min(t - this._lastFrameAt, 250);
+    this._lastFrameAt = t;
+    this.camera.x = me.x;
+    this.camera.y = me.y;
+    const target = zoomFor(me.mass);
+    this.camera.zoom += (target - this.camera.zoom) * (1 - Math.exp(-dt / 400));
+  }
+
+  /** Our player at its predicted, smoothed position; the last one seen while dead. */
+  _me(t) {
+    const view = this.world.meView;
+    if (!view) return null;
+    if (view.alive) {
+      const pos = this.predictor.display(t) ?? view;
+      this.lastMe = { x: pos.x, y: pos.y };
+    }
+    const pos = this.lastMe ?? view;
+    return { x: pos.x, y: pos.y, mass: view.mass, alive: view.alive };
+  }
+
+  /** Everyone else alive, interpolated ~100 ms in the past. */
+  _others(t) {
+    const world = this.world;
+    const serverNow = this.clock.serverNow(t);
+    const renderAt = serverNow === null ? null : this.interp.renderTime(serverNow);
+    const out = [];
+    for (const p of world.players.values()) {
+      if (!p.alive || p.id === world.me) continue;
+      const s = renderAt === null ? null : this.interp.sample(p.id, renderAt);
+      const pos = s ?? p;
+      out.push({ id: p.id, name: p.name, x: pos.x, y: pos.y, mass: pos.mass });
+    }
+    return out;
+  }
+
+  // -- HUD -----------------------------------------------------------------------------------
+
+  _updateHud() {
+    const { hud, world, connection } = this;
+    const rtt = connection.connected ? connection.rtt : null;
+    setText(hud.ping, rtt === null ? '– ms' : `${Math.round(rtt)} ms`);
+    setText(hud.fps, String(this.fps));
+    setText(hud.players, String(world.joined ? world.players.size : 0));
+    const me = world.meView;
+    setText(hud.mass, me ? String(me.mass) : '–');
+    setText(hud.room, world.room ?? '–');
+    if (this._leaderboardDirty) {
+      this._leaderboardDirty = false;
+      this._renderLeaderboard();
+    }
+  }
+
+  _renderLeaderboard() {
+    const list = this.hud.leaderboard;
+    if (!list) return;
+    const items = this.world.leaderboard.map(({ id, mass }) => {
+      const li = document.createElement('li');
+      if (id === this.world.me) li.className = 'me';
+      const name = document.createElement('span');
+      name.className = 'lb-name';
+      name.textContent = this.world.name(id) ?? `#${id}`;
+      const value = document.createElement('span');
+      value.className = 'lb-mass';
+      value.textContent = String(mass);
+      li.append(name, ' ', value);
+      return li;
+    });
+    list.replaceChildren(...items);
+  }
+
+  _showBanner(text) {
+    const banner = this.banner;
+    if (!banner) return;
+    if (text) {
+      banner.textContent = text;
+      banner.hidden = false;
+    } else {
+      banner.hidden = true;
+    }
+  }
+
+  // -- test hook -----------------------------------------------------------------------------
+
+  _exposeTestHook() {
+    const page = this;
+    window.arena = {
+      get connected() {
+        return page.connection.connected;
+      },
+      get room() {
+        return page.world.room;
+      },
+      get player() {
+        return page.world.me;
+      },
+      get world() {
+        return page.world;
+      },
+      get states() {
+        return page.states;
+      },
+      get frames() {
+        return page.frames;
+      },
+      me() {
+        return page._me(now());
+      },
+      others() {
+        return page._others(now()).map(({ id, name, x, y, mass }) => ({ id, name, x, y, mass }));
+      },
+      steer(dx, dy) {
+        page.steering.force(dx ?? null, dy);
+        page._sendInput(false);
+      },
+    };
+  }
+}
+
+function isTyping(target) {
+  if (!target || !(target instanceof Element)) return false;
+  return target.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(target.tagName);
+}
+
+new PlayPage().start();
