@@ -74,6 +74,12 @@ def parse_config(
         "seconds failed logins are remembered", float)
     add("log-level", "info", "debug, info, warning or error")
     parser.add_argument(
+        "--stock-reader",
+        action="store_true",
+        default=_env(environ, "stock-reader", "") not in ("", "0", "false"),
+        help="read WebSocket frames with Tornado's own reader instead of the batched one",
+    )
+    parser.add_argument(
         "--rotate-cookie-secret",
         action="store_true",
         help="add a new cookie-signing secret version to the data directory, then exit",
@@ -97,6 +103,7 @@ def parse_config(
         max_connections_per_ip=args.max_connections_per_ip,
         max_messages_per_second=args.max_messages_per_second,
         max_chats_per_second=args.max_chats_per_second,
+        batched_reader=not args.stock_reader,
         max_backlog_bytes=args.max_backlog_bytes,
         max_lag_seconds=args.max_lag_seconds,
         max_login_failures=args.max_login_failures,

@@ -62,6 +62,7 @@ async def test_non_utf8_text_and_protocol_violations_close_only_that_socket(
     await recv_until(ws, "joined")
     bad_frames = [
         masked(0x1, b"\xff\xfe\xfd"),                       # text that is not UTF-8
+        bytes((0x81, 0x03)) + b"abc",                       # a client frame without a mask
         masked(0x3, b"??"),                                 # a reserved opcode
         masked(0x9, b"p" * 10, fin=False),                  # a fragmented control frame
     ]
@@ -72,8 +73,6 @@ async def test_non_utf8_text_and_protocol_violations_close_only_that_socket(
         await asyncio.get_running_loop().sock_sendall(sock, frame)
         await drain_until_closed(sock)
         sock.close()
-    # (Tornado's reader accepts unmasked client frames, which RFC 6455 says to refuse; such a
-    # frame is just a message, validated like any other.)
     # the healthy player never noticed
     ws.write_message(orjson.dumps({"type": "ping", "id": "ok"}).decode())
     assert (await recv_until(ws, "pong"))["id"] == "ok"

@@ -16,9 +16,11 @@ from urllib.parse import urlsplit
 import tornado.web
 import tornado.websocket
 from tornado.iostream import StreamClosedError
+from tornado.websocket import WebSocketProtocol
 
 from game_server.engine.session import PlayerSession
 from game_server.transport.base import Services
+from game_server.transport.reader import BatchedProtocol13
 
 log = logging.getLogger("arena.ws")
 
@@ -175,6 +177,13 @@ class GameSocket(tornado.websocket.WebSocketHandler):
 
     def get_compression_options(self) -> dict[str, Any] | None:
         return None  # state streams compress poorly for their CPU and memory cost
+
+    def get_websocket_protocol(self) -> WebSocketProtocol | None:
+        stock = super().get_websocket_protocol()
+        if stock is None or not self.services.config.batched_reader:
+            return stock
+        # Same parameters as Tornado's own; only the frame reader differs (transport/reader.py).
+        return BatchedProtocol13(self, False, stock.params)  # type: ignore[attr-defined]
 
     def open(self, *args: str, **kwargs: str) -> None:
         self.set_nodelay(True)  # without it a pong waits behind a state for a delayed ACK
