@@ -74,6 +74,12 @@ def parse_config(
         "seconds failed logins are remembered", float)
     add("log-level", "info", "debug, info, warning or error")
     parser.add_argument(
+        "--no-uvloop",
+        action="store_true",
+        default=_env(environ, "no-uvloop", "") not in ("", "0", "false"),
+        help="run on asyncio's default event loop instead of uvloop",
+    )
+    parser.add_argument(
         "--stock-reader",
         action="store_true",
         default=_env(environ, "stock-reader", "") not in ("", "0", "false"),
@@ -104,6 +110,7 @@ def parse_config(
         max_messages_per_second=args.max_messages_per_second,
         max_chats_per_second=args.max_chats_per_second,
         batched_reader=not args.stock_reader,
+        uvloop=not args.no_uvloop,
         max_backlog_bytes=args.max_backlog_bytes,
         max_lag_seconds=args.max_lag_seconds,
         max_login_failures=args.max_login_failures,
@@ -122,11 +129,12 @@ async def serve(config: Config) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info(
-        "Arena listening on %s (tick %d Hz, %d players a room, data in %s)",
+        "Arena listening on %s (tick %d Hz, %d players a room, data in %s, %s loop)",
         server.url,
         config.tick_rate,
         config.max_players,
         config.data_dir,
+        type(loop).__module__.split(".")[0],
     )
     await stop.wait()
     log.info("shutting down")
@@ -146,6 +154,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
+        if config.uvloop:
+            try:
+                import uvloop
+            except ImportError:
+                log.warning("uvloop is not installed; using the default asyncio event loop")
+            else:
+                asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
         asyncio.run(serve(config))
     except OSError as exc:
         print(f"game-server: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)

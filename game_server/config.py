@@ -36,6 +36,7 @@ class Config:
     max_messages_per_second: float = 30.0
     max_chats_per_second: float = 1.0
     batched_reader: bool = True
+    uvloop: bool = True
     max_backlog_bytes: int = 64 * 1024
     max_lag_seconds: float = 10.0
     max_login_failures: int = 5
