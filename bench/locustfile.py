@@ -1,0 +1,518 @@
+"""Locust players for Arena: log in as a guest, open `/ws`, join, steer and ping like a client.
+
+    locust -f bench/locustfile.py --headless -u 50 -r 10 -t 20s --host http://127.0.0.1:8888
+
+Besides locust's own `/login` and `/api/guest` rows, every user reports (request type `WS`):
+
+- `WS connect+join`: from opening the TCP connection to the `joined` message (failures: the
+  handshake refused with its HTTP status, or no `joined`);
+- `pong`: round trip of a `ping`, sent once a second;
+- `state latency`: one sample per `state` received: arrival wall clock minus the state's `ts`
+  (same host, same clock), so its request count is the number of states received;
+- `states per user-second`: once a second per user, how many states arrived in that second (the
+  average is about the tick rate; `Min` shows a starved user);
+- failures `WS closed` (with the close code), `error <code>` (an `error` message), `left room`,
+  `pong missing`.
+
+`--arena-warmup S` and `--arena-window S` limit the `pong`, `state latency` and `states ...`
+samples to a window after the test starts, so a ramp-up does not pollute steady-state numbers
+(`bench.capacity` uses them); connects and failures are always reported.
+
+Each user opens its socket from its own loopback address (127.0.0.2 to 127.0.0.251) when the
+server is on 127.x, as real players come from their own addresses: the server caps sockets per
+address. This runs under gevent: the WebSocket handshake and sends go through
+`websocket-client`, and the reader takes whole `recv(65536)` chunks off the socket and parses
+every frame in them, because the load generator's cost per received message decides how many
+users one locust process can drive.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import random
+import re
+import socket
+import struct
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import gevent
+import orjson
+import websocket
+from locust import HttpUser, constant, events, task
+
+SESSION_COOKIE = "arena_session"
+XSRF_COOKIE = "_xsrf"
+INPUT_HZ = 10  # inputs per second; a ping goes with every INPUT_HZ-th input
+CONNECT_TIMEOUT = 10.0  # seconds for the TCP connect + handshake, and again for `joined`
+CLOSE_GRACE = 1.0  # seconds to wait for the server's close frame when stopping
+PONG_DEADLINE = 5.0  # a ping unanswered for this long is reported as `pong missing`
+
+OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+
+# `messages.state` puts type, tick and ts first; the fast path reads ts without decoding the state
+# and falls back to a full decode for anything else.
+_STATE_PREFIX = b'{"type":"state",'
+_STATE_TS = re.compile(rb'"ts":(\d+)')
+
+_names = itertools.count(1)
+_users = itertools.count(os.getpid())  # spreads source addresses across --processes workers
+LOOPBACK_SOURCES = 250  # 127.0.0.2 .. 127.0.0.251
+
+
+class Window:
+    """When this process records samples: [start, end) in wall-clock seconds."""
+
+    start = 0.0
+    end = math.inf
+    stopping = False
+
+
+@events.init_command_line_parser.add_listener
+def _add_arguments(parser: Any) -> None:
+    parser.add_argument(
+        "--arena-warmup",
+        type=float,
+        default=0.0,
+        env_var="ARENA_WARMUP",
+        help="seconds after the test starts before pong and state samples are recorded",
+    )
+    parser.add_argument(
+        "--arena-window",
+        type=float,
+        default=0.0,
+        env_var="ARENA_WINDOW",
+        help="seconds of samples to record after the warmup (0: until the test stops)",
+    )
+    parser.add_argument(
+        "--arena-mode", default="arena", env_var="ARENA_MODE", help="game mode to join"
+    )
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Any, **_: Any) -> None:
+    options = environment.parsed_options
+    warmup = float(getattr(options, "arena_warmup", 0.0) or 0.0)
+    window = float(getattr(options, "arena_window", 0.0) or 0.0)
+    Window.start = time.time() + warmup
+    Window.end = Window.start + window if window > 0 else math.inf
+    Window.stopping = False
+
+
+@events.test_stopping.add_listener
+def _on_test_stopping(**_: Any) -> None:
+    Window.stopping = True  # closes from here on are ours, not failures
+
+
+class FrameReader:
+    """Parses server-to-client WebSocket frames (unmasked) out of a byte stream.
+
+    `feed` takes whatever one `recv` returned and gives back every complete message and control
+    frame in it as `(opcode, payload)`; fragmented messages are reassembled.
+    """
+
+    __slots__ = ("_buf", "_parts", "_parts_opcode")
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._parts: list[bytes] | None = None
+        self._parts_opcode = 0
+
+    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        buf = self._buf + data if self._buf else data
+        out: list[tuple[int, bytes]] = []
+        pos = 0
+        end = len(buf)
+        while end - pos >= 2:
+            b0 = buf[pos]
+            b1 = buf[pos + 1]
+            n = b1 & 0x7F
+            head = 2
+            if n == 126:
+                if end - pos < 4:
+                    break
+                n = (buf[pos + 2] << 8) | buf[pos + 3]
+                head = 4
+            elif n == 127:
+                if end - pos < 10:
+                    break
+                n = struct.unpack_from("!Q", buf, pos + 2)[0]
+                head = 10
+            if b1 & 0x80:
+                raise ValueError("the server sent a masked frame")
+            start = pos + head
+            if end - start < n:
+                break
+            payload = buf[start : start + n]
+            pos = start + n
+            opcode = b0 & 0x0F
+            if opcode >= 0x8:  # control frames are never fragmented, may come between fragments
+                out.append((opcode, payload))
+            elif b0 & 0x80 and opcode != OP_CONTINUATION and self._parts is None:
+                out.append((opcode, payload))
+            elif opcode != OP_CONTINUATION:
+                self._parts, self._parts_opcode = [payload], opcode
+            elif self._parts is None:
+                raise ValueError("a continuation frame without a first fragment")
+            else:
+                self._parts.append(payload)
+                if b0 & 0x80:
+                    out.append((self._parts_opcode, b"".join(self._parts)))
+                    self._parts = None
+        self._buf = buf[pos:]
+        return out
+
+
+class ConnectionClosed(Exception):
+    """The WebSocket ended; the message says how."""
+
+
+def websocket_url(host: str) -> str:
+    """`http://h:p[/prefix]` → `ws://h:p[/prefix]/ws` (https → wss)."""
+    scheme, sep, rest = host.partition("://")
+    ws_scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(scheme)
+    if not sep or ws_scheme is None:
+        raise ValueError(f"--host must be an http(s) URL, not {host!r}")
+    return f"{ws_scheme}://{rest.rstrip('/')}/ws"
+
+
+def session_cookie(set_cookie_headers: list[str]) -> str | None:
+    """The `arena_session` value exactly as the server set it (quotes included), or None."""
+    value = None
+    for header in set_cookie_headers:
+        name, _, rest = header.partition("=")
+        if name.strip() == SESSION_COOKIE:
+            value = rest.split(";", 1)[0].strip() or None  # a later, empty one deletes it
+    return value
+
+
+def source_address(server_host: str, index: int) -> str | None:
+    """The local address user number `index` connects from: its own 127.0.0.x when the server
+    is on IPv4 loopback, as real players each come from their own address (the server caps
+    sockets per address); None (the system's choice) for any other server."""
+    if not server_host.startswith("127."):
+        return None
+    return f"127.0.0.{2 + index % LOOPBACK_SOURCES}"
+
+
+def random_direction(rng: random.Random) -> tuple[float, float]:
+    angle = rng.uniform(0.0, 2.0 * math.pi)
+    return math.cos(angle), math.sin(angle)
+
+
+class ArenaPlayer(HttpUser):
+    """One player: guest login, `/ws`, `join`, then inputs at 10 Hz and a ping a second."""
+
+    host = "http://127.0.0.1:8888"
+    wait_time = constant(1)  # only between a lost connection and the next attempt
+
+    def on_start(self) -> None:
+        self._fire = self.environment.events.request.fire
+        self._rng = random.Random()
+        self._cookie: str | None = None
+        self._ws: websocket.WebSocket | None = None
+        self._frames = FrameReader()
+        self._writer: gevent.Greenlet | None = None
+        self._pings: dict[int, float] = {}
+        self._states = 0  # received since the writer last reported them
+        options = self.environment.parsed_options
+        self._mode = getattr(options, "arena_mode", None) or "arena"
+        self._index = next(_users)
+
+    @task
+    def play(self) -> None:
+        """Log in once, connect and join, then read until the socket ends; the next run
+        of this task (after `wait_time`) reconnects with the same session."""
+        if self._cookie is None:
+            self._cookie = self._login()
+            if self._cookie is None:
+                return
+        ws = self._connect_and_join()
+        if ws is None:
+            return
+        self._writer = gevent.spawn(self._write, ws)
+        try:
+            self._read(ws)
+        except Exception:
+            self._disconnect(wait_for_close=False)
+            raise
+        # Not in a `finally`: when locust stops this user (GreenletExit), on_stop closes cleanly.
+        self._disconnect(wait_for_close=False)
+
+    def on_stop(self) -> None:
+        self._disconnect(wait_for_close=True)
+
+    # -- login and connect ----------------------------------------------------------------------
+
+    def _login(self) -> str | None:
+        # Any GET /login sets the _xsrf cookie; the POST must echo it in X-XSRFToken.
+        self.client.get("/login")
+        xsrf = self.client.cookies.get(XSRF_COOKIE)
+        if not xsrf:
+            self._failure("/api/guest", 0.0, "GET /login set no _xsrf cookie")
+            return None
+        name = f"locust-{os.getpid() % 1000}-{next(_names)}"[:20]
+        response = self.client.post(
+            "/api/guest", json={"name": name}, headers={"X-XSRFToken": xsrf}
+        )
+        if not response.ok:
+            return None  # locust already recorded the failed request
+        raw = getattr(response, "raw", None)
+        headers = raw.headers.getlist("Set-Cookie") if raw is not None else []
+        cookie = session_cookie(headers)
+        if cookie is None:
+            self._failure("/api/guest", 0.0, f"no {SESSION_COOKIE} cookie in the answer")
+        return cookie
+
+    def _connect_and_join(self) -> websocket.WebSocket | None:
+        name = "WS connect+join"
+        started = time.perf_counter()
+        sock = None
+        try:
+            sock = self._loopback_socket()
+            ws = websocket.create_connection(
+                websocket_url(self.host),
+                socket=sock,  # None: websocket-client connects (and wraps TLS) itself
+                sockopt=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
+                cookie=f"{SESSION_COOKIE}={self._cookie}",
+                suppress_origin=True,  # no Origin: the cookie proves who we are
+                timeout=CONNECT_TIMEOUT,
+                skip_utf8_validation=True,
+            )
+        except (OSError, websocket.WebSocketException) as exc:
+            if sock is not None:
+                sock.close()
+            if isinstance(exc, websocket.WebSocketBadStatusException):
+                if exc.status_code == 401:
+                    self._cookie = None  # expired or revoked: log in again next time
+                self._failure(name, started, f"handshake refused: HTTP {exc.status_code}")
+            else:
+                self._failure(name, started, f"handshake failed: {type(exc).__name__}: {exc}")
+            return None
+        ws.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._ws = ws
+        self._frames = FrameReader()
+        try:
+            ws.send(orjson.dumps({"type": "join", "mode": self._mode}).decode())
+            with gevent.Timeout(CONNECT_TIMEOUT, ConnectionClosed("no joined in time")):
+                ws.sock.settimeout(None)
+                while not self._await_joined(ws):
+                    pass
+        except (OSError, ValueError, ConnectionClosed, websocket.WebSocketException) as exc:
+            self._failure(name, started, f"join failed: {exc}")
+            self._disconnect(wait_for_close=False)
+            return None
+        self._fire(
+            request_type="WS",
+            name=name,
+            response_time=(time.perf_counter() - started) * 1000.0,
+            response_length=0,
+            exception=None,
+            context={},
+        )
+        return ws
+
+    def _loopback_socket(self) -> socket.socket | None:
+        """A TCP connection from this user's own loopback address when the server is on
+        127.x (see `source_address`); None for any other server."""
+        parts = urlsplit(self.host)
+        host = parts.hostname or ""
+        source = source_address(host, self._index)
+        if source is None or parts.scheme != "http":
+            return None
+        sock = socket.create_connection(
+            (host, parts.port or 80), timeout=CONNECT_TIMEOUT, source_address=(source, 0)
+        )
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def _await_joined(self, ws: websocket.WebSocket) -> bool:
+        data = ws.sock.recv(65536)
+        if not data:
+            raise ConnectionClosed("connection lost before joined")
+        joined = False
+        for opcode, payload in self._frames.feed(data):
+            if opcode == OP_TEXT and not joined:
+                msg = orjson.loads(payload)
+                kind = msg.get("type")
+                if kind == "joined":
+                    joined = True
+                elif kind == "error":
+                    raise ConnectionClosed(f"error {msg.get('code')}: {msg.get('message')}")
+            elif opcode == OP_CLOSE:
+                raise ConnectionClosed(f"closed with code {_close_code(payload)}")
+            elif opcode == OP_PING:
+                ws.pong(payload)
+        return joined
+
+    # -- playing --------------------------------------------------------------------------------
+
+    def _read(self, ws: websocket.WebSocket) -> None:
+        """Read every message until the socket ends: the hot loop of the load generator."""
+        recv = ws.sock.recv
+        feed = self._frames.feed
+        fire = self._fire
+        loads = orjson.loads
+        prefix = _STATE_PREFIX
+        find_ts = _STATE_TS.search
+        while True:
+            try:
+                data = recv(65536)
+            except OSError as exc:
+                self._closed(f"connection lost: {exc}")
+                return
+            if not data:
+                self._closed("connection lost without a close frame")
+                return
+            now = time.time()
+            recording = Window.start <= now < Window.end
+            now_ms = now * 1000.0
+            try:
+                frames = feed(data)
+            except ValueError as exc:
+                self._closed(f"bad frame: {exc}")
+                return
+            for opcode, payload in frames:
+                if opcode == OP_TEXT:
+                    if payload.startswith(prefix):
+                        self._states += 1
+                        if recording:
+                            match = find_ts(payload)
+                            ts = int(match.group(1)) if match else loads(payload)["ts"]
+                            fire(
+                                request_type="WS",
+                                name="state latency",
+                                response_time=max(0.0, now_ms - ts),
+                                response_length=len(payload),
+                                exception=None,
+                                context={},
+                            )
+                    else:
+                        self._on_message(loads(payload), recording)
+                elif opcode == OP_PING:
+                    ws.pong(payload)
+                elif opcode == OP_CLOSE:
+                    self._closed(f"closed by the server with code {_close_code(payload)}")
+                    return
+
+    def _on_message(self, msg: dict[str, Any], recording: bool) -> None:
+        kind = msg.get("type")
+        if kind == "state":
+            self._states += 1  # a state whose keys came in another order
+            if recording:
+                latency = max(0.0, time.time() * 1000.0 - msg["ts"])
+                self._sample("state latency", latency)
+        elif kind == "pong":
+            sent = self._pings.pop(msg.get("id"), None)
+            if sent is not None and recording:
+                self._sample("pong", (time.perf_counter() - sent) * 1000.0)
+        elif kind == "error":
+            code = msg.get("code")
+            self._failure(f"error {code}", 0.0, f"{code}: {msg.get('message')}")
+        elif kind == "left" and not Window.stopping:
+            self._failure("left room", 0.0, f"left the room: {msg.get('reason')}")
+
+    def _write(self, ws: websocket.WebSocket) -> None:
+        """Send `input` at INPUT_HZ with a new direction about every second, and `ping` every
+        second; report the states counted by the reader once a second."""
+        rng = self._rng
+        period = 1.0 / INPUT_HZ
+        gevent.sleep(rng.uniform(0.0, period))  # users out of phase, as real players are
+        seq = 0
+        ping_id = 0
+        turn_in = rng.randint(INPUT_HZ - 2, INPUT_HZ + 2)
+        dx, dy = random_direction(rng)
+        last_report = time.monotonic()
+        next_at = last_report
+        try:
+            while True:
+                seq += 1
+                turn_in -= 1
+                if turn_in <= 0:
+                    dx, dy = random_direction(rng)
+                    turn_in = rng.randint(INPUT_HZ - 2, INPUT_HZ + 2)
+                ws.send(f'{{"type":"input","seq":{seq},"dx":{dx:.4f},"dy":{dy:.4f}}}')
+                if seq % INPUT_HZ == 0:
+                    ping_id += 1
+                    now = time.monotonic()
+                    self._pings[ping_id] = time.perf_counter()
+                    ws.send(f'{{"type":"ping","id":{ping_id}}}')
+                    self._report_states(now - last_report)
+                    self._expire_pings()
+                    last_report = now
+                next_at += period
+                delay = next_at - time.monotonic()
+                if delay < -period:  # fell behind (a stalled process): don't send a burst
+                    next_at = time.monotonic()
+                gevent.sleep(max(0.0, delay))
+        except (OSError, websocket.WebSocketException):
+            return  # the reader sees the end of the socket and reports it
+
+    def _report_states(self, elapsed: float) -> None:
+        count, self._states = self._states, 0
+        now = time.time()
+        if elapsed > 0 and Window.start <= now - elapsed and now <= Window.end:
+            self._sample("states per user-second", count / elapsed, length=count)
+
+    def _expire_pings(self) -> None:
+        deadline = time.perf_counter() - PONG_DEADLINE
+        for ping_id, sent in list(self._pings.items()):
+            if sent < deadline:
+                del self._pings[ping_id]
+                self._failure("pong missing", 0.0, f"no pong within {PONG_DEADLINE:g} s")
+
+    # -- reporting and teardown -----------------------------------------------------------------
+
+    def _sample(self, name: str, value: float, length: int = 0) -> None:
+        self._fire(
+            request_type="WS",
+            name=name,
+            response_time=value,
+            response_length=length,
+            exception=None,
+            context={},
+        )
+
+    def _failure(self, name: str, started: float, message: str) -> None:
+        elapsed = (time.perf_counter() - started) * 1000.0 if started else 0.0
+        self._fire(
+            request_type="WS",
+            name=name,
+            response_time=elapsed,
+            response_length=0,
+            exception=ConnectionClosed(message),
+            context={},
+        )
+
+    def _closed(self, how: str) -> None:
+        if not Window.stopping:
+            self._failure("WS closed", 0.0, how)
+
+    def _disconnect(self, *, wait_for_close: bool) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.kill(block=False)
+        ws, self._ws = self._ws, None
+        if ws is None:
+            return
+        try:
+            if ws.sock is not None and wait_for_close:
+                ws.send_close(1000)
+                # Read until the server's close frame (bounded), so both sides close cleanly.
+                with gevent.Timeout(CLOSE_GRACE, False):
+                    while True:
+                        data = ws.sock.recv(65536)
+                        if not data or any(op == OP_CLOSE for op, _ in self._frames.feed(data)):
+                            break
+        except (OSError, ValueError, websocket.WebSocketException):
+            pass
+        finally:
+            ws.shutdown()
+        self._pings.clear()
+
+
+def _close_code(payload: bytes) -> int:
+    return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005

@@ -1,0 +1,390 @@
+"""The benchmarks: locust against a test server, a short capacity run, and their pure helpers.
+
+These test the bench, not the server's speed: no timing thresholds. locust runs on gevent, so it
+only ever runs in a subprocess (importing it here would monkey-patch this test process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bench import capacity
+from bench.broadcast import realistic_state
+from bench.capacity import (
+    ProcStat,
+    Snapshot,
+    bucket_delta,
+    headline,
+    headline_text,
+    histogram_buckets,
+    histogram_quantile,
+    metric_total,
+    parse_proc_stat,
+    parse_prometheus,
+    parse_rss_bytes,
+    percentile,
+    pinning,
+    read_locust_failures,
+    read_locust_stats,
+    render_markdown,
+    step_holds,
+    summarize_step,
+)
+from game_server.app import ArenaServer
+
+REPO = Path(__file__).resolve().parent.parent
+LOCUSTFILE = REPO / "bench" / "locustfile.py"
+
+
+# -- locust against a real server ---------------------------------------------------------------
+
+
+async def test_locust_players_receive_states_and_pongs(server: ArenaServer, tmp_path: Path):
+    prefix = tmp_path / "smoke"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
+        "-u", "5", "-r", "5", "-t", "6s", "--host", server.url,
+        "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING",
+        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        output, _ = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    log = output.decode(errors="replace")
+    stats = read_locust_stats(Path(f"{prefix}_stats.csv"))
+    failures = read_locust_failures(Path(f"{prefix}_failures.csv"))
+    assert stats["WS connect+join"]["Request Count"] == 5, log
+    assert stats["state latency"]["Request Count"] > 0, log
+    assert stats["pong"]["Request Count"] > 0, log
+    assert stats["states per user-second"]["Request Count"] > 0, log
+    assert stats["Aggregated"]["Failure Count"] == 0, failures
+    assert failures == []
+    assert proc.returncode == 0, log
+
+
+def test_capacity_run_writes_json_markdown_and_plot(tmp_path: Path):
+    out = tmp_path / "results"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.capacity", "--steps", "5", "--step-seconds", "3",
+         "--settle", "1", "--out", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=90,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    reports = list(out.glob("*-capacity.json"))
+    assert len(reports) == 1, list(out.iterdir())
+    stem = reports[0].with_suffix("")
+    assert stem.with_suffix(".md").read_text().startswith("# Arena capacity")
+    assert stem.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = json.loads(reports[0].read_text())
+    assert report["machine"]["cores"] >= 1
+    [step] = report["steps"]
+    assert step["users"] == 5
+    assert step["connected"] == 5, step
+    assert step["states_per_second"] > 0, step
+    assert "[1/1] 5 users: connected 5" in done.stdout
+    assert "Capacity:" in done.stdout or "No step held" in done.stdout
+
+
+def test_broadcast_runs_and_compares_with_the_floor():
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.broadcast", "-n", "20", "--rounds", "5", "--repeats", "1",
+         "--json"],
+        cwd=REPO, capture_output=True, text=True, timeout=90,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["connections"] == 20
+    assert result["server_path_cpu_us"] > 0 and result["floor_cpu_us"] > 0
+    assert "x the floor" in done.stdout
+
+
+def test_realistic_state_is_an_encoded_state_of_about_the_size_asked():
+    data = realistic_state(290)
+    msg = json.loads(data)
+    assert msg["type"] == "state" and isinstance(msg["ts"], int)
+    assert 200 <= len(data) <= 290
+    assert msg["moved"]
+
+
+# -- the locustfile's pure helpers (in a subprocess: importing locust patches with gevent) ----
+
+
+def test_locustfile_helpers():
+    script = textwrap.dedent(
+        """
+        import struct
+        from bench.locustfile import (
+            FrameReader, session_cookie, source_address, websocket_url, _close_code,
+        )
+
+        def frame(opcode, payload, fin=True):
+            n = len(payload)
+            head = bytes([(0x80 if fin else 0) | opcode])
+            if n < 126:
+                head += bytes([n])
+            elif n < 65536:
+                head += bytes([126]) + struct.pack("!H", n)
+            else:
+                head += bytes([127]) + struct.pack("!Q", n)
+            return head + payload
+
+        big = b"x" * 300
+        huge = b"y" * 70000
+        stream = (frame(1, b'{"type":"state","tick":1,"ts":5}') + frame(9, b"hi")
+                  + frame(1, big) + frame(1, b"ab", fin=False) + frame(10, b"")
+                  + frame(0, b"cd", fin=False) + frame(0, b"ef") + frame(2, huge)
+                  + frame(8, struct.pack("!H", 1001)))
+        want = [(1, b'{"type":"state","tick":1,"ts":5}'), (9, b"hi"), (1, big), (10, b""),
+                (1, b"abcdef"), (2, huge), (8, struct.pack("!H", 1001))]
+        assert FrameReader().feed(stream) == want
+        for cut in range(0, len(stream), 7):  # any split between two recv()s
+            reader = FrameReader()
+            assert reader.feed(stream[:cut]) + reader.feed(stream[cut:]) == want, cut
+        reader = FrameReader()
+        got = []
+        for i in range(0, 400):
+            got += reader.feed(stream[i:i + 1])
+        got += reader.feed(stream[400:])
+        assert got == want
+        try:
+            FrameReader().feed(bytes([0x81, 0x81, 0, 0, 0, 0, 0]))
+        except ValueError:
+            pass
+        else:
+            raise AssertionError("a masked server frame must be refused")
+        assert _close_code(struct.pack("!H", 4001) + b"bye") == 4001
+        assert _close_code(b"") == 1005
+
+        assert session_cookie([
+            '_xsrf=2|ab|cd|12; Path=/',
+            'arena_session="2|1:0|10:17|13:arena_session|8:YWJj|ff=="; HttpOnly; Path=/',
+        ]) == '"2|1:0|10:17|13:arena_session|8:YWJj|ff=="'
+        assert session_cookie(["_xsrf=1; Path=/"]) is None
+        assert websocket_url("http://127.0.0.1:8888") == "ws://127.0.0.1:8888/ws"
+        assert websocket_url("https://example.test/game/") == "wss://example.test/game/ws"
+        assert source_address("127.0.0.1", 0) == "127.0.0.2"
+        assert source_address("127.0.0.1", 250) == "127.0.0.2"
+        assert source_address("10.1.2.3", 5) is None
+        print("ok")
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip().endswith("ok")
+
+
+# -- capacity's pure helpers ----------------------------------------------------------------------
+
+STATS_CSV = """\
+Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,\
+Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,75%,80%,\
+90%,95%,98%,99%,99.9%,99.99%,100%
+WS,pong,227,0,0.12,0.65,0.12,13.28,0.0,25.19,0.0,0,0,0,0,1,1,7,11,13,13,13
+WS,state latency,4776,0,1,1.39,0.12,7.99,387.3,530.1,0.0,1,2,2,2,2,2,3,3,8,8,8
+WS,WS connect+join,30,2,12,12.39,9.04,20.24,0.0,3.33,0.0,12,13,13,14,15,18,20,20,20,20,20
+WS,states per user-second,227,0,20,20.13,19.96,22.2,19.85,25.19,0.0,20,20,20,20,21,21,21,22,22,22,22
+WS,never,0,0,0,0,0,0,0,0,0,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A
+,Aggregated,5260,2,1,2.35,0.12,24.72,359.52,590.58,0.0,1,2,2,2,3,13,20,20,22,25,25
+"""
+
+
+def test_percentiles_from_locust_csv(tmp_path: Path):
+    path = tmp_path / "run_stats.csv"
+    path.write_text(STATS_CSV)
+    stats = read_locust_stats(path)
+    assert percentile(stats["state latency"], "99%") == 3
+    assert percentile(stats["state latency"], "50%") == 1
+    assert percentile(stats["pong"], "99%") == 11
+    assert percentile(stats["never"], "99%") is None  # no samples, "N/A"
+    assert percentile(stats.get("missing"), "99%") is None
+    assert stats["Aggregated"]["Failure Count"] == 2
+
+    failures = tmp_path / "run_failures.csv"
+    failures.write_text(
+        "Method,Name,Error,Occurrences\n"
+        'WS,WS connect+join,"ConnectionClosed(\'handshake refused: HTTP 429\')",2\n'
+    )
+    assert read_locust_failures(failures) == [{
+        "method": "WS", "name": "WS connect+join",
+        "error": "ConnectionClosed('handshake refused: HTTP 429')", "occurrences": 2,
+    }]
+    assert read_locust_failures(tmp_path / "absent.csv") == []
+
+
+def test_proc_parsing():
+    stat = "4242 (python -m (x) y) S 4200 4242 4242 0 -1 4194560 1 0 0 0 150 37 0 0 20 0 3 0"
+    assert parse_proc_stat(stat) == ProcStat(pid=4242, ppid=4200, utime=150, stime=37)
+    assert parse_proc_stat(stat).cpu_ticks == 187
+    status = "Name:\tpython\nVmPeak:\t  9000 kB\nVmRSS:\t   34512 kB\nThreads:\t3\n"
+    assert parse_rss_bytes(status) == 34512 * 1024
+    assert parse_rss_bytes("Name:\tzombie\nState:\tZ (zombie)\n") is None
+
+
+def test_proc_of_this_process():
+    stat = capacity.proc_stat(__import__("os").getpid())
+    assert stat is not None and stat.cpu_ticks > 0
+    assert capacity.proc_rss(__import__("os").getpid()) > 0
+    assert __import__("os").getpid() in capacity.process_tree(__import__("os").getpid())
+
+
+METRICS = """\
+# HELP arena_players Connected WebSocket players
+# TYPE arena_players gauge
+arena_players 40.0
+# TYPE arena_ticks_total counter
+arena_ticks_total 1000.0
+arena_ticks_overrun_total 5.0
+arena_state_bytes_sent_total 3.967767e+06
+arena_errors_total{code="bad_field"} 3.0
+arena_errors_total{code="not_in_room"} 2.0
+arena_connections_refused_total{reason="ip_limit"} 7.0
+# TYPE arena_tick_duration_seconds histogram
+arena_tick_duration_seconds_bucket{le="0.001"} 500.0
+arena_tick_duration_seconds_bucket{le="0.002"} 900.0
+arena_tick_duration_seconds_bucket{le="0.005"} 990.0
+arena_tick_duration_seconds_bucket{le="0.1"} 1000.0
+arena_tick_duration_seconds_bucket{le="+Inf"} 1000.0
+arena_tick_duration_seconds_count 1000.0
+arena_tick_duration_seconds_sum 1.5
+arena_tick_duration_seconds_created 1.7955568581953013e+09
+arena_http_request_duration_seconds_bucket{le="0.01",route="/api/guest"} 3.0
+arena_http_request_duration_seconds_bucket{le="+Inf",route="/api/guest"} 4.0
+arena_http_request_duration_seconds_bucket{route="/login",le="0.01"} 1.0
+arena_http_request_duration_seconds_bucket{route="/login",le="+Inf"} 1.0
+odd_label{path="a\\"b\\\\c",x="1"} 2 1700000000000
+"""
+
+
+def test_prometheus_text_parsing():
+    m = parse_prometheus(METRICS)
+    assert metric_total(m, "arena_players") == 40
+    assert metric_total(m, "arena_errors_total") == 5
+    assert metric_total(m, "arena_errors_total", code="bad_field") == 3
+    assert metric_total(m, "arena_errors_total", code="nope") is None
+    assert metric_total(m, "arena_connections_refused_total", reason="ip_limit") == 7
+    assert metric_total(m, "arena_state_bytes_sent_total") == 3967767
+    assert metric_total(m, "absent") is None
+    assert metric_total(None, "arena_players") is None
+    assert m["odd_label"] == [({"path": 'a"b\\c', "x": "1"}, 2.0)]
+    assert histogram_buckets(m, "arena_tick_duration_seconds") == [
+        (0.001, 500.0), (0.002, 900.0), (0.005, 990.0), (0.1, 1000.0), (math.inf, 1000.0)
+    ]
+    # Summed over the other labels (route), by bound.
+    assert histogram_buckets(m, "arena_http_request_duration_seconds") == [
+        (0.01, 4.0), (math.inf, 5.0)
+    ]
+
+
+def test_histogram_quantile_and_deltas():
+    buckets = [(0.001, 500.0), (0.002, 900.0), (0.005, 990.0), (0.1, 1000.0), (math.inf, 1000.0)]
+    assert histogram_quantile(0.5, buckets) == pytest.approx(0.001)
+    assert histogram_quantile(0.99, buckets) == pytest.approx(0.005)
+    assert histogram_quantile(0.7, buckets) == pytest.approx(0.0015)
+    assert histogram_quantile(0.25, buckets) == pytest.approx(0.0005)
+    # Past the last finite bound: the bound itself (what Prometheus answers).
+    assert histogram_quantile(0.99, [(0.1, 10.0), (math.inf, 20.0)]) == pytest.approx(0.1)
+    assert histogram_quantile(0.99, [(0.1, 0.0), (math.inf, 0.0)]) is None
+    assert histogram_quantile(0.99, []) is None
+    before = [(0.001, 100.0), (0.01, 150.0), (math.inf, 150.0)]
+    after = [(0.001, 300.0), (0.01, 350.0), (math.inf, 360.0)]
+    assert bucket_delta(after, before) == [(0.001, 200.0), (0.01, 200.0), (math.inf, 210.0)]
+
+
+def _step(users: int, **values: object) -> dict[str, object]:
+    step: dict[str, object] = {
+        "users": users, "connected": users, "latency_p99_ms": 20.0, "overrun_fraction": 0.0,
+        "server_cpu_percent": 10.0, "cpu_seconds_per_player_second": 0.0008,
+        "cpu_us_per_player_second": 800.0,
+    }
+    step.update(values)
+    return step
+
+
+def test_the_headline_rule():
+    assert step_holds(_step(50))
+    assert not step_holds(_step(50, connected=49))
+    assert not step_holds(_step(50, connected=None))
+    assert not step_holds(_step(50, latency_p99_ms=100.0))
+    assert not step_holds(_step(50, latency_p99_ms=None))
+    assert not step_holds(_step(50, overrun_fraction=0.01))
+    assert step_holds(_step(50, overrun_fraction=0.0099))
+    assert step_holds(_step(50, overrun_fraction=None))  # a server without /metrics
+
+    steps = [_step(50), _step(100), _step(200, latency_p99_ms=150.0), _step(400),
+             _step(800, connected=700, loadgen_busy=True)]
+    head = headline(steps)
+    assert head["users"] == 400  # the largest step that holds, even after one that did not
+    assert head["cpu_us_per_player_second"] == 800.0
+    assert head["loadgen_busy_at"] == [800]
+    text = headline_text(head)
+    assert "400 players" in text and "800 µs" in text and "Locust was near 100%" in text
+    assert headline([_step(50, connected=3)])["users"] is None
+    assert "No step held" in headline_text(headline([]))
+
+
+def test_summarize_step_from_csv_and_snapshots(tmp_path: Path):
+    path = tmp_path / "run_stats.csv"
+    path.write_text(STATS_CSV)
+    m0 = parse_prometheus(METRICS)
+    m1 = parse_prometheus(
+        METRICS.replace("arena_ticks_total 1000.0", "arena_ticks_total 1200.0")
+        .replace("arena_ticks_overrun_total 5.0", "arena_ticks_overrun_total 6.0")
+        .replace("3.967767e+06", "4.967767e+06")
+        .replace('le="0.005"} 990.0', 'le="0.005"} 1190.0')
+        .replace('le="0.1"} 1000.0', 'le="0.1"} 1200.0')
+        .replace('le="+Inf"} 1000.0', 'le="+Inf"} 1200.0')
+    )
+    clk = capacity.CLK_TCK
+    before = Snapshot(at=100.0, server_ticks=0, loadgen_ticks={1: 0, 2: 0}, metrics=m0)
+    after = Snapshot(at=110.0, server_ticks=5 * clk, loadgen_ticks={1: 2 * clk, 2: 9 * clk},
+                     metrics=m1)
+    step = summarize_step(40, 10.0, read_locust_stats(path), [], before, after, [40, 40], [2**20])
+    assert step["connected"] == 40 and step["joined"] == 28
+    assert step["states_per_second"] == pytest.approx(477.6)
+    assert step["latency_p99_ms"] == 3 and step["ping_p99_ms"] == 11
+    assert step["server_cpu_percent"] == pytest.approx(50.0)
+    assert step["loadgen_cpu_percent"] == pytest.approx(110.0)
+    assert step["loadgen_max_process_cpu_percent"] == pytest.approx(90.0)
+    assert step["loadgen_busy"] is True
+    assert step["ticks"] == 200 and step["ticks_overrun"] == 1
+    assert step["overrun_fraction"] == pytest.approx(0.005)
+    # All 200 ticks of the window fell in (2, 5] ms: p99 interpolates to 2 + 3 * 0.99.
+    assert step["tick_p99_ms"] == pytest.approx(4.97)
+    assert step["bytes_per_player_second"] == pytest.approx(1_000_000 / 400)
+    assert step["cpu_seconds_per_player_second"] == pytest.approx(5 / 400)
+    assert step["cpu_us_per_player_second"] == pytest.approx(12_500)
+    assert step["server_rss_mib"] == 1.0
+    assert step["failures"] == 2 and step["holds"] is True
+
+    report = {
+        "date": "2026-01-02", "command": "python -m bench.capacity", "steps": [step],
+        "headline": headline([step]),
+        "machine": {"cpu": "Test CPU", "cores": 2, "ram_gib": 4.0, "os": "Linux",
+                    "python": "3.11", "tornado": "6.6", "locust": "2.47"},
+        "config": {"tick_rate": 20, "max_players": 20, "step_seconds": 30, "spawn_rate": 50,
+                   "settle": 3, "pinning": "no CPU pinning", "processes": 0},
+    }
+    markdown = render_markdown(report)
+    assert "| 40 | 40 | 478 | 1 / 2 / 3 | 11 | 2 |" in markdown
+    assert "Test CPU, 2 cores" in markdown and "Capacity: 40 players" in markdown
+
+
+def test_pinning():
+    assert pinning(2, "/usr/bin/taskset") == (
+        ["/usr/bin/taskset", "-c", "0"], ["/usr/bin/taskset", "-c", "1"]
+    )
+    assert pinning(8, "taskset")[1] == ["taskset", "-c", "1-7"]
+    assert pinning(1, "taskset") == ([], [])
+    assert pinning(4, None) == ([], [])
