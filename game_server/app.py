@@ -14,6 +14,7 @@ from pathlib import Path
 
 import tornado.web
 from tornado.httpserver import HTTPServer
+from tornado.ioloop import PeriodicCallback
 from tornado.log import access_log
 from tornado.netutil import bind_sockets
 
@@ -163,6 +164,7 @@ class ArenaServer:
         )
         self.app = build_app(config, self.services)
         self._http: HTTPServer | None = None
+        self._purge: PeriodicCallback | None = None
         self._sockets: list[socket.socket] = []
         self.port = config.port
 
@@ -180,10 +182,24 @@ class ArenaServer:
         self.port = self._sockets[0].getsockname()[1]
         self._http = HTTPServer(self.app, xheaders=False)
         self._http.add_sockets(self._sockets)
+        # Expired and revoked session rows are dead weight: sweep them hourly.
+        self._purge = PeriodicCallback(self._purge_sessions, 3600 * 1000.0)
+        self._purge.start()
+
+    async def _purge_sessions(self) -> None:
+        try:
+            purged = await self.storage.purge_expired_sessions()
+        except Exception:
+            log.exception("could not purge expired sessions")
+            return
+        if purged:
+            log.info("purged %d expired or revoked sessions", purged)
 
     async def stop(self, *, grace: float = 10.0) -> None:
         """Stop accepting, tell players, close every room and socket, save every score, close
         the database. Each wait is bounded by `grace` seconds, so a stop always ends."""
+        if self._purge is not None:
+            self._purge.stop()
         if self._http is not None:
             self._http.stop()
         notice = encode(messages.server_closing("The server is shutting down."))

@@ -262,7 +262,21 @@ def test_best_mass() -> None:
     assert game.is_alive(1) and row(game, 1)[4] == 10
     assert game.best_mass(1) == 40
     game.remove_player(1)
-    assert game.best_mass(1) == 40  # kept for the results written after a player leaves
+    assert game.best_mass(1) == 0  # forgotten with the player: rooms outlive many players
+
+
+def test_a_long_lived_game_forgets_the_players_who_left() -> None:
+    game = make_game()
+    for player_id in range(1, 2001):
+        game.add_player(player_id, "churn")
+        game.step(0.05)
+        game.take_changes()
+        game.remove_player(player_id)
+    game.take_changes()
+    assert game.player_count == 0
+    sizes = {name: len(value) for name, value in vars(game).items()
+             if isinstance(value, (dict, set, list)) and name not in ("_pellets",)}
+    assert all(size <= game.rules.pellet_count for size in sizes.values()), sizes
 
 
 # -- leaderboard and changes ------------------------------------------------------------------

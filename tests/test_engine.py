@@ -490,3 +490,25 @@ def test_held_seats_count_toward_a_full_room(clock, scheduler) -> None:
     a.disconnect()
     send(c, {"type": "join", "room": "room0"})
     assert conn(c).of_type("error")[0]["code"] == "room_full"
+
+
+def test_churn_leaves_nothing_behind(clock, scheduler) -> None:
+    mm = make_matchmaker(clock, scheduler, resume_grace=2.0)
+    keeper = session(mm, 0, "keeper")  # keeps the room alive throughout
+    send(keeper, {"type": "join", "mode": "arena"})
+    room = mm.rooms()[0]
+    for i in range(1, 301):
+        s = session(mm, i)
+        send(s, {"type": "join", "mode": "arena"})
+        scheduler.advance(TICK)
+        if i % 2:
+            send(s, {"type": "leave"})
+        else:
+            s.disconnect()  # held for a resume, then expired
+    scheduler.advance(mm.empty_room_grace + 3.0)  # held seats expire, spare rooms are disposed
+    assert mm.rooms() == [room]
+    assert room.player_count == 1
+    assert len(room._members) == 1 and not room._held and not room._lagging
+    assert len(mm._seats) == 1  # the keeper's own
+    assert not mm._disposals
+    assert room.game.player_count == 1

@@ -136,6 +136,9 @@ class ArenaGame:
         self._dead.pop(player_id, None)
         self._spawned.pop(player_id, None)
         self._reported.pop(player_id, None)
+        # Forgotten with the player: a long-lived room sees thousands come and go. Whoever
+        # records results reads best_mass() before removing the player.
+        self._best.pop(player_id, None)
         if player_id in self._added:
             self._added.discard(player_id)
             self._vanished.add(player_id)
