@@ -54,7 +54,7 @@ HANDSHAKE_TIMEOUT = 60.0
 
 def realistic_state(target_bytes: int = 290, *, players: int = 20, seed: int = 7) -> bytes:
     """An encoded `state` as a room of moving arena players produces it, trimmed (or grown) to
-    about `target_bytes` by dropping or adding `moved` rows."""
+    about `target_bytes` by dropping or adding moving players."""
     game = ArenaGame(ArenaRules(), seed)
     rows = max(players, target_bytes // 12)
     for pid in range(1, rows + 1):
@@ -70,8 +70,8 @@ def realistic_state(target_bytes: int = 290, *, players: int = 20, seed: int = 7
     ts = int(time.time() * 1000)
     moved: list[Any] = changes.get("moved", [])
     data = encode(messages.state(tick=game.tick, ts=ts, changes=changes))
-    while len(data) > target_bytes and len(moved) > 1:
-        moved.pop()
+    while len(data) > target_bytes and len(moved) > 3:
+        del moved[-3:]  # one player's (id, dx, dy)
         data = encode(messages.state(tick=game.tick, ts=ts, changes=changes))
     return data
 

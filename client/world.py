@@ -123,9 +123,9 @@ class World:
     def apply_state(self, msg: Message) -> None:
         """Apply the deltas of one `state` message.
 
-        Order matters when one player shows up in several lists of the same tick: `moved`, then
-        `spawned`, then `eaten` (a player spawned onto a bigger one can die in that same tick),
-        then `gone`. Rows about players we do not know are ignored, never fatal.
+        Order matters (PROTOCOL.md): `spawned` (absolute) before `moved` (deltas from the last
+        position), then `mass` and `acks`, then `eaten` (a player spawned onto a bigger one can
+        die in that same tick), then `gone`. Rows about unknown players are ignored.
         """
         self.tick = msg.get("tick", self.tick)
         self.ts = msg.get("ts", self.ts)
@@ -136,29 +136,38 @@ class World:
             return
         players = self.players
 
-        for row in msg.get("moved", ()):
-            player = players.get(row[0])
-            if player is None:
-                continue
-            player.x = row[1]
-            player.y = row[2]
-            player.mass = row[3]
-            player.seq = row[4]
-            player.alive = True
-
+        # `spawned` first: its rows are absolute, and `moved` deltas build on them.
         for row in msg.get("spawned", ()):
             pid = row[0]
             previous = players.get(pid)
-            # A respawn keeps the last processed seq: spawned rows do not carry one.
             players[pid] = PlayerView(
                 id=pid,
                 name=row[1],
                 x=row[2],
                 y=row[3],
                 mass=row[4],
-                seq=previous.seq if previous is not None else 0,
+                seq=row[5] if len(row) > 5 else (previous.seq if previous is not None else 0),
                 alive=True,
             )
+
+        moved = msg.get("moved", ())
+        for i in range(0, len(moved) - 2, 3):
+            player = players.get(moved[i])
+            if player is not None:
+                player.x += moved[i + 1]
+                player.y += moved[i + 2]
+
+        masses = msg.get("mass", ())
+        for i in range(0, len(masses) - 1, 2):
+            player = players.get(masses[i])
+            if player is not None:
+                player.mass = masses[i + 1]
+
+        acks = msg.get("acks", ())
+        for i in range(0, len(acks) - 1, 2):
+            player = players.get(acks[i])
+            if player is not None:
+                player.seq = acks[i + 1]
 
         for row in msg.get("eaten", ()):
             victim = players.get(row[0])
@@ -169,8 +178,9 @@ class World:
             players.pop(pid, None)
 
         pellets = self.pellets
-        for row in msg.get("pellets", ()):
-            pellets[row[0]] = (row[1], row[2])
+        flat = msg.get("pellets", ())
+        for i in range(0, len(flat) - 2, 3):
+            pellets[flat[i]] = (flat[i + 1], flat[i + 2])
 
         leaderboard = msg.get("leaderboard")
         if leaderboard is not None:

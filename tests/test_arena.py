@@ -149,8 +149,9 @@ def test_pellet_is_eaten_and_reappears_with_the_same_id() -> None:
     assert state["pellets"][0] == [0, 100, 100] and state["pellets"][2] == [2, 900, 900]
     assert state["pellets"][1] != [1, 510, 500]
     changes = game.take_changes()
-    assert changes["pellets"] == [state["pellets"][1]]
-    assert changes["moved"] == [[1, 500, 500, 11, 0]]
+    assert changes["pellets"] == state["pellets"][1]  # flat: id, x, y
+    assert changes["mass"] == [1, 11]
+    assert "moved" not in changes  # it stood still
     assert "pellets" not in game.take_changes()
 
 
@@ -184,7 +185,8 @@ def test_eat_ratio_threshold() -> None:
     changes = game.take_changes()
     assert changes["eaten"] == [[2, 1]]
     assert changes["leaderboard"] == [[1, 225]]
-    assert [r[0] for r in changes["moved"]] == [1]  # the dead are never "moved"
+    assert changes["mass"] == [1, 225]  # the dead are never "moved" nor "mass"
+    assert "moved" not in changes
 
 
 def test_eating_needs_overlap() -> None:
@@ -219,18 +221,17 @@ def test_victim_respawns_after_the_delay() -> None:
         game.step(0.25)
         assert not game.is_alive(2)
         assert row(game, 2)[2:7] == [*dead_spot, 20, 2, False]
-    assert game.take_changes() == {}
+    assert game.take_changes() == {"acks": [2, 2]}  # acknowledged while dead, too
     game.step(0.25)
     assert game.is_alive(2)
     _, name, x, y, mass, seq, alive = row(game, 2)
     assert (mass, seq, alive) == (10, 2, True)
     changes = game.take_changes()
-    assert changes["spawned"] == [[2, "small", x, y, 10]]
+    assert changes["spawned"] == [[2, "small", x, y, 10, 2]]
     assert "eaten" not in changes and "moved" not in changes
     game.step(0.25)  # the direction was reset: it stays put
     assert row(game, 2)[2:4] == [x, y]
-    # The seq it advanced while dead is acknowledged in the next take.
-    assert game.take_changes() == {"moved": [[2, x, y, 10, 2]]}
+    assert game.take_changes() == {}
 
 
 def test_the_dead_neither_eat_nor_are_eaten() -> None:
@@ -315,14 +316,12 @@ def test_spawn_is_reported_once_without_moved() -> None:
     game.set_input(1, 1, 1.0, 0.0)
     game.step(1.0)  # moves after the spawn, before the take: spawned shows the latest spot
     changes = game.take_changes()
-    assert changes == {"spawned": [[1, "ann", 250, 300, 16]], "leaderboard": [[1, 16]]}
-    # Its processed seq goes out next, as a "moved" row cannot precede the "spawned" one.
-    assert game.take_changes() == {"moved": [[1, 250, 300, 16, 1]]}
+    assert changes == {"spawned": [[1, "ann", 250, 300, 16, 1]], "leaderboard": [[1, 16]]}
     assert game.take_changes() == {}
     game.step(1.0)
-    assert game.take_changes() == {"moved": [[1, 300, 300, 16, 1]]}
+    assert game.take_changes() == {"moved": [1, 50, 0]}  # a delta from the spawn spot
     game.set_input(1, 2, 0.0, 0.0)  # a new seq alone is a change
-    assert game.take_changes() == {"moved": [[1, 300, 300, 16, 2]]}
+    assert game.take_changes() == {"acks": [1, 2]}
     game.place_player(1, 300.3, 299.8)  # same rounded spot: nothing to report
     assert game.take_changes() == {}
 
@@ -352,9 +351,7 @@ def test_leave_and_come_back_between_takes() -> None:
     game.add_player(1, "ann2")
     _, _, x, y, _, _, _ = row(game, 1)
     game.set_input(1, 3, 0.0, 0.0)
-    assert game.take_changes() == {"spawned": [[1, "ann2", x, y, 10]]}
-    # Clients keep a known player's seq across a "spawned" row: the new one is sent next.
-    assert game.take_changes() == {"moved": [[1, x, y, 10, 3]]}
+    assert game.take_changes() == {"spawned": [[1, "ann2", x, y, 10, 3]]}
 
 
 def test_new_player_eaten_before_being_reported() -> None:
@@ -385,20 +382,34 @@ class Replica:
         self.leaderboard = state["leaderboard"]
 
     def apply(self, changes: dict[str, Any]) -> None:
+        # `spawned` (absolute) comes before `moved` (deltas from it), as PROTOCOL.md says; the
+        # other kinds are applied in the replica's own order.
+        for r in changes.get("spawned", ()):
+            self.players[r[0]] = [r[1], r[2], r[3], r[4], r[5], True]
         for kind in self.order:
-            for r in changes.get(kind, ()):
-                if kind == "moved" and r[0] in self.players:
-                    self.players[r[0]][1:6] = [*r[1:5], True]
-                elif kind == "spawned":
-                    previous = self.players.get(r[0])
-                    seq = previous[4] if previous else 0
-                    self.players[r[0]] = [r[1], r[2], r[3], r[4], seq, True]
-                elif kind == "eaten" and r[0] in self.players:
-                    self.players[r[0]][5] = False
-                elif kind == "gone":
+            rows = changes.get(kind, ())
+            if kind == "moved":
+                for i in range(0, len(rows), 3):
+                    p = self.players[rows[i]]
+                    p[1] += rows[i + 1]
+                    p[2] += rows[i + 2]
+            elif kind == "mass":
+                for i in range(0, len(rows), 2):
+                    self.players[rows[i]][3] = rows[i + 1]
+            elif kind == "acks":
+                for i in range(0, len(rows), 2):
+                    if rows[i] in self.players:  # a dead player never announced is unknown
+                        self.players[rows[i]][4] = rows[i + 1]
+            elif kind == "eaten":
+                for r in rows:
+                    if r[0] in self.players:
+                        self.players[r[0]][5] = False
+            elif kind == "gone":
+                for r in rows:
                     self.players.pop(r, None)
-        for r in changes.get("pellets", ()):
-            self.pellets[r[0]] = r[1:]
+        rows = changes.get("pellets", ())
+        for i in range(0, len(rows), 3):
+            self.pellets[rows[i]] = [rows[i + 1], rows[i + 2]]
         self.leaderboard = changes.get("leaderboard", self.leaderboard)
 
     def check(self, state: dict[str, Any], just_spawned: set[int]) -> None:
@@ -406,9 +417,7 @@ class Replica:
         mine = {pid: p[:5] for pid, p in self.players.items() if p[5]}
         assert mine.keys() == alive.keys()
         for pid, expected in alive.items():
-            # A spawned row carries no seq: it is acknowledged by the next take.
-            width = 4 if pid in just_spawned else 5
-            assert mine[pid][:width] == expected[:width]
+            assert mine[pid] == expected
         assert self.pellets == {r[0]: r[1:] for r in state["pellets"]}
         assert self.leaderboard == state["leaderboard"]
 
@@ -418,8 +427,8 @@ def play(seed: int, steps: int, players: int, **overrides: Any) -> tuple[list[di
     game = ArenaGame(ArenaRules(**overrides), seed=seed)
     script = random.Random(1234)  # the inputs are the same whatever the game's seed
     replicas = [
-        Replica(game.full_state(), ("moved", "spawned", "eaten", "gone")),
-        Replica(game.full_state(), ("gone", "eaten", "spawned", "moved")),
+        Replica(game.full_state(), ("moved", "mass", "acks", "eaten", "gone")),
+        Replica(game.full_state(), ("gone", "eaten", "acks", "mass", "moved")),
     ]
     seqs = dict.fromkeys(range(players), 0)
     for player_id in range(players):
@@ -475,3 +484,16 @@ def test_two_hundred_players_stay_consistent() -> None:
     assert len(board) == rules.leaderboard_size
     assert board == sorted(board, key=lambda r: (-r[1], r[0]))
     assert any("pellets" in changes for changes in history)
+
+
+def test_a_full_state_between_takes_is_the_base_of_the_next_deltas() -> None:
+    game = make_game()
+    game.add_player(1, "ann")
+    game.set_input(1, 1, 1.0, 0.0)
+    game.take_changes()
+    base = row(game, 1)[2]
+    game.step(0.5)  # moves about 32 units, not reported yet
+    joined_view = row(game, 1)[2]
+    assert joined_view == base  # a newcomer gets the reported spot...
+    moved = game.take_changes()["moved"]
+    assert joined_view + moved[1] == round(game._players[1].x)  # ...and the delta lands exactly

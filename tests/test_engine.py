@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
+from client.world import World
 from game_server.engine.matchmaker import Matchmaker
 from game_server.engine.room import Room
 from game_server.engine.session import PlayerSession
@@ -45,6 +46,14 @@ def send(s: PlayerSession, msg: dict[str, Any]) -> None:
     s.handle(orjson.dumps(msg).decode())
 
 
+def view(s: PlayerSession) -> World:
+    """What this player's client knows: every joined and state it got, applied in order."""
+    world = World()
+    for msg in conn(s).messages:
+        world.apply(msg)
+    return world
+
+
 def conn(s: PlayerSession) -> FakeConnection:
     assert isinstance(s.connection, FakeConnection)
     return s.connection
@@ -81,13 +90,15 @@ def test_states_carry_increasing_ticks_server_time_and_acked_seq(clock, schedule
     mm = make_matchmaker(clock, scheduler)
     a = session(mm, 1)
     send(a, {"type": "join", "mode": "arena"})
+    scheduler.advance(TICK)
     send(a, {"type": "input", "seq": 5, "dx": 1, "dy": 0})
-    scheduler.advance(TICK * 3)
+    scheduler.advance(TICK * 2)
     states = conn(a).of_type("state")
     assert [s["tick"] for s in states] == [1, 2, 3]
     assert all(s["ts"] == 1_700_000_000_000 for s in states)
-    mine = [row for s in states for row in s.get("moved", []) if row[0] == a.player_id]
-    assert mine and all(row[4] == 5 for row in mine)
+    acks = [s["acks"] for s in states if "acks" in s]
+    assert acks == [[a.player_id, 5]]  # acknowledged once, when it was processed
+    assert view(a).me_view.seq == 5
 
 
 def test_a_late_tick_catches_up_in_fixed_steps(clock, scheduler) -> None:
@@ -129,11 +140,17 @@ def test_moving_players_appear_in_moved_and_others_see_them(clock, scheduler) ->
     send(a, {"type": "join", "mode": "arena"})
     send(b, {"type": "join", "mode": "arena"})
     send(a, {"type": "input", "seq": 1, "dx": 1, "dy": 1})
+    start = view(b).players[a.player_id]
+    x0, y0 = start.x, start.y
     scheduler.advance(TICK * 4)
-    seen = [row for s in conn(b).of_type("state") for row in s.get("moved", [])
-            if row[0] == a.player_id]
-    assert len(seen) >= 3
-    assert seen[-1][1] > seen[0][1] and seen[-1][2] > seen[0][2]
+    moved = [s["moved"] for s in conn(b).of_type("state") if "moved" in s]
+    assert len(moved) >= 3 and all(m[0] == a.player_id for m in moved)
+    seen = view(b).players[a.player_id]
+    assert seen.x > x0 and seen.y > y0
+    # b's replica matches a's own view and the server's game exactly
+    server = {row[0]: row for row in mm.rooms()[0].game.full_state()["players"]}
+    assert (seen.x, seen.y) == (server[a.player_id][2], server[a.player_id][3])
+    assert (view(a).me_view.x, view(a).me_view.y) == (seen.x, seen.y)
 
 
 # -- membership and matchmaking ----------------------------------------------------------------
@@ -258,13 +275,11 @@ def test_stale_input_is_ignored(clock, scheduler) -> None:
     send(a, {"type": "join", "mode": "arena"})
     send(a, {"type": "input", "seq": 10, "dx": 1, "dy": 0})
     send(a, {"type": "input", "seq": 9, "dx": -1, "dy": 0})
+    joined_x = view(a).me_view.x
     scheduler.advance(TICK * 3)
-    row = [r for s in conn(a).of_type("state") for r in s.get("moved", [])
-           if r[0] == a.player_id][-1]
-    assert row[4] == 10
-    joined_x = [p for p in conn(a).of_type("joined")[0]["state"]["players"]
-                if p[0] == a.player_id][0][2]
-    assert row[1] > joined_x  # moved right, the stale "left" was ignored
+    me = view(a).me_view
+    assert me.seq == 10
+    assert me.x > joined_x  # moved right, the stale "left" was ignored
 
 
 def test_chat_reaches_the_whole_room(clock, scheduler) -> None:

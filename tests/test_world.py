@@ -75,13 +75,14 @@ def test_radius_is_sqrt_mass_times_factor():
 
 def test_state_moves_players_and_records_tick_and_ts():
     world = joined_world()
-    world.apply(
-        {"type": "state", "tick": 121, "ts": 1732480000123, "moved": [[3, 1506, 869, 11, 18]]}
-    )
+    world.apply({"type": "state", "tick": 121, "ts": 1732480000123, "moved": [3, 3, -2],
+                 "mass": [3, 11], "acks": [3, 18]})
     me = world.me_view
     assert (me.x, me.y, me.mass, me.seq, me.alive) == (1506, 869, 11, 18, True)
+    world.apply({"type": "state", "tick": 122, "ts": 1732480000173, "moved": [3, 1, 1]})
+    assert (me.x, me.y) == (1507, 870)  # deltas accumulate
     assert world.players[1].x == 220  # absent from `moved`: unchanged
-    assert (world.tick, world.ts) == (121, 1732480000123)
+    assert (world.tick, world.ts) == (122, 1732480000173)
 
 
 def test_empty_state_changes_only_the_clock():
@@ -95,7 +96,8 @@ def test_empty_state_changes_only_the_clock():
 
 def test_moved_row_for_unknown_player_is_ignored():
     world = joined_world()
-    world.apply({"type": "state", "tick": 121, "ts": 1, "moved": [[99, 1, 2, 3, 4]]})
+    world.apply({"type": "state", "tick": 121, "ts": 1, "moved": [99, 1, 2],
+                 "mass": [99, 3], "acks": [99, 4]})
     assert 99 not in world.players
 
 
@@ -104,23 +106,24 @@ def test_eaten_marks_victim_dead_until_spawned_again():
     world.apply({"type": "state", "tick": 121, "ts": 1, "eaten": [[3, 1]]})
     assert world.me_view.alive is False
     assert world.players[1].alive is True
-    world.apply({"type": "state", "tick": 160, "ts": 2, "spawned": [[3, "ann", 100, 200, 10]]})
+    world.apply({"type": "state", "tick": 160, "ts": 2,
+                 "spawned": [[3, "ann", 100, 200, 10, 7]]})
     me = world.me_view
-    assert (me.x, me.y, me.mass, me.alive) == (100, 200, 10, True)
-    assert me.seq == 0  # spawned rows carry no seq: the last one processed is kept
+    assert (me.x, me.y, me.mass, me.seq, me.alive) == (100, 200, 10, 7, True)
 
 
-def test_respawn_keeps_last_processed_seq():
+def test_acks_while_dead_and_the_respawn_seq():
     world = joined_world()
-    world.apply({"type": "state", "tick": 121, "ts": 1, "moved": [[3, 1, 1, 10, 40]]})
-    world.apply({"type": "state", "tick": 122, "ts": 2, "eaten": [[3, 1]]})
-    world.apply({"type": "state", "tick": 150, "ts": 3, "spawned": [[3, "ann", 5, 6, 10]]})
-    assert world.me_view.seq == 40
+    world.apply({"type": "state", "tick": 122, "ts": 2, "eaten": [[3, 1]], "acks": [3, 40]})
+    assert world.me_view.seq == 40 and not world.me_view.alive
+    world.apply({"type": "state", "tick": 150, "ts": 3, "spawned": [[3, "ann", 5, 6, 10, 41]]})
+    assert (world.me_view.seq, world.me_view.alive) == (41, True)
 
 
 def test_spawned_adds_a_new_player_alive():
     world = joined_world()
-    world.apply({"type": "state", "tick": 121, "ts": 1, "spawned": [[4, "bob", 2000, 1000, 10]]})
+    world.apply({"type": "state", "tick": 121, "ts": 1,
+                 "spawned": [[4, "bob", 2000, 1000, 10, 0]]})
     assert world.players[4] == PlayerView(4, "bob", 2000, 1000, 10, 0, True)
 
 
@@ -131,18 +134,18 @@ def test_spawned_then_eaten_in_the_same_tick_is_dead():
             "type": "state",
             "tick": 121,
             "ts": 1,
-            "spawned": [[4, "bob", 5, 5, 10]],
+            "spawned": [[4, "bob", 5, 5, 10, 0]],
             "eaten": [[4, 1]],
         }
     )
     assert world.players[4].alive is False
 
 
-def test_moved_marks_a_dead_player_alive():
+def test_spawned_moves_first_so_moved_deltas_build_on_it():
     world = joined_world()
-    world.apply({"type": "state", "tick": 121, "ts": 1, "eaten": [[1, 3]]})
-    world.apply({"type": "state", "tick": 122, "ts": 2, "moved": [[1, 7, 8, 10, 89]]})
-    assert world.players[1].alive is True
+    world.apply({"type": "state", "tick": 121, "ts": 1, "spawned": [[4, "bob", 50, 60, 10, 0]],
+                 "moved": [1, 5, 5]})
+    assert (world.players[4].x, world.players[1].x) == (50, 225)
 
 
 def test_eaten_for_unknown_player_is_ignored():
@@ -159,7 +162,7 @@ def test_gone_deletes_players_and_tolerates_unknown_ids():
 
 def test_pellets_move_to_new_spots_under_the_same_id():
     world = joined_world()
-    world.apply({"type": "state", "tick": 121, "ts": 1, "pellets": [[1, 1200, 33]]})
+    world.apply({"type": "state", "tick": 121, "ts": 1, "pellets": [1, 1200, 33]})
     assert world.pellets == {0: (17, 2201), 1: (1200, 33)}
 
 
@@ -177,22 +180,24 @@ def test_full_example_state_from_protocol():
             "type": "state",
             "tick": 121,
             "ts": 1732480000123,
-            "moved": [[3, 1506, 869, 10, 18], [1, 221, 2987, 31, 90]],
-            "spawned": [[4, "bob", 2000, 1000, 10]],
+            "spawned": [[4, "bob", 2000, 1000, 10, 0]],
+            "moved": [3, 3, -2, 1, 1, -3],
+            "mass": [1, 32],
+            "acks": [3, 18, 1, 90],
             "eaten": [[2, 1]],
             "gone": [5],
-            "pellets": [[17, 1200, 33]],
+            "pellets": [17, 1200, 33],
             "leaderboard": [[1, 31], [3, 10], [4, 10]],
         }
     )
     assert sorted(world.players) == [1, 3, 4]
-    assert (world.players[1].x, world.players[1].seq) == (221, 90)
+    assert (world.players[1].x, world.players[1].mass, world.players[1].seq) == (221, 32, 90)
     assert world.pellets[17] == (1200, 33)
 
 
 def test_a_second_joined_starts_over():
     world = joined_world()
-    world.apply({"type": "state", "tick": 121, "ts": 1, "spawned": [[4, "bob", 5, 5, 10]]})
+    world.apply({"type": "state", "tick": 121, "ts": 1, "spawned": [[4, "bob", 5, 5, 10, 0]]})
     rejoin = joined(room="77aa", player=9)
     rejoin["state"] = {"tick": 5, "players": [[9, "ann", 1, 2, 10, 0, True]], "pellets": []}
     world.apply(rejoin)

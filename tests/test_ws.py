@@ -14,6 +14,14 @@ from game_server.storage.passwords import PasswordHasher
 from tests.conftest import Browserless, make_config, recv_until
 
 
+def acked(state: dict, player: int, seq: int) -> bool:
+    """Whether this state acknowledges `seq` for `player` (in `acks`, or a `spawned` row)."""
+    acks = state.get("acks", [])
+    if any(acks[i] == player and acks[i + 1] == seq for i in range(0, len(acks), 2)):
+        return True
+    return any(row[0] == player and row[5] == seq for row in state.get("spawned", []))
+
+
 def send(ws: WebSocketClientConnection, msg: dict) -> None:
     ws.write_message(orjson.dumps(msg).decode())
 
@@ -94,8 +102,8 @@ async def test_two_players_see_each_other_and_states_tick(client_factory) -> Non
         row[0] == joined_b["player"] for row in s.get("spawned", [])))
     assert spawned["ts"] > 0
     send(ws_b, {"type": "input", "seq": 1, "dx": 1, "dy": 0})
-    moved = await recv_until(ws_a, "state", where=lambda s: any(
-        row[0] == joined_b["player"] and row[4] == 1 for row in s.get("moved", [])))
+    moved = await recv_until(ws_a, "state", where=lambda s: joined_b["player"] in s.get(
+        "moved", [])[::3])
     ticks = [moved["tick"]]
     for _ in range(5):
         ticks.append((await recv_until(ws_a, "state"))["tick"])
@@ -242,8 +250,7 @@ async def test_reconnecting_with_the_resume_token_gets_the_same_player_back(tmp_
         send(first, {"type": "join", "mode": "arena"})
         joined = await recv_until(first, "joined")
         send(first, {"type": "input", "seq": 1, "dx": 1, "dy": 0})
-        await recv_until(first, "state", where=lambda s: any(
-            r[0] == joined["player"] and r[4] == 1 for r in s.get("moved", [])))
+        await recv_until(first, "state", where=lambda s: acked(s, joined["player"], 1))
         first.close()  # the network drops
         async with asyncio.timeout(5):
             while await first.read_message() is not None:

@@ -297,10 +297,13 @@ class ArenaGame:
 
     def full_state(self) -> dict[str, Any]:
         """The whole world as the ``state`` object of the ``joined`` message."""
-        players = [
-            [p.id, p.name, round(p.x), round(p.y), p.mass, p.reported_seq, p.alive]
-            for p in sorted(self._players.values(), key=lambda p: p.id)
-        ]
+        players = []
+        for p in sorted(self._players.values(), key=lambda p: p.id):
+            x, y = round(p.x), round(p.y)
+            if p.alive and p.id not in self._spawned:
+                # The base the next `moved` deltas are relative to: the last reported spot.
+                x, y = self._reported[p.id][:2]
+            players.append([p.id, p.name, x, y, p.mass, p.reported_seq, p.alive])
         pellets = [[i, round(x), round(y)] for i, (x, y) in enumerate(self._pellets)]
         return {
             "tick": self.tick,
@@ -312,42 +315,61 @@ class ArenaGame:
     def take_changes(self) -> dict[str, Any]:
         """What changed since the previous call, as the body of a ``state`` message.
 
-        Keys are present only when non-empty: ``moved``, ``spawned``, ``eaten``, ``gone``,
-        ``pellets``, ``leaderboard``. Rows hold absolute values, so applying them twice is
-        harmless, and the lists can be applied in any order: an ``eaten`` row is kept only when
-        its victim is still dead, and a player who joined and left in between appears nowhere.
+        Keys are present only when non-empty. ``spawned`` rows ``[id, name, x, y, mass, seq]`` and
+        ``pellets`` (flat ``id, x, y`` triples) are absolute; ``moved`` is flat ``id, dx, dy``
+        triples: the change of a player's rounded position since it was last reported, so a
+        client applies ``spawned`` before ``moved``. ``mass`` (flat ``id, mass`` pairs) and
+        ``acks`` (flat ``id, seq`` pairs: the last input processed) list only what changed.
+        ``eaten`` rows are kept only while the victim is still dead; a player who joined and
+        left in between appears nowhere. The hot lists are flat to keep a state small: about
+        8 bytes a moving player.
         """
         changes: dict[str, Any] = {}
+        reported = self._reported
+        just_spawned = self._spawned
         spawned = []
-        for player_id in self._spawned:
+        for player_id in just_spawned:
             p = self._players[player_id]
             if p.alive:
-                x, y = round(p.x), round(p.y)
-                spawned.append([p.id, p.name, x, y, p.mass])
-                # The seq stays as last reported: a changed one goes out in the next take's
-                # `moved`, which then cannot race the `spawned` row of an unknown player.
-                self._reported[player_id] = (x, y, p.mass, self._reported[player_id][3])
-        moved = []
+                x, y, seq = round(p.x), round(p.y), p.reported_seq
+                spawned.append([p.id, p.name, x, y, p.mass, seq])
+                reported[player_id] = (x, y, p.mass, seq)
+        moved: list[int] = []
+        masses: list[int] = []
+        acks: list[int] = []
         for p in self._players.values():
-            if not p.alive or p.id in self._spawned:
+            pid = p.id
+            rx, ry, rmass, rseq = reported[pid]
+            if pid in just_spawned and p.alive:
+                continue  # its spawned row said everything
+            seq = p.reported_seq
+            if seq != rseq:
+                acks += (pid, seq)
+            if not p.alive:
+                if seq != rseq:
+                    reported[pid] = (rx, ry, rmass, seq)
                 continue
-            now = (round(p.x), round(p.y), p.mass, p.reported_seq)
-            if now != self._reported[p.id]:
-                self._reported[p.id] = now
-                moved.append([p.id, *now])
+            x, y, mass = round(p.x), round(p.y), p.mass
+            if x != rx or y != ry:
+                moved += (pid, x - rx, y - ry)
+            if mass != rmass:
+                masses += (pid, mass)
+            if x != rx or y != ry or mass != rmass or seq != rseq:
+                reported[pid] = (x, y, mass, seq)
         vanished = self._vanished
         eaten = [
             row
             for row in self._eaten
             if not self.is_alive(row[0]) and row[0] not in vanished and row[1] not in vanished
         ]
-        pellets = [
-            [i, round(self._pellets[i][0]), round(self._pellets[i][1])]
-            for i in sorted(self._dirty_pellets)
-        ]
+        pellets: list[int] = []
+        for i in sorted(self._dirty_pellets):
+            pellets += (i, round(self._pellets[i][0]), round(self._pellets[i][1]))
         for key, rows in (
-            ("moved", moved),
             ("spawned", spawned),
+            ("moved", moved),
+            ("mass", masses),
+            ("acks", acks),
             ("eaten", eaten),
             ("gone", list(self._gone)),
             ("pellets", pellets),

@@ -147,9 +147,10 @@ export class ClientWorld {
 
   /**
    * Apply one `state`: either a `full` state that replaces everything (sent after the
-   * connection fell behind), or the deltas in the order `moved`, `spawned`, `eaten`, `gone` (a
-   * player spawned onto a bigger one can die in the same tick). Rows about unknown players are
-   * ignored.
+   * connection fell behind), or the changes in the order PROTOCOL.md gives: `spawned`
+   * (absolute), then `moved` (position deltas), `mass`, `acks`, then `eaten` (a player spawned
+   * onto a bigger one can die in the same tick), `gone`, `pellets`, `leaderboard`. Rows about
+   * unknown players are ignored.
    */
   applyState(msg) {
     if (msg.tick !== undefined) this.tick = msg.tick;
@@ -162,22 +163,39 @@ export class ClientWorld {
     const players = this.players;
     const changes = emptyChanges();
 
-    for (const [id, x, y, mass, seq] of msg.moved || []) {
-      const p = players.get(id);
-      if (!p) continue;
-      p.x = x;
-      p.y = y;
-      p.mass = mass;
-      p.seq = seq;
-      p.alive = true;
-      changes.moved.push(id);
-    }
-    for (const [id, name, x, y, mass] of msg.spawned || []) {
+    // `spawned` first: its rows are absolute, and `moved` holds deltas from the last position.
+    for (const [id, name, x, y, mass, seq] of msg.spawned || []) {
       const previous = players.get(id);
-      // A respawn keeps the last processed seq: spawned rows do not carry one.
-      players.set(id, { id, name: String(name), x, y, mass, seq: previous ? previous.seq : 0, alive: true });
+      const known = Number.isFinite(seq) ? seq : previous ? previous.seq : 0;
+      players.set(id, { id, name: String(name), x, y, mass, seq: known, alive: true });
       changes.spawned.push(id);
     }
+    // The hot lists are flat: moved is (id, dx, dy) triples, mass and acks (id, value) pairs.
+    // `changes.moved` lists every player whose position, mass or acknowledged seq changed.
+    const touched = new Set();
+    const moved = Array.isArray(msg.moved) ? msg.moved : [];
+    for (let i = 0; i + 2 < moved.length; i += 3) {
+      const p = players.get(moved[i]);
+      if (!p) continue;
+      p.x += moved[i + 1];
+      p.y += moved[i + 2];
+      touched.add(p.id);
+    }
+    const masses = Array.isArray(msg.mass) ? msg.mass : [];
+    for (let i = 0; i + 1 < masses.length; i += 2) {
+      const p = players.get(masses[i]);
+      if (!p) continue;
+      p.mass = masses[i + 1];
+      touched.add(p.id);
+    }
+    const acks = Array.isArray(msg.acks) ? msg.acks : [];
+    for (let i = 0; i + 1 < acks.length; i += 2) {
+      const p = players.get(acks[i]);
+      if (!p) continue;
+      p.seq = acks[i + 1];
+      touched.add(p.id);
+    }
+    for (const id of touched) changes.moved.push(id);
     for (const [victim, eater] of msg.eaten || []) {
       const p = players.get(victim);
       if (!p) continue;
@@ -187,9 +205,10 @@ export class ClientWorld {
     for (const id of msg.gone || []) {
       if (players.delete(id)) changes.gone.push(id);
     }
-    for (const [id, x, y] of msg.pellets || []) {
-      this.pellets.set(id, { x, y });
-      changes.pellets.push(id);
+    const pellets = Array.isArray(msg.pellets) ? msg.pellets : [];
+    for (let i = 0; i + 2 < pellets.length; i += 3) {
+      this.pellets.set(pellets[i], { x: pellets[i + 1], y: pellets[i + 2] });
+      changes.pellets.push(pellets[i]);
     }
     if (Array.isArray(msg.leaderboard)) {
       this.leaderboard = msg.leaderboard.map(([id, mass]) => ({ id, mass }));

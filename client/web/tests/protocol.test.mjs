@@ -103,7 +103,7 @@ test('joined sets the room, me, the world, players, pellets and leaderboard', ()
 
 test('a second joined starts over', () => {
   const world = joinedWorld();
-  world.apply({ type: 'state', tick: 121, ts: 1000, spawned: [[9, 'zed', 1, 2, 10]] });
+  world.apply({ type: 'state', tick: 121, ts: 1000, spawned: [[9, 'zed', 1, 2, 10, 0]] });
   world.apply({
     type: 'joined',
     room: 'other',
@@ -127,10 +127,9 @@ test('moved updates position, mass and seq of known players and ignores unknown 
     type: 'state',
     tick: 121,
     ts: 1732480000123,
-    moved: [
-      [3, 1506, 869, 11, 18],
-      [77, 1, 1, 10, 0],
-    ],
+    moved: [3, 3, -2, 77, 1, 1],
+    mass: [3, 11, 77, 10],
+    acks: [3, 18, 77, 0],
   });
   assert.deepEqual(changes.moved, [3]);
   assert.equal(world.tick, 121);
@@ -182,7 +181,7 @@ test('gone removes players; gone for an unknown id is harmless', () => {
 
 test('pellets move to their new spot under the same id', () => {
   const world = joinedWorld();
-  const changes = world.apply({ type: 'state', tick: 121, ts: 1000, pellets: [[0, 1200, 33]] });
+  const changes = world.apply({ type: 'state', tick: 121, ts: 1000, pellets: [0, 1200, 33] });
   assert.deepEqual(changes.pellets, [0]);
   assert.equal(world.pellets.size, 2);
   assert.deepEqual(world.pellets.get(0), { x: 1200, y: 33 });
@@ -216,14 +215,16 @@ test('a sequence of states: everything at once, in the documented order', () => 
     type: 'state',
     tick: 121,
     ts: 1000,
-    moved: [[3, 1506, 869, 10, 18], [1, 221, 1987, 31, 90]],
-    spawned: [[4, 'bob', 2000, 1000, 10]],
+    spawned: [[4, 'bob', 2000, 1000, 10, 0]],
+    moved: [3, 3, -2, 1, 1, -1003, 4, 1, 0],
+    acks: [3, 18, 1, 90],
     eaten: [[2, 1]],
     gone: [5],
-    pellets: [[1, 1200, 33]],
+    pellets: [1, 1200, 33],
     leaderboard: [[1, 31], [3, 10], [4, 10]],
   });
-  world.apply({ type: 'state', tick: 122, ts: 1050, moved: [[4, 2003, 1000, 10, 1]], eaten: [[4, 1]] });
+  assert.equal(world.players.get(4).x, 2001); // the delta applies on top of the spawn spot
+  world.apply({ type: 'state', tick: 122, ts: 1050, moved: [4, 2, 0], acks: [4, 1], eaten: [[4, 1]] });
   world.apply({ type: 'state', tick: 123, ts: 1100, gone: [4], leaderboard: [[1, 41], [3, 10]] });
   assert.deepEqual([...world.players.keys()].sort(), [1, 2, 3]);
   assert.equal(world.players.get(1).x, 221);
@@ -253,7 +254,7 @@ test('joined keeps the resume token', () => {
 
 test('a full state replaces players, pellets and leaderboard', () => {
   const world = joinedWorld();
-  world.apply({ type: 'state', tick: 121, ts: 1000, spawned: [[9, 'zed', 1, 2, 10]] });
+  world.apply({ type: 'state', tick: 121, ts: 1000, spawned: [[9, 'zed', 1, 2, 10, 0]] });
   const changes = world.apply({
     type: 'state',
     tick: 400,
@@ -278,6 +279,6 @@ test('a full state replaces players, pellets and leaderboard', () => {
   assert.deepEqual([...world.pellets.entries()], [[0, { x: 5, y: 6 }]]);
   assert.deepEqual(world.leaderboard, [{ id: 3, mass: 14 }]);
   // Deltas apply on top of it as usual.
-  world.apply({ type: 'state', tick: 401, ts: 14050, moved: [[3, 11, 20, 14, 34]] });
+  world.apply({ type: 'state', tick: 401, ts: 14050, moved: [3, 1, 0], acks: [3, 34] });
   assert.equal(world.meView.x, 11);
 });
