@@ -31,7 +31,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.websocket import websocket_connect
 
 from client.bots import run_bots
-from client.session import login_guest
+from client.session import LoginError, login_guest, login_password
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -147,11 +147,11 @@ async def hostile_round(url: str, port: int, rng: random.Random) -> None:
             forged = "arena_session=2|1:0|10:1|13:arena_session|4:eA==|00"
             with contextlib.suppress(Exception):
                 await websocket_connect(HTTPRequest(ws_url, headers={"Cookie": forged}))
-        else:  # brute force a name
+        else:  # brute force a name: 401s, then 429s once the throttle closes in
             for _ in range(8):
-                await http.fetch(url + "/api/login", method="POST", raise_error=False,
-                                 body=b'{"username":"admin","password":"hunter22"}',
-                                 headers={"Content-Type": "application/json"})
+                with contextlib.suppress(LoginError):
+                    await login_password(url, "admin", f"guess-{rng.randrange(10**6)}",
+                                         http_client=http)
     except Exception:
         pass  # refusals and closes are the point
     finally:
