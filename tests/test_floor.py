@@ -1,0 +1,273 @@
+"""The floor benchmark: the load generator's frame parser, the floor server, and a tiny
+`python -m bench.floor` run against both servers. These test the bench, not anyone's speed: no
+timing thresholds."""
+
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+from tornado.util import _websocket_mask
+
+from bench import floor, loadgen
+from bench.floor_server import FIRST_TICK, Rooms, build_app, state_body, state_head
+from bench.loadgen import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_PING,
+    OP_TEXT,
+    FrameParser,
+    LoadOptions,
+    ProtocolError,
+    client_frame,
+    percentile,
+    run_load,
+    set_cookies,
+    source_address,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def server_frame(payload: bytes, opcode: int = OP_TEXT, fin: bool = True) -> bytes:
+    n = len(payload)
+    b0 = (0x80 if fin else 0) | opcode
+    if n < 126:
+        return bytes((b0, n)) + payload
+    if n < 65536:
+        return struct.pack("!BBH", b0, 126, n) + payload
+    return struct.pack("!BBQ", b0, 127, n) + payload
+
+
+STATE = b'{"type":"state","tick":5,"ts":1700000000000,"moved":[[1,2,3,10,4]]}'
+PONG = b'{"type":"pong","id":7,"ts":1700000000000}'
+
+
+# -- the frame parser --------------------------------------------------------------------------
+
+
+def test_states_are_counted_and_other_messages_returned():
+    parser = FrameParser()
+    out = parser.feed(server_frame(STATE) + server_frame(PONG) + server_frame(STATE))
+    assert parser.states == 2
+    assert out == [(OP_TEXT, PONG)]
+
+
+def test_frames_split_at_every_byte_come_out_whole():
+    big = b'{"type":"joined","pad":"' + b"x" * 300 + b'"}'  # a 16-bit length
+    stream = server_frame(STATE) + server_frame(big) + server_frame(PONG) + server_frame(STATE)
+    for cut in range(1, len(stream)):
+        parser = FrameParser()
+        out = parser.feed(stream[:cut]) + parser.feed(stream[cut:])
+        assert parser.states == 2, cut
+        assert out == [(OP_TEXT, big), (OP_TEXT, PONG)], cut
+
+
+def test_one_byte_at_a_time():
+    stream = server_frame(STATE) + server_frame(PONG) + server_frame(b"", OP_CLOSE)
+    parser = FrameParser()
+    out = []
+    for i in range(len(stream)):
+        out += parser.feed(stream[i : i + 1])
+    assert parser.states == 1
+    assert out == [(OP_TEXT, PONG), (OP_CLOSE, b"")]
+
+
+def test_16_and_64_bit_lengths():
+    state = STATE[:-2] + b',"pad":"' + b"y" * 1000 + b'"}'
+    huge = b'{"type":"x","pad":"' + b"z" * 70000 + b'"}'
+    frames = server_frame(state) + server_frame(huge)
+    assert frames[1] == 126
+    assert frames[len(server_frame(state)) + 1] == 127
+    parser = FrameParser()
+    assert parser.feed(frames) == [(OP_TEXT, huge)]
+    assert parser.states == 1
+
+
+def test_close_ping_and_binary_frames():
+    close = server_frame(struct.pack("!H", 1009) + b"message too big", OP_CLOSE)
+    parser = FrameParser()
+    out = parser.feed(server_frame(b"hi", OP_PING) + server_frame(b"\x00\x01", OP_BINARY) + close)
+    assert out == [(OP_PING, b"hi"), (OP_BINARY, b"\x00\x01"),
+                   (OP_CLOSE, struct.pack("!H", 1009) + b"message too big")]
+    assert loadgen.close_code(out[-1][1]) == 1009
+    assert loadgen.close_code(b"") is None
+
+
+def test_fragments_are_reassembled_around_a_control_frame():
+    parser = FrameParser()
+    stream = (
+        server_frame(STATE[:10], OP_TEXT, fin=False)
+        + server_frame(b"ping", OP_PING)
+        + server_frame(STATE[10:30], 0, fin=False)
+        + server_frame(STATE[30:], 0, fin=True)
+        + server_frame(PONG[:5], OP_TEXT, fin=False)
+        + server_frame(PONG[5:], 0, fin=True)
+    )
+    assert parser.feed(stream) == [(OP_PING, b"ping"), (OP_TEXT, PONG)]
+    assert parser.states == 1
+
+
+def test_a_masked_or_orphan_frame_is_a_protocol_error():
+    with pytest.raises(ProtocolError):
+        FrameParser().feed(bytes((0x81, 0x80 | 2)) + b"abcd" + b"hi")
+    with pytest.raises(ProtocolError):
+        FrameParser().feed(server_frame(b"tail", 0))
+
+
+def test_a_state_with_other_key_order_is_returned_for_decoding():
+    other = b'{"tick":5,"type":"state"}'
+    parser = FrameParser()
+    assert parser.feed(server_frame(other)) == [(OP_TEXT, other)]
+    assert parser.states == 0
+
+
+# -- client frames and small helpers -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [0, 60, 125, 126, 300, 70000])
+def test_client_frames_are_masked(size: int):
+    payload = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+    mask = b"\x01\x02\x03\x04"
+    frame = client_frame(payload, mask)
+    assert frame[0] == 0x81
+    assert frame[1] & 0x80
+    head = 2 if size < 126 else 4 if size < 65536 else 10
+    assert frame[head : head + 4] == mask
+    assert _websocket_mask(mask, frame[head + 4 :]) == payload
+
+
+def test_source_addresses_round_robin_over_loopback():
+    assert source_address("127.0.0.1", 0) == "127.0.0.2"
+    assert source_address("127.0.0.1", 252) == "127.0.0.254"
+    assert source_address("127.0.0.1", 253) == "127.0.0.2"
+    assert source_address("example.org", 3) is None
+
+
+def test_set_cookie_values_are_kept_as_set():
+    head = (b"HTTP/1.1 200 OK\r\nSet-Cookie: _xsrf=2|ab|cd|1; Path=/\r\n"
+            b'set-cookie: arena_session="2|1:0|10:17|x=="; HttpOnly')
+    assert set_cookies(head) == {"_xsrf": "2|ab|cd|1", "arena_session": '"2|1:0|10:17|x=="'}
+
+
+def test_percentile_is_nearest_rank():
+    assert percentile([], 50) is None
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
+    assert percentile([float(i) for i in range(1, 101)], 99) == 99.0
+
+
+# -- the floor server --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [120, 287, 460, 1000, 5000])
+def test_floor_states_have_the_size_asked_for(size: int):
+    payload = state_head(FIRST_TICK + 1, 1_732_480_000_123) + state_body(size)
+    assert len(payload) == size
+    assert orjson.loads(payload)["type"] == "state"
+    assert payload.startswith(loadgen.STATE_PREFIX)
+
+
+@pytest.fixture
+async def floor_url():
+    rooms = Rooms(300)
+    server = HTTPServer(build_app(rooms))
+    sockets = bind_sockets(0, "127.0.0.1")
+    server.add_sockets(sockets)
+    try:
+        yield f"http://127.0.0.1:{sockets[0].getsockname()[1]}"
+    finally:
+        server.stop()
+        for room in list(rooms.rooms.values()):
+            room.stop()
+        await server.close_all_connections()
+
+
+async def test_floor_refuses_a_socket_without_a_session(floor_url: str):
+    client = AsyncHTTPClient()
+    request_headers = {"Connection": "Upgrade", "Upgrade": "websocket",
+                       "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZQ=="}
+    with pytest.raises(HTTPClientError) as caught:
+        await client.fetch(floor_url + "/ws", headers=request_headers)
+    assert caught.value.code == 401
+    with pytest.raises(HTTPClientError) as caught:
+        await client.fetch(floor_url + "/ws", headers={**request_headers,
+                                                       "Cookie": "arena_session=forged"})
+    assert caught.value.code == 401
+
+
+async def test_loadgen_players_get_states_and_pongs_from_the_floor(floor_url: str):
+    result = await run_load(
+        LoadOptions(url=floor_url, players=6, seconds=2.5, warmup=0.5, seed=1), announce=False
+    )
+    assert result["joined"] == 6
+    assert result["failures"] == 0, result["failure_kinds"]
+    assert 10 <= result["states_per_player_second_min"] <= 30  # about the 20 Hz tick
+    assert result["pongs"] > 0 and result["ping_p99_ms"] is not None
+    assert result["bytes_received"] > 0
+    assert result["cpu_percent"] is not None
+
+
+async def test_loadgen_reports_a_refused_handshake(floor_url: str, monkeypatch):
+    async def forged_login(*_args: object) -> str:
+        return "forged"
+
+    monkeypatch.setattr(loadgen, "guest_login", forged_login)
+    result = await run_load(
+        LoadOptions(url=floor_url, players=3, seconds=0.3, warmup=0.0), announce=False
+    )
+    assert result["joined"] == 0
+    assert result["failure_kinds"] == {"handshake refused: HTTP 401": 3}
+
+
+# -- the whole comparison ----------------------------------------------------------------------
+
+
+def test_floor_run_writes_the_report(tmp_path: Path):
+    out = tmp_path / "results"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.floor", "--players", "20", "--seconds", "3",
+         "--warmup", "1", "--rounds", "1", "--out", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=90,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    reports = sorted(out.glob("*-floor.json"))
+    assert len(reports) == 1
+    report = json.loads(reports[0].read_text())
+    runs = report["runs"]
+    assert [r["server"] for r in runs] == ["arena", "floor"]
+    for run in runs:
+        assert run["connected"] == 20, run
+        assert run["failures"] == 0, run["failure_kinds"]
+        assert 10 <= run["states_per_player_second_min"] <= 30, run  # about the tick rate
+        assert run["pongs"] > 0, run
+        assert run["cpu_us_per_player_second"] is not None
+        assert run["loadgen_cpu_percent"] is not None
+    # The floor's states are sized to what Arena sent in the run before.
+    assert runs[1]["floor_state_bytes"] == round(runs[0]["state_bytes"])
+    assert report["summary"][0]["ratio"] is not None
+    markdown = reports[0].with_suffix(".md").read_text()
+    assert "Arena / floor" in markdown and "Reproduce: `python -m bench.floor" in markdown
+
+
+def test_summary_takes_medians_and_pairs_rounds():
+    def run(server: str, round_no: int, cpu: float) -> dict[str, object]:
+        return {"server": server, "players": 400, "round": round_no,
+                "cpu_us_per_player_second": cpu, "failures": 0}
+
+    runs = [run("arena", 1, 900.0), run("floor", 1, 600.0), run("arena", 2, 700.0),
+            run("floor", 2, 700.0), {**run("arena", 0, 5000.0), "profiled": True}]
+    [row] = floor.summarize(runs)
+    assert row["arena"]["cpu_us_per_player_second"] == 800.0
+    assert row["floor"]["cpu_us_per_player_second"] == 650.0
+    assert row["ratio"] == round(800 / 650, 3)
+    assert row["round_ratios"] == [1.5, 1.0]
+    assert [k for k, _, _ in floor.plan(floor.Options(players=[4, 8], rounds=2))] == [
+        "arena", "floor"] * 4
