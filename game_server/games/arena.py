@@ -5,6 +5,7 @@ Pure and deterministic: the same rules, seed and calls give the same states and 
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 import random
@@ -70,6 +71,14 @@ class _Player:
         return max(self.seq, 0)
 
 
+def _x_of(player: _Player) -> float:
+    return player.x
+
+
+def _id_of(player: _Player) -> int:
+    return player.id
+
+
 class ArenaGame:
     """One Arena world: players, pellets, a tick counter and the changes not yet reported.
 
@@ -81,7 +90,6 @@ class ArenaGame:
         self._rng = random.Random(seed)
         self.tick = 0  # the number of steps taken so far
         self._players: dict[int, _Player] = {}
-        self._player_grid = Grid(self.rules.grid_cell_size)
         self._pellet_grid = Grid(self.rules.grid_cell_size)
         self._pellets: list[tuple[float, float]] = []
         self._dead: dict[int, None] = {}
@@ -95,6 +103,8 @@ class ArenaGame:
         self._gone: dict[int, None] = {}
         self._dirty_pellets: dict[int, None] = {}
         self._last_leaderboard: list[list[int]] = []
+        # Set wherever a mass or a life changes, so an unchanged top list costs nothing.
+        self._board_dirty = True
         for pellet_id in range(self.rules.pellet_count):
             x, y = self._random_spot()
             self._pellets.append((x, y))
@@ -115,12 +125,12 @@ class ArenaGame:
         mass = self.rules.start_mass
         player = _Player(player_id, name, x, y, mass)
         self._players[player_id] = player
-        self._player_grid.insert(player_id, x, y)
+        self._board_dirty = True
         self._best[player_id] = max(self._best.get(player_id, 0), mass)
         reported_seq = player.reported_seq
         if player_id in self._gone:
             # Left and came back between two takes: clients still know the old one, `spawned`
-            # overwrites it, and an impossible seq forces a `moved` row to reset its seq.
+            # overwrites it (with the new seq).
             del self._gone[player_id]
             reported_seq = -1
         else:
@@ -132,7 +142,6 @@ class ArenaGame:
         """Take a player out of the game; an unknown id is a no-op."""
         if self._players.pop(player_id, None) is None:
             return
-        self._player_grid.discard(player_id)
         self._dead.pop(player_id, None)
         self._spawned.pop(player_id, None)
         self._reported.pop(player_id, None)
@@ -144,6 +153,7 @@ class ArenaGame:
             self._vanished.add(player_id)
         else:
             self._gone[player_id] = None
+        self._board_dirty = True
 
     def has_player(self, player_id: int) -> bool:
         """Whether the player is in the game (alive or dead)."""
@@ -196,10 +206,9 @@ class ArenaGame:
             if mass < 1:
                 raise ValueError("mass must be >= 1")
             player.mass = mass
+            self._board_dirty = True
             self._best[player_id] = max(self._best[player_id], mass)
         player.x, player.y = self._clamp(x, y)
-        if player.alive:
-            self._player_grid.move(player_id, player.x, player.y)
 
     def place_pellet(self, pellet_id: int, x: float, y: float) -> None:
         """Put a pellet at ``(x, y)`` (clamped to the world). For tests and tools."""
@@ -215,13 +224,21 @@ class ArenaGame:
             raise ValueError(f"dt must be a finite number >= 0, got {dt!r}")
         self._respawn_due(dt)
         alive = [p for p in self._players.values() if p.alive]
-        for player in alive:
-            self._move(player, dt)
-        for player in alive:
-            self._eat_pellets(player)
-        for player in alive:
-            if player.alive:
-                self._eat_players(player)
+        rules = self.rules
+        speed_factor = rules.speed_factor
+        width, height = rules.world_width, rules.world_height
+        sqrt = math.sqrt
+        for p in alive:  # inlined speed and clamp: this loop runs for every player, every step
+            if p.dx or p.dy:
+                distance = speed_factor / sqrt(p.mass) * dt
+                x = p.x + p.dx * distance
+                y = p.y + p.dy * distance
+                p.x = 0.0 if x < 0.0 else (width if x > width else x)
+                p.y = 0.0 if y < 0.0 else (height if y > height else y)
+        for p in alive:
+            self._eat_pellets(p)
+        if len(alive) > 1:
+            self._eat_players(alive)
         self.tick += 1
 
     def _respawn_due(self, dt: float) -> None:
@@ -237,49 +254,77 @@ class ArenaGame:
             player.mass = self.rules.start_mass
             player.dx = player.dy = 0.0
             player.alive = True
-            self._player_grid.insert(player.id, player.x, player.y)
             self._spawned[player.id] = None
-
-    def _move(self, player: _Player, dt: float) -> None:
-        if player.dx == 0.0 and player.dy == 0.0:
-            return
-        distance = self.rules.speed(player.mass) * dt
-        player.x, player.y = self._clamp(
-            player.x + player.dx * distance, player.y + player.dy * distance
-        )
-        self._player_grid.move(player.id, player.x, player.y)
+            self._board_dirty = True
 
     def _eat_pellets(self, player: _Player) -> None:
-        reach = self.rules.radius(player.mass) + self.rules.pellet_radius
+        rules = self.rules
+        reach = math.sqrt(player.mass) * rules.radius_factor + rules.pellet_radius
+        near = self._pellet_grid.near(player.x, player.y, reach)
+        if not near:
+            return
+        if len(near) > 1:
+            near.sort()
         reach_sq = reach * reach
-        for pellet_id in sorted(self._pellet_grid.query(player.x, player.y, reach)):
-            px, py = self._pellets[pellet_id]
+        pellets = self._pellets
+        for pellet_id in near:
+            px, py = pellets[pellet_id]
             if (px - player.x) ** 2 + (py - player.y) ** 2 < reach_sq:
-                self._grow(player, self.rules.pellet_mass)
+                self._grow(player, rules.pellet_mass)
                 self._set_pellet(pellet_id, *self._random_spot())
 
-    def _eat_players(self, eater: _Player) -> None:
+    def _eat_players(self, alive: list[_Player]) -> None:
+        """Each eater in turn (in joining order) eats the smaller players it overlaps.
+
+        Candidates come from a sweep over the players sorted by x (positions do not change in
+        this phase): a victim is smaller than its eater, so it overlaps only within twice the
+        eater's radius. O(players log players) per step, never players x players.
+        """
         rules = self.rules
-        radius = rules.radius(eater.mass)
-        # A victim is smaller than the eater, so it overlaps only within twice the eater's radius.
-        for victim_id in sorted(self._player_grid.query(eater.x, eater.y, 2 * radius)):
-            victim = self._players[victim_id]
-            if victim is eater or eater.mass < rules.eat_ratio * victim.mass:
+        factor = rules.radius_factor
+        ratio = rules.eat_ratio
+        sqrt = math.sqrt
+        # Nobody can eat unless it has eat_ratio times the smallest mass: the usual case while
+        # everyone is near the start mass, and then this phase costs one pass.
+        smallest = min(p.mass for p in alive)
+        if not any(p.mass >= ratio * smallest for p in alive):
+            return
+        by_x = sorted(alive, key=_x_of)
+        xs = [p.x for p in by_x]
+        for eater in alive:
+            if not eater.alive or eater.mass < ratio * smallest:
                 continue
-            reach = rules.radius(eater.mass) + rules.radius(victim.mass)
-            if (victim.x - eater.x) ** 2 + (victim.y - eater.y) ** 2 < reach * reach:
-                self._grow(eater, victim.mass)
-                self._kill(victim, eater)
+            reach = 2.0 * sqrt(eater.mass) * factor
+            lo = bisect.bisect_left(xs, eater.x - reach)
+            hi = bisect.bisect_right(xs, eater.x + reach)
+            if hi - lo < 2:
+                continue  # only itself in the window
+            y = eater.y
+            most = eater.mass / ratio
+            candidates = [
+                p for p in by_x[lo:hi] if p.mass <= most and p.alive and abs(p.y - y) <= reach
+            ]
+            if not candidates:
+                continue
+            candidates.sort(key=_id_of)
+            for victim in candidates:
+                if not victim.alive or eater.mass < ratio * victim.mass:
+                    continue
+                overlap = (sqrt(eater.mass) + sqrt(victim.mass)) * factor
+                if (victim.x - eater.x) ** 2 + (victim.y - y) ** 2 < overlap * overlap:
+                    self._grow(eater, victim.mass)
+                    self._kill(victim, eater)
 
     def _kill(self, victim: _Player, eater: _Player) -> None:
+        self._board_dirty = True
         victim.alive = False
         victim.dx = victim.dy = 0.0
         victim.respawn_in = self.rules.respawn_delay
-        self._player_grid.remove(victim.id)
         self._dead[victim.id] = None
         self._eaten.append([victim.id, eater.id])
 
     def _grow(self, player: _Player, amount: int) -> None:
+        self._board_dirty = True
         player.mass += amount
         if player.mass > self._best[player.id]:
             self._best[player.id] = player.mass
@@ -376,7 +421,8 @@ class ArenaGame:
         ):
             if rows:
                 changes[key] = rows
-        leaderboard = self.leaderboard()
+        leaderboard = self.leaderboard() if self._board_dirty else self._last_leaderboard
+        self._board_dirty = False
         if leaderboard != self._last_leaderboard:
             changes["leaderboard"] = leaderboard
             self._last_leaderboard = leaderboard
