@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import asyncpg
 import pytest
 
+from game_server.storage import open_storage
+from game_server.storage import postgres as pg_storage
 from game_server.storage.base import Storage, StorageError, User, UsernameTaken, hash_session_id
+from game_server.storage.postgres import PostgresStorage
 from game_server.storage.sqlite import SCHEMA_VERSION, SQLiteStorage
+
+from .pg import PostgresServer, postgres_database, postgres_server, skip_unless_installed
+
+# Fixtures used by name below; importing them is what makes pytest see them here.
+__all__ = ["postgres_database", "postgres_server"]
 
 
 class ManualClock:
@@ -27,15 +37,22 @@ class ManualClock:
         self.now += seconds
 
 
+# Makes an unopened storage; called twice in one test, it must reach the same data.
 StorageFactory = Callable[[Path, ManualClock], Storage]
 
 
-def _sqlite(tmp_path: Path, clock: ManualClock) -> Storage:
-    return SQLiteStorage(tmp_path / "db" / "arena.sqlite3", clock=clock)
+def _sqlite(request: pytest.FixtureRequest) -> StorageFactory:
+    return lambda tmp_path, clock: SQLiteStorage(tmp_path / "db" / "arena.sqlite3", clock=clock)
 
 
-# Every implementation of Storage goes here (PostgreSQL next) and must pass the contract tests.
-FACTORIES = [pytest.param(_sqlite, id="sqlite")]
+def _postgres(request: pytest.FixtureRequest) -> StorageFactory:
+    dsn = request.getfixturevalue("postgres_database")  # a new empty database for each test
+    return lambda tmp_path, clock: PostgresStorage(dsn, clock=clock)
+
+
+# Every implementation of Storage goes here and must pass the contract tests. Each entry gets
+# the test's request (to reach fixtures such as a fresh database) and returns a factory.
+FACTORIES = [pytest.param(_sqlite, id="sqlite"), pytest.param(_postgres, id="postgres")]
 
 
 @pytest.fixture
@@ -45,7 +62,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture(params=FACTORIES)
 def factory(request: pytest.FixtureRequest) -> StorageFactory:
-    return request.param
+    return request.param(request)
 
 
 @pytest.fixture
@@ -241,6 +258,36 @@ async def test_concurrent_calls(storage: Storage) -> None:
     assert len({user.id for user in users}) == 50
 
 
+async def test_concurrent_best_mass_keeps_the_max(storage: Storage) -> None:
+    user = await storage.create_guest("g")
+    masses = [(i * 37) % 101 for i in range(60)]
+    await asyncio.gather(*(storage.record_best_mass(user.id, m) for m in masses))
+    assert (await storage.get_user(user.id)) == User(user.id, "g", True, max(masses))
+
+
+async def test_concurrent_registrations_of_one_name(storage: Storage) -> None:
+    names = ["Alice", "alice", "ALICE", "aLiCe"] * 5
+    results = await asyncio.gather(
+        *(storage.create_user(name, "hash") for name in names), return_exceptions=True
+    )
+    created = [r for r in results if isinstance(r, User)]
+    assert len(created) == 1
+    assert all(isinstance(r, UsernameTaken) for r in results if r is not created[0])
+
+
+async def test_concurrent_mixed_calls(storage: Storage) -> None:
+    users = await asyncio.gather(*(storage.create_user(f"u{i}", "hash") for i in range(20)))
+    sessions = await asyncio.gather(*(storage.create_session(u.id, 60) for u in users))
+    found = await asyncio.gather(
+        *(storage.session_user(s) for s in sessions),
+        *(storage.find_login(f"U{i}") for i in range(20)),
+        *(storage.record_best_mass(u.id, u.id) for u in users),
+        storage.leaderboard(),
+    )
+    assert found[:20] == users
+    assert [f[0].id for f in found[20:40]] == [u.id for u in users]
+
+
 # -- SQLite specifics --------------------------------------------------------------------------
 
 
@@ -327,3 +374,172 @@ async def test_sqlite_unopenable_path_raises_storage_error(tmp_path: Path) -> No
     with pytest.raises(StorageError, match="cannot open"):
         await store.open()
     await store.close()
+
+
+# -- open_storage ------------------------------------------------------------------------------
+
+
+def test_open_storage_picks_the_implementation(tmp_path: Path) -> None:
+    plain = open_storage(tmp_path / "a.db")
+    assert isinstance(plain, SQLiteStorage) and plain.path == str(tmp_path / "a.db")
+    relative = open_storage("sqlite:///data/arena.sqlite3")
+    assert isinstance(relative, SQLiteStorage) and relative.path == "data/arena.sqlite3"
+    absolute = open_storage(f"sqlite:///{tmp_path}/b.db")
+    assert isinstance(absolute, SQLiteStorage) and absolute.path == f"{tmp_path}/b.db"
+    memory = open_storage("sqlite:///:memory:")
+    assert isinstance(memory, SQLiteStorage) and memory.path == ":memory:"
+    for url in ("postgresql://u:secret@db.example:5432/arena", "postgres://db.example/arena"):
+        store = open_storage(url, max_size=3)
+        assert isinstance(store, PostgresStorage)
+        assert "secret" not in store.where
+    with pytest.raises(ValueError, match="unsupported"):
+        open_storage("mysql://db.example/arena")
+    with pytest.raises(ValueError):
+        open_storage("sqlite://")
+
+
+# -- PostgreSQL specifics ----------------------------------------------------------------------
+
+
+@pytest.fixture
+async def pg(postgres_database: str, clock: ManualClock) -> AsyncIterator[PostgresStorage]:
+    store = PostgresStorage(postgres_database, clock=clock)
+    await store.open()
+    yield store
+    await store.close()
+
+
+async def _query(dsn: str, sql: str, *args: object) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(dsn, timeout=5)
+    try:
+        return await conn.fetch(sql, *args)
+    finally:
+        await conn.close()
+
+
+async def test_postgres_stores_only_session_hashes(pg: PostgresStorage, postgres_database: str):
+    user = await pg.create_user("alice", "hash")
+    session_id = await pg.create_session(user.id, ttl_seconds=60)
+    rows = await _query(postgres_database, "SELECT * FROM sessions")
+    assert len(rows) == 1
+    assert rows[0]["id_hash"] == hash_session_id(session_id)
+    assert session_id not in repr([dict(r) for r in rows])
+
+
+async def test_postgres_schema_is_versioned_and_open_is_idempotent(
+    postgres_database: str,
+) -> None:
+    # Several processes starting at once: the schema lock keeps them from racing.
+    stores = [PostgresStorage(postgres_database) for _ in range(4)]
+    await asyncio.gather(*(s.open() for s in stores))
+    await asyncio.gather(*(s.close() for s in stores))
+    rows = await _query(postgres_database, "SELECT version FROM arena_schema")
+    assert [r["version"] for r in rows] == [pg_storage.SCHEMA_VERSION]
+    async with PostgresStorage(postgres_database) as store:
+        assert await store.leaderboard() == []
+
+
+async def test_postgres_refuses_newer_schema(postgres_database: str) -> None:
+    async with PostgresStorage(postgres_database):
+        pass
+    await _query(postgres_database, "UPDATE arena_schema SET version = version + 1")
+    store = PostgresStorage(postgres_database)
+    with pytest.raises(StorageError, match="newer"):
+        await store.open()
+    await store.close()
+
+
+async def test_postgres_open_twice_refused(pg: PostgresStorage) -> None:
+    with pytest.raises(StorageError):
+        await pg.open()
+
+
+async def test_postgres_username_index_ignores_case(pg: PostgresStorage) -> None:
+    await pg.create_user("Bob", "hash")
+    found = await pg.find_login("bOB")
+    assert found is not None and found[0].name == "Bob"
+
+
+def test_postgres_rejects_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="postgresql://"):
+        PostgresStorage("host=localhost dbname=arena")
+    with pytest.raises(ValueError):
+        PostgresStorage("postgresql://localhost/arena", min_size=5, max_size=2)
+
+
+async def test_postgres_nothing_listening_is_a_storage_error() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    store = PostgresStorage(f"postgresql://arena:hunter2@127.0.0.1:{port}/arena")
+    with pytest.raises(StorageError, match=f"127.0.0.1:{port}") as caught:
+        await store.open()
+    assert "hunter2" not in str(caught.value)
+    await store.close()
+    with pytest.raises(StorageError, match="not open"):
+        await store.get_user(1)
+
+
+async def test_postgres_silent_server_times_out() -> None:
+    # Accepts connections and never answers, like a host that froze.
+    accepted: list[asyncio.StreamWriter] = []
+    server = await asyncio.start_server(lambda r, w: accepted.append(w), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    store = PostgresStorage(f"postgresql://arena@127.0.0.1:{port}/arena", connect_timeout=0.5)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        with pytest.raises(StorageError, match="no answer in time"):
+            await store.open()
+    finally:
+        server.close()
+        for writer in accepted:
+            writer.close()
+        await server.wait_closed()
+        await store.close()
+    assert loop.time() - started < 3
+
+
+async def test_postgres_slow_statement_times_out(pg: PostgresStorage, postgres_database: str):
+    user = await pg.create_guest("g")
+    store = PostgresStorage(postgres_database, command_timeout=0.5)
+    await store.open()
+    blocker = await asyncpg.connect(postgres_database, timeout=5)
+    try:
+        async with blocker.transaction():
+            await blocker.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user.id)
+            with pytest.raises(StorageError, match="no answer in time"):
+                await store.record_best_mass(user.id, 10)
+        # The lock is gone: the pool still works after a timed-out statement.
+        await store.record_best_mass(user.id, 10)
+        assert (await store.get_user(user.id)) == User(user.id, "g", True, 10)
+    finally:
+        await blocker.close()
+        await store.close()
+
+
+async def test_postgres_server_stopped_then_back() -> None:
+    # A private server, since this one is stopped halfway.
+    with PostgresServer(skip_unless_installed()) as server:
+        store = PostgresStorage(server.dsn("arena"), connect_timeout=2, command_timeout=2)
+        await store.open()
+        try:
+            user = await store.create_guest("g")
+            await asyncio.to_thread(server.stop)
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            for call in (store.get_user(user.id), store.record_best_mass(user.id, 5)):
+                with pytest.raises(StorageError, match="unavailable"):
+                    await call
+            assert loop.time() - started < 5
+            results = await asyncio.gather(
+                *(store.get_user(user.id) for _ in range(20)), return_exceptions=True
+            )
+            assert all(isinstance(r, StorageError) for r in results)
+            await asyncio.to_thread(server.start)
+            # The pool reconnects by itself once the server is back.
+            await store.record_best_mass(user.id, 5)
+            assert (await store.get_user(user.id)) == User(user.id, "g", True, 5)
+        finally:
+            await store.close()
+        await store.close()
