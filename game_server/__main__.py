@@ -44,6 +44,8 @@ def parse_config(
     add("host", defaults.host, "address to listen on (default %(default)s)")
     add("port", defaults.port, "port to listen on; 0 picks a free one (default %(default)s)", int)
     add("data-dir", defaults.data_dir, "SQLite file and cookie secret live here", Path)
+    add("database-url", defaults.database_url,
+        "sqlite:///path or postgresql://user@host/db (default: SQLite in the data directory)")
     add("tick-rate", defaults.tick_rate, "simulation and state rate in Hz", int)
     add("max-players", defaults.max_players, "players per room", int)
     add(
@@ -100,6 +102,7 @@ def parse_config(
         host=args.host,
         port=args.port,
         data_dir=args.data_dir,
+        database_url=args.database_url,
         tick_rate=args.tick_rate,
         max_players=args.max_players,
         allowed_origins=origins,

@@ -28,9 +28,9 @@ from game_server.engine.results import ResultRecorder
 from game_server.engine.ticker import IOLoopScheduler, Scheduler
 from game_server.games.base import GameMode
 from game_server.games.modes import default_modes
+from game_server.storage import open_storage
 from game_server.storage.base import Storage
 from game_server.storage.passwords import PasswordHasher
-from game_server.storage.sqlite import SQLiteStorage
 from game_server.throttle import LoginThrottle
 from game_server.transport import api, pages
 from game_server.transport.auth import SessionAuth
@@ -118,7 +118,7 @@ class ArenaServer:
     ) -> None:
         config.validate()
         self.config = config
-        self.storage = storage or SQLiteStorage(config.database_path)
+        self.storage = storage or open_storage(config.database_url or config.database_path)
         self.passwords = passwords or PasswordHasher()
         self.results = ResultRecorder(self.storage.record_best_mass)
         self.sockets = SocketRegistry()

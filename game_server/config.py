@@ -22,6 +22,7 @@ class Config:
     host: str = "127.0.0.1"
     port: int = 8888
     data_dir: Path = Path("data")
+    database_url: str = ""  # sqlite:///path or postgresql://...; empty: SQLite in data_dir
     tick_rate: int = 20
     max_players: int = 20
     allowed_origins: tuple[str, ...] = ()

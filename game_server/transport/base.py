@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -13,8 +14,10 @@ from game_server.config import Config
 from game_server.engine.limits import Limits
 from game_server.engine.matchmaker import Matchmaker
 from game_server.engine.metrics import Metrics
-from game_server.storage.base import Storage, User
+from game_server.storage.base import Storage, StorageError, User
 from game_server.transport.auth import SessionAuth
+
+log = logging.getLogger("arena.http")
 
 if TYPE_CHECKING:
     from game_server.transport.ws import SocketRegistry
@@ -51,6 +54,14 @@ class BaseHandler(tornado.web.RequestHandler):
     @property
     def user(self) -> User | None:
         return self.current_user  # type: ignore[no-any-return]
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, StorageError):
+            # An outage, not a bug: one line, no traceback per request.
+            log.warning("%s %s: storage unavailable: %s", self.request.method,
+                        self.request.path, value)
+            return
+        super().log_exception(typ, value, tb)
 
     async def start_session(self, user: User) -> None:
         self.session_id = await self.services.auth.start(self, user)
@@ -98,7 +109,12 @@ class JsonHandler(BaseHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, ApiError):
+        if isinstance(exc, StorageError):
+            # The database is unreachable: a clear, retryable answer instead of a bare 500.
+            self.set_status(503)
+            self.set_header("Retry-After", "5")
+            code, message = "unavailable", "The account service is unavailable; try again soon."
+        elif isinstance(exc, ApiError):
             code, message = exc.code, exc.message
             if exc.retry_after:
                 self.set_header("Retry-After", str(exc.retry_after))

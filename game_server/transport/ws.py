@@ -19,6 +19,7 @@ from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketProtocol
 
 from game_server.engine.session import PlayerSession
+from game_server.storage.base import StorageError
 from game_server.transport.base import Services
 from game_server.transport.reader import BatchedProtocol13
 
@@ -156,7 +157,12 @@ class GameSocket(tornado.websocket.WebSocketHandler):
 
     async def prepare(self) -> None:
         # Runs before the upgrade and before check_origin: no valid session, no socket.
-        resolved = await self.services.auth.resolve(self)
+        try:
+            resolved = await self.services.auth.resolve(self)
+        except StorageError as exc:
+            self.services.metrics.refused.labels("unavailable").inc()
+            log.warning("refusing a game connection: storage unavailable: %s", exc)
+            raise tornado.web.HTTPError(503, "storage unavailable") from None
         if resolved is None:
             self.services.metrics.refused.labels("unauthenticated").inc()
             raise tornado.web.HTTPError(401, "no valid session")
