@@ -155,15 +155,13 @@ class Phase:
 
 
 def server_path_round(connections: Sequence[Any], limit: int) -> Callable[[bytes], None]:
-    """A round of what `Room.tick` does per member: skip a connection whose backlog is over the
-    room's limit, else `connection.send(payload)`."""
-    if connections and hasattr(connections[0], "backlog"):
+    """A round of what `Room.tick` does per member: `connection.send_state(payload, limit)`,
+    which skips a connection whose backlog is over the room's limit."""
+    if connections and hasattr(connections[0], "send_state"):
 
         def send_all(payload: bytes) -> None:
             for conn in connections:
-                if conn.backlog() > limit:
-                    continue
-                conn.send(payload)
+                conn.send_state(payload, limit)
     else:
 
         def send_all(payload: bytes) -> None:

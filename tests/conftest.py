@@ -107,6 +107,12 @@ class FakeConnection:
     def backlog(self) -> int:
         return self.pending
 
+    def send_state(self, data: bytes, limit: int) -> bool:
+        if self.pending > limit:
+            return False
+        self.send(data)
+        return True
+
     @property
     def messages(self) -> list[dict[str, Any]]:
         return [orjson.loads(b) for b in self.raw]

@@ -18,6 +18,10 @@ class Connection(Protocol):
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the link with a WebSocket close code."""
 
+    def send_state(self, data: bytes, limit: int) -> bool:
+        """Send like `send` unless more than `limit` bytes are still waiting: then skip it and
+        return False (the room then treats the reader as lagging)."""
+
     def backlog(self) -> int:
         """Bytes accepted by `send` but not yet handed to the kernel (a slow reader's lag)."""
 

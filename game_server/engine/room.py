@@ -257,11 +257,12 @@ class Room:
         limit = self.max_backlog
         resync: bytes | None = None
         for player_id, member in members.items():
-            conn = member.connection
-            if conn.backlog() > limit:
-                recipients -= 1
-                self._lag(player_id, member, now)
-            elif lagging and player_id in lagging:
+            if lagging and player_id in lagging:
+                conn = member.connection
+                if conn.backlog() > limit:
+                    recipients -= 1
+                    self._lag(player_id, member, now)
+                    continue
                 # Caught up: the deltas it missed are gone, so it gets everything at once.
                 del lagging[player_id]
                 if resync is None:
@@ -270,8 +271,9 @@ class Room:
                         changes={"full": game.full_state()}))
                 conn.send(resync)
                 stats.resyncs += 1
-            else:
-                conn.send(data)
+            elif not member.connection.send_state(data, limit):
+                recipients -= 1
+                self._lag(player_id, member, now)
         stats.ticks += 1
         stats.steps += steps
         stats.states_sent += recipients

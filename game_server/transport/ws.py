@@ -62,44 +62,44 @@ class FrameCache:
 class SocketConnection:
     """The engine's `Connection` over one accepted WebSocket.
 
-    Whatever the engine sends is dropped once `hard_backlog` bytes wait in the stream: the
-    room already skips states above its own, lower limit, so this only bounds the rest (chat,
-    pongs) for a client that stopped reading.
+    Frames go straight to the Tornado stream (`write_message` would frame again and wrap a task
+    per call). Whatever the engine sends is dropped once `hard_backlog` bytes wait in the
+    stream; the room skips states above its own, lower limit (`send_state`), so the hard limit
+    only bounds the rest (chat, pongs) for a client that stopped reading.
     """
 
-    __slots__ = ("_handler", "_frames", "hard_backlog", "frames_sent", "bytes_sent", "dropped")
+    __slots__ = ("_handler", "_ws", "_stream", "_frames", "hard_backlog", "dropped")
 
     def __init__(self, handler: GameSocket, frames: FrameCache, hard_backlog: int) -> None:
         self._handler = handler
+        self._ws = handler.ws_connection  # fixed once the socket is open
+        self._stream = self._ws.stream  # type: ignore[union-attr]
         self._frames = frames
         self.hard_backlog = hard_backlog
-        self.frames_sent = 0
-        self.bytes_sent = 0
         self.dropped = 0
 
     def backlog(self) -> int:
-        ws = self._handler.ws_connection
-        if ws is None:
-            return 0
-        stream = ws.stream  # type: ignore[attr-defined]
+        stream = self._stream
         # IOStream's own counters of bytes written by us and bytes handed to the kernel.
         return stream._total_write_index - stream._total_write_done_index  # type: ignore[no-any-return]
 
     def send(self, data: bytes) -> None:
-        ws = self._handler.ws_connection
-        if ws is None or ws.is_closing():
-            return
-        if self.backlog() > self.hard_backlog:
+        self.send_state(data, self.hard_backlog)
+
+    def send_state(self, data: bytes, limit: int) -> bool:
+        """Write one frame unless more than `limit` bytes are still waiting; False if skipped."""
+        ws = self._ws
+        stream = self._stream
+        if ws.server_terminated or ws.client_terminated or stream.closed():  # type: ignore[union-attr]
+            return True  # closing: nothing to send, and not a lag either
+        if stream._total_write_index - stream._total_write_done_index > limit:
             self.dropped += 1
-            return
-        frame = self._frames.frame(data)
+            return False
         try:
-            # Straight to the stream: write_message would frame again and wrap a task per call.
-            ws.stream.write(frame)  # type: ignore[attr-defined]
+            stream.write(self._frames.frame(data))
         except StreamClosedError:
-            return
-        self.frames_sent += 1
-        self.bytes_sent += len(frame)
+            pass
+        return True
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         self._handler.close(code, reason)
