@@ -43,12 +43,7 @@ export class Predictor {
     this.maxPending = maxPending;
     this.smoothingMs = smoothingMs;
     this.snapDistance = snapDistance;
-    this.pending = [];
-    this.base = null;
-    this.ackedSeq = -1;
-    this.ackedDir = [0, 0];
-    this._error = [0, 0];
-    this._displayAt = null;
+    this.clear();
   }
 
   setWorld({ width = this.width, height = this.height, speedFactor = this.speedFactor } = {}) {
