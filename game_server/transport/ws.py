@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import tornado.web
 import tornado.websocket
-from tornado.iostream import StreamClosedError
+from tornado.iostream import IOStream, StreamClosedError
 from tornado.websocket import WebSocketProtocol
 
 from game_server.engine.session import PlayerSession
@@ -68,12 +68,15 @@ class SocketConnection:
     only bounds the rest (chat, pongs) for a client that stopped reading.
     """
 
-    __slots__ = ("_handler", "_ws", "_stream", "_frames", "hard_backlog", "dropped")
+    __slots__ = ("_handler", "_ws", "_stream", "_socket", "_frames", "hard_backlog", "dropped")
 
     def __init__(self, handler: GameSocket, frames: FrameCache, hard_backlog: int) -> None:
         self._handler = handler
         self._ws = handler.ws_connection  # fixed once the socket is open
-        self._stream = self._ws.stream  # type: ignore[union-attr]
+        stream = self._ws.stream  # type: ignore[union-attr]
+        self._stream = stream
+        # Plain TCP only: under TLS every byte must go through the SSL stream.
+        self._socket = stream.socket if type(stream) is IOStream else None
         self._frames = frames
         self.hard_backlog = hard_backlog
         self.dropped = 0
@@ -92,11 +95,26 @@ class SocketConnection:
         stream = self._stream
         if ws.server_terminated or ws.client_terminated or stream.closed():  # type: ignore[union-attr]
             return True  # closing: nothing to send, and not a lag either
-        if stream._total_write_index - stream._total_write_done_index > limit:
+        pending = stream._total_write_index - stream._total_write_done_index
+        if pending > limit:
             self.dropped += 1
             return False
+        frame = self._frames.frame(data)
+        if pending == 0 and self._socket is not None:
+            # The stream is idle: hand the frame to the kernel ourselves, skipping the stream's
+            # buffer and write Future; whatever the kernel does not take goes through the stream,
+            # which keeps the order since nothing else is queued.
+            try:
+                sent = self._socket.send(frame)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                return True  # the connection is gone; the stream's reader will see it close
+            if sent == len(frame):
+                return True
+            frame = frame[sent:]
         try:
-            stream.write(self._frames.frame(data))
+            stream.write(frame)
         except StreamClosedError:
             pass
         return True
