@@ -17,6 +17,7 @@ ones), and an unmasked or otherwise invalid frame closes with 1002 before aborti
 from __future__ import annotations
 
 import asyncio
+import sys
 
 from tornado.iostream import StreamClosedError
 from tornado.util import _websocket_mask
@@ -125,6 +126,29 @@ class BatchedProtocol13(WebSocketProtocol13):
             elif not fin:
                 self._fragmented_message_opcode = opcode
                 self._fragmented_message_buffer = bytearray(payload)
+                continue
+            if opcode == 0x1 and not self.client_terminated:
+                # The hot case (every player message), without _handle_message's dispatch and
+                # _run_callback's wrapper; the same checks and the same failure handling.
+                try:
+                    text = payload.decode("utf-8")
+                except UnicodeDecodeError:
+                    self._abort()
+                    return end, work
+                self._message_bytes_in += len(payload)
+                try:
+                    result = self.handler.on_message(text)
+                except Exception:
+                    self.handler.log_exception(*sys.exc_info())
+                    self._abort()
+                    return end, work
+                if result is not None:  # a coroutine on_message: awaited, failures contained
+                    try:
+                        await result
+                    except Exception:
+                        self.handler.log_exception(*sys.exc_info())
+                        self._abort()
+                        return end, work
                 continue
             handled = self._handle_message(opcode, payload)
             if handled is not None:
