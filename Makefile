@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 HOST   ?= 127.0.0.1
 PORT   ?= 8888
 
@@ -12,11 +13,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# The server alone needs only the package; the tests and benchmarks need the extras.
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $(RUN_STAMP)
+
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	touch $(STAMP) $(RUN_STAMP)
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/python -m game_server --host $(HOST) --port $(PORT)
 
 test: $(STAMP)
@@ -26,7 +32,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-bots: $(STAMP)
+bots: $(RUN_STAMP)
 	$(BIN)/python -m client.bots --url http://$(HOST):$(PORT) --bots 10 --duration 60
 
 clean:
