@@ -34,7 +34,6 @@ import os
 import random
 import re
 import socket
-import struct
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,16 +41,24 @@ from urllib.parse import urlsplit
 import gevent
 import orjson
 import websocket
-from locust import HttpUser, constant, events, task
+from locust import HttpUser, constant, task
 
-SESSION_COOKIE = "arena_session"
+from bench.locust_window import Window
+from bench.locust_wire import (
+    SESSION_COOKIE,
+    FrameReader,
+    close_code,
+    session_cookie,
+    source_address,
+    websocket_url,
+)
+from bench.wsframes import OP_CLOSE, OP_PING, OP_TEXT
+
 XSRF_COOKIE = "_xsrf"
 INPUT_HZ = 10  # inputs per second; a ping goes with every INPUT_HZ-th input
 CONNECT_TIMEOUT = 10.0  # seconds for the TCP connect + handshake, and again for `joined`
 CLOSE_GRACE = 1.0  # seconds to wait for the server's close frame when stopping
 PONG_DEADLINE = 5.0  # a ping unanswered for this long is reported as `pong missing`
-
-OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 
 # `messages.state` puts type, tick and ts first; the fast path reads ts without decoding the state
 # and falls back to a full decode for anything else.
@@ -60,142 +67,10 @@ _STATE_TS = re.compile(rb'"ts":(\d+)')
 
 _names = itertools.count(1)
 _users = itertools.count(os.getpid())  # spreads source addresses across --processes workers
-LOOPBACK_SOURCES = 250  # 127.0.0.2 .. 127.0.0.251
-
-
-class Window:
-    """When this process records samples: [start, end) in wall-clock seconds."""
-
-    start = 0.0
-    end = math.inf
-    stopping = False
-
-
-@events.init_command_line_parser.add_listener
-def _add_arguments(parser: Any) -> None:
-    parser.add_argument(
-        "--arena-warmup",
-        type=float,
-        default=0.0,
-        env_var="ARENA_WARMUP",
-        help="seconds after the test starts before pong and state samples are recorded",
-    )
-    parser.add_argument(
-        "--arena-window",
-        type=float,
-        default=0.0,
-        env_var="ARENA_WINDOW",
-        help="seconds of samples to record after the warmup (0: until the test stops)",
-    )
-    parser.add_argument(
-        "--arena-mode", default="arena", env_var="ARENA_MODE", help="game mode to join"
-    )
-
-
-@events.test_start.add_listener
-def _on_test_start(environment: Any, **_: Any) -> None:
-    options = environment.parsed_options
-    warmup = float(getattr(options, "arena_warmup", 0.0) or 0.0)
-    window = float(getattr(options, "arena_window", 0.0) or 0.0)
-    Window.start = time.time() + warmup
-    Window.end = Window.start + window if window > 0 else math.inf
-    Window.stopping = False
-
-
-@events.test_stopping.add_listener
-def _on_test_stopping(**_: Any) -> None:
-    Window.stopping = True  # closes from here on are ours, not failures
-
-
-class FrameReader:
-    """Parses server-to-client WebSocket frames (unmasked) out of a byte stream.
-
-    `feed` takes whatever one `recv` returned and gives back every complete message and control
-    frame in it as `(opcode, payload)`; fragmented messages are reassembled.
-    """
-
-    __slots__ = ("_buf", "_parts", "_parts_opcode")
-
-    def __init__(self) -> None:
-        self._buf = b""
-        self._parts: list[bytes] | None = None
-        self._parts_opcode = 0
-
-    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
-        buf = self._buf + data if self._buf else data
-        out: list[tuple[int, bytes]] = []
-        pos = 0
-        end = len(buf)
-        while end - pos >= 2:
-            b0 = buf[pos]
-            b1 = buf[pos + 1]
-            n = b1 & 0x7F
-            head = 2
-            if n == 126:
-                if end - pos < 4:
-                    break
-                n = (buf[pos + 2] << 8) | buf[pos + 3]
-                head = 4
-            elif n == 127:
-                if end - pos < 10:
-                    break
-                n = struct.unpack_from("!Q", buf, pos + 2)[0]
-                head = 10
-            if b1 & 0x80:
-                raise ValueError("the server sent a masked frame")
-            start = pos + head
-            if end - start < n:
-                break
-            payload = buf[start : start + n]
-            pos = start + n
-            opcode = b0 & 0x0F
-            if opcode >= 0x8:  # control frames are never fragmented, may come between fragments
-                out.append((opcode, payload))
-            elif b0 & 0x80 and opcode != OP_CONTINUATION and self._parts is None:
-                out.append((opcode, payload))
-            elif opcode != OP_CONTINUATION:
-                self._parts, self._parts_opcode = [payload], opcode
-            elif self._parts is None:
-                raise ValueError("a continuation frame without a first fragment")
-            else:
-                self._parts.append(payload)
-                if b0 & 0x80:
-                    out.append((self._parts_opcode, b"".join(self._parts)))
-                    self._parts = None
-        self._buf = buf[pos:]
-        return out
 
 
 class ConnectionClosed(Exception):
     """The WebSocket ended; the message says how."""
-
-
-def websocket_url(host: str) -> str:
-    """`http://h:p[/prefix]` → `ws://h:p[/prefix]/ws` (https → wss)."""
-    scheme, sep, rest = host.partition("://")
-    ws_scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(scheme)
-    if not sep or ws_scheme is None:
-        raise ValueError(f"--host must be an http(s) URL, not {host!r}")
-    return f"{ws_scheme}://{rest.rstrip('/')}/ws"
-
-
-def session_cookie(set_cookie_headers: list[str]) -> str | None:
-    """The `arena_session` value exactly as the server set it (quotes included), or None."""
-    value = None
-    for header in set_cookie_headers:
-        name, _, rest = header.partition("=")
-        if name.strip() == SESSION_COOKIE:
-            value = rest.split(";", 1)[0].strip() or None  # a later, empty one deletes it
-    return value
-
-
-def source_address(server_host: str, index: int) -> str | None:
-    """The local address user number `index` connects from: its own 127.0.0.x when the server
-    is on IPv4 loopback, as real players each come from their own address (the server caps
-    sockets per address); None (the system's choice) for any other server."""
-    if not server_host.startswith("127."):
-        return None
-    return f"127.0.0.{2 + index % LOOPBACK_SOURCES}"
 
 
 def random_direction(rng: random.Random) -> tuple[float, float]:
@@ -343,7 +218,7 @@ class ArenaPlayer(HttpUser):
                 elif kind == "error":
                     raise ConnectionClosed(f"error {msg.get('code')}: {msg.get('message')}")
             elif opcode == OP_CLOSE:
-                raise ConnectionClosed(f"closed with code {_close_code(payload)}")
+                raise ConnectionClosed(f"closed with code {close_code(payload)}")
             elif opcode == OP_PING:
                 ws.pong(payload)
         return joined
@@ -395,7 +270,7 @@ class ArenaPlayer(HttpUser):
                 elif opcode == OP_PING:
                     ws.pong(payload)
                 elif opcode == OP_CLOSE:
-                    self._closed(f"closed by the server with code {_close_code(payload)}")
+                    self._closed(f"closed by the server with code {close_code(payload)}")
                     return
 
     def _on_message(self, msg: dict[str, Any], recording: bool) -> None:
@@ -512,7 +387,3 @@ class ArenaPlayer(HttpUser):
         finally:
             ws.shutdown()
         self._pings.clear()
-
-
-def _close_code(payload: bytes) -> int:
-    return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005

@@ -16,28 +16,26 @@ from pathlib import Path
 
 import pytest
 
-from bench import capacity
+from bench import sampling
 from bench.broadcast import realistic_state
-from bench.capacity import (
-    ProcStat,
+from bench.capacity_report import (
     Snapshot,
-    bucket_delta,
     headline,
     headline_text,
-    histogram_buckets,
-    histogram_quantile,
-    metric_total,
-    parse_proc_stat,
-    parse_prometheus,
-    parse_rss_bytes,
-    percentile,
-    pinning,
-    read_locust_failures,
-    read_locust_stats,
     render_markdown,
     step_holds,
     summarize_step,
 )
+from bench.locust_csv import percentile, read_locust_failures, read_locust_stats
+from bench.procs import pinning
+from bench.prom import (
+    bucket_delta,
+    histogram_buckets,
+    histogram_quantile,
+    metric_total,
+    parse_prometheus,
+)
+from bench.sampling import ProcStat, parse_proc_stat, parse_rss_bytes
 from game_server.app import ArenaServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -117,15 +115,16 @@ def test_realistic_state_is_an_encoded_state_of_about_the_size_asked():
     assert msg["moved"]
 
 
-# -- the locustfile's pure helpers (in a subprocess: importing locust patches with gevent) ----
+# -- the locust player's wire helpers (bench.locust_wire; in a subprocess, away from gevent) --
 
 
 def test_locustfile_helpers():
     script = textwrap.dedent(
         """
         import struct
-        from bench.locustfile import (
-            FrameReader, session_cookie, source_address, websocket_url, _close_code,
+        from bench.locust_wire import (
+            FrameReader, session_cookie, source_address, websocket_url,
+            close_code as _close_code,
         )
 
         def frame(opcode, payload, fin=True):
@@ -233,10 +232,10 @@ def test_proc_parsing():
 
 
 def test_proc_of_this_process():
-    stat = capacity.proc_stat(__import__("os").getpid())
+    stat = sampling.proc_stat(__import__("os").getpid())
     assert stat is not None and stat.cpu_ticks > 0
-    assert capacity.proc_rss(__import__("os").getpid()) > 0
-    assert __import__("os").getpid() in capacity.process_tree(__import__("os").getpid())
+    assert sampling.proc_rss(__import__("os").getpid()) > 0
+    assert __import__("os").getpid() in sampling.process_tree(__import__("os").getpid())
 
 
 METRICS = """\
@@ -346,7 +345,7 @@ def test_summarize_step_from_csv_and_snapshots(tmp_path: Path):
         .replace('le="0.1"} 1000.0', 'le="0.1"} 1200.0')
         .replace('le="+Inf"} 1000.0', 'le="+Inf"} 1200.0')
     )
-    clk = capacity.CLK_TCK
+    clk = sampling.CLK_TCK
     before = Snapshot(at=100.0, server_ticks=0, loadgen_ticks={1: 0, 2: 0}, metrics=m0)
     after = Snapshot(at=110.0, server_ticks=5 * clk, loadgen_ticks={1: 2 * clk, 2: 9 * clk},
                      metrics=m1)

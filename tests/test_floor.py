@@ -17,21 +17,18 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.util import _websocket_mask
 
-from bench import floor, loadgen
+from bench import floor, floor_report, loadgen, wsframes
 from bench.floor_server import FIRST_TICK, Rooms, build_app, state_body, state_head
-from bench.loadgen import (
+from bench.loadgen import LoadOptions, percentile, run_load
+from bench.loadgen_login import set_cookies, source_address
+from bench.wsframes import (
     OP_BINARY,
     OP_CLOSE,
     OP_PING,
     OP_TEXT,
     FrameParser,
-    LoadOptions,
     ProtocolError,
     client_frame,
-    percentile,
-    run_load,
-    set_cookies,
-    source_address,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -98,8 +95,8 @@ def test_close_ping_and_binary_frames():
     out = parser.feed(server_frame(b"hi", OP_PING) + server_frame(b"\x00\x01", OP_BINARY) + close)
     assert out == [(OP_PING, b"hi"), (OP_BINARY, b"\x00\x01"),
                    (OP_CLOSE, struct.pack("!H", 1009) + b"message too big")]
-    assert loadgen.close_code(out[-1][1]) == 1009
-    assert loadgen.close_code(b"") is None
+    assert wsframes.close_code(out[-1][1]) == 1009
+    assert wsframes.close_code(b"") is None
 
 
 def test_fragments_are_reassembled_around_a_control_frame():
@@ -172,7 +169,7 @@ def test_floor_states_have_the_size_asked_for(size: int):
     payload = state_head(FIRST_TICK + 1, 1_732_480_000_123) + state_body(size)
     assert len(payload) == size
     assert orjson.loads(payload)["type"] == "state"
-    assert payload.startswith(loadgen.STATE_PREFIX)
+    assert payload.startswith(wsframes.STATE_PREFIX)
 
 
 @pytest.fixture
@@ -264,7 +261,7 @@ def test_summary_takes_medians_and_pairs_rounds():
 
     runs = [run("arena", 1, 900.0), run("floor", 1, 600.0), run("arena", 2, 700.0),
             run("floor", 2, 700.0), {**run("arena", 0, 5000.0), "profiled": True}]
-    [row] = floor.summarize(runs)
+    [row] = floor_report.summarize(runs)
     assert row["arena"]["cpu_us_per_player_second"] == 800.0
     assert row["floor"]["cpu_us_per_player_second"] == 650.0
     assert row["ratio"] == round(800 / 650, 3)

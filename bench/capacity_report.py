@@ -1,0 +1,329 @@
+"""What a capacity run's numbers mean: one step's record from locust's CSV and two snapshots,
+whether it holds, the headline over all steps, and the report (JSON, Markdown, PNG)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.locust_csv import percentile
+from bench.prom import Metrics, bucket_delta, histogram_buckets, histogram_quantile, metric_total
+from bench.report import machine_line, num, rounded, write_report_files
+from bench.sampling import CLK_TCK
+
+# The headline rule: a step holds when every user is connected, state latency p99 is below this
+# and fewer than this fraction of ticks overran.
+LATENCY_P99_LIMIT_MS = 100.0
+OVERRUN_LIMIT = 0.01
+LOADGEN_BUSY_PERCENT = 90.0  # a locust process this busy is probably the bottleneck
+
+
+# -- one step ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Snapshot:
+    at: float
+    server_ticks: int | None
+    loadgen_ticks: dict[int, int]
+    metrics: Metrics | None
+
+
+def step_holds(step: Mapping[str, Any]) -> bool:
+    """Every user connected, state latency p99 under 100 ms, fewer than 1% of ticks overran.
+
+    An overrun fraction the server did not report (no /metrics) is not held against a step.
+    """
+    connected = step.get("connected")
+    p99 = step.get("latency_p99_ms")
+    overrun = step.get("overrun_fraction")
+    return (
+        connected is not None
+        and connected >= step["users"]
+        and p99 is not None
+        and p99 < LATENCY_P99_LIMIT_MS
+        and (overrun is None or overrun < OVERRUN_LIMIT)
+    )
+
+
+def summarize_step(
+    users: int,
+    window: float,
+    stats: Mapping[str, Mapping[str, float]],
+    failures: list[dict[str, Any]],
+    before: Snapshot,
+    after: Snapshot,
+    players: Sequence[int],
+    rss: Sequence[int],
+) -> dict[str, Any]:
+    """One step's record from locust's CSV, two snapshots and the samples between them."""
+    seconds = max(1e-9, after.at - before.at)
+    latency = stats.get("state latency")
+    pong = stats.get("pong")
+    join = stats.get("WS connect+join")
+    per_user = stats.get("states per user-second")
+    total = stats.get("Aggregated", {})
+    joined = None
+    if join:
+        joined = int(join.get("Request Count", 0) - join.get("Failure Count", 0))
+    connected = min(players) if players else joined
+    players_avg = sum(players) / len(players) if players else (connected or 0)
+
+    server_cpu = None
+    if before.server_ticks is not None and after.server_ticks is not None:
+        server_cpu = (after.server_ticks - before.server_ticks) / CLK_TCK
+    loadgen = [
+        (after.loadgen_ticks[pid] - ticks) / CLK_TCK
+        for pid, ticks in before.loadgen_ticks.items()
+        if pid in after.loadgen_ticks
+    ]
+    loadgen_max = max(loadgen) / seconds * 100 if loadgen else None
+
+    m0, m1 = before.metrics, after.metrics
+
+    def delta(name: str) -> float | None:
+        a, b = metric_total(m1, name), metric_total(m0, name)
+        return None if a is None or b is None else a - b
+
+    ticks = delta("arena_ticks_total")
+    overruns = delta("arena_ticks_overrun_total")
+    state_bytes = delta("arena_state_bytes_sent_total")
+    states_sent = delta("arena_state_messages_sent_total")
+    tick_buckets = bucket_delta(
+        histogram_buckets(m1, "arena_tick_duration_seconds"),
+        histogram_buckets(m0, "arena_tick_duration_seconds"),
+    )
+    late_buckets = bucket_delta(
+        histogram_buckets(m1, "arena_tick_lateness_seconds"),
+        histogram_buckets(m0, "arena_tick_lateness_seconds"),
+    )
+    tick_p99 = histogram_quantile(0.99, tick_buckets)
+    late_p99 = histogram_quantile(0.99, late_buckets)
+    player_seconds = players_avg * seconds
+    states = latency.get("Request Count", 0) if latency else 0
+
+    step: dict[str, Any] = {
+        "users": users,
+        "connected": connected,
+        "joined": joined,
+        "players_avg": round(players_avg, 1),
+        "window_seconds": round(seconds, 2),
+        "states_per_second": round(states / window, 1) if window else None,
+        "states_per_user_second": rounded(per_user.get("Average Response Time") if per_user
+                                          else None, 2),
+        "states_per_user_second_min": rounded(per_user.get("Min Response Time") if per_user
+                                              else None, 2),
+        "latency_p50_ms": percentile(latency, "50%"),
+        "latency_p95_ms": percentile(latency, "95%"),
+        "latency_p99_ms": percentile(latency, "99%"),
+        "latency_max_ms": rounded(latency.get("Max Response Time") if latency else None, 1),
+        "ping_p50_ms": percentile(pong, "50%"),
+        "ping_p99_ms": percentile(pong, "99%"),
+        "join_p95_ms": percentile(join, "95%"),
+        "failures": int(total.get("Failure Count", 0)),
+        "failure_kinds": failures,
+        "server_cpu_percent": rounded(server_cpu / seconds * 100, 1) if server_cpu is not None
+        else None,
+        "server_rss_mib": rounded(max(rss) / 2**20, 1) if rss else None,
+        "loadgen_cpu_percent": rounded(sum(loadgen) / seconds * 100, 1) if loadgen else None,
+        "loadgen_max_process_cpu_percent": rounded(loadgen_max, 1),
+        "loadgen_processes": len(loadgen),
+        "loadgen_busy": bool(loadgen_max is not None and loadgen_max >= LOADGEN_BUSY_PERCENT),
+        "ticks": ticks,
+        "ticks_overrun": overruns,
+        "overrun_fraction": (overruns / ticks) if ticks and overruns is not None else None,
+        "tick_p99_ms": rounded(tick_p99 * 1000, 2) if tick_p99 is not None else None,
+        "tick_lateness_p99_ms": rounded(late_p99 * 1000, 2) if late_p99 is not None else None,
+        "states_sent_per_second": rounded(states_sent / seconds, 1) if states_sent is not None
+        else None,
+        "bytes_per_player_second": rounded(state_bytes / player_seconds, 1)
+        if state_bytes is not None and player_seconds > 0 else None,
+        "cpu_seconds_per_player_second": (server_cpu / player_seconds)
+        if server_cpu is not None and player_seconds > 0 else None,
+    }
+    cps = step["cpu_seconds_per_player_second"]
+    step["cpu_us_per_player_second"] = rounded(cps * 1e6, 1) if cps is not None else None
+    step["holds"] = step_holds(step)
+    return step
+
+
+def progress_line(index: int, count: int, step: Mapping[str, Any]) -> str:
+    overrun = step.get("overrun_fraction")
+    return (
+        f"[{index}/{count}] {step['users']} users: connected {num(step.get('connected'))}, "
+        f"{num(step.get('states_per_second'))} states/s, state latency p50/p95/p99 "
+        f"{num(step.get('latency_p50_ms'))}/{num(step.get('latency_p95_ms'))}/"
+        f"{num(step.get('latency_p99_ms'))} ms, ping p99 {num(step.get('ping_p99_ms'))} ms, "
+        f"failures {step.get('failures')}, server CPU {num(step.get('server_cpu_percent'))}% "
+        f"RSS {num(step.get('server_rss_mib'))} MiB, locust CPU "
+        f"{num(step.get('loadgen_cpu_percent'))}%, "
+        f"tick p99 {num(step.get('tick_p99_ms'), 2)} ms, "
+        f"overruns {'–' if overrun is None else f'{overrun:.2%}'}, "
+        f"{num(step.get('bytes_per_player_second'))} B/player/s, "
+        f"{num(step.get('cpu_us_per_player_second'))} µs CPU/player-s"
+        f"{'' if step.get('holds') else '  [does not hold]'}"
+    )
+
+
+# -- the headline --------------------------------------------------------------------------------
+
+
+def headline(steps: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The largest step that holds, and what a player-second cost the server there."""
+    held = [s for s in steps if step_holds(s)]
+    busy = [s["users"] for s in steps if s.get("loadgen_busy")]
+    if not held:
+        return {"users": None, "loadgen_busy_at": busy}
+    best = max(held, key=lambda s: s["users"])
+    return {
+        "users": best["users"],
+        "latency_p99_ms": best.get("latency_p99_ms"),
+        "overrun_fraction": best.get("overrun_fraction"),
+        "server_cpu_percent": best.get("server_cpu_percent"),
+        "cpu_seconds_per_player_second": best.get("cpu_seconds_per_player_second"),
+        "cpu_us_per_player_second": best.get("cpu_us_per_player_second"),
+        "loadgen_busy_at": busy,
+    }
+
+
+def headline_text(head: Mapping[str, Any]) -> str:
+    if head.get("users") is None:
+        text = (
+            "No step held (every user connected, state latency p99 < "
+            f"{LATENCY_P99_LIMIT_MS:g} ms, < {OVERRUN_LIMIT:.0%} of ticks overran)."
+        )
+    else:
+        overrun = head.get("overrun_fraction")
+        overrun_text = "overruns unknown" if overrun is None else f"{overrun:.2%} of ticks overran"
+        text = (
+            f"Capacity: {head['users']} players on one server process (every user connected, "
+            f"state latency p99 {num(head.get('latency_p99_ms'))} ms, {overrun_text}). "
+            f"Server CPU per player-second: {num(head.get('cpu_seconds_per_player_second'), 6)} "
+            f"CPU-s ({num(head.get('cpu_us_per_player_second'))} µs)."
+        )
+    if head.get("loadgen_busy_at"):
+        steps = ", ".join(str(u) for u in head["loadgen_busy_at"])
+        text += (
+            f" Locust was near 100% CPU at {steps} users: there, the load generator may be"
+            " the bottleneck (try --processes)."
+        )
+    return text
+
+
+# -- the report ------------------------------------------------------------------------------
+
+
+def render_markdown(report: Mapping[str, Any]) -> str:
+    m = report["machine"]
+    c = report["config"]
+    lines = [
+        f"# Arena capacity, {report['date']}",
+        "",
+        machine_line(m, "locust"),
+        f"Setup: tick {c['tick_rate']} Hz, {c['max_players']} players a room, "
+        f"{c['step_seconds']:g} s measured per step after the ramp ({c['spawn_rate']:g} users/s) "
+        f"and {c['settle']:g} s settling; {c['pinning']}; locust {_locust_processes(c)}.",
+        "",
+        "| users | connected | states/s | state latency p50 / p95 / p99 (ms) | ping p99 (ms) "
+        "| failures | server CPU % | server RSS (MiB) | locust CPU % | tick work / late p99 (ms) "
+        "| ticks overrun | state bytes/player/s | server µs CPU per player-s | holds |",
+        "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
+    ]
+    for s in report["steps"]:
+        overrun = s.get("overrun_fraction")
+        busy = " (busy)" if s.get("loadgen_busy") else ""
+        lines.append(
+            f"| {s['users']} | {num(s.get('connected'))} | {num(s.get('states_per_second'))} "
+            f"| {num(s.get('latency_p50_ms'))} / {num(s.get('latency_p95_ms'))} / "
+            f"{num(s.get('latency_p99_ms'))} | {num(s.get('ping_p99_ms'))} | {s['failures']} "
+            f"| {num(s.get('server_cpu_percent'))} | {num(s.get('server_rss_mib'))} "
+            f"| {num(s.get('loadgen_cpu_percent'))}{busy} | {num(s.get('tick_p99_ms'), 2)} / "
+            f"{num(s.get('tick_lateness_p99_ms'), 1)} "
+            f"| {'–' if overrun is None else f'{overrun:.2%}'} "
+            f"| {num(s.get('bytes_per_player_second'))} "
+            f"| {num(s.get('cpu_us_per_player_second'))} | {'yes' if s.get('holds') else 'no'} |"
+        )
+    lines += [
+        "",
+        f"**{headline_text(report['headline'])}**",
+        "",
+        "A step holds when every user is connected, state latency p99 is under "
+        f"{LATENCY_P99_LIMIT_MS:g} ms and fewer than {OVERRUN_LIMIT:.0%} of ticks overran. "
+        "CPU % is of one core (the server is one process). State latency is a state's arrival "
+        "at the player minus its `ts` (same clock), so it leaves out how late the tick itself "
+        "ran (tick late p99); ping round trips include it. Locust CPU is all locust processes; "
+        "\"busy\" marks a locust process at ≥ 90% of a core.",
+        "",
+        f"Reproduce: `{report['command']}`",
+    ]
+    if report.get("interrupted"):
+        lines += ["", "*The run was interrupted; the steps above are the ones that finished.*"]
+    return "\n".join(lines) + "\n"
+
+
+def _locust_processes(config: Mapping[str, Any]) -> str:
+    n = config.get("processes")
+    return f"with --processes {n}" if n else "in one process"
+
+
+def plot(report: Mapping[str, Any], path: Path) -> None:
+    """State latency p99 and server CPU % against users, on two y axes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = report["steps"]
+    users = [s["users"] for s in steps]
+    p99 = [_nan(s.get("latency_p99_ms")) for s in steps]
+    p50 = [_nan(s.get("latency_p50_ms")) for s in steps]
+    cpu = [_nan(s.get("server_cpu_percent")) for s in steps]
+
+    fig, left = plt.subplots(figsize=(8, 4.5), dpi=110)
+    left.plot(users, p99, "o-", color="tab:red", label="state latency p99")
+    left.plot(users, p50, "o:", color="tab:orange", label="state latency p50")
+    left.axhline(LATENCY_P99_LIMIT_MS, color="tab:red", linewidth=0.8, linestyle="--",
+                 label=f"{LATENCY_P99_LIMIT_MS:g} ms limit")
+    if len(users) > 1 and max(users) >= 8 * min(users):  # doubling steps: evenly spaced
+        left.set_xscale("log", base=2)
+        left.set_xticks(users, [str(u) for u in users])
+        left.minorticks_off()
+    left.set_xlabel("players (locust users)")
+    left.set_ylabel("state latency (ms)", color="tab:red")
+    left.set_ylim(bottom=0)
+    left.grid(alpha=0.3)
+    right = left.twinx()
+    right.plot(users, cpu, "s-", color="tab:blue", label="server CPU %")
+    right.set_ylabel("server CPU (% of one core)", color="tab:blue")
+    right.set_ylim(0, max(100.0, *(c for c in cpu if not math.isnan(c))) * 1.05)
+    handles = left.get_legend_handles_labels()
+    more = right.get_legend_handles_labels()
+    left.legend(handles[0] + more[0], handles[1] + more[1], loc="upper left", fontsize=8)
+    best = report["headline"].get("users")
+    title = f"Arena capacity, {report['date']} ({report['machine']['cores']} cores)"
+    if best:
+        title += f": holds {best} players"
+    left.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def write_report(report: dict[str, Any], out: Path) -> list[Path]:
+    """Write the JSON, Markdown and PNG; an interrupted run's go to `<date>-capacity-partial.*`
+    so they never replace a finished report of the same day."""
+    if report.get("interrupted") and not report["steps"]:
+        return []
+    paths = write_report_files(report, out, "capacity", render_markdown)
+    if report["steps"]:
+        png = paths[0].with_suffix(".png")
+        plot(report, png)
+        paths.append(png)
+    return paths

@@ -1,0 +1,117 @@
+"""The WebSocket wire as the load generator (`bench.loadgen`) sees it: server frames parsed out
+of a byte stream (states counted by their first bytes, never decoded), masked client frames, and
+the handshake's GUID (RFC 6455)."""
+
+from __future__ import annotations
+
+import struct
+
+from tornado.util import _websocket_mask
+
+WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+
+# `protocol.messages.state` puts `type` first and orjson keeps insertion order, so a state is
+# recognised by its first bytes; a state with its keys in another order is still counted after
+# a full decode.
+STATE_PREFIX = b'{"type":"state",'
+
+
+class ProtocolError(Exception):
+    """The server broke RFC 6455 (a masked frame, a continuation without a start)."""
+
+
+class FrameParser:
+    """Server-to-client WebSocket frames out of a byte stream that may split them anywhere.
+
+    `feed(data)` counts every complete text message starting with `STATE_PREFIX` in `states`
+    (without copying it out) and returns every other complete message as `(opcode, payload)`:
+    other text, binary, and control frames (close, ping, pong). Fragmented messages are
+    reassembled; control frames may come between fragments.
+    """
+
+    __slots__ = ("_buf", "_parts", "_parts_opcode", "states")
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._parts: list[bytes] | None = None
+        self._parts_opcode = 0
+        self.states = 0
+
+    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        buf = self._buf + data if self._buf else data
+        pos = 0
+        end = len(buf)
+        out: list[tuple[int, bytes]] = []
+        states = 0
+        while end - pos >= 2:
+            b0 = buf[pos]
+            n = buf[pos + 1]
+            if n & 0x80:
+                raise ProtocolError("the server sent a masked frame")
+            if n < 126:
+                start = pos + 2
+            elif n == 126:
+                if end - pos < 4:
+                    break
+                n = (buf[pos + 2] << 8) | buf[pos + 3]
+                start = pos + 4
+            else:
+                if end - pos < 10:
+                    break
+                n = int.from_bytes(buf[pos + 2 : pos + 10], "big")
+                start = pos + 10
+            stop = start + n
+            if stop > end:
+                break
+            pos = stop
+            if b0 == 0x81 and self._parts is None:  # a whole text message: the hot path
+                if buf.startswith(STATE_PREFIX, start, stop):
+                    states += 1
+                else:
+                    out.append((OP_TEXT, buf[start:stop]))
+                continue
+            opcode = b0 & 0x0F
+            payload = buf[start:stop]
+            if opcode >= 0x8:
+                out.append((opcode, payload))
+            elif opcode != OP_CONTINUATION:
+                if self._parts is not None:
+                    raise ProtocolError("a new message before the last one's final fragment")
+                if b0 & 0x80:
+                    out.append((opcode, payload))
+                else:
+                    self._parts, self._parts_opcode = [payload], opcode
+            elif self._parts is None:
+                raise ProtocolError("a continuation frame without a first fragment")
+            else:
+                self._parts.append(payload)
+                if b0 & 0x80:
+                    message = b"".join(self._parts)
+                    self._parts = None
+                    if self._parts_opcode == OP_TEXT and message.startswith(STATE_PREFIX):
+                        states += 1
+                    else:
+                        out.append((self._parts_opcode, message))
+        self._buf = buf[pos:] if pos else buf
+        if states:
+            self.states += states
+        return out
+
+
+def client_frame(payload: bytes, mask: bytes, opcode: int = OP_TEXT) -> bytes:
+    """One masked client-to-server frame (RFC 6455 5.3): every client frame must be masked."""
+    n = len(payload)
+    if n < 126:
+        head = bytes((0x80 | opcode, 0x80 | n))
+    elif n < 65536:
+        head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
+    else:
+        head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
+    return head + mask + _websocket_mask(mask, payload)
+
+
+def close_code(payload: bytes) -> int | None:
+    return int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
+
