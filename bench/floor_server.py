@@ -27,12 +27,12 @@ import tornado.web
 import tornado.websocket
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import PeriodicCallback
-from tornado.iostream import IOStream, StreamClosedError
+from tornado.iostream import IOStream
 from tornado.netutil import bind_sockets
 from tornado.websocket import WebSocketProtocol
 
 from game_server.transport.reader import BatchedProtocol13
-from game_server.transport.ws import text_frame
+from game_server.transport.ws import text_frame, write_frame
 
 SESSION_COOKIE = "arena_session"
 DEFAULT_STATE_BYTES = 460  # about what Arena sent per state when this was written
@@ -93,7 +93,7 @@ class Room:
             ws = member.ws_connection
             if ws is None:
                 continue
-            if not write_frame(ws.stream, frame):  # type: ignore[attr-defined]
+            if not send_frame(ws.stream, frame):  # type: ignore[attr-defined]
                 continue
             sent += 1
         counters = self._counters
@@ -101,26 +101,13 @@ class Room:
         counters["state_bytes_sent"] += sent * len(payload)  # payload bytes, as Arena counts
 
 
-def write_frame(stream: IOStream, frame: bytes) -> bool:
-    """Straight to the socket when the stream is idle (what Arena's transport does too, so the
-    floor keeps every transport choice and only lacks the layers above); else the stream."""
+def send_frame(stream: IOStream, frame: bytes) -> bool:
+    """Arena's own write path (`game_server.transport.ws.write_frame`): straight to the socket
+    when the stream is idle, so the floor keeps every transport choice Arena makes."""
     if stream.closed():
         return False
-    if stream._total_write_index == stream._total_write_done_index and type(stream) is IOStream:
-        try:
-            sent = stream.socket.send(frame)
-        except BlockingIOError:
-            sent = 0
-        except OSError:
-            return False
-        if sent == len(frame):
-            return True
-        frame = frame[sent:]
-    try:
-        stream.write(frame)
-    except StreamClosedError:
-        return False
-    return True
+    idle = stream._total_write_index == stream._total_write_done_index
+    return write_frame(stream, stream.socket if idle and type(stream) is IOStream else None, frame)
 
 
 class Rooms:
@@ -251,7 +238,7 @@ class FloorSocket(tornado.websocket.WebSocketHandler):
         ws = self.ws_connection
         if ws is None or ws.is_closing():
             return
-        write_frame(ws.stream, text_frame(orjson.dumps(msg)))  # type: ignore[attr-defined]
+        send_frame(ws.stream, text_frame(orjson.dumps(msg)))  # type: ignore[attr-defined]
 
 
 def build_app(rooms: Rooms, cookie_secret: str | None = None) -> tornado.web.Application:

@@ -9,6 +9,7 @@ frames each broadcast payload once for all its recipients.
 from __future__ import annotations
 
 import logging
+import socket
 import struct
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,6 +37,30 @@ def text_frame(payload: bytes) -> bytes:
     if n < 65536:
         return struct.pack("!BBH", 0x81, 126, n) + payload
     return struct.pack("!BBQ", 0x81, 127, n) + payload
+
+
+def write_frame(stream: IOStream, idle_socket: socket.socket | None, frame: bytes) -> bool:
+    """Write one frame; False if the connection is gone.
+
+    With `idle_socket` (the plain-TCP socket of a stream that has nothing queued), the frame goes
+    to the kernel directly, skipping the stream's buffer and write Future; whatever the kernel
+    does not take goes through the stream, which keeps the order since nothing else is queued.
+    """
+    if idle_socket is not None:
+        try:
+            sent = idle_socket.send(frame)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            return False  # the connection is gone; the stream's reader will see it close
+        if sent == len(frame):
+            return True
+        frame = frame[sent:]
+    try:
+        stream.write(frame)
+    except StreamClosedError:
+        return False
+    return True
 
 
 class FrameCache:
@@ -99,24 +124,7 @@ class SocketConnection:
         if pending > limit:
             self.dropped += 1
             return False
-        frame = self._frames.frame(data)
-        if pending == 0 and self._socket is not None:
-            # The stream is idle: hand the frame to the kernel ourselves, skipping the stream's
-            # buffer and write Future; whatever the kernel does not take goes through the stream,
-            # which keeps the order since nothing else is queued.
-            try:
-                sent = self._socket.send(frame)
-            except BlockingIOError:
-                sent = 0
-            except OSError:
-                return True  # the connection is gone; the stream's reader will see it close
-            if sent == len(frame):
-                return True
-            frame = frame[sent:]
-        try:
-            stream.write(frame)
-        except StreamClosedError:
-            pass
+        write_frame(stream, self._socket if pending == 0 else None, self._frames.frame(data))
         return True
 
     def close(self, code: int = 1000, reason: str = "") -> None:
