@@ -85,3 +85,15 @@ def test_lateness_is_measured_against_the_fixed_grid_and_overruns_counted() -> N
     counters = observer.counters
     assert counters.ticks == 4 and counters.ticks_overrun == 1
     assert counters.steps_caught_up == 2
+
+
+def test_tick_histogram_buckets_are_less_or_equal_and_cumulative() -> None:
+    from game_server.engine.metrics import TickHistogram
+
+    h = TickHistogram((0.001, 0.01))
+    for value in (0.0005, 0.001, 0.002, 0.5):
+        h.observe(value)
+    family = h.family("t_seconds", "doc")
+    buckets = {s.labels["le"]: s.value for s in family.samples if s.name == "t_seconds_bucket"}
+    assert buckets == {"0.001": 2, "0.01": 3, "+Inf": 4}
+    assert [s.value for s in family.samples if s.name == "t_seconds_count"] == [4]

@@ -118,8 +118,10 @@ class SocketConnection:
         """Write one frame unless more than `limit` bytes are still waiting; False if skipped."""
         ws = self._ws
         stream = self._stream
-        if ws.server_terminated or ws.client_terminated or stream.closed():  # type: ignore[union-attr]
+        if ws.server_terminated or ws.client_terminated:  # type: ignore[union-attr]
             return True  # closing: nothing to send, and not a lag either
+        # A stream closed under us needs no check here: its socket object is closed (fd -1), so
+        # a direct send fails with OSError, and stream.write raises StreamClosedError.
         pending = stream._total_write_index - stream._total_write_done_index
         if pending > limit:
             self.dropped += 1
