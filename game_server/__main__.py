@@ -75,18 +75,12 @@ def parse_config(
     add("login-failure-window", defaults.login_failure_window,
         "seconds failed logins are remembered", float)
     add("log-level", "info", "debug, info, warning or error")
-    parser.add_argument(
-        "--no-uvloop",
-        action="store_true",
-        default=_env(environ, "no-uvloop", "") not in ("", "0", "false"),
-        help="run on asyncio's default event loop instead of uvloop",
-    )
-    parser.add_argument(
-        "--stock-reader",
-        action="store_true",
-        default=_env(environ, "stock-reader", "") not in ("", "0", "false"),
-        help="read WebSocket frames with Tornado's own reader instead of the batched one",
-    )
+    def switch(flag: str, help_text: str) -> None:
+        default = _env(environ, flag, "") not in ("", "0", "false")
+        parser.add_argument("--" + flag, action="store_true", default=default, help=help_text)
+
+    switch("no-uvloop", "run on asyncio's default event loop instead of uvloop")
+    switch("stock-reader", "read WebSocket frames with Tornado's own reader, not the batched one")
     parser.add_argument(
         "--rotate-cookie-secret",
         action="store_true",

@@ -41,18 +41,13 @@ class Member(Protocol):
 
 @dataclass
 class RoomStats:
-    """Counters of one room's tick loop, read by metrics and tests."""
+    """What happened to this one room's tick loop (the server-wide totals are in the
+    `EngineCounters` of its observer)."""
 
-    ticks: int = 0
-    steps: int = 0
     catchup_steps: int = 0
     dropped_steps: int = 0
-    states_sent: int = 0
-    bytes_sent: int = 0
     states_skipped: int = 0
     resyncs: int = 0
-    last_tick_seconds: float = 0.0
-    max_tick_seconds: float = 0.0
 
 
 class Room:
@@ -274,10 +269,6 @@ class Room:
             elif not member.connection.send_state(data, limit):
                 recipients -= 1
                 self._lag(player_id, member, now)
-        stats.ticks += 1
-        stats.steps += steps
-        stats.states_sent += recipients
-        stats.bytes_sent += len(data) * recipients
         counters.ticks += 1
         counters.state_messages += recipients
         counters.state_bytes += len(data) * recipients
@@ -285,9 +276,6 @@ class Room:
             stats.catchup_steps += steps - 1
             counters.steps_caught_up += steps - 1
         elapsed = time.perf_counter() - started
-        stats.last_tick_seconds = elapsed
-        if elapsed > stats.max_tick_seconds:
-            stats.max_tick_seconds = elapsed
         overrun = elapsed > dt or lateness > dt
         if overrun:
             counters.ticks_overrun += 1

@@ -45,8 +45,6 @@ class PlayerSession:
         self.room: Room | None = None
         self.player_id = 0
         self.resume_token: str | None = None
-        self.messages_received = 0
-        self.errors_sent = 0
         self._matchmaker = matchmaker
         self._counters = matchmaker.observer.counters
         self._wall = wall
@@ -68,7 +66,6 @@ class PlayerSession:
 
     def handle(self, data: str | bytes) -> None:
         """Act on one text frame."""
-        self.messages_received += 1
         self._counters.messages_received += 1
         now = self._monotonic()
         if not self._messages.take(now):
@@ -85,7 +82,6 @@ class PlayerSession:
 
     def handle_binary(self) -> None:
         """A binary frame arrived: refuse it, keep the connection."""
-        self.messages_received += 1
         self._counters.messages_received += 1
         self.send_error(ErrorCode.BINARY_FRAME, "only text frames carrying JSON are accepted")
 
@@ -108,11 +104,9 @@ class PlayerSession:
             return
         if now - self._last_limit_notice >= 1.0:
             self._last_limit_notice = now
-            self.errors_sent += 1
             self.connection.send(encode_error(ErrorCode.RATE_LIMITED, f"{what}; slow down"))
 
     def send_error(self, code: ErrorCode, message: str) -> None:
-        self.errors_sent += 1
         self._counters.error(code.value)
         self.connection.send(encode_error(code, message))
 
