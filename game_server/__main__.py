@@ -46,6 +46,22 @@ def parse_config(
     add("data-dir", defaults.data_dir, "SQLite file and cookie secret live here", Path)
     add("database-url", defaults.database_url,
         "sqlite:///path or postgresql://user@host/db (default: SQLite in the data directory)")
+    add("redis-url", defaults.redis_url,
+        "redis://host:port/db shared by every process of this Arena (rooms, seats, lobby, "
+        "pub/sub); empty: one process, in-process presence")
+    add("public-url", defaults.public_url,
+        "http(s)://host:port players reach this process at (redirects point there); "
+        "default: http://HOST:PORT")
+    add("processes", defaults.processes,
+        "worker processes on this host sharing --port (0: one per core; >1 needs --redis-url)",
+        int)
+    add("worker-port", defaults.worker_port,
+        "with --processes: worker i also listens on this port + i for redirects "
+        "(default: the port after --port)", int)
+    add("presence-ttl", defaults.presence_ttl,
+        "seconds a room of a dead process stays in the lobby", float)
+    add("seat-ttl", defaults.seat_ttl,
+        "seconds a seat reserved for a redirected player waits to be claimed", float)
     add("tick-rate", defaults.tick_rate, "simulation and state rate in Hz", int)
     add("max-players", defaults.max_players, "players per room", int)
     add(
@@ -97,6 +113,12 @@ def parse_config(
         port=args.port,
         data_dir=args.data_dir,
         database_url=args.database_url,
+        redis_url=args.redis_url,
+        public_url=args.public_url.rstrip("/"),
+        processes=args.processes,
+        worker_port=args.worker_port,
+        presence_ttl=args.presence_ttl,
+        seat_ttl=args.seat_ttl,
         tick_rate=args.tick_rate,
         max_players=args.max_players,
         allowed_origins=origins,

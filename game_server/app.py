@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
 import socket
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import tornado.web
 from tornado.httpserver import HTTPServer
@@ -19,15 +22,18 @@ from tornado.log import access_log
 from tornado.netutil import bind_sockets
 
 from game_server.accounts import Accounts
-from game_server.config import Config
+from game_server.config import Config, secret_versions
+from game_server.engine.cluster import Cluster, on_events
 from game_server.engine.connection import Identity
 from game_server.engine.limits import Limits
 from game_server.engine.matchmaker import Matchmaker
 from game_server.engine.metrics import Metrics
 from game_server.engine.results import ResultRecorder
+from game_server.engine.seats import SeatTokens
 from game_server.engine.ticker import IOLoopScheduler, Scheduler
 from game_server.games.base import GameMode
 from game_server.games.modes import default_modes
+from game_server.presence import Presence, open_presence
 from game_server.storage import open_storage
 from game_server.storage.base import Storage
 from game_server.storage.passwords import PasswordHasher
@@ -35,6 +41,7 @@ from game_server.throttle import LoginThrottle
 from game_server.transport import api, pages
 from game_server.transport.auth import SessionAuth
 from game_server.transport.base import Services
+from game_server.transport.events import SocketEvents
 from game_server.transport.ws import FrameCache, GameSocket, SocketRegistry
 from protocol import messages
 from protocol.codec import encode
@@ -115,7 +122,12 @@ class ArenaServer:
         passwords: PasswordHasher | None = None,
         scheduler: Scheduler | None = None,
         modes: dict[str, GameMode] | None = None,
+        presence: Presence | None = None,
+        shared_sockets: list[socket.socket] | None = None,
     ) -> None:
+        """`presence` defaults to the one `--redis-url` names (in memory without it);
+        `shared_sockets` are a listening port bound before forking, served besides this
+        process's own `config.port`."""
         config.validate()
         self.config = config
         self.storage = storage or open_storage(config.database_url or config.database_path)
@@ -139,6 +151,17 @@ class ArenaServer:
             max_lag=config.max_lag_seconds,
             resume_grace=config.resume_grace,
         )
+        process_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
+        self.presence = presence or open_presence(
+            config.redis_url, process_id, room_ttl=config.presence_ttl)
+        self.cluster = Cluster(
+            self.presence,
+            self.matchmaker,
+            SeatTokens(secret_versions(config.cookie_secret)),
+            url="",  # known once listening
+            seat_ttl=config.seat_ttl,
+        )
+        self.events = SocketEvents(self.sockets, self.presence.process_id)
         self.services = Services(
             config=config,
             storage=self.storage,
@@ -151,10 +174,13 @@ class ArenaServer:
                     window=config.login_failure_window,
                 ),
             ),
-            auth=SessionAuth(self.storage, ttl_days=config.session_ttl_days),
+            auth=SessionAuth(self.storage, ttl_days=config.session_ttl_days,
+                             on_end=self._session_ended),
             matchmaker=self.matchmaker,
             metrics=self.metrics,
             sockets=self.sockets,
+            cluster=self.cluster,
+            events=self.events,
             limits=Limits(
                 messages_per_second=config.max_messages_per_second,
                 message_burst=config.max_messages_per_second * 2,
@@ -166,6 +192,8 @@ class ArenaServer:
         self._http: HTTPServer | None = None
         self._purge: PeriodicCallback | None = None
         self._sockets: list[socket.socket] = []
+        self._shared_sockets = shared_sockets or []
+        self._unsubscribe = lambda: None
         self.port = config.port
 
     @property
@@ -175,13 +203,41 @@ class ArenaServer:
             host = f"[{host}]"
         return f"http://{host}:{self.port}"
 
+    @property
+    def public_url(self) -> str:
+        """The base URL players reach this process at: `--public-url`, with this process's
+        own port when it is one of several workers sharing a port."""
+        if not self.config.public_url:
+            return self.url
+        if not self._shared_sockets:
+            return self.config.public_url
+        parts = urlsplit(self.config.public_url)
+        host = parts.hostname or self.config.host
+        if ":" in host:
+            host = f"[{host}]"
+        return urlunsplit((parts.scheme, f"{host}:{self.port}", parts.path, "", ""))
+
+    @property
+    def websocket_url(self) -> str:
+        parts = urlsplit(self.public_url)
+        scheme = "wss" if parts.scheme == "https" else "ws"
+        return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + "/ws", "", ""))
+
     async def start(self) -> None:
-        """Open the database and start listening (port 0 picks a free port)."""
+        """Open the database, join the presence and start listening (port 0: a free port)."""
         await self.storage.open()
         self._sockets = bind_sockets(self.config.port, address=self.config.host)
         self.port = self._sockets[0].getsockname()[1]
+        self.cluster.url = self.websocket_url
+        self._unsubscribe = on_events(
+            self.presence,
+            chat=self.events.chat,
+            kick_session=self.events.kick_session,
+            connected=self.events.connected,
+        )
+        await self.cluster.start()
         self._http = HTTPServer(self.app, xheaders=False)
-        self._http.add_sockets(self._sockets)
+        self._http.add_sockets(self._sockets + self._shared_sockets)
         # Expired and revoked session rows are dead weight: sweep them hourly.
         self._purge = PeriodicCallback(self._purge_sessions, 3600 * 1000.0)
         self._purge.start()
@@ -207,6 +263,11 @@ class ArenaServer:
             if handler.session is not None:
                 handler.session.connection.send(notice)
         self.matchmaker.close_all("server_closing")  # every seat's best mass is recorded here
+        self._unsubscribe()
+        try:
+            await asyncio.wait_for(self.cluster.stop(), grace)
+        except TimeoutError:
+            log.warning("could not leave the presence within %.0f s", grace)
         for handler in self.services.sockets:
             handler.close(1001, "server shutting down")
         if self._http is not None:
@@ -222,6 +283,9 @@ class ArenaServer:
                       self.results.pending, grace)
         await self.storage.close()
         self.passwords.close()
+
+    def _session_ended(self, session_id: str) -> None:
+        self.cluster.kick_session(self.events.session_hash(session_id))
 
     def _record_result(self, identity: Identity, mass: int) -> None:
         self.results.record(identity.id, mass)

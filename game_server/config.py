@@ -23,6 +23,12 @@ class Config:
     port: int = 8888
     data_dir: Path = Path("data")
     database_url: str = ""  # sqlite:///path or postgresql://...; empty: SQLite in data_dir
+    redis_url: str = ""  # redis://host:port/db shared by every process; empty: one process
+    public_url: str = ""  # http(s)://host:port players reach this process at; empty: host:port
+    processes: int = 1  # forked workers sharing the port; 0: one per core
+    worker_port: int = 0  # first port of the workers' own ports; 0: the port after --port
+    presence_ttl: float = 5.0  # a room not refreshed for this long leaves the lobby
+    seat_ttl: float = 5.0  # a seat reserved for a redirected player lapses after this
     tick_rate: int = 20
     max_players: int = 20
     allowed_origins: tuple[str, ...] = ()
@@ -57,6 +63,15 @@ class Config:
             raise ValueError("--max-players must be between 1 and 1000")
         if not 0 <= self.port <= 65535:
             raise ValueError("--port must be between 0 and 65535")
+        if self.processes < 0:
+            raise ValueError("--processes must be 0 (one per core) or more")
+        if self.processes != 1 and not self.redis_url:
+            raise ValueError("--processes other than 1 needs --redis-url: the workers share "
+                             "their rooms, seats and lobby through Redis")
+        if self.public_url and not self.public_url.startswith(("http://", "https://")):
+            raise ValueError("--public-url must start with http:// or https://")
+        if self.presence_ttl <= 0 or self.seat_ttl <= 0:
+            raise ValueError("--presence-ttl and --seat-ttl must be more than 0")
         if self.max_connections_per_ip < 0:
             raise ValueError("--max-connections-per-ip must be 0 (no limit) or more")
         if self.max_messages_per_second <= 0 or self.max_chats_per_second <= 0:

@@ -91,20 +91,25 @@ def _parse_ping(obj: dict[str, Any]) -> m.Ping:
     return m.Ping(ping_id)
 
 
-def _short_name(obj: dict[str, Any], key: str) -> str:
+def _short_name(obj: dict[str, Any], key: str, limit: int = m.MAX_NAME_FIELD_CHARS) -> str:
     value = obj[key]
     if type(value) is not str:
         raise _bad(f"join.{key} must be a string")
-    if not 1 <= len(value) <= m.MAX_NAME_FIELD_CHARS:
-        raise _range(f"join.{key} must be 1 to {m.MAX_NAME_FIELD_CHARS} characters")
+    if not 1 <= len(value) <= limit:
+        raise _range(f"join.{key} must be 1 to {limit} characters")
     return value
 
 
+_JOIN_KEYS = ("mode", "room", "resume", "seat")
+
+
 def _parse_join(obj: dict[str, Any]) -> m.Join:
-    given = [key for key in ("mode", "room", "resume") if obj.get(key) is not None]
+    given = [key for key in _JOIN_KEYS if obj.get(key) is not None]
     if len(given) != 1:
-        raise _bad("join needs exactly one of 'mode', 'room' or 'resume'")
+        raise _bad("join needs exactly one of 'mode', 'room', 'resume' or 'seat'")
     key = given[0]
+    if key == "seat":
+        return m.Join(mode=None, room=None, seat=_short_name(obj, key, m.MAX_SEAT_CHARS))
     value = _short_name(obj, key)
     return m.Join(mode=value if key == "mode" else None, room=value if key == "room" else None,
                   resume=value if key == "resume" else None)
@@ -119,7 +124,10 @@ def _parse_chat(obj: dict[str, Any]) -> m.Chat:
         raise _range(f"chat.text must be 1 to {m.MAX_CHAT_CHARS} characters")
     if not text.isprintable():
         raise _range("chat.text must not contain control characters")
-    return m.Chat(text)
+    scope = obj.get("scope", "room")
+    if scope not in m.CHAT_SCOPES:
+        raise _bad(f"chat.scope must be one of {', '.join(m.CHAT_SCOPES)}")
+    return m.Chat(text, scope)
 
 
 _LEAVE = m.Leave()

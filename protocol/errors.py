@@ -22,6 +22,8 @@ class ErrorCode(StrEnum):
     ROOM_CLOSED = "room_closed"
     RATE_LIMITED = "rate_limited"
     RESUME_FAILED = "resume_failed"
+    SEAT_INVALID = "seat_invalid"
+    UNAVAILABLE = "unavailable"
 
 
 class ProtocolError(Exception):

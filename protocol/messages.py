@@ -16,16 +16,19 @@ MAX_DIRECTION = 1e6
 MAX_PING_ID_CHARS = 64
 MAX_CHAT_CHARS = 200
 MAX_NAME_FIELD_CHARS = 32  # mode and room ids, resume tokens
+MAX_SEAT_CHARS = 1024  # signed seat tokens from a `redirect`
+CHAT_SCOPES = ("room", "global")
 
 
 @dataclass(frozen=True, slots=True)
 class Join:
-    """`join`: matchmaking by `mode`, a given `room` id, or the `resume` token of a seat held
-    after a dropped connection (exactly one is set)."""
+    """`join`: matchmaking by `mode`, a given `room` id, the `resume` token of a seat held
+    after a dropped connection, or the `seat` token of a `redirect` (exactly one is set)."""
 
     mode: str | None
     room: str | None
     resume: str | None = None
+    seat: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +49,11 @@ class Ping:
 
 @dataclass(frozen=True, slots=True)
 class Chat:
-    """`chat`: text for everyone in the sender's room (already trimmed and checked)."""
+    """`chat`: text for everyone in the sender's room, or with `scope` "global" for every
+    player of every process (already trimmed and checked)."""
 
     text: str
+    scope: str = "room"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +96,16 @@ def pong(ping_id: Any, ts: int) -> dict[str, Any]:
     return {"type": "pong", "id": ping_id, "ts": ts}
 
 
-def chat(*, player: int, name: str, text: str) -> dict[str, Any]:
-    return {"type": "chat", "player": player, "name": name, "text": text}
+def chat(*, player: int, name: str, text: str, scope: str = "room") -> dict[str, Any]:
+    msg: dict[str, Any] = {"type": "chat", "player": player, "name": name, "text": text}
+    if scope != "room":
+        msg["scope"] = scope
+    return msg
+
+
+def redirect(*, url: str, room: str, seat: str, expires_in: float) -> dict[str, Any]:
+    """The room matchmaking picked is on another process: reconnect to `url` with `seat`."""
+    return {"type": "redirect", "url": url, "room": room, "seat": seat, "expires_in": expires_in}
 
 
 def left(*, room: str, reason: str) -> dict[str, Any]:

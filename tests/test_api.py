@@ -112,8 +112,12 @@ async def test_rooms_list(server, client_factory) -> None:
     ws.write_message(orjson.dumps({"type": "join", "mode": "arena"}).decode())
     from tests.conftest import recv_until
     joined = await recv_until(ws, "joined")
-    rooms = body(await c.request("GET", "/api/rooms"))["rooms"]
-    assert rooms == [{"id": joined["room"], "mode": "arena", "players": 1, "max_players": 20}]
+    listed = body(await c.request("GET", "/api/rooms"))
+    assert listed["complete"] is True
+    assert listed["rooms"] == [{
+        "id": joined["room"], "mode": "arena", "players": 1, "max_players": 20,
+        "process": server.presence.process_id, "url": server.url.replace("http", "ws") + "/ws",
+    }]
     ws.close()
 
 

@@ -80,6 +80,8 @@ class Matchmaker:
         self._rooms: dict[str, Room] = {}
         self._tickers: dict[str, Timer] = {}
         self._disposals: dict[str, Timer] = {}
+        # Called with every room this matchmaker closes (the cluster unregisters it).
+        self.room_closed_hooks: list[Callable[[Room], None]] = []
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -116,7 +118,7 @@ class Matchmaker:
                 raise ProtocolError(
                     ErrorCode.UNKNOWN_MODE, f"unknown mode {mode!r}; this server runs: {known}"
                 )
-            room = self._fullest_open_room(mode) or self._create_room(self.modes[mode])
+            room = self._fullest_open_room(mode) or self.create_room(mode)
         self._cancel_disposal(room.id)
         token = secrets.token_urlsafe(18) if self.resume_grace > 0 else None
         player_id = room.join(member, token)
@@ -168,7 +170,13 @@ class Matchmaker:
                 best = room
         return best
 
-    def _create_room(self, mode: GameMode) -> Room:
+    def fullest_open_room(self, mode: str) -> Room | None:
+        """This process's fullest room of `mode` with a free seat, if any."""
+        return self._fullest_open_room(mode)
+
+    def create_room(self, mode_name: str) -> Room:
+        """A new, empty room of a mode this server runs (KeyError for another)."""
+        mode = self.modes[mode_name]
         room_id = self._room_ids()
         while room_id in self._rooms:
             room_id = self._room_ids()
@@ -214,6 +222,8 @@ class Matchmaker:
         self._cancel_disposal(room.id)
         for token in [t for t, seat in self._seats.items() if seat.room is room]:
             self.forget(token)
+        for hook in self.room_closed_hooks:
+            hook(room)
         log.info("room %s disposed", room.id)
 
     def _cancel_disposal(self, room_id: str) -> None:

@@ -7,11 +7,13 @@ message and the connection stays usable; nothing a client sends can raise out of
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from game_server.engine.cluster import Cluster, Redirect, Seated
 from game_server.engine.connection import Connection, Identity
 from game_server.engine.limits import Limits, TokenBucket
 from game_server.engine.matchmaker import Matchmaker
@@ -37,6 +39,8 @@ class PlayerSession:
         wall: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         limits: Limits | None = None,
+        cluster: Cluster | None = None,
+        session_id: str = "",
     ) -> None:
         limits = limits or Limits()
         now = monotonic()
@@ -46,6 +50,10 @@ class PlayerSession:
         self.player_id = 0
         self.resume_token: str | None = None
         self._matchmaker = matchmaker
+        self._cluster = cluster
+        self.session_id = session_id  # the login session: seat tokens are bound to it
+        self._joining = False  # a join across processes is under way
+        self._gone = False  # the connection is closed
         self._counters = matchmaker.observer.counters
         self._wall = wall
         self._monotonic = monotonic
@@ -87,6 +95,7 @@ class PlayerSession:
 
     def disconnect(self) -> None:
         """The socket is gone: the seat is held for a resume, or left (its result saved)."""
+        self._gone = True
         room = self.room
         if room is not None:
             self.room = None
@@ -135,18 +144,71 @@ class PlayerSession:
             raise ProtocolError(
                 ErrorCode.ALREADY_IN_ROOM, f"already in room {self.room.id}; leave it first"
             )
+        if self._joining:
+            raise ProtocolError(ErrorCode.ALREADY_IN_ROOM, "a join is already under way")
+        cluster = self._cluster
         if msg.resume is not None:
             self.room, self.player_id = self._matchmaker.resume(self, msg.resume)
             self.resume_token = msg.resume
+        elif msg.seat is not None:
+            if cluster is None:
+                raise ProtocolError(ErrorCode.SEAT_INVALID, "this server takes no seat tokens")
+            self._join_later(cluster.claim(self, msg.seat))
+        elif cluster is not None and cluster.distributed:
+            if msg.mode is not None:
+                self._join_later(cluster.place(self, msg.mode, self.session_id))
+            else:
+                self._join_later(cluster.place_in_room(self, str(msg.room), self.session_id))
         else:
             self.room, self.player_id, self.resume_token = self._matchmaker.join(
                 self, mode=msg.mode, room_id=msg.room
             )
 
+    def _join_later(self, placing: Awaitable[Seated | Redirect]) -> None:
+        """Run a join that must ask other processes; its answer comes when it is done."""
+        self._joining = True
+        assert self._cluster is not None
+        self._cluster.spawn(self._finish_join(placing))
+
+    async def _finish_join(self, placing: Awaitable[Seated | Redirect]) -> None:
+        try:
+            placed = await placing
+        except ProtocolError as exc:
+            self.send_error(exc.code, exc.message)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("join failed for %s", self.identity.name)
+            self.send_error(ErrorCode.UNAVAILABLE, "could not join just now; try again")
+            return
+        finally:
+            self._joining = False
+        if isinstance(placed, Redirect):
+            self.connection.send(encode(messages.redirect(
+                url=placed.url, room=placed.room, seat=placed.token,
+                expires_in=placed.expires_in)))
+            return
+        self.room, self.player_id, self.resume_token = (
+            placed.room, placed.player_id, placed.resume_token)
+        if self._gone:  # the socket closed while the seat was being found
+            self.disconnect()
+
     def _on_chat(self, msg: messages.Chat) -> None:
+        if msg.scope == "global":
+            if self._cluster is None:
+                raise ProtocolError(ErrorCode.UNAVAILABLE, "this server has no global chat")
+            self._cluster.spawn(self._announce(msg.text))
+            return
         if self.room is None:
             raise ProtocolError(ErrorCode.NOT_IN_ROOM, "join a room before chatting")
         self.room.chat(self.player_id, msg.text)
+
+    async def _announce(self, text: str) -> None:
+        try:
+            await self._cluster.announce(self.identity.name, text)  # type: ignore[union-attr]
+        except ProtocolError as exc:
+            self.send_error(exc.code, exc.message)
 
     def _on_leave(self, msg: messages.Leave) -> None:
         if self.room is None:

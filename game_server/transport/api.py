@@ -86,8 +86,9 @@ class RoomsHandler(JsonHandler):
     async def prepare(self) -> None:
         pass  # public, like a server browser; no session lookup
 
-    def get(self) -> None:
-        self.send_json({"rooms": [room.describe() for room in self.services.matchmaker.rooms()]})
+    async def get(self) -> None:
+        rooms, complete = await self.services.cluster.rooms()
+        self.send_json({"rooms": rooms, "complete": complete})
 
 
 class LeaderboardHandler(JsonHandler):

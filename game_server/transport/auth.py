@@ -6,6 +6,8 @@ revoking the row locks the cookie out everywhere, the WebSocket handshake includ
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import tornado.web
 
 from game_server.storage.base import Storage, User
@@ -17,9 +19,16 @@ MAX_SESSION_ID_CHARS = 128
 class SessionAuth:
     """Turns a request's signed session cookie into a user, and starts and ends sessions."""
 
-    def __init__(self, storage: Storage, *, ttl_days: float) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        ttl_days: float,
+        on_end: Callable[[str], None] | None = None,
+    ) -> None:
         self._storage = storage
         self.ttl_days = ttl_days
+        self._on_end = on_end  # told of every revoked session id (to close its sockets)
 
     async def resolve(self, handler: tornado.web.RequestHandler) -> tuple[User, str] | None:
         """The logged-in user and session id of this request, or None."""
@@ -53,4 +62,6 @@ class SessionAuth:
         """Revoke the session server-side and clear the cookie."""
         if session_id is not None:
             await self._storage.revoke_session(session_id)
+            if self._on_end is not None:
+                self._on_end(session_id)
         handler.clear_cookie(SESSION_COOKIE, path="/")

@@ -20,6 +20,8 @@ from game_server.transport.auth import SessionAuth
 log = logging.getLogger("arena.http")
 
 if TYPE_CHECKING:
+    from game_server.engine.cluster import Cluster
+    from game_server.transport.events import SocketEvents
     from game_server.transport.ws import SocketRegistry
 
 
@@ -34,6 +36,8 @@ class Services:
     matchmaker: Matchmaker
     metrics: Metrics
     sockets: SocketRegistry
+    cluster: Cluster
+    events: SocketEvents
     limits: Limits = field(default_factory=Limits)
 
 

@@ -66,8 +66,9 @@ class LobbyPage(BaseHandler):
     """`GET /`: who you are and the live rooms; anonymous visitors go to the login page."""
 
     @tornado.web.authenticated
-    def get(self) -> None:
-        self.render("lobby.html", user=self.current_user, rooms=self.services.matchmaker.rooms())
+    async def get(self) -> None:
+        rooms, _ = await self.services.cluster.rooms()  # every process's rooms
+        self.render("lobby.html", user=self.current_user, rooms=rooms)
 
 
 class PlayPage(BaseHandler):

@@ -19,14 +19,14 @@ import tornado.websocket
 from tornado.iostream import IOStream, StreamClosedError
 from tornado.websocket import WebSocketProtocol
 
+from game_server.engine.seats import SeatTokenError
 from game_server.engine.session import PlayerSession
-from game_server.storage.base import StorageError
+from game_server.storage.base import StorageError, User
 from game_server.transport.base import Services
+from game_server.transport.events import CLOSE_REPLACED
 from game_server.transport.reader import BatchedProtocol13
 
 log = logging.getLogger("arena.ws")
-
-CLOSE_REPLACED = 4001  # application range: this account connected again elsewhere
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -150,6 +150,9 @@ class SocketRegistry:
     def count_ip(self, ip: str) -> int:
         return self._by_ip.get(ip, 0)
 
+    def of_user(self, user_id: int) -> GameSocket | None:
+        return self._by_user.get(user_id)
+
     def add(self, handler: GameSocket) -> GameSocket | None:
         """Register `handler`; return the same account's previous socket, if any."""
         self._all.add(handler)
@@ -178,6 +181,9 @@ class GameSocket(tornado.websocket.WebSocketHandler):
 
     services: Services
     session: PlayerSession | None = None
+    session_hash = ""
+    socket_id = ""
+    _by_seat = False
 
     def initialize(self, services: Services, frames: FrameCache) -> None:
         self.services = services
@@ -186,7 +192,12 @@ class GameSocket(tornado.websocket.WebSocketHandler):
     async def prepare(self) -> None:
         # Runs before the upgrade and before check_origin: no valid session, no socket.
         try:
-            resolved = await self.services.auth.resolve(self)
+            seat = self.get_query_argument("seat", None)
+            if seat is not None:
+                resolved = await self._resolve_seat(seat)
+                self._by_seat = resolved is not None
+            else:
+                resolved = await self.services.auth.resolve(self)
         except StorageError as exc:
             self.services.metrics.refused.labels("unavailable").inc()
             log.warning("refusing a game connection: storage unavailable: %s", exc)
@@ -195,12 +206,37 @@ class GameSocket(tornado.websocket.WebSocketHandler):
             self.services.metrics.refused.labels("unauthenticated").inc()
             raise tornado.web.HTTPError(401, "no valid session")
         self.current_user, self.session_id = resolved
+        self.session_hash = self.services.events.session_hash(self.session_id)
         cap = self.services.config.max_connections_per_ip
         if cap and self.services.sockets.count_ip(self.request.remote_ip) >= cap:
             self.services.metrics.refused.labels("ip_limit").inc()
             raise tornado.web.HTTPError(429, "too many connections from this address")
 
+    async def _resolve_seat(self, token: str) -> tuple[User, str] | None:
+        """The user and session a redirect's seat token names, if genuine and still live.
+
+        A browser redirected to another host of this Arena has no cookie there; the token,
+        signed by a process of the same deployment, stands in for it.
+        """
+        try:
+            seat = self.services.cluster.seats.verify(token)
+        except SeatTokenError as exc:
+            log.info("refusing a seat token from %s: %s", self.request.remote_ip, exc)
+            return None
+        user = await self.services.storage.session_user(seat.session)
+        if user is None or user.id != seat.user:
+            return None
+        return user, seat.session
+
+    def _request_summary(self) -> str:
+        # Seat tokens travel in the query: keep them out of the access log.
+        return f"{self.request.method} {self.request.path} ({self.request.remote_ip})"
+
     def check_origin(self, origin: str) -> bool:
+        if self._by_seat:
+            # The page is on another host of this Arena; the seat token (not a cookie the
+            # browser sent on its own) proves who this is, so there is nothing to forge.
+            return True
         if origin in self.services.config.allowed_origins:
             return True
         parts = urlsplit(origin)
@@ -226,11 +262,16 @@ class GameSocket(tornado.websocket.WebSocketHandler):
             SocketConnection(self, self._frames, self.services.config.max_backlog_bytes * 4),
             self.services.matchmaker,
             limits=self.services.limits,
+            cluster=self.services.cluster,
+            session_id=self.session_id,
         )
+        self.socket_id = self.services.events.new_socket_id()
         previous = self.services.sockets.add(self)
         if previous is not None:
             # One live game connection per account: the newest wins (a reload, a second tab).
             previous.close(CLOSE_REPLACED, "replaced by a newer connection")
+        if self.services.cluster.distributed:
+            self.services.cluster.connected(self.current_user.id, self.socket_id)
 
     def on_message(self, message: str | bytes) -> None:
         session = self.session

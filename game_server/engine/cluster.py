@@ -1,0 +1,331 @@
+"""Matchmaking across processes: one lobby over every process's rooms, through `Presence`.
+
+A room lives in exactly one process. This process registers its rooms in the presence, keeps
+them alive by heartbeat (which also rebuilds them after the presence lost them) and reports
+their player counts. Joining by mode picks the fullest open room of that mode anywhere: a seat
+is reserved there atomically; in a room of this process the player is seated at once, in a
+room of another the player gets a `redirect` with a signed seat token (`SeatTokens`) and claims
+the seat over there. With the presence unreachable, running rooms go on and joins by mode
+fall back to this process's own rooms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from game_server.engine.matchmaker import Matchmaker
+from game_server.engine.room import Member, Room
+from game_server.engine.seats import SeatTokenError, SeatTokens
+from game_server.presence.base import (
+    KIND_CHAT,
+    KIND_CONNECTED,
+    KIND_KICK_SESSION,
+    Presence,
+    PresenceUnavailable,
+    RoomRecord,
+)
+from protocol.errors import ErrorCode, ProtocolError
+
+log = logging.getLogger("arena.cluster")
+
+# Rooms this many places apart in the fullest-first order are tried before giving up on the
+# shared registry and creating a room here.
+_CANDIDATES = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Seated:
+    """Joined here: the room, the player id, and the resume token (None if resuming is off)."""
+
+    room: Room
+    player_id: int
+    resume_token: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    """The seat is on another process: reconnect to `url` and claim it with `token`."""
+
+    url: str
+    room: str
+    token: str
+    expires_in: float
+
+
+class Cluster:
+    """This process's part in a deployment of one or more processes sharing a `Presence`."""
+
+    def __init__(
+        self,
+        presence: Presence,
+        matchmaker: Matchmaker,
+        seats: SeatTokens,
+        *,
+        url: str,
+        seat_ttl: float = 5.0,
+        heartbeat: float | None = None,
+    ) -> None:
+        self.presence = presence
+        self.matchmaker = matchmaker
+        self.seats = seats
+        self.url = url  # this process's public WebSocket URL
+        self.seat_ttl = seat_ttl
+        self.heartbeat_interval = heartbeat or presence.room_ttl / 3.0
+        self._claims: dict[str, int] = {}  # room id -> seats claimed but not yet seated
+        self._reported: dict[str, int] = {}  # room id -> players last written to the presence
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._beat: asyncio.Task[None] | None = None
+        self._outage = False
+        matchmaker.room_closed_hooks.append(self._room_closed)
+
+    @property
+    def process_id(self) -> str:
+        return self.presence.process_id
+
+    @property
+    def distributed(self) -> bool:
+        """True when other processes share the presence: joins by mode may go elsewhere."""
+        return self.presence.shared
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.presence.start()
+        self._beat = asyncio.get_running_loop().create_task(self._heartbeats())
+
+    async def stop(self) -> None:
+        """Unregister this process's rooms (best effort) and disconnect."""
+        if self._beat is not None:
+            self._beat.cancel()
+            self._beat = None
+        # Unregistering closed rooms and publishing kicks: let them finish (each call is
+        # bounded by the presence's own timeout).
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        for room in self.matchmaker.rooms():
+            await self._quietly(self.presence.remove_room(room.id))
+        await self.presence.close()
+
+    async def _heartbeats(self) -> None:
+        while True:
+            await self.sync()
+            await asyncio.sleep(self.heartbeat_interval)
+
+    async def sync(self) -> None:
+        """Refresh this process's rooms in the presence and report changed player counts."""
+        records = [self.record(room) for room in self.matchmaker.rooms() if not room.closed]
+        try:
+            await self.presence.heartbeat(records)
+            for record in records:
+                if self._reported.get(record.id) != record.players:
+                    await self.presence.set_players(record.id, record.players)
+                    self._reported[record.id] = record.players
+        except PresenceUnavailable as exc:
+            if not self._outage:
+                self._outage = True
+                log.warning("presence unreachable, rooms keep running here: %s", exc)
+            return
+        if self._outage:
+            self._outage = False
+            log.info("presence reachable again; %d rooms registered", len(records))
+
+    def record(self, room: Room) -> RoomRecord:
+        """`room` as the presence lists it, counting seats claimed but not yet taken."""
+        return RoomRecord(
+            id=room.id,
+            mode=room.mode.name,
+            process=self.process_id,
+            url=self.url,
+            players=room.player_count + self._claims.get(room.id, 0),
+            max_players=room.max_players,
+        )
+
+    def _room_closed(self, room: Room) -> None:
+        self._reported.pop(room.id, None)
+        self._claims.pop(room.id, None)
+        self.spawn(self._quietly(self.presence.remove_room(room.id)))
+
+    # -- the lobby ------------------------------------------------------------------------------
+
+    async def rooms(self) -> tuple[list[dict[str, Any]], bool]:
+        """Every room of every process for the lobby, and whether the list is complete (False:
+        the presence is unreachable and only this process's rooms are listed)."""
+        if not self.distributed:
+            return [self._describe(room) for room in self.matchmaker.rooms()], True
+        try:
+            records = await self.presence.rooms()
+        except PresenceUnavailable:
+            return [self._describe(room) for room in self.matchmaker.rooms()], False
+        records.sort(key=lambda r: (r.mode, -r.players, r.id))
+        return [record.to_json() for record in records], True
+
+    def _describe(self, room: Room) -> dict[str, Any]:
+        return {**room.describe(), "process": self.process_id, "url": self.url}
+
+    # -- joining by mode ------------------------------------------------------------------------
+
+    async def place(self, member: Member, mode: str, session_id: str) -> Seated | Redirect:
+        """Seat `member` in the fullest open room of `mode` on any process (else a new room
+        here): seated here, or a `Redirect` to the process that holds the room."""
+        if mode not in self.matchmaker.modes:
+            known = ", ".join(sorted(self.matchmaker.modes))
+            raise ProtocolError(ErrorCode.UNKNOWN_MODE,
+                                f"unknown mode {mode!r}; this server runs: {known}")
+        lock = self._locks.setdefault(mode, asyncio.Lock())
+        async with lock:  # this process's joins of one mode fill rooms one after another
+            try:
+                return await self._place(member, mode, session_id)
+            except PresenceUnavailable as exc:
+                log.warning("presence unreachable; seating %s in a room here: %s",
+                            member.identity.name, exc)
+                room, player_id, token = self.matchmaker.join(member, mode=mode)
+                return Seated(room, player_id, token)
+
+    async def _place(self, member: Member, mode: str, session_id: str) -> Seated | Redirect:
+        records = await self.presence.rooms(mode)
+        open_rooms = [r for r in records if r.free > 0]
+        open_rooms.sort(key=lambda r: (-(r.players + r.reserved), r.process != self.process_id))
+        for record in open_rooms[:_CANDIDATES]:
+            placed = await self._seat_in(record, member, session_id)
+            if placed is not None:
+                return placed
+        room = self.matchmaker.create_room(mode)
+        await self.presence.register_room(self.record(room))
+        self._reported[room.id] = 0
+        placed = await self._seat_in(self.record(room), member, session_id)
+        if placed is None:
+            raise ProtocolError(ErrorCode.UNAVAILABLE, "could not reserve a seat; try again")
+        return placed
+
+    async def place_in_room(self, member: Member, room_id: str, session_id: str
+                            ) -> Seated | Redirect:
+        """Seat `member` in the room `room_id`, wherever it runs (the lobby's "join")."""
+        try:
+            records = [r for r in await self.presence.rooms() if r.id == room_id]
+        except PresenceUnavailable:
+            records = []
+        if not records:
+            room, player_id, token = self.matchmaker.join(member, room_id=room_id)
+            return Seated(room, player_id, token)
+        if records[0].free <= 0:
+            raise ProtocolError(ErrorCode.ROOM_FULL, f"room {room_id!r} is full")
+        placed = await self._seat_in(records[0], member, session_id)
+        if placed is None:
+            raise ProtocolError(ErrorCode.ROOM_FULL, f"room {room_id!r} is full")
+        return placed
+
+    async def _seat_in(self, record: RoomRecord, member: Member, session_id: str
+                       ) -> Seated | Redirect | None:
+        """Reserve a seat in `record`'s room and take it here or hand out a redirect to it;
+        None when the room has no seat after all."""
+        here = record.process == self.process_id
+        if here:
+            room = self.matchmaker.get(record.id)
+            if room is None or room.closed or room.is_full:
+                return None
+        seat = secrets.token_urlsafe(12)
+        if not await self.presence.reserve(record.id, seat, self.seat_ttl):
+            return None
+        if here:
+            return await self._claim_here(member, record.id, seat)
+        token = self.seats.issue(room=record.id, seat=seat, user=member.identity.id,
+                                 session=session_id, ttl=self.seat_ttl)
+        return Redirect(record.url, record.id, token, self.seat_ttl)
+
+    # -- claiming a seat ------------------------------------------------------------------------
+
+    async def claim(self, member: Member, token: str) -> Seated:
+        """Seat `member` with the seat token of a `redirect` issued by any process."""
+        try:
+            seat = self.seats.verify(token)
+        except SeatTokenError as exc:
+            raise ProtocolError(ErrorCode.SEAT_INVALID,
+                                f"seat token refused ({exc}); join by mode") from None
+        if seat.user != member.identity.id:
+            raise ProtocolError(ErrorCode.SEAT_INVALID, "that seat is another account's")
+        room = self.matchmaker.get(seat.room)
+        if room is None or room.closed:
+            raise ProtocolError(ErrorCode.SEAT_INVALID,
+                                f"room {seat.room!r} is not on this server; join by mode")
+        try:
+            return await self._claim_here(member, seat.room, seat.seat)
+        except PresenceUnavailable:
+            raise ProtocolError(ErrorCode.UNAVAILABLE,
+                                "matchmaking across servers is down; try again soon") from None
+
+    async def _claim_here(self, member: Member, room_id: str, seat: str) -> Seated:
+        self._claims[room_id] = self._claims.get(room_id, 0) + 1
+        try:
+            claimed = await self.presence.claim(room_id, seat)
+        finally:
+            left = self._claims.get(room_id, 1) - 1
+            if left > 0:
+                self._claims[room_id] = left
+            else:
+                self._claims.pop(room_id, None)
+        if not claimed:
+            raise ProtocolError(ErrorCode.SEAT_INVALID,
+                                "that seat expired or was already taken; join by mode")
+        room, player_id, token = self.matchmaker.join(member, room_id=room_id)
+        self._reported[room_id] = self._reported.get(room_id, 0) + 1  # the claim counted it
+        return Seated(room, player_id, token)
+
+    # -- between processes ----------------------------------------------------------------------
+
+    async def announce(self, name: str, text: str) -> None:
+        """Global chat: `text` from `name` to every player of every process."""
+        try:
+            await self.presence.publish({"kind": KIND_CHAT, "name": name, "text": text})
+        except PresenceUnavailable:
+            raise ProtocolError(ErrorCode.UNAVAILABLE,
+                                "global chat is down for the moment; try again soon") from None
+
+    def kick_session(self, session_hash: str) -> None:
+        """Close every game socket of this login session, on every process."""
+        self.spawn(self._quietly(self.presence.publish(
+            {"kind": KIND_KICK_SESSION, "session": session_hash})))
+
+    def connected(self, user_id: int, socket_id: str) -> None:
+        """An account opened game socket `socket_id` here: older ones elsewhere are closed."""
+        self.spawn(self._quietly(self.presence.publish(
+            {"kind": KIND_CONNECTED, "user": user_id, "socket": socket_id})))
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _quietly(self, awaitable: Any) -> None:
+        try:
+            await awaitable
+        except PresenceUnavailable as exc:
+            log.debug("presence unreachable: %s", exc)
+
+
+def on_events(
+    presence: Presence,
+    *,
+    chat: Callable[[str, str], None],
+    kick_session: Callable[[str], None],
+    connected: Callable[[int, str], None],
+) -> Callable[[], None]:
+    """Route published messages to the transport's callbacks; returns the unsubscriber."""
+
+    def deliver(message: dict[str, Any]) -> None:
+        try:
+            kind = message.get("kind")
+            if kind == KIND_CHAT:
+                chat(str(message["name"]), str(message["text"]))
+            elif kind == KIND_KICK_SESSION:
+                kick_session(str(message["session"]))
+            elif kind == KIND_CONNECTED:
+                connected(int(message["user"]), str(message["socket"]))
+        except Exception:
+            log.exception("could not act on a published message %r", message)
+
+    return presence.subscribe(deliver)

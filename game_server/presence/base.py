@@ -1,0 +1,148 @@
+"""Presence: which process holds which room, its seats, and messages between processes.
+
+One process keeps it in memory (`LocalPresence`); several processes and hosts share it through
+Redis (`RedisPresence`). Both pass the same contract suite (tests/test_presence.py). A room lives
+in exactly one process, its owner: the owner registers it, refreshes it by heartbeat and removes
+it; any process may list rooms, reserve a seat in one, and publish to every process.
+
+Seat accounting: a room's record carries `players` (set by its owner: members, held seats and
+claims in flight) and the live reservations (`reserved`). `reserve` admits a seat only while
+`players + reserved < max_players`, atomically across processes; `claim` turns a reservation
+into a player (single use); a reservation not claimed within its time-to-live lapses.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+# Pub/sub message kinds (the "kind" field of a published dict).
+KIND_CHAT = "chat"  # {"kind", "name", "text"}: global chat or an announcement
+KIND_KICK_SESSION = "kick_session"  # {"kind", "session"}: a session was revoked (its hash)
+KIND_CONNECTED = "connected"  # {"kind", "user", "socket"}: an account opened a game socket
+
+
+class PresenceUnavailable(Exception):
+    """The shared presence (Redis) cannot be reached now; what runs locally keeps running."""
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRecord:
+    """A room as every process sees it."""
+
+    id: str
+    mode: str
+    process: str  # the owner process's id
+    url: str  # the owner's public WebSocket URL, like ws://127.0.0.2:8888/ws
+    players: int
+    max_players: int
+    reserved: int = 0  # live seat reservations (filled in by `rooms()`; ignored on writes)
+
+    @property
+    def free(self) -> int:
+        return self.max_players - self.players - self.reserved
+
+    def with_players(self, players: int) -> RoomRecord:
+        return replace(self, players=players)
+
+    def to_json(self) -> dict[str, Any]:
+        """The room as `GET /api/rooms` and the lobby list it."""
+        return {
+            "id": self.id,
+            "mode": self.mode,
+            "players": self.players,
+            "max_players": self.max_players,
+            "reserved": self.reserved,
+            "process": self.process,
+            "url": self.url,
+        }
+
+
+Subscriber = Callable[[dict[str, Any]], None]
+
+
+class Presence(abc.ABC):
+    """The shared room registry, seat reservations and pub/sub of an Arena deployment.
+
+    Every method may raise `PresenceUnavailable`; none blocks the event loop. Subscribers are
+    called on the event loop with each published dict (the publisher's own process included),
+    and must not raise.
+    """
+
+    #: True when other processes may see this presence (Redis); False for one process.
+    shared: bool = False
+
+    def __init__(self, process_id: str, *, room_ttl: float = 5.0) -> None:
+        self.process_id = process_id
+        self.room_ttl = room_ttl  # a room not refreshed for this long disappears
+        self._subscribers: list[Subscriber] = []
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Connect and start listening for published messages."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Stop listening and disconnect; this process's rooms are left to expire. Idempotent."""
+
+    # -- the room registry (the owner writes, everyone reads) ---------------------------------
+
+    @abc.abstractmethod
+    async def register_room(self, record: RoomRecord) -> None:
+        """Create or replace this process's room `record` (its `players` is the truth now)."""
+
+    @abc.abstractmethod
+    async def set_players(self, room_id: str, players: int) -> None:
+        """The owner's room now counts `players` (members, held seats and claims in flight)."""
+
+    @abc.abstractmethod
+    async def heartbeat(self, records: list[RoomRecord]) -> None:
+        """Refresh this process's rooms for another `room_ttl`; re-create any that vanished
+        (an expired key, a restarted Redis) from `records`, the owner's truth."""
+
+    @abc.abstractmethod
+    async def remove_room(self, room_id: str) -> None:
+        """The room is gone: drop it and its reservations at once."""
+
+    @abc.abstractmethod
+    async def rooms(self, mode: str | None = None) -> list[RoomRecord]:
+        """Every live room of every process (of `mode`), with `reserved` filled in."""
+
+    # -- seats ---------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def reserve(self, room_id: str, seat: str, ttl: float) -> bool:
+        """Reserve seat `seat` in the room for `ttl` seconds if it has a free seat, atomically
+        with every other process; False when the room is full or gone."""
+
+    @abc.abstractmethod
+    async def claim(self, room_id: str, seat: str) -> bool:
+        """Use the reservation `seat` (once): True if it was live; it now counts as a player."""
+
+    @abc.abstractmethod
+    async def release(self, room_id: str, seat: str) -> None:
+        """Give up the reservation `seat` (a no-op if it is gone)."""
+
+    # -- between processes ---------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def publish(self, message: dict[str, Any]) -> None:
+        """Send `message` (a JSON-able dict with a "kind") to every process, this one too."""
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Call `subscriber` with every published message; returns a function that stops it."""
+        self._subscribers.append(subscriber)
+
+        def unsubscribe() -> None:
+            if subscriber in self._subscribers:
+                self._subscribers.remove(subscriber)
+
+        return unsubscribe
+
+    def _deliver(self, message: dict[str, Any]) -> None:
+        for subscriber in list(self._subscribers):
+            subscriber(message)

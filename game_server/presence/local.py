@@ -1,0 +1,127 @@
+"""In-process presence: the embedded default for one process (no Redis).
+
+The same contract as `RedisPresence`, in dictionaries: rooms expire when not refreshed, seats
+are reserved under the same rule, and published messages reach this process's subscribers on
+the next turn of the event loop (as they would arrive from Redis). Several `Arena` servers in
+one Python process may share one `LocalPresence` (the engine's cluster tests do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from game_server.presence.base import Presence, RoomRecord
+
+
+class LocalPresence(Presence):
+    """Presence in this process's memory."""
+
+    def __init__(
+        self,
+        process_id: str = "local",
+        *,
+        room_ttl: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(process_id, room_ttl=room_ttl)
+        self._clock = clock
+        self._rooms: dict[str, RoomRecord] = {}
+        self._expires: dict[str, float] = {}
+        self._seats: dict[str, dict[str, float]] = {}  # room id -> seat -> expiry
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        self._subscribers.clear()
+
+    # -- registry ------------------------------------------------------------------------------
+
+    def _live(self, room_id: str) -> RoomRecord | None:
+        record = self._rooms.get(room_id)
+        if record is None:
+            return None
+        if self._expires[room_id] <= self._clock():
+            self._drop(room_id)
+            return None
+        return record
+
+    def _drop(self, room_id: str) -> None:
+        self._rooms.pop(room_id, None)
+        self._expires.pop(room_id, None)
+        self._seats.pop(room_id, None)
+
+    def _reservations(self, room_id: str) -> dict[str, float]:
+        seats = self._seats.setdefault(room_id, {})
+        now = self._clock()
+        for seat in [s for s, expiry in seats.items() if expiry <= now]:
+            del seats[seat]
+        return seats
+
+    async def register_room(self, record: RoomRecord) -> None:
+        self._rooms[record.id] = record
+        self._expires[record.id] = self._clock() + self.room_ttl
+
+    async def set_players(self, room_id: str, players: int) -> None:
+        record = self._live(room_id)
+        if record is not None:
+            self._rooms[room_id] = record.with_players(players)
+
+    async def heartbeat(self, records: list[RoomRecord]) -> None:
+        expiry = self._clock() + self.room_ttl
+        for record in records:
+            if self._live(record.id) is None:
+                self._rooms[record.id] = record
+            self._expires[record.id] = expiry
+
+    async def remove_room(self, room_id: str) -> None:
+        self._drop(room_id)
+
+    async def rooms(self, mode: str | None = None) -> list[RoomRecord]:
+        found = []
+        for room_id in list(self._rooms):
+            record = self._live(room_id)
+            if record is None or (mode is not None and record.mode != mode):
+                continue
+            found.append(RoomRecord(
+                record.id, record.mode, record.process, record.url, record.players,
+                record.max_players, len(self._reservations(room_id)),
+            ))
+        return found
+
+    # -- seats ---------------------------------------------------------------------------------
+
+    async def reserve(self, room_id: str, seat: str, ttl: float) -> bool:
+        record = self._live(room_id)
+        if record is None:
+            return False
+        seats = self._reservations(room_id)
+        if seat in seats:
+            return False
+        if record.players + len(seats) >= record.max_players:
+            return False
+        seats[seat] = self._clock() + ttl
+        return True
+
+    async def claim(self, room_id: str, seat: str) -> bool:
+        record = self._live(room_id)
+        if record is None or self._reservations(room_id).pop(seat, None) is None:
+            return False
+        self._rooms[room_id] = record.with_players(record.players + 1)
+        return True
+
+    async def release(self, room_id: str, seat: str) -> None:
+        self._seats.get(room_id, {}).pop(seat, None)
+
+    # -- messages ------------------------------------------------------------------------------
+
+    async def publish(self, message: dict[str, Any]) -> None:
+        # A round trip through JSON, as through Redis: subscribers get their own copy, and a
+        # message that would not survive the wire fails here too.
+        copy = orjson.loads(orjson.dumps(message))
+        asyncio.get_running_loop().call_soon(self._deliver, copy)

@@ -1,0 +1,63 @@
+"""What other processes ask of this one's game sockets: global chat, kicks, replaced sockets.
+
+`Cluster` publishes these through the presence (Redis pub/sub across processes, or in memory
+for one process); `SocketEvents` acts on the sockets this process holds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from typing import TYPE_CHECKING
+
+from game_server.storage.base import hash_session_id
+from protocol import messages
+from protocol.codec import encode
+
+if TYPE_CHECKING:
+    from game_server.transport.ws import SocketRegistry
+
+log = logging.getLogger("arena.events")
+
+CLOSE_REPLACED = 4001  # application range: this account connected again elsewhere
+CLOSE_LOGGED_OUT = 4003  # application range: the login session was ended
+
+
+class SocketEvents:
+    """Carries published events out to this process's game sockets."""
+
+    def __init__(self, sockets: SocketRegistry, process_id: str) -> None:
+        self._sockets = sockets
+        self.process_id = process_id
+        self._ids = itertools.count(1)
+
+    def new_socket_id(self) -> str:
+        """A deployment-wide unique id for a game socket opened here."""
+        return f"{self.process_id}/{next(self._ids)}"
+
+    @staticmethod
+    def session_hash(session_id: str) -> str:
+        return hash_session_id(session_id)
+
+    def chat(self, name: str, text: str) -> None:
+        """Global chat or an announcement: to every player connected here."""
+        data = encode(messages.chat(player=0, name=name, text=text, scope="global"))
+        for handler in self._sockets:
+            session = handler.session
+            if session is not None:
+                session.connection.send(data)
+
+    def kick_session(self, session_hash: str) -> None:
+        """The login session was revoked (on any process): close its sockets here."""
+        for handler in self._sockets:
+            if handler.session_hash == session_hash:
+                log.info("closing %s's game socket: logged out", handler.current_user.name)
+                handler.close(CLOSE_LOGGED_OUT, "logged out")
+
+    def connected(self, user_id: int, socket_id: str) -> None:
+        """The account opened a game socket on another process: its socket here is older."""
+        if socket_id.startswith(self.process_id + "/"):
+            return  # opened here: the registry already closed the older one
+        handler = self._sockets.of_user(user_id)
+        if handler is not None and handler.socket_id != socket_id:
+            handler.close(CLOSE_REPLACED, "replaced by a newer connection")
