@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
+
+from tornado.netutil import bind_sockets
+from tornado.process import fork_processes
 
 from game_server.app import ArenaServer
 from game_server.config import Config, load_cookie_secret, rotate_cookie_secret
@@ -139,17 +145,21 @@ def parse_config(
     ), args.log_level
 
 
-async def serve(config: Config) -> None:
+async def serve(config: Config, shared_sockets: list[socket.socket] | None = None) -> None:
     """Run one server until SIGINT or SIGTERM, then stop it cleanly."""
-    server = ArenaServer(config)
+    server = ArenaServer(config, shared_sockets=shared_sockets)
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info(
-        "Arena listening on %s (tick %d Hz, %d players a room, data in %s, %s loop)",
+        "Arena listening on %s%s (public %s, %s presence, tick %d Hz, %d players a room, "
+        "data in %s, %s loop)",
         server.url,
+        "".join(f" and :{s.getsockname()[1]}" for s in (shared_sockets or [])[:1]),
+        server.public_url,
+        "Redis" if config.redis_url else "in-process",
         config.tick_rate,
         config.max_players,
         config.data_dir,
@@ -159,6 +169,38 @@ async def serve(config: Config) -> None:
     log.info("shutting down")
     await server.stop()
     log.info("stopped")
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: SIGTERM this worker when the forking parent dies (killed, or stopped by a
+    signal), so workers never outlive it and always shut down cleanly."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        log.warning("workers will not stop by themselves if the parent process dies")
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def fork_workers(config: Config) -> tuple[Config, list[socket.socket]]:
+    """Bind the shared port, fork `config.processes` workers (Tornado's `fork_processes`; a
+    worker that crashes is restarted), and return, in each worker, its own config (its own
+    port: `--worker-port` + index, so redirects reach it) and the shared listening sockets.
+    The parent only waits for its workers and never returns."""
+    shared = bind_sockets(config.port, address=config.host)
+    count = config.processes or os.cpu_count() or 1
+    base = config.worker_port or shared[0].getsockname()[1] + 1
+    if config.port == 0 and not config.worker_port:
+        base = 0  # a free port each
+    log.info("forking %d workers on %s:%d", count, config.host, shared[0].getsockname()[1])
+    parent = os.getpid()
+    index = fork_processes(count)
+    _die_with_parent(parent)
+    return replace(config, port=base + index if base else 0), shared
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -172,7 +214,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=getattr(logging, str(log_level).upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    shared: list[socket.socket] | None = None
     try:
+        if config.processes != 1:
+            config, shared = fork_workers(config)
         if config.uvloop:
             try:
                 import uvloop
@@ -180,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log.warning("uvloop is not installed; using the default asyncio event loop")
             else:
                 asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-        asyncio.run(serve(config))
+        asyncio.run(serve(config, shared))
     except OSError as exc:
         print(f"game-server: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
         return 1

@@ -27,8 +27,12 @@ class LocalPresence(Presence):
         *,
         room_ttl: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        shared: bool = False,
     ) -> None:
+        """`shared=True` makes the servers of this process that share this presence one
+        deployment (cross-server matchmaking, redirects), as Redis does for processes."""
         super().__init__(process_id, room_ttl=room_ttl)
+        self.shared = shared
         self._clock = clock
         self._rooms: dict[str, RoomRecord] = {}
         self._expires: dict[str, float] = {}

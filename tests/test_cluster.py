@@ -1,0 +1,248 @@
+"""Two Arena servers acting as one: cross-server matchmaking, redirects with seat tokens,
+the shared lobby, global chat, and kicks, over one presence shared in this process.
+
+Real servers on real sockets sharing one SQLite file and cookie secret, with a `LocalPresence`
+shared between them in place of Redis (the Redis presence passes the same contract suite in
+tests/test_presence.py; tests/test_hosts.py runs separate processes on Redis).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+import pytest
+from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.websocket import WebSocketClientConnection, websocket_connect
+
+from game_server.app import ArenaServer
+from game_server.presence import LocalPresence
+from game_server.storage.passwords import PasswordHasher
+from tests.conftest import Browserless, make_config, recv_json, recv_until
+
+SEAT_TTL = 0.4
+
+
+@pytest.fixture
+async def pair(tmp_path: Path) -> AsyncIterator[tuple[ArenaServer, ArenaServer]]:
+    presence_a = LocalPresence("A", shared=True)
+    presence_b = LocalPresence("B", shared=True)
+    # One registry, as one Redis: B reads and writes A's dictionaries.
+    presence_b._rooms = presence_a._rooms
+    presence_b._expires = presence_a._expires
+    presence_b._seats = presence_a._seats
+    presence_b._subscribers = presence_a._subscribers
+    servers = []
+    for presence in (presence_a, presence_b):
+        server = ArenaServer(make_config(tmp_path / "data", seat_ttl=SEAT_TTL),
+                             passwords=PasswordHasher(n=2**10), presence=presence)
+        await server.start()
+        servers.append(server)
+    try:
+        yield servers[0], servers[1]
+    finally:
+        for server in servers:
+            await server.stop()
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[list[Browserless]]:
+    made: list[Browserless] = []
+    yield made
+    for client in made:
+        await client.aclose()
+
+
+async def player(clients: list[Browserless], server: ArenaServer, name: str
+                 ) -> tuple[Browserless, WebSocketClientConnection]:
+    client = Browserless(server.url)
+    clients.append(client)
+    await client.guest(name)
+    return client, await client.ws()
+
+
+def send(ws: WebSocketClientConnection, **msg: Any) -> None:
+    ws.write_message(orjson.dumps(msg).decode())
+
+
+async def follow(client: Browserless, redirect: dict[str, Any], *, cookie: bool = False
+                 ) -> WebSocketClientConnection:
+    """Open the redirect's URL with its seat token (no cookie, like a browser on another
+    host) and claim the seat."""
+    headers = {"Cookie": client.cookie_header()} if cookie else {}
+    ws = await websocket_connect(HTTPRequest(
+        redirect["url"] + "?seat=" + quote(redirect["seat"]), headers=headers))
+    client.sockets.append(ws)
+    send(ws, type="join", seat=redirect["seat"])
+    return ws
+
+
+async def join_anywhere(client: Browserless, ws: WebSocketClientConnection
+                        ) -> tuple[WebSocketClientConnection, dict[str, Any]]:
+    send(ws, type="join", mode="arena")
+    answer = await _answer(ws)
+    if answer["type"] == "redirect":
+        ws.close()
+        ws = await follow(client, answer)
+        answer = await recv_until(ws, "joined")
+    return ws, answer
+
+
+async def _answer(ws: WebSocketClientConnection) -> dict[str, Any]:
+    while True:
+        msg = await recv_json(ws)
+        assert msg is not None, "closed before an answer to join"
+        if msg["type"] in ("joined", "redirect", "error"):
+            return msg
+
+
+async def test_join_on_either_server_fills_the_same_room(pair, clients) -> None:
+    a, b = pair
+    _, ws1 = await player(clients, a, "ann")
+    send(ws1, type="join", mode="arena")
+    joined1 = await recv_until(ws1, "joined")
+    room = joined1["room"]
+    assert a.matchmaker.get(room) is not None
+
+    client2, ws2 = await player(clients, b, "bob")
+    send(ws2, type="join", mode="arena")
+    redirect = await _answer(ws2)
+    assert redirect["type"] == "redirect"
+    assert redirect["url"] == a.websocket_url
+    assert redirect["room"] == room
+    assert redirect["expires_in"] == SEAT_TTL
+    ws2.close()
+    moved = await follow(client2, redirect)
+    joined2 = await recv_until(moved, "joined")
+    assert joined2["room"] == room
+    assert a.matchmaker.get(room).player_count == 2
+    assert b.matchmaker.rooms() == []
+    # Both lobbies list the one room with both players.
+    for server in (a, b):
+        listed = orjson.loads((await Browserless(server.url).http.fetch(
+            server.url + "/api/rooms")).body)
+        assert [(r["id"], r["players"], r["url"]) for r in listed["rooms"]] == [
+            (room, 2, a.websocket_url)]
+
+
+async def test_twenty_five_players_fill_one_room_before_opening_another(pair, clients) -> None:
+    a, b = pair
+    rooms: dict[str, int] = {}
+    for i in range(25):
+        client, ws = await player(clients, (a, b)[i % 2], f"p{i}")
+        ws, joined = await join_anywhere(client, ws)
+        rooms[joined["room"]] = rooms.get(joined["room"], 0) + 1
+    assert sorted(rooms.values()) == [5, 20]
+    counts = sorted(room.player_count for s in (a, b) for room in s.matchmaker.rooms())
+    assert counts == [5, 20]
+
+
+async def test_a_seat_token_is_single_use_and_bound_to_its_account(pair, clients) -> None:
+    a, b = pair
+    _, ws1 = await player(clients, a, "ann")
+    send(ws1, type="join", mode="arena")
+    await recv_until(ws1, "joined")
+    client2, ws2 = await player(clients, b, "bob")
+    send(ws2, type="join", mode="arena")
+    redirect = await _answer(ws2)
+    ws2.close()
+
+    # Another account presenting bob's token over its own cookie: refused.
+    client3, _ = await player(clients, a, "eve")
+    eve = await client3.ws()
+    send(eve, type="join", seat=redirect["seat"])
+    error = await recv_until(eve, "error")
+    assert error["code"] == "seat_invalid"
+
+    moved = await follow(client2, redirect)
+    await recv_until(moved, "joined")
+    send(moved, type="leave")
+    await recv_until(moved, "left")
+    send(moved, type="join", seat=redirect["seat"])
+    error = await recv_until(moved, "error")
+    assert error["code"] == "seat_invalid"
+    assert "already taken" in error["message"]
+
+
+async def test_a_forged_or_expired_seat_token_opens_no_socket(pair, clients) -> None:
+    a, b = pair
+    _, ws1 = await player(clients, a, "ann")
+    send(ws1, type="join", mode="arena")
+    await recv_until(ws1, "joined")
+    _, ws2 = await player(clients, b, "bob")
+    send(ws2, type="join", mode="arena")
+    redirect = await _answer(ws2)
+    version, body, mac = redirect["seat"].split(".")
+    forged = f"{version}.{body}.{mac[:-2]}AA"
+    with pytest.raises(HTTPClientError) as refused:
+        await websocket_connect(redirect["url"] + "?seat=" + quote(forged))
+    assert refused.value.code == 401
+
+    # Not claimed in time: the seat lapses and the token is refused.
+    deadline = asyncio.get_running_loop().time() + 5
+    while (await a.presence.rooms())[0].reserved:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
+    with pytest.raises(HTTPClientError) as expired:
+        await websocket_connect(redirect["url"] + "?seat=" + quote(redirect["seat"]))
+    assert expired.value.code == 401
+
+
+async def test_global_chat_reaches_players_on_every_server(pair, clients) -> None:
+    a, b = pair
+    _, on_a = await player(clients, a, "ann")
+    _, on_b = await player(clients, b, "bob")
+    send(on_a, type="chat", text="anyone for a round?", scope="global")
+    for ws in (on_a, on_b):
+        chat = await recv_until(ws, "chat")
+        assert chat == {"type": "chat", "player": 0, "name": "ann",
+                        "text": "anyone for a round?", "scope": "global"}
+
+
+async def test_logout_on_one_server_closes_the_socket_on_the_other(pair, clients) -> None:
+    a, b = pair
+    client, _ = await player(clients, a, "ann")
+    on_b = Browserless(b.url)
+    clients.append(on_b)
+    on_b.cookies = dict(client.cookies)  # the same login, used on the other server
+    ws = await on_b.ws()
+    send(ws, type="ping", id=1)
+    await recv_until(ws, "pong")
+    response = await client.request("POST", "/api/logout")
+    assert response.code == 200
+    assert await asyncio.wait_for(ws.read_message(), 5) is None
+    assert ws.close_code == 4003
+    with pytest.raises(HTTPClientError) as refused:
+        await on_b.ws()
+    assert refused.value.code == 401
+
+
+async def test_a_newer_socket_on_another_server_replaces_the_older(pair, clients) -> None:
+    a, b = pair
+    client, on_a = await player(clients, a, "ann")
+    on_b = Browserless(b.url)
+    clients.append(on_b)
+    on_b.cookies = dict(client.cookies)
+    newer = await on_b.ws()
+    assert await asyncio.wait_for(on_a.read_message(), 5) is None
+    assert on_a.close_code == 4001
+    send(newer, type="ping", id=2)
+    assert (await recv_until(newer, "pong"))["id"] == 2
+
+
+async def test_a_closed_room_leaves_the_shared_lobby(pair, clients) -> None:
+    a, b = pair
+    _, ws = await player(clients, a, "ann")
+    send(ws, type="join", mode="arena")
+    joined = await recv_until(ws, "joined")
+    send(ws, type="leave")
+    await recv_until(ws, "left")
+    deadline = asyncio.get_running_loop().time() + 5  # empty_room_grace is 0.5 s
+    while [r.id for r in await b.presence.rooms()] == [joined["room"]]:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
+    assert await b.presence.rooms() == []
