@@ -1,0 +1,329 @@
+"""Presence shared through Redis: the room registry, seats and pub/sub of several processes.
+
+Keys, under a prefix (``arena`` by default):
+
+* ``arena:room:{id}``: a hash (mode, process, url, players, max_players) that expires
+  ``room_ttl`` after the owner's last heartbeat;
+* ``arena:seats:{id}``: a sorted set of reservations, seat -> expiry in Redis's own clock (ms),
+  expiring with the room;
+* ``arena:rooms``: the set of room ids; ids whose hash expired are dropped by `rooms()`;
+* ``arena:events``: the pub/sub channel, carrying orjson-encoded dicts.
+
+Seat reservations and claims are Lua scripts, so they are atomic across processes, and their
+time is Redis's (``TIME``), not the callers'. Any Redis failure becomes `PresenceUnavailable`
+within `timeout`; a background task keeps the subscription alive across outages. Messages
+published while a process is cut off from Redis are lost to it (pub/sub does not queue).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import orjson
+import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
+from redis.asyncio.connection import parse_url
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from game_server.presence.base import Presence, PresenceUnavailable, RoomRecord
+
+log = logging.getLogger("arena.presence")
+
+T = TypeVar("T")
+
+_BACKOFF_MIN = 0.2  # the subscriber's first wait before reconnecting; doubles up to the max
+_BACKOFF_MAX = 2.0
+_KEEPALIVE = 5.0  # an idle subscription is PINGed this often; no answer by the next: reconnect
+
+# Milliseconds of Redis's clock; every script that reads seat expiries uses it.
+_NOW = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
+
+# KEYS: room, seats. ARGV: seat, ttl (ms). 1 if reserved; 0 if the room is gone or full, or
+# the seat is already held.
+_RESERVE = _NOW + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
+local room = redis.call('HMGET', KEYS[1], 'players', 'max_players')
+local players = tonumber(room[1]) or 0
+if players + redis.call('ZCARD', KEYS[2]) >= (tonumber(room[2]) or 0) then return 0 end
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+return 1
+"""
+
+# KEYS: room, seats. ARGV: seat. 1 if the reservation was live (it is now a player), else 0.
+_CLAIM = _NOW + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local expiry = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not expiry then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+if tonumber(expiry) <= now then return 0 end
+redis.call('HINCRBY', KEYS[1], 'players', 1)
+return 1
+"""
+
+# KEYS: room. ARGV: players. Only a live room: a hash created here would never expire.
+_SET_PLAYERS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'players', ARGV[1])
+return 1
+"""
+
+# KEYS: the rooms set, then room and seats of each record. ARGV: ttl (ms), then id, mode,
+# process, url, players, max_players of each record. A vanished room is re-created.
+_HEARTBEAT = """
+for i = 1, (#KEYS - 1) / 2 do
+  local room, seats, a = KEYS[2 * i], KEYS[2 * i + 1], 2 + (i - 1) * 6
+  if redis.call('EXISTS', room) == 0 then
+    redis.call('HSET', room, 'mode', ARGV[a + 1], 'process', ARGV[a + 2], 'url', ARGV[a + 3],
+               'players', ARGV[a + 4], 'max_players', ARGV[a + 5])
+  end
+  redis.call('PEXPIRE', room, ARGV[1])
+  redis.call('PEXPIRE', seats, ARGV[1])
+  redis.call('SADD', KEYS[1], ARGV[a])
+end
+return 1
+"""
+
+# KEYS: the rooms set. ARGV: the key prefix ("arena:"). Each live room as {id, hash fields,
+# live seats}; ids whose hash is gone are removed from the set.
+_ROOMS = _NOW + """
+local found = {}
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local fields = redis.call('HGETALL', ARGV[1] .. 'room:' .. id)
+  if #fields == 0 then
+    redis.call('SREM', KEYS[1], id)
+  else
+    local seats = redis.call('ZCOUNT', ARGV[1] .. 'seats:' .. id, '(' .. now, '+inf')
+    found[#found + 1] = {id, fields, seats}
+  end
+end
+return found
+"""
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+class RedisPresence(Presence):
+    """Presence shared by every process that uses the same Redis `url` and `prefix`."""
+
+    shared = True
+
+    def __init__(
+        self,
+        url: str,
+        process_id: str,
+        *,
+        room_ttl: float = 5.0,
+        prefix: str = "arena",
+        timeout: float = 1.0,
+    ) -> None:
+        super().__init__(process_id, room_ttl=room_ttl)
+        parse_url(url)  # a malformed URL is a configuration error: ValueError now
+        self.url = url
+        self.timeout = timeout  # no Redis call waits longer than this
+        self._where = _redact(url)
+        self._prefix = f"{prefix}:"
+        self._rooms_key = f"{prefix}:rooms"
+        self._channel = f"{prefix}:events"
+        self._ttl_ms = max(1, round(room_ttl * 1000))
+        self._client: aioredis.Redis | None = None
+        self._listener: asyncio.Task[None] | None = None
+        #: True while the subscription is live (messages published now will arrive).
+        self.listening = False
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect and subscribe; with Redis down, warn and keep retrying in the background."""
+        if self._client is not None:
+            return
+        self._client = aioredis.Redis.from_url(
+            self.url,
+            socket_timeout=self.timeout,
+            socket_connect_timeout=self.timeout,
+            # One retry on a new connection: after a Redis restart every pooled connection is
+            # stale and fails once. No more: callers decide what to do without Redis, fast.
+            retry=Retry(NoBackoff(), 1),
+            decode_responses=True,
+        )
+        register = self._client.register_script
+        self._reserve, self._claim = register(_RESERVE), register(_CLAIM)
+        self._set_players, self._heartbeat = register(_SET_PLAYERS), register(_HEARTBEAT)
+        self._rooms = register(_ROOMS)
+        try:
+            await self._call("ping", lambda r: r.ping())
+        except PresenceUnavailable as exc:
+            log.warning("%s; rooms run locally until it is back", exc)
+        self._listener = asyncio.create_task(self._listen(), name="arena-presence-subscriber")
+
+    async def close(self) -> None:
+        listener, client = self._listener, self._client
+        self._listener = self._client = None
+        self._subscribers.clear()
+        if listener is not None:
+            listener.cancel()
+            await asyncio.wait([listener])
+        if client is not None:
+            with contextlib.suppress(RedisError, OSError):  # a dead socket is closed anyway
+                await client.aclose()
+
+    async def _call(self, what: str, op: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
+        """Run `op` on the client within `timeout`; any Redis failure is PresenceUnavailable."""
+        client = self._client
+        if client is None:
+            raise PresenceUnavailable(f"presence on Redis is not started ({what})")
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await op(client)
+        except (RedisError, OSError) as exc:  # OSError covers TimeoutError, ConnectionError
+            raise PresenceUnavailable(
+                f"Redis at {self._where} is unavailable ({what}): {_reason(exc)}"
+            ) from exc
+
+    def _keys(self, room_id: str) -> list[str]:
+        """The room's hash and its seats' sorted set."""
+        return [f"{self._prefix}room:{room_id}", f"{self._prefix}seats:{room_id}"]
+
+    # -- registry ------------------------------------------------------------------------------
+
+    async def register_room(self, record: RoomRecord) -> None:
+        room, seats = self._keys(record.id)
+
+        async def op(r: aioredis.Redis) -> None:
+            async with r.pipeline(transaction=True) as pipe:
+                pipe.delete(room).hset(room, mapping={
+                    "mode": record.mode, "process": record.process, "url": record.url,
+                    "players": record.players, "max_players": record.max_players,
+                })
+                pipe.pexpire(room, self._ttl_ms).pexpire(seats, self._ttl_ms)
+                await pipe.sadd(self._rooms_key, record.id).execute()
+
+        await self._call("register_room", op)
+
+    async def set_players(self, room_id: str, players: int) -> None:
+        keys = self._keys(room_id)[:1]
+        await self._call("set_players", lambda r: self._set_players(keys, [players], r))
+
+    async def heartbeat(self, records: list[RoomRecord]) -> None:
+        if not records:
+            return
+        keys, args = [self._rooms_key], [self._ttl_ms]
+        for rec in records:
+            keys += self._keys(rec.id)
+            args += [rec.id, rec.mode, rec.process, rec.url, rec.players, rec.max_players]
+        await self._call("heartbeat", lambda r: self._heartbeat(keys, args, r))
+
+    async def remove_room(self, room_id: str) -> None:
+        async def op(r: aioredis.Redis) -> None:
+            async with r.pipeline(transaction=True) as pipe:
+                await pipe.delete(*self._keys(room_id)).srem(self._rooms_key, room_id).execute()
+
+        await self._call("remove_room", op)
+
+    async def rooms(self, mode: str | None = None) -> list[RoomRecord]:
+        keys, args = [self._rooms_key], [self._prefix]
+        rows = await self._call("rooms", lambda r: self._rooms(keys, args, r))
+        found = []
+        for room_id, flat, reserved in rows:
+            f = dict(zip(flat[::2], flat[1::2], strict=True))
+            if mode is None or f.get("mode") == mode:
+                found.append(RoomRecord(
+                    room_id, f.get("mode", ""), f.get("process", ""), f.get("url", ""),
+                    int(f.get("players", 0)), int(f.get("max_players", 0)), int(reserved),
+                ))
+        return found
+
+    # -- seats ---------------------------------------------------------------------------------
+
+    async def reserve(self, room_id: str, seat: str, ttl: float) -> bool:
+        keys, args = self._keys(room_id), [seat, max(1, round(ttl * 1000))]
+        return bool(await self._call("reserve", lambda r: self._reserve(keys, args, r)))
+
+    async def claim(self, room_id: str, seat: str) -> bool:
+        keys = self._keys(room_id)
+        return bool(await self._call("claim", lambda r: self._claim(keys, [seat], r)))
+
+    async def release(self, room_id: str, seat: str) -> None:
+        seats = self._keys(room_id)[1]
+        await self._call("release", lambda r: r.zrem(seats, seat))
+
+    # -- messages ------------------------------------------------------------------------------
+
+    async def publish(self, message: dict[str, Any]) -> None:
+        data = orjson.dumps(message)
+        await self._call("publish", lambda r: r.publish(self._channel, data))
+
+    async def _listen(self) -> None:
+        """Keep a subscription to the channel, reconnecting with backoff; never raises."""
+        assert self._client is not None
+        client, delay, outage = self._client, _BACKOFF_MIN, False
+        while True:
+            pubsub = client.pubsub()
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await pubsub.subscribe(self._channel)
+                if outage:
+                    log.warning("Redis at %s is back: receiving messages again", self._where)
+                delay, outage, self.listening = _BACKOFF_MIN, False, True
+                await self._pump(pubsub)
+            except Exception as exc:  # the subscriber must outlive any failure
+                if not outage and isinstance(exc, RedisError | OSError):
+                    log.warning("Redis at %s is unavailable, messages from other processes are"
+                                " lost until it is back: %s", self._where, _reason(exc))
+                elif not outage:
+                    log.exception("the presence subscriber failed; it starts again")
+                outage = True
+            finally:
+                self.listening = False
+                with contextlib.suppress(RedisError, OSError):  # the socket is gone anyway
+                    await pubsub.aclose()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _BACKOFF_MAX)
+
+    async def _pump(self, pubsub: PubSub) -> None:
+        """Deliver messages until the connection fails; PING an idle one to notice a dead peer."""
+        pinged = False
+        while True:
+            message = await pubsub.get_message(timeout=_KEEPALIVE)
+            if message is None:
+                if pinged:
+                    raise TimeoutError(f"no answer to PING within {_KEEPALIVE} s")
+                async with asyncio.timeout(self.timeout):
+                    await pubsub.ping()
+                pinged = True
+                continue
+            pinged = False
+            if message["type"] != "message":
+                continue
+            try:
+                decoded = orjson.loads(message["data"])
+            except orjson.JSONDecodeError:
+                decoded = None
+            if not isinstance(decoded, dict):
+                log.warning("ignoring a message that is no JSON object on %s", self._channel)
+                continue
+            try:
+                self._deliver(decoded)
+            except Exception:  # one bad subscriber must not end the subscription
+                log.exception("a presence subscriber failed")

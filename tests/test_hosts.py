@@ -1,0 +1,311 @@
+"""Several "hosts" on one machine behave as one Arena: separate `python -m game_server`
+processes on 127.0.0.2 and 127.0.0.3 sharing a real Redis (presence) and a real PostgreSQL
+(accounts, sessions, scores), both private to the tests.
+
+Faults: a host killed with SIGKILL, Redis restarted mid-game, PostgreSQL briefly down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+import pytest
+from tornado.httpclient import HTTPRequest
+from tornado.websocket import WebSocketClientConnection, websocket_connect
+
+from tests.conftest import TEST_SECRET, Browserless, recv_json, recv_until
+from tests.pg import PostgresServer, postgres_server  # noqa: F401 (fixture)
+from tests.rd import RedisServer, private_redis  # noqa: F401 (fixture)
+
+HOSTS = ("127.0.0.2", "127.0.0.3")
+PRESENCE_TTL = 1.5  # a dead host's rooms leave the lobby within this
+
+
+def _loopback_aliases_work() -> bool:
+    import socket
+    try:
+        with socket.socket() as sock:
+            sock.bind((HOSTS[1], 0))
+    except OSError:
+        return False
+    return True
+
+
+pytestmark = pytest.mark.skipif(not _loopback_aliases_work(),
+                                reason="127.0.0.2/.3 cannot be bound on this machine")
+
+
+@asynccontextmanager
+async def host(address: str, data_dir: Path, redis_url: str, database_url: str,
+               *extra: str) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
+    """One Arena process on `address` in the shared deployment, and its URL. Its log is
+    drained all along (a full pipe would stall it) and printed if the test fails."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "game_server", "--port", "0", "--data-dir", str(data_dir),
+        "--host", address, "--redis-url", redis_url, "--database-url", database_url,
+        "--presence-ttl", str(PRESENCE_TTL), "--seat-ttl", "3",
+        "--max-connections-per-ip", "0", "--empty-room-grace", "1", *extra,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "ARENA_COOKIE_SECRET": TEST_SECRET})
+    assert proc.stderr is not None
+    log: list[str] = []
+    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def drain() -> None:
+        assert proc.stderr is not None
+        while line := (await proc.stderr.readline()).decode():
+            log.append(line)
+            if "Arena listening on" in line and not ready.done():
+                ready.set_result(line.split("Arena listening on ")[1].split()[0])
+        if not ready.done():
+            ready.set_exception(AssertionError("the server exited: " + "".join(log[-20:])))
+
+    drainer = asyncio.get_running_loop().create_task(drain())
+    try:
+        url = await asyncio.wait_for(asyncio.shield(ready), 30)
+        yield proc, url
+    except BaseException:
+        sys.stderr.write(f"--- log of {address} ---\n" + "".join(log[-60:]))
+        raise
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await drainer
+
+
+@pytest.fixture
+async def database(postgres_server: PostgresServer) -> AsyncIterator[str]:  # noqa: F811
+    postgres_server.start()  # a no-op unless a test stopped it
+    name = await postgres_server.create_database()
+    yield postgres_server.dsn(name)
+    postgres_server.start()
+    await postgres_server.drop_database(name)
+
+
+@pytest.fixture
+async def two_hosts(tmp_path: Path, private_redis: RedisServer, database: str  # noqa: F811
+                    ) -> AsyncIterator[list[tuple[asyncio.subprocess.Process, str]]]:
+    async with AsyncExitStack() as stack:
+        found = [await stack.enter_async_context(
+            host(address, tmp_path / address, private_redis.url, database))
+            for address in HOSTS]
+        yield found
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[list[Browserless]]:
+    made: list[Browserless] = []
+    yield made
+    for client in made:
+        await client.aclose()
+
+
+async def login(clients: list[Browserless], url: str, name: str) -> Browserless:
+    client = Browserless(url)
+    clients.append(client)
+    await client.guest(name)
+    return client
+
+
+def send(ws: WebSocketClientConnection, **msg: Any) -> None:
+    ws.write_message(orjson.dumps(msg).decode())
+
+
+async def join(client: Browserless, *, attempts: int = 20) -> tuple[WebSocketClientConnection,
+                                                                    dict[str, Any]]:
+    """Join by mode from the client's home host, following a redirect; retried (as the
+    clients do) while a dead host's rooms are still listed or the presence is restarting."""
+    for _ in range(attempts):
+        ws = await client.ws()
+        send(ws, type="join", mode="arena")
+        answer = await _answer(ws)
+        if answer["type"] == "redirect":
+            ws.close()
+            try:
+                ws = await websocket_connect(HTTPRequest(
+                    answer["url"] + "?seat=" + quote(answer["seat"])))
+            except OSError:
+                await asyncio.sleep(0.3)  # that host is gone: matchmake again
+                continue
+            client.sockets.append(ws)
+            send(ws, type="join", seat=answer["seat"])
+            answer = await _answer(ws)
+        if answer["type"] == "joined":
+            return ws, answer
+        ws.close()
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"could not join: {answer}")
+
+
+async def _answer(ws: WebSocketClientConnection) -> dict[str, Any]:
+    while True:
+        msg = await recv_json(ws, 10)
+        assert msg is not None, f"closed ({ws.close_code}) before an answer to join"
+        if msg["type"] in ("joined", "redirect", "error"):
+            return msg
+
+
+async def rooms(url: str) -> list[dict[str, Any]]:
+    client = Browserless(url)
+    try:
+        return orjson.loads((await client.request("GET", "/api/rooms")).body)["rooms"]
+    finally:
+        client.http.close()
+
+
+async def until(predicate, what: str, within: float = 10.0) -> Any:  # type: ignore[no-untyped-def]
+    """Poll an async predicate until it returns something truthy."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.1)
+
+
+async def test_forty_players_over_two_hosts_fill_two_rooms(two_hosts, clients) -> None:
+    (_, url_a), (_, url_b) = two_hosts
+    sockets = []
+    for i in range(40):
+        client = await login(clients, (url_a, url_b)[i % 2], f"p{i}")
+        ws, joined = await join(client)
+        sockets.append((ws, joined))
+    listed = {url: await rooms(url) for url in (url_a, url_b)}
+    assert listed[url_a] == listed[url_b]  # one lobby
+    assert sorted(r["players"] for r in listed[url_a]) == [20, 20]
+    # Each room is listed with the public URL of the host that holds it.
+    assert {r["url"] for r in listed[url_a]} <= {
+        "ws" + url[len("http"):] + "/ws" for url in (url_a, url_b)}
+    # Everyone is playing: each socket gets states.
+    for ws, _ in sockets[:: 7]:
+        assert (await recv_until(ws, "state"))["type"] == "state"
+
+
+async def test_chat_and_logout_cross_hosts(two_hosts, clients) -> None:
+    (_, url_a), (_, url_b) = two_hosts
+    ann = await login(clients, url_a, "ann")
+    bob = await login(clients, url_b, "bob")
+    on_a, on_b = await ann.ws(), await bob.ws()
+    send(on_a, type="chat", text="hello from a", scope="global")
+    for ws in (on_a, on_b):
+        assert (await recv_until(ws, "chat"))["text"] == "hello from a"
+
+    # Ann's login, used on host B too; logging out on A closes her socket on B.
+    ann_b = Browserless(url_b)
+    clients.append(ann_b)
+    ann_b.cookies = dict(ann.cookies)
+    ws = await ann_b.ws()
+    assert (await ann.request("POST", "/api/logout")).code == 200
+    assert await asyncio.wait_for(ws.read_message(), 5) is None
+    assert ws.close_code == 4003
+
+
+async def test_a_killed_host_leaves_the_lobby_and_its_players_play_elsewhere(
+        two_hosts, clients) -> None:
+    (proc_a, url_a), (_, url_b) = two_hosts
+    # Ann fills a room on A; Bob, logged in on B, is redirected into it.
+    ann = await login(clients, url_a, "ann")
+    on_a, joined = await join(ann)
+    bob = await login(clients, url_b, "bob")
+    bob_ws, bob_joined = await join(bob)
+    assert bob_joined["room"] == joined["room"]
+    # Carl is connected to B the whole time.
+    carl = await login(clients, url_b, "carl")
+    carl_ws = await carl.ws()
+    send(carl_ws, type="ping", id=1)
+    await recv_until(carl_ws, "pong")
+
+    proc_a.send_signal(signal.SIGKILL)
+    await proc_a.wait()
+    assert await asyncio.wait_for(bob_ws.read_message(), 5) is None  # A's sockets drop
+    # Within the TTL, A's room leaves the lobby of B.
+    await until(lambda: _no_rooms_of(url_b, url_a), "A's rooms to expire", PRESENCE_TTL * 4)
+    # Bob's client matchmakes again from B and lands in a room there.
+    bob_ws, again = await join(bob)
+    assert again["room"] != joined["room"]
+    assert [r["players"] for r in await rooms(url_b)] == [1]
+    # Carl, on B all along, saw nothing.
+    send(carl_ws, type="ping", id=2)
+    assert (await recv_until(carl_ws, "pong"))["id"] == 2
+
+
+async def _no_rooms_of(url: str, dead: str) -> bool:
+    dead_ws = "ws" + dead[len("http"):] + "/ws"
+    return all(r["url"] != dead_ws for r in await rooms(url))
+
+
+async def test_redis_restarted_mid_game(two_hosts, clients, private_redis) -> None:  # noqa: F811
+    (_, url_a), (_, url_b) = two_hosts
+    ann = await login(clients, url_a, "ann")
+    on_a, joined = await join(ann)
+    bob = await login(clients, url_b, "bob")
+    bob_ws, bob_joined = await join(bob)
+    assert bob_joined["room"] == joined["room"]
+
+    private_redis.stop()
+    # Rooms keep ticking: states keep coming.
+    first = (await recv_until(on_a, "state"))["tick"]
+    later = (await recv_until(on_a, "state", where=lambda m: m["tick"] >= first + 10))["tick"]
+    assert later >= first + 10
+    # A cross-host join now cannot be made: a clear error, or a room of the home host.
+    dan = await login(clients, url_b, "dan")
+    dan_ws = await dan.ws()
+    send(dan_ws, type="join", mode="arena")
+    answer = await _answer(dan_ws)
+    assert answer["type"] in ("joined", "error"), answer
+    if answer["type"] == "error":
+        assert answer["code"] == "unavailable"
+
+    private_redis.restart()  # empty: the registry must be rebuilt from the live hosts
+    await until(lambda: _room_listed(url_b, joined["room"]), "the registry to be rebuilt")
+    eve = await login(clients, url_b, "eve")
+    eve_ws, eve_joined = await join(eve)
+    assert eve_joined["room"] == joined["room"]  # cross-host matchmaking works again
+    send(on_a, type="chat", text="back", scope="global")
+    assert (await recv_until(eve_ws, "chat", where=lambda m: m.get("scope") == "global"))
+
+
+async def _room_listed(url: str, room: str) -> bool:
+    return any(r["id"] == room for r in await rooms(url))
+
+
+async def test_processes_share_one_port(tmp_path: Path, private_redis: RedisServer,  # noqa: F811
+                                        clients) -> None:
+    args = ("--processes", "2", "--redis-url", private_redis.url, "--log-level", "info",
+            "--max-connections-per-ip", "0")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "game_server", "--port", "0", "--data-dir", str(tmp_path),
+        *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "ARENA_COOKIE_SECRET": TEST_SECRET})
+    try:
+        assert proc.stderr is not None
+        workers: list[str] = []
+        async with asyncio.timeout(30):
+            while len(workers) < 2:
+                line = (await proc.stderr.readline()).decode()
+                assert line, "the server exited before it was ready"
+                if "Arena listening on" in line:
+                    workers.append(line.split("Arena listening on ")[1].split()[0])
+        urls = set(workers)
+        assert len(urls) == 2  # each worker has its own port for redirects
+        # Two players, each on a different worker, end up in one room.
+        first = await login(clients, workers[0], "ann")
+        ws1, joined1 = await join(first)
+        second = await login(clients, workers[1], "bob")
+        ws2, joined2 = await join(second)
+        assert joined1["room"] == joined2["room"]
+    finally:
+        if proc.returncode is None:
+            proc.terminate()  # the workers stop with their parent
+            await asyncio.wait_for(proc.wait(), 15)
