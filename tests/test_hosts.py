@@ -309,3 +309,38 @@ async def test_processes_share_one_port(tmp_path: Path, private_redis: RedisServ
         if proc.returncode is None:
             proc.terminate()  # the workers stop with their parent
             await asyncio.wait_for(proc.wait(), 15)
+
+
+async def test_postgres_outage_fails_logins_not_games_and_keeps_every_score(
+        two_hosts, clients, postgres_server) -> None:  # noqa: F811
+    (_, url_a), (_, url_b) = two_hosts
+    ann = await login(clients, url_a, "ann")
+    on_a, joined = await join(ann)
+    bob = await login(clients, url_b, "bob")
+    on_b, _ = await join(bob)  # redirected into ann's room on A
+
+    postgres_server.stop()
+    try:
+        # Logins fail, clearly and retryably, on both hosts.
+        for url in (url_a, url_b):
+            refused = await Browserless(url).request("POST", "/api/guest", {"name": "carl"})
+            assert refused.code == 503
+            assert orjson.loads(refused.body)["error"] == "unavailable"
+            assert refused.headers["Retry-After"]
+        # Players in rooms keep playing.
+        first = (await recv_until(on_a, "state"))["tick"]
+        await recv_until(on_b, "state", where=lambda m: m["tick"] >= first + 10)
+        # Ann leaves: her best mass cannot be saved now.
+        send(on_a, type="leave")
+        await recv_until(on_a, "left")
+    finally:
+        postgres_server.start()
+
+    async def saved() -> bool:
+        board = orjson.loads((await Browserless(url_b).request(
+            "GET", "/api/leaderboard")).body)["leaderboard"]
+        return any(entry["name"] == "ann" for entry in board)
+
+    # Retried, not dropped: the score shows up once the database is back.
+    await until(saved, "ann's score to be saved after the outage", 30)
+    assert (await Browserless(url_a).request("POST", "/api/guest", {"name": "dan"})).code == 200
