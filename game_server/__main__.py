@@ -56,8 +56,8 @@ def parse_config(
         "redis://host:port/db shared by every process of this Arena (rooms, seats, lobby, "
         "pub/sub); empty: one process, in-process presence")
     add("public-url", defaults.public_url,
-        "http(s)://host:port players reach this process at (redirects point there); "
-        "default: http://HOST:PORT")
+        "http(s)://host:port[/path] players reach this process at (redirects point there); "
+        "{port} stands for this process's own port; default: http://HOST:PORT")
     add("processes", defaults.processes,
         "worker processes on this host sharing --port (0: one per core; >1 needs --redis-url)",
         int)
@@ -102,6 +102,8 @@ def parse_config(
         parser.add_argument("--" + flag, action="store_true", default=default, help=help_text)
 
     switch("no-uvloop", "run on asyncio's default event loop instead of uvloop")
+    switch("xheaders", "behind a reverse proxy: take client addresses (per-address limits) "
+           "from X-Real-IP / X-Forwarded-For; never without a proxy that sets them")
     switch("stock-reader", "read WebSocket frames with Tornado's own reader, not the batched one")
     parser.add_argument(
         "--rotate-cookie-secret",
@@ -135,6 +137,7 @@ def parse_config(
         max_messages_per_second=args.max_messages_per_second,
         max_chats_per_second=args.max_chats_per_second,
         batched_reader=not args.stock_reader,
+        xheaders=args.xheaders,
         uvloop=not args.no_uvloop,
         max_backlog_bytes=args.max_backlog_bytes,
         max_lag_seconds=args.max_lag_seconds,

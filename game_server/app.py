@@ -205,10 +205,13 @@ class ArenaServer:
 
     @property
     def public_url(self) -> str:
-        """The base URL players reach this process at: `--public-url`, with this process's
-        own port when it is one of several workers sharing a port."""
+        """The base URL players reach this process at: `--public-url` with `{port}` replaced
+        by this process's own port; without `{port}`, a worker sharing a port gets its own
+        port in place of the URL's."""
         if not self.config.public_url:
             return self.url
+        if "{port}" in self.config.public_url:  # e.g. https://play.example.com/p{port}
+            return self.config.public_url.replace("{port}", str(self.port))
         if not self._shared_sockets:
             return self.config.public_url
         parts = urlsplit(self.config.public_url)
@@ -236,7 +239,7 @@ class ArenaServer:
             connected=self.events.connected,
         )
         await self.cluster.start()
-        self._http = HTTPServer(self.app, xheaders=False)
+        self._http = HTTPServer(self.app, xheaders=self.config.xheaders)
         self._http.add_sockets(self._sockets + self._shared_sockets)
         # Expired and revoked session rows are dead weight: sweep them hourly.
         self._purge = PeriodicCallback(self._purge_sessions, 3600 * 1000.0)

@@ -246,3 +246,27 @@ async def test_a_closed_room_leaves_the_shared_lobby(pair, clients) -> None:
         assert asyncio.get_running_loop().time() < deadline
         await asyncio.sleep(0.05)
     assert await b.presence.rooms() == []
+
+
+def test_public_urls_of_workers(tmp_path: Path) -> None:
+    import socket
+
+    def url(public: str, shared: bool) -> tuple[str, str]:
+        server = ArenaServer(make_config(tmp_path / "data", public_url=public),
+                             shared_sockets=[socket.socket()] if shared else None)
+        server.port = 8890
+        try:
+            return server.public_url, server.websocket_url
+        finally:
+            for sock in server._shared_sockets:
+                sock.close()
+
+    assert url("", False) == ("http://127.0.0.1:8890", "ws://127.0.0.1:8890/ws")
+    assert url("https://play.example.com", False) == (
+        "https://play.example.com", "wss://play.example.com/ws")
+    # A forked worker: its own port, so a redirect reaches the worker that holds the room.
+    assert url("http://127.0.0.2:8888", True) == (
+        "http://127.0.0.2:8890", "ws://127.0.0.2:8890/ws")
+    # Behind a proxy: the worker's port names its path.
+    assert url("https://play.example.com/p{port}", True) == (
+        "https://play.example.com/p8890", "wss://play.example.com/p8890/ws")
