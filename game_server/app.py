@@ -160,6 +160,7 @@ class ArenaServer:
             SeatTokens(secret_versions(config.cookie_secret)),
             url="",  # known once listening
             seat_ttl=config.seat_ttl,
+            on_placement=lambda outcome: self.metrics.placements.labels(outcome).inc(),
         )
         self.events = SocketEvents(self.sockets, self.presence.process_id)
         self.services = Services(

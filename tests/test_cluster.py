@@ -270,3 +270,16 @@ def test_public_urls_of_workers(tmp_path: Path) -> None:
     # Behind a proxy: the worker's port names its path.
     assert url("https://play.example.com/p{port}", True) == (
         "https://play.example.com/p8890", "wss://play.example.com/p8890/ws")
+
+
+async def test_placements_are_counted_in_metrics(pair, clients) -> None:
+    a, b = pair
+    _, ws1 = await player(clients, a, "ann")
+    await join_anywhere(clients[-1], ws1)
+    client2, ws2 = await player(clients, b, "bob")
+    await join_anywhere(client2, ws2)
+    text_a = a.metrics.render().decode()
+    text_b = b.metrics.render().decode()
+    assert 'arena_placements_total{outcome="here"} 1.0' in text_a
+    assert 'arena_placements_total{outcome="claimed"} 1.0' in text_a
+    assert 'arena_placements_total{outcome="redirected"} 1.0' in text_b

@@ -69,6 +69,7 @@ class Cluster:
         url: str,
         seat_ttl: float = 5.0,
         heartbeat: float | None = None,
+        on_placement: Callable[[str], None] | None = None,
     ) -> None:
         self.presence = presence
         self.matchmaker = matchmaker
@@ -82,6 +83,7 @@ class Cluster:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._beat: asyncio.Task[None] | None = None
         self._outage = False
+        self._count = on_placement or (lambda outcome: None)
         matchmaker.room_closed_hooks.append(self._room_closed)
 
     @property
@@ -179,12 +181,15 @@ class Cluster:
         lock = self._locks.setdefault(mode, asyncio.Lock())
         async with lock:  # this process's joins of one mode fill rooms one after another
             try:
-                return await self._place(member, mode, session_id)
+                placed = await self._place(member, mode, session_id)
             except PresenceUnavailable as exc:
                 log.warning("presence unreachable; seating %s in a room here: %s",
                             member.identity.name, exc)
                 room, player_id, token = self.matchmaker.join(member, mode=mode)
+                self._count("local")
                 return Seated(room, player_id, token)
+        self._count("redirected" if isinstance(placed, Redirect) else "here")
+        return placed
 
     async def _place(self, member: Member, mode: str, session_id: str) -> Seated | Redirect:
         records = await self.presence.rooms(mode)
@@ -253,7 +258,9 @@ class Cluster:
             raise ProtocolError(ErrorCode.SEAT_INVALID,
                                 f"room {seat.room!r} is not on this server; join by mode")
         try:
-            return await self._claim_here(member, seat.room, seat.seat)
+            seated = await self._claim_here(member, seat.room, seat.seat)
+            self._count("claimed")
+            return seated
         except PresenceUnavailable:
             raise ProtocolError(ErrorCode.UNAVAILABLE,
                                 "matchmaking across servers is down; try again soon") from None

@@ -136,6 +136,10 @@ class Metrics(TickObserver):
         self.refused = Counter(
             "arena_connections_refused", "WebSocket handshakes refused, by reason",
             ["reason"], registry=self.registry)
+        self.placements = Counter(
+            "arena_placements", "Joins placed through the presence, by outcome: seated here, "
+            "redirected elsewhere, claimed (a redirected player arrived), local (the presence "
+            "was unreachable)", ["outcome"], registry=self.registry)
         self.http = Histogram(
             "arena_http_request_duration_seconds", "HTTP request durations, by route",
             ["route"], buckets=HTTP_BUCKETS, registry=self.registry)
