@@ -1,4 +1,4 @@
-"""`python -m bench.capacity` (also `game-bench`): how many players one server process holds.
+"""`python -m bench.capacity` (also `game-bench`): how many players a server holds.
 
 Starts its own server on a free port, runs locust (`bench/locustfile.py`) headless at stepped user
 counts and measures the steady part of each step: what the players saw (locust), what the server
@@ -10,6 +10,13 @@ A step: locust starts `users` players at `--spawn-rate`; after the ramp plus `--
 the window of `--step-seconds` opens (locust records pongs and states only inside it, see its
 `--arena-warmup` / `--arena-window`), then locust stops. The server is pinned to CPU 0 and locust
 to the other CPUs when `taskset` exists and there are at least two.
+
+`--processes N` (N > 1) runs the server as N worker processes sharing one port, with a private
+`redis-server` for their shared rooms: locust connects to the shared port (the kernel spreads the
+connections) and follows `redirect`s to the workers' own ports. The server's CPU and RSS are then
+the sum over its process tree, and each step also says how players and CPU were split across the
+workers (each one's own `/metrics`). The server gets the first N CPUs when more are left for
+locust; else nothing is pinned.
 """
 
 from __future__ import annotations
@@ -31,17 +38,28 @@ from typing import Any
 
 from bench.capacity_report import (
     Snapshot,
+    WorkerPoint,
+    WorkerReading,
     headline,
     headline_text,
+    merge_metrics,
     progress_line,
     summarize_step,
     write_report,
 )
 from bench.locust_csv import read_locust_failures, read_locust_stats
-from bench.procs import Processes, guarded_run, pinning, tail, wait_for_line
+from bench.procs import Processes, cpu_range, guarded_run, pinning, tail, wait_for_line
 from bench.prom import Metrics, metric_total, parse_prometheus
+from bench.redis_proc import redis_version, require_redis_server, start_redis
 from bench.report import BENCH_DIR, REPO_DIR, RESULTS_DIR, command_line, exit_status, new_report
-from bench.sampling import http_get, machine_info, proc_rss, proc_stat, process_tree
+from bench.sampling import (
+    http_get,
+    listening_ports,
+    machine_info,
+    proc_rss,
+    proc_stat,
+    process_tree,
+)
 
 LOCUSTFILE = BENCH_DIR / "locustfile.py"
 DEFAULT_STEPS = (50, 100, 200, 400, 800)
@@ -49,6 +67,7 @@ DEFAULT_STEPS = (50, 100, 200, 400, 800)
 LOCUST_TAIL = 2.0  # seconds locust runs after the window, so its last CSV write covers it
 STARTUP_TIMEOUT = 30.0
 LISTENING = re.compile(r"Arena listening on (http://\S+)")
+WORKER_LISTENING = re.compile(r"Arena listening on (http://\S+) and :(\d+)")
 LOCUST_STARTED = re.compile(r"Ramping to \d+ users|Sending spawn jobs of \d+ users")
 
 
@@ -61,7 +80,8 @@ class Options:
     step_seconds: float = 30.0
     spawn_rate: float = 50.0
     settle: float = 3.0
-    processes: int = 0
+    processes: int = 1  # server processes; > 1: workers sharing one port, with a private Redis
+    locust_workers: int = 0  # locust --processes; 0: one locust process
     tick_rate: int = 20
     max_players: int = 20
     pin: bool = True
@@ -77,10 +97,33 @@ class Bench:
         self.workdir = workdir
         self.procs = Processes(cwd=REPO_DIR)
         self.server: subprocess.Popen[bytes] | None = None
+        self.redis: subprocess.Popen[bytes] | None = None
+        self.redis_url = ""
         self.url = ""
+        self.processes = options.processes or os.cpu_count() or 1
+        self.worker_urls: list[str] = []  # with several processes: each worker's own URL
+        self.redis_binary = require_redis_server("--processes > 1") if self.several else None
         cpus = os.cpu_count()
         taskset = shutil.which("taskset") if options.pin else None
-        self.server_prefix, self.locust_prefix = pinning(cpus, taskset)
+        self.server_prefix, self.locust_prefix = pinning(cpus, taskset, self.processes)
+        if not self.server_prefix:
+            self.pinning_text = "no CPU pinning"
+            if taskset and cpus and self.several and cpus <= self.processes:
+                self.pinning_text += (f" ({self.processes} server processes on {cpus} CPUs "
+                                      "leave none for locust)")
+        elif not self.several:
+            self.pinning_text = (f"server on CPU 0 and locust on CPU {self.locust_prefix[-1]} "
+                                 "(taskset)")
+        else:
+            self.pinning_text = (
+                f"server's {self.processes} processes on CPUs {cpu_range(0, self.processes)}, "
+                f"locust and Redis on CPU {self.locust_prefix[-1]} (taskset)"
+            )
+
+    @property
+    def several(self) -> bool:
+        """The server runs as several worker processes (with Redis)."""
+        return self.processes > 1
 
     # -- the server ----------------------------------------------------------------------------
 
@@ -94,24 +137,81 @@ class Bench:
             "--max-players", str(self.options.max_players),
             "--log-level", "info",  # the start line says which port it took
         ]
-        self.server, self.url = self.procs.start_listening(
-            argv, log, LISTENING, STARTUP_TIMEOUT, "the server"
+        if not self.several:
+            self.server, self.url = self.procs.start_listening(
+                argv, log, LISTENING, STARTUP_TIMEOUT, "the server"
+            )
+            return
+        assert self.redis_binary is not None
+        self.redis, self.redis_url = start_redis(
+            self.procs, self.redis_binary, self.workdir, self.locust_prefix
         )
+        argv += ["--processes", str(self.processes), "--redis-url", self.redis_url]
+        # One start line per worker: its own URL, and the port they all share.
+        self.server, lines = self.procs.start_waiting(
+            argv, log, WORKER_LISTENING, STARTUP_TIMEOUT, "the server", self.processes,
+            wait_group=True,  # the workers stop cleanly after the parent is gone
+        )
+        self.worker_urls = [m.group(1) for m in lines]
+        shared = {m.group(2) for m in lines}
+        if len(shared) != 1 or len(set(self.worker_urls)) != self.processes:
+            raise RuntimeError(f"the server's workers do not share one port:\n{tail(log)}")
+        self.url = f"http://127.0.0.1:{shared.pop()}"
 
-    def metrics(self) -> Metrics | None:
-        text = http_get(self.url + "/metrics")
+    def worker_pids(self) -> dict[str, int]:
+        """Each worker's pid by its URL, told apart by the port each one listens on alone."""
+        if self.server is None:
+            return {}
+        ports = {}
+        for pid in process_tree(self.server.pid):
+            if pid != self.server.pid:
+                for port in listening_ports(pid):
+                    ports[port] = pid
+        pids = {}
+        for url in self.worker_urls:
+            port = int(url.rsplit(":", 1)[1].split("/")[0])
+            if port in ports:
+                pids[url] = ports[port]
+        return pids
+
+    def metrics(self, url: str | None = None) -> Metrics | None:
+        """One process's `/metrics` (`url`; the server's by default). With several workers and
+        no `url`: all of theirs together (None unless every one answered)."""
+        if url is None and self.several:
+            return merge_metrics([self.metrics(u) for u in self.worker_urls])
+        text = http_get((url or self.url) + "/metrics")
         return parse_prometheus(text) if text and "arena_" in text else None
 
-    def players(self, metrics: Metrics | None = None) -> int | None:
-        """Connected players: the server's `arena_players` gauge, else `/healthz`."""
-        value = metric_total(metrics if metrics is not None else self.metrics(), "arena_players")
+    def players(self, metrics: Metrics | None = None, url: str | None = None) -> int | None:
+        """Connected players: the server's `arena_players` gauge, else `/healthz`; with several
+        workers and no `url`, their total (None unless every one answered)."""
+        if url is None and self.several:
+            counts = [self.players(url=u) for u in self.worker_urls]
+            return None if any(c is None for c in counts) else sum(c or 0 for c in counts)
+        if metrics is None:
+            metrics = self.metrics(url)
+        return self._gauge(url or self.url, metrics, "arena_players", "players")
+
+    @staticmethod
+    def _gauge(url: str, metrics: Metrics | None, metric: str, key: str) -> int | None:
+        """A gauge from `metrics`, else the same count from the process's `/healthz`."""
+        value = metric_total(metrics, metric)
         if value is not None:
             return int(value)
-        text = http_get(self.url + "/healthz")
+        text = http_get(url + "/healthz")
         try:
-            return int(json.loads(text)["players"]) if text else None
+            return int(json.loads(text)[key]) if text else None
         except (ValueError, KeyError, TypeError):
             return None
+
+    def worker_point(self, url: str, pid: int | None) -> WorkerPoint:
+        """One worker now: players and rooms from its own `/metrics` (else `/healthz`), RSS."""
+        metrics = self.metrics(url)
+        return WorkerPoint(
+            players=self._gauge(url, metrics, "arena_players", "players"),
+            rooms=self._gauge(url, metrics, "arena_rooms", "rooms"),
+            rss=proc_rss(pid) if pid is not None else None,
+        )
 
     # -- a step --------------------------------------------------------------------------------
 
@@ -137,8 +237,9 @@ class Bench:
             "--arena-warmup", f"{warmup:.3f}", "--arena-window", f"{window:.3f}",
             "--loglevel", "INFO",
         ]
-        if opts.processes:
-            argv += ["--processes", str(opts.processes)]
+        if opts.locust_workers:
+            argv += ["--processes", str(opts.locust_workers)]
+        start = self.metrics() if self.several else None  # the joins of the whole step
         locust = self.procs.start(argv, log)
         try:
             # The window is timed from locust's own start of the test: "Ramping to ..." in one
@@ -151,8 +252,17 @@ class Bench:
             before = self._snapshot(locust.pid)
             players: list[int] = []
             rss: list[int] = []
+            samples: list[dict[str, WorkerPoint]] = []
+            pids = {w.url: w.pid for w in before.workers}
             while time.monotonic() < t0 + warmup + window - 0.05:
                 time.sleep(min(1.0, max(0.0, t0 + warmup + window - time.monotonic())))
+                if self.several:
+                    points = {url: self.worker_point(url, pid) for url, pid in pids.items()}
+                    samples.append(points)
+                    sizes = [p.rss for p in points.values()]
+                    if self.server and None not in sizes:
+                        rss.append(sum(s or 0 for s in sizes) + (proc_rss(self.server.pid) or 0))
+                    continue
                 count = self.players()
                 if count is not None:
                     players.append(count)
@@ -171,22 +281,41 @@ class Bench:
             raise RuntimeError(f"locust wrote no statistics:\n{tail(log)}")
         stats = read_locust_stats(stats_path)
         failures = read_locust_failures(Path(f"{prefix}_failures.csv"))
-        step = summarize_step(users, window, stats, failures, before, after, players, rss)
+        step = summarize_step(users, window, stats, failures, before, after, players, rss,
+                              samples=samples, start=start)
         self._wait_for_empty()
         return step
 
     def _snapshot(self, locust_pid: int) -> Snapshot:
-        server = proc_stat(self.server.pid) if self.server else None
-        loadgen = {}
-        for pid in process_tree(locust_pid):
-            stat = proc_stat(pid)
-            if stat is not None:
-                loadgen[pid] = stat.cpu_ticks
+        loadgen = _tree_ticks(locust_pid)
+        if not self.several:
+            server = proc_stat(self.server.pid) if self.server else None
+            return Snapshot(
+                at=time.monotonic(),
+                server_ticks=server.cpu_ticks if server else None,
+                loadgen_ticks=loadgen,
+                metrics=self.metrics(),
+            )
+        # The whole server tree at once, then each worker's metrics: CPU first, as it is what
+        # the window's edges must be exact for.
+        tree = _tree_ticks(self.server.pid) if self.server else {}
+        pids = self.worker_pids()
+        redis = proc_stat(self.redis.pid) if self.redis else None
+        at = time.monotonic()
+        workers = [
+            WorkerReading(url=url, pid=pids.get(url),
+                          ticks=tree.get(pids[url]) if url in pids else None,
+                          metrics=self.metrics(url))
+            for url in self.worker_urls
+        ]
         return Snapshot(
-            at=time.monotonic(),
-            server_ticks=server.cpu_ticks if server else None,
+            at=at,
+            server_ticks=sum(tree.values()) if tree else None,
             loadgen_ticks=loadgen,
-            metrics=self.metrics(),
+            metrics=merge_metrics([w.metrics for w in workers]),
+            parent_ticks=tree.get(self.server.pid) if self.server else None,
+            workers=workers,
+            redis_ticks=redis.cpu_ticks if redis else None,
         )
 
     def _wait_for_empty(self, timeout: float = 15.0) -> None:
@@ -194,6 +323,16 @@ class Bench:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and (self.players() or 0) > 0:
             time.sleep(0.2)
+
+
+def _tree_ticks(root: int) -> dict[int, int]:
+    """CPU ticks of `root` and each of its descendants, by pid."""
+    ticks = {}
+    for pid in process_tree(root):
+        stat = proc_stat(pid)
+        if stat is not None:
+            ticks[pid] = stat.cpu_ticks
+    return ticks
 
 
 def _sleep_until(deadline: float) -> None:
@@ -207,7 +346,8 @@ def _sleep_until(deadline: float) -> None:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="game-bench",
-        description="Measure how many players one Arena server process holds (locust, stepped).",
+        description="Measure how many players an Arena server holds (locust, stepped): one "
+                    "process, or --processes workers sharing a port and a private Redis.",
     )
     parser.add_argument("--steps", default=",".join(map(str, DEFAULT_STEPS)),
                         help="comma-separated user counts (default %(default)s)")
@@ -217,7 +357,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="users started per second (default 50)")
     parser.add_argument("--settle", type=float, default=3.0,
                         help="seconds between the end of the ramp and the window (default 3)")
-    parser.add_argument("--processes", type=int, default=0,
+    parser.add_argument("--processes", type=int, default=1,
+                        help="server worker processes sharing one port (game_server "
+                             "--processes; > 1 starts a private redis-server for them; "
+                             "0: one per core; default 1)")
+    parser.add_argument("--locust-workers", type=int, default=0,
                         help="locust --processes (worker processes; -1: one per core; "
                              "default 0: a single locust process)")
     parser.add_argument("--tick-rate", type=int, default=20, help="server --tick-rate")
@@ -237,6 +381,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--steps needs at least one positive user count")
     if args.step_seconds <= 0 or args.spawn_rate <= 0 or args.settle < 0:
         parser.error("--step-seconds and --spawn-rate must be positive, --settle not negative")
+    if args.processes < 0:
+        parser.error("--processes must be 0 (one per core) or more")
     return args
 
 
@@ -250,18 +396,25 @@ def run(options: Options, command: str) -> dict[str, Any]:
             "step_seconds": options.step_seconds,
             "spawn_rate": options.spawn_rate,
             "settle": options.settle,
-            "processes": options.processes,
+            "processes": bench.processes,
+            "locust_workers": options.locust_workers,
             "tick_rate": options.tick_rate,
             "max_players": options.max_players,
-            "pinning": (
-                f"server on CPU 0 and locust on CPU {bench.locust_prefix[-1]} (taskset)"
-                if bench.server_prefix else "no CPU pinning"
-            ),
+            "pinning": bench.pinning_text,
         }
-        with guarded_run(bench.procs, prog="game-bench", stopping="locust and the server") as end:
+        if bench.redis_binary is not None:
+            version = redis_version(bench.redis_binary)
+            report["config"]["redis"] = f"redis-server {version or '?'}"
+        stopping = "locust, the server and Redis" if bench.several else "locust and the server"
+        with guarded_run(bench.procs, prog="game-bench", stopping=stopping) as end:
             bench.start_server()
             print(f"server {bench.url} (pid {bench.server.pid if bench.server else '?'}); "
                   f"{report['config']['pinning']}", flush=True)
+            if bench.several:
+                pids = bench.worker_pids()
+                print(f"{bench.processes} workers: "
+                      + ", ".join(f"{u} (pid {pids.get(u, '?')})" for u in bench.worker_urls)
+                      + f"; Redis {bench.redis_url}", flush=True)
             for index, users in enumerate(options.steps, 1):
                 left = options.max_seconds - (time.monotonic() - started)
                 if bench.step_duration(users) + 20 > left:
@@ -273,7 +426,7 @@ def run(options: Options, command: str) -> dict[str, Any]:
                 report["steps"].append(step)
                 print(progress_line(index, len(options.steps), step), flush=True)
         report.update(end.report_fields())
-    report["headline"] = headline(report["steps"])
+    report["headline"] = headline(report["steps"], report["config"]["processes"])
     report["headline_text"] = headline_text(report["headline"])
     report["elapsed_seconds"] = round(time.monotonic() - started, 1)
     return report
@@ -287,13 +440,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         spawn_rate=args.spawn_rate,
         settle=args.settle,
         processes=args.processes,
+        locust_workers=args.locust_workers,
         tick_rate=args.tick_rate,
         max_players=args.max_players,
         pin=not args.no_pin,
         max_seconds=args.max_minutes * 60.0,
         out=args.out,
     )
-    report = run(options, command_line("bench.capacity", argv))
+    try:
+        report = run(options, command_line("bench.capacity", argv))
+    except RuntimeError as exc:  # before anything started: no redis-server
+        print(f"game-bench: {exc}", file=sys.stderr)
+        return 2
     paths = write_report(report, options.out)
     if report["steps"]:
         print(report["headline_text"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +25,50 @@ LOADGEN_BUSY_PERCENT = 90.0  # a locust process this busy is probably the bottle
 
 
 @dataclass
+class WorkerReading:
+    """One server worker process at a snapshot: its own URL, pid, CPU ticks and `/metrics`."""
+
+    url: str
+    pid: int | None
+    ticks: int | None
+    metrics: Metrics | None
+
+
+@dataclass
+class WorkerPoint:
+    """One server worker in one sample of the window: its players, rooms and RSS (bytes)."""
+
+    players: int | None
+    rooms: int | None
+    rss: int | None
+
+
+@dataclass
 class Snapshot:
+    """The server and locust at one edge of the window. With `--processes N` > 1,
+    `server_ticks` is the whole server tree (the forking parent and its workers), `metrics`
+    the workers' `/metrics` together, and `workers` / `parent_ticks` / `redis_ticks` the parts."""
+
     at: float
     server_ticks: int | None
     loadgen_ticks: dict[int, int]
     metrics: Metrics | None
+    parent_ticks: int | None = None
+    workers: list[WorkerReading] = field(default_factory=list)
+    redis_ticks: int | None = None
+
+
+def merge_metrics(parts: Sequence[Metrics | None]) -> Metrics | None:
+    """Several processes' metrics as one scrape (totals and histogram buckets add up); None if
+    any process did not answer, since a delta over a part would be wrong."""
+    if not parts or any(m is None for m in parts):
+        return None
+    merged: Metrics = {}
+    for metrics in parts:
+        assert metrics is not None
+        for name, samples in metrics.items():
+            merged.setdefault(name, []).extend(samples)
+    return merged
 
 
 def step_holds(step: Mapping[str, Any]) -> bool:
@@ -58,9 +97,23 @@ def summarize_step(
     after: Snapshot,
     players: Sequence[int],
     rss: Sequence[int],
+    *,
+    samples: Sequence[Mapping[str, WorkerPoint]] = (),
+    start: Metrics | None = None,
 ) -> dict[str, Any]:
-    """One step's record from locust's CSV, two snapshots and the samples between them."""
+    """One step's record from locust's CSV, two snapshots and the samples between them.
+
+    With several server workers (`before.workers`), `samples` holds each second's reading of
+    every worker by its URL: `players` is then their total in the samples where every worker
+    answered, and the step gets a `workers` list and a `split`. `start`: the server's metrics
+    before locust started, for the joins of the whole step (`placements`).
+    """
     seconds = max(1e-9, after.at - before.at)
+    workers: list[dict[str, Any]] = []
+    if before.workers:
+        complete = [s for s in samples if _complete(s, before.workers)]
+        players = [sum(s[w.url].players or 0 for w in before.workers) for s in complete]
+        workers = summarize_workers(before, after, samples, seconds)
     latency = stats.get("state latency")
     pong = stats.get("pong")
     join = stats.get("WS connect+join")
@@ -75,6 +128,12 @@ def summarize_step(
     server_cpu = None
     if before.server_ticks is not None and after.server_ticks is not None:
         server_cpu = (after.server_ticks - before.server_ticks) / CLK_TCK
+    parent_cpu = None
+    if before.parent_ticks is not None and after.parent_ticks is not None:
+        parent_cpu = (after.parent_ticks - before.parent_ticks) / CLK_TCK
+    redis_cpu = None
+    if before.redis_ticks is not None and after.redis_ticks is not None:
+        redis_cpu = (after.redis_ticks - before.redis_ticks) / CLK_TCK
     loadgen = [
         (after.loadgen_ticks[pid] - ticks) / CLK_TCK
         for pid, ticks in before.loadgen_ticks.items()
@@ -146,8 +205,123 @@ def summarize_step(
     }
     cps = step["cpu_seconds_per_player_second"]
     step["cpu_us_per_player_second"] = rounded(cps * 1e6, 1) if cps is not None else None
+    step["server_cpu_seconds"] = rounded(server_cpu, 3)
+    if before.workers:
+        step["server_processes"] = len(before.workers)
+        step["server_parent_cpu_seconds"] = rounded(parent_cpu, 3)
+        step["server_parent_cpu_percent"] = rounded(parent_cpu / seconds * 100, 1) \
+            if parent_cpu is not None else None
+        step["workers"] = workers
+        step["split"] = split_text(workers)
+        step["redis_cpu_percent"] = rounded(redis_cpu / seconds * 100, 1) \
+            if redis_cpu is not None else None
+        step.update(redirects(stats, start, m1))
     step["holds"] = step_holds(step)
     return step
+
+
+def _complete(sample: Mapping[str, WorkerPoint], workers: Sequence[WorkerReading]) -> bool:
+    return all(w.url in sample and sample[w.url].players is not None for w in workers)
+
+
+def summarize_workers(before: Snapshot, after: Snapshot,
+                      samples: Sequence[Mapping[str, WorkerPoint]],
+                      seconds: float) -> list[dict[str, Any]]:
+    """Each worker's share of a step: its players and rooms in the sample where the total of
+    players was lowest (so they add up to `connected`) and on average, its CPU over the window
+    (None if it was restarted in between) and highest RSS."""
+    complete = [s for s in samples if _complete(s, before.workers)]
+    lowest = min(complete, key=lambda s: sum(s[w.url].players or 0 for w in before.workers),
+                 default=None)
+    ends = {w.url: w for w in after.workers}
+    out = []
+    for w0 in before.workers:
+        w1 = ends.get(w0.url)
+        cpu = None
+        if w1 is not None and w1.pid == w0.pid and w0.ticks is not None and w1.ticks is not None:
+            cpu = (w1.ticks - w0.ticks) / CLK_TCK
+        points = [s[w0.url] for s in samples if w0.url in s]
+        rss = [p.rss for p in points if p.rss is not None]
+        players = [s[w0.url].players or 0 for s in complete]
+        rooms = [p.rooms for p in points if p.rooms is not None]
+
+        def delta(name: str, w1: WorkerReading | None = w1, w0: WorkerReading = w0) -> float | None:
+            a = metric_total(w1.metrics if w1 else None, name)
+            b = metric_total(w0.metrics, name)
+            return None if a is None or b is None else a - b
+
+        ticks, overruns = delta("arena_ticks_total"), delta("arena_ticks_overrun_total")
+        out.append({
+            "url": w0.url,
+            "pid": w0.pid,
+            "players": lowest[w0.url].players if lowest else None,
+            "players_avg": round(sum(players) / len(players), 1) if players else None,
+            "rooms": lowest[w0.url].rooms if lowest else None,
+            "rooms_max": max(rooms) if rooms else None,
+            "cpu_seconds": rounded(cpu, 3),
+            "cpu_percent": rounded(cpu / seconds * 100, 1) if cpu is not None else None,
+            "rss_mib": rounded(max(rss) / 2**20, 1) if rss else None,
+            "overrun_fraction": (overruns / ticks) if ticks and overruns is not None else None,
+        })
+    return out
+
+
+def split_text(workers: Sequence[Mapping[str, Any]]) -> str:
+    """How a step was split across the workers: "412/388 players, 51%/49% CPU" (CPU as each
+    worker's share of all workers' CPU)."""
+    players = "/".join(num(w.get("players")) for w in workers)
+    cpus = [w.get("cpu_seconds") for w in workers]
+    total = sum(c for c in cpus if c is not None)
+    if total > 0:
+        shares = "/".join("–" if c is None else f"{c / total:.0%}" for c in cpus)
+    else:
+        shares = "/".join("–" for _ in cpus)
+    return f"{players} players, {shares} CPU"
+
+
+PLACEMENTS = ("here", "redirected", "claimed", "local")
+
+
+def redirects(stats: Mapping[str, Mapping[str, float]], start: Metrics | None,
+              end: Metrics | None) -> dict[str, Any]:
+    """How the step's joins were placed: the workers' `arena_placements_total` by outcome from
+    before locust started to the end of the window (seated here, redirected elsewhere, claimed
+    after a redirect, local: Redis unreachable), and what locust saw: `WS redirect` (redirects
+    it followed) and `WS seat refused` rows, None when its locustfile has no such row."""
+    placements: dict[str, int] | None = None
+    if start is not None and end is not None and "arena_placements_total" in end:
+        placements = {}
+        for outcome in PLACEMENTS:
+            a = metric_total(end, "arena_placements_total", outcome=outcome) or 0.0
+            b = metric_total(start, "arena_placements_total", outcome=outcome) or 0.0
+            placements[outcome] = int(a - b)
+
+    def count(name: str) -> int | None:
+        row = stats.get(name)
+        return int(row.get("Request Count", 0)) if row else None
+
+    return {
+        "placements": placements,
+        "joins_redirected": placements["redirected"] if placements else None,
+        "locust_redirects": count("WS redirect"),
+        "locust_seats_refused": count("WS seat refused"),
+    }
+
+
+def redirect_text(step: Mapping[str, Any]) -> str:
+    """"37 of 80 joins (locust followed 37)" for a table cell; "–" when nothing is known."""
+    placed = step.get("placements")
+    parts = []
+    if placed:
+        joins = placed.get("here", 0) + placed.get("redirected", 0)
+        parts.append(f"{placed.get('redirected', 0)} of {joins} joins")
+    followed = step.get("locust_redirects")
+    if followed is not None:
+        refused = step.get("locust_seats_refused")
+        extra = f", {refused} seats refused" if refused else ""
+        parts.append(f"(locust followed {followed}{extra})" if parts
+                     else f"locust followed {followed}{extra}")
+    return " ".join(parts) or "–"
 
 
 def progress_line(index: int, count: int, step: Mapping[str, Any]) -> str:
@@ -164,22 +338,27 @@ def progress_line(index: int, count: int, step: Mapping[str, Any]) -> str:
         f"overruns {'–' if overrun is None else f'{overrun:.2%}'}, "
         f"{num(step.get('bytes_per_player_second'))} B/player/s, "
         f"{num(step.get('cpu_us_per_player_second'))} µs CPU/player-s"
-        f"{'' if step.get('holds') else '  [does not hold]'}"
+        + (f"; split {step['split']}, redirects {redirect_text(step)}" if step.get("split")
+           else "")
+        + f"{'' if step.get('holds') else '  [does not hold]'}"
     )
 
 
 # -- the headline --------------------------------------------------------------------------------
 
 
-def headline(steps: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The largest step that holds, and what a player-second cost the server there."""
+def headline(steps: Sequence[Mapping[str, Any]], processes: int = 1) -> dict[str, Any]:
+    """The largest step that holds, and what a player-second cost the server (all its
+    `processes`) there."""
     held = [s for s in steps if step_holds(s)]
     busy = [s["users"] for s in steps if s.get("loadgen_busy")]
     if not held:
-        return {"users": None, "loadgen_busy_at": busy}
+        return {"users": None, "server_processes": processes, "loadgen_busy_at": busy}
     best = max(held, key=lambda s: s["users"])
     return {
         "users": best["users"],
+        "server_processes": processes,
+        "split": best.get("split"),
         "latency_p99_ms": best.get("latency_p99_ms"),
         "overrun_fraction": best.get("overrun_fraction"),
         "server_cpu_percent": best.get("server_cpu_percent"),
@@ -198,9 +377,12 @@ def headline_text(head: Mapping[str, Any]) -> str:
     else:
         overrun = head.get("overrun_fraction")
         overrun_text = "overruns unknown" if overrun is None else f"{overrun:.2%} of ticks overran"
+        processes = head.get("server_processes") or 1
+        where = "one server process" if processes == 1 else f"{processes} server processes"
+        split = f"; split {head['split']}" if head.get("split") and processes > 1 else ""
         text = (
-            f"Capacity: {head['users']} players on one server process (every user connected, "
-            f"state latency p99 {num(head.get('latency_p99_ms'))} ms, {overrun_text}). "
+            f"Capacity: {head['users']} players on {where} (every user connected, "
+            f"state latency p99 {num(head.get('latency_p99_ms'))} ms, {overrun_text}{split}). "
             f"Server CPU per player-second: {num(head.get('cpu_seconds_per_player_second'), 6)} "
             f"CPU-s ({num(head.get('cpu_us_per_player_second'))} µs)."
         )
@@ -208,7 +390,7 @@ def headline_text(head: Mapping[str, Any]) -> str:
         steps = ", ".join(str(u) for u in head["loadgen_busy_at"])
         text += (
             f" Locust was near 100% CPU at {steps} users: there, the load generator may be"
-            " the bottleneck (try --processes)."
+            " the bottleneck (try --locust-workers)."
         )
     return text
 
@@ -219,22 +401,32 @@ def headline_text(head: Mapping[str, Any]) -> str:
 def render_markdown(report: Mapping[str, Any]) -> str:
     m = report["machine"]
     c = report["config"]
+    processes = c.get("processes") or 1
+    several = processes > 1
+    servers = (f"{processes} server processes sharing one port (Redis presence, "
+               f"{c.get('redis') or 'redis-server'}); " if several else "")
     lines = [
         f"# Arena capacity, {report['date']}",
         "",
         machine_line(m, "locust"),
-        f"Setup: tick {c['tick_rate']} Hz, {c['max_players']} players a room, "
+        f"Setup: {servers}tick {c['tick_rate']} Hz, {c['max_players']} players a room, "
         f"{c['step_seconds']:g} s measured per step after the ramp ({c['spawn_rate']:g} users/s) "
         f"and {c['settle']:g} s settling; {c['pinning']}; locust {_locust_processes(c)}.",
         "",
         "| users | connected | states/s | state latency p50 / p95 / p99 (ms) | ping p99 (ms) "
         "| failures | server CPU % | server RSS (MiB) | locust CPU % | tick work / late p99 (ms) "
-        "| ticks overrun | state bytes/player/s | server µs CPU per player-s | holds |",
-        "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
+        "| ticks overrun | state bytes/player/s | server µs CPU per player-s "
+        + ("| split across workers: players, CPU | Redis CPU % | joins redirected " if several
+           else "")
+        + "| holds |",
+        "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        + ("---|---:|---|" if several else "") + ":---:|",
     ]
     for s in report["steps"]:
         overrun = s.get("overrun_fraction")
         busy = " (busy)" if s.get("loadgen_busy") else ""
+        extra = (f"| {s.get('split') or '–'} | {num(s.get('redis_cpu_percent'), 1)} "
+                 f"| {redirect_text(s)} " if several else "")
         lines.append(
             f"| {s['users']} | {num(s.get('connected'))} | {num(s.get('states_per_second'))} "
             f"| {num(s.get('latency_p50_ms'))} / {num(s.get('latency_p95_ms'))} / "
@@ -244,28 +436,63 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             f"{num(s.get('tick_lateness_p99_ms'), 1)} "
             f"| {'–' if overrun is None else f'{overrun:.2%}'} "
             f"| {num(s.get('bytes_per_player_second'))} "
-            f"| {num(s.get('cpu_us_per_player_second'))} | {'yes' if s.get('holds') else 'no'} |"
+            f"| {num(s.get('cpu_us_per_player_second'))} "
+            f"{extra}| {'yes' if s.get('holds') else 'no'} |"
         )
+    cpu_note = (
+        f"Server CPU % and RSS are the sum over the server's {processes} worker processes and "
+        f"the parent that forked them, CPU in % of one core (so up to {processes * 100}%); the "
+        "µs per player-s divide that total by all players. The split gives each worker's "
+        "players (in the sample with the fewest players in all) and its share of the workers' "
+        "CPU; Redis is the private redis-server they share. Joins redirected: joins the "
+        "workers sent to another worker's room (`arena_placements_total`), of all joins by mode."
+        if several else "CPU % is of one core (the server is one process)."
+    )
     lines += [
         "",
         f"**{headline_text(report['headline'])}**",
         "",
         "A step holds when every user is connected, state latency p99 is under "
         f"{LATENCY_P99_LIMIT_MS:g} ms and fewer than {OVERRUN_LIMIT:.0%} of ticks overran. "
-        "CPU % is of one core (the server is one process). State latency is a state's arrival "
+        f"{cpu_note} State latency is a state's arrival "
         "at the player minus its `ts` (same clock), so it leaves out how late the tick itself "
         "ran (tick late p99); ping round trips include it. Locust CPU is all locust processes; "
         "\"busy\" marks a locust process at ≥ 90% of a core.",
         "",
-        f"Reproduce: `{report['command']}`",
     ]
+    if several:
+        lines += _worker_tables(report["steps"]) + [""]
+    lines += [f"Reproduce: `{report['command']}`"]
     if report.get("interrupted"):
         lines += ["", "*The run was interrupted; the steps above are the ones that finished.*"]
     return "\n".join(lines) + "\n"
 
 
+def _worker_tables(steps: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One row per step and worker: where each worker's numbers came from."""
+    lines = [
+        "| users | worker | players (avg) | rooms | CPU % | RSS (MiB) | ticks overrun |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for s in steps:
+        for w in s.get("workers") or ():
+            overrun = w.get("overrun_fraction")
+            lines.append(
+                f"| {s['users']} | {w['url']} (pid {w.get('pid') or '?'}) "
+                f"| {num(w.get('players'))} ({num(w.get('players_avg'), 1)}) "
+                f"| {num(w.get('rooms'))} | {num(w.get('cpu_percent'), 1)} "
+                f"| {num(w.get('rss_mib'), 1)} | {'–' if overrun is None else f'{overrun:.2%}'} |"
+            )
+        if s.get("workers"):
+            lines.append(
+                f"| {s['users']} | parent (forks, waits) | | "
+                f"| {num(s.get('server_parent_cpu_percent'), 1)} | | |"
+            )
+    return lines
+
+
 def _locust_processes(config: Mapping[str, Any]) -> str:
-    n = config.get("processes")
+    n = config.get("locust_workers")
     return f"with --processes {n}" if n else "in one process"
 
 
@@ -297,6 +524,11 @@ def plot(report: Mapping[str, Any], path: Path) -> None:
     left.grid(alpha=0.3)
     right = left.twinx()
     right.plot(users, cpu, "s-", color="tab:blue", label="server CPU %")
+    workers = max((len(s.get("workers") or ()) for s in steps), default=0)
+    for index in range(workers):
+        share = [_nan(_worker(s, index).get("cpu_percent")) for s in steps]
+        right.plot(users, share, "s--", color="tab:blue", alpha=0.5, linewidth=0.8,
+                   label="one worker's CPU %" if index == 0 else None)
     right.set_ylabel("server CPU (% of one core)", color="tab:blue")
     right.set_ylim(0, max(100.0, *(c for c in cpu if not math.isnan(c))) * 1.05)
     handles = left.get_legend_handles_labels()
@@ -310,6 +542,11 @@ def plot(report: Mapping[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def _worker(step: Mapping[str, Any], index: int) -> Mapping[str, Any]:
+    workers = step.get("workers") or ()
+    return workers[index] if index < len(workers) else {}
 
 
 def _nan(value: float | None) -> float:

@@ -18,12 +18,18 @@ from typing import Any
 STOP_GRACE = 10.0
 
 
-def pinning(cpus: int | None, taskset: str | None) -> tuple[list[str], list[str]]:
-    """`taskset` prefixes for the server (CPU 0) and the load generator (the other CPUs)."""
-    if not taskset or not cpus or cpus < 2:
+def pinning(cpus: int | None, taskset: str | None,
+            server_cpus: int = 1) -> tuple[list[str], list[str]]:
+    """`taskset` prefixes for the server (the first `server_cpus` CPUs: one per server process)
+    and the load generator (the other CPUs); no pinning unless at least one CPU is left over."""
+    if not taskset or not cpus or server_cpus < 1 or cpus <= server_cpus:
         return [], []
-    rest = "1" if cpus == 2 else f"1-{cpus - 1}"
-    return [taskset, "-c", "0"], [taskset, "-c", rest]
+    return [taskset, "-c", cpu_range(0, server_cpus)], [taskset, "-c", cpu_range(server_cpus, cpus)]
+
+
+def cpu_range(first: int, end: int) -> str:
+    """CPUs `first` to `end - 1` as taskset writes them: "0", "1-7"."""
+    return str(first) if end - first == 1 else f"{first}-{end - 1}"
 
 
 class Processes:
@@ -32,8 +38,15 @@ class Processes:
     def __init__(self, cwd: Path) -> None:
         self.cwd = cwd
         self._procs: list[subprocess.Popen[bytes]] = []
+        self._wait_group: set[int] = set()
 
-    def start(self, argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    def start(self, argv: list[str], log_path: Path, *,
+              wait_group: bool = False) -> subprocess.Popen[bytes]:
+        """Start `argv` in a process group of its own, its output into `log_path`.
+
+        `wait_group`: when stopping it, give the rest of its group (forked server workers that
+        shut down cleanly on SIGTERM) the same grace as the process itself before SIGKILL.
+        """
         with log_path.open("ab") as log:
             proc = subprocess.Popen(
                 argv,
@@ -44,18 +57,30 @@ class Processes:
                 start_new_session=True,  # Ctrl-C reaches only us; we stop them in order
             )
         self._procs.append(proc)
+        if wait_group:
+            self._wait_group.add(proc.pid)
         return proc
 
     def start_listening(self, argv: list[str], log_path: Path, listening: re.Pattern[str],
                         timeout: float, name: str) -> tuple[subprocess.Popen[bytes], str]:
         """Start a server and wait for the log line whose group 1 is its URL; a server that does
         not get there is stopped and reported as a RuntimeError naming it."""
-        proc = self.start(argv, log_path)
-        match = wait_for_line(log_path, listening, proc, timeout)
-        if match is None:
+        proc, [match] = self.start_waiting(argv, log_path, listening, timeout, name)
+        return proc, match.group(1)
+
+    def start_waiting(
+        self, argv: list[str], log_path: Path, pattern: re.Pattern[str], timeout: float,
+        name: str, count: int = 1, *, wait_group: bool = False,
+    ) -> tuple[subprocess.Popen[bytes], list[re.Match[str]]]:
+        """Start a process and wait until its log has `count` lines matching `pattern` (one per
+        forked worker, say); one that does not get there is stopped and reported as a
+        RuntimeError naming it."""
+        proc = self.start(argv, log_path, wait_group=wait_group)
+        matches = wait_for_lines(log_path, pattern, proc, timeout, count)
+        if matches is None:
             self.stop(proc)
             raise RuntimeError(f"{name} did not start:\n{tail(log_path)}")
-        return proc, match.group(1)
+        return proc, matches
 
     def stop(self, proc: subprocess.Popen[bytes], grace: float = STOP_GRACE) -> None:
         """SIGTERM to the process group, then SIGKILL after `grace` seconds."""
@@ -66,6 +91,9 @@ class Processes:
             except subprocess.TimeoutExpired:
                 _signal_group(proc, signal.SIGKILL)
                 proc.wait(5)
+        if proc.pid in self._wait_group:
+            _wait_for_group(proc.pid, grace)
+            self._wait_group.discard(proc.pid)
         _signal_group(proc, signal.SIGKILL)  # stragglers of the group (locust workers)
         if proc in self._procs:
             self._procs.remove(proc)
@@ -80,6 +108,28 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
         os.killpg(proc.pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _wait_for_group(pgid: int, timeout: float) -> None:
+    """Wait until no live (non-zombie) process is left in group `pgid`, at most `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while group_members(pgid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live processes of process group `pgid` (zombies, which have exited, left out)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if len(fields) > 2 and fields[0] != "Z" and fields[2] == str(pgid):
+            members.append(int(entry.name))
+    return members
 
 
 # -- a run that always cleans up -------------------------------------------------------------
@@ -159,6 +209,23 @@ def wait_for_line(path: Path, pattern: re.Pattern[str], proc: subprocess.Popen[b
             match = None
         if match is not None:
             return match
+        if proc.poll() is not None:
+            return None
+        time.sleep(0.05)
+    return None
+
+
+def wait_for_lines(path: Path, pattern: re.Pattern[str], proc: subprocess.Popen[bytes],
+                   timeout: float, count: int) -> list[re.Match[str]] | None:
+    """Poll a log file until `count` lines match; None on timeout or if the process ended."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            matches = list(pattern.finditer(path.read_text(errors="replace")))
+        except OSError:
+            matches = []
+        if len(matches) >= count:
+            return matches[:count]
         if proc.poll() is not None:
             return None
         time.sleep(0.05)

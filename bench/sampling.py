@@ -80,6 +80,42 @@ def process_tree(root: int) -> list[int]:
     return found
 
 
+def listening_ports(pid: int) -> set[int]:
+    """TCP ports process `pid` listens on: its socket descriptors matched, by inode, against the
+    listening sockets of `/proc/PID/net/tcp` and `tcp6` (how a forked server worker is told
+    from its siblings: by its own port)."""
+    inodes = set()
+    try:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    except OSError:
+        return set()
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            text = Path(f"/proc/{pid}/net/{table}").read_text()
+        except OSError:
+            continue
+        ports |= parse_listening(text, inodes)
+    return ports
+
+
+def parse_listening(table: str, inodes: set[str]) -> set[int]:
+    """Local ports of the listening sockets (state 0A) of a `/proc/net/tcp` table whose inode
+    is one of `inodes`."""
+    ports = set()
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 9 and fields[3] == "0A" and fields[9] in inodes:
+            ports.add(int(fields[1].rpartition(":")[2], 16))
+    return ports
+
+
 # -- the server --------------------------------------------------------------------------------
 
 

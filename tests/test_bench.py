@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -16,13 +18,18 @@ from pathlib import Path
 
 import pytest
 
-from bench import sampling
+from bench import capacity, redis_proc, sampling
 from bench.broadcast import realistic_state
 from bench.capacity_report import (
     Snapshot,
+    WorkerPoint,
+    WorkerReading,
     headline,
     headline_text,
+    merge_metrics,
+    redirects,
     render_markdown,
+    split_text,
     step_holds,
     summarize_step,
 )
@@ -92,6 +99,68 @@ def test_capacity_run_writes_json_markdown_and_plot(tmp_path: Path):
     assert step["states_per_second"] > 0, step
     assert "[1/1] 5 users: connected 5" in done.stdout
     assert "Capacity:" in done.stdout or "No step held" in done.stdout
+
+
+def _need_redis_server() -> None:
+    if redis_proc.find_redis_server() is None:
+        message = f"redis-server is not installed: {redis_proc.INSTALL_HINT}"
+        if os.environ.get("CI"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+
+
+def test_capacity_run_with_two_server_processes(tmp_path: Path):
+    """`--processes 2`: two workers on one port and a private Redis; the report splits each
+    step's players and CPU across the workers, and the total is the whole process tree."""
+    _need_redis_server()
+    out = tmp_path / "results"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.capacity", "--processes", "2", "--steps", "4,8",
+         "--step-seconds", "3", "--settle", "1", "--max-players", "4", "--out", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    [path] = out.glob("*-capacity.json")
+    report = json.loads(path.read_text())
+    assert report["config"]["processes"] == 2, report["config"]
+    assert report["config"]["redis"].startswith("redis-server")
+    assert report["headline"]["server_processes"] == 2
+    assert [s["users"] for s in report["steps"]] == [4, 8], output
+    for step in report["steps"]:
+        workers = step["workers"]
+        assert len(workers) == 2, step
+        assert all(w["pid"] for w in workers) and workers[0]["pid"] != workers[1]["pid"]
+        assert workers[0]["url"] != workers[1]["url"]
+        # Each worker's players, read from its own /metrics, add up to the step's.
+        assert step["connected"] is not None, step
+        assert sum(w["players"] for w in workers) == step["connected"], step
+        # The server's CPU is its whole tree: the forking parent and the two workers.
+        assert step["server_cpu_seconds"] == pytest.approx(
+            sum(w["cpu_seconds"] for w in workers) + step["server_parent_cpu_seconds"], abs=1e-6
+        ), step
+        assert step["server_cpu_seconds"] > 0, step
+        assert step["split"].endswith(" CPU") and " players, " in step["split"], step
+        # Every join by mode was placed through Redis, here or by a redirect.
+        placed = step["placements"]
+        assert placed is not None and placed["here"] + placed["redirected"] >= step["users"]
+        # Needs the locustfile to follow `redirect`s: a redirected user that does not never
+        # gets `joined` (it fails with "no joined in time") and is not connected.
+        assert step["connected"] == step["users"], step
+        assert step["failures"] == 0, step["failure_kinds"]
+    markdown = path.with_suffix(".md").read_text()
+    assert "2 server processes sharing one port" in markdown
+    assert "split across workers" in markdown
+    assert path.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Capacity: 8 players on 2 server processes" in done.stdout, output
+
+
+def test_capacity_with_processes_says_how_to_install_redis(monkeypatch, capsys, tmp_path: Path):
+    monkeypatch.setattr(redis_proc, "find_redis_server", lambda: None)
+    assert capacity.main(["--processes", "2", "--steps", "1", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "redis-server" in err and "apt-get install -y redis-server" in err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_broadcast_runs_and_compares_with_the_floor():
@@ -373,11 +442,117 @@ def test_summarize_step_from_csv_and_snapshots(tmp_path: Path):
         "machine": {"cpu": "Test CPU", "cores": 2, "ram_gib": 4.0, "os": "Linux",
                     "python": "3.11", "tornado": "6.6", "locust": "2.47"},
         "config": {"tick_rate": 20, "max_players": 20, "step_seconds": 30, "spawn_rate": 50,
-                   "settle": 3, "pinning": "no CPU pinning", "processes": 0},
+                   "settle": 3, "pinning": "no CPU pinning", "processes": 1,
+                   "locust_workers": 0},
     }
     markdown = render_markdown(report)
     assert "| 40 | 40 | 478 | 1 / 2 / 3 | 11 | 2 |" in markdown
     assert "Test CPU, 2 cores" in markdown and "Capacity: 40 players" in markdown
+    assert "one server process" in markdown and "split" not in markdown
+    assert "workers" not in step and "locust in one process" in markdown
+
+
+def test_summarize_step_split_across_workers(tmp_path: Path):
+    path = tmp_path / "run_stats.csv"
+    path.write_text(STATS_CSV + "WS,WS redirect,7,0,3,3,1,9,0,1,0,3,3,3,3,3,9,9,9,9,9,9\n")
+    clk = sampling.CLK_TCK
+    m0 = parse_prometheus(METRICS)
+    m1 = parse_prometheus(METRICS.replace("arena_ticks_total 1000.0", "arena_ticks_total 1100.0"))
+    a, b = "http://127.0.0.1:9001", "http://127.0.0.1:9002"
+    before = Snapshot(
+        at=100.0, server_ticks=10, loadgen_ticks={}, metrics=merge_metrics([m0, m0]),
+        parent_ticks=10, redis_ticks=0,
+        workers=[WorkerReading(a, 11, 0, m0), WorkerReading(b, 12, 0, m0)],
+    )
+    after = Snapshot(
+        at=110.0, server_ticks=10 + 3 * clk + 1 * clk, loadgen_ticks={},
+        metrics=merge_metrics([m1, m1]), parent_ticks=10, redis_ticks=clk // 10,
+        workers=[WorkerReading(a, 11, 3 * clk, m1), WorkerReading(b, 12, 1 * clk, m1)],
+    )
+    samples = [
+        {a: WorkerPoint(24, 2, 40 * 2**20), b: WorkerPoint(16, 1, 30 * 2**20)},
+        {a: WorkerPoint(22, 2, 41 * 2**20), b: WorkerPoint(16, 1, 30 * 2**20)},  # lowest: 38
+        {a: WorkerPoint(None, None, None), b: WorkerPoint(17, 1, 30 * 2**20)},  # incomplete
+    ]
+    placements = 'arena_placements_total{outcome="%s"} %d\n'
+    start = parse_prometheus(placements % ("here", 5) + placements % ("redirected", 1))
+    end = parse_prometheus(placements % ("here", 40) + placements % ("redirected", 9)
+                           + placements % ("claimed", 8))
+    stats = read_locust_stats(path)
+    # No placements in the metrics (a server without them): none reported.
+    assert summarize_step(40, 10.0, stats, [], before, after, [], [], samples=samples,
+                          start=start)["placements"] is None
+    after.metrics = merge_metrics([m1, end])
+    # `players` (999) is ignored: with workers, the total is summed from their samples.
+    step = summarize_step(40, 10.0, stats, [], before, after, [999], [2**20],
+                          samples=samples, start=start)
+    assert step["connected"] == 38 and step["players_avg"] == 39.0
+    assert [w["players"] for w in step["workers"]] == [22, 16]
+    assert [w["players_avg"] for w in step["workers"]] == [23.0, 16.0]
+    assert [w["rooms"] for w in step["workers"]] == [2, 1]
+    assert [w["cpu_seconds"] for w in step["workers"]] == [3.0, 1.0]
+    assert [w["cpu_percent"] for w in step["workers"]] == [30.0, 10.0]
+    assert [w["rss_mib"] for w in step["workers"]] == [41.0, 30.0]
+    assert step["server_cpu_seconds"] == 4.0 and step["server_parent_cpu_seconds"] == 0.0
+    assert step["server_cpu_percent"] == 40.0 and step["server_processes"] == 2
+    assert step["cpu_seconds_per_player_second"] == pytest.approx(4.0 / 390)
+    assert step["split"] == "22/16 players, 75%/25% CPU"
+    assert step["redis_cpu_percent"] == pytest.approx(1.0, abs=0.1)
+    assert step["placements"] == {"here": 35, "redirected": 8, "claimed": 8, "local": 0}
+    assert step["locust_redirects"] == 7 and step["locust_seats_refused"] is None
+
+    assert headline([step], processes=2)["users"] is None  # 38 of 40 connected
+    head = headline([{**step, "connected": 40}], processes=2)
+    assert head["server_processes"] == 2 and head["split"] == step["split"]
+    assert "40 players on 2 server processes" in headline_text(head)
+    assert "split 22/16 players, 75%/25% CPU" in headline_text(head)
+    report = {
+        "date": "2026-01-02", "command": "python -m bench.capacity --processes 2",
+        "steps": [step], "headline": head,
+        "machine": {"cpu": "Test CPU", "cores": 4, "ram_gib": 4.0, "os": "Linux",
+                    "python": "3.11", "tornado": "6.6", "locust": "2.47"},
+        "config": {"tick_rate": 20, "max_players": 20, "step_seconds": 10, "spawn_rate": 50,
+                   "settle": 3, "pinning": "server on CPUs 0-1", "processes": 2,
+                   "locust_workers": 0, "redis": "redis-server 7.0.15"},
+    }
+    markdown = render_markdown(report)
+    assert "2 server processes sharing one port (Redis presence, redis-server 7.0.15)" in markdown
+    assert "| 22/16 players, 75%/25% CPU | 1.0 | 8 of 43 joins (locust followed 7) |" in markdown
+    assert "| 40 | http://127.0.0.1:9001 (pid 11) | 22 (23.0) | 2 | 30.0 | 41.0 |" in markdown
+
+
+def test_redirects_without_locust_rows_or_placements():
+    assert redirects({}, None, None) == {
+        "placements": None, "joins_redirected": None, "locust_redirects": None,
+        "locust_seats_refused": None,
+    }
+    assert split_text([{"players": 3, "cpu_seconds": 0.0}, {"players": 1, "cpu_seconds": None}]) \
+        == "3/1 players, –/– CPU"
+    assert merge_metrics([parse_prometheus("a 1"), None]) is None
+    assert merge_metrics([]) is None
+    both = merge_metrics([parse_prometheus("a 1\nb 2"), parse_prometheus("a 3")])
+    assert metric_total(both, "a") == 4 and metric_total(both, "b") == 2
+
+
+def test_listening_ports_tell_processes_apart():
+    with socket.socket() as listener, socket.socket() as other:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        other.bind(("127.0.0.1", 0))  # bound, not listening
+        port = listener.getsockname()[1]
+        ports = sampling.listening_ports(os.getpid())
+        assert port in ports and other.getsockname()[1] not in ports
+    table = (
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  "
+        "timeout inode\n"
+        "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000 "
+        "0 4242 1 0000000000000000 100 0 0 10 0\n"
+        "   1: 0100007F:1F91 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000 "
+        "0 4343 1 0000000000000000 100 0 0 10 0\n"
+        "   2: 0100007F:1F92 0100007F:D431 01 00000000:00000000 00:00000000 00000000  1000 "
+        "0 4444 1 0000000000000000 100 0 0 10 0\n"
+    )
+    assert sampling.parse_listening(table, {"4242", "4444"}) == {8080}
 
 
 def test_pinning():
@@ -387,3 +562,8 @@ def test_pinning():
     assert pinning(8, "taskset")[1] == ["taskset", "-c", "1-7"]
     assert pinning(1, "taskset") == ([], [])
     assert pinning(4, None) == ([], [])
+    # One CPU per server process, the rest for locust; none left over: no pinning.
+    assert pinning(4, "taskset", 2) == (["taskset", "-c", "0-1"], ["taskset", "-c", "2-3"])
+    assert pinning(3, "taskset", 2) == (["taskset", "-c", "0-1"], ["taskset", "-c", "2"])
+    assert pinning(2, "taskset", 2) == ([], [])
+    assert pinning(8, "taskset", 8) == ([], [])
