@@ -75,6 +75,9 @@ class LoadRun:
         self.stopping = False
         self.rtts: list[float] = []
         self.pings_sent = 0
+        self.redirected = 0  # players that followed a redirect to another process
+        self.redirects = 0  # redirects followed, all players together
+        self.seat_fallbacks = 0  # redirect seats refused or unreachable: matchmade again
         self._gone = asyncio.Event()
 
     def fail(self, kind: str) -> None:
@@ -258,6 +261,9 @@ def summarize(
         if player_seconds else None,
         "failures": sum(run.failures.values()),
         "failure_kinds": dict(run.failures.most_common()),
+        "redirected": run.redirected,
+        "redirects": run.redirects,
+        "seat_fallbacks": run.seat_fallbacks,
         "cpu_seconds": round(cpu, 3),
         "cpu_percent": round(cpu / seconds * 100.0, 1),
         "cpu_total_seconds": round(total_cpu, 3),
@@ -297,6 +303,14 @@ def summary_text(result: dict[str, Any]) -> str:
         "(WebSocket frames, all messages)",
         f"  failures             {result['failures']}"
         + "".join(f"\n    {count} x {kind}" for kind, count in result["failure_kinds"].items()),
+    ]
+    if result.get("redirects") or result.get("seat_fallbacks"):
+        # Only with matchmaking across processes: a single server never redirects.
+        lines.append(
+            f"  redirected           {result['redirected']} players to another process "
+            f"({result['redirects']} redirects, {result['seat_fallbacks']} seats refused)"
+        )
+    lines += [
         f"  load generator CPU   {num(result['cpu_percent'], '.1f')}% of one core "
         f"({result['loadgen']})",
     ]

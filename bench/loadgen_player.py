@@ -1,6 +1,12 @@
 """One simulated player of the load generator (`bench.loadgen`): a raw WebSocket on `/ws` with
 the session cookie and no Origin, `join`, then `input` 10 times a second and `ping` once a second
-at random phases, while counting states and timing pongs."""
+at random phases, while counting states and timing pongs.
+
+When matchmaking answers `redirect` (the room is on another process), the player closes its
+socket (1000), connects to the redirect's host and port (from its own loopback address there
+too), upgrades `/ws?seat=TOKEN` with its cookie and joins with the seat; a refused seat, or a
+target that cannot be reached, sends it back to join by mode where it was redirected from. At
+most `MAX_REDIRECTS` redirects per player."""
 
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ from bench.loadgen_login import (
     source_address,
 )
 from bench.wsframes import (
+    MAX_REDIRECTS,
     OP_CLOSE,
     OP_PING,
     OP_PONG,
@@ -34,6 +41,7 @@ from bench.wsframes import (
     ProtocolError,
     client_frame,
     close_code,
+    redirect_target,
 )
 
 if TYPE_CHECKING:
@@ -46,8 +54,32 @@ PONG_DEADLINE = 5.0  # a ping older than this at the end is reported as `pong mi
 JOIN_TIMEOUT = 20.0  # seconds from the TCP connect to `joined`
 
 
-class Player(asyncio.Protocol):
-    """One simulated player's WebSocket: handshake, join, then inputs, pings and reading."""
+class _Link(asyncio.Protocol):
+    """One TCP connection of a player. A redirect replaces the player's connection; the old
+    one's late events (its close, bytes still in flight) are dropped here."""
+
+    __slots__ = ("player", "transport")
+
+    def __init__(self, player: Player) -> None:
+        self.player = player
+        self.transport: asyncio.BaseTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.player.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self.player.transport is self.transport:
+            self.player.data_received(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.player.transport is self.transport:
+            self.player.connection_lost(exc)
+
+
+class Player:
+    """One simulated player's WebSocket: handshake, join (following redirects), then inputs,
+    pings and reading. Its current connection's `_Link` passes the socket's events on."""
 
     def __init__(self, run: LoadRun, index: int) -> None:
         self.run = run
@@ -73,6 +105,12 @@ class Player(asyncio.Protocol):
         self._next_input = 0.0
         self._timers: list[asyncio.TimerHandle | None] = [None, None]
         self._closed_seen = False
+        self._cookie = ""
+        self._server = ("", 0)  # the host and port of the current connection
+        self._seat: str | None = None  # a redirect's seat token, while it is being claimed
+        self._claiming_from: tuple[str, int] | None = None  # where to go back if it is refused
+        self._hop: asyncio.Task[None] | None = None  # connecting after a redirect or refusal
+        self.redirects = 0
 
     async def start(self, host: str, port: int) -> None:
         """Log in, connect from this player's own address, and wait for `joined`."""
@@ -82,14 +120,37 @@ class Player(asyncio.Protocol):
             cookie = await run.login(host, port, source, f"lg-{self.index}")
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as e:
             raise PlayerFailed(f"login failed: {type(e).__name__}") from None
+        self._cookie = cookie
+        await self._connect(host, port, "/ws")
+        try:
+            async with asyncio.timeout(JOIN_TIMEOUT):
+                await self.joined
+        except TimeoutError:
+            if self._hop is not None:
+                self._hop.cancel()
+            if self.transport is not None:
+                self.transport.abort()
+            raise PlayerFailed("join failed: no joined in time") from None
+        except BaseException:
+            if self._hop is not None:
+                self._hop.cancel()
+            raise
+
+    async def _connect(self, host: str, port: int, path: str) -> None:
+        """Connect to `host`:`port` from this player's own address there (see
+        `source_address`) and start the upgrade of `path` with the session cookie."""
+        run = self.run
         key = base64.b64encode(os.urandom(16))
         self._accept = base64.b64encode(hashlib.sha1(key + WS_GUID).digest())
+        netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         self._request = (
-            f"GET /ws HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            f"GET {path} HTTP/1.1\r\nHost: {netloc}\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key.decode()}\r\n"
-            f"Sec-WebSocket-Version: 13\r\nCookie: {SESSION_COOKIE}={cookie}\r\n\r\n"
+            f"Sec-WebSocket-Version: 13\r\nCookie: {SESSION_COOKIE}={self._cookie}\r\n\r\n"
         ).encode()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        source = source_address(host, self.index)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -102,14 +163,11 @@ class Player(asyncio.Protocol):
         except BaseException:  # cancelled: the ramp ran out of time
             sock.close()
             raise
-        await run.loop.create_connection(lambda: self, sock=sock)
-        try:
-            async with asyncio.timeout(JOIN_TIMEOUT):
-                await self.joined
-        except TimeoutError:
-            if self.transport is not None:
-                self.transport.abort()
-            raise PlayerFailed("join failed: no joined in time") from None
+        self._server = (host, port)
+        self._handshake = bytearray()
+        states, self.parser = self.parser.states, FrameParser()  # a new stream; same count
+        self.parser.states = states
+        await run.loop.create_connection(lambda: _Link(self), sock=sock)
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
@@ -132,6 +190,9 @@ class Player(asyncio.Protocol):
             self._on_messages(messages)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._claiming_from is not None and not self.joined.done():
+            self._fall_back()  # the redirect's server dropped us before `joined`
+            return
         was_open = self.open
         self.open = False
         self.lost = True
@@ -161,14 +222,84 @@ class Player(asyncio.Protocol):
         if response_header(head, b"sec-websocket-accept") != self._accept:
             self._refuse("handshake failed: bad Sec-WebSocket-Accept")
             return b""
-        self.send(b'{"type":"join","mode":"' + self.run.mode.encode() + b'"}')
+        if self._seat is not None:
+            self.send(orjson.dumps({"type": "join", "seat": self._seat}))
+        else:
+            self.send(b'{"type":"join","mode":"' + self.run.mode.encode() + b'"}')
         return rest
 
     def _refuse(self, kind: str) -> None:
+        if self._claiming_from is not None and not self.joined.done():
+            self._fall_back()  # the seat was refused (or its server was): matchmake again
+            return
         if not self.joined.done():
             self.joined.set_exception(PlayerFailed(kind))
         if self.transport is not None:
             self.transport.close()
+
+    # -- redirects -------------------------------------------------------------------------------
+
+    def _on_redirect(self, msg: dict[str, object]) -> None:
+        """Close this connection (1000) and claim the redirect's seat on its server."""
+        run = self.run
+        if self.redirects >= MAX_REDIRECTS:
+            self._refuse_for_good(f"join failed: more than {MAX_REDIRECTS} redirects")
+            return
+        self.redirects += 1
+        run.redirects += 1
+        if self.redirects == 1:
+            run.redirected += 1
+        target = redirect_target(msg)
+        if target is None:  # not one we can follow: matchmake here again (counted above)
+            self.send(b'{"type":"join","mode":"' + run.mode.encode() + b'"}')
+            return
+        origin = self._claiming_from or self._server
+        self._abandon()
+        self._claiming_from = origin
+        self._seat = target.seat
+
+        async def hop() -> None:
+            try:
+                async with asyncio.timeout(max(target.expires_in, 1.0)):
+                    await self._connect(target.host, target.port, target.path)
+            except (PlayerFailed, OSError, TimeoutError):
+                self._fall_back()
+
+        self._hop = run.loop.create_task(hop())
+
+    def _fall_back(self) -> None:
+        """The redirect's seat was not had: join by mode again where the redirect came from."""
+        origin = self._claiming_from
+        if origin is None:
+            return
+        self.run.seat_fallbacks += 1
+        self._claiming_from = None
+        self._seat = None
+        self._abandon()
+
+        async def hop() -> None:
+            try:
+                await self._connect(*origin, "/ws")
+            except (PlayerFailed, OSError) as exc:
+                if not self.joined.done():
+                    failed = exc if isinstance(exc, PlayerFailed) else PlayerFailed(
+                        f"connect failed: {type(exc).__name__}")
+                    self.joined.set_exception(failed)
+
+        self._hop = self.run.loop.create_task(hop())
+
+    def _abandon(self) -> None:
+        """Close the current connection with 1000; its `_Link` drops whatever comes after."""
+        transport, self.transport = self.transport, None
+        if transport is None or transport.is_closing():
+            return
+        if self._handshake is None:
+            transport.write(client_frame(struct.pack("!H", 1000), self.mask, OP_CLOSE))
+        transport.close()
+
+    def _refuse_for_good(self, kind: str) -> None:
+        self._claiming_from = None
+        self._refuse(kind)
 
     def _on_messages(self, messages: list[tuple[int, bytes]]) -> None:
         run = self.run
@@ -191,17 +322,30 @@ class Player(asyncio.Protocol):
                 elif kind == "joined":
                     if not self.joined.done():
                         self.open = True
+                        self._claiming_from = self._seat = None
                         self.joined.set_result(None)
                         self._start_playing()
+                elif kind == "redirect":
+                    if not self.joined.done():
+                        self._on_redirect(msg)
+                        if self.transport is None:
+                            return  # what is left of this read came on the abandoned socket
+                    else:
+                        run.fail("redirect after joined")
                 elif kind == "error":
                     code = msg.get("code")
                     if not self.joined.done():
                         self._refuse(f"join failed: error {code}")
+                        if self.transport is None:
+                            return  # falling back after a refused seat: this one is done
                     else:
                         run.fail(f"error {code}")
                 elif kind == "left" and not run.stopping:
                     run.fail(f"left the room: {msg.get('reason')}")
             elif opcode == OP_CLOSE:
+                if self._claiming_from is not None and not self.joined.done():
+                    self._fall_back()  # the redirect's server closed before seating us
+                    return
                 self._closed_seen = True
                 if not run.stopping:
                     run.fail(f"closed by the server with code {close_code(payload)}")

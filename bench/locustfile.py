@@ -6,6 +6,13 @@ Besides locust's own `/login` and `/api/guest` rows, every user reports (request
 
 - `WS connect+join`: from opening the TCP connection to the `joined` message (failures: the
   handshake refused with its HTTP status, or no `joined`);
+- `WS redirect`: one per `redirect` followed (matchmaking put the user in a room of another
+  process): from the redirect to the answer on the new server; its request count is the number
+  of redirects. The user closes its socket (1000), connects to the redirect's host and port
+  (from its own loopback address there too), upgrades `/ws?seat=TOKEN` with its cookie and joins
+  with the seat. `WS seat refused` counts seats that were refused (or whose server could not be
+  reached): the user joined by mode again where it was redirected from. At most 3 redirects per
+  join, then `WS connect+join` fails with `too many redirects`;
 - `pong`: round trip of a `ping`, sent once a second;
 - `state latency`: one sample per `state` received: arrival wall clock minus the state's `ts`
   (same host, same clock), so its request count is the number of states received;
@@ -52,7 +59,7 @@ from bench.locust_wire import (
     source_address,
     websocket_url,
 )
-from bench.wsframes import OP_CLOSE, OP_PING, OP_TEXT
+from bench.wsframes import MAX_REDIRECTS, OP_CLOSE, OP_PING, OP_TEXT, redirect_target
 
 XSRF_COOKIE = "_xsrf"
 INPUT_HZ = 10  # inputs per second; a ping goes with every INPUT_HZ-th input
@@ -71,6 +78,14 @@ _users = itertools.count(os.getpid())  # spreads source addresses across --proce
 
 class ConnectionClosed(Exception):
     """The WebSocket ended; the message says how."""
+
+
+class JoinRefused(ConnectionClosed):
+    """The server answered `join` with an `error`."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"error {code}: {message}")
+        self.code = code
 
 
 def random_direction(rng: random.Random) -> tuple[float, float]:
@@ -145,21 +160,10 @@ class ArenaPlayer(HttpUser):
     def _connect_and_join(self) -> websocket.WebSocket | None:
         name = "WS connect+join"
         started = time.perf_counter()
-        sock = None
+        url = websocket_url(self.host)
         try:
-            sock = self._loopback_socket()
-            ws = websocket.create_connection(
-                websocket_url(self.host),
-                socket=sock,  # None: websocket-client connects (and wraps TLS) itself
-                sockopt=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
-                cookie=f"{SESSION_COOKIE}={self._cookie}",
-                suppress_origin=True,  # no Origin: the cookie proves who we are
-                timeout=CONNECT_TIMEOUT,
-                skip_utf8_validation=True,
-            )
+            ws = self._open(url)
         except (OSError, websocket.WebSocketException) as exc:
-            if sock is not None:
-                sock.close()
             if isinstance(exc, websocket.WebSocketBadStatusException):
                 if exc.status_code == 401:
                     self._cookie = None  # expired or revoked: log in again next time
@@ -167,15 +171,8 @@ class ArenaPlayer(HttpUser):
             else:
                 self._failure(name, started, f"handshake failed: {type(exc).__name__}: {exc}")
             return None
-        ws.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._ws = ws
-        self._frames = FrameReader()
         try:
-            ws.send(orjson.dumps({"type": "join", "mode": self._mode}).decode())
-            with gevent.Timeout(CONNECT_TIMEOUT, ConnectionClosed("no joined in time")):
-                ws.sock.settimeout(None)
-                while not self._await_joined(ws):
-                    pass
+            ws = self._join_following(ws, url)
         except (OSError, ValueError, ConnectionClosed, websocket.WebSocketException) as exc:
             self._failure(name, started, f"join failed: {exc}")
             self._disconnect(wait_for_close=False)
@@ -190,13 +187,109 @@ class ArenaPlayer(HttpUser):
         )
         return ws
 
-    def _loopback_socket(self) -> socket.socket | None:
-        """A TCP connection from this user's own loopback address when the server is on
-        127.x (see `source_address`); None for any other server."""
-        parts = urlsplit(self.host)
+    def _open(self, url: str) -> websocket.WebSocket:
+        """The game socket at `url` (`ws://host:port/ws`, maybe with `?seat=`), with the
+        session cookie and no Origin, from this user's own loopback address."""
+        sock = None
+        try:
+            sock = self._loopback_socket(url)
+            ws = websocket.create_connection(
+                url,
+                socket=sock,  # None: websocket-client connects (and wraps TLS) itself
+                sockopt=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
+                cookie=f"{SESSION_COOKIE}={self._cookie}",
+                suppress_origin=True,  # no Origin: the cookie proves who we are
+                timeout=CONNECT_TIMEOUT,
+                skip_utf8_validation=True,
+            )
+        except BaseException:
+            if sock is not None:
+                sock.close()
+            raise
+        ws.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._ws = ws
+        self._frames = FrameReader()
+        return ws
+
+    def _join_following(self, ws: websocket.WebSocket, url: str) -> websocket.WebSocket:
+        """Join by mode on `ws` (open at `url`) and follow redirects to `joined`; returns the
+        socket that got it."""
+        join_mode = orjson.dumps({"type": "join", "mode": self._mode}).decode()
+        claiming_from: str | None = None  # where to go back if the seat is refused
+        hop_started = 0.0
+        redirects = 0
+        request = join_mode
+        while True:
+            ws.send(request)
+            try:
+                answer = self._await_answer(ws)
+            except ConnectionClosed as exc:
+                if claiming_from is None or (
+                    isinstance(exc, JoinRefused) and exc.code not in ("seat_invalid", "unavailable")
+                ):
+                    raise
+                self._sample("WS redirect", (time.perf_counter() - hop_started) * 1000.0)
+                ws, url = self._fall_back(claiming_from, str(exc)), claiming_from
+                claiming_from, request = None, join_mode
+                continue
+            if claiming_from is not None:
+                self._sample("WS redirect", (time.perf_counter() - hop_started) * 1000.0)
+                claiming_from = None
+            if answer.get("type") == "joined":
+                return ws
+            if redirects >= MAX_REDIRECTS:
+                raise ConnectionClosed(f"too many redirects (more than {MAX_REDIRECTS})")
+            redirects += 1
+            target = redirect_target(answer)
+            if target is None:  # cannot be followed: matchmake here again (counted above)
+                request = join_mode
+                continue
+            hop_started = time.perf_counter()
+            self._close_quietly(ws)
+            try:
+                ws = self._open(target.url)
+            except (OSError, websocket.WebSocketException) as exc:
+                self._sample("WS redirect", (time.perf_counter() - hop_started) * 1000.0)
+                ws = self._fall_back(url, f"cannot open {target.url.split('?')[0]}: {exc}")
+                request = join_mode
+                continue
+            claiming_from, url = url, target.url.split("?")[0]
+            request = orjson.dumps({"type": "join", "seat": target.seat}).decode()
+
+    def _fall_back(self, url: str, why: str) -> websocket.WebSocket:
+        """The redirect's seat was not had: a new socket where the redirect came from."""
+        self._fire(
+            request_type="WS",
+            name="WS seat refused",
+            response_time=0.0,
+            response_length=0,
+            exception=None,
+            context={"why": why},
+        )
+        self._close_quietly(self._ws)
+        return self._open(url)
+
+    def _close_quietly(self, ws: websocket.WebSocket | None) -> None:
+        """Close with 1000 without waiting for the server's close (it may be gone)."""
+        if ws is None:
+            return
+        if ws is self._ws:
+            self._ws = None
+        try:
+            if ws.sock is not None:
+                ws.send_close(1000)
+        except (OSError, websocket.WebSocketException):
+            pass
+        finally:
+            ws.shutdown()
+
+    def _loopback_socket(self, url: str) -> socket.socket | None:
+        """A TCP connection from this user's own loopback address when the server at `url`
+        is on 127.x (see `source_address`); None for any other server."""
+        parts = urlsplit(url)
         host = parts.hostname or ""
         source = source_address(host, self._index)
-        if source is None or parts.scheme != "http":
+        if source is None or parts.scheme != "ws":
             return None
         sock = socket.create_connection(
             (host, parts.port or 80), timeout=CONNECT_TIMEOUT, source_address=(source, 0)
@@ -204,24 +297,34 @@ class ArenaPlayer(HttpUser):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock
 
-    def _await_joined(self, ws: websocket.WebSocket) -> bool:
+    def _await_answer(self, ws: websocket.WebSocket) -> dict[str, Any]:
+        """The answer to `join`: `joined` or `redirect` (an `error` or the end of the socket
+        raises), within CONNECT_TIMEOUT."""
+        with gevent.Timeout(CONNECT_TIMEOUT, ConnectionClosed("no joined in time")):
+            ws.sock.settimeout(None)
+            while True:
+                answer = self._await_joined(ws)
+                if answer is not None:
+                    return answer
+
+    def _await_joined(self, ws: websocket.WebSocket) -> dict[str, Any] | None:
         data = ws.sock.recv(65536)
         if not data:
             raise ConnectionClosed("connection lost before joined")
-        joined = False
+        answer = None
         for opcode, payload in self._frames.feed(data):
-            if opcode == OP_TEXT and not joined:
+            if opcode == OP_TEXT and answer is None:
                 msg = orjson.loads(payload)
                 kind = msg.get("type")
-                if kind == "joined":
-                    joined = True
+                if kind in ("joined", "redirect"):
+                    answer = msg
                 elif kind == "error":
-                    raise ConnectionClosed(f"error {msg.get('code')}: {msg.get('message')}")
+                    raise JoinRefused(str(msg.get("code")), str(msg.get("message")))
             elif opcode == OP_CLOSE:
                 raise ConnectionClosed(f"closed with code {close_code(payload)}")
             elif opcode == OP_PING:
                 ws.pong(payload)
-        return joined
+        return answer
 
     # -- playing --------------------------------------------------------------------------------
 

@@ -5,10 +5,15 @@ the handshake's GUID (RFC 6455)."""
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from tornado.util import _websocket_mask
 
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+MAX_REDIRECTS = 3  # redirects a load-generator player follows in one join attempt
 
 OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 
@@ -115,3 +120,40 @@ def client_frame(payload: bytes, mask: bytes, opcode: int = OP_TEXT) -> bytes:
 def close_code(payload: bytes) -> int | None:
     return int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
 
+
+@dataclass(frozen=True, slots=True)
+class RedirectTarget:
+    """Where a `redirect` sends a player (PROTOCOL.md, section 4): connect to `host`:`port`,
+    upgrade `path` (the redirect's path with `?seat=TOKEN`), then send `join` with `seat`."""
+
+    host: str
+    port: int
+    path: str
+    seat: str
+    expires_in: float
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"ws://{host}:{self.port}{self.path}"
+
+
+def redirect_target(msg: dict[str, Any]) -> RedirectTarget | None:
+    """The target of a `redirect` message; None when it cannot be followed over plain TCP
+    (not a `ws://` URL, no seat)."""
+    url, seat = msg.get("url"), msg.get("seat")
+    if not isinstance(url, str) or not isinstance(seat, str) or not seat:
+        return None
+    parts = urlsplit(url)
+    try:
+        port = parts.port or 80
+    except ValueError:
+        return None
+    if parts.scheme != "ws" or not parts.hostname:
+        return None
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "seat"]
+    query.append(("seat", seat))
+    path = f"{parts.path or '/'}?{urlencode(query, quote_via=quote, safe='')}"
+    expires = msg.get("expires_in")
+    ok = isinstance(expires, int | float) and not isinstance(expires, bool) and expires > 0
+    return RedirectTarget(parts.hostname, port, path, seat, float(expires) if ok else 5.0)

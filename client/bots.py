@@ -1,5 +1,8 @@
 """Many bots in one process: log in as guests, join, play with the brain, report what it was like.
 
+Joining follows matchmaking's `redirect`s to other processes (`client.session.join_following`);
+the report counts them.
+
     python -m client.bots --url http://127.0.0.1:8888 --bots 10 --duration 60
 
 Tests call `run_bots(...)` in-process and read the returned `BotReport`.
@@ -23,7 +26,15 @@ from typing import Any
 from tornado.httpclient import AsyncHTTPClient
 
 from client.brain import decide
-from client.session import ArenaError, ArenaSocket, login_guest
+from client.session import (
+    ArenaError,
+    ArenaSocket,
+    GameSocket,
+    Joined,
+    JoinError,
+    join_following,
+    login_guest,
+)
 from client.world import World
 
 PROG = "game-bots"
@@ -50,6 +61,9 @@ class BotStats:
     failure: str | None = None
     close_code: int | None = None
     closed_early: bool = False
+    redirects: int = 0  # redirects followed (to a room on another process)
+    seat_fallbacks: int = 0  # redirect seats refused or unreachable: matchmade again
+    server: str | None = None  # the ws:// URL of the server it played on last
 
 
 class Bot:
@@ -72,9 +86,10 @@ class Bot:
         self._http_client = http_client
         self._rng = rng if rng is not None else random.Random()
         self._clock = clock
-        self._socket: ArenaSocket | None = None
-        self._join_answered = asyncio.Event()
-        self._join_error: str | None = None
+        self._socket: GameSocket | None = None
+        self._cookie: str | None = None
+        self._rejoin = False  # the room closed: matchmake again (the reader does it)
+        self._joining = False  # steering and pings wait while a join is unanswered
         self._pings: dict[int, float] = {}
 
     async def run(self, stop: asyncio.Event, deadline: float) -> BotStats:
@@ -82,9 +97,10 @@ class Bot:
         stats = self.stats
         try:
             cookie = await login_guest(self._url, stats.name, http_client=self._http_client)
+            self._cookie = cookie
             self._socket = await ArenaSocket.connect(self._url, cookie)
             stats.connected = True
-            await self._play(self._socket, stop, deadline)
+            await self._play(stop, deadline)
         except Exception as exc:  # one bot's surprise must not take the others down
             stats.failure = stats.failure or _reason(exc)
         finally:
@@ -92,47 +108,87 @@ class Bot:
                 await self._socket.aclose()
         return stats
 
-    async def _play(self, sock: ArenaSocket, stop: asyncio.Event, deadline: float) -> None:
+    async def _play(self, stop: asyncio.Event, deadline: float) -> None:
         loop = asyncio.get_running_loop()
         stats = self.stats
-        reader = asyncio.create_task(self._read(sock))
-        tasks = [reader]
+        join = asyncio.create_task(self._join())
+        # The join is bounded by its own timeout; the extra second only backs that up.
+        await _first_of([join], [stop], JOIN_TIMEOUT + 1.0)
+        if not join.done():
+            join.cancel()
+            await asyncio.gather(join, return_exceptions=True)
+            stopped = stop.is_set()
+            stats.failure = (
+                "stopped before joined" if stopped else f"not joined within {JOIN_TIMEOUT:g} s"
+            )
+            return
+        if join.exception() is not None:
+            exc = join.exception()
+            assert exc is not None
+            if isinstance(exc, JoinError) and exc.code not in _CLIENT_SIDE:
+                stats.errors[exc.code] += 1
+            raise exc
+        reader = asyncio.create_task(self._read())
+        tasks = [reader, asyncio.create_task(self._steer()), asyncio.create_task(self._ping())]
         try:
-            sock.send({"type": "join", "mode": self._mode})
-            await _first_of([reader], [self._join_answered, stop], JOIN_TIMEOUT)
-            if not stats.joined:
-                stats.failure = self._join_error or (
-                    f"connection closed before joined (close code {sock.close_code})"
-                    if reader.done()
-                    else "stopped before joined"
-                    if stop.is_set()
-                    else f"not joined within {JOIN_TIMEOUT:g} s"
-                )
-                return
-            tasks.append(asyncio.create_task(self._steer(sock)))
-            tasks.append(asyncio.create_task(self._ping(sock)))
             await _first_of([reader], [stop], deadline - loop.time())
         finally:
             if stats.joined_at is not None:
                 stats.played_seconds = self._clock() - stats.joined_at
             if stats.joined and reader.done() and not stop.is_set() and loop.time() < deadline:
                 stats.closed_early = True
-                stats.close_code = sock.close_code
+                stats.close_code = self._socket.close_code if self._socket is not None else None
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _read(self, sock: ArenaSocket) -> None:
-        while True:
+    async def _join(self) -> None:
+        """Join by mode on the current socket, following redirects; then it is in a room."""
+        assert self._socket is not None
+        self._joining = True
+        try:
+            result = await join_following(
+                self._socket, self._cookie, mode=self._mode, join_timeout=JOIN_TIMEOUT,
+                on_message=self.on_message,
+            )
+        finally:
+            self._joining = False
+        self._seated(result)
+
+    def _seated(self, result: Joined) -> None:
+        stats = self.stats
+        self._socket = result.socket
+        stats.redirects += result.redirects
+        stats.seat_fallbacks += result.fallbacks
+        stats.server = result.url
+        for code in result.errors:
+            stats.errors[code] += 1
+        self._pings.clear()  # pings sent to another server will never come back
+        self.on_message(result.message)
+
+    async def _read(self) -> None:
+        while self._socket is not None:
             try:
-                msg = await sock.recv()
+                msg = await self._socket.recv()
                 if msg is None:
                     return
                 self.on_message(msg)
             except (ValueError, LookupError, TypeError):  # not JSON, or rows of the wrong shape
                 self.stats.errors[UNREADABLE] += 1
+            if self._rejoin:
+                self._rejoin = False
+                try:
+                    await self._join()
+                except JoinError as exc:
+                    if exc.code not in _CLIENT_SIDE:
+                        self.stats.errors[exc.code] += 1
+                    self.stats.failure = f"re-join after the room closed failed: {exc}"
+                    return
+                except ArenaError as exc:
+                    self.stats.failure = f"re-join after the room closed failed: {exc}"
+                    return
 
-    async def _steer(self, sock: ArenaSocket) -> None:
+    async def _steer(self) -> None:
         loop = asyncio.get_running_loop()
         seq = 0
         last: tuple[float, float] | None = None
@@ -140,10 +196,12 @@ class Bot:
         while True:
             dx, dy = decide(self.world, self._rng)
             # While dead the answer is (0, 0) every time: saying it once is enough.
-            if (dx, dy) != last or last != (0.0, 0.0):
+            if self._joining:
+                last = None  # tell the new room where we head as soon as we are in
+            elif (dx, dy) != last or last != (0.0, 0.0):
                 seq += 1
                 message = {"type": "input", "seq": seq, "dx": round(dx, 4), "dy": round(dy, 4)}
-                if not sock.send(message):
+                if not self._send(message):
                     return
                 last = (dx, dy)
             next_at += INPUT_INTERVAL
@@ -152,17 +210,23 @@ class Bot:
                 next_at, delay = loop.time(), 0.0
             await asyncio.sleep(delay)
 
-    async def _ping(self, sock: ArenaSocket) -> None:
+    async def _ping(self) -> None:
         await asyncio.sleep(self._rng.uniform(0.0, PING_INTERVAL))  # don't all ping at once
         ping_id = 0
         while True:
-            ping_id += 1
-            self._pings[ping_id] = self._clock()
-            if len(self._pings) > MAX_PENDING_PINGS:
-                del self._pings[next(iter(self._pings))]
-            if not sock.send({"type": "ping", "id": ping_id}):
-                return
+            if not self._joining:
+                ping_id += 1
+                self._pings[ping_id] = self._clock()
+                if len(self._pings) > MAX_PENDING_PINGS:
+                    del self._pings[next(iter(self._pings))]
+                if not self._send({"type": "ping", "id": ping_id}):
+                    return
             await asyncio.sleep(PING_INTERVAL)
+
+    def _send(self, msg: dict[str, Any]) -> bool:
+        """Send on the current socket; True too while a re-join swaps sockets."""
+        sock = self._socket
+        return (sock is not None and sock.send(msg)) or self._joining
 
     def on_message(self, msg: dict[str, Any]) -> None:
         """Account for one server message (also the hook tests drive directly)."""
@@ -177,21 +241,16 @@ class Bot:
             if not stats.joined:
                 stats.joined = True
                 stats.joined_at = self._clock()
-                self._join_answered.set()
             self._note_mass()
         elif kind == "pong":
             sent = self._pings.pop(msg.get("id"), None)
             if sent is not None:
                 stats.rtts_ms.append((self._clock() - sent) * 1000.0)
         elif kind == "error":
-            code = str(msg.get("code"))
-            stats.errors[code] += 1
-            if not stats.joined and self._join_error is None:
-                # Before `joined`, the only thing we sent was `join`: this is its answer.
-                self._join_error = f"join refused ({code}): {msg.get('message', '')}"
-                self._join_answered.set()
-        elif kind == "left" and msg.get("reason") == "room_closed" and self._socket is not None:
-            self._socket.send({"type": "join", "mode": self._mode})
+            stats.errors[str(msg.get("code"))] += 1
+        elif kind == "left" and msg.get("reason") == "room_closed":
+            # Matchmake again (maybe redirected to another process): the reader does it next.
+            self._rejoin = True
 
     def _note_mass(self) -> None:
         me = self.world.me_view
@@ -211,6 +270,10 @@ async def _first_of(
     finally:
         for waiter in waiters:
             waiter.cancel()
+
+
+# JoinError codes of this side, not error messages the server sent.
+_CLIENT_SIDE = ("too_many_redirects", "closed", "timeout", "session_ended")
 
 
 def _reason(exc: Exception) -> str:
@@ -240,6 +303,10 @@ class BotReport:
     failures: list[str]
     closed_early: dict[int | None, int]
     bots: list[BotStats] = field(repr=False, default_factory=list)
+    redirects: int = 0  # redirects followed, all bots together
+    redirected: int = 0  # bots that followed at least one
+    seat_fallbacks: int = 0  # redirect seats refused or unreachable: matchmade again
+    servers: dict[str, int] = field(default_factory=dict)  # bots per server they played on
 
     @classmethod
     def from_stats(cls, stats: list[BotStats], *, mode: str, duration: float) -> BotReport:
@@ -264,6 +331,10 @@ class BotReport:
             failures=[f"{s.name}: {s.failure}" for s in stats if s.failure],
             closed_early=dict(Counter(s.close_code for s in stats if s.closed_early)),
             bots=stats,
+            redirects=sum(s.redirects for s in stats),
+            redirected=sum(1 for s in stats if s.redirects),
+            seat_fallbacks=sum(s.seat_fallbacks for s in stats),
+            servers=dict(Counter(s.server for s in joined if s.server).most_common()),
         )
 
     @property
@@ -294,6 +365,13 @@ class BotReport:
             f"best mass: {self.best_mass}",
             f"errors:    {errors}",
         ]
+        if self.redirects or self.seat_fallbacks:
+            # Only with matchmaking across processes: a single server never redirects.
+            servers = ", ".join(f"{url} x{n}" for url, n in self.servers.items())
+            lines.append(
+                f"redirects: {self.redirects} followed by {self.redirected} bots,"
+                f" {self.seat_fallbacks} seats refused; playing on {servers or 'none'}"
+            )
         if self.closed_early:
             codes = ", ".join(
                 f"{'no close frame' if code is None else f'code {code}'} x{n}"

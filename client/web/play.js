@@ -7,7 +7,7 @@
 import { Connection, socketUrl } from './net/connection.js';
 import { ClockSync, Interpolator } from './net/interpolation.js';
 import { Predictor } from './net/prediction.js';
-import { ClientWorld, chatText } from './net/protocol.js';
+import { ClientWorld, chatText, isGlobalChat } from './net/protocol.js';
 import { Steering, keyDirection, quantize } from './input.js';
 import { CanvasRenderer, zoomFor } from './render/canvas.js';
 
@@ -17,6 +17,8 @@ const MAX_CHAT_LINES = 100;
 const MAX_SEQ = 2 ** 31 - 1;
 const RESUME_KEY = 'arena.resume'; // sessionStorage: a reload of this page gets its seat back
 const RESUME_MAX_AGE_MS = 10 * 60 * 1000;
+const GLOBAL_CHAT = /^\/(?:g|all)\s+/i; // "/g text" goes to every player of every process
+const GLOBAL_MARK = '[all]';
 
 const $ = (id) => document.getElementById(id);
 const now = () => performance.now();
@@ -119,6 +121,13 @@ class PlayPage {
     });
     c.on('close', (info) => {
       this._leaveRoom(false);
+      if (info.sessionEnded) {
+        // Logged out (maybe in another tab or on another server): this session is over.
+        saveResume(null);
+        this._showBanner('You were logged out.');
+        this._toLogin();
+        return;
+      }
       if (info.replaced) {
         this._showBanner('You are playing in another tab or window — reload this page to play here.');
       } else if (this.serverClosing) {
@@ -129,6 +138,13 @@ class PlayPage {
       if (!info.wasConnected && info.attempts >= 2) this._checkSession();
     });
     c.on('message', (msg, receivedAt) => this._onMessage(msg, receivedAt));
+    // Our room is on another server: the connection moves there; the seat saved here for a
+    // reload means nothing on that server.
+    c.on('redirect', () => saveResume(null));
+    c.on('joinfailed', (info) => {
+      console.warn(`join: ${info.code}: ${info.message}`);
+      this._showBanner('No room could be joined right now — reload this page to try again.');
+    });
   }
 
   _onMessage(msg, receivedAt) {
@@ -140,7 +156,7 @@ class PlayPage {
         this._onState(msg, receivedAt);
         break;
       case 'chat':
-        this._appendChat(msg.name, msg.text);
+        this._appendChat(msg.name, msg.text, isGlobalChat(msg));
         break;
       case 'left':
         this._leaveRoom(true);
@@ -150,7 +166,7 @@ class PlayPage {
         break;
       case 'error':
         // The connection handles these itself: resume, then room, then mode.
-        if (!['resume_failed', 'room_not_found', 'room_full'].includes(msg.code)) {
+        if (!['resume_failed', 'room_not_found', 'room_full', 'seat_invalid', 'unavailable'].includes(msg.code)) {
           console.warn(`server: ${msg.code}: ${msg.message}`);
         }
         break;
@@ -241,13 +257,15 @@ class PlayPage {
     // Repeated failures to even connect: maybe the session expired (the upgrade answers 401).
     try {
       const response = await fetch('/api/me', { credentials: 'same-origin' });
-      if (response.status === 401) {
-        const next = window.location.pathname + window.location.search;
-        window.location.assign(`/login?next=${encodeURIComponent(next)}`);
-      }
+      if (response.status === 401) this._toLogin();
     } catch {
       // the server is down: keep retrying
     }
+  }
+
+  _toLogin() {
+    const next = window.location.pathname + window.location.search;
+    window.location.assign(`/login?next=${encodeURIComponent(next)}`);
   }
 
   // -- input ---------------------------------------------------------------------------------
@@ -317,9 +335,15 @@ class PlayPage {
     if (!this.chatForm || !this.chatInput) return;
     this.chatForm.addEventListener('submit', (event) => {
       event.preventDefault();
-      const text = chatText(this.chatInput.value);
+      const raw = this.chatInput.value;
+      const global = GLOBAL_CHAT.test(raw);
+      const text = chatText(global ? raw.replace(GLOBAL_CHAT, '') : raw);
       if (text === null) return;
-      if (this.connection.inRoom && this.connection.sendChat(text)) {
+      // Global chat needs no room, only a connection.
+      const sent = global
+        ? this.connection.sendGlobalChat(text)
+        : this.connection.inRoom && this.connection.sendChat(text);
+      if (sent) {
         this.chatInput.value = '';
         this.chatInput.blur();
       }
@@ -329,11 +353,18 @@ class PlayPage {
     });
   }
 
-  _appendChat(name, text) {
+  _appendChat(name, text, global = false) {
     const log = this.chatLog;
     if (!log) return;
     const line = document.createElement('div');
-    line.className = 'chat-line';
+    line.className = global ? 'chat-line chat-global' : 'chat-line';
+    if (global) {
+      // From every process of this Arena, not only this room.
+      const mark = document.createElement('span');
+      mark.className = 'chat-scope';
+      mark.textContent = `${GLOBAL_MARK} `;
+      line.append(mark);
+    }
     const who = document.createElement('span');
     who.className = 'chat-name';
     who.textContent = String(name ?? '');

@@ -1,8 +1,10 @@
 /**
  * The game's WebSocket: JSON text frames, a ping every second for the round-trip time, and
  * reconnecting with backoff after a drop, then getting back in: the held seat (`resume` token),
- * else the same room, else the same mode. The WebSocket class, clock and timers are injectable
- * so it runs under Node.
+ * else the same room, else the same mode. Matchmaking may answer `redirect` (the room is on
+ * another process): the socket moves to the redirect's URL with its seat token, and from then
+ * on that URL is where pings, inputs and reconnects go. The WebSocket class, clock and timers
+ * are injectable so it runs under Node.
  */
 
 import { decode, messages } from './protocol.js';
@@ -11,6 +13,17 @@ import { decode, messages } from './protocol.js';
 export function socketUrl(location) {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
   return `${scheme}//${location.host}/ws`;
+}
+
+/** `url` with the seat token of a `redirect` appended as `seat=` (URL-encoded). */
+export function withSeat(url, token) {
+  return `${url}${url.includes('?') ? '&' : '?'}seat=${encodeURIComponent(token)}`;
+}
+
+/** The host name of a ws(s) URL (no port: cookies are per host, not per port), or null. */
+export function hostOf(url) {
+  const match = /^[a-z][a-z0-9+.-]*:\/\/(\[[^\]]*\]|[^/:?#]*)/i.exec(String(url));
+  return match ? match[1].toLowerCase() : null;
 }
 
 /** Backoff before reconnect attempt `attempt` (0-based): doubling, capped, +-20% jitter. */
@@ -24,6 +37,12 @@ const OPEN = 1;
 /** Close code: this account opened a newer game connection (another tab); do not fight it. */
 export const CLOSE_REPLACED = 4001;
 
+/** Close code: the login session was ended (logout, on any process); log in again. */
+export const CLOSE_SESSION_ENDED = 4003;
+
+/** Redirects followed in one join attempt before giving up (a loop between processes). */
+export const MAX_REDIRECTS = 3;
+
 export class Connection {
   constructor({
     url,
@@ -36,8 +55,12 @@ export class Connection {
     setTimer = (fn, ms) => globalThis.setTimeout(fn, ms),
     clearTimer = (id) => globalThis.clearTimeout(id),
     random = Math.random,
+    maxRedirects = MAX_REDIRECTS,
+    unavailableRetryMs = 3000,
+    awayAttempts = 3,
   } = {}) {
-    this.url = url;
+    this.homeUrl = url; // where this page's server is; seat_invalid and dead hosts lead back here
+    this.url = url; // the server we talk to now: homeUrl, or where a redirect sent us
     this.WebSocketImpl = WebSocketImpl;
     this.pingIntervalMs = pingIntervalMs;
     this.silenceMs = silenceMs;
@@ -47,6 +70,9 @@ export class Connection {
     this.setTimer = setTimer;
     this.clearTimer = clearTimer;
     this.random = random;
+    this.maxRedirects = maxRedirects;
+    this.unavailableRetryMs = unavailableRetryMs;
+    this.awayAttempts = awayAttempts; // failed reconnects to a redirected server before going home
 
     this.socket = null;
     this.connected = false;
@@ -59,7 +85,15 @@ export class Connection {
     this.resume = null; // token from the last `joined`: gets the seat back after a drop
     this.inRoom = false;
     this.replaced = false; // closed with 4001: another tab plays now; no reconnect
-    this._joining = null; // 'resume' | 'room' | 'mode' while a join is unanswered
+    this.sessionEnded = false; // closed with 4003: logged out (maybe elsewhere); no reconnect
+    this.redirects = 0; // redirects followed in the current join attempt
+    this.redirected = 0; // redirects followed in all
+    this._joining = null; // 'seat' | 'resume' | 'room' | 'mode' while a join is unanswered
+    this._redirect = null; // {url, seat, room, from, fromSeat} while a redirect's seat is claimed
+    this._authSeat = null; // the seat token that opens sockets at `url` (a host without our cookie)
+    this._seatTimer = null;
+    this._joinTimer = null;
+    this._awayFailures = 0;
     this._handlers = new Map();
     this._pingId = 0;
     this._pings = new Map();
@@ -69,7 +103,11 @@ export class Connection {
     this._stopped = true;
   }
 
-  /** Subscribe to 'open', 'close', 'message', 'rtt', 'joined', 'left'; returns unsubscribe. */
+  /**
+   * Subscribe to 'open', 'close', 'message', 'rtt', 'joined', 'left', 'redirect' (following
+   * one: {url, room, redirects}), 'fallback' (back to the server that redirected us, or home:
+   * {reason, url}) and 'joinfailed' ({code, message}: too many redirects); returns unsubscribe.
+   */
   on(type, fn) {
     if (!this._handlers.has(type)) this._handlers.set(type, new Set());
     this._handlers.get(type).add(fn);
@@ -80,6 +118,7 @@ export class Connection {
   connect() {
     this._stopped = false;
     this.replaced = false;
+    this.sessionEnded = false;
     this._open();
   }
 
@@ -93,7 +132,8 @@ export class Connection {
     this.room = room || null;
     this.mode = mode || null;
     this.resume = resume || null;
-    if (this.connected && !this.inRoom) this._sendJoin();
+    this.redirects = 0;
+    if (this.connected && !this.inRoom && !this._redirect) this._sendJoin();
   }
 
   /** Send a message object (or a prebuilt JSON string); false when not connected. */
@@ -111,8 +151,13 @@ export class Connection {
     return this.send(messages.input(seq, dx, dy));
   }
 
-  sendChat(text) {
-    return this.send(messages.chat(text));
+  /** Chat to the room, or with `scope` 'global' to every player of every process. */
+  sendChat(text, { scope = 'room' } = {}) {
+    return this.send(messages.chat(text, scope));
+  }
+
+  sendGlobalChat(text) {
+    return this.sendChat(text, { scope: 'global' });
   }
 
   /** Leave the room and do not re-join it. */
@@ -128,19 +173,28 @@ export class Connection {
     this._stopped = true;
     this.clearTimer(this._retryTimer);
     this._retryTimer = null;
+    this._forgetRedirect();
     this._drop(1000, 'closed by client', false);
   }
 
   // -- socket lifecycle ------------------------------------------------------------------------
+
+  /** The URL to open now: the redirect's with its seat, else the current server's. */
+  openUrl() {
+    if (this._redirect) return withSeat(this._redirect.url, this._redirect.seat);
+    if (this._authSeat) return withSeat(this.url, this._authSeat);
+    return this.url;
+  }
 
   _open() {
     this.clearTimer(this._retryTimer);
     this._retryTimer = null;
     let socket;
     try {
-      socket = new this.WebSocketImpl(this.url);
+      socket = new this.WebSocketImpl(this.openUrl());
     } catch {
-      this._scheduleReconnect(1006, 'cannot open socket');
+      if (this._redirect) this._fallBack('cannot open socket');
+      else this._scheduleReconnect(1006, 'cannot open socket');
       return;
     }
     this.socket = socket;
@@ -154,8 +208,17 @@ export class Connection {
         // and that one would do the same.
         this.replaced = true;
         this._stopped = true;
+      } else if (code === CLOSE_SESSION_ENDED) {
+        // Logged out (here or on another process): every reconnect would be refused.
+        this.sessionEnded = true;
+        this._stopped = true;
+      } else if (this._redirect) {
+        // The redirect's server did not seat us: matchmake again where we came from.
+        this._fallBack(`closed with ${code}`);
+        return;
       }
-      this._drop(code, event.reason ?? '', !this.replaced);
+      if (this._stopped) this._forgetRedirect();
+      this._drop(code, event.reason ?? '', !this._stopped);
     };
     socket.onerror = () => {}; // a close event always follows
   }
@@ -164,11 +227,12 @@ export class Connection {
     if (socket !== this.socket) return;
     this.connected = true;
     this.inRoom = false;
+    this._awayFailures = 0;
     this._lastHeard = this.now();
     this._emit('open');
     this._ping();
     this._pingTimer = this._every(this.pingIntervalMs, () => this._tick());
-    if (this.target) this._sendJoin();
+    if (this.target || this._redirect) this._sendJoin();
   }
 
   _onMessage(socket, event) {
@@ -183,6 +247,14 @@ export class Connection {
         this._onPong(msg, receivedAt);
         break;
       case 'joined':
+        if (this._redirect) {
+          // Seated on the redirect's server: it is ours now. Its host has none of our cookies
+          // unless it is the page's host, so its seat token opens sockets there after a drop.
+          const { url, seat } = this._redirect;
+          this._authSeat = hostOf(url) === hostOf(this.homeUrl) ? null : seat;
+          this._forgetRedirect();
+        }
+        this.redirects = 0;
         this.room = msg.room ?? null;
         this.mode = msg.mode ?? this.mode;
         this.resume = msg.resume ?? null;
@@ -200,8 +272,21 @@ export class Connection {
           this._sendJoin();
         }
         break;
+      case 'redirect':
+        this._emit('message', msg, receivedAt);
+        this._onRedirect(msg);
+        return;
       case 'error':
-        if (msg.code === 'resume_failed' && this._joining === 'resume') {
+        if (this._joining === 'seat' && (msg.code === 'seat_invalid' || msg.code === 'unavailable')) {
+          // The seat expired or was never ours: matchmake again where we came from.
+          this._emit('message', msg, receivedAt);
+          this._fallBack(msg.code);
+          return;
+        }
+        if (msg.code === 'unavailable' && this._joining) {
+          // Matchmaking across processes is down for a moment: ask again in a few seconds.
+          this._retryJoinLater();
+        } else if (msg.code === 'resume_failed' && this._joining === 'resume') {
           // The held seat expired: the same room, else the same mode.
           this.resume = null;
           this._sendJoin();
@@ -220,7 +305,10 @@ export class Connection {
   }
 
   _sendJoin() {
-    if (this.resume) {
+    if (this._redirect) {
+      this._joining = 'seat';
+      this.send(messages.join({ seat: this._redirect.seat }));
+    } else if (this.resume) {
       this._joining = 'resume';
       this.send(messages.join({ resume: this.resume }));
     } else if (this.room) {
@@ -236,7 +324,8 @@ export class Connection {
     if (!this.connected) return;
     if (this.now() - this._lastHeard > this.silenceMs) {
       // Half-open socket: nothing heard for too long, even pongs. Drop it and reconnect.
-      this._drop(4000, 'silent', true);
+      if (this._redirect) this._fallBack('silent');
+      else this._drop(4000, 'silent', true);
       return;
     }
     this._ping();
@@ -263,7 +352,87 @@ export class Connection {
     this._emit('rtt', this.rtt, sample);
   }
 
-  _drop(code, reason, reconnect) {
+  // -- redirects -------------------------------------------------------------------------------
+
+  _onRedirect(msg) {
+    if (this.inRoom || this._stopped) return; // not the answer to a join of ours
+    if (this.redirects >= this.maxRedirects) {
+      this._joining = null;
+      this._emit('joinfailed', {
+        code: 'too_many_redirects',
+        message: `gave up joining after ${this.redirects} redirects`,
+        redirects: this.redirects,
+      });
+      return;
+    }
+    this.redirects += 1;
+    this.redirected += 1;
+    const url = typeof msg.url === 'string' && /^wss?:\/\//i.test(msg.url) ? msg.url : null;
+    if (!url || typeof msg.seat !== 'string' || !msg.seat) {
+      // A redirect we cannot follow: matchmake here again (bounded by the count above).
+      this.room = null;
+      this.resume = null;
+      this._sendJoin();
+      return;
+    }
+    const expiresMs = Number(msg.expires_in) > 0 ? Number(msg.expires_in) * 1000 : 5000;
+    // A fallback goes back to the server that matchmade, even past a redirect sent in answer
+    // to a seat (which the protocol does not do).
+    const from = this._redirect
+      ? { url: this._redirect.from, seat: this._redirect.fromSeat }
+      : { url: this.url, seat: this._authSeat };
+    this._forgetRedirect();
+    this._redirect = { url, seat: msg.seat, room: msg.room ?? null, from: from.url, fromSeat: from.seat };
+    // The seat is in another room of another process: nothing here can be resumed or re-joined.
+    this.room = null;
+    this.resume = null;
+    this._emit('redirect', { url, room: msg.room ?? null, redirects: this.redirects });
+    this._teardown(1000, 'redirected');
+    this.url = url;
+    this._authSeat = null;
+    // The seat is only held for `expires_in`: a socket that cannot open by then is given up.
+    this._seatTimer = this.setTimer(() => {
+      this._seatTimer = null;
+      if (this._redirect && !this.connected) this._fallBack('timeout');
+    }, expiresMs);
+    this._open();
+  }
+
+  /** The redirect's seat could not be had: join by mode again on the server that sent it. */
+  _fallBack(reason) {
+    const redirect = this._redirect;
+    if (!redirect) return;
+    this._forgetRedirect();
+    this._teardown(1000, 'seat refused');
+    this.url = redirect.from;
+    this._authSeat = redirect.fromSeat;
+    this.room = null;
+    this.resume = null;
+    this._emit('fallback', { reason, url: this.url });
+    if (!this._stopped) this._open();
+  }
+
+  _forgetRedirect() {
+    this._redirect = null;
+    this.clearTimer(this._seatTimer);
+    this._seatTimer = null;
+  }
+
+  _retryJoinLater() {
+    this._joining = null;
+    this.clearTimer(this._joinTimer);
+    const ms = this.unavailableRetryMs;
+    const delay = backoffDelay(0, { minMs: ms, maxMs: ms, random: this.random });
+    this._joinTimer = this.setTimer(() => {
+      this._joinTimer = null;
+      if (this.connected && !this.inRoom && !this._joining && this.target) this._sendJoin();
+    }, delay);
+  }
+
+  // -- closing ---------------------------------------------------------------------------------
+
+  /** Forget the current socket: handlers detached (its late events do nothing), closed. */
+  _teardown(code, reason) {
     const socket = this.socket;
     const wasConnected = this.connected;
     this.socket = null;
@@ -273,6 +442,8 @@ export class Connection {
     this._pings.clear();
     this.clearTimer(this._pingTimer);
     this._pingTimer = null;
+    this.clearTimer(this._joinTimer);
+    this._joinTimer = null;
     if (socket) {
       socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
       if (socket.readyState === OPEN || socket.readyState === 0) {
@@ -283,24 +454,56 @@ export class Connection {
         }
       }
     }
+    return wasConnected;
+  }
+
+  _drop(code, reason, reconnect) {
+    const wasConnected = this._teardown(code, reason);
     if (reconnect && !this._stopped) {
       this._scheduleReconnect(code, reason, wasConnected);
     } else {
-      this._emit('close', { code, reason, wasConnected, retryInMs: null, replaced: this.replaced });
+      this._emit('close', {
+        code,
+        reason,
+        wasConnected,
+        retryInMs: null,
+        replaced: this.replaced,
+        sessionEnded: this.sessionEnded,
+      });
     }
   }
 
   _scheduleReconnect(code, reason, wasConnected = false) {
+    if (!wasConnected && this.url !== this.homeUrl && ++this._awayFailures >= this.awayAttempts) {
+      // The server a redirect sent us to stays unreachable: matchmake at home instead (its
+      // seat and resume token mean nothing anywhere else).
+      this._awayFailures = 0;
+      this.url = this.homeUrl;
+      this._authSeat = null;
+      this.room = null;
+      this.resume = null;
+      this._emit('fallback', { reason: 'unreachable', url: this.url });
+    }
     const delay = backoffDelay(this.attempts, {
       minMs: this.minBackoffMs,
       maxMs: this.maxBackoffMs,
       random: this.random,
     });
     this.attempts += 1;
-    this._emit('close', { code, reason, wasConnected, retryInMs: delay, attempts: this.attempts, replaced: false });
+    this._emit('close', {
+      code,
+      reason,
+      wasConnected,
+      retryInMs: delay,
+      attempts: this.attempts,
+      replaced: false,
+      sessionEnded: false,
+    });
     this._retryTimer = this.setTimer(() => {
       this._retryTimer = null;
-      if (!this._stopped) this._open();
+      if (this._stopped) return;
+      this.redirects = 0; // a new join attempt
+      this._open();
     }, delay);
   }
 

@@ -20,8 +20,12 @@ export function decode(text) {
 
 /** Client-to-server messages, as JSON strings ready for `WebSocket.send`. */
 export const messages = {
-  /** `resume` wins over `room`, which wins over `mode` (default arena): one is sent. */
-  join({ mode = null, room = null, resume = null } = {}) {
+  /**
+   * `seat` (the token of a `redirect`) wins over `resume`, which wins over `room`, which wins
+   * over `mode` (default arena): one is sent.
+   */
+  join({ mode = null, room = null, resume = null, seat = null } = {}) {
+    if (seat) return JSON.stringify({ type: 'join', seat });
     if (resume) return JSON.stringify({ type: 'join', resume });
     return JSON.stringify(room ? { type: 'join', room } : { type: 'join', mode: mode || 'arena' });
   },
@@ -31,8 +35,9 @@ export const messages = {
   ping(id) {
     return JSON.stringify({ type: 'ping', id });
   },
-  chat(text) {
-    return JSON.stringify({ type: 'chat', text });
+  /** Room chat; with `scope` 'global', to every player of every process (the lobby's chat). */
+  chat(text, scope = 'room') {
+    return JSON.stringify(scope === 'global' ? { type: 'chat', text, scope } : { type: 'chat', text });
   },
   leave() {
     return JSON.stringify({ type: 'leave' });
@@ -43,6 +48,11 @@ export const messages = {
 export function chatText(raw) {
   const text = String(raw ?? '').trim();
   return text.length >= 1 && text.length <= 200 ? text : null;
+}
+
+/** True for a `chat` sent to every process (`"scope": "global"`), not only our room. */
+export function isGlobalChat(msg) {
+  return msg?.type === 'chat' && msg.scope === 'global';
 }
 
 /** The defaults of the arena rules, used until `joined` tells the real world. */
