@@ -41,6 +41,10 @@ PROG = "game-bots"
 INPUT_INTERVAL = 0.1  # seconds between inputs: 10 a second, as a browser would send
 PING_INTERVAL = 1.0
 JOIN_TIMEOUT = 10.0  # how long to wait for `joined` after sending `join`
+RECONNECT_ATTEMPTS = 8  # after a dropped connection; 0.25 s doubling to 4 s apart, jittered
+# Closes after which a player would not come back on its own: replaced by a newer connection,
+# logged out, closed for flooding.
+FINAL_CLOSES = (4001, 4003, 1008)
 MAX_PENDING_PINGS = 32  # unanswered pings older than this many are forgotten
 UNREADABLE = "<unreadable message>"  # error key for frames we could not decode or apply
 
@@ -64,6 +68,7 @@ class BotStats:
     redirects: int = 0  # redirects followed (to a room on another process)
     seat_fallbacks: int = 0  # redirect seats refused or unreachable: matchmade again
     server: str | None = None  # the ws:// URL of the server it played on last
+    reconnects: int = 0  # dropped connections it came back from (through matchmaking)
 
 
 class Bot:
@@ -171,7 +176,9 @@ class Bot:
             try:
                 msg = await self._socket.recv()
                 if msg is None:
-                    return
+                    if not await self._reconnect():
+                        return
+                    continue
                 self.on_message(msg)
             except (ValueError, LookupError, TypeError):  # not JSON, or rows of the wrong shape
                 self.stats.errors[UNREADABLE] += 1
@@ -187,6 +194,32 @@ class Bot:
                 except ArenaError as exc:
                     self.stats.failure = f"re-join after the room closed failed: {exc}"
                     return
+
+    async def _reconnect(self) -> bool:
+        """The connection dropped (the server died, or went away): log back in at the home
+        server and matchmake again, as a player's client would. False if it should not or
+        could not come back."""
+        assert self._socket is not None
+        code = self._socket.close_code
+        if code in FINAL_CLOSES:
+            return False
+        self.stats.close_code = code
+        self._socket.close()  # already closed by the peer: this releases it
+        delay = 0.25
+        failure: Exception | None = None
+        for _ in range(RECONNECT_ATTEMPTS):
+            await asyncio.sleep(delay * (0.5 + self._rng.random()))
+            delay = min(delay * 2.0, 4.0)
+            try:
+                self._socket = await ArenaSocket.connect(self._url, self._cookie)
+                await self._join()
+            except (ArenaError, OSError) as exc:
+                failure = exc
+                continue
+            self.stats.reconnects += 1
+            return True
+        self.stats.failure = f"could not reconnect after a drop: {failure}"
+        return False
 
     async def _steer(self) -> None:
         loop = asyncio.get_running_loop()
@@ -307,6 +340,7 @@ class BotReport:
     redirected: int = 0  # bots that followed at least one
     seat_fallbacks: int = 0  # redirect seats refused or unreachable: matchmade again
     servers: dict[str, int] = field(default_factory=dict)  # bots per server they played on
+    reconnects: int = 0  # dropped connections the bots came back from
 
     @classmethod
     def from_stats(cls, stats: list[BotStats], *, mode: str, duration: float) -> BotReport:
@@ -335,6 +369,7 @@ class BotReport:
             redirected=sum(1 for s in stats if s.redirects),
             seat_fallbacks=sum(s.seat_fallbacks for s in stats),
             servers=dict(Counter(s.server for s in joined if s.server).most_common()),
+            reconnects=sum(s.reconnects for s in stats),
         )
 
     @property
@@ -372,6 +407,8 @@ class BotReport:
                 f"redirects: {self.redirects} followed by {self.redirected} bots,"
                 f" {self.seat_fallbacks} seats refused; playing on {servers or 'none'}"
             )
+        if self.reconnects:
+            lines.append(f"reconnects: {self.reconnects} after dropped connections")
         if self.closed_early:
             codes = ", ".join(
                 f"{'no close frame' if code is None else f'code {code}'} x{n}"

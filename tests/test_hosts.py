@@ -22,6 +22,7 @@ import pytest
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
+from client.bots import run_bots
 from tests.conftest import TEST_SECRET, Browserless, recv_json, recv_until
 from tests.pg import PostgresServer, postgres_server  # noqa: F401 (fixture)
 from tests.rd import RedisServer, private_redis  # noqa: F401 (fixture)
@@ -174,22 +175,30 @@ async def until(predicate, what: str, within: float = 10.0) -> Any:  # type: ign
         await asyncio.sleep(0.1)
 
 
-async def test_forty_players_over_two_hosts_fill_two_rooms(two_hosts, clients) -> None:
+async def test_forty_bots_over_two_hosts_fill_two_rooms(two_hosts) -> None:
     (_, url_a), (_, url_b) = two_hosts
-    sockets = []
-    for i in range(40):
-        client = await login(clients, (url_a, url_b)[i % 2], f"p{i}")
-        ws, joined = await join(client)
-        sockets.append((ws, joined))
-    listed = {url: await rooms(url) for url in (url_a, url_b)}
-    assert listed[url_a] == listed[url_b]  # one lobby
-    assert sorted(r["players"] for r in listed[url_a]) == [20, 20]
-    # Each room is listed with the public URL of the host that holds it.
-    assert {r["url"] for r in listed[url_a]} <= {
-        "ws" + url[len("http"):] + "/ws" for url in (url_a, url_b)}
-    # Everyone is playing: each socket gets states.
-    for ws, _ in sockets[:: 7]:
-        assert (await recv_until(ws, "state"))["type"] == "state"
+    stop = asyncio.Event()
+    # They play for 6 s: long enough to be seated (about 1 s) and then play.
+    runs = [asyncio.create_task(run_bots(url, 20, 6.0, name_prefix=prefix, seed=7, stop=stop))
+            for url, prefix in ((url_a, "a"), (url_b, "b"))]
+    try:
+        async def seated() -> list[dict[str, Any]] | None:
+            listed = await rooms(url_a)
+            return listed if sum(r["players"] for r in listed) == 40 else None
+
+        listed = await until(seated, "40 bots in rooms", 30)
+        assert sorted(r["players"] for r in listed) == [20, 20]  # not four half-empty rooms
+        assert await rooms(url_b) == listed  # one lobby, whichever host you ask
+        assert {r["url"] for r in listed} <= {
+            "ws" + url[len("http"):] + "/ws" for url in (url_a, url_b)}
+        reports = await asyncio.gather(*runs)
+    finally:
+        stop.set()
+        await asyncio.gather(*runs, return_exceptions=True)
+    for report in reports:
+        assert report.ok, report.failures
+        assert report.states_per_second_per_bot > 10  # 20 states/s nominal, every bot
+        assert not report.closed_early
 
 
 async def test_chat_and_logout_cross_hosts(two_hosts, clients) -> None:
@@ -214,30 +223,42 @@ async def test_chat_and_logout_cross_hosts(two_hosts, clients) -> None:
 async def test_a_killed_host_leaves_the_lobby_and_its_players_play_elsewhere(
         two_hosts, clients) -> None:
     (proc_a, url_a), (_, url_b) = two_hosts
-    # Ann fills a room on A; Bob, logged in on B, is redirected into it.
+    # Ann opens a room on A; five bots logged in on B are redirected into it.
     ann = await login(clients, url_a, "ann")
-    on_a, joined = await join(ann)
-    bob = await login(clients, url_b, "bob")
-    bob_ws, bob_joined = await join(bob)
-    assert bob_joined["room"] == joined["room"]
-    # Carl is connected to B the whole time.
-    carl = await login(clients, url_b, "carl")
-    carl_ws = await carl.ws()
-    send(carl_ws, type="ping", id=1)
-    await recv_until(carl_ws, "pong")
+    _, joined = await join(ann)
+    stop = asyncio.Event()
+    bots = asyncio.create_task(run_bots(url_b, 5, 60.0, name_prefix="b", seed=3, stop=stop))
+    try:
+        await until(lambda: _room_has(url_b, joined["room"], 6), "the bots in ann's room")
+        # Carl is connected to B the whole time.
+        carl = await login(clients, url_b, "carl")
+        carl_ws = await carl.ws()
+        send(carl_ws, type="ping", id=1)
+        await recv_until(carl_ws, "pong")
 
-    proc_a.send_signal(signal.SIGKILL)
-    await proc_a.wait()
-    assert await asyncio.wait_for(bob_ws.read_message(), 5) is None  # A's sockets drop
-    # Within the TTL, A's room leaves the lobby of B.
-    await until(lambda: _no_rooms_of(url_b, url_a), "A's rooms to expire", PRESENCE_TTL * 4)
-    # Bob's client matchmakes again from B and lands in a room there.
-    bob_ws, again = await join(bob)
-    assert again["room"] != joined["room"]
-    assert [r["players"] for r in await rooms(url_b)] == [1]
-    # Carl, on B all along, saw nothing.
-    send(carl_ws, type="ping", id=2)
-    assert (await recv_until(carl_ws, "pong"))["id"] == 2
+        proc_a.send_signal(signal.SIGKILL)
+        await proc_a.wait()
+        # Within the TTL A's room leaves the lobby; the bots come back through matchmaking
+        # on their home host B and play in a room there.
+        await until(lambda: _no_rooms_of(url_b, url_a), "A's rooms to expire", PRESENCE_TTL * 4)
+        url_b_ws = "ws" + url_b[len("http"):] + "/ws"
+
+        async def moved() -> bool:
+            return [(r["url"], r["players"]) for r in await rooms(url_b)] == [(url_b_ws, 5)]
+
+        await until(moved, "the bots in a room on B", 30)
+        send(carl_ws, type="ping", id=2)  # Carl saw nothing
+        assert (await recv_until(carl_ws, "pong"))["id"] == 2
+    finally:
+        stop.set()
+        report = await bots
+    assert report.ok, report.failures
+    assert report.reconnects == 5
+    assert report.servers == {url_b_ws: 5}
+
+
+async def _room_has(url: str, room: str, players: int) -> bool:
+    return any(r["id"] == room and r["players"] == players for r in await rooms(url))
 
 
 async def _no_rooms_of(url: str, dead: str) -> bool:

@@ -303,6 +303,26 @@ async def test_unknown_room_has_no_seats(world: World) -> None:
 # -- contract: messages --------------------------------------------------------------------
 
 
+async def test_a_lock_has_one_holder_until_unlocked_or_lapsed(world: World) -> None:
+    a = await world.presence("p1")
+    b = await world.presence("p2")
+    token = await a.lock("create:arena", 30)
+    assert token
+    assert await b.lock("create:arena", 30) is None
+    assert await b.lock("create:duel", 30)  # another name, another lock
+    await b.unlock("create:arena", "not-the-token")  # only the holder unlocks
+    assert await b.lock("create:arena", 30) is None
+    await a.unlock("create:arena", token)
+    again = await b.lock("create:arena", 0.3)
+    assert again and again != token
+    await a.unlock("create:arena", token)  # a stale token unlocks nothing
+
+    async def lapsed() -> bool:
+        return await a.lock("create:arena", 30) is not None
+
+    await world.eventually(lapsed, 0.3)
+
+
 async def test_publish_reaches_every_process(world: World) -> None:
     a = await world.presence("p1")
     b = await world.presence("p2")

@@ -36,6 +36,8 @@ log = logging.getLogger("arena.cluster")
 # Rooms this many places apart in the fullest-first order are tried before giving up on the
 # shared registry and creating a room here.
 _CANDIDATES = 4
+_CREATE_ATTEMPTS = 20  # rounds of "look for a seat, else try to create a room"
+_CREATE_LOCK_TTL = 2.0  # seconds: a process that dies holding the lock blocks no one longer
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,10 +125,13 @@ class Cluster:
         records = [self.record(room) for room in self.matchmaker.rooms() if not room.closed]
         try:
             await self.presence.heartbeat(records)
-            for record in records:
-                if self._reported.get(record.id) != record.players:
-                    await self.presence.set_players(record.id, record.players)
-                    self._reported[record.id] = record.players
+            for room in self.matchmaker.rooms():
+                # Counted right before it is sent: a count taken before an await could be
+                # older than claims that completed meanwhile, and would admit too many seats.
+                players = self.record(room).players
+                if not room.closed and self._reported.get(room.id) != players:
+                    self._reported[room.id] = players
+                    await self.presence.set_players(room.id, players)
         except PresenceUnavailable as exc:
             if not self._outage:
                 self._outage = True
@@ -192,6 +197,34 @@ class Cluster:
         return placed
 
     async def _place(self, member: Member, mode: str, session_id: str) -> Seated | Redirect:
+        delay = 0.01
+        for _ in range(_CREATE_ATTEMPTS):
+            placed = await self._into_open_room(member, mode, session_id)
+            if placed is not None:
+                return placed
+            # No open room: create one, under the mode's lock, so two processes never open
+            # two rooms at once (both would stay half empty); with the lock, look again first.
+            token = await self.presence.lock(f"create:{mode}", _CREATE_LOCK_TTL)
+            if token is None:
+                await asyncio.sleep(delay)  # another process is creating one: join it
+                delay = min(delay * 2, 0.2)
+                continue
+            try:
+                placed = await self._into_open_room(member, mode, session_id)
+                if placed is not None:
+                    return placed
+                room = self.matchmaker.create_room(mode)
+                await self.presence.register_room(self.record(room))
+                self._reported[room.id] = 0
+            finally:
+                await self.presence.unlock(f"create:{mode}", token)
+            placed = await self._seat_in(self.record(room), member, session_id)
+            if placed is not None:
+                return placed
+        raise ProtocolError(ErrorCode.UNAVAILABLE, "could not find or open a room; try again")
+
+    async def _into_open_room(self, member: Member, mode: str, session_id: str
+                              ) -> Seated | Redirect | None:
         records = await self.presence.rooms(mode)
         open_rooms = [r for r in records if r.free > 0]
         open_rooms.sort(key=lambda r: (-(r.players + r.reserved), r.process != self.process_id))
@@ -199,13 +232,7 @@ class Cluster:
             placed = await self._seat_in(record, member, session_id)
             if placed is not None:
                 return placed
-        room = self.matchmaker.create_room(mode)
-        await self.presence.register_room(self.record(room))
-        self._reported[room.id] = 0
-        placed = await self._seat_in(self.record(room), member, session_id)
-        if placed is None:
-            raise ProtocolError(ErrorCode.UNAVAILABLE, "could not reserve a seat; try again")
-        return placed
+        return None
 
     async def place_in_room(self, member: Member, room_id: str, session_id: str
                             ) -> Seated | Redirect:

@@ -127,6 +127,18 @@ class Presence(abc.ABC):
     async def release(self, room_id: str, seat: str) -> None:
         """Give up the reservation `seat` (a no-op if it is gone)."""
 
+    # -- locks ---------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def lock(self, name: str, ttl: float) -> str | None:
+        """Take the deployment-wide lock `name` for at most `ttl` seconds: a token to unlock
+        it with, or None while another holder has it (matchmaking takes one to create a
+        room, so two processes never open two rooms of a mode at once)."""
+
+    @abc.abstractmethod
+    async def unlock(self, name: str, token: str) -> None:
+        """Release the lock if `token` still holds it (a no-op after it lapsed)."""
+
     # -- between processes ---------------------------------------------------------------------
 
     @abc.abstractmethod

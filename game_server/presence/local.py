@@ -9,6 +9,7 @@ one Python process may share one `LocalPresence` (the engine's cluster tests do)
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +38,8 @@ class LocalPresence(Presence):
         self._rooms: dict[str, RoomRecord] = {}
         self._expires: dict[str, float] = {}
         self._seats: dict[str, dict[str, float]] = {}  # room id -> seat -> expiry
+        self._locks: dict[str, tuple[str, float]] = {}  # name -> (token, expiry)
+        self._tokens = itertools.count(1)
 
     async def start(self) -> None:
         pass
@@ -121,6 +124,22 @@ class LocalPresence(Presence):
 
     async def release(self, room_id: str, seat: str) -> None:
         self._seats.get(room_id, {}).pop(seat, None)
+
+    # -- locks ---------------------------------------------------------------------------------
+
+    async def lock(self, name: str, ttl: float) -> str | None:
+        held = self._locks.get(name)
+        now = self._clock()
+        if held is not None and held[1] > now:
+            return None
+        token = f"{self.process_id}:{next(self._tokens)}"
+        self._locks[name] = (token, now + ttl)
+        return token
+
+    async def unlock(self, name: str, token: str) -> None:
+        held = self._locks.get(name)
+        if held is not None and held[0] == token:
+            del self._locks[name]
 
     # -- messages ------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ Keys, under a prefix (``arena`` by default):
 * ``arena:seats:{id}``: a sorted set of reservations, seat -> expiry in Redis's own clock (ms),
   expiring with the room;
 * ``arena:rooms``: the set of room ids; ids whose hash expired are dropped by `rooms()`;
+* ``arena:lock:{name}``: a lock (SET NX PX with a random token; deleted only by its holder);
 * ``arena:events``: the pub/sub channel, carrying orjson-encoded dicts.
 
 Seat reservations and claims are Lua scripts, so they are atomic across processes, and their
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -92,6 +94,14 @@ for i = 1, (#KEYS - 1) / 2 do
   redis.call('SADD', KEYS[1], ARGV[a])
 end
 return 1
+"""
+
+# KEYS: the lock. ARGV: the holder's token. Deletes the lock only if that token still holds it.
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('DEL', KEYS[1])
+end
+return 0
 """
 
 # KEYS: the rooms set. ARGV: the key prefix ("arena:"). Each live room as {id, hash fields,
@@ -171,6 +181,7 @@ class RedisPresence(Presence):
         self._reserve, self._claim = register(_RESERVE), register(_CLAIM)
         self._set_players, self._heartbeat = register(_SET_PLAYERS), register(_HEARTBEAT)
         self._rooms = register(_ROOMS)
+        self._unlock = register(_UNLOCK)
         try:
             await self._call("ping", lambda r: r.ping())
         except PresenceUnavailable as exc:
@@ -267,6 +278,18 @@ class RedisPresence(Presence):
     async def release(self, room_id: str, seat: str) -> None:
         seats = self._keys(room_id)[1]
         await self._call("release", lambda r: r.zrem(seats, seat))
+
+    # -- locks ---------------------------------------------------------------------------------
+
+    async def lock(self, name: str, ttl: float) -> str | None:
+        key, token = f"{self._prefix}lock:{name}", secrets.token_hex(8)
+        ms = max(1, round(ttl * 1000))
+        taken = await self._call("lock", lambda r: r.set(key, token, nx=True, px=ms))
+        return token if taken else None
+
+    async def unlock(self, name: str, token: str) -> None:
+        key = f"{self._prefix}lock:{name}"
+        await self._call("unlock", lambda r: self._unlock([key], [token], r))
 
     # -- messages ------------------------------------------------------------------------------
 
