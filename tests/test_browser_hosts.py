@@ -48,9 +48,7 @@ async def hosts(tmp_path_factory: pytest.TempPathFactory
                 ) -> AsyncIterator[tuple[ArenaServer, ArenaServer]]:
     data: Path = tmp_path_factory.mktemp("hosts")
     presence_a = LocalPresence("A", shared=True)
-    presence_b = LocalPresence("B", shared=True)
-    for name in ("_rooms", "_expires", "_seats", "_locks", "_subscribers"):
-        setattr(presence_b, name, getattr(presence_a, name))  # one registry, as one Redis
+    presence_b = presence_a.peer("B")  # one registry, as one Redis
     servers = []
     for address, presence in zip(HOSTS, (presence_a, presence_b), strict=True):
         server = ArenaServer(make_config(data, host=address, empty_room_grace=2.0),

@@ -30,12 +30,7 @@ SEAT_TTL = 0.4
 @pytest.fixture
 async def pair(tmp_path: Path) -> AsyncIterator[tuple[ArenaServer, ArenaServer]]:
     presence_a = LocalPresence("A", shared=True)
-    presence_b = LocalPresence("B", shared=True)
-    # One registry, as one Redis: B reads and writes A's dictionaries.
-    presence_b._rooms = presence_a._rooms
-    presence_b._expires = presence_a._expires
-    presence_b._seats = presence_a._seats
-    presence_b._subscribers = presence_a._subscribers
+    presence_b = presence_a.peer("B")  # one registry, as one Redis
     servers = []
     for presence in (presence_a, presence_b):
         server = ArenaServer(make_config(tmp_path / "data", seat_ttl=SEAT_TTL),

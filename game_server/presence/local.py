@@ -41,6 +41,15 @@ class LocalPresence(Presence):
         self._locks: dict[str, tuple[str, float]] = {}  # name -> (token, expiry)
         self._tokens = itertools.count(1)
 
+    def peer(self, process_id: str) -> LocalPresence:
+        """Another server's view of this same registry, as another process sees one Redis:
+        several servers in one Python process then form one deployment (with `shared`)."""
+        other = LocalPresence(process_id, room_ttl=self.room_ttl, clock=self._clock,
+                              shared=self.shared)
+        other._rooms, other._expires, other._seats = self._rooms, self._expires, self._seats
+        other._locks, other._subscribers = self._locks, self._subscribers
+        return other
+
     async def start(self) -> None:
         pass
 
