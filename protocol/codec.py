@@ -28,10 +28,39 @@ def encode_error(code: ErrorCode, message: str) -> bytes:
 
 def decode_client(data: str | bytes) -> m.ClientMessage:
     """Turn one text frame into a validated client message, or raise `ProtocolError`."""
+    return decode_object(parse(data))
+
+
+def parse(data: str | bytes) -> Any:
+    """The JSON value of one text frame, or `ProtocolError` `bad_json`."""
     try:
-        obj = orjson.loads(data)
+        return orjson.loads(data)
     except orjson.JSONDecodeError:
         raise ProtocolError(ErrorCode.BAD_JSON, "message is not valid JSON") from None
+
+
+_MAX_DIRECTION = float(m.MAX_DIRECTION)
+
+
+def plain_input(obj: dict[str, Any]) -> tuple[int, float, float] | None:
+    """`(seq, dx, dy)` of an `input` in its usual form (float directions, all in range),
+    without building a message: ten of these arrive per player and second. None for any
+    other form; `decode_object` then gives the exact answer, an `Input` or the error."""
+    seq = obj.get("seq")
+    dx = obj.get("dx")
+    dy = obj.get("dy")
+    if (
+        type(seq) is int and type(dx) is float and type(dy) is float
+        and 0 <= seq <= m.MAX_SEQ
+        # NaN fails every comparison, infinities fail the range.
+        and -_MAX_DIRECTION <= dx <= _MAX_DIRECTION and -_MAX_DIRECTION <= dy <= _MAX_DIRECTION
+    ):
+        return seq, dx, dy
+    return None
+
+
+def decode_object(obj: Any) -> m.ClientMessage:
+    """Validate the JSON value of one frame as a client message, or raise `ProtocolError`."""
     if type(obj) is not dict:
         raise ProtocolError(ErrorCode.BAD_MESSAGE, "message must be a JSON object")
     kind = obj.get("type")

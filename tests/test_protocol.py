@@ -111,3 +111,35 @@ def test_encoders_produce_the_documented_shapes() -> None:
 def test_chat_refuses_invisible_and_direction_changing_characters() -> None:
     for text in ("hi\u202egg", "zero\u200bwidth", "tab\there"):
         assert code_of(orjson.dumps({"type": "chat", "text": text})) == ErrorCode.OUT_OF_RANGE
+
+
+def test_plain_input_agrees_with_the_full_decoder() -> None:
+    import math
+
+    from protocol.codec import decode_object, plain_input
+    from protocol.errors import ProtocolError
+
+    cases = [
+        {"type": "input", "seq": 5, "dx": 0.6, "dy": -0.8},
+        {"type": "input", "seq": 0, "dx": 1e6, "dy": -1e6},
+        {"type": "input", "seq": 5, "dx": 1, "dy": 0.5},  # an int direction: the full path
+        {"type": "input", "seq": 5, "dx": 2e6, "dy": 0.0},
+        {"type": "input", "seq": 5, "dx": math.nan, "dy": 0.0},
+        {"type": "input", "seq": 5, "dx": math.inf, "dy": 0.0},
+        {"type": "input", "seq": -1, "dx": 0.0, "dy": 0.0},
+        {"type": "input", "seq": 2**31, "dx": 0.0, "dy": 0.0},
+        {"type": "input", "seq": True, "dx": 0.0, "dy": 0.0},
+        {"type": "input", "seq": 5.0, "dx": 0.0, "dy": 0.0},
+        {"type": "input", "dx": 0.0, "dy": 0.0},
+        {"type": "input", "seq": 5, "dy": 0.0},
+    ]
+    for obj in cases:
+        fast = plain_input(obj)
+        try:
+            msg = decode_object(obj)
+        except ProtocolError:
+            assert fast is None, obj  # whatever the full decoder refuses, the fast one does
+            continue
+        assert fast is None or fast == (msg.seq, msg.dx, msg.dy), obj
+    assert plain_input(cases[0]) == (5, 0.6, -0.8)
+    assert plain_input(cases[2]) is None

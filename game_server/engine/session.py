@@ -19,7 +19,7 @@ from game_server.engine.limits import Limits, TokenBucket
 from game_server.engine.matchmaker import Matchmaker
 from game_server.engine.room import Room
 from protocol import messages
-from protocol.codec import decode_client, encode, encode_error
+from protocol.codec import decode_object, encode, encode_error, parse, plain_input
 from protocol.errors import ErrorCode, ProtocolError
 
 log = logging.getLogger("arena.session")
@@ -80,7 +80,17 @@ class PlayerSession:
             self._refuse(now, "too many messages")
             return
         try:
-            msg = decode_client(data)
+            obj = parse(data)
+            if type(obj) is dict and obj.get("type") == "input":
+                fields = plain_input(obj)  # the common case, without a message object
+                if fields is not None:
+                    room = self.room
+                    if room is None:
+                        raise ProtocolError(ErrorCode.NOT_IN_ROOM,
+                                            "join a room before sending input")
+                    room.apply_input(self.player_id, fields[0], fields[1], fields[2])
+                    return
+            msg = decode_object(obj)
             if type(msg) is messages.Chat and not self._chats.take(now):
                 self._refuse(now, "too many chat messages")
                 return

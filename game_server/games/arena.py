@@ -65,6 +65,11 @@ class _Player:
     seq: int = -1  # last processed input; -1 until the first one (reported as 0)
     alive: bool = True
     respawn_in: float = 0.0
+    # What take_changes() last reported: the base of the next `moved` deltas, mass and seq.
+    rx: int = 0
+    ry: int = 0
+    rmass: int = 0
+    rseq: int = -1
 
     @property
     def reported_seq(self) -> int:
@@ -95,7 +100,6 @@ class ArenaGame:
         self._dead: dict[int, None] = {}
         self._best: dict[int, int] = {}
         # What has been reported by take_changes(), and what happened since.
-        self._reported: dict[int, tuple[int, int, int, int]] = {}  # id -> (x, y, mass, seq)
         self._added: set[int] = set()
         self._vanished: set[int] = set()  # added and removed again since the last take
         self._spawned: dict[int, None] = {}
@@ -135,7 +139,7 @@ class ArenaGame:
             reported_seq = -1
         else:
             self._added.add(player_id)
-        self._reported[player_id] = (round(x), round(y), mass, reported_seq)
+        player.rx, player.ry, player.rmass, player.rseq = round(x), round(y), mass, reported_seq
         self._spawned[player_id] = None
 
     def remove_player(self, player_id: int) -> None:
@@ -144,7 +148,6 @@ class ArenaGame:
             return
         self._dead.pop(player_id, None)
         self._spawned.pop(player_id, None)
-        self._reported.pop(player_id, None)
         # Forgotten with the player: a long-lived room sees thousands come and go. Whoever
         # records results reads best_mass() before removing the player.
         self._best.pop(player_id, None)
@@ -235,8 +238,13 @@ class ArenaGame:
                 y = p.y + p.dy * distance
                 p.x = 0.0 if x < 0.0 else (width if x > width else x)
                 p.y = 0.0 if y < 0.0 else (height if y > height else y)
-        for p in alive:
-            self._eat_pellets(p)
+        within = self._pellet_grid.within
+        reach_factor, pellet_radius = rules.radius_factor, rules.pellet_radius
+        for p in alive:  # _eat_pellets, inlined: most players reach no pellet in a step
+            eaten = within(p.x, p.y, sqrt(p.mass) * reach_factor + pellet_radius)
+            for pellet_id in eaten:
+                self._grow(p, rules.pellet_mass)
+                self._set_pellet(pellet_id, *self._random_spot())
         if len(alive) > 1:
             self._eat_players(alive)
         self.tick += 1
@@ -256,22 +264,6 @@ class ArenaGame:
             player.alive = True
             self._spawned[player.id] = None
             self._board_dirty = True
-
-    def _eat_pellets(self, player: _Player) -> None:
-        rules = self.rules
-        reach = math.sqrt(player.mass) * rules.radius_factor + rules.pellet_radius
-        near = self._pellet_grid.near(player.x, player.y, reach)
-        if not near:
-            return
-        if len(near) > 1:
-            near.sort()
-        reach_sq = reach * reach
-        pellets = self._pellets
-        for pellet_id in near:
-            px, py = pellets[pellet_id]
-            if (px - player.x) ** 2 + (py - player.y) ** 2 < reach_sq:
-                self._grow(player, rules.pellet_mass)
-                self._set_pellet(pellet_id, *self._random_spot())
 
     def _eat_players(self, alive: list[_Player]) -> None:
         """Each eater in turn (in joining order) eats the smaller players it overlaps.
@@ -347,7 +339,7 @@ class ArenaGame:
             x, y = round(p.x), round(p.y)
             if p.alive and p.id not in self._spawned:
                 # The base the next `moved` deltas are relative to: the last reported spot.
-                x, y = self._reported[p.id][:2]
+                x, y = p.rx, p.ry
             players.append([p.id, p.name, x, y, p.mass, p.reported_seq, p.alive])
         pellets = [[i, round(x), round(y)] for i, (x, y) in enumerate(self._pellets)]
         return {
@@ -370,7 +362,6 @@ class ArenaGame:
         8 bytes a moving player.
         """
         changes: dict[str, Any] = {}
-        reported = self._reported
         just_spawned = self._spawned
         spawned = []
         for player_id in just_spawned:
@@ -378,29 +369,32 @@ class ArenaGame:
             if p.alive:
                 x, y, seq = round(p.x), round(p.y), p.reported_seq
                 spawned.append([p.id, p.name, x, y, p.mass, seq])
-                reported[player_id] = (x, y, p.mass, seq)
+                p.rx, p.ry, p.rmass, p.rseq = x, y, p.mass, seq
         moved: list[int] = []
         masses: list[int] = []
         acks: list[int] = []
+        # Runs for every player at every tick: the last reported values live on the player.
         for p in self._players.values():
-            pid = p.id
-            rx, ry, rmass, rseq = reported[pid]
-            if pid in just_spawned and p.alive:
-                continue  # its spawned row said everything
-            seq = p.reported_seq
-            if seq != rseq:
-                acks += (pid, seq)
+            seq = p.seq if p.seq > 0 else 0
             if not p.alive:
-                if seq != rseq:
-                    reported[pid] = (rx, ry, rmass, seq)
+                if seq != p.rseq:
+                    acks += (p.id, seq)
+                    p.rseq = seq
                 continue
-            x, y, mass = round(p.x), round(p.y), p.mass
-            if x != rx or y != ry:
-                moved += (pid, x - rx, y - ry)
-            if mass != rmass:
-                masses += (pid, mass)
-            if x != rx or y != ry or mass != rmass or seq != rseq:
-                reported[pid] = (x, y, mass, seq)
+            if just_spawned and p.id in just_spawned:
+                continue  # its spawned row said everything
+            x = round(p.x)
+            y = round(p.y)
+            if x != p.rx or y != p.ry:
+                moved += (p.id, x - p.rx, y - p.ry)
+                p.rx = x
+                p.ry = y
+            if p.mass != p.rmass:
+                masses += (p.id, p.mass)
+                p.rmass = p.mass
+            if seq != p.rseq:
+                acks += (p.id, seq)
+                p.rseq = seq
         vanished = self._vanished
         eaten = [
             row

@@ -148,6 +148,35 @@ class Grid:
                     found.extend(bucket)
         return found
 
+    def within(self, x: float, y: float, radius: float) -> list[int]:
+        """The keys strictly closer than `radius` to (x, y), in ascending order: the exact
+        answer, for small radii (a few cells), with no candidate list in between.
+
+        Cells are found by floor division; float cell coordinates hash and compare equal to
+        the int ones the buckets are keyed by.
+        """
+        size = self._cell_size
+        cells = self._cells
+        entries = self._entries
+        radius_sq = radius * radius
+        found: list[int] = []
+        cx, x1 = (x - radius) // size, (x + radius) // size
+        y0, y1 = (y - radius) // size, (y + radius) // size
+        while cx <= x1:
+            cy = y0
+            while cy <= y1:
+                bucket = cells.get((cx, cy))
+                if bucket:
+                    for key in bucket:
+                        _, kx, ky = entries[key]
+                        if (kx - x) * (kx - x) + (ky - y) * (ky - y) < radius_sq:
+                            found.append(key)
+                cy += 1.0
+            cx += 1.0
+        if len(found) > 1:
+            found.sort()
+        return found
+
     def clear(self) -> None:
         """Remove every key."""
         self._cells.clear()

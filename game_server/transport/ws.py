@@ -126,7 +126,24 @@ class SocketConnection:
         if pending > limit:
             self.dropped += 1
             return False
-        write_frame(stream, self._socket if pending == 0 else None, self._frames.frame(data))
+        frames = self._frames
+        frame = frames._frame if data is frames._payload else frames.frame(data)
+        sock = self._socket
+        if pending == 0 and sock is not None:
+            # write_frame's direct path, inlined: this runs for every member at every tick.
+            try:
+                sent = sock.send(frame)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                return True  # the connection is gone; its reader will see it close
+            if sent == len(frame):
+                return True
+            frame = frame[sent:]
+        try:
+            stream.write(frame)
+        except StreamClosedError:
+            pass
         return True
 
     def close(self, code: int = 1000, reason: str = "") -> None:
