@@ -38,15 +38,13 @@ from typing import Any
 
 from bench.capacity_report import (
     Snapshot,
-    WorkerPoint,
-    WorkerReading,
     headline,
     headline_text,
-    merge_metrics,
     progress_line,
     summarize_step,
     write_report,
 )
+from bench.capacity_split import WorkerPoint, WorkerReading, merge_metrics
 from bench.locust_csv import read_locust_failures, read_locust_stats
 from bench.procs import Processes, cpu_range, guarded_run, pinning, tail, wait_for_line
 from bench.prom import Metrics, metric_total, parse_prometheus

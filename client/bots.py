@@ -1,11 +1,11 @@
 """Many bots in one process: log in as guests, join, play with the brain, report what it was like.
 
-Joining follows matchmaking's `redirect`s to other processes (`client.session.join_following`);
+Joining follows matchmaking's `redirect`s to other processes (`client.joining.join_following`);
 the report counts them.
 
     python -m client.bots --url http://127.0.0.1:8888 --bots 10 --duration 60
 
-Tests call `run_bots(...)` in-process and read the returned `BotReport`.
+Tests call `run_bots(...)` in-process and read the returned `BotReport` (`client.report`).
 """
 
 from __future__ import annotations
@@ -13,28 +13,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import math
 import random
 import signal
 import sys
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from tornado.httpclient import AsyncHTTPClient
 
 from client.brain import decide
-from client.session import (
-    ArenaError,
-    ArenaSocket,
-    GameSocket,
-    Joined,
-    JoinError,
-    join_following,
-    login_guest,
-)
+from client.joining import GameSocket, Joined, JoinError, join_following
+from client.report import BotReport, BotStats
+from client.session import ArenaError, ArenaSocket, login_guest
 from client.world import World
 
 PROG = "game-bots"
@@ -47,28 +38,6 @@ RECONNECT_ATTEMPTS = 8  # after a dropped connection; 0.25 s doubling to 4 s apa
 FINAL_CLOSES = (4001, 4003, 1008)
 MAX_PENDING_PINGS = 32  # unanswered pings older than this many are forgotten
 UNREADABLE = "<unreadable message>"  # error key for frames we could not decode or apply
-
-
-@dataclass
-class BotStats:
-    """What one bot saw during the run."""
-
-    name: str
-    connected: bool = False
-    joined: bool = False
-    joined_at: float | None = None
-    played_seconds: float = 0.0
-    states: int = 0
-    rtts_ms: list[float] = field(default_factory=list)
-    best_mass: int = 0
-    errors: Counter[str] = field(default_factory=Counter)
-    failure: str | None = None
-    close_code: int | None = None
-    closed_early: bool = False
-    redirects: int = 0  # redirects followed (to a room on another process)
-    seat_fallbacks: int = 0  # redirect seats refused or unreachable: matchmade again
-    server: str | None = None  # the ws:// URL of the server it played on last
-    reconnects: int = 0  # dropped connections it came back from (through matchmaking)
 
 
 class Bot:
@@ -311,118 +280,6 @@ _CLIENT_SIDE = ("too_many_redirects", "closed", "timeout", "session_ended")
 
 def _reason(exc: Exception) -> str:
     return str(exc) if isinstance(exc, ArenaError) else f"{type(exc).__name__}: {exc}"
-
-
-# -- the report ----------------------------------------------------------------------------------
-
-
-@dataclass
-class BotReport:
-    """The numbers of one run, summed over its bots; `format()` is the printed summary."""
-
-    requested: int
-    connected: int
-    joined: int
-    mode: str
-    duration: float
-    states: int
-    states_per_second: float
-    states_per_second_per_bot: float
-    ping_mean_ms: float | None
-    ping_p99_ms: float | None
-    ping_samples: int
-    best_mass: int
-    errors: dict[str, int]
-    failures: list[str]
-    closed_early: dict[int | None, int]
-    bots: list[BotStats] = field(repr=False, default_factory=list)
-    redirects: int = 0  # redirects followed, all bots together
-    redirected: int = 0  # bots that followed at least one
-    seat_fallbacks: int = 0  # redirect seats refused or unreachable: matchmade again
-    servers: dict[str, int] = field(default_factory=dict)  # bots per server they played on
-    reconnects: int = 0  # dropped connections the bots came back from
-
-    @classmethod
-    def from_stats(cls, stats: list[BotStats], *, mode: str, duration: float) -> BotReport:
-        joined = [s for s in stats if s.joined]
-        rates = [s.states / s.played_seconds for s in joined if s.played_seconds > 0]
-        rtts = [rtt for s in stats for rtt in s.rtts_ms]
-        errors = sum((s.errors for s in stats), Counter[str]())
-        return cls(
-            requested=len(stats),
-            connected=sum(s.connected for s in stats),
-            joined=len(joined),
-            mode=mode,
-            duration=duration,
-            states=sum(s.states for s in stats),
-            states_per_second=sum(rates),
-            states_per_second_per_bot=sum(rates) / len(rates) if rates else 0.0,
-            ping_mean_ms=sum(rtts) / len(rtts) if rtts else None,
-            ping_p99_ms=percentile(rtts, 99) if rtts else None,
-            ping_samples=len(rtts),
-            best_mass=max((s.best_mass for s in stats), default=0),
-            errors=dict(errors.most_common()),
-            failures=[f"{s.name}: {s.failure}" for s in stats if s.failure],
-            closed_early=dict(Counter(s.close_code for s in stats if s.closed_early)),
-            bots=stats,
-            redirects=sum(s.redirects for s in stats),
-            redirected=sum(1 for s in stats if s.redirects),
-            seat_fallbacks=sum(s.seat_fallbacks for s in stats),
-            servers=dict(Counter(s.server for s in joined if s.server).most_common()),
-            reconnects=sum(s.reconnects for s in stats),
-        )
-
-    @property
-    def ok(self) -> bool:
-        """Every requested bot connected and joined."""
-        return self.requested > 0 and self.connected == self.joined == self.requested
-
-    def main_failure(self) -> str | None:
-        """The most common per-bot failure reason, without the bot's name."""
-        reasons = Counter(s.failure for s in self.bots if s.failure)
-        return reasons.most_common(1)[0][0] if reasons else None
-
-    def format(self) -> str:
-        if self.ping_mean_ms is None or self.ping_p99_ms is None:
-            ping = "no round trips measured"
-        else:
-            ping = (
-                f"mean {self.ping_mean_ms:.1f} ms, p99 {self.ping_p99_ms:.1f} ms"
-                f" ({self.ping_samples} round trips)"
-            )
-        errors = ", ".join(f"{code} x{n}" for code, n in self.errors.items()) or "none"
-        lines = [
-            f"bots:      {self.connected}/{self.requested} connected, {self.joined} joined"
-            f" (mode {self.mode}, {self.duration:.1f} s)",
-            f"states:    {self.states_per_second:.1f}/s total,"
-            f" {self.states_per_second_per_bot:.2f}/s per bot ({self.states} received)",
-            f"ping:      {ping}",
-            f"best mass: {self.best_mass}",
-            f"errors:    {errors}",
-        ]
-        if self.redirects or self.seat_fallbacks:
-            # Only with matchmaking across processes: a single server never redirects.
-            servers = ", ".join(f"{url} x{n}" for url, n in self.servers.items())
-            lines.append(
-                f"redirects: {self.redirects} followed by {self.redirected} bots,"
-                f" {self.seat_fallbacks} seats refused; playing on {servers or 'none'}"
-            )
-        if self.reconnects:
-            lines.append(f"reconnects: {self.reconnects} after dropped connections")
-        if self.closed_early:
-            codes = ", ".join(
-                f"{'no close frame' if code is None else f'code {code}'} x{n}"
-                for code, n in self.closed_early.items()
-            )
-            lines.append(f"closed early: {sum(self.closed_early.values())} by the server ({codes})")
-        return "\n".join(lines)
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile `q` (0-100] of non-empty `values`."""
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100.0 * len(ordered)))
-    return ordered[rank - 1]
 
 
 # -- running -------------------------------------------------------------------------------------

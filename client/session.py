@@ -1,18 +1,16 @@
 """Talking to an Arena server as a client: HTTP login with XSRF, then the game WebSocket.
 
 The login helpers return the `Cookie` header value to open the WebSocket with; `ArenaSocket` wraps
-Tornado's client connection into JSON-object `send` / `recv`. `join_following` joins by mode and
-follows the `redirect`s of matchmaking across processes (PROTOCOL.md, section 4) to the socket
-that got `joined`.
+Tornado's client connection into JSON-object `send` / `recv`; `with_seat` / `without_seat` add or
+strip a redirect's `seat=` in a socket URL. Joining by mode and following matchmaking's
+`redirect`s is `client.joining`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from http.cookies import CookieError, Morsel, SimpleCookie
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import orjson
@@ -29,8 +27,6 @@ SESSION_COOKIE = "arena_session"
 XSRF_COOKIE = "_xsrf"
 DEFAULT_TIMEOUT = 20.0
 DEFAULT_MAX_MESSAGE_SIZE = 1 << 20
-MAX_REDIRECTS = 3  # redirects followed in one join attempt; one more is a JoinError
-DEFAULT_SEAT_SECONDS = 5.0  # a redirect's seat is held this long when it does not say
 CLOSE_SESSION_ENDED = 4003  # the login session was ended (logout on any process)
 
 
@@ -57,17 +53,6 @@ class HandshakeError(ArenaError):
     def __init__(self, message: str, *, status: int | None = None):
         super().__init__(message)
         self.status = status
-
-
-class JoinError(ArenaError):
-    """`join_following` got no `joined`. `code` is the server's error code (`unknown_mode`,
-    `unavailable`, ...), or `too_many_redirects`, `closed`, `session_ended` (closed with 4003)
-    or `timeout`."""
-
-    def __init__(self, message: str, *, code: str, close_code: int | None = None):
-        super().__init__(message)
-        self.code = code
-        self.close_code = close_code
 
 
 # -- HTTP login ----------------------------------------------------------------------------------
@@ -221,35 +206,6 @@ def without_seat(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote, safe="")))
 
 
-@dataclass(frozen=True, slots=True)
-class Redirect:
-    """A `redirect`: the room matchmaking picked is on the server at `url` (a `ws://` URL),
-    where `seat` is reserved for `expires_in` seconds."""
-
-    url: str
-    seat: str
-    room: str | None = None
-    expires_in: float = DEFAULT_SEAT_SECONDS
-
-    @classmethod
-    def from_message(cls, msg: dict[str, Any]) -> Redirect | None:
-        """The redirect in `msg`, or None when it is not one that can be followed."""
-        url, seat, room = msg.get("url"), msg.get("seat"), msg.get("room")
-        if msg.get("type") != "redirect" or not isinstance(url, str) or not seat:
-            return None
-        if urlsplit(url).scheme not in ("ws", "wss") or not isinstance(seat, str):
-            return None
-        expires = msg.get("expires_in")
-        ok = isinstance(expires, int | float) and not isinstance(expires, bool) and expires > 0
-        return cls(url, seat, room if isinstance(room, str) else None,
-                   float(expires) if ok else DEFAULT_SEAT_SECONDS)
-
-    @property
-    def seat_url(self) -> str:
-        """The URL to open: `url?seat=TOKEN`."""
-        return with_seat(self.url, self.seat)
-
-
 class ArenaSocket:
     """One game WebSocket: JSON objects in, JSON objects out, as text frames. `url` is the
     `ws://` URL it was opened on (with a `seat=` query when a redirect's seat opened it)."""
@@ -381,195 +337,3 @@ class ArenaSocket:
 def _consume_exception(future: Any) -> None:
     if not future.cancelled():
         future.exception()
-
-
-# -- joining, following redirects ----------------------------------------------------------------
-
-
-class GameSocket(Protocol):
-    """What `join_following` needs of a socket (`ArenaSocket`, or a test's fake)."""
-
-    url: str
-
-    @property
-    def close_code(self) -> int | None: ...
-
-    def send(self, msg: dict[str, Any]) -> bool: ...
-
-    async def recv(self) -> dict[str, Any] | None: ...
-
-    async def aclose(
-        self, code: int = 1000, reason: str | None = None, *, grace: float = 2.0
-    ) -> None: ...
-
-
-# Opens the game socket at a ws:// URL (with `?seat=` after a redirect).
-Connector = Callable[[str], Awaitable[GameSocket]]
-
-
-@dataclass
-class Joined:
-    """What `join_following` got: the socket now seated (the one passed in, or a new one on
-    another server), its `joined` message, and how it got there."""
-
-    socket: GameSocket
-    message: dict[str, Any]
-    url: str  # the seated server's ws:// URL, without a seat: reconnect and resume here
-    redirects: int = 0  # redirects followed
-    fallbacks: int = 0  # seats refused (or sockets that would not open): matchmade again
-    errors: list[str] = field(default_factory=list)  # error codes answered on the way
-
-
-async def join_following(
-    sock: GameSocket,
-    cookie: str | None = None,
-    *,
-    mode: str = "arena",
-    connect: Connector | None = None,
-    max_redirects: int = MAX_REDIRECTS,
-    join_timeout: float = DEFAULT_TIMEOUT,
-    on_message: Callable[[dict[str, Any]], None] | None = None,
-    unavailable_retries: int = 2,
-    retry_delay: float = 2.0,
-    close_grace: float = 1.0,
-) -> Joined:
-    """Join by `mode` on `sock` and follow `redirect`s until `joined`.
-
-    A redirect closes the current socket (1000), opens the redirect's URL with `?seat=` (and
-    the `cookie`, via `connect`, default `ArenaSocket.connect_url`) and sends `join` with the
-    seat. A refused seat (`seat_invalid`), or a socket that does not open within the seat's
-    `expires_in` or closes before `joined`, goes back to the server that sent the redirect to
-    join by mode again. At most `max_redirects` redirects are followed. `unavailable` is asked
-    again after `retry_delay`, `unavailable_retries` times. The whole attempt is bounded by
-    `join_timeout` seconds. Every other message read before `joined` (pongs, chat) goes to
-    `on_message`.
-
-    Returns `Joined`: `Joined.socket` may be another socket than `sock`, which is then closed;
-    reading from it is up to the caller. Raises `JoinError` (an `ArenaError`), or the
-    `ArenaError` of a connect that failed; a socket opened here is closed on any failure.
-    """
-    if connect is None:
-        async def connect(url: str) -> GameSocket:
-            return await ArenaSocket.connect_url(url, cookie)
-
-    by_mode = {"type": "join", "mode": mode}
-    current: GameSocket | None = sock
-    claiming_from: str | None = None  # the server to go back to while a seat is claimed
-    redirects = fallbacks = 0
-    errors: list[str] = []
-    unavailable_left = unavailable_retries
-    request = by_mode
-
-    async def reopen(url: str) -> GameSocket:
-        nonlocal current
-        old, current = current, None
-        if old is not None:
-            await old.aclose(1000, grace=close_grace)
-        current = await connect(url)
-        return current
-
-    try:
-        async with asyncio.timeout(join_timeout):
-            while True:
-                assert current is not None
-                current.send(request)
-                msg = await _join_answer(current, on_message)
-                kind = msg.get("type") if msg is not None else None
-                if kind == "joined":
-                    assert msg is not None
-                    return Joined(current, msg, without_seat(current.url), redirects, fallbacks,
-                                  errors)
-                code = str(msg.get("code")) if msg is not None and kind == "error" else None
-                if msg is None and current.close_code == CLOSE_SESSION_ENDED:
-                    raise JoinError("the login session was ended (close code 4003)",
-                                    code="session_ended", close_code=CLOSE_SESSION_ENDED)
-                if claiming_from is not None and (msg is None or code in _SEAT_REFUSALS):
-                    # The seat was not had: matchmake again on the server that sent us.
-                    if code is not None:
-                        errors.append(code)
-                    fallbacks += 1
-                    origin, claiming_from = claiming_from, None
-                    await reopen(origin)
-                    request = by_mode
-                    continue
-                if msg is None:
-                    close = current.close_code
-                    raise JoinError(f"connection closed before joined (close code {close})",
-                                    code="closed", close_code=close)
-                if kind == "redirect":
-                    if redirects >= max_redirects:
-                        raise JoinError(f"gave up joining after {redirects} redirects",
-                                        code="too_many_redirects")
-                    redirects += 1
-                    target = Redirect.from_message(msg)
-                    if target is None:  # cannot be followed: matchmake here again (counted)
-                        request = by_mode
-                        continue
-                    origin = claiming_from or without_seat(current.url)
-                    try:
-                        async with asyncio.timeout(max(target.expires_in, 1.0)):
-                            await reopen(target.seat_url)
-                    except (ArenaError, OSError, TimeoutError):
-                        fallbacks += 1
-                        claiming_from = None
-                        await reopen(origin)
-                        request = by_mode
-                        continue
-                    claiming_from = origin
-                    request = {"type": "join", "seat": target.seat}
-                    continue
-                assert code is not None
-                errors.append(code)
-                if code == "unavailable" and unavailable_left > 0:
-                    unavailable_left -= 1
-                    await asyncio.sleep(retry_delay)
-                    continue
-                raise JoinError(f"join refused ({code}): {msg.get('message', '')}", code=code)
-    except TimeoutError:
-        await _close_unless(current, sock, close_grace)
-        raise JoinError(f"not joined within {join_timeout:g} s", code="timeout") from None
-    except BaseException:
-        await _close_unless(current, sock, close_grace)
-        raise
-
-
-_SEAT_REFUSALS = ("seat_invalid", "unavailable")
-_JOIN_ANSWERS = ("joined", "redirect", "error")
-
-
-async def _join_answer(
-    sock: GameSocket, on_message: Callable[[dict[str, Any]], None] | None
-) -> dict[str, Any] | None:
-    """The next `joined`, `redirect` or `error`; None once the socket closed. Other messages
-    (and frames that are not JSON objects) go to `on_message` or are dropped."""
-    while True:
-        try:
-            msg = await sock.recv()
-        except ValueError:
-            continue
-        if msg is None or msg.get("type") in _JOIN_ANSWERS:
-            return msg
-        if on_message is not None:
-            on_message(msg)
-
-
-async def _close_unless(current: GameSocket | None, given: GameSocket, grace: float) -> None:
-    """Close `current` when `join_following` opened it (the caller's own socket is theirs)."""
-    if current is not None and current is not given:
-        try:
-            await asyncio.shield(current.aclose(1000, grace=grace))
-        except (asyncio.CancelledError, Exception):  # a best-effort close
-            pass
-
-
-async def connect_and_join(
-    base_url: str, cookie: str, *, mode: str = "arena", **options: Any
-) -> Joined:
-    """Open `/ws` at `base_url` with `cookie` and `join_following` there (`options` are its
-    keyword arguments)."""
-    sock = await ArenaSocket.connect(base_url, cookie)
-    try:
-        return await join_following(sock, cookie, mode=mode, **options)
-    except BaseException:
-        await sock.aclose(grace=0.5)
-        raise

@@ -22,17 +22,13 @@ from bench import capacity, redis_proc, sampling
 from bench.broadcast import realistic_state
 from bench.capacity_report import (
     Snapshot,
-    WorkerPoint,
-    WorkerReading,
     headline,
     headline_text,
-    merge_metrics,
-    redirects,
     render_markdown,
-    split_text,
     step_holds,
     summarize_step,
 )
+from bench.capacity_split import WorkerPoint, WorkerReading, merge_metrics, redirects, split_text
 from bench.locust_csv import percentile, read_locust_failures, read_locust_stats
 from bench.procs import pinning
 from bench.prom import (

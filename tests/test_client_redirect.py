@@ -30,17 +30,14 @@ from bench import loadgen
 from bench.locust_csv import read_locust_failures, read_locust_stats
 from bench.wsframes import redirect_target
 from client.bots import run_bots
-from client.session import (
+from client.joining import (
     MAX_REDIRECTS,
-    ArenaSocket,
     JoinError,
     Redirect,
     connect_and_join,
     join_following,
-    login_guest,
-    with_seat,
-    without_seat,
 )
+from client.session import ArenaSocket, login_guest, with_seat, without_seat
 
 REPO = Path(__file__).resolve().parent.parent
 SEAT = "eyJyIjoiM2Y5YzBhMWIi+/="

@@ -1,55 +1,26 @@
 /**
  * The /play page: connect, join, steer, and draw the room at animation-frame rate, with our
- * own player predicted and everyone else interpolated. Everything that comes from the network
+ * own player predicted and everyone else interpolated (the HUD and banner: `hud.js`, the chat:
+ * `chat.js`, the seat kept for a reload: `resume.js`). Everything that comes from the network
  * reaches the DOM through `textContent` only.
  */
 
+import { ChatBox } from './chat.js';
+import { Hud } from './hud.js';
 import { Connection, socketUrl } from './net/connection.js';
 import { ClockSync, Interpolator } from './net/interpolation.js';
 import { Predictor } from './net/prediction.js';
-import { ClientWorld, chatText, isGlobalChat } from './net/protocol.js';
+import { ClientWorld, isGlobalChat } from './net/protocol.js';
 import { Steering, keyDirection, quantize } from './input.js';
 import { CanvasRenderer, zoomFor } from './render/canvas.js';
+import { loadResume, saveResume } from './resume.js';
 
 const INPUT_INTERVAL_MS = 100; // 10 Hz
 const INPUT_HEARTBEAT_MS = 500; // resend an unchanged direction at least this often
-const MAX_CHAT_LINES = 100;
 const MAX_SEQ = 2 ** 31 - 1;
-const RESUME_KEY = 'arena.resume'; // sessionStorage: a reload of this page gets its seat back
-const RESUME_MAX_AGE_MS = 10 * 60 * 1000;
-const GLOBAL_CHAT = /^\/(?:g|all)\s+/i; // "/g text" goes to every player of every process
-const GLOBAL_MARK = '[all]';
 
 const $ = (id) => document.getElementById(id);
 const now = () => performance.now();
-
-function setText(el, text) {
-  if (el && el.textContent !== text) el.textContent = text;
-}
-
-function here() {
-  return window.location.pathname + window.location.search;
-}
-
-/** The resume token saved by this tab for this very page, if recent. */
-function loadResume() {
-  try {
-    const saved = JSON.parse(window.sessionStorage.getItem(RESUME_KEY) || 'null');
-    if (saved && saved.page === here() && Date.now() - saved.at < RESUME_MAX_AGE_MS) return saved.token;
-  } catch {
-    // storage disabled or garbage: just join
-  }
-  return null;
-}
-
-function saveResume(token) {
-  try {
-    if (token) window.sessionStorage.setItem(RESUME_KEY, JSON.stringify({ token, page: here(), at: Date.now() }));
-    else window.sessionStorage.removeItem(RESUME_KEY);
-  } catch {
-    // storage disabled: a reload joins afresh
-  }
-}
 
 class PlayPage {
   constructor() {
@@ -76,27 +47,24 @@ class PlayPage {
     this._fpsFrames = 0;
     this._fpsSince = now();
     this._lastFrameAt = null;
-    this._leaderboardDirty = true;
 
-    this.hud = {
+    this.hud = new Hud({
       ping: $('hud-ping'),
       fps: $('hud-fps'),
       players: $('hud-players'),
       mass: $('hud-mass'),
       room: $('room-id'),
       leaderboard: $('room-leaderboard'),
-    };
-    this.chatLog = $('chat-log');
-    this.chatForm = $('chat-form');
-    this.chatInput = $('chat-input');
-    this.banner = $('banner');
+      banner: $('banner'),
+    });
+    this.chat = new ChatBox({ log: $('chat-log'), form: $('chat-form'), input: $('chat-input') });
   }
 
   start() {
     this._exposeTestHook();
     this._listenNetwork();
     this._listenInput();
-    this._listenChat();
+    this.chat.listen(this.connection);
     this._listenBack();
     this.connection.join({ ...this.wanted, resume: loadResume() });
     this.connection.connect();
@@ -117,23 +85,23 @@ class PlayPage {
     c.on('open', () => {
       this.everConnected = true;
       this.serverClosing = false;
-      this._showBanner(null);
+      this.hud.showBanner(null);
     });
     c.on('close', (info) => {
       this._leaveRoom(false);
       if (info.sessionEnded) {
         // Logged out (maybe in another tab or on another server): this session is over.
         saveResume(null);
-        this._showBanner('You were logged out.');
+        this.hud.showBanner('You were logged out.');
         this._toLogin();
         return;
       }
       if (info.replaced) {
-        this._showBanner('You are playing in another tab or window — reload this page to play here.');
+        this.hud.showBanner('You are playing in another tab or window — reload this page to play here.');
       } else if (this.serverClosing) {
-        this._showBanner('The server is restarting — reconnecting…');
+        this.hud.showBanner('The server is restarting — reconnecting…');
       } else if (this.everConnected || info.attempts > 1) {
-        this._showBanner('Connection lost — reconnecting…');
+        this.hud.showBanner('Connection lost — reconnecting…');
       }
       if (!info.wasConnected && info.attempts >= 2) this._checkSession();
     });
@@ -143,7 +111,7 @@ class PlayPage {
     c.on('redirect', () => saveResume(null));
     c.on('joinfailed', (info) => {
       console.warn(`join: ${info.code}: ${info.message}`);
-      this._showBanner('No room could be joined right now — reload this page to try again.');
+      this.hud.showBanner('No room could be joined right now — reload this page to try again.');
     });
   }
 
@@ -156,7 +124,7 @@ class PlayPage {
         this._onState(msg, receivedAt);
         break;
       case 'chat':
-        this._appendChat(msg.name, msg.text, isGlobalChat(msg));
+        this.chat.append(msg.name, msg.text, isGlobalChat(msg));
         break;
       case 'left':
         this._leaveRoom(true);
@@ -194,7 +162,7 @@ class PlayPage {
     // `joined` carries no ts: others are seeded from the first state's clock.
     this.needSeed = true;
     this.lastSent = null;
-    this._leaderboardDirty = true;
+    this.hud.leaderboardChanged();
     this._updateHud();
     this._sendInput(true);
   }
@@ -236,10 +204,10 @@ class PlayPage {
       } else {
         this.interp.reset(id, ts, p.x, p.y, p.mass);
       }
-      this._leaderboardDirty = true;
+      this.hud.leaderboardChanged();
     }
     for (const id of changes.gone) this.interp.remove(id);
-    if (changes.leaderboard) this._leaderboardDirty = true;
+    if (changes.leaderboard) this.hud.leaderboardChanged();
   }
 
   /** Out of the room: `forGood` (a `left`) also forgets the seat's resume token. */
@@ -249,7 +217,7 @@ class PlayPage {
     this.interp.clear();
     this.predictor.clear();
     this.lastMe = null;
-    this._leaderboardDirty = true;
+    this.hud.leaderboardChanged();
     this._updateHud();
   }
 
@@ -280,7 +248,7 @@ class PlayPage {
     canvas.addEventListener('pointermove', onPointer);
     canvas.addEventListener('pointerdown', (event) => {
       onPointer(event);
-      if (document.activeElement === this.chatInput) this.chatInput.blur();
+      if (document.activeElement === this.chat.input) this.chat.input.blur();
     });
     window.addEventListener('keydown', (event) => {
       if (isTyping(event.target) || event.ctrlKey || event.metaKey || event.altKey) return;
@@ -288,9 +256,9 @@ class PlayPage {
       if (this.steering.keyDown(code)) {
         event.preventDefault();
         if (!event.repeat) this._sendInput(false);
-      } else if (event.key === 'Enter' && this.chatInput) {
+      } else if (event.key === 'Enter' && this.chat.input) {
         event.preventDefault();
-        this.chatInput.focus();
+        this.chat.input.focus();
       }
     });
     window.addEventListener('keyup', (event) => {
@@ -320,7 +288,7 @@ class PlayPage {
     }
   }
 
-  // -- chat ----------------------------------------------------------------------------------
+  // -- leaving -------------------------------------------------------------------------------
 
   _listenBack() {
     // Leaving on purpose gives the seat up at once (and saves the best mass) instead of
@@ -329,53 +297,6 @@ class PlayPage {
       saveResume(null);
       this.connection.leave();
     });
-  }
-
-  _listenChat() {
-    if (!this.chatForm || !this.chatInput) return;
-    this.chatForm.addEventListener('submit', (event) => {
-      event.preventDefault();
-      const raw = this.chatInput.value;
-      const global = GLOBAL_CHAT.test(raw);
-      const text = chatText(global ? raw.replace(GLOBAL_CHAT, '') : raw);
-      if (text === null) return;
-      // Global chat needs no room, only a connection.
-      const sent = global
-        ? this.connection.sendGlobalChat(text)
-        : this.connection.inRoom && this.connection.sendChat(text);
-      if (sent) {
-        this.chatInput.value = '';
-        this.chatInput.blur();
-      }
-    });
-    this.chatInput.addEventListener('keydown', (event) => {
-      if (event.key === 'Escape') this.chatInput.blur();
-    });
-  }
-
-  _appendChat(name, text, global = false) {
-    const log = this.chatLog;
-    if (!log) return;
-    const line = document.createElement('div');
-    line.className = global ? 'chat-line chat-global' : 'chat-line';
-    if (global) {
-      // From every process of this Arena, not only this room.
-      const mark = document.createElement('span');
-      mark.className = 'chat-scope';
-      mark.textContent = `${GLOBAL_MARK} `;
-      line.append(mark);
-    }
-    const who = document.createElement('span');
-    who.className = 'chat-name';
-    who.textContent = String(name ?? '');
-    const what = document.createElement('span');
-    what.className = 'chat-text';
-    what.textContent = String(text ?? '');
-    line.append(who, what);
-    const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 24;
-    log.append(line);
-    while (log.childElementCount > MAX_CHAT_LINES) log.firstElementChild.remove();
-    if (atBottom) log.scrollTop = log.scrollHeight;
   }
 
   // -- drawing -------------------------------------------------------------------------------
@@ -454,47 +375,7 @@ class PlayPage {
   // -- HUD -----------------------------------------------------------------------------------
 
   _updateHud() {
-    const { hud, world, connection } = this;
-    const rtt = connection.connected ? connection.rtt : null;
-    setText(hud.ping, rtt === null ? '– ms' : `${Math.round(rtt)} ms`);
-    setText(hud.fps, String(this.fps));
-    setText(hud.players, String(world.joined ? world.players.size : 0));
-    const me = world.meView;
-    setText(hud.mass, me ? String(me.mass) : '–');
-    setText(hud.room, world.room ?? '–');
-    if (this._leaderboardDirty) {
-      this._leaderboardDirty = false;
-      this._renderLeaderboard();
-    }
-  }
-
-  _renderLeaderboard() {
-    const list = this.hud.leaderboard;
-    if (!list) return;
-    const items = this.world.leaderboard.map(({ id, mass }) => {
-      const li = document.createElement('li');
-      if (id === this.world.me) li.className = 'me';
-      const name = document.createElement('span');
-      name.className = 'lb-name';
-      name.textContent = this.world.name(id) ?? `#${id}`;
-      const value = document.createElement('span');
-      value.className = 'lb-mass';
-      value.textContent = String(mass);
-      li.append(name, ' ', value);
-      return li;
-    });
-    list.replaceChildren(...items);
-  }
-
-  _showBanner(text) {
-    const banner = this.banner;
-    if (!banner) return;
-    if (text) {
-      banner.textContent = text;
-      banner.hidden = false;
-    } else {
-      banner.hidden = true;
-    }
+    this.hud.update(this.world, this.connection, this.fps);
   }
 
   // -- test hook -----------------------------------------------------------------------------

@@ -3,27 +3,18 @@
  * reconnecting with backoff after a drop, then getting back in: the held seat (`resume` token),
  * else the same room, else the same mode. Matchmaking may answer `redirect` (the room is on
  * another process): the socket moves to the redirect's URL with its seat token, and from then
- * on that URL is where pings, inputs and reconnects go. The WebSocket class, clock and timers
- * are injectable so it runs under Node.
+ * on that URL is where pings, inputs and reconnects go (what a redirect says, and its seat
+ * URLs: `redirects.js`). The WebSocket class, clock and timers are injectable so it runs under
+ * Node.
  */
 
 import { decode, messages } from './protocol.js';
+import { MAX_REDIRECTS, hostOf, readRedirect, withSeat } from './redirects.js';
 
 /** `ws(s)://host/ws` for the page's location (same origin; the browser sends the cookie). */
 export function socketUrl(location) {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
   return `${scheme}//${location.host}/ws`;
-}
-
-/** `url` with the seat token of a `redirect` appended as `seat=` (URL-encoded). */
-export function withSeat(url, token) {
-  return `${url}${url.includes('?') ? '&' : '?'}seat=${encodeURIComponent(token)}`;
-}
-
-/** The host name of a ws(s) URL (no port: cookies are per host, not per port), or null. */
-export function hostOf(url) {
-  const match = /^[a-z][a-z0-9+.-]*:\/\/(\[[^\]]*\]|[^/:?#]*)/i.exec(String(url));
-  return match ? match[1].toLowerCase() : null;
 }
 
 /** Backoff before reconnect attempt `attempt` (0-based): doubling, capped, +-20% jitter. */
@@ -39,9 +30,6 @@ export const CLOSE_REPLACED = 4001;
 
 /** Close code: the login session was ended (logout, on any process); log in again. */
 export const CLOSE_SESSION_ENDED = 4003;
-
-/** Redirects followed in one join attempt before giving up (a loop between processes). */
-export const MAX_REDIRECTS = 3;
 
 export class Connection {
   constructor({
@@ -367,26 +355,26 @@ export class Connection {
     }
     this.redirects += 1;
     this.redirected += 1;
-    const url = typeof msg.url === 'string' && /^wss?:\/\//i.test(msg.url) ? msg.url : null;
-    if (!url || typeof msg.seat !== 'string' || !msg.seat) {
+    const target = readRedirect(msg);
+    if (!target) {
       // A redirect we cannot follow: matchmake here again (bounded by the count above).
       this.room = null;
       this.resume = null;
       this._sendJoin();
       return;
     }
-    const expiresMs = Number(msg.expires_in) > 0 ? Number(msg.expires_in) * 1000 : 5000;
+    const { url, seat, room, expiresMs } = target;
     // A fallback goes back to the server that matchmade, even past a redirect sent in answer
     // to a seat (which the protocol does not do).
     const from = this._redirect
       ? { url: this._redirect.from, seat: this._redirect.fromSeat }
       : { url: this.url, seat: this._authSeat };
     this._forgetRedirect();
-    this._redirect = { url, seat: msg.seat, room: msg.room ?? null, from: from.url, fromSeat: from.seat };
+    this._redirect = { url, seat, room, from: from.url, fromSeat: from.seat };
     // The seat is in another room of another process: nothing here can be resumed or re-joined.
     this.room = null;
     this.resume = null;
-    this._emit('redirect', { url, room: msg.room ?? null, redirects: this.redirects });
+    this._emit('redirect', { url, room, redirects: this.redirects });
     this._teardown(1000, 'redirected');
     this.url = url;
     this._authSeat = null;

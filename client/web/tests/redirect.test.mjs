@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { Connection, MAX_REDIRECTS, hostOf, withSeat } from '../net/connection.js';
+import { Connection } from '../net/connection.js';
 import { isGlobalChat, messages } from '../net/protocol.js';
+import { MAX_REDIRECTS, hostOf, withSeat } from '../net/redirects.js';
 
 // The same fakes as connection.test.mjs: a manual clock and sockets driven by hand.
 
