@@ -497,3 +497,39 @@ def test_a_full_state_between_takes_is_the_base_of_the_next_deltas() -> None:
     assert joined_view == base  # a newcomer gets the reported spot...
     moved = game.take_changes()["moved"]
     assert joined_view + moved[1] == round(game._players[1].x)  # ...and the delta lands exactly
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_pellet_neighbourhoods_change_nothing(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Players look for pellets only when their reach leaves the circle they last looked at;
+    a game that looks again at every step (the plain rule) must play out identically."""
+    import game_server.games.arena as arena
+
+    rules = dict(world_width=800.0, world_height=800.0, pellet_count=400, respawn_delay=0.5)
+    cached = ArenaGame(ArenaRules(**rules), seed=seed)
+    plain = ArenaGame(ArenaRules(**rules), seed=seed)
+    rng = random.Random(seed)
+    for player_id in range(1, 31):
+        cached.add_player(player_id, f"p{player_id}")
+        plain.add_player(player_id, f"p{player_id}")
+    eaten = 0
+    for step in range(600):
+        if step % 3 == 0:
+            for player_id in range(1, 31):
+                angle = rng.uniform(0.0, 2 * math.pi)
+                for game in (cached, plain):
+                    game.set_input(player_id, step + 1, math.cos(angle), math.sin(angle))
+        if step == 300:  # a teleport and a new mass: the circle looked at no longer fits
+            for game in (cached, plain):
+                game.place_player(5, 10.0, 10.0, mass=60)
+        cached.step(0.05)
+        with monkeypatch.context() as patched:
+            patched.setattr(arena, "_NEAR_MARGIN", 0.0)
+            for p in plain._players.values():
+                p.near = None  # look again, exactly as far as the reach
+            plain.step(0.05)
+        changes = cached.take_changes()
+        assert changes == plain.take_changes(), f"step {step}"
+        eaten += len(changes.get("pellets", [])) // 3
+    assert cached.full_state() == plain.full_state()
+    assert eaten > 100  # pellets were eaten all along: the rule was exercised

@@ -15,6 +15,10 @@ from typing import Any
 from .spatial import Grid
 
 _RESPAWN_EPSILON = 1e-9  # absorbs float drift when summing many small dt's up to respawn_delay
+# A player looks for pellets this much farther than it reaches, and looks again only once its
+# reach leaves that circle: about every 10 steps at the start speed, not every step.
+_NEAR_MARGIN = 32.0
+_NEAR_EPSILON = 1e-6  # keeps rounding from putting a reachable pellet outside the circle
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,13 @@ class _Player:
     ry: int = 0
     rmass: int = 0
     rseq: int = -1
+    # Pellets near where the player last looked: every pellet closer than `qreach` to
+    # (qx, qy), and maybe some that have left since. While its reach stays inside that circle
+    # the player checks only these; a pellet placed inside the circle is added to the list.
+    near: list[int] | None = None
+    qx: float = 0.0
+    qy: float = 0.0
+    qreach: float = 0.0
 
     @property
     def reported_seq(self) -> int:
@@ -239,9 +250,28 @@ class ArenaGame:
                 p.x = 0.0 if x < 0.0 else (width if x > width else x)
                 p.y = 0.0 if y < 0.0 else (height if y > height else y)
         within = self._pellet_grid.within
+        pellets = self._pellets
         reach_factor, pellet_radius = rules.radius_factor, rules.pellet_radius
-        for p in alive:  # _eat_pellets, inlined: most players reach no pellet in a step
-            eaten = within(p.x, p.y, sqrt(p.mass) * reach_factor + pellet_radius)
+        for p in alive:  # eating pellets, inlined: this runs for every player, every step
+            x, y = p.x, p.y
+            reach = sqrt(p.mass) * reach_factor + pellet_radius
+            slack = p.qreach - reach - _NEAR_EPSILON
+            near = p.near
+            if near is None or slack < 0.0 or (x - p.qx) ** 2 + (y - p.qy) ** 2 > slack * slack:
+                # The reach left the circle looked at: look again, a margin wider.
+                p.qx, p.qy, p.qreach = x, y, reach + _NEAR_MARGIN
+                near = p.near = within(x, y, p.qreach)
+            if not near:
+                continue
+            reach_sq = reach * reach
+            eaten = []
+            for pellet_id in near:
+                px, py = pellets[pellet_id]
+                if (px - x) ** 2 + (py - y) ** 2 < reach_sq and pellet_id not in eaten:
+                    eaten.append(pellet_id)
+            if not eaten:
+                continue
+            eaten.sort()
             for pellet_id in eaten:
                 self._grow(p, rules.pellet_mass)
                 self._set_pellet(pellet_id, *self._random_spot())
@@ -262,6 +292,7 @@ class ArenaGame:
             player.mass = self.rules.start_mass
             player.dx = player.dy = 0.0
             player.alive = True
+            player.near = None
             self._spawned[player.id] = None
             self._board_dirty = True
 
@@ -444,3 +475,7 @@ class ArenaGame:
         self._pellets[pellet_id] = (x, y)
         self._pellet_grid.move(pellet_id, x, y)
         self._dirty_pellets[pellet_id] = None
+        for p in self._players.values():  # rare (an eaten pellet), and then O(players)
+            near = p.near
+            if near is not None and (x - p.qx) ** 2 + (y - p.qy) ** 2 < p.qreach * p.qreach:
+                near.append(pellet_id)
