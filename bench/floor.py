@@ -58,6 +58,7 @@ class Options:
     seconds: float = 30.0
     warmup: float = 5.0
     rounds: int = 2
+    warm_runs: int = 1  # unmeasured runs of each server first (cold caches, first imports)
     concurrency: int = 50
     state_bytes: int | None = None  # fixed floor state size; None: Arena's last average
     pin: bool = True
@@ -233,6 +234,7 @@ def run(options: Options, command: str) -> dict[str, Any]:
             "seconds": options.seconds,
             "warmup": options.warmup,
             "rounds": options.rounds,
+            "warm_runs": options.warm_runs,
             "concurrency": options.concurrency,
             "state_bytes": options.state_bytes,
             "profile_players": options.profile_players if options.profile else None,
@@ -242,6 +244,17 @@ def run(options: Options, command: str) -> dict[str, Any]:
         state_bytes = options.state_bytes or DEFAULT_STATE_BYTES
         with guarded_run(bench.procs, prog="bench.floor",
                          stopping="the load generator and the servers") as end:
+            for _ in range(options.warm_runs):
+                for kind in SERVERS:
+                    # The first run of a session measures cold caches: run each server once,
+                    # kept in the report, left out of the medians.
+                    record = bench.run(kind, min(options.players), 0, state_bytes)
+                    record["warm_up"] = True
+                    report["runs"].append(record)
+                    print("warm-up " + progress_line(record), flush=True)
+                    if kind == "arena" and options.state_bytes is None and record.get(
+                            "state_bytes"):
+                        state_bytes = max(1, round(record["state_bytes"]))
             for kind, players, round_no in plan(options):
                 if options.run_estimate(players) > options.max_seconds - (
                         time.monotonic() - started):
@@ -284,6 +297,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="measured window per run, after the warm-up (default 30)")
     parser.add_argument("--warmup", type=float, default=5.0,
                         help="seconds between the last join and the window (default 5)")
+    parser.add_argument("--warm-runs", type=int, default=1,
+                        help="unmeasured runs of each server, at the smallest player count, "
+                             "before the measured rounds (default 1)")
     parser.add_argument("--rounds", type=int, default=2,
                         help="rounds of A F per player count (default 2)")
     parser.add_argument("--concurrency", type=int, default=50,
@@ -320,6 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seconds=args.seconds,
         warmup=args.warmup,
         rounds=args.rounds,
+        warm_runs=max(0, args.warm_runs),
         concurrency=args.concurrency,
         state_bytes=args.state_bytes,
         pin=not args.no_pin,

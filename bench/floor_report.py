@@ -94,11 +94,11 @@ def _median(values: Sequence[float | None]) -> float | None:
 def summarize(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Per player count: each server's medians across rounds and the ratio Arena / floor."""
     out = []
-    for players in sorted({r["players"] for r in runs if not r.get("profiled")}):
+    measured = [r for r in runs if not r.get("profiled") and not r.get("warm_up")]
+    for players in sorted({r["players"] for r in measured}):
         row: dict[str, Any] = {"players": players}
         for kind in SERVERS:
-            mine = [r for r in runs if r["players"] == players and r["server"] == kind
-                    and not r.get("profiled")]
+            mine = [r for r in measured if r["players"] == players and r["server"] == kind]
             row[kind] = {name: _median([r.get(name) for r in mine]) for name in MEDIAN_FIELDS}
             row[kind]["runs"] = len(mine)
             row[kind]["failures"] = sum(r.get("failures") or 0 for r in mine)
@@ -106,11 +106,11 @@ def summarize(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         f = row["floor"]["cpu_us_per_player_second"]
         row["ratio"] = round(a / f, 3) if a and f else None
         pairs = []
-        for r in runs:
-            if r["players"] != players or r["server"] != "arena" or r.get("profiled"):
+        for r in measured:
+            if r["players"] != players or r["server"] != "arena":
                 continue
-            floor = [x for x in runs if x["players"] == players and x["server"] == "floor"
-                     and x["round"] == r["round"] and not x.get("profiled")]
+            floor = [x for x in measured if x["players"] == players and x["server"] == "floor"
+                     and x["round"] == r["round"]]
             if floor and r.get("cpu_us_per_player_second") and floor[0].get(
                     "cpu_us_per_player_second"):
                 pairs.append(round(r["cpu_us_per_player_second"]
@@ -204,7 +204,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         busy = " (busy)" if r.get("loadgen_busy") else ""
         lines.append(
             f"| {r.get('run')} | {r['server']} | {r['players']} "
-            f"| {'py-spy' if r.get('profiled') else r['round']} "
+            f"| {'py-spy' if r.get('profiled') else 'warm-up' if r.get('warm_up') else r['round']} "
             f"| {num(r.get('cpu_us_per_player_second'))} | {num(r.get('server_cpu_percent'), 1)} "
             f"| {num(r.get('ping_p50_ms'), 2)} / {num(r.get('ping_p99_ms'), 2)} "
             f"| {num(r.get('states_per_player_second'), 2)} "

@@ -239,7 +239,10 @@ def test_floor_run_writes_the_report(tmp_path: Path):
     assert len(reports) == 1
     report = json.loads(reports[0].read_text())
     runs = report["runs"]
-    assert [r["server"] for r in runs] == ["arena", "floor"]
+    # One unmeasured warm-up run of each server, then the measured round.
+    assert [(r["server"], bool(r.get("warm_up"))) for r in runs] == [
+        ("arena", True), ("floor", True), ("arena", False), ("floor", False)]
+    assert report["summary"][0]["arena"]["runs"] == 1  # the warm-up is not in the medians
     for run in runs:
         assert run["connected"] == 20, run
         assert run["failures"] == 0, run["failure_kinds"]
@@ -249,6 +252,7 @@ def test_floor_run_writes_the_report(tmp_path: Path):
         assert run["loadgen_cpu_percent"] is not None
     # The floor's states are sized to what Arena sent in the run before.
     assert runs[1]["floor_state_bytes"] == round(runs[0]["state_bytes"])
+    assert runs[3]["floor_state_bytes"] == round(runs[2]["state_bytes"])
     assert report["summary"][0]["ratio"] is not None
     markdown = reports[0].with_suffix(".md").read_text()
     assert "Arena / floor" in markdown and "Reproduce: `python -m bench.floor" in markdown
