@@ -110,6 +110,11 @@ async def test_join_on_either_server_fills_the_same_room(pair, clients) -> None:
     assert redirect["url"] == a.websocket_url
     assert redirect["room"] == room
     assert redirect["expires_in"] == SEAT_TTL
+    # The token travels in a URL: it names the login session by its hash, never its id.
+    import base64
+    body = redirect["seat"].split(".")[1]
+    claims = orjson.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    assert len(claims["k"]) == 64 and int(claims["k"], 16) >= 0
     ws2.close()
     moved = await follow(client2, redirect)
     joined2 = await recv_until(moved, "joined")

@@ -132,6 +132,17 @@ async def test_session_valid_then_revoked(storage: Storage) -> None:
     await storage.revoke_session(session_id)  # twice is fine
 
 
+async def test_session_by_hash_follows_the_session(storage: Storage) -> None:
+    from game_server.storage.base import hash_session_id
+
+    user = await storage.create_user("alice", "hash")
+    session_id = await storage.create_session(user.id, ttl_seconds=3600)
+    assert await storage.session_user_by_hash(hash_session_id(session_id)) == user
+    assert await storage.session_user_by_hash(session_id) is None  # the id is not its hash
+    await storage.revoke_session(session_id)
+    assert await storage.session_user_by_hash(hash_session_id(session_id)) is None
+
+
 async def test_sessions_are_independent(storage: Storage) -> None:
     user = await storage.create_guest("g")
     first = await storage.create_session(user.id, ttl_seconds=60)

@@ -176,7 +176,7 @@ class Cluster:
 
     # -- joining by mode ------------------------------------------------------------------------
 
-    async def place(self, member: Member, mode: str, session_id: str) -> Seated | Redirect:
+    async def place(self, member: Member, mode: str, session_hash: str) -> Seated | Redirect:
         """Seat `member` in the fullest open room of `mode` on any process (else a new room
         here): seated here, or a `Redirect` to the process that holds the room."""
         if mode not in self.matchmaker.modes:
@@ -186,7 +186,7 @@ class Cluster:
         lock = self._locks.setdefault(mode, asyncio.Lock())
         async with lock:  # this process's joins of one mode fill rooms one after another
             try:
-                placed = await self._place(member, mode, session_id)
+                placed = await self._place(member, mode, session_hash)
             except PresenceUnavailable as exc:
                 log.warning("presence unreachable; seating %s in a room here: %s",
                             member.identity.name, exc)
@@ -196,10 +196,10 @@ class Cluster:
         self._count("redirected" if isinstance(placed, Redirect) else "here")
         return placed
 
-    async def _place(self, member: Member, mode: str, session_id: str) -> Seated | Redirect:
+    async def _place(self, member: Member, mode: str, session_hash: str) -> Seated | Redirect:
         delay = 0.01
         for _ in range(_CREATE_ATTEMPTS):
-            placed = await self._into_open_room(member, mode, session_id)
+            placed = await self._into_open_room(member, mode, session_hash)
             if placed is not None:
                 return placed
             # No open room: create one, under the mode's lock, so two processes never open
@@ -210,7 +210,7 @@ class Cluster:
                 delay = min(delay * 2, 0.2)
                 continue
             try:
-                placed = await self._into_open_room(member, mode, session_id)
+                placed = await self._into_open_room(member, mode, session_hash)
                 if placed is not None:
                     return placed
                 room = self.matchmaker.create_room(mode)
@@ -218,23 +218,23 @@ class Cluster:
                 self._reported[room.id] = 0
             finally:
                 await self.presence.unlock(f"create:{mode}", token)
-            placed = await self._seat_in(self.record(room), member, session_id)
+            placed = await self._seat_in(self.record(room), member, session_hash)
             if placed is not None:
                 return placed
         raise ProtocolError(ErrorCode.UNAVAILABLE, "could not find or open a room; try again")
 
-    async def _into_open_room(self, member: Member, mode: str, session_id: str
+    async def _into_open_room(self, member: Member, mode: str, session_hash: str
                               ) -> Seated | Redirect | None:
         records = await self.presence.rooms(mode)
         open_rooms = [r for r in records if r.free > 0]
         open_rooms.sort(key=lambda r: (-(r.players + r.reserved), r.process != self.process_id))
         for record in open_rooms[:_CANDIDATES]:
-            placed = await self._seat_in(record, member, session_id)
+            placed = await self._seat_in(record, member, session_hash)
             if placed is not None:
                 return placed
         return None
 
-    async def place_in_room(self, member: Member, room_id: str, session_id: str
+    async def place_in_room(self, member: Member, room_id: str, session_hash: str
                             ) -> Seated | Redirect:
         """Seat `member` in the room `room_id`, wherever it runs (the lobby's "join")."""
         try:
@@ -246,12 +246,12 @@ class Cluster:
             return Seated(room, player_id, token)
         if records[0].free <= 0:
             raise ProtocolError(ErrorCode.ROOM_FULL, f"room {room_id!r} is full")
-        placed = await self._seat_in(records[0], member, session_id)
+        placed = await self._seat_in(records[0], member, session_hash)
         if placed is None:
             raise ProtocolError(ErrorCode.ROOM_FULL, f"room {room_id!r} is full")
         return placed
 
-    async def _seat_in(self, record: RoomRecord, member: Member, session_id: str
+    async def _seat_in(self, record: RoomRecord, member: Member, session_hash: str
                        ) -> Seated | Redirect | None:
         """Reserve a seat in `record`'s room and take it here or hand out a redirect to it;
         None when the room has no seat after all."""
@@ -266,7 +266,7 @@ class Cluster:
         if here:
             return await self._claim_here(member, record.id, seat)
         token = self.seats.issue(room=record.id, seat=seat, user=member.identity.id,
-                                 session=session_id, ttl=self.seat_ttl)
+                                 session=session_hash, ttl=self.seat_ttl)
         return Redirect(record.url, record.id, token, self.seat_ttl)
 
     # -- claiming a seat ------------------------------------------------------------------------

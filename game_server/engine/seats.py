@@ -2,7 +2,8 @@
 
 Matchmaking on one process reserves a seat in a room that another process holds and hands the
 player a token for it (the `redirect` message). The token names the room, the reservation, the
-account and its login session, and when it expires; it is signed with the cookie secret every
+account and its login session (by the session's hash: tokens travel in URLs, which end up in
+proxies' logs), and when it expires; it is signed with the cookie secret every
 process of one Arena shares, so the holder's process can check it without asking anyone. It is
 single-use because the reservation it names can be claimed only once (`Presence.claim`).
 """
@@ -28,7 +29,7 @@ class SeatPass:
     room: str
     seat: str
     user: int
-    session: str  # the login session id: the seat is only good while it is live
+    session: str  # the login session's hash (never its id): the seat is good while it is live
     expires: float  # wall-clock seconds
 
 

@@ -40,7 +40,7 @@ class PlayerSession:
         monotonic: Callable[[], float] = time.monotonic,
         limits: Limits | None = None,
         cluster: Cluster | None = None,
-        session_id: str = "",
+        session_hash: str = "",
     ) -> None:
         limits = limits or Limits()
         now = monotonic()
@@ -51,7 +51,7 @@ class PlayerSession:
         self.resume_token: str | None = None
         self._matchmaker = matchmaker
         self._cluster = cluster
-        self.session_id = session_id  # the login session: seat tokens are bound to it
+        self.session_hash = session_hash  # the login session's: seat tokens are bound to it
         self._joining = False  # a join across processes is under way
         self._gone = False  # the connection is closed
         self._counters = matchmaker.observer.counters
@@ -166,9 +166,9 @@ class PlayerSession:
             self._join_later(cluster.claim(self, msg.seat))
         elif cluster is not None and cluster.distributed:
             if msg.mode is not None:
-                self._join_later(cluster.place(self, msg.mode, self.session_id))
+                self._join_later(cluster.place(self, msg.mode, self.session_hash))
             else:
-                self._join_later(cluster.place_in_room(self, str(msg.room), self.session_id))
+                self._join_later(cluster.place_in_room(self, str(msg.room), self.session_hash))
         else:
             self.room, self.player_id, self.resume_token = self._matchmaker.join(
                 self, mode=msg.mode, room_id=msg.room

@@ -121,6 +121,11 @@ class Storage(abc.ABC):
         """Return the session's user, or None when the id is unknown, revoked or expired."""
 
     @abc.abstractmethod
+    async def session_user_by_hash(self, session_hash: str) -> User | None:
+        """Like `session_user`, for a session known only by `hash_session_id` of its id (a
+        seat token carries the hash, never the id)."""
+
+    @abc.abstractmethod
     async def revoke_session(self, session_id: str) -> None:
         """End a session now (logout). An unknown or already revoked id is a no-op."""
 

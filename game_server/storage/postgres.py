@@ -234,7 +234,10 @@ class PostgresStorage(Storage):
         return session_id
 
     async def session_user(self, session_id: str) -> User | None:
-        id_hash, now = hash_session_id(session_id), self._clock()
+        return await self.session_user_by_hash(hash_session_id(session_id))
+
+    async def session_user_by_hash(self, session_hash: str) -> User | None:
+        id_hash, now = session_hash, self._clock()
         async with self._connection() as conn:
             row = await conn.fetchrow(
                 f"SELECT {_USER_COLUMNS} FROM sessions JOIN users ON users.id = sessions.user_id"

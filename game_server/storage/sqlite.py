@@ -134,7 +134,10 @@ class SQLiteStorage(Storage):
         return session_id
 
     async def session_user(self, session_id: str) -> User | None:
-        return await self._run(self._session_user_sync, hash_session_id(session_id), self._clock())
+        return await self.session_user_by_hash(hash_session_id(session_id))
+
+    async def session_user_by_hash(self, session_hash: str) -> User | None:
+        return await self._run(self._session_user_sync, session_hash, self._clock())
 
     async def revoke_session(self, session_id: str) -> None:
         await self._run(self._revoke_session_sync, hash_session_id(session_id), self._clock())

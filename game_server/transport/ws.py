@@ -201,6 +201,7 @@ class GameSocket(tornado.websocket.WebSocketHandler):
     session_hash = ""
     socket_id = ""
     _by_seat = False
+    _seat_session = ""  # the session hash a seat token named
 
     def initialize(self, services: Services, frames: FrameCache) -> None:
         self.services = services
@@ -223,7 +224,8 @@ class GameSocket(tornado.websocket.WebSocketHandler):
             self.services.metrics.refused.labels("unauthenticated").inc()
             raise tornado.web.HTTPError(401, "no valid session")
         self.current_user, self.session_id = resolved
-        self.session_hash = self.services.events.session_hash(self.session_id)
+        self.session_hash = (self.services.events.session_hash(self.session_id)
+                             if self.session_id else self._seat_session)
         cap = self.services.config.max_connections_per_ip
         if cap and self.services.sockets.count_ip(self.request.remote_ip) >= cap:
             self.services.metrics.refused.labels("ip_limit").inc()
@@ -240,10 +242,11 @@ class GameSocket(tornado.websocket.WebSocketHandler):
         except SeatTokenError as exc:
             log.info("refusing a seat token from %s: %s", self.request.remote_ip, exc)
             return None
-        user = await self.services.storage.session_user(seat.session)
+        self._seat_session = seat.session
+        user = await self.services.storage.session_user_by_hash(seat.session)
         if user is None or user.id != seat.user:
             return None
-        return user, seat.session
+        return user, ""  # the session's id is never sent around; its hash is
 
     def _request_summary(self) -> str:
         # Seat tokens travel in the query: keep them out of the access log.
@@ -280,7 +283,7 @@ class GameSocket(tornado.websocket.WebSocketHandler):
             self.services.matchmaker,
             limits=self.services.limits,
             cluster=self.services.cluster,
-            session_id=self.session_id,
+            session_hash=self.session_hash,
         )
         self.socket_id = self.services.events.new_socket_id()
         previous = self.services.sockets.add(self)
