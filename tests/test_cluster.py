@@ -283,3 +283,20 @@ async def test_placements_are_counted_in_metrics(pair, clients) -> None:
     assert 'arena_placements_total{outcome="here"} 1.0' in text_a
     assert 'arena_placements_total{outcome="claimed"} 1.0' in text_a
     assert 'arena_placements_total{outcome="redirected"} 1.0' in text_b
+
+
+async def test_the_access_log_never_shows_a_seat_token(pair, clients, caplog) -> None:
+    import logging
+
+    a, b = pair
+    _, ws1 = await player(clients, a, "ann")
+    await join_anywhere(clients[-1], ws1)
+    client2, ws2 = await player(clients, b, "bob")
+    with caplog.at_level(logging.INFO, logger="tornado.access"):
+        send(ws2, type="join", mode="arena")
+        redirect = await _answer(ws2)
+        moved = await follow(client2, redirect)
+        await recv_until(moved, "joined")
+    handshakes = [r.getMessage() for r in caplog.records if "/ws" in r.getMessage()]
+    assert handshakes, "the handshake was logged"
+    assert not any(redirect["seat"][:20] in line or "seat=" in line for line in handshakes)
