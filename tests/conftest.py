@@ -166,6 +166,19 @@ async def running(
             await proc.wait()
 
 
+def loopback_aliases_work(*addresses: str) -> bool:
+    """Whether these 127.0.0.x addresses can be bound here (Linux: all of 127/8 can)."""
+    import socket
+
+    for address in addresses:
+        try:
+            with socket.socket() as sock:
+                sock.bind((address, 0))
+        except OSError:
+            return False
+    return True
+
+
 def make_config(data_dir: Path, **overrides: Any) -> Config:
     values: dict[str, Any] = {
         "host": "127.0.0.1",

@@ -10,7 +10,6 @@ with the seat token, and plays there.
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -22,24 +21,16 @@ from client.bots import run_bots
 from game_server.app import ArenaServer
 from game_server.presence import LocalPresence
 from game_server.storage.passwords import PasswordHasher
-from tests.conftest import make_config
+from tests.conftest import loopback_aliases_work, make_config
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, guest_login, screenshot_dir
 
 HOSTS = ("127.0.0.2", "127.0.0.3")
 
 
-def _aliases_work() -> bool:
-    try:
-        with socket.socket() as sock:
-            sock.bind((HOSTS[1], 0))
-    except OSError:
-        return False
-    return True
-
-
 pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),
-    pytest.mark.skipif(not _aliases_work(), reason="127.0.0.2/.3 cannot be bound here"),
+    pytest.mark.skipif(not loopback_aliases_work(*HOSTS),
+                       reason="127.0.0.2/.3 cannot be bound here"),
 ]
 
 

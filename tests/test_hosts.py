@@ -23,7 +23,13 @@ from tornado.httpclient import HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from client.bots import run_bots
-from tests.conftest import TEST_SECRET, Browserless, recv_json, recv_until
+from tests.conftest import (
+    TEST_SECRET,
+    Browserless,
+    loopback_aliases_work,
+    recv_json,
+    recv_until,
+)
 from tests.pg import PostgresServer, postgres_server  # noqa: F401 (fixture)
 from tests.rd import RedisServer, private_redis  # noqa: F401 (fixture)
 
@@ -31,17 +37,7 @@ HOSTS = ("127.0.0.2", "127.0.0.3")
 PRESENCE_TTL = 1.5  # a dead host's rooms leave the lobby within this
 
 
-def _loopback_aliases_work() -> bool:
-    import socket
-    try:
-        with socket.socket() as sock:
-            sock.bind((HOSTS[1], 0))
-    except OSError:
-        return False
-    return True
-
-
-pytestmark = pytest.mark.skipif(not _loopback_aliases_work(),
+pytestmark = pytest.mark.skipif(not loopback_aliases_work(*HOSTS),
                                 reason="127.0.0.2/.3 cannot be bound on this machine")
 
 

@@ -4,72 +4,7 @@ import { test } from 'node:test';
 import { Connection } from '../net/connection.js';
 import { isGlobalChat, messages } from '../net/protocol.js';
 import { MAX_REDIRECTS, hostOf, withSeat } from '../net/redirects.js';
-
-// The same fakes as connection.test.mjs: a manual clock and sockets driven by hand.
-
-class Clock {
-  constructor() {
-    this.t = 0;
-    this.timers = new Map();
-    this.nextId = 1;
-  }
-  now = () => this.t;
-  set = (fn, ms) => {
-    const id = this.nextId++;
-    this.timers.set(id, { at: this.t + ms, fn });
-    return id;
-  };
-  clear = (id) => {
-    this.timers.delete(id);
-  };
-  advance(ms) {
-    const end = this.t + ms;
-    for (;;) {
-      let next = null;
-      for (const [id, timer] of this.timers) if (timer.at <= end && (!next || timer.at < next[1].at)) next = [id, timer];
-      if (!next) break;
-      this.timers.delete(next[0]);
-      this.t = next[1].at;
-      next[1].fn();
-    }
-    this.t = end;
-  }
-}
-
-function fakeSockets() {
-  const sockets = [];
-  class FakeSocket {
-    constructor(url) {
-      this.url = url;
-      this.readyState = 0;
-      this.sent = [];
-      this.closedWith = null;
-      sockets.push(this);
-    }
-    send(data) {
-      this.sent.push(JSON.parse(data));
-    }
-    close(code, reason) {
-      this.closedWith = { code, reason };
-      this.readyState = 3;
-    }
-    open() {
-      this.readyState = 1;
-      this.onopen?.({});
-    }
-    receive(msg) {
-      this.onmessage?.({ data: JSON.stringify(msg) });
-    }
-    drop(code = 1006) {
-      this.readyState = 3;
-      this.onclose?.({ code, reason: '' });
-    }
-    sentOf(type) {
-      return this.sent.filter((m) => m.type === type);
-    }
-  }
-  return { sockets, FakeSocket };
-}
+import { Clock, fakeSockets } from './fakes.mjs';
 
 const HOME = 'ws://127.0.0.2:8888/ws';
 const AWAY = 'ws://127.0.0.3:8888/ws';
