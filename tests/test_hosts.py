@@ -289,8 +289,18 @@ async def test_redis_restarted_mid_game(two_hosts, clients, private_redis) -> No
     eve = await login(clients, url_b, "eve")
     eve_ws, eve_joined = await join(eve)
     assert eve_joined["room"] == joined["room"]  # cross-host matchmaking works again
-    send(on_a, type="chat", text="back", scope="global")
-    assert (await recv_until(eve_ws, "chat", where=lambda m: m.get("scope") == "global"))
+
+    async def chat_arrives() -> bool:
+        # Pub/sub does not queue: what is published before a subscriber is back is lost to it,
+        # so say it again until the subscriptions are back (within a few seconds).
+        send(on_a, type="chat", text="back", scope="global")
+        try:
+            await recv_until(eve_ws, "chat", within=1.0, where=lambda m: m.get("scope") == "global")
+        except TimeoutError:
+            return False
+        return True
+
+    await until(chat_arrives, "global chat after the restart", 20)
 
 
 async def _room_listed(url: str, room: str) -> bool:
