@@ -237,22 +237,28 @@ class ArenaGame:
         if not math.isfinite(dt) or dt < 0:
             raise ValueError(f"dt must be a finite number >= 0, got {dt!r}")
         self._respawn_due(dt)
-        alive = [p for p in self._players.values() if p.alive]
         rules = self.rules
         speed_factor = rules.speed_factor
         width, height = rules.world_width, rules.world_height
         sqrt = math.sqrt
-        for p in alive:  # inlined speed and clamp: this loop runs for every player, every step
-            if p.dx or p.dy:
+        within = self._pellet_grid.within
+        pellets = self._pellets
+        reach_factor, pellet_radius = rules.radius_factor, rules.pellet_radius
+        alive: list[_Player] = []
+        smallest = largest = 0
+        # One pass for every player, every step: move, then eat pellets. A player's pellets
+        # depend on its own position and the pellets only, so moving the later players after
+        # an earlier one ate changes nothing.
+        for p in self._players.values():
+            if not p.alive:
+                continue
+            alive.append(p)
+            if p.dx or p.dy:  # speed and clamp, inlined
                 distance = speed_factor / sqrt(p.mass) * dt
                 x = p.x + p.dx * distance
                 y = p.y + p.dy * distance
                 p.x = 0.0 if x < 0.0 else (width if x > width else x)
                 p.y = 0.0 if y < 0.0 else (height if y > height else y)
-        within = self._pellet_grid.within
-        pellets = self._pellets
-        reach_factor, pellet_radius = rules.radius_factor, rules.pellet_radius
-        for p in alive:  # eating pellets, inlined: this runs for every player, every step
             x, y = p.x, p.y
             reach = sqrt(p.mass) * reach_factor + pellet_radius
             slack = p.qreach - reach - _NEAR_EPSILON
@@ -261,22 +267,28 @@ class ArenaGame:
                 # The reach left the circle looked at: look again, a margin wider.
                 p.qx, p.qy, p.qreach = x, y, reach + _NEAR_MARGIN
                 near = p.near = within(x, y, p.qreach)
-            if not near:
-                continue
-            reach_sq = reach * reach
-            eaten = []
-            for pellet_id in near:
-                px, py = pellets[pellet_id]
-                if (px - x) ** 2 + (py - y) ** 2 < reach_sq and pellet_id not in eaten:
-                    eaten.append(pellet_id)
-            if not eaten:
-                continue
-            eaten.sort()
-            for pellet_id in eaten:
-                self._grow(p, rules.pellet_mass)
-                self._set_pellet(pellet_id, *self._random_spot())
-        if len(alive) > 1:
-            self._eat_players(alive)
+            if near:
+                reach_sq = reach * reach
+                eaten = []
+                for pellet_id in near:
+                    px, py = pellets[pellet_id]
+                    if (px - x) ** 2 + (py - y) ** 2 < reach_sq and pellet_id not in eaten:
+                        eaten.append(pellet_id)
+                if eaten:
+                    eaten.sort()
+                    for pellet_id in eaten:
+                        self._grow(p, rules.pellet_mass)
+                        self._set_pellet(pellet_id, *self._random_spot())
+            # Its mass is final for this phase: nobody else's pellets change it.
+            mass = p.mass
+            if len(alive) == 1 or mass < smallest:
+                smallest = mass
+            if mass > largest:
+                largest = mass
+        # Nobody can eat unless it has eat_ratio times the smallest mass: the usual case while
+        # everyone is near the start mass, and then this phase costs nothing.
+        if len(alive) > 1 and largest >= rules.eat_ratio * smallest:
+            self._eat_players(alive, smallest)
         self.tick += 1
 
     def _respawn_due(self, dt: float) -> None:
@@ -296,7 +308,7 @@ class ArenaGame:
             self._spawned[player.id] = None
             self._board_dirty = True
 
-    def _eat_players(self, alive: list[_Player]) -> None:
+    def _eat_players(self, alive: list[_Player], smallest: int) -> None:
         """Each eater in turn (in joining order) eats the smaller players it overlaps.
 
         Candidates come from a sweep over the players sorted by x (positions do not change in
@@ -307,11 +319,6 @@ class ArenaGame:
         factor = rules.radius_factor
         ratio = rules.eat_ratio
         sqrt = math.sqrt
-        # Nobody can eat unless it has eat_ratio times the smallest mass: the usual case while
-        # everyone is near the start mass, and then this phase costs one pass.
-        smallest = min(p.mass for p in alive)
-        if not any(p.mass >= ratio * smallest for p in alive):
-            return
         by_x = sorted(alive, key=_x_of)
         xs = [p.x for p in by_x]
         for eater in alive:
