@@ -30,6 +30,13 @@ CLOSE_POLICY = 1008
 class PlayerSession:
     """The engine's side of one player's connection."""
 
+    # One per connected player: slots keep each small (hundreds are touched every tick).
+    __slots__ = (
+        "identity", "connection", "room", "player_id", "resume_token", "session_hash",
+        "closed_for_abuse", "_matchmaker", "_cluster", "_joining", "_gone", "_counters",
+        "_wall", "_monotonic", "_messages", "_chats", "_strikes", "_last_limit_notice",
+    )
+
     def __init__(
         self,
         identity: Identity,
@@ -62,13 +69,6 @@ class PlayerSession:
         self._strikes = TokenBucket(limits.strikes_per_second, limits.strike_burst, now)
         self._last_limit_notice = -1e9
         self.closed_for_abuse = False
-        self._handlers: dict[type, Callable[[Any], None]] = {
-            messages.Input: self._on_input,
-            messages.Ping: self._on_ping,
-            messages.Join: self._on_join,
-            messages.Chat: self._on_chat,
-            messages.Leave: self._on_leave,
-        }
 
     # -- from the transport -------------------------------------------------------------------
 
@@ -94,7 +94,7 @@ class PlayerSession:
             if type(msg) is messages.Chat and not self._chats.take(now):
                 self._refuse(now, "too many chat messages")
                 return
-            self._handlers[type(msg)](msg)
+            _HANDLERS[type(msg)](self, msg)
         except ProtocolError as exc:
             self.send_error(exc.code, exc.message)
 
@@ -224,3 +224,13 @@ class PlayerSession:
         if self.room is None:
             raise ProtocolError(ErrorCode.NOT_IN_ROOM, "not in a room")
         self.room.remove(self.player_id, "leave")
+
+
+# What each client message does: one table for every session (not a dict of bound methods each).
+_HANDLERS: dict[type, Callable[[PlayerSession, Any], None]] = {
+    messages.Input: PlayerSession._on_input,
+    messages.Ping: PlayerSession._on_ping,
+    messages.Join: PlayerSession._on_join,
+    messages.Chat: PlayerSession._on_chat,
+    messages.Leave: PlayerSession._on_leave,
+}
