@@ -25,6 +25,7 @@ from game_server.config import Config
 from game_server.storage.passwords import PasswordHasher
 
 TEST_SECRET = "test-secret-" + "x" * 40
+REPO = Path(__file__).resolve().parent.parent
 
 
 # -- engine fakes ---------------------------------------------------------------------------
@@ -164,6 +165,28 @@ async def running(
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def run_locust(host: str, users: int, seconds: int, prefix: Path
+                     ) -> tuple[str, dict[str, dict[str, Any]], list[dict[str, Any]], int]:
+    """Run bench/locustfile.py headless against `host`: (its output, the stats by name, the
+    failures, its exit code). Killed if it outlives a minute."""
+    from bench.locust_csv import read_locust_failures, read_locust_stats
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "locust", "-f", str(REPO / "bench" / "locustfile.py"),
+        "--headless", "-u", str(users), "-r", str(users), "-t", f"{seconds}s", "--host", host,
+        "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING",
+        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        output, _ = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    return (output.decode(errors="replace"), read_locust_stats(Path(f"{prefix}_stats.csv")),
+            read_locust_failures(Path(f"{prefix}_failures.csv")), proc.returncode or 0)
 
 
 def loopback_aliases_work(*addresses: str) -> bool:

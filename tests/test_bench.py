@@ -6,7 +6,6 @@ only ever runs in a subprocess (importing it here would monkey-patch this test p
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import os
@@ -40,38 +39,23 @@ from bench.prom import (
 )
 from bench.sampling import ProcStat, parse_proc_stat, parse_rss_bytes
 from game_server.app import ArenaServer
+from tests.conftest import run_locust
 
 REPO = Path(__file__).resolve().parent.parent
-LOCUSTFILE = REPO / "bench" / "locustfile.py"
 
 
 # -- locust against a real server ---------------------------------------------------------------
 
 
 async def test_locust_players_receive_states_and_pongs(server: ArenaServer, tmp_path: Path):
-    prefix = tmp_path / "smoke"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
-        "-u", "5", "-r", "5", "-t", "6s", "--host", server.url,
-        "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING",
-        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )
-    try:
-        output, _ = await asyncio.wait_for(proc.communicate(), 60)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    log = output.decode(errors="replace")
-    stats = read_locust_stats(Path(f"{prefix}_stats.csv"))
-    failures = read_locust_failures(Path(f"{prefix}_failures.csv"))
+    log, stats, failures, code = await run_locust(server.url, 5, 6, tmp_path / "smoke")
     assert stats["WS connect+join"]["Request Count"] == 5, log
     assert stats["state latency"]["Request Count"] > 0, log
     assert stats["pong"]["Request Count"] > 0, log
     assert stats["states per user-second"]["Request Count"] > 0, log
     assert stats["Aggregated"]["Failure Count"] == 0, failures
     assert failures == []
-    assert proc.returncode == 0, log
+    assert code == 0, log
 
 
 def test_capacity_run_writes_json_markdown_and_plot(tmp_path: Path):

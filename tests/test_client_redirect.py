@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import socket
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -27,7 +26,6 @@ from tornado.netutil import bind_sockets
 from tornado.websocket import WebSocketHandler
 
 from bench import loadgen
-from bench.locust_csv import read_locust_failures, read_locust_stats
 from bench.wsframes import redirect_target
 from client.bots import run_bots
 from client.joining import (
@@ -38,6 +36,7 @@ from client.joining import (
     join_following,
 )
 from client.session import ArenaSocket, login_guest, with_seat, without_seat
+from tests.conftest import run_locust
 
 REPO = Path(__file__).resolve().parent.parent
 SEAT = "eyJyIjoiM2Y5YzBhMWIi+/="
@@ -286,6 +285,7 @@ class FakeArena:
     peers: list[tuple[str, str]] = field(default_factory=list)  # (node, client address)
     joins: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     closes: list[tuple[str, int | None]] = field(default_factory=list)
+    closed: asyncio.Event = field(default_factory=asyncio.Event)  # set at every close
     tokens: itertools.count[int] = field(default_factory=itertools.count)
 
     def other(self, node: Node) -> Node:
@@ -389,6 +389,7 @@ class _Game(WebSocketHandler):
 
     def on_close(self) -> None:
         self.arena.closes.append((self.node.name, self.close_code))
+        self.arena.closed.set()
         if self.ticker is not None:
             self.ticker.stop()
 
@@ -444,8 +445,10 @@ async def test_connect_and_join_follows_a_redirect_with_seat_and_cookie(arena: F
         assert msg is not None and msg["id"] == 7
     finally:
         await result.socket.aclose()
-    await asyncio.sleep(0.05)
-    assert ("home", 1000) in arena.closes  # the abandoned socket was closed cleanly
+    async with asyncio.timeout(5):  # the abandoned socket was closed cleanly
+        while ("home", 1000) not in arena.closes:
+            arena.closed.clear()
+            await arena.closed.wait()
 
 
 async def test_a_refused_seat_falls_back_to_home(arena: FakeArena) -> None:
@@ -513,22 +516,7 @@ async def test_loadgen_gives_up_a_redirect_loop(arena: FakeArena) -> None:
 
 
 async def test_locust_players_follow_redirects(arena: FakeArena, tmp_path: Path) -> None:
-    prefix = tmp_path / "redirect"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "locust", "-f", str(REPO / "bench" / "locustfile.py"),
-        "--headless", "-u", "3", "-r", "3", "-t", "4s", "--host", arena.home.http,
-        "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING",
-        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )
-    try:
-        output, _ = await asyncio.wait_for(proc.communicate(), 60)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    log = output.decode(errors="replace")
-    stats = read_locust_stats(Path(f"{prefix}_stats.csv"))
-    failures = read_locust_failures(Path(f"{prefix}_failures.csv"))
+    log, stats, failures, _ = await run_locust(arena.home.http, 3, 4, tmp_path / "redirect")
     assert failures == [], log
     assert stats["WS connect+join"]["Request Count"] == 3, log
     assert stats["WS redirect"]["Request Count"] == 3, log

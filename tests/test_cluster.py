@@ -300,3 +300,26 @@ async def test_the_access_log_never_shows_a_seat_token(pair, clients, caplog) ->
     handshakes = [r.getMessage() for r in caplog.records if "/ws" in r.getMessage()]
     assert handshakes, "the handshake was logged"
     assert not any(redirect["seat"][:20] in line or "seat=" in line for line in handshakes)
+
+
+async def test_load_generators_follow_real_redirects(pair, clients, tmp_path: Path) -> None:
+    """The load generator and locust, logged in on B, are sent to A's room and play there."""
+    from bench import loadgen
+    from tests.conftest import run_locust
+
+    a, b = pair
+    _, ws = await player(clients, a, "ann")  # A holds the fullest room
+    await join_anywhere(clients[-1], ws)
+    result = await loadgen.run_load(
+        loadgen.LoadOptions(url=b.url, players=4, seconds=1.0, warmup=0.2, seed=1),
+        announce=False,
+    )
+    assert result["joined"] == 4 and result["failures"] == 0, result["failure_kinds"]
+    assert result["redirected"] == 4
+    assert result["states_per_player_second_min"] > 0 and result["pongs"] > 0
+
+    log, stats, failures, code = await run_locust(b.url, 3, 4, tmp_path / "redirect")
+    assert failures == [] and code == 0, log
+    assert stats["WS redirect"]["Request Count"] == 3, log
+    assert stats["states per user-second"]["Request Count"] > 0, log
+    assert 'arena_placements_total{outcome="claimed"}' in a.metrics.render().decode()
