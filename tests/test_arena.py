@@ -533,3 +533,72 @@ def test_pellet_neighbourhoods_change_nothing(seed: int, monkeypatch: pytest.Mon
         eaten += len(changes.get("pellets", [])) // 3
     assert cached.full_state() == plain.full_state()
     assert eaten > 100  # pellets were eaten all along: the rule was exercised
+
+
+def test_skipping_the_eat_phase_while_calm_changes_nothing() -> None:
+    """The eat phase runs only when two players could touch; a game that runs it at every
+    step (the plain rule) must play out identically: same kills, same masses, same states."""
+    rules = dict(world_width=1000.0, world_height=1000.0, pellet_count=150, respawn_delay=0.3)
+    kills = skipped = 0
+    for seed in (1, 2, 3, 4):
+        calm = ArenaGame(ArenaRules(**rules), seed=seed)
+        plain = ArenaGame(ArenaRules(**rules), seed=seed)
+        rng = random.Random(seed)
+        for player_id in range(1, 21):
+            mass = rng.choice([10, 10, 20, 40, 80])
+            for game in (calm, plain):
+                game.add_player(player_id, f"p{player_id}")
+                x, y = row(game, player_id)[2:4]
+                game.place_player(player_id, x, y, mass=mass)
+        for step in range(900):
+            if step % 4 == 0:
+                for player_id in range(1, 21):
+                    angle = rng.uniform(0.0, 2 * math.pi)
+                    for game in (calm, plain):
+                        game.set_input(player_id, step + 1, math.cos(angle), math.sin(angle))
+            if step in (200, 500):  # a teleport and a new mass reset what was measured
+                for game in (calm, plain):
+                    game.place_player(3, 300.0, 300.0, mass=90)
+                    game.place_player(4, 330.0, 300.0)
+            if step == 650:  # a newcomer lands somewhere
+                for game in (calm, plain):
+                    game.remove_player(7)
+                    game.add_player(7, "again")
+            skipped += calm._calm >= 0.0
+            calm.step(0.05)
+            plain._calm = -1.0  # measure again at every step: the phase is never skipped
+            plain.step(0.05)
+            changes = calm.take_changes()
+            assert changes == plain.take_changes(), f"seed {seed}, step {step}"
+            kills += len(changes.get("eaten", []))
+        assert calm.full_state() == plain.full_state()
+    assert kills > 20  # players were eaten all along: the rule was exercised
+    assert skipped > 300  # and the phase was skipped often: the shortcut was exercised
+
+
+@pytest.mark.parametrize("speed", [1.0, 0.5])
+def test_players_closing_in_from_afar_are_eaten_on_time(speed: float) -> None:
+    """Head on from far apart (the phase is skipped for many steps), then a teleport: each kill
+    comes at the very step the plain rule has it."""
+    kills = []
+    for skip in (True, False):
+        game = make_game(world_width=3000.0, world_height=3000.0)
+        for player_id, x, y, mass in ((1, 1000.0, 1500.0, 40), (2, 2000.0, 1500.0, 10),
+                                      (3, 2900.0, 100.0, 10)):
+            game.add_player(player_id, f"p{player_id}")
+            game.place_player(player_id, x, y, mass=mass)
+        game.set_input(1, 1, speed, 0.0)
+        game.set_input(2, 1, -speed, 0.0)
+        eaten = []
+        for step in range(600):
+            if not skip:
+                game._calm = -1.0
+            if eaten and step == eaten[0][0] + 10:
+                x, y = row(game, 1)[2:4]
+                game.place_player(3, x + 5.0, y)  # right onto the big one
+            game.step(0.05)
+            eaten += [(step, row) for row in game.take_changes().get("eaten", [])]
+        kills.append(eaten)
+    assert kills[0] == kills[1]
+    assert [row for _, row in kills[0]] == [[2, 1], [3, 1]]
+    assert kills[0][0][0] > 20

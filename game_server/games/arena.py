@@ -19,6 +19,10 @@ _RESPAWN_EPSILON = 1e-9  # absorbs float drift when summing many small dt's up t
 # reach leaves that circle: about every 10 steps at the start speed, not every step.
 _NEAR_MARGIN = 32.0
 _NEAR_EPSILON = 1e-6  # keeps rounding from putting a reachable pellet outside the circle
+# The eat phase is skipped while no two players can touch (see `_measure_calm`): the bound on
+# their radii allows this much growth of the largest before it must be measured again.
+_CALM_MASS = 4
+_CALM_EPSILON = 1e-6
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,10 @@ class _Player:
     x: float
     y: float
     mass: int
+    # Derived from the mass (`ArenaGame._set_mass`): full speed, and how far it reaches for
+    # pellets (its radius plus a pellet's).
+    speed: float = 0.0
+    reach: float = 0.0
     dx: float = 0.0
     dy: float = 0.0
     seq: int = -1  # last processed input; -1 until the first one (reported as 0)
@@ -77,10 +85,12 @@ class _Player:
     # Pellets near where the player last looked: every pellet closer than `qreach` to
     # (qx, qy), and maybe some that have left since. While its reach stays inside that circle
     # the player checks only these; a pellet placed inside the circle is added to the list.
+    # `qslack2`: the square of how far it may move before its reach leaves the circle.
     near: list[int] | None = None
     qx: float = 0.0
     qy: float = 0.0
     qreach: float = 0.0
+    qslack2: float = -1.0
 
     @property
     def reported_seq(self) -> int:
@@ -120,6 +130,11 @@ class ArenaGame:
         self._last_leaderboard: list[list[int]] = []
         # Set wherever a mass or a life changes, so an unchanged top list costs nothing.
         self._board_dirty = True
+        # No two players can touch while `_calm` (a distance) stays >= 0, nor any mass passes
+        # `_calm_mass`; each step takes `_calm_rate` x dt off it. Below 0: measure again.
+        self._calm = -1.0
+        self._calm_mass = 0
+        self._calm_rate = 0.0
         for pellet_id in range(self.rules.pellet_count):
             x, y = self._random_spot()
             self._pellets.append((x, y))
@@ -139,8 +154,10 @@ class ArenaGame:
         x, y = self._random_spot()
         mass = self.rules.start_mass
         player = _Player(player_id, name, x, y, mass)
+        self._set_mass(player, mass)
         self._players[player_id] = player
         self._board_dirty = True
+        self._calm = -1.0  # a newcomer may land on someone
         self._best[player_id] = max(self._best.get(player_id, 0), mass)
         reported_seq = player.reported_seq
         if player_id in self._gone:
@@ -219,10 +236,11 @@ class ArenaGame:
         if mass is not None:
             if mass < 1:
                 raise ValueError("mass must be >= 1")
-            player.mass = mass
+            self._set_mass(player, mass)
             self._board_dirty = True
             self._best[player_id] = max(self._best[player_id], mass)
         player.x, player.y = self._clamp(x, y)
+        self._calm = -1.0  # a teleport: the distances measured no longer hold
 
     def place_pellet(self, pellet_id: int, x: float, y: float) -> None:
         """Put a pellet at ``(x, y)`` (clamped to the world). For tests and tools."""
@@ -236,14 +254,12 @@ class ArenaGame:
         """Advance the world by one fixed step of ``dt`` seconds."""
         if not math.isfinite(dt) or dt < 0:
             raise ValueError(f"dt must be a finite number >= 0, got {dt!r}")
-        self._respawn_due(dt)
+        if self._dead:
+            self._respawn_due(dt)
         rules = self.rules
-        speed_factor = rules.speed_factor
         width, height = rules.world_width, rules.world_height
-        sqrt = math.sqrt
         within = self._pellet_grid.within
         pellets = self._pellets
-        reach_factor, pellet_radius = rules.radius_factor, rules.pellet_radius
         alive: list[_Player] = []
         smallest = largest = 0
         # One pass for every player, every step: move, then eat pellets. A player's pellets
@@ -253,21 +269,30 @@ class ArenaGame:
             if not p.alive:
                 continue
             alive.append(p)
-            if p.dx or p.dy:  # speed and clamp, inlined
-                distance = speed_factor / sqrt(p.mass) * dt
+            if p.dx or p.dy:  # clamped to the world, inlined
+                distance = p.speed * dt
                 x = p.x + p.dx * distance
                 y = p.y + p.dy * distance
-                p.x = 0.0 if x < 0.0 else (width if x > width else x)
-                p.y = 0.0 if y < 0.0 else (height if y > height else y)
-            x, y = p.x, p.y
-            reach = sqrt(p.mass) * reach_factor + pellet_radius
-            slack = p.qreach - reach - _NEAR_EPSILON
+                x = p.x = 0.0 if x < 0.0 else (width if x > width else x)
+                y = p.y = 0.0 if y < 0.0 else (height if y > height else y)
+            else:
+                x, y = p.x, p.y
             near = p.near
-            if near is None or slack < 0.0 or (x - p.qx) ** 2 + (y - p.qy) ** 2 > slack * slack:
-                # The reach left the circle looked at: look again, a margin wider.
-                p.qx, p.qy, p.qreach = x, y, reach + _NEAR_MARGIN
-                near = p.near = within(x, y, p.qreach)
+            if near is not None:
+                ex = x - p.qx
+                ey = y - p.qy
+                if ex * ex + ey * ey > p.qslack2:
+                    near = None
+            if near is None:
+                # The reach left the circle looked at (or changed): look again, a margin wider.
+                reach = p.reach
+                qreach = reach + _NEAR_MARGIN
+                slack = qreach - reach - _NEAR_EPSILON
+                p.qx, p.qy, p.qreach = x, y, qreach
+                p.qslack2 = slack * slack if slack >= 0.0 else -1.0
+                near = p.near = within(x, y, qreach)
             if near:
+                reach = p.reach
                 reach_sq = reach * reach
                 eaten = []
                 for pellet_id in near:
@@ -285,10 +310,17 @@ class ArenaGame:
                 smallest = mass
             if mass > largest:
                 largest = mass
-        # Nobody can eat unless it has eat_ratio times the smallest mass: the usual case while
-        # everyone is near the start mass, and then this phase costs nothing.
-        if len(alive) > 1 and largest >= rules.eat_ratio * smallest:
+        # Nobody can eat unless it has eat_ratio times the smallest mass (the usual case while
+        # everyone is near the start mass), nor while no two players can touch (the usual case
+        # once masses differ: players are far apart, and the phase runs about every 10th step).
+        self._calm -= self._calm_rate * dt
+        if (
+            len(alive) > 1
+            and largest >= rules.eat_ratio * smallest
+            and (self._calm < 0.0 or largest > self._calm_mass)
+        ):
             self._eat_players(alive, smallest)
+            self._measure_calm(alive)
         self.tick += 1
 
     def _respawn_due(self, dt: float) -> None:
@@ -301,12 +333,12 @@ class ArenaGame:
         for player in due:
             del self._dead[player.id]
             player.x, player.y = self._random_spot()
-            player.mass = self.rules.start_mass
+            self._set_mass(player, self.rules.start_mass)
             player.dx = player.dy = 0.0
             player.alive = True
-            player.near = None
             self._spawned[player.id] = None
             self._board_dirty = True
+            self._calm = -1.0  # back in the world, anywhere
 
     def _eat_players(self, alive: list[_Player], smallest: int) -> None:
         """Each eater in turn (in joining order) eats the smaller players it overlaps.
@@ -345,6 +377,41 @@ class ArenaGame:
                     self._grow(eater, victim.mass)
                     self._kill(victim, eater)
 
+    def _measure_calm(self, alive: list[_Player]) -> None:
+        """How far the players may close in before two of them could touch.
+
+        Two players touch only closer than the sum of their radii, at most twice the radius of
+        `_calm_mass` (the largest mass plus a margin). Each step brings two players at most
+        twice the fastest speed x dt closer: that of the smallest mass, since masses only grow
+        between the events that reset `_calm` (a newcomer, a respawn, a teleport). The nearest
+        pair comes from a sweep over the players sorted by x.
+        """
+        live = [p for p in alive if p.alive]
+        if len(live) < 2:
+            self._calm = -1.0
+            return
+        largest = max(p.mass for p in live)
+        smallest = min(p.mass for p in live)
+        rules = self.rules
+        self._calm_mass = largest + _CALM_MASS
+        touch = 2.0 * math.sqrt(self._calm_mass) * rules.radius_factor
+        self._calm_rate = 2.0 * rules.speed_factor / math.sqrt(smallest) * (1.0 + _CALM_EPSILON)
+        points = sorted([(p.x, p.y) for p in live])
+        nearest_sq = math.inf
+        nearest = math.inf
+        for i, (x, y) in enumerate(points):
+            for j in range(i + 1, len(points)):
+                ox, oy = points[j]
+                ex = ox - x
+                if ex >= nearest:
+                    break
+                ey = oy - y
+                distance_sq = ex * ex + ey * ey
+                if distance_sq < nearest_sq:
+                    nearest_sq = distance_sq
+                    nearest = math.sqrt(distance_sq)
+        self._calm = nearest - touch - _CALM_EPSILON
+
     def _kill(self, victim: _Player, eater: _Player) -> None:
         self._board_dirty = True
         victim.alive = False
@@ -355,9 +422,18 @@ class ArenaGame:
 
     def _grow(self, player: _Player, amount: int) -> None:
         self._board_dirty = True
-        player.mass += amount
+        self._set_mass(player, player.mass + amount)
         if player.mass > self._best[player.id]:
             self._best[player.id] = player.mass
+
+    def _set_mass(self, player: _Player, mass: int) -> None:
+        """Every mass change goes through here: speed and reach follow it."""
+        rules = self.rules
+        root = math.sqrt(mass)
+        player.mass = mass
+        player.speed = rules.speed_factor / root
+        player.reach = root * rules.radius_factor + rules.pellet_radius
+        player.near = None  # its reach changed: the circle looked at may no longer hold it
 
     # -- output ------------------------------------------------------------------------------
 
