@@ -36,7 +36,12 @@ def parse(data: str | bytes) -> Any:
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
-        raise ProtocolError(ErrorCode.BAD_JSON, "message is not valid JSON") from None
+        raise bad_json() from None
+
+
+def bad_json() -> ProtocolError:
+    """The error for a frame that is not JSON (for callers that inline `parse`)."""
+    return ProtocolError(ErrorCode.BAD_JSON, "message is not valid JSON")
 
 
 _MAX_DIRECTION = float(m.MAX_DIRECTION)

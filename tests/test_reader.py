@@ -201,3 +201,30 @@ def test_unmasked_client_frames_are_refused_with_1002() -> None:
         assert written.startswith(b"\x88") and struct.pack(">H", 1002) in written
 
     asyncio.run(check())
+
+
+class TextRecorder(Recorder):
+    """A handler with the text fast path: text messages arrive through `on_text_message`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on_text_message = lambda text: self.events.append(("text", text))
+
+
+def test_text_messages_go_to_on_text_message_and_binary_to_on_message() -> None:
+    data = (frame(0x1, b'{"type":"input"}') + frame(0x2, b"\x00bin") + frame(0x9, b"hi")
+            + frame(0x1, b"x", fin=False) + frame(0x0, b"y") + frame(0x8, struct.pack(">H", 1000)))
+
+    async def check() -> list[tuple[Any, ...]]:
+        handler = TextRecorder()
+        params = _WebSocketParams(max_message_size=MAX, compression_options=None)
+        proto = BatchedProtocol13(handler, False, params)  # type: ignore[arg-type]
+        proto.stream = MemoryStream(split(data, [5, 17]))  # type: ignore[assignment]
+        await proto._receive_frame_loop()
+        if proto._waiting is not None:
+            IOLoop.current().remove_timeout(proto._waiting)
+        return handler.events
+
+    events = asyncio.run(check())
+    assert events == [("text", '{"type":"input"}'), ("message", b"\x00bin"), ("ping", b"hi"),
+                      ("text", "xy"), ("closed", 1000, None)]

@@ -101,6 +101,7 @@ class Room:
         self._last = monotonic()
         self._due = self._last + self.dt  # the fixed grid a timer started now would follow
         self._behind = 0.0
+        self.apply_input = game.set_input  # type: ignore[method-assign]
 
     # -- membership -------------------------------------------------------------------------
 
@@ -165,7 +166,11 @@ class Room:
         member.connection.send(encode(msg))
 
     def apply_input(self, player_id: int, seq: int, dx: float, dy: float) -> None:
-        """Store a player's latest input; the next step uses it. Stale `seq`s are ignored."""
+        """Store a player's latest input; the next step uses it. Stale `seq`s are ignored.
+
+        (Each room replaces this with its game's own `set_input`, bound once in `__init__`:
+        ten inputs arrive per player and second, and this layer adds nothing to them.)
+        """
         self.game.set_input(player_id, seq, dx, dy)
 
     def chat(self, player_id: int, text: str) -> None:

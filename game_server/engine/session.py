@@ -13,13 +13,15 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from orjson import JSONDecodeError, loads
+
 from game_server.engine.cluster import Cluster, Redirect, Seated
 from game_server.engine.connection import Connection, Identity
 from game_server.engine.limits import Limits, TokenBucket
 from game_server.engine.matchmaker import Matchmaker
 from game_server.engine.room import Room
 from protocol import messages
-from protocol.codec import decode_object, encode, encode_error, parse, plain_input
+from protocol.codec import bad_json, decode_object, encode, encode_error, plain_input
 from protocol.errors import ErrorCode, ProtocolError
 
 log = logging.getLogger("arena.session")
@@ -80,14 +82,14 @@ class PlayerSession:
             self._refuse(now, "too many messages")
             return
         try:
-            obj = parse(data)
+            try:
+                obj = loads(data)  # `parse`, inlined: this runs ten times per player and second
+            except JSONDecodeError:
+                raise bad_json() from None
             if type(obj) is dict and obj.get("type") == "input":
                 fields = plain_input(obj)  # the common case, without a message object
-                if fields is not None:
-                    room = self.room
-                    if room is None:
-                        raise ProtocolError(ErrorCode.NOT_IN_ROOM,
-                                            "join a room before sending input")
+                room = self.room
+                if fields is not None and room is not None:
                     room.apply_input(self.player_id, fields[0], fields[1], fields[2])
                     return
             msg = decode_object(obj)

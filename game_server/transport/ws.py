@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import socket
 import struct
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -202,6 +203,8 @@ class GameSocket(tornado.websocket.WebSocketHandler):
     socket_id = ""
     _by_seat = False
     _seat_session = ""  # the session hash a seat token named
+    # Where the batched reader sends text messages: the session's own `handle`, set in open().
+    on_text_message: Callable[[str], None] | None = None
 
     def initialize(self, services: Services, frames: FrameCache) -> None:
         self.services = services
@@ -285,6 +288,7 @@ class GameSocket(tornado.websocket.WebSocketHandler):
             cluster=self.services.cluster,
             session_hash=self.session_hash,
         )
+        self.on_text_message = self.session.handle
         self.socket_id = self.services.events.new_socket_id()
         previous = self.services.sockets.add(self)
         if previous is not None:
