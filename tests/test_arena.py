@@ -522,6 +522,10 @@ def test_pellet_neighbourhoods_change_nothing(seed: int, monkeypatch: pytest.Mon
         if step == 300:  # a teleport and a new mass: the circle looked at no longer fits
             for game in (cached, plain):
                 game.place_player(5, 10.0, 10.0, mass=60)
+        if step in (150, 450):  # a teleport alone, next to pellets
+            x, y = cached._pellets[7]
+            for game in (cached, plain):
+                game.place_player(6, x + 3.0, y)
         cached.step(0.05)
         with monkeypatch.context() as patched:
             patched.setattr(arena, "_NEAR_MARGIN", 0.0)

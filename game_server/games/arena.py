@@ -19,6 +19,7 @@ _RESPAWN_EPSILON = 1e-9  # absorbs float drift when summing many small dt's up t
 # reach leaves that circle: about every 10 steps at the start speed, not every step.
 _NEAR_MARGIN = 32.0
 _NEAR_EPSILON = 1e-6  # keeps rounding from putting a reachable pellet outside the circle
+_NOTHING: list[int] = []  # shared by every player with no pellet near; never appended to
 # The eat phase is skipped while no two players can touch (see `_measure_calm`): the bound on
 # their radii allows this much growth of the largest before it must be measured again.
 _CALM_MASS = 4
@@ -61,36 +62,41 @@ class ArenaRules:
         return self.speed_factor / math.sqrt(mass)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class _Player:
-    id: int
-    name: str
+    # Grouped by use, hot first: a step reads the first group of every player, take_changes()
+    # the second, so each touches as few of the object's cache lines as it can.
     x: float
     y: float
-    mass: int
-    # Derived from the mass (`ArenaGame._set_mass`): full speed, and how far it reaches for
-    # pellets (its radius plus a pellet's).
-    speed: float = 0.0
-    reach: float = 0.0
-    dx: float = 0.0
-    dy: float = 0.0
-    seq: int = -1  # last processed input; -1 until the first one (reported as 0)
+    vx: float = 0.0  # velocity in units per second: the direction times the full speed
+    vy: float = 0.0
     alive: bool = True
-    respawn_in: float = 0.0
+    mass: int
+    # Pellets near where the player last looked: every pellet closer than `qreach` to
+    # (qx, qy), and maybe some that have left since. For `qtime` more seconds its reach stays
+    # inside that circle (whatever its direction: at full speed it would just reach the edge),
+    # so the player checks only these; a pellet placed inside the circle joins the list.
+    # None: look again. `_NOTHING`: nothing near.
+    near: list[int] | None = None
+    qtime: float = -1.0
+    id: int
+    seq: int = -1  # last processed input; -1 until the first one (reported as 0)
     # What take_changes() last reported: the base of the next `moved` deltas, mass and seq.
     rx: int = 0
     ry: int = 0
     rmass: int = 0
     rseq: int = -1
-    # Pellets near where the player last looked: every pellet closer than `qreach` to
-    # (qx, qy), and maybe some that have left since. While its reach stays inside that circle
-    # the player checks only these; a pellet placed inside the circle is added to the list.
-    # `qslack2`: the square of how far it may move before its reach leaves the circle.
-    near: list[int] | None = None
+    name: str
+    dx: float = 0.0  # the direction asked for, its length at most 1
+    dy: float = 0.0
+    # Derived from the mass (`ArenaGame._set_mass`): full speed, and how far it reaches for
+    # pellets (its radius plus a pellet's).
+    speed: float = 0.0
+    reach: float = 0.0
+    respawn_in: float = 0.0
     qx: float = 0.0
     qy: float = 0.0
     qreach: float = 0.0
-    qslack2: float = -1.0
 
     @property
     def reported_seq(self) -> int:
@@ -153,7 +159,7 @@ class ArenaGame:
             raise ValueError(f"player {player_id} is already in the game")
         x, y = self._random_spot()
         mass = self.rules.start_mass
-        player = _Player(player_id, name, x, y, mass)
+        player = _Player(id=player_id, name=name, x=x, y=y, mass=mass)
         self._set_mass(player, mass)
         self._players[player_id] = player
         self._board_dirty = True
@@ -219,13 +225,14 @@ class ArenaGame:
             if length > 1.0:
                 dx, dy = dx / length, dy / length
             player.dx, player.dy = dx, dy
+            player.vx, player.vy = dx * player.speed, dy * player.speed
         return True
 
     def halt(self, player_id: int) -> None:
         """Stop a player where it is (its connection dropped), keeping its processed seq."""
         player = self._players.get(player_id)
         if player is not None:
-            player.dx = player.dy = 0.0
+            player.dx = player.dy = player.vx = player.vy = 0.0
 
     def place_player(self, player_id: int, x: float, y: float, mass: int | None = None) -> None:
         """Put a player at ``(x, y)`` (clamped to the world), optionally with a new mass.
@@ -240,7 +247,8 @@ class ArenaGame:
             self._board_dirty = True
             self._best[player_id] = max(self._best[player_id], mass)
         player.x, player.y = self._clamp(x, y)
-        self._calm = -1.0  # a teleport: the distances measured no longer hold
+        player.near = None  # a teleport: look for pellets where it landed
+        self._calm = -1.0  # and the distances measured no longer hold
 
     def place_pellet(self, pellet_id: int, x: float, y: float) -> None:
         """Put a pellet at ``(x, y)`` (clamped to the world). For tests and tools."""
@@ -269,28 +277,32 @@ class ArenaGame:
             if not p.alive:
                 continue
             alive.append(p)
-            if p.dx or p.dy:  # clamped to the world, inlined
-                distance = p.speed * dt
-                x = p.x + p.dx * distance
-                y = p.y + p.dy * distance
+            vx = p.vx
+            vy = p.vy
+            if vx or vy:  # clamped to the world, inlined
+                x = p.x + vx * dt
+                y = p.y + vy * dt
                 x = p.x = 0.0 if x < 0.0 else (width if x > width else x)
                 y = p.y = 0.0 if y < 0.0 else (height if y > height else y)
             else:
-                x, y = p.x, p.y
+                x = p.x
+                y = p.y
             near = p.near
             if near is not None:
-                ex = x - p.qx
-                ey = y - p.qy
-                if ex * ex + ey * ey > p.qslack2:
+                left = p.qtime - dt
+                if left < 0.0:
                     near = None
+                else:
+                    p.qtime = left
             if near is None:
-                # The reach left the circle looked at (or changed): look again, a margin wider.
+                # The reach may leave the circle looked at (or changed): look again, wider.
                 reach = p.reach
                 qreach = reach + _NEAR_MARGIN
                 slack = qreach - reach - _NEAR_EPSILON
                 p.qx, p.qy, p.qreach = x, y, qreach
-                p.qslack2 = slack * slack if slack >= 0.0 else -1.0
-                near = p.near = within(x, y, qreach)
+                p.qtime = slack / p.speed if slack >= 0.0 and p.speed > 0.0 else -1.0
+                near = within(x, y, qreach)
+                near = p.near = near if near else _NOTHING
             if near:
                 reach = p.reach
                 reach_sq = reach * reach
@@ -333,8 +345,8 @@ class ArenaGame:
         for player in due:
             del self._dead[player.id]
             player.x, player.y = self._random_spot()
-            self._set_mass(player, self.rules.start_mass)
             player.dx = player.dy = 0.0
+            self._set_mass(player, self.rules.start_mass)
             player.alive = True
             self._spawned[player.id] = None
             self._board_dirty = True
@@ -415,7 +427,7 @@ class ArenaGame:
     def _kill(self, victim: _Player, eater: _Player) -> None:
         self._board_dirty = True
         victim.alive = False
-        victim.dx = victim.dy = 0.0
+        victim.dx = victim.dy = victim.vx = victim.vy = 0.0
         victim.respawn_in = self.rules.respawn_delay
         self._dead[victim.id] = None
         self._eaten.append([victim.id, eater.id])
@@ -431,7 +443,8 @@ class ArenaGame:
         rules = self.rules
         root = math.sqrt(mass)
         player.mass = mass
-        player.speed = rules.speed_factor / root
+        player.speed = speed = rules.speed_factor / root
+        player.vx, player.vy = player.dx * speed, player.dy * speed
         player.reach = root * rules.radius_factor + rules.pellet_radius
         player.near = None  # its reach changed: the circle looked at may no longer hold it
 
@@ -561,4 +574,7 @@ class ArenaGame:
         for p in self._players.values():  # rare (an eaten pellet), and then O(players)
             near = p.near
             if near is not None and (x - p.qx) ** 2 + (y - p.qy) ** 2 < p.qreach * p.qreach:
-                near.append(pellet_id)
+                if near is _NOTHING:
+                    p.near = [pellet_id]
+                else:
+                    near.append(pellet_id)
