@@ -149,6 +149,16 @@ async def test_bad_input_gets_errors_and_the_socket_stays_usable(client_factory)
     ws.close()
 
 
+async def test_a_message_larger_than_one_socket_read_arrives_whole(client_factory) -> None:
+    # The server reads 4 KiB at a time (transport/reader.py): a 12 KiB frame spans reads.
+    _, ws, _ = await joined_player(client_factory, "long")
+    ws.write_message('{"type": "ping", "id": 42' + " " * (12 * 1024) + "}")
+    send(ws, {"type": "ping", "id": 43})
+    assert (await recv_until(ws, "pong"))["id"] == 42
+    assert (await recv_until(ws, "pong"))["id"] == 43
+    ws.close()
+
+
 async def test_oversized_frames_close_with_1009(client_factory) -> None:
     _, ws, _ = await joined_player(client_factory, "big")
     send(ws, {"type": "chat", "text": "x" * (17 * 1024)})

@@ -27,6 +27,11 @@ from tornado.util import _websocket_mask
 from tornado.websocket import WebSocketProtocol13
 
 READ_CHUNK = 65536
+# What the stream asks the kernel for in one read. IOStream allocates and zeroes a fresh buffer
+# of this size for every read (64 KiB by default: a memset that evicts the L1 and much of the
+# L2 cache ten times per player and second); a player's messages are tens of bytes, so 4 KiB
+# holds many, and a larger message just takes a few reads.
+SOCKET_READ_SIZE = 4096
 
 # Yield to the IOLoop after this much work in one read loop, like Tornado's own reader, so one
 # fast sender cannot starve the other sockets.
@@ -41,6 +46,7 @@ class BatchedProtocol13(WebSocketProtocol13):
         if self._decompressor is not None:  # permessage-deflate: keep Tornado's reader
             await super()._receive_frame_loop()
             return
+        self.stream.read_chunk_size = SOCKET_READ_SIZE
         sink = getattr(self.handler, "on_text_message", None)
         self._on_text = sink if sink is not None else self.handler.on_message
         buf = bytearray()
