@@ -606,3 +606,55 @@ def test_players_closing_in_from_afar_are_eaten_on_time(speed: float) -> None:
     assert kills[0] == kills[1]
     assert [row for _, row in kills[0]] == [[2, 1], [3, 1]]
     assert kills[0][0][0] > 20
+
+
+def test_the_calm_is_the_soonest_touch_of_any_pair_that_could_eat() -> None:
+    """The sweep finds what checking every pair finds: the time before the first two players
+    who could eat one another (mass ratio) could touch, closing at full speed."""
+    rng = random.Random(5)
+    for case in range(300):
+        game = make_game(seed=case, world_width=3000.0, world_height=3000.0)
+        for player_id in range(1, rng.randint(2, 25)):
+            game.add_player(player_id, f"p{player_id}")
+            spread = rng.choice([100.0, 600.0, 3000.0])
+            game.place_player(player_id, rng.uniform(0.0, spread), rng.uniform(0.0, spread),
+                              mass=rng.choice([10, 11, 13, 20, 45, 90]))
+        players = list(game._players.values())
+        expected = math.inf
+        for i, a in enumerate(players):
+            for b in players[i + 1:]:
+                if a.mass >= 1.25 * b.mass or b.mass >= 1.25 * a.mass:
+                    gap = math.dist((a.x, a.y), (b.x, b.y)) - (game.rules.radius(a.mass)
+                                                               + game.rules.radius(b.mass))
+                    expected = min(expected, gap / (a.speed + b.speed))
+        game._measure_calm(players)
+        if expected < 0:  # two are touching already: the phase must run at once
+            assert game._calm < 0, case
+        else:
+            assert game._calm == pytest.approx(expected, abs=1e-6), case
+
+
+def test_a_player_grown_by_pellets_on_the_way_eats_on_time() -> None:
+    """Two equals (neither can eat the other) until one eats pellets on its way: from then on
+    it can, and the kill comes at the very step the plain rule has it."""
+    kills = []
+    for skip in (True, False):
+        game = make_game(pellet_count=3)
+        game.add_player(1, "grower")
+        game.add_player(2, "sitter")
+        game.place_player(1, 100.0, 500.0, mass=10)
+        game.place_player(2, 400.0, 500.0, mass=10)
+        game.add_player(3, "far")  # could eat both, but far away: the phase is skipped
+        game.place_player(3, 950.0, 950.0, mass=50)
+        for pellet_id, x in enumerate((150.0, 200.0, 250.0)):
+            game.place_pellet(pellet_id, x, 500.0)
+        game.set_input(1, 1, 1.0, 0.0)
+        eaten = []
+        for step in range(200):
+            if not skip:
+                game._calm = -1.0
+            game.step(0.05)
+            eaten += [(step, row) for row in game.take_changes().get("eaten", [])]
+        kills.append(eaten)
+    assert kills[0] == kills[1]
+    assert [row for _, row in kills[0]] == [[2, 1]]

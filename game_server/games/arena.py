@@ -20,9 +20,8 @@ _RESPAWN_EPSILON = 1e-9  # absorbs float drift when summing many small dt's up t
 _NEAR_MARGIN = 32.0
 _NEAR_EPSILON = 1e-6  # keeps rounding from putting a reachable pellet outside the circle
 _NOTHING: list[int] = []  # shared by every player with no pellet near; never appended to
-# The eat phase is skipped while no two players can touch (see `_measure_calm`): the bound on
-# their radii allows this much growth of the largest before it must be measured again.
-_CALM_MASS = 4
+# The eat phase is skipped while no player can touch one it could eat or be eaten by (see
+# `_measure_calm`); distances are measured this much short, against rounding.
 _CALM_EPSILON = 1e-6
 
 
@@ -73,12 +72,10 @@ class _Player:
     alive: bool = True
     mass: int
     # Pellets near where the player last looked: every pellet closer than `qreach` to
-    # (qx, qy), and maybe some that have left since. For `qtime` more seconds its reach stays
-    # inside that circle (whatever its direction: at full speed it would just reach the edge),
-    # so the player checks only these; a pellet placed inside the circle joins the list.
-    # None: look again. `_NOTHING`: nothing near.
+    # (qx, qy), and maybe some that have left since. While its reach stays inside that circle
+    # (`ArenaGame._near_time`) the player checks only these; a pellet placed inside the circle
+    # joins the list. None: look again. `_NOTHING`: nothing near.
     near: list[int] | None = None
-    qtime: float = -1.0
     id: int
     seq: int = -1  # last processed input; -1 until the first one (reported as 0)
     # What take_changes() last reported: the base of the next `moved` deltas, mass and seq.
@@ -136,11 +133,14 @@ class ArenaGame:
         self._last_leaderboard: list[list[int]] = []
         # Set wherever a mass or a life changes, so an unchanged top list costs nothing.
         self._board_dirty = True
-        # No two players can touch while `_calm` (a distance) stays >= 0, nor any mass passes
-        # `_calm_mass`; each step takes `_calm_rate` x dt off it. Below 0: measure again.
+        # Seconds before two players who could eat one another could touch; each step takes
+        # its dt off. Below 0 (and after any mass, life or teleport): measure again.
         self._calm = -1.0
-        self._calm_mass = 0
-        self._calm_rate = 0.0
+        # Seconds until the first player's reach may leave the circle it looked at: then every
+        # player looks again. One countdown for all instead of a check per player and step.
+        self._near_time = -1.0
+        # (players alive, smallest mass, largest mass); None after any mass or life changed.
+        self._census: tuple[int, int, int] | None = None
         for pellet_id in range(self.rules.pellet_count):
             x, y = self._random_spot()
             self._pellets.append((x, y))
@@ -163,6 +163,7 @@ class ArenaGame:
         self._set_mass(player, mass)
         self._players[player_id] = player
         self._board_dirty = True
+        self._census = None
         self._calm = -1.0  # a newcomer may land on someone
         self._best[player_id] = max(self._best.get(player_id, 0), mass)
         reported_seq = player.reported_seq
@@ -180,6 +181,7 @@ class ArenaGame:
         """Take a player out of the game; an unknown id is a no-op."""
         if self._players.pop(player_id, None) is None:
             return
+        self._census = None
         self._dead.pop(player_id, None)
         self._spawned.pop(player_id, None)
         # Forgotten with the player: a long-lived room sees thousands come and go. Whoever
@@ -268,15 +270,19 @@ class ArenaGame:
         width, height = rules.world_width, rules.world_height
         within = self._pellet_grid.within
         pellets = self._pellets
-        alive: list[_Player] = []
-        smallest = largest = 0
+        players = self._players
+        near_time = self._near_time - dt
+        if near_time < 0.0:
+            # Some player's reach may have left the circle it looked at: everyone looks again.
+            near_time = math.inf
+            for p in players.values():
+                p.near = None
         # One pass for every player, every step: move, then eat pellets. A player's pellets
         # depend on its own position and the pellets only, so moving the later players after
         # an earlier one ate changes nothing.
-        for p in self._players.values():
+        for p in players.values():
             if not p.alive:
                 continue
-            alive.append(p)
             vx = p.vx
             vy = p.vy
             if vx or vy:  # clamped to the world, inlined
@@ -288,19 +294,16 @@ class ArenaGame:
                 x = p.x
                 y = p.y
             near = p.near
-            if near is not None:
-                left = p.qtime - dt
-                if left < 0.0:
-                    near = None
-                else:
-                    p.qtime = left
             if near is None:
-                # The reach may leave the circle looked at (or changed): look again, wider.
+                # Look a margin wider than the reach: at full speed, whatever its direction,
+                # the reach stays inside for `slack / speed` seconds.
                 reach = p.reach
                 qreach = reach + _NEAR_MARGIN
                 slack = qreach - reach - _NEAR_EPSILON
                 p.qx, p.qy, p.qreach = x, y, qreach
-                p.qtime = slack / p.speed if slack >= 0.0 and p.speed > 0.0 else -1.0
+                seconds = slack / p.speed if slack >= 0.0 and p.speed > 0.0 else -1.0
+                if seconds < near_time:
+                    near_time = seconds
                 near = within(x, y, qreach)
                 near = p.near = near if near else _NOTHING
             if near:
@@ -316,24 +319,35 @@ class ArenaGame:
                     for pellet_id in eaten:
                         self._grow(p, rules.pellet_mass)
                         self._set_pellet(pellet_id, *self._random_spot())
-            # Its mass is final for this phase: nobody else's pellets change it.
-            mass = p.mass
-            if len(alive) == 1 or mass < smallest:
-                smallest = mass
-            if mass > largest:
-                largest = mass
+        self._near_time = near_time
+        census = self._census
+        if census is None:
+            census = self._census = self._count_masses()
+        count, smallest, largest = census
         # Nobody can eat unless it has eat_ratio times the smallest mass (the usual case while
-        # everyone is near the start mass), nor while no two players can touch (the usual case
-        # once masses differ: players are far apart, and the phase runs about every 10th step).
-        self._calm -= self._calm_rate * dt
-        if (
-            len(alive) > 1
-            and largest >= rules.eat_ratio * smallest
-            and (self._calm < 0.0 or largest > self._calm_mass)
-        ):
+        # everyone is near the start mass), nor before two who could eat one another could
+        # touch (the usual case once masses differ: 20 players in a room run it at about one
+        # step in 15, after a mass changed or when a pair comes close).
+        self._calm -= dt
+        if count > 1 and largest >= rules.eat_ratio * smallest and self._calm < 0.0:
+            alive = [p for p in players.values() if p.alive]
             self._eat_players(alive, smallest)
             self._measure_calm(alive)
         self.tick += 1
+
+    def _count_masses(self) -> tuple[int, int, int]:
+        """(players alive, smallest mass, largest mass): the eat phase's quick test."""
+        count = largest = 0
+        smallest = 1 << 62
+        for p in self._players.values():
+            if p.alive:
+                count += 1
+                mass = p.mass
+                if mass < smallest:
+                    smallest = mass
+                if mass > largest:
+                    largest = mass
+        return count, smallest, largest
 
     def _respawn_due(self, dt: float) -> None:
         due = []
@@ -390,42 +404,47 @@ class ArenaGame:
                     self._kill(victim, eater)
 
     def _measure_calm(self, alive: list[_Player]) -> None:
-        """How far the players may close in before two of them could touch.
+        """How long before two players who could eat one another could touch.
 
-        Two players touch only closer than the sum of their radii, at most twice the radius of
-        `_calm_mass` (the largest mass plus a margin). Each step brings two players at most
-        twice the fastest speed x dt closer: that of the smallest mass, since masses only grow
-        between the events that reset `_calm` (a newcomer, a respawn, a teleport). The nearest
-        pair comes from a sweep over the players sorted by x.
+        Such a pair touches only closer than the sum of its radii, and closes in at most at the
+        sum of its full speeds; masses (so radii and speeds) stay as they are until something
+        resets `_calm`: a mass change, a death, a newcomer, a respawn, a teleport. The sweep
+        over the players sorted by x stops as soon as the x gap alone rules out the rest.
         """
-        live = [p for p in alive if p.alive]
-        if len(live) < 2:
-            self._calm = -1.0
-            return
-        largest = max(p.mass for p in live)
-        smallest = min(p.mass for p in live)
         rules = self.rules
-        self._calm_mass = largest + _CALM_MASS
-        touch = 2.0 * math.sqrt(self._calm_mass) * rules.radius_factor
-        self._calm_rate = 2.0 * rules.speed_factor / math.sqrt(smallest) * (1.0 + _CALM_EPSILON)
-        points = sorted([(p.x, p.y) for p in live])
-        nearest_sq = math.inf
-        nearest = math.inf
-        for i, (x, y) in enumerate(points):
-            for j in range(i + 1, len(points)):
-                ox, oy = points[j]
+        factor = rules.radius_factor
+        ratio = rules.eat_ratio
+        rows = sorted([(p.x, p.y, p.mass, p.speed) for p in alive if p.alive])
+        if len(rows) < 2:
+            self._calm = math.inf  # until a newcomer or a respawn
+            return
+        roots = [math.sqrt(mass) for _, _, mass, _ in rows]
+        reach_most = max(roots) * factor
+        speed_most = max(speed for _, _, _, speed in rows)
+        soonest = math.inf
+        for i, (x, y, mass, speed) in enumerate(rows):
+            reach = roots[i] * factor + reach_most
+            closing = speed + speed_most
+            for j in range(i + 1, len(rows)):
+                ox, oy, other, other_speed = rows[j]
                 ex = ox - x
-                if ex >= nearest:
-                    break
-                ey = oy - y
-                distance_sq = ex * ex + ey * ey
-                if distance_sq < nearest_sq:
-                    nearest_sq = distance_sq
-                    nearest = math.sqrt(distance_sq)
-        self._calm = nearest - touch - _CALM_EPSILON
+                if ex - reach >= soonest * closing:
+                    break  # this one and every later one are at least that far in x
+                if mass >= ratio * other or other >= ratio * mass:
+                    ey = oy - y
+                    gap = math.sqrt(ex * ex + ey * ey) - (roots[i] + roots[j]) * factor
+                    seconds = (gap - _CALM_EPSILON) / (speed + other_speed)
+                    if seconds < soonest:
+                        if seconds < 0.0:
+                            self._calm = seconds  # touching already: no need to look further
+                            return
+                        soonest = seconds
+        self._calm = soonest
 
     def _kill(self, victim: _Player, eater: _Player) -> None:
         self._board_dirty = True
+        self._census = None
+        self._calm = -1.0
         victim.alive = False
         victim.dx = victim.dy = victim.vx = victim.vy = 0.0
         victim.respawn_in = self.rules.respawn_delay
@@ -447,6 +466,8 @@ class ArenaGame:
         player.vx, player.vy = player.dx * speed, player.dy * speed
         player.reach = root * rules.radius_factor + rules.pellet_radius
         player.near = None  # its reach changed: the circle looked at may no longer hold it
+        self._census = None
+        self._calm = -1.0  # and so did whom it can eat, how far it reaches and how fast
 
     # -- output ------------------------------------------------------------------------------
 
