@@ -45,20 +45,25 @@ def bad_json() -> ProtocolError:
 
 
 _MAX_DIRECTION = float(m.MAX_DIRECTION)
+_MIN_DIRECTION = -_MAX_DIRECTION
+_MAX_SEQ = m.MAX_SEQ
 
 
 def plain_input(obj: dict[str, Any]) -> tuple[int, float, float] | None:
     """`(seq, dx, dy)` of an `input` in its usual form (float directions, all in range),
     without building a message: ten of these arrive per player and second. None for any
     other form; `decode_object` then gives the exact answer, an `Input` or the error."""
-    seq = obj.get("seq")
-    dx = obj.get("dx")
-    dy = obj.get("dy")
+    try:
+        seq = obj["seq"]
+        dx = obj["dx"]
+        dy = obj["dy"]
+    except KeyError:
+        return None
     if (
         type(seq) is int and type(dx) is float and type(dy) is float
-        and 0 <= seq <= m.MAX_SEQ
+        and 0 <= seq <= _MAX_SEQ
         # NaN fails every comparison, infinities fail the range.
-        and -_MAX_DIRECTION <= dx <= _MAX_DIRECTION and -_MAX_DIRECTION <= dy <= _MAX_DIRECTION
+        and _MIN_DIRECTION <= dx <= _MAX_DIRECTION and _MIN_DIRECTION <= dy <= _MAX_DIRECTION
     ):
         return seq, dx, dy
     return None

@@ -19,6 +19,7 @@ _RESPAWN_EPSILON = 1e-9  # absorbs float drift when summing many small dt's up t
 # reach leaves that circle: about every 10 steps at the start speed, not every step.
 _NEAR_MARGIN = 32.0
 _NEAR_EPSILON = 1e-6  # keeps rounding from putting a reachable pellet outside the circle
+_INF = math.inf
 _NOTHING: list[int] = []  # shared by every player with no pellet near; never appended to
 # The eat phase is skipped while no player can touch one it could eat or be eaten by (see
 # `_measure_calm`); distances are measured this much short, against rounding.
@@ -219,15 +220,20 @@ class ArenaGame:
         acknowledgements progress) but its direction is dropped.
         """
         player = self._players.get(player_id)
-        if player is None or seq <= player.seq or not (math.isfinite(dx) and math.isfinite(dy)):
+        # -inf < v < inf: finite (NaN fails every comparison), without two calls per input.
+        if player is None or seq <= player.seq or not (_INF > dx > -_INF and _INF > dy > -_INF):
             return False
         player.seq = seq
         if player.alive:
-            length = math.hypot(dx, dy)
-            if length > 1.0:
-                dx, dy = dx / length, dy / length
-            player.dx, player.dy = dx, dy
-            player.vx, player.vy = dx * player.speed, dy * player.speed
+            if dx * dx + dy * dy > 1.0:  # hypot only when it may be needed
+                length = math.hypot(dx, dy)
+                if length > 1.0:
+                    dx, dy = dx / length, dy / length
+            speed = player.speed
+            player.dx = dx
+            player.dy = dy
+            player.vx = dx * speed
+            player.vy = dy * speed
         return True
 
     def halt(self, player_id: int) -> None:
