@@ -527,3 +527,37 @@ def test_churn_leaves_nothing_behind(clock, scheduler) -> None:
     assert len(mm._seats) == 1  # the keeper's own
     assert not mm._disposals
     assert room.game.player_count == 1
+
+
+def test_inputs_wait_for_the_tick_and_the_highest_seq_counts(clock, scheduler) -> None:
+    mm = make_matchmaker(clock, scheduler)
+    a = session(mm, 1, "ann")
+    send(a, {"type": "join", "mode": "arena"})
+    room, game = a.room, a.room.game
+    scheduler.advance(TICK)  # its spawn is reported
+    x0 = game._players[a.player_id].x
+    send(a, {"type": "input", "seq": 5, "dx": 1.0, "dy": 0.0})
+    send(a, {"type": "input", "seq": 3, "dx": -1.0, "dy": 0.0})  # older, arrived later
+    assert game._players[a.player_id].seq == -1  # nothing reaches the game between ticks
+    scheduler.advance(TICK)
+    assert game._players[a.player_id].x > x0  # the seq 5 direction, not the later seq 3
+    states = conn(a).of_type("state")
+    assert states[-1]["acks"] == [a.player_id, 5]
+    send(a, {"type": "input", "seq": 4, "dx": -1.0, "dy": 0.0})  # stale against the game
+    scheduler.advance(TICK)
+    assert game._players[a.player_id].seq == 5 and game._players[a.player_id].dx == 1.0
+    assert room._inputs == {}
+
+
+def test_an_input_sent_just_before_a_drop_does_not_move_the_held_player(clock, scheduler) -> None:
+    mm = make_matchmaker(clock, scheduler)
+    a = session(mm, 1, "ann")
+    send(a, {"type": "join", "mode": "arena"})
+    room, player_id = a.room, a.player_id
+    scheduler.advance(TICK)
+    spot = (room.game._players[player_id].x, room.game._players[player_id].y)
+    send(a, {"type": "input", "seq": 1, "dx": 1.0, "dy": 0.0})
+    a.disconnect()  # the seat is held for a resume
+    assert room.holds(player_id)
+    scheduler.advance(TICK * 5)
+    assert (room.game._players[player_id].x, room.game._players[player_id].y) == spot

@@ -101,7 +101,7 @@ class Room:
         self._last = monotonic()
         self._due = self._last + self.dt  # the fixed grid a timer started now would follow
         self._behind = 0.0
-        self.apply_input = game.set_input  # type: ignore[method-assign]
+        self._inputs: dict[int, tuple[int, float, float]] = {}  # player id -> (seq, dx, dy)
 
     # -- membership -------------------------------------------------------------------------
 
@@ -138,6 +138,7 @@ class Room:
         if member is None:
             return False
         self._lagging.pop(player_id, None)
+        self._inputs.pop(player_id, None)  # a held player stands still
         self._held[player_id] = member.identity
         self.game.halt(player_id)
         return True
@@ -166,12 +167,17 @@ class Room:
         member.connection.send(encode(msg))
 
     def apply_input(self, player_id: int, seq: int, dx: float, dy: float) -> None:
-        """Store a player's latest input; the next step uses it. Stale `seq`s are ignored.
+        """Keep a player's input for the next tick, which hands it to the game before its step.
 
-        (Each room replaces this with its game's own `set_input`, bound once in `__init__`:
-        ten inputs arrive per player and second, and this layer adds nothing to them.)
+        Only the input with the highest `seq` since the last tick counts (the game would
+        ignore the others, or overwrite them before stepping). Handing them over in the tick,
+        next to the step that reads them, keeps the game's players out of the input path:
+        ten inputs per player and second touched them while they were cold.
         """
-        self.game.set_input(player_id, seq, dx, dy)
+        inputs = self._inputs
+        kept = inputs.get(player_id)
+        if kept is None or seq > kept[0]:
+            inputs[player_id] = (seq, dx, dy)
 
     def chat(self, player_id: int, text: str) -> None:
         member = self._members.get(player_id)
@@ -189,6 +195,7 @@ class Room:
         if identity is None:
             return
         self._lagging.pop(player_id, None)
+        self._inputs.pop(player_id, None)
         best = self.game.best_mass(player_id)
         try:
             self.game.remove_player(player_id)
@@ -241,6 +248,12 @@ class Room:
             self._behind -= steps * dt
         try:
             game = self.game
+            inputs = self._inputs
+            if inputs:
+                set_input = game.set_input
+                for player_id, (seq, dx, dy) in inputs.items():
+                    set_input(player_id, seq, dx, dy)
+                inputs.clear()
             for _ in range(steps):
                 game.step(dt)
             changes = game.take_changes()
