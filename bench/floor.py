@@ -2,9 +2,10 @@
 
 Runs Arena (`python -m game_server`, hardening on, `--max-connections-per-ip 0`) and the floor
 (`python -m bench.floor_server`: the same login and messages, no game, no storage) as fresh
-processes pinned to CPU 0, one after the other (A F A F ...), and drives each with the same load
+processes pinned to CPU 0, one after the other (A F for each player count, every other round
+mirrored: F A from the largest count down), and drives each with the same load
 generator (`bench.loadgen`) pinned to CPU 1. The floor's states are sized to the average state
-Arena sent in the run just before, so both send states of the same size. Per run: server CPU per
+Arena sent in its latest run, so both send states of the same size. Per run: server CPU per
 player-second over the measured window, ping RTT, states/s per player, RSS growth per player and
 bytes sent per player-second; then medians across rounds and the ratio Arena / floor. Writes
 `<date>-floor.json` and `.md` into `bench/results/` (or `--out`); `--profile` adds a py-spy flame
@@ -211,13 +212,23 @@ class FloorBench:
 
 
 def plan(options: Options) -> list[tuple[str, int, int]]:
-    """(server, players, round) in order: A F for each player count, round after round."""
-    return [
-        (kind, players, round_no)
-        for round_no in range(1, options.rounds + 1)
-        for players in options.players
-        for kind in SERVERS
-    ]
+    """(server, players, round) in order: odd rounds A F for each player count going up, even
+    rounds the mirror image, F A going down.
+
+    A run is affected by the one before it and by the machine drifting over the session; with
+    a fixed A F A F order over two player counts, every Arena run at the smaller count came
+    right after a floor run at the larger one, and every floor run there after an Arena run
+    at the same count. Mirrored rounds give each server each kind of predecessor, and cancel
+    a steady drift over every two rounds.
+    """
+    runs: list[tuple[str, int, int]] = []
+    for round_no in range(1, options.rounds + 1):
+        mirrored = round_no % 2 == 0
+        for players in (sorted(options.players, reverse=True) if mirrored
+                        else sorted(options.players)):
+            kinds = tuple(reversed(SERVERS)) if mirrored else SERVERS
+            runs.extend((kind, players, round_no) for kind in kinds)
+    return runs
 
 
 def run(options: Options, command: str) -> dict[str, Any]:

@@ -270,5 +270,7 @@ def test_summary_takes_medians_and_pairs_rounds():
     assert row["floor"]["cpu_us_per_player_second"] == 650.0
     assert row["ratio"] == round(800 / 650, 3)
     assert row["round_ratios"] == [1.5, 1.0]
-    assert [k for k, _, _ in floor.plan(floor.Options(players=[4, 8], rounds=2))] == [
-        "arena", "floor"] * 4
+    assert floor.plan(floor.Options(players=[8, 4], rounds=3)) == [
+        ("arena", 4, 1), ("floor", 4, 1), ("arena", 8, 1), ("floor", 8, 1),
+        ("floor", 8, 2), ("arena", 8, 2), ("floor", 4, 2), ("arena", 4, 2),
+        ("arena", 4, 3), ("floor", 4, 3), ("arena", 8, 3), ("floor", 8, 3)]
