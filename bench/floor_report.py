@@ -166,7 +166,8 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         machine_line(m, "uvloop"),
         f"Setup: Arena (`python -m game_server --max-connections-per-ip 0`, every other limit at "
         f"its default) and the floor (`python -m bench.floor_server`, states sized to Arena's "
-        f"average in the run before) in fresh processes, alternating A F A F; "
+        f"average in its latest run) in fresh processes, one at a time: A F for each player "
+        f"count going up, every other round mirrored (F A going down); "
         f"rounds: {c['rounds']}; each run: ramp, {c['warmup']:g} s warm-up, {c['seconds']:g} s "
         f"measured; {c['pinning']}. Load generator: {report.get('loadgen') or 'bench.loadgen'}.",
         "",
