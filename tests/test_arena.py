@@ -499,6 +499,14 @@ def test_a_full_state_between_takes_is_the_base_of_the_next_deltas() -> None:
     assert joined_view + moved[1] == round(game._players[1].x)  # ...and the delta lands exactly
 
 
+def steer(games: tuple[ArenaGame, ...], player_ids: range, rng: random.Random, seq: int) -> None:
+    """Give each player the same new random direction in every one of `games`."""
+    for player_id in player_ids:
+        angle = rng.uniform(0.0, 2 * math.pi)
+        for game in games:
+            game.set_input(player_id, seq, math.cos(angle), math.sin(angle))
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_pellet_neighbourhoods_change_nothing(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Players look for pellets only when their reach leaves the circle they last looked at;
@@ -515,10 +523,7 @@ def test_pellet_neighbourhoods_change_nothing(seed: int, monkeypatch: pytest.Mon
     eaten = 0
     for step in range(600):
         if step % 3 == 0:
-            for player_id in range(1, 31):
-                angle = rng.uniform(0.0, 2 * math.pi)
-                for game in (cached, plain):
-                    game.set_input(player_id, step + 1, math.cos(angle), math.sin(angle))
+            steer((cached, plain), range(1, 31), rng, step + 1)
         if step == 300:  # a teleport and a new mass: the circle looked at no longer fits
             for game in (cached, plain):
                 game.place_player(5, 10.0, 10.0, mass=60)
@@ -556,10 +561,7 @@ def test_skipping_the_eat_phase_while_calm_changes_nothing() -> None:
                 game.place_player(player_id, x, y, mass=mass)
         for step in range(900):
             if step % 4 == 0:
-                for player_id in range(1, 21):
-                    angle = rng.uniform(0.0, 2 * math.pi)
-                    for game in (calm, plain):
-                        game.set_input(player_id, step + 1, math.cos(angle), math.sin(angle))
+                steer((calm, plain), range(1, 21), rng, step + 1)
             if step in (200, 500):  # a teleport and a new mass reset what was measured
                 for game in (calm, plain):
                     game.place_player(3, 300.0, 300.0, mass=90)
