@@ -9,10 +9,10 @@ import bisect
 import heapq
 import math
 import random
-from dataclasses import dataclass
 from typing import Any
 
-from .spatial import Grid
+from .arena_rules import ArenaRules, PlayerState
+from .spatial import Grid, soonest_contact
 
 _RESPAWN_EPSILON = 1e-9  # absorbs float drift when summing many small dt's up to respawn_delay
 # A player looks for pellets this much farther than it reaches, and looks again only once its
@@ -26,86 +26,11 @@ _NOTHING: list[int] = []  # shared by every player with no pellet near; never ap
 _CALM_EPSILON = 1e-6
 
 
-@dataclass(frozen=True)
-class ArenaRules:
-    """Every constant of the game, in one place."""
-
-    world_width: float = 3000.0
-    world_height: float = 3000.0
-    pellet_count: int = 300
-    pellet_radius: float = 5.0
-    pellet_mass: int = 1
-    start_mass: int = 10
-    radius_factor: float = 4.0  # radius = sqrt(mass) * radius_factor
-    speed_factor: float = 200.0  # speed (units/s) = speed_factor / sqrt(mass)
-    eat_ratio: float = 1.25  # eater mass >= eat_ratio * victim mass, and distance < r1 + r2
-    respawn_delay: float = 3.0  # seconds a victim stays dead
-    leaderboard_size: int = 10
-    grid_cell_size: float = 100.0  # side of the spatial hash cells (tuning, not gameplay)
-
-    def __post_init__(self) -> None:
-        if not (self.world_width > 0 and self.world_height > 0):
-            raise ValueError("the world must have a positive width and height")
-        if self.pellet_count < 0 or self.leaderboard_size < 0 or self.respawn_delay < 0:
-            raise ValueError("pellet_count, leaderboard_size and respawn_delay must be >= 0")
-        if self.start_mass < 1 or self.pellet_mass < 0:
-            raise ValueError("start_mass must be >= 1 and pellet_mass >= 0")
-        if self.eat_ratio <= 1 or self.grid_cell_size <= 0:
-            raise ValueError("eat_ratio must be > 1 and grid_cell_size > 0")
-
-    def radius(self, mass: float) -> float:
-        """The radius of a player of this mass."""
-        return math.sqrt(mass) * self.radius_factor
-
-    def speed(self, mass: float) -> float:
-        """The full speed, in units per second, of a player of this mass."""
-        return self.speed_factor / math.sqrt(mass)
-
-
-@dataclass(slots=True, kw_only=True)
-class _Player:
-    # Grouped by use, hot first: a step reads the first group of every player, take_changes()
-    # the second, so each touches as few of the object's cache lines as it can.
-    x: float
-    y: float
-    vx: float = 0.0  # velocity in units per second: the direction times the full speed
-    vy: float = 0.0
-    alive: bool = True
-    mass: int
-    # Pellets near where the player last looked: every pellet closer than `qreach` to
-    # (qx, qy), and maybe some that have left since. While its reach stays inside that circle
-    # (`ArenaGame._near_time`) the player checks only these; a pellet placed inside the circle
-    # joins the list. None: look again. `_NOTHING`: nothing near.
-    near: list[int] | None = None
-    id: int
-    seq: int = -1  # last processed input; -1 until the first one (reported as 0)
-    # What take_changes() last reported: the base of the next `moved` deltas, mass and seq.
-    rx: int = 0
-    ry: int = 0
-    rmass: int = 0
-    rseq: int = -1
-    name: str
-    dx: float = 0.0  # the direction asked for, its length at most 1
-    dy: float = 0.0
-    # Derived from the mass (`ArenaGame._set_mass`): full speed, and how far it reaches for
-    # pellets (its radius plus a pellet's).
-    speed: float = 0.0
-    reach: float = 0.0
-    respawn_in: float = 0.0
-    qx: float = 0.0
-    qy: float = 0.0
-    qreach: float = 0.0
-
-    @property
-    def reported_seq(self) -> int:
-        return max(self.seq, 0)
-
-
-def _x_of(player: _Player) -> float:
+def _x_of(player: PlayerState) -> float:
     return player.x
 
 
-def _id_of(player: _Player) -> int:
+def _id_of(player: PlayerState) -> int:
     return player.id
 
 
@@ -119,7 +44,7 @@ class ArenaGame:
         self.rules = rules if rules is not None else ArenaRules()
         self._rng = random.Random(seed)
         self.tick = 0  # the number of steps taken so far
-        self._players: dict[int, _Player] = {}
+        self._players: dict[int, PlayerState] = {}
         self._pellet_grid = Grid(self.rules.grid_cell_size)
         self._pellets: list[tuple[float, float]] = []
         self._dead: dict[int, None] = {}
@@ -160,7 +85,7 @@ class ArenaGame:
             raise ValueError(f"player {player_id} is already in the game")
         x, y = self._random_spot()
         mass = self.rules.start_mass
-        player = _Player(id=player_id, name=name, x=x, y=y, mass=mass)
+        player = PlayerState(id=player_id, name=name, x=x, y=y, mass=mass)
         self._set_mass(player, mass)
         self._players[player_id] = player
         self._board_dirty = True
@@ -372,7 +297,7 @@ class ArenaGame:
             self._board_dirty = True
             self._calm = -1.0  # back in the world, anywhere
 
-    def _eat_players(self, alive: list[_Player], smallest: int) -> None:
+    def _eat_players(self, alive: list[PlayerState], smallest: int) -> None:
         """Each eater in turn (in joining order) eats the smaller players it overlaps.
 
         Candidates come from a sweep over the players sorted by x (positions do not change in
@@ -409,45 +334,20 @@ class ArenaGame:
                     self._grow(eater, victim.mass)
                     self._kill(victim, eater)
 
-    def _measure_calm(self, alive: list[_Player]) -> None:
+    def _measure_calm(self, alive: list[PlayerState]) -> None:
         """How long before two players who could eat one another could touch.
 
         Such a pair touches only closer than the sum of its radii, and closes in at most at the
         sum of its full speeds; masses (so radii and speeds) stay as they are until something
-        resets `_calm`: a mass change, a death, a newcomer, a respawn, a teleport. The sweep
-        over the players sorted by x stops as soon as the x gap alone rules out the rest.
+        resets `_calm`: a mass change, a death, a newcomer, a respawn, a teleport.
         """
         rules = self.rules
-        factor = rules.radius_factor
-        ratio = rules.eat_ratio
-        rows = sorted([(p.x, p.y, p.mass, p.speed) for p in alive if p.alive])
-        if len(rows) < 2:
-            self._calm = math.inf  # until a newcomer or a respawn
-            return
-        roots = [math.sqrt(mass) for _, _, mass, _ in rows]
-        reach_most = max(roots) * factor
-        speed_most = max(speed for _, _, _, speed in rows)
-        soonest = math.inf
-        for i, (x, y, mass, speed) in enumerate(rows):
-            reach = roots[i] * factor + reach_most
-            closing = speed + speed_most
-            for j in range(i + 1, len(rows)):
-                ox, oy, other, other_speed = rows[j]
-                ex = ox - x
-                if ex - reach >= soonest * closing:
-                    break  # this one and every later one are at least that far in x
-                if mass >= ratio * other or other >= ratio * mass:
-                    ey = oy - y
-                    gap = math.sqrt(ex * ex + ey * ey) - (roots[i] + roots[j]) * factor
-                    seconds = (gap - _CALM_EPSILON) / (speed + other_speed)
-                    if seconds < soonest:
-                        if seconds < 0.0:
-                            self._calm = seconds  # touching already: no need to look further
-                            return
-                        soonest = seconds
-        self._calm = soonest
+        self._calm = soonest_contact(
+            [(p.x, p.y, p.mass, p.speed) for p in alive if p.alive],
+            eat_ratio=rules.eat_ratio, radius_factor=rules.radius_factor,
+            epsilon=_CALM_EPSILON)
 
-    def _kill(self, victim: _Player, eater: _Player) -> None:
+    def _kill(self, victim: PlayerState, eater: PlayerState) -> None:
         self._board_dirty = True
         self._census = None
         self._calm = -1.0
@@ -457,13 +357,13 @@ class ArenaGame:
         self._dead[victim.id] = None
         self._eaten.append([victim.id, eater.id])
 
-    def _grow(self, player: _Player, amount: int) -> None:
+    def _grow(self, player: PlayerState, amount: int) -> None:
         self._board_dirty = True
         self._set_mass(player, player.mass + amount)
         if player.mass > self._best[player.id]:
             self._best[player.id] = player.mass
 
-    def _set_mass(self, player: _Player, mass: int) -> None:
+    def _set_mass(self, player: PlayerState, mass: int) -> None:
         """Every mass change goes through here: speed and reach follow it."""
         rules = self.rules
         root = math.sqrt(mass)

@@ -202,3 +202,41 @@ def _gap(value: float, start: float, size: float) -> float:
     if value > end:
         return (value - end) ** 2
     return 0.0
+
+
+def soonest_contact(
+    bodies: list[tuple[float, float, int, float]], *, eat_ratio: float, radius_factor: float,
+    epsilon: float = 0.0,
+) -> float:
+    """Seconds before the first two of `bodies` (x, y, mass, full speed) that could eat one
+    another (one has at least `eat_ratio` times the other's mass) could touch (closer than
+    the sum of their radii, sqrt(mass) x `radius_factor`), closing in at full speed.
+
+    Negative when such a pair touches already (the search stops there); inf when there is no
+    such pair. A sweep over the bodies sorted by x stops as soon as the x gap alone rules out
+    the rest, so a spread-out crowd costs about one check per body, never every pair.
+    """
+    rows = sorted(bodies)
+    if len(rows) < 2:
+        return math.inf
+    roots = [math.sqrt(mass) for _, _, mass, _ in rows]
+    reach_most = max(roots) * radius_factor
+    speed_most = max(speed for _, _, _, speed in rows)
+    soonest = math.inf
+    for i, (x, y, mass, speed) in enumerate(rows):
+        reach = roots[i] * radius_factor + reach_most
+        closing = speed + speed_most
+        for j in range(i + 1, len(rows)):
+            ox, oy, other, other_speed = rows[j]
+            ex = ox - x
+            if ex - reach >= soonest * closing:
+                break  # this one and every later one are at least that far in x
+            if mass >= eat_ratio * other or other >= eat_ratio * mass:
+                ey = oy - y
+                gap = math.sqrt(ex * ex + ey * ey) - (roots[i] + roots[j]) * radius_factor
+                seconds = (gap - epsilon) / (speed + other_speed)
+                if seconds < soonest:
+                    if seconds < 0.0:
+                        return seconds  # touching already: no need to look further
+                    soonest = seconds
+    return soonest
