@@ -307,6 +307,15 @@ class Browserless:
 
 
 @pytest.fixture
+async def clients() -> AsyncIterator[list[Browserless]]:
+    """A list to put HTTP clients in; each one left in it is closed after the test."""
+    made: list[Browserless] = []
+    yield made
+    for client in made:
+        await client.aclose()
+
+
+@pytest.fixture
 async def client_factory(server: ArenaServer) -> AsyncIterator[Callable[[], Browserless]]:
     made: list[Browserless] = []
 

@@ -16,15 +16,15 @@ import pwd
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from types import TracebackType
 
 import asyncpg
 import pytest
+
+from tests.servers import ScratchServer, free_port
 
 INSTALL_HINT = "apt-get install -y postgresql"
 SERVER_USER = "postgres"  # the OS user the server runs as when the tests run as root
@@ -71,13 +71,7 @@ def _scratch_dir() -> str | None:
     return None  # the default temporary directory
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class PostgresServer:
+class PostgresServer(ScratchServer):
     """One PostgreSQL cluster in a temporary directory: ``start()``, ``stop()``, ``cleanup()``.
 
     ``stop()`` then ``start()`` restarts it on the same port with its data kept, so a DSN
@@ -91,22 +85,6 @@ class PostgresServer:
         self.running = False
         self._as_owner: list[str] = []
         self._names = itertools.count(1)
-
-    def __enter__(self) -> PostgresServer:
-        try:
-            self.start()
-        except BaseException:
-            self.cleanup()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.cleanup()
 
     @property
     def data_dir(self) -> Path:
@@ -127,7 +105,7 @@ class PostgresServer:
         first = self.dir is None
         if first:
             self._init_cluster()
-        ports = [self.port] if self.port else [_free_port() for _ in range(5)]
+        ports = [self.port] if self.port else [free_port() for _ in range(5)]
         for attempt, port in enumerate(ports, 1):
             try:
                 self._run(
@@ -186,15 +164,6 @@ class PostgresServer:
             await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         finally:
             await conn.close()
-
-    def log_tail(self, lines: int = 20) -> str:
-        if self.dir is None:
-            return ""
-        try:
-            text = (self.dir / "server.log").read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
 
     # -- private helpers ---------------------------------------------------------------------
 

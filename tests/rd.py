@@ -18,9 +18,10 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 
 import pytest
+
+from tests.servers import ScratchServer, free_port
 
 INSTALL_HINT = "apt-get install -y redis-server"
 DEBIAN_BINARY = Path("/usr/bin/redis-server")
@@ -32,12 +33,6 @@ def find_redis_server() -> Path | None:
         return DEBIAN_BINARY
     on_path = shutil.which("redis-server")
     return Path(on_path) if on_path else None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _command(port: int, args: tuple[str, ...], timeout: float) -> bytes:
@@ -59,7 +54,7 @@ def _command(port: int, args: tuple[str, ...], timeout: float) -> bytes:
     return reply.strip()
 
 
-class RedisServer:
+class RedisServer(ScratchServer):
     """One ``redis-server`` process: ``start()``, ``stop()``, ``restart()``, ``kill()`` and more.
 
     The port is chosen on the first start and kept, so a URL handed out earlier reaches the
@@ -71,22 +66,6 @@ class RedisServer:
         self.port = 0
         self.dir: Path | None = None
         self.proc: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> RedisServer:
-        try:
-            self.start()
-        except BaseException:
-            self.cleanup()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.cleanup()
 
     @property
     def url(self) -> str:
@@ -104,7 +83,7 @@ class RedisServer:
         if self.dir is None:
             self.dir = Path(tempfile.mkdtemp(prefix="arena-redis-"))
             atexit.register(self.cleanup)  # even if pytest never reaches the fixture teardown
-        ports = [self.port] if self.port else [_free_port() for _ in range(5)]
+        ports = [self.port] if self.port else [free_port() for _ in range(5)]
         for attempt, port in enumerate(ports, 1):
             try:
                 self._spawn(port)
@@ -168,15 +147,6 @@ class RedisServer:
 
     def flushall(self) -> None:
         self.command("FLUSHALL")
-
-    def log_tail(self, lines: int = 20) -> str:
-        if self.dir is None:
-            return ""
-        try:
-            text = (self.dir / "server.log").read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
 
     # -- private helpers ---------------------------------------------------------------------
 

@@ -44,14 +44,6 @@ async def pair(tmp_path: Path) -> AsyncIterator[tuple[ArenaServer, ArenaServer]]
             await server.stop()
 
 
-@pytest.fixture
-async def clients() -> AsyncIterator[list[Browserless]]:
-    made: list[Browserless] = []
-    yield made
-    for client in made:
-        await client.aclose()
-
-
 async def player(clients: list[Browserless], server: ArenaServer, name: str
                  ) -> tuple[Browserless, WebSocketClientConnection]:
     client = Browserless(server.url)
@@ -95,17 +87,25 @@ async def _answer(ws: WebSocketClientConnection) -> dict[str, Any]:
             return msg
 
 
-async def test_join_on_either_server_fills_the_same_room(pair, clients) -> None:
+async def seat_offer(pair, clients) -> tuple[dict[str, Any], Browserless, dict[str, Any]]:
+    """ann joins on the first server and opens a room; bob, joining by mode on the second,
+    is offered a seat in it: (ann's `joined`, bob's client, bob's answer)."""
     a, b = pair
     _, ws1 = await player(clients, a, "ann")
     send(ws1, type="join", mode="arena")
     joined1 = await recv_until(ws1, "joined")
-    room = joined1["room"]
-    assert a.matchmaker.get(room) is not None
-
     client2, ws2 = await player(clients, b, "bob")
     send(ws2, type="join", mode="arena")
-    redirect = await _answer(ws2)
+    answer = await _answer(ws2)
+    ws2.close()
+    return joined1, client2, answer
+
+
+async def test_join_on_either_server_fills_the_same_room(pair, clients) -> None:
+    a, b = pair
+    joined1, client2, redirect = await seat_offer(pair, clients)
+    room = joined1["room"]
+    assert a.matchmaker.get(room) is not None
     assert redirect["type"] == "redirect"
     assert redirect["url"] == a.websocket_url
     assert redirect["room"] == room
@@ -115,7 +115,6 @@ async def test_join_on_either_server_fills_the_same_room(pair, clients) -> None:
     body = redirect["seat"].split(".")[1]
     claims = orjson.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
     assert len(claims["k"]) == 64 and int(claims["k"], 16) >= 0
-    ws2.close()
     moved = await follow(client2, redirect)
     joined2 = await recv_until(moved, "joined")
     assert joined2["room"] == room
@@ -143,13 +142,7 @@ async def test_twenty_five_players_fill_one_room_before_opening_another(pair, cl
 
 async def test_a_seat_token_is_single_use_and_bound_to_its_account(pair, clients) -> None:
     a, b = pair
-    _, ws1 = await player(clients, a, "ann")
-    send(ws1, type="join", mode="arena")
-    await recv_until(ws1, "joined")
-    client2, ws2 = await player(clients, b, "bob")
-    send(ws2, type="join", mode="arena")
-    redirect = await _answer(ws2)
-    ws2.close()
+    _, client2, redirect = await seat_offer(pair, clients)
 
     # Another account presenting bob's token over its own cookie: refused.
     client3, _ = await player(clients, a, "eve")
@@ -170,12 +163,7 @@ async def test_a_seat_token_is_single_use_and_bound_to_its_account(pair, clients
 
 async def test_a_forged_or_expired_seat_token_opens_no_socket(pair, clients) -> None:
     a, b = pair
-    _, ws1 = await player(clients, a, "ann")
-    send(ws1, type="join", mode="arena")
-    await recv_until(ws1, "joined")
-    _, ws2 = await player(clients, b, "bob")
-    send(ws2, type="join", mode="arena")
-    redirect = await _answer(ws2)
+    _, _, redirect = await seat_offer(pair, clients)
     version, body, mac = redirect["seat"].split(".")
     forged = f"{version}.{body}.{mac[:-2]}AA"
     with pytest.raises(HTTPClientError) as refused:

@@ -99,14 +99,6 @@ async def two_hosts(tmp_path: Path, private_redis: RedisServer, database: str  #
         yield found
 
 
-@pytest.fixture
-async def clients() -> AsyncIterator[list[Browserless]]:
-    made: list[Browserless] = []
-    yield made
-    for client in made:
-        await client.aclose()
-
-
 async def login(clients: list[Browserless], url: str, name: str) -> Browserless:
     client = Browserless(url)
     clients.append(client)
