@@ -100,6 +100,16 @@ class PlayerSession:
         except ProtocolError as exc:
             self.send_error(exc.code, exc.message)
 
+    def handle_control(self) -> None:
+        """A WebSocket ping or pong arrived: it counts against the message rate like a message.
+
+        Control frames never reach the game, but each costs a parse and a pong; without this a
+        client could flood pings that no limit sees.
+        """
+        now = self._monotonic()
+        if not self._messages.take(now):
+            self._refuse(now, "too many frames")
+
     def handle_binary(self) -> None:
         """A binary frame arrived: refuse it, keep the connection."""
         self._counters.messages_received += 1

@@ -306,6 +306,16 @@ class GameSocket(tornado.websocket.WebSocketHandler):
         else:
             session.handle(message)
 
+    def on_ping(self, data: bytes) -> None:
+        session = self.session
+        if session is not None:
+            session.handle_control()
+
+    def on_pong(self, data: bytes) -> None:
+        session = self.session
+        if session is not None:
+            session.handle_control()
+
     def on_close(self) -> None:
         self.services.sockets.discard(self)
         session = self.session
