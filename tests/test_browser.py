@@ -279,9 +279,27 @@ async def test_connection_drop_shows_a_banner_and_reconnects(server: ArenaServer
             handler.close(1011, "test drop")
     await page.wait_for_function("!window.arena.connected")
     assert await page.is_visible("#banner")
+    # 1011 says nothing about a restart: the banner says only what is known
+    assert await page.text_content("#banner") == "Lost connection to the server — reconnecting…"
     await page.wait_for_function("window.arena.connected && window.arena.room", timeout=15000)
     await page.wait_for_function("document.getElementById('banner').hidden")
     assert await page.evaluate("window.arena.room") == first["room"]
+
+
+async def test_a_stopped_server_is_shutting_down_not_restarting(
+    tmp_path: Path, new_page: Any
+) -> None:
+    srv = ArenaServer(make_config(tmp_path), passwords=PasswordHasher(n=2**10))
+    await srv.start()
+    try:
+        page = await new_page()
+        await guest_login(page, srv.url, "Witness")
+        await play(page, srv.url)
+    finally:
+        await srv.stop()  # as on SIGTERM: server_closing, then close 1001
+    await page.wait_for_function("!window.arena.connected")
+    assert await page.text_content("#banner") == "The server is shutting down — reconnecting…"
+    await page.close()  # before its retries reach the closed port (each logs an error)
 
 
 async def test_logout_returns_to_login_and_the_old_cookie_is_refused(
