@@ -153,6 +153,19 @@ async def test_login_form_errors_are_shown_inline_and_escaped(client_factory) ->
     assert b"<b>x</b>" not in r.body and b"&lt;b&gt;x&lt;/b&gt;" in r.body
 
 
+async def test_a_refused_guest_form_keeps_its_name_and_its_error(client_factory) -> None:
+    c = client_factory()
+    await c.request("GET", "/login")
+    r = await c.request("POST", "/login", form={
+        "_xsrf": c.cookies["_xsrf"], "action": "guest", "name": "<i>\u200b"}, xsrf=False)
+    assert r.code == 400
+    page = r.body.decode()
+    guest = page[page.index('id="guest-form"'):]
+    assert 'class="error"' in guest and 'value="&lt;i&gt;\u200b"' in guest
+    assert 'class="error"' not in page[:page.index('id="guest-form"')]
+    assert page.count('value="&lt;i&gt;') == 1
+
+
 async def test_login_form_never_redirects_off_site(client_factory) -> None:
     c = client_factory()
     await c.request("GET", "/login")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -86,8 +87,9 @@ async def new_page(browser: Any) -> AsyncIterator[Any]:
     errors: list[str] = []
 
     def console(msg: Any) -> None:
-        # A refused login is answered 401 on purpose; Chromium logs every 4xx page load.
-        if msg.type == "error" and "status of 401" not in msg.text:
+        # A refused login (401) or registration (409) is answered so on purpose; Chromium logs
+        # every 4xx page load.
+        if msg.type == "error" and not re.search(r"status of 40[19]\b", msg.text):
             errors.append(msg.text)
 
     async def make() -> Any:
@@ -140,12 +142,34 @@ async def test_register_log_out_and_log_in(server: ArenaServer, new_page: Any) -
     await page.fill("#login-form input[name=password]", "wrong password")
     async with page.expect_navigation():
         await page.click("#login-form button[type=submit]")
-    assert "Wrong username or password" in await page.text_content("#error")
+    assert "Wrong username or password" in await page.text_content("#login-form .error")
+    # the name stays where it was typed; the password is not sent back
+    assert await page.input_value("#login-form input[name=username]") == "ada"
+    assert await page.input_value("#login-form input[name=password]") == ""
+    assert await page.input_value("#register-form input[name=username]") == ""
     await page.fill("#login-form input[name=username]", "ada")
     await page.fill("#login-form input[name=password]", "analytical engine")
     async with page.expect_navigation():
         await page.click("#login-form button[type=submit]")
     assert await page.text_content("#me") == "ada"
+
+
+async def test_a_failed_registration_keeps_the_name_in_the_register_form(
+    server: ArenaServer, new_page: Any
+) -> None:
+    await server.services.accounts.register("grace", "compiler compiler")
+    page = await new_page()
+    await page.goto(server.url + "/login")
+    await page.fill("#register-form input[name=username]", "grace")
+    await page.fill("#register-form input[name=password]", "another password")
+    async with page.expect_navigation():
+        await page.click("#register-form button[type=submit]")
+    assert await page.input_value("#register-form input[name=username]") == "grace"
+    assert await page.input_value("#register-form input[name=password]") == ""
+    assert await page.input_value("#login-form input[name=username]") == ""
+    # the error is shown in the form that failed, and only there
+    assert "taken" in await page.text_content("#register-form .error")
+    assert await page.locator(".error").count() == 1
 
 
 async def test_lobby_lists_the_room_bots_play_in(server: ArenaServer, new_page: Any) -> None:
@@ -255,9 +279,27 @@ async def test_connection_drop_shows_a_banner_and_reconnects(server: ArenaServer
             handler.close(1011, "test drop")
     await page.wait_for_function("!window.arena.connected")
     assert await page.is_visible("#banner")
+    # 1011 says nothing about a restart: the banner says only what is known
+    assert await page.text_content("#banner") == "Lost connection to the server — reconnecting…"
     await page.wait_for_function("window.arena.connected && window.arena.room", timeout=15000)
     await page.wait_for_function("document.getElementById('banner').hidden")
     assert await page.evaluate("window.arena.room") == first["room"]
+
+
+async def test_a_stopped_server_is_shutting_down_not_restarting(
+    tmp_path: Path, new_page: Any
+) -> None:
+    srv = ArenaServer(make_config(tmp_path), passwords=PasswordHasher(n=2**10))
+    await srv.start()
+    try:
+        page = await new_page()
+        await guest_login(page, srv.url, "Witness")
+        await play(page, srv.url)
+    finally:
+        await srv.stop()  # as on SIGTERM: server_closing, then close 1001
+    await page.wait_for_function("!window.arena.connected")
+    assert await page.text_content("#banner") == "The server is shutting down — reconnecting…"
+    await page.close()  # before its retries reach the closed port (each logs an error)
 
 
 async def test_logout_returns_to_login_and_the_old_cookie_is_refused(

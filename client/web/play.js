@@ -8,6 +8,7 @@
 import { ChatBox } from './chat.js';
 import { Hud } from './hud.js';
 import { Connection, socketUrl } from './net/connection.js';
+import { DropNotice } from './net/drops.js';
 import { ClockSync, Interpolator } from './net/interpolation.js';
 import { Predictor } from './net/prediction.js';
 import { ClientWorld, isGlobalChat } from './net/protocol.js';
@@ -39,8 +40,7 @@ class PlayPage {
     this.seq = 0;
     this.lastSent = null; // {dx, dy, at}
     this.needSeed = false;
-    this.everConnected = false;
-    this.serverClosing = false;
+    this.drops = new DropNotice(); // what the banner says after a drop
     this.camera = { x: this.world.width / 2, y: this.world.height / 2, zoom: 1 };
     this.lastMe = null; // last drawn position of our player (kept while dead)
     this.fps = 0;
@@ -83,8 +83,7 @@ class PlayPage {
   _listenNetwork() {
     const c = this.connection;
     c.on('open', () => {
-      this.everConnected = true;
-      this.serverClosing = false;
+      this.drops.opened();
       this.hud.showBanner(null);
     });
     c.on('close', (info) => {
@@ -98,10 +97,10 @@ class PlayPage {
       }
       if (info.replaced) {
         this.hud.showBanner('You are playing in another tab or window — reload this page to play here.');
-      } else if (this.serverClosing) {
-        this.hud.showBanner('The server is restarting — reconnecting…');
-      } else if (this.everConnected || info.attempts > 1) {
-        this.hud.showBanner('Connection lost — reconnecting…');
+      } else {
+        // Restarting, shutting down or just lost: only what the close frame says.
+        const text = this.drops.closed(info);
+        if (text) this.hud.showBanner(text);
       }
       if (!info.wasConnected && info.attempts >= 2) this._checkSession();
     });
@@ -130,7 +129,7 @@ class PlayPage {
         this._leaveRoom(true);
         break;
       case 'server_closing':
-        this.serverClosing = true;
+        this.drops.message(msg);
         break;
       case 'error':
         // The connection handles these itself: resume, then room, then mode.
@@ -318,7 +317,7 @@ class PlayPage {
         this._follow(me, t);
       }
     } else {
-      status = this.connection.connected ? 'Joining…' : this.everConnected ? 'Reconnecting…' : 'Connecting…';
+      status = this.connection.connected ? 'Joining…' : this.drops.everConnected ? 'Reconnecting…' : 'Connecting…';
     }
     this.renderer.draw({
       world,

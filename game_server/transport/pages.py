@@ -26,39 +26,40 @@ class LoginPage(BaseHandler):
     """`GET /login` shows the forms; `POST /login` logs in, registers or makes a guest."""
 
     def get(self) -> None:
-        self._render(error=None)
+        self._render()
 
     async def post(self) -> None:
         action = self.get_body_argument("action", "login")
+        form = action if action in ("register", "guest") else "login"
+        name = self.get_body_argument("name" if form == "guest" else "username", "")
         accounts = self.services.accounts
         try:
-            if action == "register":
-                user = await accounts.register(
-                    self.get_body_argument("username", ""), self.get_body_argument("password", "")
-                )
-            elif action == "guest":
-                user = await accounts.guest(self.get_body_argument("name", ""))
+            if form == "register":
+                user = await accounts.register(name, self.get_body_argument("password", ""))
+            elif form == "guest":
+                user = await accounts.guest(name)
             else:
                 user = await accounts.login(
-                    self.get_body_argument("username", ""),
-                    self.get_body_argument("password", ""),
-                    self.request.remote_ip or "",
+                    name, self.get_body_argument("password", ""), self.request.remote_ip or ""
                 )
         except AccountError as exc:
             self.set_status(exc.status)
             if exc.retry_after:
                 self.set_header("Retry-After", str(exc.retry_after))
-            self._render(error=exc.message)
+            self._render(form=form, name=name, error=exc.message)
             return
         await self.start_session(user)
         self.redirect(safe_next(self.get_argument("next", "/")))
 
-    def _render(self, error: str | None) -> None:
+    def _render(self, form: str | None = None, name: str = "", error: str | None = None) -> None:
+        """The login page. After a refused POST, `form` (the one that was sent) shows `error` and
+        keeps the `name` typed into it; the other forms stay empty, and no password is sent back."""
         self.render(
             "login.html",
+            posted=form,
+            typed=name,
             error=error,
             next_url=safe_next(self.get_argument("next", "/")),
-            username=self.get_body_argument("username", "") if self.request.body else "",
         )
 
 
