@@ -135,7 +135,8 @@ class ArenaServer:
         self.results = ResultRecorder(self.storage.record_best_mass)
         self.sockets = SocketRegistry()
         self.metrics = Metrics(
-            players=lambda: len(self.sockets),
+            players_connected=lambda: len(self.sockets),
+            seats_held=lambda: self.matchmaker.player_count,
             rooms=lambda: len(self.matchmaker.rooms()),
             period=1.0 / config.tick_rate,
         )

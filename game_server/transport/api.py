@@ -14,14 +14,14 @@ class XsrfHandler(JsonHandler):
 
 
 class HealthHandler(JsonHandler):
-    """`GET /healthz`: liveness, with the room and player counts."""
+    """`GET /healthz`: liveness, with the counts `/metrics` exports as gauges: rooms,
+    connected players (open game sockets) and held seats (a dropped player's included)."""
 
     async def prepare(self) -> None:
         pass  # no session lookup: health checks must not touch the database
 
     def get(self) -> None:
-        mm = self.services.matchmaker
-        self.send_json({"status": "ok", "rooms": len(mm.rooms()), "players": mm.player_count})
+        self.send_json({"status": "ok", **self.services.metrics.counts()})
 
 
 class RegisterHandler(JsonHandler):
