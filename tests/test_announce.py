@@ -28,12 +28,17 @@ def expected(text: str = ANNOUNCEMENT) -> dict[str, object]:
 
 
 async def announce(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    """Run the command; its exit code and output."""
+    """Run the command; its exit code and output (killed if it outlives 30 s)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "game_server", "announce", *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         env={k: v for k, v in {**os.environ, **(env or {})}.items() if v})
-    output, _ = await asyncio.wait_for(proc.communicate(), 30)
+    try:
+        output, _ = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
     return proc.returncode or 0, output.decode()
 
 
