@@ -181,14 +181,16 @@ class Bench:
         return parse_prometheus(text) if text and "arena_" in text else None
 
     def players(self, metrics: Metrics | None = None, url: str | None = None) -> int | None:
-        """Connected players: the server's `arena_players` gauge, else `/healthz`; with several
-        workers and no `url`, their total (None unless every one answered)."""
+        """Connected players: the server's `arena_players_connected` gauge, else `/healthz`'s
+        `players_connected`; with several workers and no `url`, their total (None unless every
+        one answered)."""
         if url is None and self.several:
             counts = [self.players(url=u) for u in self.worker_urls]
             return None if any(c is None for c in counts) else sum(c or 0 for c in counts)
         if metrics is None:
             metrics = self.metrics(url)
-        return self._gauge(url or self.url, metrics, "arena_players", "players")
+        return self._gauge(url or self.url, metrics, "arena_players_connected",
+                           "players_connected")
 
     @staticmethod
     def _gauge(url: str, metrics: Metrics | None, metric: str, key: str) -> int | None:
@@ -206,7 +208,7 @@ class Bench:
         """One worker now: players and rooms from its own `/metrics` (else `/healthz`), RSS."""
         metrics = self.metrics(url)
         return WorkerPoint(
-            players=self._gauge(url, metrics, "arena_players", "players"),
+            players=self._gauge(url, metrics, "arena_players_connected", "players_connected"),
             rooms=self._gauge(url, metrics, "arena_rooms", "rooms"),
             rss=proc_rss(pid) if pid is not None else None,
         )

@@ -216,7 +216,8 @@ async def soak(minutes: float, bots: int, sample_every: float) -> SoakReport:
             text = (await http.fetch(url + "/metrics")).body.decode()
             buckets = histogram_buckets(text, "arena_tick_duration_seconds")
             rss, fds = read_proc(proc.pid)
-            players = int(float(re.search(r"^arena_players (\S+)$", text, re.M).group(1)))
+            players = int(float(
+                re.search(r"^arena_players_connected (\S+)$", text, re.M).group(1)))
             sample = Sample(round(asyncio.get_running_loop().time() - start, 1), round(rss, 1),
                             fds, p99_between(previous, buckets) * 1000, players)
             previous = buckets

@@ -24,7 +24,12 @@ from tornado.netutil import bind_sockets
 from tornado.process import fork_processes
 
 from game_server.app import ArenaServer
-from game_server.config import Config, load_cookie_secret, rotate_cookie_secret
+from game_server.config import (
+    COOKIE_SECRET_FILE,
+    Config,
+    load_cookie_secret,
+    rotate_cookie_secret,
+)
 
 log = logging.getLogger("arena")
 
@@ -206,7 +211,56 @@ def fork_workers(config: Config) -> tuple[Config, list[socket.socket]]:
     return replace(config, port=base + index if base else 0), shared
 
 
+def announce_main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
+    """`python -m game_server announce TEXT`: global chat from "server" to every player. With
+    `--redis-url` (or `ARENA_REDIS_URL`) it is published to every process of the Arena; without,
+    it is sent to the one server at `--url`, signed with the data directory's cookie secret."""
+    from game_server import announce
+    from game_server.presence import PresenceUnavailable
+
+    parser = argparse.ArgumentParser(
+        prog="game-server announce",
+        description="Send an operator announcement to every player, as chat from \"server\".")
+    parser.add_argument("text", help="what to say (1 to 200 characters)")
+    parser.add_argument("--redis-url", default=_env(environ, "redis-url", ""),
+                        help="the Arena's Redis: publish to every process (default: "
+                             "ARENA_REDIS_URL; without it, the server at --url)")
+    host = _env(environ, "host", "127.0.0.1")
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    host = f"[{host}]" if ":" in host else host
+    parser.add_argument("--url", default=f"http://{host}:{_env(environ, 'port', '8888')}",
+                        help="the running server, without Redis (default: %(default)s)")
+    parser.add_argument("--data-dir", type=Path, default=Path(_env(environ, "data-dir", "data")),
+                        help="the server's data directory, for its cookie secret "
+                             "(unless ARENA_COOKIE_SECRET is set; default: %(default)s)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR)  # the outcome is printed; no presence warnings
+    try:
+        text = announce.check_text(args.text)
+        if args.redis_url:
+            asyncio.run(announce.publish(args.redis_url, text))
+            print(f"announced to every process on {args.redis_url.rpartition('@')[2]}")
+            return 0
+        from_env = environ.get("ARENA_COOKIE_SECRET")
+        if not from_env and not (args.data_dir / COOKIE_SECRET_FILE).is_file():
+            raise ValueError(f"no cookie secret in {args.data_dir}: give the server's "
+                             "--data-dir, or ARENA_COOKIE_SECRET")
+        secret = load_cookie_secret(args.data_dir, from_env)
+        asyncio.run(announce.post(args.url, secret, text))
+    except ValueError as exc:
+        print(f"game-server announce: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, PresenceUnavailable) as exc:
+        print(f"game-server announce: cannot reach the Arena: {exc}", file=sys.stderr)
+        return 1
+    print(f"announced through {args.url}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args[:1] == ["announce"]:
+        return announce_main(args[1:], os.environ)
     try:
         config, log_level = parse_config(argv, os.environ)
         config.validate()

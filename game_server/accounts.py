@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from game_server.names import is_reserved
 from game_server.storage.base import Storage, User, UsernameTaken
 from game_server.storage.passwords import PasswordHasher
 from game_server.throttle import LoginThrottle
@@ -30,6 +31,15 @@ class AccountError(Exception):
         self.retry_after = retry_after
 
 
+def check_not_reserved(name: str) -> str:
+    """Refuse "server" (announcements come from it) and other reserved names, look-alikes
+    included (`game_server.names`)."""
+    if is_reserved(name):
+        raise AccountError(
+            400, "reserved_name", "That name is reserved for the server; please pick another.")
+    return name
+
+
 def check_username(username: object) -> str:
     if not isinstance(username, str) or not USERNAME_RE.fullmatch(username):
         raise AccountError(
@@ -37,7 +47,7 @@ def check_username(username: object) -> str:
             "bad_username",
             "Usernames are 3 to 20 characters: letters, digits, '_', '.' or '-'.",
         )
-    return username
+    return check_not_reserved(username)
 
 
 def check_password(password: object) -> str:
@@ -66,7 +76,7 @@ def check_guest_name(name: object) -> str:
             f"Guest names are 1 to {MAX_GUEST_NAME} visible characters"
             " (no control, invisible or direction-changing characters).",
         )
-    return name
+    return check_not_reserved(name)
 
 
 class Accounts:

@@ -22,6 +22,7 @@ from tornado.log import access_log
 from tornado.netutil import bind_sockets
 
 from game_server.accounts import Accounts
+from game_server.announce import AnnouncementVerifier
 from game_server.config import Config, secret_versions
 from game_server.engine.cluster import Cluster, on_events
 from game_server.engine.connection import Identity
@@ -80,6 +81,8 @@ def build_app(config: Config, services: Services) -> tornado.web.Application:
         (r"/api/me", api.MeHandler, deps),
         (r"/api/rooms", api.RoomsHandler, deps),
         (r"/api/leaderboard", api.LeaderboardHandler, deps),
+        (r"/api/announce", api.AnnounceHandler,
+         {**deps, "verifier": AnnouncementVerifier(config.cookie_secret)}),
         (r"/ws", GameSocket, {"services": services, "frames": FrameCache()}),
     ]
     route_of = {handler: pattern for pattern, handler, _ in routes}
@@ -135,7 +138,8 @@ class ArenaServer:
         self.results = ResultRecorder(self.storage.record_best_mass)
         self.sockets = SocketRegistry()
         self.metrics = Metrics(
-            players=lambda: len(self.sockets),
+            players_connected=lambda: len(self.sockets),
+            seats_held=lambda: self.matchmaker.player_count,
             rooms=lambda: len(self.matchmaker.rooms()),
             period=1.0 / config.tick_rate,
         )

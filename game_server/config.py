@@ -29,7 +29,9 @@ class Config:
     worker_port: int = 0  # first port of the workers' own ports; 0: the port after --port
     presence_ttl: float = 5.0  # a room not refreshed for this long leaves the lobby
     seat_ttl: float = 5.0  # a seat reserved for a redirected player lapses after this
-    xheaders: bool = False  # behind a proxy: client addresses from X-Real-IP/X-Forwarded-For
+    # Behind a proxy: client addresses from X-Real-IP/X-Forwarded-For, the scheme (Secure
+    # cookies under TLS) from X-Scheme/X-Forwarded-Proto; Tornado's HTTPServer reads them.
+    xheaders: bool = False
     tick_rate: int = 20
     max_players: int = 20
     allowed_origins: tuple[str, ...] = ()

@@ -228,8 +228,9 @@ async def server(tmp_path: Path) -> AsyncIterator[ArenaServer]:
 class Browserless:
     """An HTTP client with a cookie jar, like a bot: XSRF token, JSON API, WebSocket."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, *, validate_cert: bool = True) -> None:
         self.base = base_url
+        self.validate_cert = validate_cert  # False for a test's self-signed TLS proxy
         self.ws_base = "ws" + base_url[len("http"):]
         self.cookies: dict[str, str] = {}
         self.http = AsyncHTTPClient(force_instance=True)
@@ -267,7 +268,7 @@ class Browserless:
         if self.cookies:
             all_headers["Cookie"] = self.cookie_header()
         req = HTTPRequest(self.base + path, method=method, body=payload, headers=all_headers,
-                          follow_redirects=False)
+                          follow_redirects=False, validate_cert=self.validate_cert)
         try:
             response = await self.http.fetch(req, raise_error=False)
         except HTTPClientError as exc:  # pragma: no cover - raise_error=False

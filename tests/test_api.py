@@ -15,7 +15,8 @@ async def test_healthz(client_factory) -> None:
     c: Browserless = client_factory()
     response = await c.request("GET", "/healthz")
     assert response.code == 200
-    assert body(response) == {"status": "ok", "rooms": 0, "players": 0}
+    assert body(response) == {"status": "ok", "rooms": 0, "players_connected": 0,
+                              "seats_held": 0}
 
 
 async def test_register_login_me_logout(client_factory) -> None:

@@ -288,9 +288,9 @@ def test_proc_of_this_process():
 
 
 METRICS = """\
-# HELP arena_players Connected WebSocket players
-# TYPE arena_players gauge
-arena_players 40.0
+# HELP arena_players_connected Open game sockets (connected players, in a room or not)
+# TYPE arena_players_connected gauge
+arena_players_connected 40.0
 # TYPE arena_ticks_total counter
 arena_ticks_total 1000.0
 arena_ticks_overrun_total 5.0
@@ -317,14 +317,14 @@ odd_label{path="a\\"b\\\\c",x="1"} 2 1700000000000
 
 def test_prometheus_text_parsing():
     m = parse_prometheus(METRICS)
-    assert metric_total(m, "arena_players") == 40
+    assert metric_total(m, "arena_players_connected") == 40
     assert metric_total(m, "arena_errors_total") == 5
     assert metric_total(m, "arena_errors_total", code="bad_field") == 3
     assert metric_total(m, "arena_errors_total", code="nope") is None
     assert metric_total(m, "arena_connections_refused_total", reason="ip_limit") == 7
     assert metric_total(m, "arena_state_bytes_sent_total") == 3967767
     assert metric_total(m, "absent") is None
-    assert metric_total(None, "arena_players") is None
+    assert metric_total(None, "arena_players_connected") is None
     assert m["odd_label"] == [({"path": 'a"b\\c', "x": "1"}, 2.0)]
     assert histogram_buckets(m, "arena_tick_duration_seconds") == [
         (0.001, 500.0), (0.002, 900.0), (0.005, 990.0), (0.1, 1000.0), (math.inf, 1000.0)

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+from typing import Any
+
 import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from tornado.httpclient import HTTPClientError
 
+from game_server.app import ArenaServer
 from game_server.engine.metrics import EngineCounters, TickObserver
 from game_server.engine.room import Room
 from game_server.games.modes import arena_mode
-from tests.conftest import Browserless, ManualClock, recv_until
+from game_server.storage.passwords import PasswordHasher
+from tests.conftest import Browserless, ManualClock, make_config, recv_until
 
 
 def scrape(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -44,7 +50,8 @@ async def test_metrics_count_players_rooms_ticks_messages_errors_and_refusals(
     assert response.code == 200
     assert response.headers["Content-Type"].startswith("text/plain")
     m = scrape(response.body.decode())
-    assert m[("arena_players", ())] == 1
+    assert m[("arena_players_connected", ())] == 1
+    assert m[("arena_seats_held", ())] == 1
     assert m[("arena_rooms", ())] == 1
     assert m[("arena_messages_received_total", ())] == 3
     assert m[("arena_errors_total", (("code", "bad_json"),))] == 1
@@ -97,3 +104,46 @@ def test_tick_histogram_buckets_are_less_or_equal_and_cumulative() -> None:
     buckets = {s.labels["le"]: s.value for s in family.samples if s.name == "t_seconds_bucket"}
     assert buckets == {"0.001": 2, "0.01": 3, "+Inf": 4}
     assert [s.value for s in family.samples if s.name == "t_seconds_count"] == [4]
+
+
+async def _both_counts(c: Browserless) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The player counts as `/healthz` says them, and as `/metrics` says them."""
+    health = orjson.loads((await c.request("GET", "/healthz")).body)
+    m = scrape((await c.request("GET", "/metrics")).body.decode())
+    return (
+        {k: health[k] for k in ("rooms", "players_connected", "seats_held")},
+        {"rooms": m[("arena_rooms", ())],
+         "players_connected": m[("arena_players_connected", ())],
+         "seats_held": m[("arena_seats_held", ())]},
+    )
+
+
+async def test_healthz_and_metrics_agree_on_connected_players_and_held_seats(
+    tmp_path: Path, clients: list[Browserless]
+) -> None:
+    # A dropped player's seat is held for --resume-grace: a seat held, nobody connected.
+    srv = ArenaServer(make_config(tmp_path / "data", resume_grace=60.0),
+                      passwords=PasswordHasher(n=2**10))
+    await srv.start()
+    try:
+        c = Browserless(srv.url)
+        clients.append(c)
+        await c.guest("counted")
+        assert await _both_counts(c) == ({"rooms": 0, "players_connected": 0, "seats_held": 0},
+                                         {"rooms": 0, "players_connected": 0, "seats_held": 0})
+        ws = await c.ws()
+        while not len(srv.sockets):  # noqa: ASYNC110 - open() runs after the handshake answer
+            await asyncio.sleep(0.01)
+        assert await _both_counts(c) == ({"rooms": 0, "players_connected": 1, "seats_held": 0},
+                                         {"rooms": 0, "players_connected": 1, "seats_held": 0})
+        ws.write_message(orjson.dumps({"type": "join", "mode": "arena"}).decode())
+        await recv_until(ws, "joined")
+        assert await _both_counts(c) == ({"rooms": 1, "players_connected": 1, "seats_held": 1},
+                                         {"rooms": 1, "players_connected": 1, "seats_held": 1})
+        ws.close()
+        while len(srv.sockets):  # noqa: ASYNC110 - the server sees the close a moment later
+            await asyncio.sleep(0.01)
+        assert await _both_counts(c) == ({"rooms": 1, "players_connected": 0, "seats_held": 1},
+                                         {"rooms": 1, "players_connected": 0, "seats_held": 1})
+    finally:
+        await srv.stop()

@@ -84,19 +84,28 @@ class TickObserver:
         """Called after each tick with its work time and how late it started (seconds)."""
 
 
+# The gauges `/metrics` and `/healthz` share: healthz field -> (Prometheus name, help).
+GAUGES = {
+    "rooms": ("arena_rooms", "Live rooms in this process"),
+    "players_connected": ("arena_players_connected",
+                          "Open game sockets (connected players, in a room or not)"),
+    "seats_held": ("arena_seats_held", "Seats taken in this process's rooms: players in them "
+                   "plus dropped players whose seat waits --resume-grace for a resume"),
+}
+
+
 class _CounterCollector(Collector):
-    def __init__(self, counters: EngineCounters, players: Callable[[], int],
-                 rooms: Callable[[], int], histograms: list[tuple[str, str, TickHistogram]]
-                 ) -> None:
+    def __init__(self, counters: EngineCounters, gauges: Callable[[], dict[str, int]],
+                 histograms: list[tuple[str, str, TickHistogram]]) -> None:
         self._c = counters
-        self._players = players
-        self._rooms = rooms
+        self._gauges = gauges
         self._histograms = histograms
 
     def collect(self) -> Iterator[Metric]:
         c = self._c
-        yield GaugeMetricFamily("arena_players", "Connected WebSocket players", self._players())
-        yield GaugeMetricFamily("arena_rooms", "Live rooms", self._rooms())
+        for key, value in self._gauges().items():
+            name, doc = GAUGES[key]
+            yield GaugeMetricFamily(name, doc, value)
         for name, doc, value in (
             ("arena_messages_received", "WebSocket messages received", c.messages_received),
             ("arena_state_messages_sent", "State messages sent (per recipient)", c.state_messages),
@@ -119,16 +128,24 @@ class _CounterCollector(Collector):
 
 
 class Metrics(TickObserver):
-    """The server's metrics, in their own registry (never the process-global one)."""
+    """The server's metrics, in their own registry (never the process-global one).
 
-    def __init__(self, *, players: Callable[[], int], rooms: Callable[[], int],
-                 period: float) -> None:
+    Two counts of players, never to be confused: `players_connected` counts open game sockets,
+    `seats_held` counts seats in rooms, a dropped player's seat included while it waits for a
+    resume. `counts()` gives both (and the rooms) to `/healthz`; `/metrics` exports the same.
+    """
+
+    def __init__(self, *, players_connected: Callable[[], int], seats_held: Callable[[], int],
+                 rooms: Callable[[], int], period: float) -> None:
         super().__init__()
         self.registry = CollectorRegistry()
         self.period = period
+        self._players_connected = players_connected
+        self._seats_held = seats_held
+        self._rooms = rooms
         self.tick_duration = TickHistogram(TICK_BUCKETS)
         self.tick_lateness = TickHistogram(LATENESS_BUCKETS)
-        self.registry.register(_CounterCollector(self.counters, players, rooms, [
+        self.registry.register(_CounterCollector(self.counters, self.counts, [
             ("arena_tick_duration_seconds", "Work time of one room tick", self.tick_duration),
             ("arena_tick_lateness_seconds", "Actual minus scheduled start of a room tick",
              self.tick_lateness),
@@ -143,6 +160,11 @@ class Metrics(TickObserver):
         self.http = Histogram(
             "arena_http_request_duration_seconds", "HTTP request durations, by route",
             ["route"], buckets=HTTP_BUCKETS, registry=self.registry)
+
+    def counts(self) -> dict[str, int]:
+        """Rooms, connected players and held seats now (the keys of `GAUGES`)."""
+        return {"rooms": self._rooms(), "players_connected": self._players_connected(),
+                "seats_held": self._seats_held()}
 
     def tick(self, *, duration: float, lateness: float, overrun: bool) -> None:
         self.tick_duration.observe(duration)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from game_server.accounts import AccountError
-from game_server.transport.base import ApiError, JsonHandler
+from game_server.announce import AnnouncementVerifier, check_text
+from game_server.names import SERVER_NAME
+from game_server.transport.base import ApiError, JsonHandler, Services
+from protocol.errors import ProtocolError
 
 
 class XsrfHandler(JsonHandler):
@@ -14,14 +17,14 @@ class XsrfHandler(JsonHandler):
 
 
 class HealthHandler(JsonHandler):
-    """`GET /healthz`: liveness, with the room and player counts."""
+    """`GET /healthz`: liveness, with the counts `/metrics` exports as gauges: rooms,
+    connected players (open game sockets) and held seats (a dropped player's included)."""
 
     async def prepare(self) -> None:
         pass  # no session lookup: health checks must not touch the database
 
     def get(self) -> None:
-        mm = self.services.matchmaker
-        self.send_json({"status": "ok", "rooms": len(mm.rooms()), "players": mm.player_count})
+        self.send_json({"status": "ok", **self.services.metrics.counts()})
 
 
 class RegisterHandler(JsonHandler):
@@ -112,3 +115,35 @@ class MetricsHandler(JsonHandler):
 
     def get(self) -> None:
         self.finish(self.services.metrics.render())
+
+
+class AnnounceHandler(JsonHandler):
+    """`POST /api/announce` `{"token"}`: an operator announcement (`python -m game_server
+    announce`), its text signed with the cookie secret; sent to every player of every process
+    as global chat from "server"."""
+
+    def initialize(self, services: Services, verifier: AnnouncementVerifier) -> None:
+        super().initialize(services)
+        self.verifier = verifier
+
+    async def prepare(self) -> None:
+        pass  # no session: the signature is the credential
+
+    def check_xsrf_cookie(self) -> None:
+        pass  # no cookie authenticates this, so a forged cross-site request carries nothing
+
+    async def post(self) -> None:
+        token = self.json_body().get("token")
+        text = self.verifier.verify(token) if isinstance(token, str) else None
+        if text is None:
+            raise ApiError(403, "bad_signature", "The announcement is not signed with this "
+                           "server's cookie secret, is stale, or was already sent.")
+        try:
+            text = check_text(text)
+        except ValueError as exc:
+            raise ApiError(400, "bad_text", str(exc)) from None
+        try:
+            await self.services.cluster.announce(SERVER_NAME, text)
+        except ProtocolError as exc:
+            raise ApiError(503, "unavailable", exc.message) from None
+        self.send_json({"ok": True})
