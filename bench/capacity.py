@@ -36,14 +36,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.capacity_report import (
-    Snapshot,
-    headline,
-    headline_text,
-    progress_line,
-    summarize_step,
-    write_report,
+from bench.capacity_limit import (
+    SearchOptions,
+    add_search_arguments,
+    search_limit,
+    search_options,
+    search_text,
+    write_limit_report,
 )
+from bench.capacity_report import Snapshot, progress_line, summarize_step, write_report
+from bench.capacity_search import DEFAULT_LIMITS, Limits, headline, headline_text
 from bench.capacity_split import WorkerPoint, WorkerReading, merge_metrics
 from bench.locust_csv import read_locust_failures, read_locust_stats
 from bench.procs import Processes, cpu_range, guarded_run, pinning, tail, wait_for_line
@@ -85,6 +87,8 @@ class Options:
     pin: bool = True
     max_seconds: float = 1800.0
     out: Path = RESULTS_DIR
+    limits: Limits = DEFAULT_LIMITS
+    search: SearchOptions | None = None  # --find-limit: search instead of `steps`
 
 
 class Bench:
@@ -246,28 +250,7 @@ class Bench:
             if started is None:
                 raise RuntimeError(f"locust did not start:\n{tail(log)}")
             t0 = time.monotonic()
-            _sleep_until(t0 + warmup)
-            before = self._snapshot(locust.pid)
-            players: list[int] = []
-            rss: list[int] = []
-            samples: list[dict[str, WorkerPoint]] = []
-            pids = {w.url: w.pid for w in before.workers}
-            while time.monotonic() < t0 + warmup + window - 0.05:
-                time.sleep(min(1.0, max(0.0, t0 + warmup + window - time.monotonic())))
-                if self.several:
-                    points = {url: self.worker_point(url, pid) for url, pid in pids.items()}
-                    samples.append(points)
-                    sizes = [p.rss for p in points.values()]
-                    if self.server and None not in sizes:
-                        rss.append(sum(s or 0 for s in sizes) + (proc_rss(self.server.pid) or 0))
-                    continue
-                count = self.players()
-                if count is not None:
-                    players.append(count)
-                size = proc_rss(self.server.pid) if self.server else None
-                if size is not None:
-                    rss.append(size)
-            after = self._snapshot(locust.pid)
+            before, after, players, rss, samples = self.measure(locust.pid, t0 + warmup, window)
             try:
                 locust.wait(max(5.0, t0 + run_time - time.monotonic()) + 30.0)
             except subprocess.TimeoutExpired:
@@ -280,9 +263,37 @@ class Bench:
         stats = read_locust_stats(stats_path)
         failures = read_locust_failures(Path(f"{prefix}_failures.csv"))
         step = summarize_step(users, window, stats, failures, before, after, players, rss,
-                              samples=samples, start=start)
-        self._wait_for_empty()
+                              samples=samples, start=start, limits=opts.limits)
+        self.wait_for_empty()
         return step
+
+    def measure(self, loadgen_pid: int, opens: float, window: float
+                ) -> tuple[Snapshot, Snapshot, list[int], list[int], list[dict[str, WorkerPoint]]]:
+        """The window from `opens` (monotonic) for `window` seconds: a snapshot at each edge
+        (the server's and the load generator's CPU, the metrics), and each second's players
+        and RSS (with several workers: each worker's reading) between them."""
+        _sleep_until(opens)
+        before = self._snapshot(loadgen_pid)
+        players: list[int] = []
+        rss: list[int] = []
+        samples: list[dict[str, WorkerPoint]] = []
+        pids = {w.url: w.pid for w in before.workers}
+        while time.monotonic() < opens + window - 0.05:
+            time.sleep(min(1.0, max(0.0, opens + window - time.monotonic())))
+            if self.several:
+                points = {url: self.worker_point(url, pid) for url, pid in pids.items()}
+                samples.append(points)
+                sizes = [p.rss for p in points.values()]
+                if self.server and None not in sizes:
+                    rss.append(sum(s or 0 for s in sizes) + (proc_rss(self.server.pid) or 0))
+                continue
+            count = self.players()
+            if count is not None:
+                players.append(count)
+            size = proc_rss(self.server.pid) if self.server else None
+            if size is not None:
+                rss.append(size)
+        return before, self._snapshot(loadgen_pid), players, rss, samples
 
     def _snapshot(self, locust_pid: int) -> Snapshot:
         loadgen = _tree_ticks(locust_pid)
@@ -316,7 +327,7 @@ class Bench:
             redis_ticks=redis.cpu_ticks if redis else None,
         )
 
-    def _wait_for_empty(self, timeout: float = 15.0) -> None:
+    def wait_for_empty(self, timeout: float = 15.0) -> None:
         """Let the last step's players leave before the next step starts."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and (self.players() or 0) > 0:
@@ -368,8 +379,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="do not pin the server and locust to CPUs with taskset")
     parser.add_argument("--max-minutes", type=float, default=30.0,
                         help="bound on the whole run; steps that would not fit are skipped")
+    parser.add_argument("--latency-limit-ms", type=float,
+                        default=DEFAULT_LIMITS.latency_p99_ms,
+                        help="a step holds only with state latency p99 below this "
+                             "(default %(default)g)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR,
                         help="where the JSON, Markdown and PNG go (default bench/results)")
+    add_search_arguments(parser)
     args = parser.parse_args(argv)
     try:
         args.step_list = [int(s) for s in args.steps.split(",") if s.strip()]
@@ -381,12 +397,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--step-seconds and --spawn-rate must be positive, --settle not negative")
     if args.processes < 0:
         parser.error("--processes must be 0 (one per core) or more")
+    if args.latency_limit_ms <= 0:
+        parser.error("--latency-limit-ms must be positive")
+    args.search = search_options(parser, args)
     return args
 
 
 def run(options: Options, command: str) -> dict[str, Any]:
     started = time.monotonic()
-    report = new_report(command, machine_info(("tornado", "locust")), steps=[], headline={})
+    search = options.search
+    packages = ("tornado", "locust", "uvloop")
+    report = new_report(command, machine_info(packages), steps=[], headline={})
     with tempfile.TemporaryDirectory(prefix="arena-capacity-") as tmp:
         bench = Bench(options, Path(tmp))
         report["config"] = {
@@ -399,7 +420,14 @@ def run(options: Options, command: str) -> dict[str, Any]:
             "tick_rate": options.tick_rate,
             "max_players": options.max_players,
             "pinning": bench.pinning_text,
+            "latency_limit_ms": options.limits.latency_p99_ms,
         }
+        if search is not None:
+            report["config"].update({
+                "steps": None, "start": search.start, "ceiling": search.ceiling,
+                "max_steps": search.max_steps, "resolution": search.resolution.text(),
+                "loadgen": search.loadgen,
+            })
         if bench.redis_binary is not None:
             version = redis_version(bench.redis_binary)
             report["config"]["redis"] = f"redis-server {version or '?'}"
@@ -413,7 +441,9 @@ def run(options: Options, command: str) -> dict[str, Any]:
                 print(f"{bench.processes} workers: "
                       + ", ".join(f"{u} (pid {pids.get(u, '?')})" for u in bench.worker_urls)
                       + f"; Redis {bench.redis_url}", flush=True)
-            for index, users in enumerate(options.steps, 1):
+            if search is not None:
+                search_limit(bench, report, started)
+            for index, users in enumerate(options.steps if search is None else (), 1):
                 left = options.max_seconds - (time.monotonic() - started)
                 if bench.step_duration(users) + 20 > left:
                     print(f"[{index}/{len(options.steps)}] {users} users: skipped, "
@@ -424,8 +454,12 @@ def run(options: Options, command: str) -> dict[str, Any]:
                 report["steps"].append(step)
                 print(progress_line(index, len(options.steps), step), flush=True)
         report.update(end.report_fields())
-    report["headline"] = headline(report["steps"], report["config"]["processes"])
+    loadgen = "bench.loadgen" if search is not None and search.loadgen == "asyncio" else "locust"
+    report["headline"] = headline(report["steps"], report["config"]["processes"],
+                                  options.limits, loadgen)
     report["headline_text"] = headline_text(report["headline"])
+    if search is not None:
+        report["headline_text"] += " " + search_text(report)
     report["elapsed_seconds"] = round(time.monotonic() - started, 1)
     return report
 
@@ -444,13 +478,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         pin=not args.no_pin,
         max_seconds=args.max_minutes * 60.0,
         out=args.out,
+        limits=Limits(latency_p99_ms=args.latency_limit_ms),
+        search=args.search,
     )
     try:
         report = run(options, command_line("bench.capacity", argv))
     except RuntimeError as exc:  # before anything started: no redis-server
         print(f"game-bench: {exc}", file=sys.stderr)
         return 2
-    paths = write_report(report, options.out)
+    paths = (write_report if options.search is None else write_limit_report)(report, options.out)
     if report["steps"]:
         print(report["headline_text"])
     if paths:
