@@ -227,7 +227,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         "",
         f"**{headline_text(report['headline'])}**",
         "",
-        rule_note(report["headline"], processes, "Locust"),
+        rule_note(report["headline"], processes, "locust"),
         "",
     ]
     if several:

@@ -490,7 +490,7 @@ def test_summarize_step_split_across_workers(tmp_path: Path):
     assert headline([step], processes=2)["users"] is None  # 38 of 40 connected
     head = headline([{**step, "connected": 40}], processes=2)
     assert head["server_processes"] == 2 and head["split"] == step["split"]
-    assert "40 players on 2 server processes" in headline_text(head)
+    assert "up to 40 players (the largest tried) on 2 server processes" in headline_text(head)
     assert "split 22/16 players, 75%/25% CPU" in headline_text(head)
     report = {
         "date": "2026-01-02", "command": "python -m bench.capacity --processes 2",
