@@ -108,18 +108,20 @@ class Bench:
         cpus = os.cpu_count()
         taskset = shutil.which("taskset") if options.pin else None
         self.server_prefix, self.locust_prefix = pinning(cpus, taskset, self.processes)
+        search = options.search
+        loadgen = "the load generator" if search and search.loadgen == "asyncio" else "locust"
         if not self.server_prefix:
             self.pinning_text = "no CPU pinning"
             if taskset and cpus and self.several and cpus <= self.processes:
                 self.pinning_text += (f" ({self.processes} server processes on {cpus} CPUs "
-                                      "leave none for locust)")
+                                      f"leave none for {loadgen})")
         elif not self.several:
-            self.pinning_text = (f"server on CPU 0 and locust on CPU {self.locust_prefix[-1]} "
-                                 "(taskset)")
+            self.pinning_text = (f"server on CPU 0 and {loadgen} on CPU "
+                                 f"{self.locust_prefix[-1]} (taskset)")
         else:
             self.pinning_text = (
                 f"server's {self.processes} processes on CPUs {cpu_range(0, self.processes)}, "
-                f"locust and Redis on CPU {self.locust_prefix[-1]} (taskset)"
+                f"{loadgen} and Redis on CPU {self.locust_prefix[-1]} (taskset)"
             )
 
     @property
