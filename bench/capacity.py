@@ -17,6 +17,9 @@ connections) and follows `redirect`s to the workers' own ports. The server's CPU
 the sum over its process tree, and each step also says how players and CPU were split across the
 workers (each one's own `/metrics`). The server gets the first N CPUs when more are left for
 locust; else nothing is pinned.
+
+`--find-limit` searches for the knee instead of trying `--steps` (`bench.capacity_limit`):
+doubling, then bisection, each step driven by the asyncio load generator by default.
 """
 
 from __future__ import annotations
@@ -357,8 +360,9 @@ def _sleep_until(deadline: float) -> None:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="game-bench",
-        description="Measure how many players an Arena server holds (locust, stepped): one "
-                    "process, or --processes workers sharing a port and a private Redis.",
+        description="Measure how many players an Arena server holds (locust, stepped; or "
+                    "--find-limit: a search for the knee): one process, or --processes "
+                    "workers sharing a port and a private Redis.",
     )
     parser.add_argument("--steps", default=",".join(map(str, DEFAULT_STEPS)),
                         help="comma-separated user counts (default %(default)s)")
