@@ -17,6 +17,9 @@ connections) and follows `redirect`s to the workers' own ports. The server's CPU
 the sum over its process tree, and each step also says how players and CPU were split across the
 workers (each one's own `/metrics`). The server gets the first N CPUs when more are left for
 locust; else nothing is pinned.
+
+`--find-limit` searches for the knee instead of trying `--steps` (`bench.capacity_limit`):
+doubling, then bisection, each step driven by the asyncio load generator by default.
 """
 
 from __future__ import annotations
@@ -36,14 +39,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.capacity_report import (
-    Snapshot,
-    headline,
-    headline_text,
-    progress_line,
-    summarize_step,
-    write_report,
+from bench.capacity_limit import (
+    SearchOptions,
+    add_search_arguments,
+    search_limit,
+    search_options,
+    search_text,
+    write_limit_report,
 )
+from bench.capacity_report import Snapshot, progress_line, summarize_step, write_report
+from bench.capacity_search import DEFAULT_LIMITS, Limits, headline, headline_text
 from bench.capacity_split import WorkerPoint, WorkerReading, merge_metrics
 from bench.locust_csv import read_locust_failures, read_locust_stats
 from bench.procs import Processes, cpu_range, guarded_run, pinning, tail, wait_for_line
@@ -85,6 +90,8 @@ class Options:
     pin: bool = True
     max_seconds: float = 1800.0
     out: Path = RESULTS_DIR
+    limits: Limits = DEFAULT_LIMITS
+    search: SearchOptions | None = None  # --find-limit: search instead of `steps`
 
 
 class Bench:
@@ -104,18 +111,20 @@ class Bench:
         cpus = os.cpu_count()
         taskset = shutil.which("taskset") if options.pin else None
         self.server_prefix, self.locust_prefix = pinning(cpus, taskset, self.processes)
+        search = options.search
+        loadgen = "the load generator" if search and search.loadgen == "asyncio" else "locust"
         if not self.server_prefix:
             self.pinning_text = "no CPU pinning"
             if taskset and cpus and self.several and cpus <= self.processes:
                 self.pinning_text += (f" ({self.processes} server processes on {cpus} CPUs "
-                                      "leave none for locust)")
+                                      f"leave none for {loadgen})")
         elif not self.several:
-            self.pinning_text = (f"server on CPU 0 and locust on CPU {self.locust_prefix[-1]} "
-                                 "(taskset)")
+            self.pinning_text = (f"server on CPU 0 and {loadgen} on CPU "
+                                 f"{self.locust_prefix[-1]} (taskset)")
         else:
             self.pinning_text = (
                 f"server's {self.processes} processes on CPUs {cpu_range(0, self.processes)}, "
-                f"locust and Redis on CPU {self.locust_prefix[-1]} (taskset)"
+                f"{loadgen} and Redis on CPU {self.locust_prefix[-1]} (taskset)"
             )
 
     @property
@@ -248,28 +257,7 @@ class Bench:
             if started is None:
                 raise RuntimeError(f"locust did not start:\n{tail(log)}")
             t0 = time.monotonic()
-            _sleep_until(t0 + warmup)
-            before = self._snapshot(locust.pid)
-            players: list[int] = []
-            rss: list[int] = []
-            samples: list[dict[str, WorkerPoint]] = []
-            pids = {w.url: w.pid for w in before.workers}
-            while time.monotonic() < t0 + warmup + window - 0.05:
-                time.sleep(min(1.0, max(0.0, t0 + warmup + window - time.monotonic())))
-                if self.several:
-                    points = {url: self.worker_point(url, pid) for url, pid in pids.items()}
-                    samples.append(points)
-                    sizes = [p.rss for p in points.values()]
-                    if self.server and None not in sizes:
-                        rss.append(sum(s or 0 for s in sizes) + (proc_rss(self.server.pid) or 0))
-                    continue
-                count = self.players()
-                if count is not None:
-                    players.append(count)
-                size = proc_rss(self.server.pid) if self.server else None
-                if size is not None:
-                    rss.append(size)
-            after = self._snapshot(locust.pid)
+            before, after, players, rss, samples = self.measure(locust.pid, t0 + warmup, window)
             try:
                 locust.wait(max(5.0, t0 + run_time - time.monotonic()) + 30.0)
             except subprocess.TimeoutExpired:
@@ -282,9 +270,37 @@ class Bench:
         stats = read_locust_stats(stats_path)
         failures = read_locust_failures(Path(f"{prefix}_failures.csv"))
         step = summarize_step(users, window, stats, failures, before, after, players, rss,
-                              samples=samples, start=start)
-        self._wait_for_empty()
+                              samples=samples, start=start, limits=opts.limits)
+        self.wait_for_empty()
         return step
+
+    def measure(self, loadgen_pid: int, opens: float, window: float
+                ) -> tuple[Snapshot, Snapshot, list[int], list[int], list[dict[str, WorkerPoint]]]:
+        """The window from `opens` (monotonic) for `window` seconds: a snapshot at each edge
+        (the server's and the load generator's CPU, the metrics), and each second's players
+        and RSS (with several workers: each worker's reading) between them."""
+        _sleep_until(opens)
+        before = self._snapshot(loadgen_pid)
+        players: list[int] = []
+        rss: list[int] = []
+        samples: list[dict[str, WorkerPoint]] = []
+        pids = {w.url: w.pid for w in before.workers}
+        while time.monotonic() < opens + window - 0.05:
+            time.sleep(min(1.0, max(0.0, opens + window - time.monotonic())))
+            if self.several:
+                points = {url: self.worker_point(url, pid) for url, pid in pids.items()}
+                samples.append(points)
+                sizes = [p.rss for p in points.values()]
+                if self.server and None not in sizes:
+                    rss.append(sum(s or 0 for s in sizes) + (proc_rss(self.server.pid) or 0))
+                continue
+            count = self.players()
+            if count is not None:
+                players.append(count)
+            size = proc_rss(self.server.pid) if self.server else None
+            if size is not None:
+                rss.append(size)
+        return before, self._snapshot(loadgen_pid), players, rss, samples
 
     def _snapshot(self, locust_pid: int) -> Snapshot:
         loadgen = _tree_ticks(locust_pid)
@@ -318,7 +334,7 @@ class Bench:
             redis_ticks=redis.cpu_ticks if redis else None,
         )
 
-    def _wait_for_empty(self, timeout: float = 15.0) -> None:
+    def wait_for_empty(self, timeout: float = 15.0) -> None:
         """Let the last step's players leave before the next step starts."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and (self.players() or 0) > 0:
@@ -346,8 +362,9 @@ def _sleep_until(deadline: float) -> None:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="game-bench",
-        description="Measure how many players an Arena server holds (locust, stepped): one "
-                    "process, or --processes workers sharing a port and a private Redis.",
+        description="Measure how many players an Arena server holds (locust, stepped; or "
+                    "--find-limit: a search for the knee): one process, or --processes "
+                    "workers sharing a port and a private Redis.",
     )
     parser.add_argument("--steps", default=",".join(map(str, DEFAULT_STEPS)),
                         help="comma-separated user counts (default %(default)s)")
@@ -370,8 +387,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="do not pin the server and locust to CPUs with taskset")
     parser.add_argument("--max-minutes", type=float, default=30.0,
                         help="bound on the whole run; steps that would not fit are skipped")
+    parser.add_argument("--latency-limit-ms", type=float,
+                        default=DEFAULT_LIMITS.latency_p99_ms,
+                        help="a step holds only with state latency p99 below this "
+                             "(default %(default)g)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR,
                         help="where the JSON, Markdown and PNG go (default bench/results)")
+    add_search_arguments(parser)
     args = parser.parse_args(argv)
     try:
         args.step_list = [int(s) for s in args.steps.split(",") if s.strip()]
@@ -383,12 +405,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--step-seconds and --spawn-rate must be positive, --settle not negative")
     if args.processes < 0:
         parser.error("--processes must be 0 (one per core) or more")
+    if args.latency_limit_ms <= 0:
+        parser.error("--latency-limit-ms must be positive")
+    args.search = search_options(parser, args)
     return args
 
 
 def run(options: Options, command: str) -> dict[str, Any]:
     started = time.monotonic()
-    report = new_report(command, machine_info(("tornado", "locust")), steps=[], headline={})
+    search = options.search
+    packages = ("tornado", "locust", "uvloop")
+    report = new_report(command, machine_info(packages), steps=[], headline={})
     with tempfile.TemporaryDirectory(prefix="arena-capacity-") as tmp:
         bench = Bench(options, Path(tmp))
         report["config"] = {
@@ -401,7 +428,14 @@ def run(options: Options, command: str) -> dict[str, Any]:
             "tick_rate": options.tick_rate,
             "max_players": options.max_players,
             "pinning": bench.pinning_text,
+            "latency_limit_ms": options.limits.latency_p99_ms,
         }
+        if search is not None:
+            report["config"].update({
+                "steps": None, "start": search.start, "ceiling": search.ceiling,
+                "max_steps": search.max_steps, "resolution": search.resolution.text(),
+                "loadgen": search.loadgen,
+            })
         if bench.redis_binary is not None:
             version = redis_version(bench.redis_binary)
             report["config"]["redis"] = f"redis-server {version or '?'}"
@@ -415,7 +449,9 @@ def run(options: Options, command: str) -> dict[str, Any]:
                 print(f"{bench.processes} workers: "
                       + ", ".join(f"{u} (pid {pids.get(u, '?')})" for u in bench.worker_urls)
                       + f"; Redis {bench.redis_url}", flush=True)
-            for index, users in enumerate(options.steps, 1):
+            if search is not None:
+                search_limit(bench, report, started)
+            for index, users in enumerate(options.steps if search is None else (), 1):
                 left = options.max_seconds - (time.monotonic() - started)
                 if bench.step_duration(users) + 20 > left:
                     print(f"[{index}/{len(options.steps)}] {users} users: skipped, "
@@ -426,8 +462,12 @@ def run(options: Options, command: str) -> dict[str, Any]:
                 report["steps"].append(step)
                 print(progress_line(index, len(options.steps), step), flush=True)
         report.update(end.report_fields())
-    report["headline"] = headline(report["steps"], report["config"]["processes"])
+    loadgen = "bench.loadgen" if search is not None and search.loadgen == "asyncio" else "locust"
+    report["headline"] = headline(report["steps"], report["config"]["processes"],
+                                  options.limits, loadgen)
     report["headline_text"] = headline_text(report["headline"])
+    if search is not None:
+        report["headline_text"] += " " + search_text(report)
     report["elapsed_seconds"] = round(time.monotonic() - started, 1)
     return report
 
@@ -446,13 +486,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         pin=not args.no_pin,
         max_seconds=args.max_minutes * 60.0,
         out=args.out,
+        limits=Limits(latency_p99_ms=args.latency_limit_ms),
+        search=args.search,
     )
     try:
         report = run(options, command_line("bench.capacity", argv))
     except RuntimeError as exc:  # before anything started: no redis-server
         print(f"game-bench: {exc}", file=sys.stderr)
         return 2
-    paths = write_report(report, options.out)
+    paths = (write_report if options.search is None else write_limit_report)(report, options.out)
     if report["steps"]:
         print(report["headline_text"])
     if paths:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.capacity_search import DEFAULT_LIMITS, Limits, failure_reasons, headline_text
 from bench.capacity_split import (
     SPLIT_ALIGN,
     SPLIT_COLUMNS,
@@ -27,11 +28,12 @@ from bench.prom import Metrics, bucket_delta, histogram_buckets, histogram_quant
 from bench.report import machine_line, num, rounded, write_report_files
 from bench.sampling import CLK_TCK
 
-# The headline rule: a step holds when every user is connected, state latency p99 is below this
-# and fewer than this fraction of ticks overran.
-LATENCY_P99_LIMIT_MS = 100.0
-OVERRUN_LIMIT = 0.01
-LOADGEN_BUSY_PERCENT = 90.0  # a locust process this busy is probably the bottleneck
+# The headline rule (`Limits`): a step holds when every user is connected, state latency p99 is
+# below this and fewer than this fraction of ticks overran.
+LATENCY_P99_LIMIT_MS = DEFAULT_LIMITS.latency_p99_ms
+OVERRUN_LIMIT = DEFAULT_LIMITS.overrun_fraction
+LOADGEN_BUSY_PERCENT = DEFAULT_LIMITS.loadgen_busy_percent  # a load generator this busy is
+# probably the bottleneck
 
 
 # -- one step ----------------------------------------------------------------------------------
@@ -52,21 +54,13 @@ class Snapshot:
     redis_ticks: int | None = None
 
 
-def step_holds(step: Mapping[str, Any]) -> bool:
-    """Every user connected, state latency p99 under 100 ms, fewer than 1% of ticks overran.
+def step_holds(step: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> bool:
+    """Every user connected, state latency p99 under 100 ms, fewer than 1% of ticks overran
+    (or `limits`).
 
     An overrun fraction the server did not report (no /metrics) is not held against a step.
     """
-    connected = step.get("connected")
-    p99 = step.get("latency_p99_ms")
-    overrun = step.get("overrun_fraction")
-    return (
-        connected is not None
-        and connected >= step["users"]
-        and p99 is not None
-        and p99 < LATENCY_P99_LIMIT_MS
-        and (overrun is None or overrun < OVERRUN_LIMIT)
-    )
+    return not failure_reasons(step, limits)
 
 
 def summarize_step(
@@ -81,6 +75,7 @@ def summarize_step(
     *,
     samples: Sequence[Mapping[str, WorkerPoint]] = (),
     start: Metrics | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> dict[str, Any]:
     """One step's record from locust's CSV, two snapshots and the samples between them.
 
@@ -181,7 +176,8 @@ def summarize_step(
     step["server_cpu_seconds"] = rounded(server_cpu, 3)
     if before.workers:
         step.update(split_fields(before, after, samples, seconds, stats, start))
-    step["holds"] = step_holds(step)
+    step["why_not"] = failure_reasons(step, limits)
+    step["holds"] = not step["why_not"]
     return step
 
 
@@ -193,7 +189,7 @@ def progress_line(index: int, count: int, step: Mapping[str, Any]) -> str:
         f"{num(step.get('latency_p50_ms'))}/{num(step.get('latency_p95_ms'))}/"
         f"{num(step.get('latency_p99_ms'))} ms, ping p99 {num(step.get('ping_p99_ms'))} ms, "
         f"failures {step.get('failures')}, server CPU {num(step.get('server_cpu_percent'))}% "
-        f"RSS {num(step.get('server_rss_mib'))} MiB, locust CPU "
+        f"RSS {num(step.get('server_rss_mib'))} MiB, load generator CPU "
         f"{num(step.get('loadgen_cpu_percent'))}%, "
         f"tick p99 {num(step.get('tick_p99_ms'), 2)} ms, "
         f"overruns {'–' if overrun is None else f'{overrun:.2%}'}, "
@@ -201,59 +197,12 @@ def progress_line(index: int, count: int, step: Mapping[str, Any]) -> str:
         f"{num(step.get('cpu_us_per_player_second'))} µs CPU/player-s"
         + (f"; split {step['split']}, redirects {redirect_text(step)}" if step.get("split")
            else "")
-        + f"{'' if step.get('holds') else '  [does not hold]'}"
+        + ("" if step.get("holds")
+           else f"  [does not hold: {', '.join(step.get('why_not') or ['?'])}]")
     )
 
 
 # -- the headline --------------------------------------------------------------------------------
-
-
-def headline(steps: Sequence[Mapping[str, Any]], processes: int = 1) -> dict[str, Any]:
-    """The largest step that holds, and what a player-second cost the server (all its
-    `processes`) there."""
-    held = [s for s in steps if step_holds(s)]
-    busy = [s["users"] for s in steps if s.get("loadgen_busy")]
-    if not held:
-        return {"users": None, "server_processes": processes, "loadgen_busy_at": busy}
-    best = max(held, key=lambda s: s["users"])
-    return {
-        "users": best["users"],
-        "server_processes": processes,
-        "split": best.get("split"),
-        "latency_p99_ms": best.get("latency_p99_ms"),
-        "overrun_fraction": best.get("overrun_fraction"),
-        "server_cpu_percent": best.get("server_cpu_percent"),
-        "cpu_seconds_per_player_second": best.get("cpu_seconds_per_player_second"),
-        "cpu_us_per_player_second": best.get("cpu_us_per_player_second"),
-        "loadgen_busy_at": busy,
-    }
-
-
-def headline_text(head: Mapping[str, Any]) -> str:
-    if head.get("users") is None:
-        text = (
-            "No step held (every user connected, state latency p99 < "
-            f"{LATENCY_P99_LIMIT_MS:g} ms, < {OVERRUN_LIMIT:.0%} of ticks overran)."
-        )
-    else:
-        overrun = head.get("overrun_fraction")
-        overrun_text = "overruns unknown" if overrun is None else f"{overrun:.2%} of ticks overran"
-        processes = head.get("server_processes") or 1
-        where = "one server process" if processes == 1 else f"{processes} server processes"
-        split = f"; split {head['split']}" if head.get("split") and processes > 1 else ""
-        text = (
-            f"Capacity: {head['users']} players on {where} (every user connected, "
-            f"state latency p99 {num(head.get('latency_p99_ms'))} ms, {overrun_text}{split}). "
-            f"Server CPU per player-second: {num(head.get('cpu_seconds_per_player_second'), 6)} "
-            f"CPU-s ({num(head.get('cpu_us_per_player_second'))} µs)."
-        )
-    if head.get("loadgen_busy_at"):
-        steps = ", ".join(str(u) for u in head["loadgen_busy_at"])
-        text += (
-            f" Locust was near 100% CPU at {steps} users: there, the load generator may be"
-            " the bottleneck (try --locust-workers)."
-        )
-    return text
 
 
 # -- the report ------------------------------------------------------------------------------
@@ -274,42 +223,11 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         f"{c['step_seconds']:g} s measured per step after the ramp ({c['spawn_rate']:g} users/s) "
         f"and {c['settle']:g} s settling; {c['pinning']}; locust {_locust_processes(c)}.",
         "",
-        "| users | connected | states/s | state latency p50 / p95 / p99 (ms) | ping p99 (ms) "
-        "| failures | server CPU % | server RSS (MiB) | locust CPU % | tick work / late p99 (ms) "
-        "| ticks overrun | state bytes/player/s | server µs CPU per player-s "
-        + (SPLIT_COLUMNS if several else "")
-        + "| holds |",
-        "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-        + (SPLIT_ALIGN if several else "") + ":---:|",
-    ]
-    for s in report["steps"]:
-        overrun = s.get("overrun_fraction")
-        busy = " (busy)" if s.get("loadgen_busy") else ""
-        extra = split_cells(s) if several else ""
-        lines.append(
-            f"| {s['users']} | {num(s.get('connected'))} | {num(s.get('states_per_second'))} "
-            f"| {num(s.get('latency_p50_ms'))} / {num(s.get('latency_p95_ms'))} / "
-            f"{num(s.get('latency_p99_ms'))} | {num(s.get('ping_p99_ms'))} | {s['failures']} "
-            f"| {num(s.get('server_cpu_percent'))} | {num(s.get('server_rss_mib'))} "
-            f"| {num(s.get('loadgen_cpu_percent'))}{busy} | {num(s.get('tick_p99_ms'), 2)} / "
-            f"{num(s.get('tick_lateness_p99_ms'), 1)} "
-            f"| {'–' if overrun is None else f'{overrun:.2%}'} "
-            f"| {num(s.get('bytes_per_player_second'))} "
-            f"| {num(s.get('cpu_us_per_player_second'))} "
-            f"{extra}| {'yes' if s.get('holds') else 'no'} |"
-        )
-    cpu_note = (split_note(processes) if several
-                else "CPU % is of one core (the server is one process).")
-    lines += [
+        *step_table(report["steps"], several),
         "",
         f"**{headline_text(report['headline'])}**",
         "",
-        "A step holds when every user is connected, state latency p99 is under "
-        f"{LATENCY_P99_LIMIT_MS:g} ms and fewer than {OVERRUN_LIMIT:.0%} of ticks overran. "
-        f"{cpu_note} State latency is a state's arrival "
-        "at the player minus its `ts` (same clock), so it leaves out how late the tick itself "
-        "ran (tick late p99); ping round trips include it. Locust CPU is all locust processes; "
-        "\"busy\" marks a locust process at ≥ 90% of a core.",
+        rule_note(report["headline"], processes, "locust"),
         "",
     ]
     if several:
@@ -318,6 +236,60 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     if report.get("interrupted"):
         lines += ["", "*The run was interrupted; the steps above are the ones that finished.*"]
     return "\n".join(lines) + "\n"
+
+
+def step_table(steps: Sequence[Mapping[str, Any]], several: bool,
+               first: tuple[str, str] | None = None) -> list[str]:
+    """The Markdown table of `steps`, one row each in the order given; `first`: an extra first
+    column (its header, and the step field it shows)."""
+    lead = f"| {first[0]} " if first else ""
+    lines = [
+        lead + "| users | connected | states/s | state latency p50 / p95 / p99 (ms) "
+        "| ping p99 (ms) | failures | server CPU % | server RSS (MiB) | load generator CPU % "
+        "| tick work / late p99 (ms) | ticks overrun | state bytes/player/s "
+        "| server µs CPU per player-s "
+        + (SPLIT_COLUMNS if several else "")
+        + "| holds |",
+        ("|---" if first else "")
+        + "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        + (SPLIT_ALIGN if several else "") + ":---:|",
+    ]
+    for s in steps:
+        overrun = s.get("overrun_fraction")
+        busy = " (busy)" if s.get("loadgen_busy") else ""
+        extra = split_cells(s) if several else ""
+        holds = "yes" if s.get("holds") else f"no: {', '.join(s.get('why_not') or ['?'])}"
+        lines.append(
+            (f"| {s.get(first[1], '')} " if first else "")
+            + f"| {s['users']} | {num(s.get('connected'))} | {num(s.get('states_per_second'))} "
+            f"| {num(s.get('latency_p50_ms'))} / {num(s.get('latency_p95_ms'))} / "
+            f"{num(s.get('latency_p99_ms'))} | {num(s.get('ping_p99_ms'))} | {s['failures']} "
+            f"| {num(s.get('server_cpu_percent'))} | {num(s.get('server_rss_mib'))} "
+            f"| {num(s.get('loadgen_cpu_percent'))}{busy} | {num(s.get('tick_p99_ms'), 2)} / "
+            f"{num(s.get('tick_lateness_p99_ms'), 1)} "
+            f"| {'–' if overrun is None else f'{overrun:.2%}'} "
+            f"| {num(s.get('bytes_per_player_second'))} "
+            f"| {num(s.get('cpu_us_per_player_second'))} "
+            f"{extra}| {holds} |"
+        )
+    return lines
+
+
+def rule_note(head: Mapping[str, Any], processes: int, loadgen: str) -> str:
+    """The paragraph under a table: the rule a step is held to, and how to read the columns."""
+    cpu_note = (split_note(processes) if processes > 1
+                else "CPU % is of one core (the server is one process).")
+    limit = head.get("latency_limit_ms", LATENCY_P99_LIMIT_MS)
+    overrun = head.get("overrun_limit", OVERRUN_LIMIT)
+    return (
+        "A step holds when every user is connected, state latency p99 is under "
+        f"{limit:g} ms and fewer than {overrun:.0%} of ticks overran; \"no\" says which failed "
+        "(refusals: users not connected; load generator saturation: the load generator was "
+        f"busy too, so the failure may be its own). {cpu_note} State latency is a state's "
+        "arrival at the player minus its `ts` (same clock), so it leaves out how late the tick "
+        "itself ran (tick late p99); ping round trips include it. Load generator CPU is all of "
+        f"{loadgen}'s processes; \"busy\" marks one at ≥ {LOADGEN_BUSY_PERCENT:g}% of a core."
+    )
 
 
 def _locust_processes(config: Mapping[str, Any]) -> str:
@@ -341,8 +313,9 @@ def plot(report: Mapping[str, Any], path: Path) -> None:
     fig, left = plt.subplots(figsize=(8, 4.5), dpi=110)
     left.plot(users, p99, "o-", color="tab:red", label="state latency p99")
     left.plot(users, p50, "o:", color="tab:orange", label="state latency p50")
-    left.axhline(LATENCY_P99_LIMIT_MS, color="tab:red", linewidth=0.8, linestyle="--",
-                 label=f"{LATENCY_P99_LIMIT_MS:g} ms limit")
+    limit = report["headline"].get("latency_limit_ms", LATENCY_P99_LIMIT_MS)
+    left.axhline(limit, color="tab:red", linewidth=0.8, linestyle="--",
+                 label=f"{limit:g} ms limit")
     if len(users) > 1 and max(users) >= 8 * min(users):  # doubling steps: evenly spaced
         left.set_xscale("log", base=2)
         left.set_xticks(users, [str(u) for u in users])
@@ -363,10 +336,12 @@ def plot(report: Mapping[str, Any], path: Path) -> None:
     handles = left.get_legend_handles_labels()
     more = right.get_legend_handles_labels()
     left.legend(handles[0] + more[0], handles[1] + more[1], loc="upper left", fontsize=8)
-    best = report["headline"].get("users")
+    head = report["headline"]
     title = f"Arena capacity, {report['date']} ({report['machine']['cores']} cores)"
-    if best:
-        title += f": holds {best} players"
+    if head.get("failed_at") is not None:
+        title += f": knee between {head.get('held_below') or 0} and {head['failed_at']} players"
+    elif head.get("users"):
+        title += f": held every step up to {head['users']} players (the largest tried)"
     left.set_title(title)
     fig.tight_layout()
     fig.savefig(path)

@@ -5,13 +5,15 @@ raw WebSocket on `/ws` with the `arena_session` cookie and no Origin, `join`, th
 times a second and `ping` once a second, while counting `state` frames by a byte-prefix check
 (never decoding them) and timing pongs. After the ramp and a warm-up it measures one window and
 reports states/s per player, ping RTT, bytes received, failures and its own CPU, so every report
-can say whether the load generator was the limit.
+can say whether the load generator was the limit. `--state-latency` adds each state's latency
+(arrival minus its `ts`), read from its first bytes.
 
     python -m bench.loadgen --url http://127.0.0.1:8888 --players 400 --seconds 30
 
 `bench.floor` runs it as a subprocess: it reads the `loadgen: window open` / `window closed`
 lines and the `--json-out` file, and passes `--server-pid` so the server's CPU and RSS are read
-at exactly the window's edges.
+at exactly the window's edges; `bench.capacity --find-limit` runs it the same way, with
+`--state-latency`.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from bench.loadgen_login import PlayerFailed, guest_login
 from bench.loadgen_player import Player
 from bench.report import rounded
 from bench.sampling import CLK_TCK, proc_rss, proc_stat
+from bench.wsframes import histogram_percentile, latency_histogram
 
 CLOSE_GRACE = 2.0  # seconds to wait for the server's close before aborting the rest
 
@@ -56,6 +59,8 @@ class LoadOptions:
     connect_seconds: float = 120.0  # bound on the whole ramp
     server_pid: int | None = None
     seed: int | None = None
+    state_latency: bool = False  # count each state's latency (arrival minus its `ts`)
+    linger: float = 0.0  # seconds the players stay on after the window, before closing
 
 
 class LoadRun:
@@ -78,6 +83,8 @@ class LoadRun:
         self.redirected = 0  # players that followed a redirect to another process
         self.redirects = 0  # redirects followed, all players together
         self.seat_fallbacks = 0  # redirect seats refused or unreachable: matchmade again
+        # State latency histogram shared by every player's parser (`bench.wsframes`).
+        self.latency = latency_histogram() if options.state_latency else None
         self._gone = asyncio.Event()
 
     def fail(self, kind: str) -> None:
@@ -146,6 +153,7 @@ class Edge:
     pongs: int
     open: int
     server_ticks: int | None
+    latency: list[int] | None
 
 
 def _edge(run: LoadRun) -> Edge:
@@ -159,6 +167,7 @@ def _edge(run: LoadRun) -> Edge:
         pongs=sum(p.pongs for p in run.players),
         open=run.open_count(),
         server_ticks=server.cpu_ticks if server else None,
+        latency=list(run.latency) if run.latency is not None else None,
     )
 
 
@@ -207,6 +216,7 @@ async def run_load(options: LoadOptions, *, announce: bool = True) -> dict[str, 
         missing = sum(p.pongs_missing() for p in run.players)
         if missing:
             run.failures["pong missing"] += missing
+        await asyncio.sleep(options.linger)  # whoever measures the server too ends its window
     finally:
         await run.stop()
     return summarize(options, run, ramp, joined, first, last, rss,
@@ -270,6 +280,15 @@ def summarize(
         "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         "server": None,
     }
+    if first.latency is not None and last.latency is not None:
+        window = [b - a for a, b in zip(first.latency, last.latency, strict=True)]
+        result.update({
+            "state_latency_samples": sum(window),
+            "state_latency_p50_ms": histogram_percentile(window, 50),
+            "state_latency_p95_ms": histogram_percentile(window, 95),
+            "state_latency_p99_ms": histogram_percentile(window, 99),
+            "state_latency_max_ms": histogram_percentile(window, 100),
+        })
     if options.server_pid and first.server_ticks is not None and last.server_ticks is not None:
         server_cpu = (last.server_ticks - first.server_ticks) / CLK_TCK
         result["server"] = {
@@ -304,6 +323,13 @@ def summary_text(result: dict[str, Any]) -> str:
         f"  failures             {result['failures']}"
         + "".join(f"\n    {count} x {kind}" for kind, count in result["failure_kinds"].items()),
     ]
+    if result.get("state_latency_samples") is not None:
+        lines.append(
+            f"  state latency        p50 {num(result['state_latency_p50_ms'], '.1f')} ms, "
+            f"p95 {num(result['state_latency_p95_ms'], '.1f')} ms, "
+            f"p99 {num(result['state_latency_p99_ms'], '.1f')} ms "
+            f"({result['state_latency_samples']} states; arrival minus `ts`)"
+        )
     if result.get("redirects") or result.get("seat_fallbacks"):
         # Only with matchmaking across processes: a single server never redirects.
         lines.append(
@@ -345,6 +371,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--server-pid", type=int, default=None,
                         help="read this process's CPU and RSS at the window's edges")
     parser.add_argument("--seed", type=int, default=None, help="seed for directions and phases")
+    parser.add_argument("--state-latency", action="store_true",
+                        help="also measure each state's latency (arrival minus its ts)")
+    parser.add_argument("--linger", type=float, default=0.0,
+                        help="seconds the players stay connected after the window")
     parser.add_argument("--no-uvloop", action="store_true", help="asyncio's default loop")
     parser.add_argument("--json-out", type=Path, default=None, help="write the result here")
     args = parser.parse_args(argv)
@@ -378,6 +408,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         connect_seconds=args.connect_seconds,
         server_pid=args.server_pid,
         seed=args.seed,
+        state_latency=args.state_latency,
+        linger=max(0.0, args.linger),
     )
     try:
         result = run_with_loop(run_load(options), use_uvloop=not args.no_uvloop)

@@ -86,7 +86,7 @@ class Player:
         self.index = index
         self.rng = random.Random(run.rng.random())
         self.mask = os.urandom(4)  # one mask per connection is enough to be a valid client
-        self.parser = FrameParser()
+        self.parser = FrameParser(run.latency)
         self.transport: asyncio.Transport | None = None
         self.bytes_in = 0
         self.pongs = 0
@@ -165,7 +165,7 @@ class Player:
             raise
         self._server = (host, port)
         self._handshake = bytearray()
-        states, self.parser = self.parser.states, FrameParser()  # a new stream; same count
+        states, self.parser = self.parser.states, FrameParser(run.latency)  # new stream, same count
         self.parser.states = states
         await run.loop.create_connection(lambda: _Link(self), sock=sock)
 

@@ -4,7 +4,10 @@ the handshake's GUID (RFC 6455)."""
 
 from __future__ import annotations
 
+import math
+import re
 import struct
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
@@ -22,6 +25,36 @@ OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2,
 # a full decode.
 STATE_PREFIX = b'{"type":"state",'
 
+# State latency (arrival wall clock minus the state's `ts`, in ms, same host) is counted in a
+# histogram of `LATENCY_STEPS_PER_MS` buckets per millisecond up to `LATENCY_TOP_MS`; the last
+# bucket holds everything later. `ts` comes right after `type` and `tick`, so it is looked for
+# only in a state's first `TS_SEARCH_BYTES`.
+LATENCY_STEPS_PER_MS = 10
+LATENCY_TOP_MS = 10_000
+LATENCY_BUCKETS = LATENCY_TOP_MS * LATENCY_STEPS_PER_MS + 1
+TS_SEARCH_BYTES = 64
+_FIND_TS = re.compile(rb'"ts":(\d+)').search
+
+
+def latency_histogram() -> list[int]:
+    """An empty state latency histogram for `FrameParser.latency`."""
+    return [0] * LATENCY_BUCKETS
+
+
+def histogram_percentile(counts: list[int], q: float) -> float | None:
+    """The `q`th percentile (0..100) of a latency histogram, in ms (the bucket's upper edge,
+    so a percentile is never reported lower than it was); None when it is empty."""
+    total = sum(counts)
+    if not total:
+        return None
+    rank = max(1, math.ceil(q / 100.0 * total))
+    seen = 0
+    for bucket, count in enumerate(counts):
+        seen += count
+        if seen >= rank:
+            return (bucket + 1) / LATENCY_STEPS_PER_MS
+    return None  # not reached: seen == total >= rank at the last bucket
+
 
 class ProtocolError(Exception):
     """The server broke RFC 6455 (a masked frame, a continuation without a start)."""
@@ -34,15 +67,20 @@ class FrameParser:
     (without copying it out) and returns every other complete message as `(opcode, payload)`:
     other text, binary, and control frames (close, ping, pong). Fragmented messages are
     reassembled; control frames may come between fragments.
+
+    With a `latency` histogram (`latency_histogram()`, may be shared by many parsers) each
+    unfragmented state's latency is counted in it too: the wall clock when its bytes were fed
+    minus its `ts`.
     """
 
-    __slots__ = ("_buf", "_parts", "_parts_opcode", "states")
+    __slots__ = ("_buf", "_parts", "_parts_opcode", "latency", "states")
 
-    def __init__(self) -> None:
+    def __init__(self, latency: list[int] | None = None) -> None:
         self._buf = b""
         self._parts: list[bytes] | None = None
         self._parts_opcode = 0
         self.states = 0
+        self.latency = latency
 
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
         buf = self._buf + data if self._buf else data
@@ -50,6 +88,8 @@ class FrameParser:
         end = len(buf)
         out: list[tuple[int, bytes]] = []
         states = 0
+        latency = self.latency
+        now_ms = 0.0
         while end - pos >= 2:
             b0 = buf[pos]
             n = buf[pos + 1]
@@ -74,6 +114,13 @@ class FrameParser:
             if b0 == 0x81 and self._parts is None:  # a whole text message: the hot path
                 if buf.startswith(STATE_PREFIX, start, stop):
                     states += 1
+                    if latency is not None:
+                        found = _FIND_TS(buf, start, min(stop, start + TS_SEARCH_BYTES))
+                        if found is not None:
+                            if not now_ms:
+                                now_ms = time.time() * 1000.0
+                            bucket = int((now_ms - int(found.group(1))) * LATENCY_STEPS_PER_MS)
+                            latency[min(max(bucket, 0), LATENCY_BUCKETS - 1)] += 1
                 else:
                     out.append((OP_TEXT, buf[start:stop]))
                 continue

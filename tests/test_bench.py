@@ -21,12 +21,11 @@ from bench import capacity, redis_proc, sampling
 from bench.broadcast import realistic_state
 from bench.capacity_report import (
     Snapshot,
-    headline,
-    headline_text,
     render_markdown,
     step_holds,
     summarize_step,
 )
+from bench.capacity_search import headline, headline_text
 from bench.capacity_split import WorkerPoint, WorkerReading, merge_metrics, redirects, split_text
 from bench.locust_csv import percentile, read_locust_failures, read_locust_stats
 from bench.procs import pinning
@@ -78,7 +77,9 @@ def test_capacity_run_writes_json_markdown_and_plot(tmp_path: Path):
     assert step["connected"] == 5, step
     assert step["states_per_second"] > 0, step
     assert "[1/1] 5 users: connected 5" in done.stdout
-    assert "Capacity:" in done.stdout or "No step held" in done.stdout
+    # One step is never a capacity: it held (and was the largest tried), or it did not.
+    assert ("Held every step up to 5 players (the largest tried)" in done.stdout
+            or "No step held" in done.stdout), done.stdout
 
 
 def _need_redis_server() -> None:
@@ -132,7 +133,8 @@ def test_capacity_run_with_two_server_processes(tmp_path: Path):
     assert "2 server processes sharing one port" in markdown
     assert "split across workers" in markdown
     assert path.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "Capacity: 8 players on 2 server processes" in done.stdout, output
+    assert ("Held every step up to 8 players (the largest tried) on 2 server processes"
+            in done.stdout), output
 
 
 def test_capacity_with_processes_says_how_to_install_redis(monkeypatch, capsys, tmp_path: Path):
@@ -377,7 +379,11 @@ def test_the_headline_rule():
     assert head["cpu_us_per_player_second"] == 800.0
     assert head["loadgen_busy_at"] == [800]
     text = headline_text(head)
-    assert "400 players" in text and "800 µs" in text and "Locust was near 100%" in text
+    # 200 failed first: that is the knee, whatever 400 did after it.
+    assert "Knee between 100 and 200 players on one server process" in text, text
+    assert "state latency p99 150 ms, limit 100 ms" in text, text
+    assert "400 players held as well, above the knee" in text and "800 µs" in text
+    assert "The load generator (locust) was near 100% of a core at 800 players" in text
     assert headline([_step(50, connected=3)])["users"] is None
     assert "No step held" in headline_text(headline([]))
 
@@ -427,7 +433,7 @@ def test_summarize_step_from_csv_and_snapshots(tmp_path: Path):
     }
     markdown = render_markdown(report)
     assert "| 40 | 40 | 478 | 1 / 2 / 3 | 11 | 2 |" in markdown
-    assert "Test CPU, 2 cores" in markdown and "Capacity: 40 players" in markdown
+    assert "Test CPU, 2 cores" in markdown and "Held every step up to 40 players" in markdown
     assert "one server process" in markdown and "split" not in markdown
     assert "workers" not in step and "locust in one process" in markdown
 
@@ -484,7 +490,7 @@ def test_summarize_step_split_across_workers(tmp_path: Path):
     assert headline([step], processes=2)["users"] is None  # 38 of 40 connected
     head = headline([{**step, "connected": 40}], processes=2)
     assert head["server_processes"] == 2 and head["split"] == step["split"]
-    assert "40 players on 2 server processes" in headline_text(head)
+    assert "up to 40 players (the largest tried) on 2 server processes" in headline_text(head)
     assert "split 22/16 players, 75%/25% CPU" in headline_text(head)
     report = {
         "date": "2026-01-02", "command": "python -m bench.capacity --processes 2",
