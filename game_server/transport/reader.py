@@ -2,7 +2,7 @@
 
 Tornado's stock reader awaits `read_bytes` three times per frame (header, mask, payload): a
 Future and an IOLoop round each, about 40 µs of CPU per small message, which is most of what a
-player costs the server (TORNADO-NOTES.md). This reader takes whatever the socket has in one
+player costs the server (docs/tornado-notes.md). This reader takes whatever the socket has in one
 `read_bytes(65536, partial=True)`, parses every complete frame in the buffer, unmasks with
 Tornado's C-accelerated `_websocket_mask`, and hands each message to Tornado's own
 `_handle_message`, so close, ping/pong, UTF-8 and callback handling stay Tornado's.
