@@ -106,6 +106,7 @@ async def forked_server(data_dir: Path, redis_url: str) -> AsyncIterator[Workers
         sys.stderr.write("--- server log ---\n" + "".join(workers.log[-60:]))
         raise
     finally:
+        workers_left = _pidfds(process_tree(proc.pid)[1:])  # before they can go (and pids reused)
         if proc.returncode is None:
             proc.terminate()  # the workers stop with their parent
             try:
@@ -114,6 +115,31 @@ async def forked_server(data_dir: Path, redis_url: str) -> AsyncIterator[Workers
                 proc.kill()
                 await proc.wait()
         await drainer
+        await _reap(workers_left)
+
+
+def _pidfds(pids: list[int]) -> list[int]:
+    fds = []
+    for pid in pids:
+        with suppress(ProcessLookupError):
+            fds.append(os.pidfd_open(pid))
+    return fds
+
+
+async def _reap(pidfds: list[int], within: float = 15.0) -> None:
+    """Wait until these workers (stopping with their parent) have exited; SIGKILL any that
+    take longer than `within`. A pidfd becomes readable when its process exits."""
+    loop = asyncio.get_running_loop()
+    for fd in pidfds:
+        exited: asyncio.Future[None] = loop.create_future()
+        loop.add_reader(fd, lambda done=exited: done.done() or done.set_result(None))
+        try:
+            await asyncio.wait_for(exited, within)
+        except TimeoutError:
+            signal.pidfd_send_signal(fd, signal.SIGKILL)
+        finally:
+            loop.remove_reader(fd)
+            os.close(fd)
 
 
 @dataclass
