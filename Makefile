@@ -4,36 +4,63 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.installed-run
+BENCH_STAMP := $(VENV)/.installed-bench
 HOST   ?= 127.0.0.1
 PORT   ?= 8888
+# ARGS: the arguments of the command a target runs, replacing its defaults:
+#   make capacity ARGS="--steps 100,200"   make locust ARGS="--headless -u 200 -r 50 -t 60s"
+# Installs print errors only: a first `make run` shows Arena's own lines, not pip's progress
+# or the build backend's notes (setuptools warns about every editable install of this layout).
+PIP_INSTALL := $(BIN)/pip install --quiet --quiet --disable-pip-version-check
 
-.PHONY: run test lint bots clean
+.PHONY: run test lint bots bench capacity locust clean
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	@echo "Setting up $(VENV) (first run only; takes a minute)"
+	@$(PYTHON) -m venv $(VENV)
+	@$(PIP_INSTALL) --upgrade pip
 
 # The server alone needs only the package; the tests and benchmarks need the extras.
 $(RUN_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
-	touch $(RUN_STAMP)
+	@$(PIP_INSTALL) -e .
+	@touch $(RUN_STAMP)
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(STAMP) $(RUN_STAMP)
+	@echo "Installing the test dependencies into $(VENV)"
+	@$(PIP_INSTALL) -e '.[test]'
+	@touch $(STAMP) $(RUN_STAMP)
+
+$(BENCH_STAMP): pyproject.toml | $(BIN)/python
+	@echo "Installing the benchmark dependencies (locust, matplotlib, py-spy) into $(VENV)"
+	@$(PIP_INSTALL) -e '.[bench]'
+	@touch $(BENCH_STAMP) $(RUN_STAMP)
 
 run: $(RUN_STAMP)
-	$(BIN)/python -m game_server --host $(HOST) --port $(PORT)
+	@$(BIN)/python -m game_server --host $(HOST) --port $(PORT) $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+bots: ARGS ?= --bots 10 --duration 60
 bots: $(RUN_STAMP)
-	$(BIN)/python -m client.bots --url http://$(HOST):$(PORT) --bots 10 --duration 60
+	$(BIN)/python -m client.bots --url http://$(HOST):$(PORT) $(ARGS)
+
+# Arena against the transport floor (bench/floor.py): make bench ARGS="--rounds 5"
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench.floor $(ARGS)
+
+# How many players one server process holds (bench/capacity.py, locust): make capacity
+capacity: $(BENCH_STAMP)
+	$(BIN)/python -m bench.capacity $(ARGS)
+
+# Locust players against a running server (make run in another terminal)
+locust: ARGS ?= --headless -u 50 -r 10 -t 20s
+locust: $(BENCH_STAMP)
+	$(BIN)/locust -f bench/locustfile.py --host http://$(HOST):$(PORT) $(ARGS)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -38,13 +38,38 @@ def _env(environ: Mapping[str, str], flag: str, default: str) -> str:
     return environ.get("ARENA_" + flag.upper().replace("-", "_"), default)
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """`--help` names every flag's default: the built-in one, or the `ARENA_*` environment
+    variable's value when it is set (what the flag falls back to). A help text that already
+    says what its default is keeps its own words."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if (not action.option_strings or action.default is argparse.SUPPRESS
+                or "default:" in text or "(default" in text):
+            return text
+        if isinstance(action.default, bool) or action.default is None:
+            return text + (" (default: on)" if action.default else " (default: off)")
+        if action.default == "":
+            return text + " (default: none)"
+        return text + " (default: %(default)s)"
+
+
+ENV_EPILOG = (
+    "Every flag can also be set by an environment variable: ARENA_ and the flag's name in "
+    "capitals, dashes as underscores (--tick-rate: ARENA_TICK_RATE); the flag wins. The cookie "
+    "secret comes from ARENA_COOKIE_SECRET, or from a file generated in the data directory."
+)
+
+
 def parse_config(
     argv: Sequence[str] | None, environ: Mapping[str, str]
 ) -> tuple[Config, str]:
     """Build a `Config` (and the log level) from flags with environment fallbacks."""
     defaults = Config()
     parser = argparse.ArgumentParser(
-        prog="game-server", description="Arena: a multiplayer game server on Tornado."
+        prog="game-server", description="Arena: a multiplayer game server on Tornado.",
+        epilog=ENV_EPILOG, formatter_class=DefaultsHelpFormatter,
     )
 
     def add(flag: str, default: object, help_text: str, kind: type = str) -> None:
@@ -52,8 +77,8 @@ def parse_config(
             "--" + flag, type=kind, default=kind(_env(environ, flag, str(default))), help=help_text
         )
 
-    add("host", defaults.host, "address to listen on (default %(default)s)")
-    add("port", defaults.port, "port to listen on; 0 picks a free one (default %(default)s)", int)
+    add("host", defaults.host, "address to listen on")
+    add("port", defaults.port, "port to listen on; 0 picks a free one", int)
     add("data-dir", defaults.data_dir, "SQLite file and cookie secret live here", Path)
     add("database-url", defaults.database_url,
         "sqlite:///path or postgresql://user@host/db (default: SQLite in the data directory)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import stat
 import sys
@@ -69,3 +70,25 @@ def test_the_generated_secret_is_stable_across_restarts(tmp_path: Path) -> None:
     (tmp_path / "cookie_secret").write_text("short")
     with pytest.raises(ValueError):
         load_cookie_secret(tmp_path, None)
+
+
+def test_help_names_every_default_after_the_environment(capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        parse_config(["--help"], {"ARENA_MAX_PLAYERS": "8", "ARENA_XHEADERS": "1"})
+    assert exited.value.code == 0
+    text = capsys.readouterr().out
+    options = text.split("\noptions:\n", 1)[1]
+    entries = [" ".join(e.split()) for e in re.split(r"\n  (?=-)", options) if e.strip()]
+    flags = {entry.split()[0].rstrip(","): entry for entry in entries}
+    assert len(flags) > 25
+    lacking = [flag for flag, entry in flags.items() if flag != "-h" and "default:" not in entry]
+    assert not lacking, f"--help shows no default for {lacking}"
+    assert flags["--host"].endswith("address to listen on (default: 127.0.0.1)")
+    assert flags["--port"].endswith("(default: 8888)")
+    assert flags["--tick-rate"].endswith("(default: 20)")
+    assert flags["--redis-url"].endswith("(default: none)")
+    assert flags["--no-uvloop"].endswith("(default: off)")
+    # A set environment variable is what the flag falls back to, so it is the default shown.
+    assert flags["--max-players"].endswith("players per room (default: 8)")
+    assert flags["--xheaders"].endswith("(default: on)")
+    assert "ARENA_TICK_RATE" in " ".join(text.split())

@@ -554,3 +554,25 @@ async def test_postgres_server_stopped_then_back() -> None:
         finally:
             await store.close()
         await store.close()
+
+
+async def test_sqlite_opens_while_another_process_writes_a_new_file(tmp_path: Path) -> None:
+    # Forked workers open a new database at the same moment: one holds a write lock while the
+    # file is still in rollback-journal mode, and SQLite refuses the other's switch to WAL at
+    # once, busy timeout or not. Opening waits for the lock instead of failing.
+    path = tmp_path / "new.db"
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE other_process (a)")
+    store = SQLiteStorage(path)
+    opening = asyncio.ensure_future(store.open())
+    done, _ = await asyncio.wait([opening], timeout=0.3)
+    assert not done, "open() gave up while the other writer held its lock"
+    other.execute("COMMIT")
+    other.close()
+    try:
+        await opening
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        await store.close()

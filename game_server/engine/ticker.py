@@ -3,7 +3,7 @@
 The engine asks a `Scheduler` for timers instead of touching the IOLoop, so tests drive it with a
 manual scheduler and a manual clock. `IOLoopScheduler` is the real one: one `PeriodicCallback` per
 room, started when the room is created, so rooms' ticks spread over the period instead of
-bursting together (TORNADO-NOTES.md).
+bursting together (docs/tornado-notes.md).
 """
 
 from __future__ import annotations

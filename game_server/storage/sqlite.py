@@ -59,6 +59,31 @@ _MIGRATIONS: dict[int, str] = {0: _SCHEMA_V1}
 
 _USER_COLUMNS = "users.id, users.display_name, users.is_guest, users.best_mass"
 
+# Seconds a statement waits for another process's lock on the file before it gives up.
+BUSY_TIMEOUT = 5.0
+
+
+def _enable_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """Switch the file to write-ahead logging, waiting up to `timeout` s for other processes.
+
+    SQLite answers SQLITE_BUSY to this pragma at once, without its busy handler, while another
+    connection holds a write lock on a file still in rollback-journal mode: what forked workers
+    opening a new database at the same moment run into. So wait here, as the busy timeout would.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            busy = getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY,
+                                                              sqlite3.SQLITE_LOCKED)
+            if not busy or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
 
 class SQLiteStorage(Storage):
     """``Storage`` on one SQLite file, with all sqlite3 work on a single worker thread.
@@ -186,8 +211,8 @@ class SQLiteStorage(Storage):
         conn = sqlite3.connect(self._path, isolation_level=None)
         self._conn = conn
         conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA busy_timeout = 5000")
-        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+        _enable_wal(conn, BUSY_TIMEOUT)
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
         self._migrate_sync()

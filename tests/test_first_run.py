@@ -1,0 +1,78 @@
+"""A newcomer's first `make run`, for real: a copy of the repository's files with no `.venv`,
+`make run` until the server is ready, then Ctrl-C. It prints Arena's own lines and nothing
+else: no pip progress or notices, no build backend banners (setuptools warns about every
+editable install of this flat layout unless pip is told to be quiet).
+
+It builds a fresh virtual environment (pip's cache makes it about ten seconds when `make test`
+has installed the same packages before).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from tests.servers import free_port
+
+MAKES_OWN = "Setting up .venv (first run only; takes a minute)"
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO|WARNING) [\w.]+: ")
+
+
+def tracked_files() -> list[str]:
+    try:
+        listed = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True,
+                                check=True, timeout=30).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("needs git and a git checkout (the files a clone has)")
+    return [name for name in listed.decode().split("\0") if name]
+
+
+def fresh_copy(into: Path) -> Path:
+    """The repository's tracked files as they are in the work tree, as a clone would have."""
+    for name in tracked_files():
+        if (REPO / name).is_file():
+            (into / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, into / name)
+    return into
+
+
+@pytest.mark.timeout(600)
+async def test_a_first_make_run_prints_only_arenas_lines(tmp_path: Path) -> None:
+    if shutil.which("make") is None:
+        pytest.skip("needs make")
+    clone = fresh_copy(tmp_path / "arena")
+    proc = await asyncio.create_subprocess_exec(
+        "make", "run", f"PORT={free_port()}", f"PYTHON={sys.executable}",
+        f"ARGS=--data-dir {tmp_path / 'data'}",
+        cwd=clone, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,  # Ctrl-C goes to make and the server, as in a terminal
+        env={k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))})
+    assert proc.stdout is not None
+    lines: list[str] = []
+    try:
+        async with asyncio.timeout(540):
+            while not any("Arena listening on" in line for line in lines):
+                line = (await proc.stdout.readline()).decode()
+                assert line, "make run ended before the server was ready:\n" + "".join(lines)
+                lines.append(line)
+        os.killpg(proc.pid, signal.SIGINT)
+        async with asyncio.timeout(30):
+            lines += (await proc.stdout.read()).decode().splitlines(keepends=True)
+            await proc.wait()
+    finally:
+        if proc.returncode is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
+    foreign = [line for line in lines if line.strip() != MAKES_OWN and not LOG_LINE.match(line)]
+    assert not foreign, "make run printed lines that are not Arena's:\n" + "".join(foreign)
+    assert lines[0].strip() == MAKES_OWN
+    assert any(line.rstrip().endswith("arena: stopped") for line in lines)
