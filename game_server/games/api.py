@@ -1,0 +1,343 @@
+"""The public game API: everything a game written for Arena sees of the server, and gives it.
+
+Every name in this module is a promise to game authors; the engine, the protocol layer, storage
+and the clients know games only through it. A game is a plain Python class: pure, synchronous
+and deterministic for its seed and the calls it receives. It never touches a socket, a clock or
+a database. The room that holds it calls its hooks and offers it a `RoomHandle` to act on the
+room (send, schedule timers, set metadata, lock, report results).
+
+A game is described by a `GameSpec`: its mode name, how to make one, the client messages it
+accepts (validated before the game sees them), the options a room is created with, its clock
+(fixed-rate ticking, or event-driven), its seats, and how its leaderboard ranks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+# -- declarations: fields, messages, options ---------------------------------------------------
+
+FieldKind = Literal["int", "float", "str", "bool"]
+
+# Message types the engine itself speaks: a game's own messages (both ways) take other names.
+RESERVED_TYPES = frozenset({
+    "join", "create", "leave", "ping", "chat", "joined", "state", "pong", "left", "redirect",
+    "error", "server_closing",
+})
+
+
+class InvalidField(ValueError):
+    """A value that does not fit its `Field`: the message says which rule it broke."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of a client message or of a room's options, and the values it accepts.
+
+    `kind` is the JSON type ("int" accepts only integers, "float" integers or floats, never
+    NaN or infinities). `low`/`high` bound numbers, `max_chars` strings, `choices` any kind.
+    A field with a `default` may be left out; without one it is required.
+    """
+
+    kind: FieldKind
+    low: float | None = None
+    high: float | None = None
+    max_chars: int | None = None
+    choices: tuple[Any, ...] | None = None
+    default: Any = None
+    required: bool = True
+
+    def __post_init__(self) -> None:
+        if self.default is not None:
+            object.__setattr__(self, "required", False)
+        if self.kind == "str" and self.max_chars is None and self.choices is None:
+            raise ValueError("a str field needs max_chars or choices")
+
+    def check(self, name: str, value: Any) -> Any:
+        """`value` if it fits, else `InvalidField`."""
+        kind = self.kind
+        if kind == "int":
+            ok = type(value) is int
+        elif kind == "float":
+            ok = type(value) in (int, float) and math.isfinite(value)
+        elif kind == "str":
+            ok = type(value) is str
+        else:
+            ok = type(value) is bool
+        if not ok:
+            raise InvalidField(f'"{name}" must be {_KIND_WORDS[kind]}')
+        if self.choices is not None and value not in self.choices:
+            raise InvalidField(f'"{name}" must be one of {list(self.choices)}')
+        if self.low is not None and value < self.low:
+            raise InvalidField(f'"{name}" must be at least {self.low:g}')
+        if self.high is not None and value > self.high:
+            raise InvalidField(f'"{name}" must be at most {self.high:g}')
+        if self.max_chars is not None and len(value) > self.max_chars:
+            raise InvalidField(f'"{name}" must be at most {self.max_chars} characters')
+        return value
+
+
+_KIND_WORDS = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false"}
+
+
+def check_fields(fields: Mapping[str, Field], obj: Mapping[str, Any],
+                 *, ignore: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The validated body of `obj` for `fields` (defaults filled in), or `InvalidField`.
+
+    Keys in `ignore` (the envelope's own, such as "type") are skipped; any other unknown key is
+    refused, so a client learns about a typo instead of having it silently dropped.
+    """
+    for key in obj:
+        if key not in fields and key not in ignore:
+            raise InvalidField(f'unknown field "{key}"')
+    body: dict[str, Any] = {}
+    for name, spec in fields.items():
+        if name in obj:
+            body[name] = spec.check(name, obj[name])
+        elif spec.required:
+            raise InvalidField(f'"{name}" is required')
+        else:
+            body[name] = spec.default
+    return body
+
+
+FastDecoder = Callable[[dict[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class MessageSpec:
+    """A client message type the game accepts: its fields, and optionally a fast decoder.
+
+    `fast`, for a game's hottest message, takes the parsed JSON object and returns the body in
+    whatever form the game wants (a tuple, say) when the object is in its usual, valid form, or
+    None to fall back to the generic validation of `fields`. It must never accept what `fields`
+    would refuse. `latest_only` messages (a steering input, say) are kept per player until the
+    room's next tick, and only the one with the highest `seq` field reaches the game.
+    """
+
+    fields: Mapping[str, Field] = field(default_factory=dict)
+    fast: FastDecoder | None = None
+    latest_only: bool = False
+
+
+# -- clocks, seats, results, leaderboards --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ticking:
+    """A real-time room: the game steps `rate` times a second and a state goes out each time."""
+
+    rate: int = 20
+
+
+@dataclass(frozen=True)
+class EventDriven:
+    """A turn-based room: no tick; a state goes out after each accepted message or timer."""
+
+
+Clock = Ticking | EventDriven
+
+LeaderboardRule = Literal["best_score", "wins", "rating"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One player's result in a finished match (or a finished life, for endless games).
+
+    `score` for games ranked by best score; `placement` (1 = first) for ranked matches, from
+    which wins and ratings follow; `won` when the game has only winners and losers.
+    """
+
+    player: int
+    score: int | None = None
+    placement: int | None = None
+    won: bool | None = None
+
+
+# -- what the game sees of the room -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Seat:
+    """A player as the game knows it: the room's player id, the account, the display name."""
+
+    player: int
+    user: int
+    name: str
+
+
+class RoomHandle(Protocol):
+    """What a game may ask of its room. The room gives one to the game's factory.
+
+    Everything here is synchronous and cheap: the room queues what crosses the network.
+    """
+
+    room_id: str
+    seed: int
+    options: Mapping[str, Any]
+
+    def send(self, player: int, kind: str, body: Mapping[str, Any]) -> None:
+        """Send one message of type `kind` to one player (a private notice, not a state)."""
+
+    def broadcast(self, kind: str, body: Mapping[str, Any]) -> None:
+        """Send one message of type `kind` to every player in the room."""
+
+    def schedule(self, name: str, delay: float) -> None:
+        """Call the game's `on_timer(name)` after `delay` seconds (replacing a timer of that
+        name). Timers run whether or not anyone sends anything."""
+
+    def cancel(self, name: str) -> None:
+        """Cancel the timer `name`, if it is pending."""
+
+    def set_metadata(self, **values: str | int | float | bool | None) -> None:
+        """Public facts about the room, shown in the lobby and filterable (None removes one)."""
+
+    def lock(self) -> None:
+        """Matchmaking skips this room from now on (a match under way); joins by id or code
+        are refused too, resumes are not."""
+
+    def unlock(self) -> None:
+        """Open the room to matchmaking again."""
+
+    def report(self, outcomes: list[Outcome]) -> None:
+        """Record results; storage ranks them by the mode's leaderboard rule."""
+
+
+class GameError(Exception):
+    """Raised by a game hook to refuse a message: the sender gets `error` with `code`.
+
+    `code` is the game's own, stable, snake_case word ("not_your_turn", "illegal_bid"); the
+    room and every other player are unaffected.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Game(Protocol):
+    """A game's side of the seam. Hooks are called by the room, never concurrently.
+
+    Hooks a game does not need may be left out: the room checks for them once.
+    """
+
+    def on_join_attempt(self, seat: Seat, resuming: bool) -> str | None:
+        """None to let `seat` in; otherwise the reason the client sees ("game already
+        started"). Called before the seat is taken."""
+
+    def on_join(self, seat: Seat) -> None:
+        """`seat` is in the room."""
+
+    def on_leave(self, player: int, consented: bool) -> None:
+        """The player is gone for good: it left (`consented`), or it dropped and did not come
+        back in time."""
+
+    def on_drop(self, player: int) -> None:
+        """The player's connection dropped; its seat is held for a resume."""
+
+    def on_resume(self, player: int) -> None:
+        """A dropped player is back in its held seat."""
+
+    def on_message(self, player: int, kind: str, body: Any) -> None:
+        """A validated client message (`body` as `MessageSpec` made it). Raise `GameError` to
+        refuse it."""
+
+    def on_step(self, dt: float) -> None:
+        """Ticking rooms: advance the game by one fixed step of `dt` seconds."""
+
+    def on_timer(self, name: str) -> None:
+        """A timer scheduled through `RoomHandle.schedule` is due."""
+
+    def on_dispose(self) -> None:
+        """The room is closing; nothing more will be called."""
+
+    def view(self, player: int) -> Mapping[str, Any]:
+        """Everything `player` may know, in full: sent in `joined` and after a resync."""
+
+    def changes(self) -> Changes:
+        """What changed since the last call, as each player may see it: after every step of
+        a ticking room, after every accepted message or timer of an event-driven one."""
+
+
+@dataclass(frozen=True)
+class Changes:
+    """One state's content: a view shared by everyone, and private views for some players.
+
+    The engine encodes `shared` once and each distinct private view object once, however many
+    players get it; players not in `private` get `shared`. A game with no hidden information
+    returns only `shared`, at the cost of one encoding per state.
+    """
+
+    shared: Mapping[str, Any]
+    private: Mapping[int, Mapping[str, Any]] | None = None
+
+
+# -- the description of a game ------------------------------------------------------------------
+
+
+GameFactory = Callable[[RoomHandle], Game]
+
+
+@dataclass(frozen=True)
+class GameSpec:
+    """A game mode: everything the server and its clients need to know to run and play it.
+
+    `client` is public and free-form (a world's size, a board's shape): `GET /api/modes` and
+    `joined` carry it. `options` are validated when a room is created; `messages` when they
+    arrive. `min_players` is for the game's own use (matchmaking fills rooms up to
+    `max_players`).
+    """
+
+    name: str
+    factory: GameFactory
+    messages: Mapping[str, MessageSpec]
+    clock: Clock = field(default_factory=Ticking)
+    options: Mapping[str, Field] = field(default_factory=dict)
+    min_players: int = 1
+    max_players: int = 20
+    leaderboard: LeaderboardRule = "best_score"
+    title: str = ""
+    description: str = ""
+    client: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        taken = RESERVED_TYPES.intersection(self.messages)
+        if taken:
+            raise ValueError(f"mode {self.name!r}: message types {sorted(taken)} are the "
+                             "engine's own")
+        if not 1 <= self.min_players <= self.max_players:
+            raise ValueError(f"mode {self.name!r}: need 1 <= min_players <= max_players")
+
+    def describe(self) -> dict[str, Any]:
+        """The mode as `GET /api/modes` lists it."""
+        return {
+            "name": self.name,
+            "title": self.title or self.name,
+            "description": self.description,
+            "clock": ({"kind": "ticking", "rate": self.clock.rate}
+                      if isinstance(self.clock, Ticking) else {"kind": "events"}),
+            "min_players": self.min_players,
+            "max_players": self.max_players,
+            "leaderboard": self.leaderboard,
+            "options": {name: _describe_field(f) for name, f in self.options.items()},
+            "messages": {kind: {name: _describe_field(f) for name, f in spec.fields.items()}
+                         for kind, spec in self.messages.items()},
+            "client": dict(self.client),
+        }
+
+
+def _describe_field(spec: Field) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": spec.kind}
+    for key in ("low", "high", "max_chars", "default"):
+        value = getattr(spec, key)
+        if value is not None:
+            out[key] = value
+    if spec.choices is not None:
+        out["choices"] = list(spec.choices)
+    if spec.required:
+        out["required"] = True
+    return out
