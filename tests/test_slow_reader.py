@@ -81,7 +81,8 @@ async def test_a_slow_reader_is_bounded_and_closed_and_others_keep_their_rate(
                 state = await recv_until(ws, "state")
                 ticks.append(state["tick"])
                 peak = max(peak, connection.backlog())
-        # The server never buffered more than its hard limit (plus one frame) for the sloth.
+        # The server never buffered more than its hard limit (plus one frame) for the sloth,
+        # counting its kernel's send queue too.
         assert peak <= config.max_backlog_bytes * 4 + 16 * 1024
         assert srv.matchmaker.rooms()[0].stats.states_skipped > 0
         # The other player got every tick while the sloth was lagging.
@@ -102,6 +103,53 @@ async def test_a_slow_reader_is_bounded_and_closed_and_others_keep_their_rate(
             sock.close()
         await slow_client.aclose()
         await good.aclose()
+        await srv.stop()
+
+
+async def test_frames_queued_for_a_slow_reader_carry_no_write_future_and_arrive_in_order(
+    tmp_path: Path,
+) -> None:
+    config = make_config(tmp_path, max_lag_seconds=60.0)
+    srv = ArenaServer(config, passwords=PasswordHasher(n=2**10))
+    await srv.start()
+    sloth = Browserless(srv.url)
+    sock = None
+    try:
+        await sloth.guest("sloth")
+        sock = await open_raw_socket(srv.port, sloth.cookie_header())
+        async with asyncio.timeout(5):
+            while not any(h.session and h.session.room for h in srv.sockets):
+                await asyncio.sleep(0.01)
+        handler = next(iter(srv.sockets))
+        stream = handler.ws_connection.stream
+        stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        connection = handler.session.connection
+        srv.matchmaker.rooms()[0].close()  # no states in between: only what the test sends
+        sent = [b'{"type":"n","n":%d,"pad":"%s"}' % (i, b"x" * 900) for i in range(150)]
+        for payload in sent:
+            connection.send(payload)
+        # Most of it waits in the stream (the kernels took a few KiB), and only the frame that
+        # first found the kernel full went through IOStream.write, which makes a Future (and a
+        # callback) per call, bigger than a state frame: the others were queued behind it.
+        assert len(stream._write_buffer) > 100_000
+        assert len(stream._write_futures) <= 1
+        loop = asyncio.get_running_loop()
+        data = b""
+        async with asyncio.timeout(10):
+            while data.count(b'"type":"n"') < len(sent) or not data.endswith(b'"}'):
+                data += await loop.sock_recv(sock, 65536)
+        payloads = []
+        pos = data.index(sent[0]) - 4  # frames of 126..65535 bytes: a 4-byte header
+        while pos < len(data):
+            assert data[pos] == 0x81 and data[pos + 1] == 126
+            length = struct.unpack_from("!H", data, pos + 2)[0]
+            payloads.append(data[pos + 4 : pos + 4 + length])
+            pos += 4 + length
+        assert payloads == sent
+    finally:
+        if sock is not None:
+            sock.close()
+        await sloth.aclose()
         await srv.stop()
 
 
