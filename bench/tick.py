@@ -36,6 +36,9 @@ class NullConnection:
     def backlog(self) -> int:
         return 0
 
+    def lag(self, now: float) -> float:
+        return 0.0
+
     def send_state(self, data: bytes, limit: int) -> bool:
         self.sent += len(data)
         return True

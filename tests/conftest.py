@@ -97,6 +97,7 @@ class FakeConnection:
         self.raw: list[bytes] = []
         self.closed: tuple[int, str] | None = None
         self.pending = 0  # what backlog() reports: set it to play a slow reader
+        self._behind_since: float | None = None  # when lag() first saw `pending`
 
     def send(self, data: bytes) -> None:
         assert isinstance(data, bytes)
@@ -107,6 +108,14 @@ class FakeConnection:
 
     def backlog(self) -> int:
         return self.pending
+
+    def lag(self, now: float) -> float:
+        if self.pending <= 0:
+            self._behind_since = None
+            return 0.0
+        if self._behind_since is None:
+            self._behind_since = now
+        return now - self._behind_since
 
     def send_state(self, data: bytes, limit: int) -> bool:
         if self.pending > limit:

@@ -9,7 +9,7 @@ import pytest
 
 from client.world import World
 from game_server.engine.matchmaker import Matchmaker
-from game_server.engine.room import Room
+from game_server.engine.room import LAG_CHECK_INTERVAL, Room
 from game_server.engine.session import PlayerSession
 from game_server.games.base import GameMode
 from game_server.games.modes import arena_mode, default_modes
@@ -434,8 +434,29 @@ def test_a_reader_that_stays_behind_is_closed_with_4002(clock, scheduler) -> Non
     conn(slow).pending = 5000
     scheduler.advance(1.9)
     assert conn(slow).closed is None
-    scheduler.advance(0.3)
+    scheduler.advance(2 * LAG_CHECK_INTERVAL + TICK)  # lag is measured every LAG_CHECK_INTERVAL
     assert conn(slow).closed == (4002, "too slow: not reading")
+
+
+def test_lag_is_time_behind_not_bytes_a_small_backlog_that_never_drains_is_closed(
+    clock, scheduler
+) -> None:
+    # A client that stopped reading while the kernels still buffer for it: little waits in
+    # the process (under max_backlog, so no state is skipped), but it has not moved for max_lag.
+    mm = make_matchmaker(clock, scheduler, max_backlog=100_000, max_lag=2.0)
+    slow, fine = session(mm, 1, "slow"), session(mm, 2, "fine")
+    send(slow, {"type": "join", "mode": "arena"})
+    send(fine, {"type": "join", "mode": "arena"})
+    conn(slow).pending = 500
+    conn(fine).pending = 500
+    scheduler.advance(1.5)
+    conn(fine).pending = 0  # this one caught up in time: its lag starts over
+    scheduler.advance(0.1)
+    conn(fine).pending = 500
+    scheduler.advance(0.9 + 2 * LAG_CHECK_INTERVAL)
+    assert mm.rooms()[0].stats.states_skipped == 0
+    assert conn(slow).closed == (4002, "too slow: not reading")
+    assert conn(fine).closed is None
 
 
 # -- resuming after a dropped connection --------------------------------------------------------

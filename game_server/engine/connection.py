@@ -23,7 +23,12 @@ class Connection(Protocol):
         return False (the room then treats the reader as lagging)."""
 
     def backlog(self) -> int:
-        """Bytes accepted by `send` but not yet handed to the kernel (a slow reader's lag)."""
+        """Bytes accepted by `send` that the client has not received yet (queued in the
+        process or in the kernel)."""
+
+    def lag(self, now: float) -> float:
+        """Seconds the oldest byte the client has not received has waited (0: it has all).
+        `now` is the room's monotonic clock; called a few times a second."""
 
 
 class Identity(Protocol):

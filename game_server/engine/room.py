@@ -27,6 +27,9 @@ log = logging.getLogger("arena.room")
 _EARLY_SLACK = 0.25
 
 CLOSE_TOO_SLOW = 4002  # application range: the client stopped reading for too long
+# How often each member's lag (seconds behind) is measured: a client that stops reading is
+# closed within `max_lag` plus about two of these.
+LAG_CHECK_INTERVAL = 0.2
 
 
 class Member(Protocol):
@@ -89,10 +92,14 @@ class Room:
         # Seats of players whose connection dropped: still in the game, halted, waiting for a
         # resume (the matchmaker owns the timer). They count toward the room's size.
         self._held: dict[int, Identity] = {}
-        # Slow readers: player id -> when its backlog first passed `max_backlog`. States are
-        # skipped for them (never queued without bound), a full state is sent when they catch
-        # up, and one that lags for longer than `max_lag` seconds is closed.
-        self._lagging: dict[int, float] = {}
+        # Slow readers: players whose backlog passed `max_backlog`. States are skipped for them
+        # (never queued without bound) and a full state is sent when they catch up.
+        self._lagging: set[int] = set()
+        # Independently, every member's lag is measured a few times a second, and one more
+        # than `max_lag` seconds behind is closed (once: it stays a member until its socket
+        # has closed).
+        self._too_slow: set[int] = set()
+        self._next_lag_check = 0.0
         self.max_backlog = max_backlog
         self.max_lag = max_lag
         self._next_player_id = 1
@@ -137,7 +144,8 @@ class Room:
         member = self._members.pop(player_id, None)
         if member is None:
             return False
-        self._lagging.pop(player_id, None)
+        self._lagging.discard(player_id)
+        self._too_slow.discard(player_id)
         self._inputs.pop(player_id, None)  # a held player stands still
         self._held[player_id] = member.identity
         self.game.halt(player_id)
@@ -194,7 +202,8 @@ class Room:
         identity = member.identity if member is not None else self._held.pop(player_id, None)
         if identity is None:
             return
-        self._lagging.pop(player_id, None)
+        self._lagging.discard(player_id)
+        self._too_slow.discard(player_id)
         self._inputs.pop(player_id, None)
         best = self.game.best_mass(player_id)
         try:
@@ -274,10 +283,10 @@ class Room:
                 conn = member.connection
                 if conn.backlog() > limit:
                     recipients -= 1
-                    self._lag(player_id, member, now)
+                    stats.states_skipped += 1
                     continue
                 # Caught up: the deltas it missed are gone, so it gets everything at once.
-                del lagging[player_id]
+                lagging.discard(player_id)
                 if resync is None:
                     resync = encode(messages.state(
                         tick=game.tick, ts=int(self._wall() * 1000),
@@ -286,7 +295,11 @@ class Room:
                 stats.resyncs += 1
             elif not member.connection.send_state(data, limit):
                 recipients -= 1
-                self._lag(player_id, member, now)
+                stats.states_skipped += 1
+                lagging.add(player_id)
+        if now >= self._next_lag_check:
+            self._next_lag_check = now + LAG_CHECK_INTERVAL
+            self._close_the_too_slow(now)
         counters.ticks += 1
         counters.state_messages += recipients
         counters.state_bytes += len(data) * recipients
@@ -300,14 +313,21 @@ class Room:
         self._observer.tick(duration=elapsed, lateness=lateness, overrun=overrun)
         return steps
 
-    def _lag(self, player_id: int, member: Member, now: float) -> None:
-        self.stats.states_skipped += 1
-        since = self._lagging.setdefault(player_id, now)
-        if now - since > self.max_lag:
-            self._lagging[player_id] = float("inf")  # close once
-            log.info("room %s: closing player %d, not reading for %.0f s", self.id, player_id,
-                     now - since)
-            member.connection.close(CLOSE_TOO_SLOW, "too slow: not reading")
+    def _close_the_too_slow(self, now: float) -> None:
+        """Close (4002) every member more than `max_lag` seconds behind.
+
+        Measured as time, not bytes: a client that stops reading is behind from the moment its
+        receive window is full, however much the kernels on either side would still buffer.
+        """
+        max_lag = self.max_lag
+        too_slow = self._too_slow
+        for player_id, member in list(self._members.items()):
+            behind = member.connection.lag(now)
+            if behind > max_lag and player_id not in too_slow:
+                too_slow.add(player_id)
+                log.info("room %s: closing player %d, not reading for %.1f s", self.id,
+                         player_id, behind)
+                member.connection.close(CLOSE_TOO_SLOW, "too slow: not reading")
 
     def fail(self, why: str) -> None:
         """Close the room after an error: members get `error` `room_closed`, then `left`."""
