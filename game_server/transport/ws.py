@@ -20,7 +20,7 @@ import tornado.websocket
 from tornado.iostream import IOStream, StreamClosedError
 from tornado.websocket import WebSocketProtocol
 
-from game_server.engine.seats import SeatTokenError
+from game_server.engine.seats import SeatPass, SeatTokenError
 from game_server.engine.session import PlayerSession
 from game_server.storage.base import StorageError, User
 from game_server.transport.base import Services
@@ -203,6 +203,7 @@ class GameSocket(tornado.websocket.WebSocketHandler):
     socket_id = ""
     _by_seat = False
     _seat_session = ""  # the session hash a seat token named
+    _seat: SeatPass | None = None  # what a genuine seat token named
     # Where the batched reader sends text messages: the session's own `handle`, set in open().
     on_text_message: Callable[[str], None] | None = None
 
@@ -232,6 +233,8 @@ class GameSocket(tornado.websocket.WebSocketHandler):
         cap = self.services.config.max_connections_per_ip
         if cap and self.services.sockets.count_ip(self.request.remote_ip) >= cap:
             self.services.metrics.refused.labels("ip_limit").inc()
+            if self._seat is not None:  # its player matchmakes again: the seat must be free
+                self.services.cluster.release_seat(self._seat.room, self._seat.seat)
             raise tornado.web.HTTPError(429, "too many connections from this address")
 
     async def _resolve_seat(self, token: str) -> tuple[User, str] | None:
@@ -245,7 +248,7 @@ class GameSocket(tornado.websocket.WebSocketHandler):
         except SeatTokenError as exc:
             log.info("refusing a seat token from %s: %s", self.request.remote_ip, exc)
             return None
-        self._seat_session = seat.session
+        self._seat_session, self._seat = seat.session, seat
         user = await self.services.storage.session_user_by_hash(seat.session)
         if user is None or user.id != seat.user:
             return None
