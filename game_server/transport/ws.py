@@ -158,6 +158,8 @@ class SocketRegistry:
         self._all: set[GameSocket] = set()
         self._by_user: dict[int, GameSocket] = {}
         self._by_ip: dict[str, int] = {}
+        # Called with the address whose count changed (the deployment-wide cap reports it).
+        self.on_change: Callable[[str], None] = lambda ip: None
 
     def __len__(self) -> int:
         return len(self._all)
@@ -168,6 +170,9 @@ class SocketRegistry:
     def count_ip(self, ip: str) -> int:
         return self._by_ip.get(ip, 0)
 
+    def by_ip(self) -> dict[str, int]:
+        return dict(self._by_ip)
+
     def of_user(self, user_id: int) -> GameSocket | None:
         return self._by_user.get(user_id)
 
@@ -176,6 +181,7 @@ class SocketRegistry:
         self._all.add(handler)
         ip = handler.request.remote_ip or ""
         self._by_ip[ip] = self._by_ip.get(ip, 0) + 1
+        self.on_change(ip)
         previous = self._by_user.get(handler.current_user.id)
         self._by_user[handler.current_user.id] = handler
         return previous
@@ -190,6 +196,7 @@ class SocketRegistry:
             self._by_ip[ip] = left
         else:
             self._by_ip.pop(ip, None)
+        self.on_change(ip)
         if self._by_user.get(handler.current_user.id) is handler:
             del self._by_user[handler.current_user.id]
 
@@ -230,8 +237,8 @@ class GameSocket(tornado.websocket.WebSocketHandler):
         self.current_user, self.session_id = resolved
         self.session_hash = (self.services.events.session_hash(self.session_id)
                              if self.session_id else self._seat_session)
-        cap = self.services.config.max_connections_per_ip
-        if cap and self.services.sockets.count_ip(self.request.remote_ip) >= cap:
+        cap = self.services.socket_cap
+        if cap is not None and not await cap.admits(self.request.remote_ip or ""):
             self.services.metrics.refused.labels("ip_limit").inc()
             if self._seat is not None:  # its player matchmakes again: the seat must be free
                 self.services.cluster.release_seat(self._seat.room, self._seat.seat)
