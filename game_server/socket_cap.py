@@ -41,6 +41,7 @@ class SocketCap:
         self._flusher: asyncio.Task[None] | None = None
         self._refresher: asyncio.Task[None] | None = None
         self._outage = False
+        self._stopped = False
 
     async def admits(self, address: str) -> bool:
         """Whether one more socket from `address` stays within the cap (0: no cap)."""
@@ -60,7 +61,7 @@ class SocketCap:
 
     def changed(self, address: str) -> None:
         """This process's count for `address` changed: report it (soon, in order)."""
-        if self._counts is None:
+        if self._counts is None or self._stopped:
             return
         self._dirty.add(address)
         if self._flusher is None or self._flusher.done():
@@ -93,6 +94,7 @@ class SocketCap:
 
     async def stop(self) -> None:
         """Stop reporting and withdraw this process's counts (best effort)."""
+        self._stopped = True
         for task in (self._refresher, self._flusher):
             if task is not None:
                 task.cancel()
