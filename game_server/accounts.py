@@ -103,7 +103,7 @@ class Accounts:
         After too many failures for the username or the address, answer 429 without checking.
         """
         name_key = username if isinstance(username, str) else ""
-        wait = self._throttle.retry_after(name_key, address)
+        wait = await self._throttle.retry_after(name_key, address)
         if wait:
             raise AccountError(
                 429, "too_many_attempts",
@@ -116,9 +116,9 @@ class Accounts:
             found[1] if found is not None else None,
         )
         if found is None or not ok:
-            self._throttle.failed(name_key, address)
+            await self._throttle.failed(name_key, address)
             raise AccountError(401, "bad_credentials", "Wrong username or password.")
-        self._throttle.succeeded(name_key)
+        await self._throttle.succeeded(name_key)
         return found[0]
 
     async def guest(self, name: object) -> User:

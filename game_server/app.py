@@ -34,7 +34,8 @@ from game_server.engine.seats import SeatTokens
 from game_server.engine.ticker import IOLoopScheduler, Scheduler
 from game_server.games.base import GameMode
 from game_server.games.modes import default_modes
-from game_server.presence import Presence, open_presence
+from game_server.presence import Presence, SharedCounts, open_counts, open_presence
+from game_server.socket_cap import SocketCap
 from game_server.storage import open_storage
 from game_server.storage.base import Storage
 from game_server.storage.passwords import PasswordHasher
@@ -126,11 +127,13 @@ class ArenaServer:
         scheduler: Scheduler | None = None,
         modes: dict[str, GameMode] | None = None,
         presence: Presence | None = None,
+        counts: SharedCounts | None = None,
         shared_sockets: list[socket.socket] | None = None,
     ) -> None:
         """`presence` defaults to the one `--redis-url` names (in memory without it);
-        `shared_sockets` are a listening port bound before forking, served besides this
-        process's own `config.port`."""
+        `counts` (login failures, sockets per address) default to the presence's Redis (in
+        memory without it); `shared_sockets` are a listening port bound before forking,
+        served besides this process's own `config.port`."""
         config.validate()
         self.config = config
         self.storage = storage or open_storage(config.database_url or config.database_path)
@@ -167,6 +170,10 @@ class ArenaServer:
             on_placement=lambda outcome: self.metrics.placements.labels(outcome).inc(),
         )
         self.events = SocketEvents(self.sockets, self.presence.process_id)
+        self.counts = counts or open_counts(self.presence)
+        self.socket_cap = SocketCap(config.max_connections_per_ip, self.sockets.count_ip,
+                                    self.sockets.by_ip, self.counts)
+        self.sockets.on_change = self.socket_cap.changed
         self.services = Services(
             config=config,
             storage=self.storage,
@@ -177,6 +184,7 @@ class ArenaServer:
                     per_user=config.max_login_failures,
                     per_address=config.max_login_failures_per_ip,
                     window=config.login_failure_window,
+                    counts=self.counts,
                 ),
             ),
             auth=SessionAuth(self.storage, ttl_days=config.session_ttl_days,
@@ -192,6 +200,7 @@ class ArenaServer:
                 chats_per_second=config.max_chats_per_second,
                 chat_burst=max(1.0, config.max_chats_per_second * 5),
             ),
+            socket_cap=self.socket_cap,
         )
         self.app = build_app(config, self.services)
         self._http: HTTPServer | None = None
@@ -244,6 +253,7 @@ class ArenaServer:
             connected=self.events.connected,
         )
         await self.cluster.start()
+        self.socket_cap.start()
         self._http = HTTPServer(self.app, xheaders=self.config.xheaders)
         self._http.add_sockets(self._sockets + self._shared_sockets)
         # Expired and revoked session rows are dead weight: sweep them hourly.
@@ -273,6 +283,7 @@ class ArenaServer:
         self.matchmaker.close_all("server_closing")  # every seat's best mass is recorded here
         self._unsubscribe()
         try:
+            await asyncio.wait_for(self.socket_cap.stop(), grace)
             await asyncio.wait_for(self.cluster.stop(), grace)
         except TimeoutError:
             log.warning("could not leave the presence within %.0f s", grace)

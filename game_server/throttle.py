@@ -1,60 +1,22 @@
 """Login brute-force protection: failed attempts per username and per address in a window.
 
-In-process (one server); each key keeps the times of its recent failures. Memory is bounded: old
-failures fall out of the window, and past `max_keys` the stalest keys are forgotten first.
+The failures are counted in a `SharedCounts`: this process's memory by default, or Redis, so
+that every process of a deployment counts the same failures (`--processes 4` gives no more
+guesses than one process). While Redis cannot be reached, each process counts on its own, as
+without Redis: logins keep working, and the failures this process saw still count.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
-from collections import deque
 from collections.abc import Callable
 
+from game_server.presence.base import PresenceUnavailable
+from game_server.presence.counts import LocalCounts, SharedCounts
 
-class _Window:
-    """Failure times per key within `window` seconds, at most `limit` kept per key."""
-
-    def __init__(self, limit: int, window: float, max_keys: int) -> None:
-        self.limit = limit
-        self.window = window
-        self.max_keys = max_keys
-        self._hits: dict[str, deque[float]] = {}
-
-    def retry_after(self, key: str, now: float) -> float:
-        hits = self._hits.get(key)
-        if hits is None:
-            return 0.0
-        while hits and hits[0] <= now - self.window:
-            hits.popleft()
-        if not hits:
-            del self._hits[key]
-            return 0.0
-        if len(hits) < self.limit:
-            return 0.0
-        return hits[0] + self.window - now
-
-    def add(self, key: str, now: float) -> None:
-        hits = self._hits.pop(key, None)
-        if hits is None:
-            hits = deque(maxlen=self.limit)
-            if len(self._hits) >= self.max_keys:
-                self._evict(now)
-        hits.append(now)
-        self._hits[key] = hits  # re-inserted: dict order is least recently failed first
-
-    def clear(self, key: str) -> None:
-        self._hits.pop(key, None)
-
-    def _evict(self, now: float) -> None:
-        stale = [k for k, h in self._hits.items() if not h or h[-1] <= now - self.window]
-        for key in stale:
-            del self._hits[key]
-        while len(self._hits) >= self.max_keys:
-            del self._hits[next(iter(self._hits))]
-
-    def __len__(self) -> int:
-        return len(self._hits)
+log = logging.getLogger("arena.throttle")
 
 
 class LoginThrottle:
@@ -68,22 +30,64 @@ class LoginThrottle:
         window: float = 300.0,
         max_keys: int = 100_000,
         clock: Callable[[], float] = time.monotonic,
+        counts: SharedCounts | None = None,
     ) -> None:
-        self._users = _Window(per_user, window, max_keys)
-        self._addresses = _Window(per_address, window, max_keys)
-        self._clock = clock
+        """`counts`: the deployment's shared counts (`RedisCounts`), if any; failures are also
+        counted in this process's memory, the fallback while the shared ones cannot be
+        reached, and the only count without them."""
+        self.per_user = per_user
+        self.per_address = per_address
+        self.window = window
+        self.local = LocalCounts(max_keys=max_keys, clock=clock)
+        self._shared = counts if counts is not None and counts.shared else None
+        self._outage = False
 
-    def retry_after(self, username: str, address: str) -> int:
+    def _limits(self, username: str, address: str) -> list[tuple[str, int]]:
+        return [(f"user:{username.lower()}", self.per_user), (f"address:{address}",
+                                                              self.per_address)]
+
+    async def retry_after(self, username: str, address: str) -> int:
         """Seconds to wait before another attempt may be checked; 0 when allowed."""
-        now = self._clock()
-        wait = max(self._users.retry_after(username.lower(), now),
-                   self._addresses.retry_after(address, now))
+        wait = 0.0
+        for key, limit in self._limits(username, address):
+            wait = max(wait, await self._retry_after(key, limit))
         return math.ceil(wait) if wait > 0 else 0
 
-    def failed(self, username: str, address: str) -> None:
-        now = self._clock()
-        self._users.add(username.lower(), now)
-        self._addresses.add(address, now)
+    async def _retry_after(self, key: str, limit: int) -> float:
+        if self._shared is not None:
+            try:
+                wait = await self._shared.retry_after(key, limit, self.window)
+            except PresenceUnavailable as exc:
+                self._down(exc)
+            else:
+                self._up()
+                return wait
+        return await self.local.retry_after(key, limit, self.window)
 
-    def succeeded(self, username: str) -> None:
-        self._users.clear(username.lower())
+    async def failed(self, username: str, address: str) -> None:
+        for key, limit in self._limits(username, address):
+            await self.local.add_failure(key, limit, self.window)
+            if self._shared is not None:
+                try:
+                    await self._shared.add_failure(key, limit, self.window)
+                except PresenceUnavailable as exc:
+                    self._down(exc)
+
+    async def succeeded(self, username: str) -> None:
+        key = f"user:{username.lower()}"
+        await self.local.clear_failures(key)
+        if self._shared is not None:
+            try:
+                await self._shared.clear_failures(key)
+            except PresenceUnavailable as exc:
+                self._down(exc)
+
+    def _down(self, exc: PresenceUnavailable) -> None:
+        if not self._outage:
+            self._outage = True
+            log.warning("login failures are counted per process until Redis is back: %s", exc)
+
+    def _up(self) -> None:
+        if self._outage:
+            self._outage = False
+            log.info("login failures are counted across processes again")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -27,21 +28,31 @@ from tests.conftest import Browserless, make_config, recv_json, recv_until
 SEAT_TTL = 0.4
 
 
-@pytest.fixture
-async def pair(tmp_path: Path) -> AsyncIterator[tuple[ArenaServer, ArenaServer]]:
+@asynccontextmanager
+async def two_servers(tmp_path: Path, *overrides: dict[str, Any]
+                      ) -> AsyncIterator[tuple[ArenaServer, ArenaServer]]:
+    """Servers A and B over one shared presence; `overrides` are each one's config changes."""
     presence_a = LocalPresence("A", shared=True)
     presence_b = presence_a.peer("B")  # one registry, as one Redis
     servers = []
-    for presence in (presence_a, presence_b):
-        server = ArenaServer(make_config(tmp_path / "data", seat_ttl=SEAT_TTL),
-                             passwords=PasswordHasher(n=2**10), presence=presence)
-        await server.start()
-        servers.append(server)
     try:
+        for presence, changes in zip((presence_a, presence_b), overrides or ({}, {}),
+                                     strict=True):
+            server = ArenaServer(make_config(tmp_path / "data", **{"seat_ttl": SEAT_TTL,
+                                                                    **changes}),
+                                 passwords=PasswordHasher(n=2**10), presence=presence)
+            await server.start()
+            servers.append(server)
         yield servers[0], servers[1]
     finally:
         for server in servers:
             await server.stop()
+
+
+@pytest.fixture
+async def pair(tmp_path: Path) -> AsyncIterator[tuple[ArenaServer, ArenaServer]]:
+    async with two_servers(tmp_path) as servers:
+        yield servers
 
 
 async def player(clients: list[Browserless], server: ArenaServer, name: str
@@ -138,6 +149,39 @@ async def test_twenty_five_players_fill_one_room_before_opening_another(pair, cl
     assert sorted(rooms.values()) == [5, 20]
     counts = sorted(room.player_count for s in (a, b) for room in s.matchmaker.rooms())
     assert counts == [5, 20]
+
+
+async def test_a_seat_not_taken_does_not_open_a_second_room(tmp_path: Path, clients) -> None:
+    # Rooms of two, seats held 30 s: bob is sent to ann's room, never gets there (a refused or
+    # failed connection), and joins by mode again at home. His unused seat must not make the
+    # room look full, or every such return opens a room beside it (issue: 20/17/3, not 20/20).
+    config = {"max_players": 2, "seat_ttl": 30.0}
+    async with two_servers(tmp_path, config, config) as pair:
+        joined, bob, first = await seat_offer(pair, clients)
+        assert first["type"] == "redirect"
+        ws = await bob.ws()
+        send(ws, type="join", mode="arena")
+        again = await _answer(ws)
+        assert again["type"] == "redirect", again
+        assert again["room"] == joined["room"]
+        assert [(r.id, r.players, r.reserved) for r in await pair[0].presence.rooms()] == [
+            (joined["room"], 1, 1)]
+        moved = await follow(bob, again)
+        assert (await recv_until(moved, "joined"))["room"] == joined["room"]
+
+
+async def test_a_seat_refused_at_the_door_is_freed_at_once(tmp_path: Path, clients) -> None:
+    # A takes one socket per address: bob's seat connection is refused (429), and the seat
+    # it came for is free again right away, not after the seat's 30 s.
+    async with two_servers(tmp_path, {"max_connections_per_ip": 1, "seat_ttl": 30.0},
+                           {"seat_ttl": 30.0}) as pair:
+        joined, bob, redirect = await seat_offer(pair, clients)
+        assert (await pair[0].presence.rooms())[0].reserved == 1
+        with pytest.raises(HTTPClientError) as refused:
+            await websocket_connect(redirect["url"] + "?seat=" + quote(redirect["seat"]))
+        assert refused.value.code == 429
+        assert [(r.id, r.players, r.reserved) for r in await pair[0].presence.rooms()] == [
+            (joined["room"], 1, 0)]
 
 
 async def test_a_seat_token_is_single_use_and_bound_to_its_account(pair, clients) -> None:

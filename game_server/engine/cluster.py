@@ -80,6 +80,9 @@ class Cluster:
         self.seat_ttl = seat_ttl
         self.heartbeat_interval = heartbeat or presence.room_ttl / 3.0
         self._claims: dict[str, int] = {}  # room id -> seats claimed but not yet seated
+        # user id -> (room id, seat, loop time it lapses) of the last redirect sent from here:
+        # oldest first, so lapsed ones are dropped from the front.
+        self._offered: dict[int, tuple[str, str, float]] = {}
         self._reported: dict[str, int] = {}  # room id -> players last written to the presence
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -186,6 +189,7 @@ class Cluster:
         lock = self._locks.setdefault(mode, asyncio.Lock())
         async with lock:  # this process's joins of one mode fill rooms one after another
             try:
+                await self._withdraw_offer(member.identity.id)
                 placed = await self._place(member, mode, session_hash)
             except PresenceUnavailable as exc:
                 log.warning("presence unreachable; seating %s in a room here: %s",
@@ -267,7 +271,29 @@ class Cluster:
             return await self._claim_here(member, record.id, seat)
         token = self.seats.issue(room=record.id, seat=seat, user=member.identity.id,
                                  session=session_hash, ttl=self.seat_ttl)
+        self._remember_offer(member.identity.id, record.id, seat)
         return Redirect(record.url, record.id, token, self.seat_ttl)
+
+    def _remember_offer(self, user_id: int, room_id: str, seat: str) -> None:
+        now = asyncio.get_running_loop().time()
+        for user, (_, _, lapses) in list(self._offered.items()):
+            if lapses > now:
+                break
+            del self._offered[user]
+        self._offered.pop(user_id, None)
+        self._offered[user_id] = (room_id, seat, now + self.seat_ttl)
+
+    async def _withdraw_offer(self, user_id: int) -> None:
+        """The player is back to join by mode: the seat it was sent to elsewhere and did not
+        take (a refused or failed connection) is released, or its room would look full for
+        `seat_ttl` seconds and this join would open a new room beside it."""
+        offered = self._offered.pop(user_id, None)
+        if offered is not None and offered[2] > asyncio.get_running_loop().time():
+            await self.presence.release(offered[0], offered[1])
+
+    def release_seat(self, room_id: str, seat: str) -> None:
+        """A connection that came to claim `seat` was refused: free the seat now."""
+        self.spawn(self._quietly(self.presence.release(room_id, seat)))
 
     # -- claiming a seat ------------------------------------------------------------------------
 

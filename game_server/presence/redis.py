@@ -212,6 +212,11 @@ class RedisPresence(Presence):
                 f"Redis at {self._where} is unavailable ({what}): {_reason(exc)}"
             ) from exc
 
+    async def call(self, what: str, op: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
+        """Run `op` on this presence's connection, with its timeout and its failure rules
+        (`PresenceUnavailable`): for other state the processes share (`RedisCounts`)."""
+        return await self._call(what, op)
+
     def _keys(self, room_id: str) -> list[str]:
         """The room's hash and its seats' sorted set."""
         return [f"{self._prefix}room:{room_id}", f"{self._prefix}seats:{room_id}"]

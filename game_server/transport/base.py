@@ -21,6 +21,7 @@ log = logging.getLogger("arena.http")
 
 if TYPE_CHECKING:
     from game_server.engine.cluster import Cluster
+    from game_server.socket_cap import SocketCap
     from game_server.transport.events import SocketEvents
     from game_server.transport.ws import SocketRegistry
 
@@ -39,6 +40,7 @@ class Services:
     cluster: Cluster
     events: SocketEvents
     limits: Limits = field(default_factory=Limits)
+    socket_cap: SocketCap | None = None  # --max-connections-per-ip (None: no cap)
 
 
 class BaseHandler(tornado.web.RequestHandler):

@@ -25,7 +25,7 @@ import tornado.websocket
 from tornado.iostream import IOStream, StreamClosedError
 from tornado.websocket import WebSocketProtocol
 
-from game_server.engine.seats import SeatTokenError
+from game_server.engine.seats import SeatPass, SeatTokenError
 from game_server.engine.session import PlayerSession
 from game_server.storage.base import StorageError, User
 from game_server.transport.base import Services
@@ -240,6 +240,8 @@ class SocketRegistry:
         self._all: set[GameSocket] = set()
         self._by_user: dict[int, GameSocket] = {}
         self._by_ip: dict[str, int] = {}
+        # Called with the address whose count changed (the deployment-wide cap reports it).
+        self.on_change: Callable[[str], None] = lambda ip: None
 
     def __len__(self) -> int:
         return len(self._all)
@@ -250,6 +252,9 @@ class SocketRegistry:
     def count_ip(self, ip: str) -> int:
         return self._by_ip.get(ip, 0)
 
+    def by_ip(self) -> dict[str, int]:
+        return dict(self._by_ip)
+
     def of_user(self, user_id: int) -> GameSocket | None:
         return self._by_user.get(user_id)
 
@@ -258,6 +263,7 @@ class SocketRegistry:
         self._all.add(handler)
         ip = handler.request.remote_ip or ""
         self._by_ip[ip] = self._by_ip.get(ip, 0) + 1
+        self.on_change(ip)
         previous = self._by_user.get(handler.current_user.id)
         self._by_user[handler.current_user.id] = handler
         return previous
@@ -272,6 +278,7 @@ class SocketRegistry:
             self._by_ip[ip] = left
         else:
             self._by_ip.pop(ip, None)
+        self.on_change(ip)
         if self._by_user.get(handler.current_user.id) is handler:
             del self._by_user[handler.current_user.id]
 
@@ -285,6 +292,7 @@ class GameSocket(tornado.websocket.WebSocketHandler):
     socket_id = ""
     _by_seat = False
     _seat_session = ""  # the session hash a seat token named
+    _seat: SeatPass | None = None  # what a genuine seat token named
     # Where the batched reader sends text messages: the session's own `handle`, set in open().
     on_text_message: Callable[[str], None] | None = None
 
@@ -311,9 +319,11 @@ class GameSocket(tornado.websocket.WebSocketHandler):
         self.current_user, self.session_id = resolved
         self.session_hash = (self.services.events.session_hash(self.session_id)
                              if self.session_id else self._seat_session)
-        cap = self.services.config.max_connections_per_ip
-        if cap and self.services.sockets.count_ip(self.request.remote_ip) >= cap:
+        cap = self.services.socket_cap
+        if cap is not None and not await cap.admits(self.request.remote_ip or ""):
             self.services.metrics.refused.labels("ip_limit").inc()
+            if self._seat is not None:  # its player matchmakes again: the seat must be free
+                self.services.cluster.release_seat(self._seat.room, self._seat.seat)
             raise tornado.web.HTTPError(429, "too many connections from this address")
 
     async def _resolve_seat(self, token: str) -> tuple[User, str] | None:
@@ -327,7 +337,7 @@ class GameSocket(tornado.websocket.WebSocketHandler):
         except SeatTokenError as exc:
             log.info("refusing a seat token from %s: %s", self.request.remote_ip, exc)
             return None
-        self._seat_session = seat.session
+        self._seat_session, self._seat = seat.session, seat
         user = await self.services.storage.session_user_by_hash(seat.session)
         if user is None or user.id != seat.user:
             return None
