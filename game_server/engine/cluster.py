@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -350,10 +351,11 @@ class Cluster:
         self.spawn(self._quietly(self.presence.publish(
             {"kind": KIND_KICK_SESSION, "session": session_hash})))
 
-    def connected(self, user_id: int, socket_id: str) -> None:
-        """An account opened game socket `socket_id` here: older ones elsewhere are closed."""
+    def connected(self, user_id: int, socket_id: str, opened_at: float) -> None:
+        """An account opened game socket `socket_id` here at wall-clock `opened_at`: older
+        ones elsewhere are closed."""
         self.spawn(self._quietly(self.presence.publish(
-            {"kind": KIND_CONNECTED, "user": user_id, "socket": socket_id})))
+            {"kind": KIND_CONNECTED, "user": user_id, "socket": socket_id, "at": opened_at})))
 
     def spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -372,7 +374,7 @@ def on_events(
     *,
     chat: Callable[[str, str], None],
     kick_session: Callable[[str], None],
-    connected: Callable[[int, str], None],
+    connected: Callable[[int, str, float], None],
 ) -> Callable[[], None]:
     """Route published messages to the transport's callbacks; returns the unsubscriber."""
 
@@ -384,7 +386,8 @@ def on_events(
             elif kind == KIND_KICK_SESSION:
                 kick_session(str(message["session"]))
             elif kind == KIND_CONNECTED:
-                connected(int(message["user"]), str(message["socket"]))
+                connected(int(message["user"]), str(message["socket"]),
+                          float(message.get("at", math.inf)))
         except Exception:
             log.exception("could not act on a published message %r", message)
 

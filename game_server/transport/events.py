@@ -54,10 +54,18 @@ class SocketEvents:
                 log.info("closing %s's game socket: logged out", handler.current_user.name)
                 handler.close(CLOSE_LOGGED_OUT, "logged out")
 
-    def connected(self, user_id: int, socket_id: str) -> None:
-        """The account opened a game socket on another process: its socket here is older."""
+    def connected(self, user_id: int, socket_id: str, opened_at: float) -> None:
+        """The account opened a game socket on another process at `opened_at`: the socket
+        here is closed if it is the older one.
+
+        Events cross processes in no guaranteed order, so "the newest wins" compares opening
+        times (ties by socket id), never arrival: each process decides the same way about the
+        same two sockets, so exactly one of them is closed, whichever event arrives first.
+        """
         if socket_id.startswith(self.process_id + "/"):
             return  # opened here: the registry already closed the older one
         handler = self._sockets.of_user(user_id)
-        if handler is not None and handler.socket_id != socket_id:
+        if handler is None or handler.socket_id == socket_id:
+            return
+        if (handler.opened_at, handler.socket_id) < (opened_at, socket_id):
             handler.close(CLOSE_REPLACED, "replaced by a newer connection")

@@ -15,6 +15,7 @@ import socket
 import struct
 import sys
 import termios
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -290,6 +291,7 @@ class GameSocket(tornado.websocket.WebSocketHandler):
     session: PlayerSession | None = None
     session_hash = ""
     socket_id = ""
+    opened_at = 0.0  # wall clock: across processes, the newest socket of an account wins
     _by_seat = False
     _seat_session = ""  # the session hash a seat token named
     _seat: SeatPass | None = None  # what a genuine seat token named
@@ -371,6 +373,7 @@ class GameSocket(tornado.websocket.WebSocketHandler):
         return BatchedProtocol13(self, False, stock.params)  # type: ignore[attr-defined]
 
     def open(self, *args: str, **kwargs: str) -> None:
+        self.opened_at = time.time()
         self.set_nodelay(True)  # without it a pong waits behind a state for a delayed ACK
         self.session = PlayerSession(
             self.current_user,
@@ -387,7 +390,8 @@ class GameSocket(tornado.websocket.WebSocketHandler):
             # One live game connection per account: the newest wins (a reload, a second tab).
             previous.close(CLOSE_REPLACED, "replaced by a newer connection")
         if self.services.cluster.distributed:
-            self.services.cluster.connected(self.current_user.id, self.socket_id)
+            self.services.cluster.connected(self.current_user.id, self.socket_id,
+                                            self.opened_at)
 
     def on_message(self, message: str | bytes) -> None:
         session = self.session
