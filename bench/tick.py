@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from game_server.engine.room import Room
 from game_server.games.arena import ArenaRules
-from game_server.games.modes import arena_mode
+from game_server.games.arena_mode import arena_spec
 
 
 class NullConnection:
@@ -62,8 +62,7 @@ class Member:
 def tick_cost(players: int, ticks: int, seed: int = 1) -> float:
     """Median CPU seconds of one tick of a room with `players` moving players."""
     clock = [0.0]
-    mode = arena_mode(ArenaRules())
-    room = Room("bench", mode, mode.make_game(seed), max_players=players, tick_rate=20,
+    room = Room("bench", arena_spec(ArenaRules(), max_players=players), seed=seed,
                 monotonic=lambda: clock[0], wall=lambda: 1.7e9)
     rng = random.Random(seed)
     ids = [room.join(Member(i)) for i in range(players)]
@@ -74,7 +73,8 @@ def tick_cost(players: int, ticks: int, seed: int = 1) -> float:
             seq += 1
             for pid in ids:
                 angle = rng.uniform(0, 2 * math.pi)
-                room.apply_input(pid, seq, math.cos(angle), math.sin(angle))
+                room.message(pid, "input", {"type": "input", "seq": seq,
+                                            "dx": math.cos(angle), "dy": math.sin(angle)})
         clock[0] += room.dt
         start = time.process_time()
         room.tick()

@@ -30,9 +30,10 @@ from game_server.engine.limits import Limits
 from game_server.engine.matchmaker import Matchmaker
 from game_server.engine.metrics import Metrics
 from game_server.engine.results import ResultRecorder
+from game_server.engine.room import Room
 from game_server.engine.seats import SeatTokens
 from game_server.engine.ticker import IOLoopScheduler, Scheduler
-from game_server.games.base import GameMode
+from game_server.games.api import GameSpec, Outcome
 from game_server.games.modes import default_modes
 from game_server.presence import Presence, SharedCounts, open_counts, open_presence
 from game_server.socket_cap import SocketCap
@@ -125,7 +126,7 @@ class ArenaServer:
         storage: Storage | None = None,
         passwords: PasswordHasher | None = None,
         scheduler: Scheduler | None = None,
-        modes: dict[str, GameMode] | None = None,
+        modes: dict[str, GameSpec] | None = None,
         presence: Presence | None = None,
         counts: SharedCounts | None = None,
         shared_sockets: list[socket.socket] | None = None,
@@ -147,10 +148,9 @@ class ArenaServer:
             period=1.0 / config.tick_rate,
         )
         self.matchmaker = Matchmaker(
-            modes or default_modes(),
+            modes or default_modes(max_players=config.max_players,
+                                   tick_rate=config.tick_rate),
             scheduler=scheduler or IOLoopScheduler(),
-            max_players=config.max_players,
-            tick_rate=config.tick_rate,
             empty_room_grace=config.empty_room_grace,
             on_result=self._record_result,
             observer=self.metrics,
@@ -306,5 +306,9 @@ class ArenaServer:
     def _session_ended(self, session_id: str) -> None:
         self.cluster.kick_session(self.events.session_hash(session_id))
 
-    def _record_result(self, identity: Identity, mass: int) -> None:
-        self.results.record(identity.id, mass)
+    def _record_result(self, room: Room, outcomes: list[tuple[Identity, Outcome]]) -> None:
+        if room.mode.leaderboard != "best_score":
+            return  # storage keeps best scores only, until results per mode land
+        for identity, outcome in outcomes:
+            if outcome.score is not None:
+                self.results.record(identity.id, outcome.score)

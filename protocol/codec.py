@@ -7,7 +7,6 @@ stable code; nothing else escapes for any input.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -44,31 +43,6 @@ def bad_json() -> ProtocolError:
     return ProtocolError(ErrorCode.BAD_JSON, "message is not valid JSON")
 
 
-_MAX_DIRECTION = float(m.MAX_DIRECTION)
-_MIN_DIRECTION = -_MAX_DIRECTION
-_MAX_SEQ = m.MAX_SEQ
-
-
-def plain_input(obj: dict[str, Any]) -> tuple[int, float, float] | None:
-    """`(seq, dx, dy)` of an `input` in its usual form (float directions, all in range),
-    without building a message: ten of these arrive per player and second. None for any
-    other form; `decode_object` then gives the exact answer, an `Input` or the error."""
-    try:
-        seq = obj["seq"]
-        dx = obj["dx"]
-        dy = obj["dy"]
-    except KeyError:
-        return None
-    if (
-        type(seq) is int and type(dx) is float and type(dy) is float
-        and 0 <= seq <= _MAX_SEQ
-        # NaN fails every comparison, infinities fail the range.
-        and _MIN_DIRECTION <= dx <= _MAX_DIRECTION and _MIN_DIRECTION <= dy <= _MAX_DIRECTION
-    ):
-        return seq, dx, dy
-    return None
-
-
 def decode_object(obj: Any) -> m.ClientMessage:
     """Validate the JSON value of one frame as a client message, or raise `ProtocolError`."""
     if type(obj) is not dict:
@@ -90,33 +64,6 @@ def _range(message: str) -> ProtocolError:
     return ProtocolError(ErrorCode.OUT_OF_RANGE, message)
 
 
-def _number(obj: dict[str, Any], key: str) -> float:
-    value = obj.get(key)
-    kind = type(value)
-    if kind is float:
-        if not math.isfinite(value) or abs(value) > m.MAX_DIRECTION:
-            raise _range(f"input.{key} must be a finite number within ±{m.MAX_DIRECTION:g}")
-        return value
-    if kind is int:
-        if abs(value) > m.MAX_DIRECTION:
-            raise _range(f"input.{key} must be a finite number within ±{m.MAX_DIRECTION:g}")
-        return float(value)
-    if value is None and key not in obj:
-        raise _bad(f"input needs a number field {key!r}")
-    raise _bad(f"input.{key} must be a number")
-
-
-def _parse_input(obj: dict[str, Any]) -> m.Input:
-    seq = obj.get("seq")
-    if type(seq) is not int:
-        if seq is None and "seq" not in obj:
-            raise _bad("input needs an integer field 'seq'")
-        raise _bad("input.seq must be an integer")
-    if seq < 0 or seq > m.MAX_SEQ:
-        raise _range(f"input.seq must be between 0 and {m.MAX_SEQ}")
-    return m.Input(seq, _number(obj, "dx"), _number(obj, "dy"))
-
-
 def _parse_ping(obj: dict[str, Any]) -> m.Ping:
     if "id" not in obj:
         raise _bad("ping needs a field 'id'")
@@ -133,25 +80,51 @@ def _parse_ping(obj: dict[str, Any]) -> m.Ping:
 def _short_name(obj: dict[str, Any], key: str, limit: int = m.MAX_NAME_FIELD_CHARS) -> str:
     value = obj[key]
     if type(value) is not str:
-        raise _bad(f"join.{key} must be a string")
+        raise _bad(f"{key} must be a string")
     if not 1 <= len(value) <= limit:
-        raise _range(f"join.{key} must be 1 to {limit} characters")
+        raise _range(f"{key} must be 1 to {limit} characters")
     return value
 
 
-_JOIN_KEYS = ("mode", "room", "resume", "seat")
+_JOIN_KEYS = ("mode", "room", "resume", "seat", "code")
+
+
+def _options(obj: dict[str, Any], what: str) -> dict[str, Any] | None:
+    options = obj.get("options")
+    if options is None:
+        return None
+    if type(options) is not dict:
+        raise _bad(f"{what}.options must be an object")
+    if len(options) > m.MAX_OPTIONS:
+        raise _range(f"{what}.options has at most {m.MAX_OPTIONS} keys")
+    return options
 
 
 def _parse_join(obj: dict[str, Any]) -> m.Join:
     given = [key for key in _JOIN_KEYS if obj.get(key) is not None]
     if len(given) != 1:
-        raise _bad("join needs exactly one of 'mode', 'room', 'resume' or 'seat'")
+        raise _bad("join needs exactly one of 'mode', 'room', 'code', 'resume' or 'seat'")
     key = given[0]
+    if key != "mode" and obj.get("options") is not None:
+        raise _bad("join.options go with 'mode' only")
     if key == "seat":
         return m.Join(mode=None, room=None, seat=_short_name(obj, key, m.MAX_SEAT_CHARS))
+    if key == "code":
+        return m.Join(mode=None, room=None, code=_short_name(obj, key, m.MAX_CODE_CHARS))
     value = _short_name(obj, key)
     return m.Join(mode=value if key == "mode" else None, room=value if key == "room" else None,
-                  resume=value if key == "resume" else None)
+                  resume=value if key == "resume" else None,
+                  options=_options(obj, "join") if key == "mode" else None)
+
+
+def _parse_create(obj: dict[str, Any]) -> m.Create:
+    if obj.get("mode") is None:
+        raise _bad("create needs a string field 'mode'")
+    private = obj.get("private", False)
+    if type(private) is not bool:
+        raise _bad("create.private must be true or false")
+    return m.Create(mode=_short_name(obj, "mode"), options=_options(obj, "create"),
+                    private=private)
 
 
 def _parse_chat(obj: dict[str, Any]) -> m.Chat:
@@ -172,9 +145,9 @@ def _parse_chat(obj: dict[str, Any]) -> m.Chat:
 _LEAVE = m.Leave()
 
 _PARSERS: dict[str, Callable[[dict[str, Any]], m.ClientMessage]] = {
-    "input": _parse_input,
     "ping": _parse_ping,
     "join": _parse_join,
+    "create": _parse_create,
     "chat": _parse_chat,
     "leave": lambda obj: _LEAVE,
 }

@@ -19,6 +19,8 @@ class ErrorCode(StrEnum):
     UNKNOWN_MODE = "unknown_mode"
     ROOM_NOT_FOUND = "room_not_found"
     ROOM_FULL = "room_full"
+    ROOM_LOCKED = "room_locked"
+    JOIN_REFUSED = "join_refused"
     ROOM_CLOSED = "room_closed"
     RATE_LIMITED = "rate_limited"
     RESUME_FAILED = "resume_failed"

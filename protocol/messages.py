@@ -12,32 +12,37 @@ from typing import Any
 # Limits, shared by the server's validation and by clients that want to stay inside them.
 MAX_FRAME_BYTES = 16 * 1024
 MAX_SEQ = 2**31 - 1
-MAX_DIRECTION = 1e6
 MAX_PING_ID_CHARS = 64
 MAX_CHAT_CHARS = 200
 MAX_NAME_FIELD_CHARS = 32  # mode and room ids, resume tokens
 MAX_SEAT_CHARS = 1024  # signed seat tokens from a `redirect`
+MAX_CODE_CHARS = 12  # private room codes as typed (spaces and dashes allowed)
+MAX_OPTIONS = 16  # keys in a `join` or `create` options object
 CHAT_SCOPES = ("room", "global")
 
 
 @dataclass(frozen=True, slots=True)
 class Join:
-    """`join`: matchmaking by `mode`, a given `room` id, the `resume` token of a seat held
-    after a dropped connection, or the `seat` token of a `redirect` (exactly one is set)."""
+    """`join`: matchmaking by `mode` (with `options`), a given `room` id, a private room's
+    `code`, the `resume` token of a seat held after a dropped connection, or the `seat` token
+    of a `redirect` (exactly one of mode, room, code, resume, seat is set)."""
 
     mode: str | None
     room: str | None
     resume: str | None = None
     seat: str | None = None
+    code: str | None = None
+    options: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class Input:
-    """`input`: steer toward (dx, dy); `seq` increases with every input a client sends."""
+class Create:
+    """`create`: a new room of `mode` with `options`; `private` rooms are joined only by the
+    code `joined` carries."""
 
-    seq: int
-    dx: float
-    dy: float
+    mode: str
+    options: dict[str, Any] | None = None
+    private: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +66,7 @@ class Leave:
     """`leave`: quit the current room."""
 
 
-ClientMessage = Join | Input | Ping | Chat | Leave
+ClientMessage = Join | Create | Ping | Chat | Leave
 
 
 def joined(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import orjson
@@ -11,8 +12,8 @@ from client.world import World
 from game_server.engine.matchmaker import Matchmaker
 from game_server.engine.room import LAG_CHECK_INTERVAL, Room
 from game_server.engine.session import PlayerSession
-from game_server.games.base import GameMode
-from game_server.games.modes import arena_mode, default_modes
+from game_server.games.arena_mode import arena_spec
+from game_server.games.modes import default_modes
 from protocol.errors import ErrorCode, ProtocolError
 from tests.conftest import FakeConnection, FakeIdentity, ManualClock, ManualScheduler
 
@@ -33,7 +34,8 @@ class Seat:
 
 def make_matchmaker(clock: ManualClock, scheduler: ManualScheduler, **kw: Any) -> Matchmaker:
     ids = iter(f"room{i}" for i in range(1000))
-    kw.setdefault("modes", default_modes())
+    sizes = {k: kw.pop(k) for k in ("max_players", "tick_rate") if k in kw}
+    kw.setdefault("modes", default_modes(**sizes))
     return Matchmaker(scheduler=scheduler, monotonic=clock, wall=lambda: 1_700_000_000.0,
                       room_ids=lambda: next(ids), seeds=lambda: 7, **kw)
 
@@ -108,7 +110,7 @@ def test_a_late_tick_catches_up_in_fixed_steps(clock, scheduler) -> None:
     room = mm.rooms()[0]
     clock.now += TICK * 3  # the loop was blocked for three periods
     assert room.tick() == 3
-    assert room.game.tick == 3
+    assert room.ticks == 3
     assert room.stats.catchup_steps == 2
     assert conn(a).of_type("state")[-1]["tick"] == 3
 
@@ -125,8 +127,7 @@ def test_a_stall_longer_than_the_cap_skips_ahead(clock, scheduler) -> None:
 
 
 def test_timer_jitter_does_not_cause_empty_or_double_ticks(clock) -> None:
-    room = Room("r", arena_mode(), arena_mode().make_game(1), max_players=20, tick_rate=20,
-                monotonic=clock)
+    room = Room("r", arena_spec(), seed=1, monotonic=clock)
     steps = []
     for early in (0.004, -0.004, 0.003, -0.002, 0.0, 0.004, -0.004):
         clock.now += TICK + early
@@ -148,7 +149,7 @@ def test_moving_players_appear_in_moved_and_others_see_them(clock, scheduler) ->
     seen = view(b).players[a.player_id]
     assert seen.x > x0 and seen.y > y0
     # b's replica matches a's own view and the server's game exactly
-    server = {row[0]: row for row in mm.rooms()[0].game.full_state()["players"]}
+    server = {row[0]: row for row in mm.rooms()[0].game.world.full_state()["players"]}
     assert (seen.x, seen.y) == (server[a.player_id][2], server[a.player_id][3])
     assert (view(a).me_view.x, view(a).me_view.y) == (seen.x, seen.y)
 
@@ -234,8 +235,8 @@ def test_rejoining_within_the_grace_period_keeps_the_room(clock, scheduler) -> N
 
 def test_results_are_reported_when_players_leave(clock, scheduler) -> None:
     results: list[tuple[int, int]] = []
-    mm = make_matchmaker(clock, scheduler, on_result=lambda who, mass: results.append((who.id,
-                                                                                       mass)))
+    mm = make_matchmaker(clock, scheduler, on_result=lambda room, pairs: results.extend(
+        (who.id, outcome.score) for who, outcome in pairs))
     a, b = session(mm, 42), session(mm, 43)
     send(a, {"type": "join", "mode": "arena"})
     send(b, {"type": "join", "mode": "arena"})
@@ -296,23 +297,25 @@ def test_chat_reaches_the_whole_room(clock, scheduler) -> None:
 # -- containment --------------------------------------------------------------------------------
 
 
-class ExplodingGame:
-    """A game whose step raises after a few ticks."""
+def exploding_spec():
+    """The arena game, but its step raises."""
+    base = arena_spec()
 
-    def __init__(self, seed: int) -> None:
-        self.inner = arena_mode().make_game(seed)
-        self.tick = 0
+    def factory(room):
+        play = base.factory(room)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+        def boom(dt: float) -> None:
+            raise RuntimeError("boom")
 
-    def step(self, dt: float) -> None:
-        raise RuntimeError("boom")
+        play.on_step = boom
+        return play
+
+    return dataclasses.replace(base, name="boom", factory=factory)
 
 
 def test_a_failing_game_closes_only_its_room(clock, scheduler, caplog) -> None:
     modes = default_modes()
-    modes["boom"] = GameMode("boom", ExplodingGame, {})
+    modes["boom"] = exploding_spec()
     mm = make_matchmaker(clock, scheduler, modes=modes)
     good, bad = session(mm, 1), session(mm, 2)
     send(good, {"type": "join", "mode": "arena"})
@@ -332,7 +335,7 @@ def test_a_failing_game_closes_only_its_room(clock, scheduler, caplog) -> None:
 def test_close_all_removes_everyone_and_reports_results(clock, scheduler) -> None:
     results: list[int] = []
     mm = make_matchmaker(clock, scheduler, max_players=1,
-                         on_result=lambda who, mass: results.append(who.id))
+                         on_result=lambda room, pairs: results.extend(w.id for w, _ in pairs))
     for i in range(3):
         send(session(mm, i), {"type": "join", "mode": "arena"})
     mm.close_all("server_closing")
@@ -489,7 +492,7 @@ def test_a_dropped_player_resumes_the_same_seat_with_its_token(clock, scheduler)
 def test_resume_is_refused_after_the_grace_or_for_another_account(clock, scheduler) -> None:
     results: list[int] = []
     mm = make_matchmaker(clock, scheduler, resume_grace=15.0,
-                         on_result=lambda who, mass: results.append(who.id))
+                         on_result=lambda room, pairs: results.extend(w.id for w, _ in pairs))
     a = session(mm, 1, "ann")
     send(a, {"type": "join", "mode": "arena"})
     token = conn(a).of_type("joined")[0]["resume"]
@@ -547,14 +550,14 @@ def test_churn_leaves_nothing_behind(clock, scheduler) -> None:
     assert len(room._members) == 1 and not room._held and not room._lagging
     assert len(mm._seats) == 1  # the keeper's own
     assert not mm._disposals
-    assert room.game.player_count == 1
+    assert room.game.world.player_count == 1
 
 
 def test_inputs_wait_for_the_tick_and_the_highest_seq_counts(clock, scheduler) -> None:
     mm = make_matchmaker(clock, scheduler)
     a = session(mm, 1, "ann")
     send(a, {"type": "join", "mode": "arena"})
-    room, game = a.room, a.room.game
+    room, game = a.room, a.room.game.world
     scheduler.advance(TICK)  # its spawn is reported
     x0 = game._players[a.player_id].x
     send(a, {"type": "input", "seq": 5, "dx": 1.0, "dy": 0.0})
@@ -567,7 +570,7 @@ def test_inputs_wait_for_the_tick_and_the_highest_seq_counts(clock, scheduler) -
     send(a, {"type": "input", "seq": 4, "dx": -1.0, "dy": 0.0})  # stale against the game
     scheduler.advance(TICK)
     assert game._players[a.player_id].seq == 5 and game._players[a.player_id].dx == 1.0
-    assert room._inputs == {}
+    assert room._latest == {}
 
 
 def test_an_input_sent_just_before_a_drop_does_not_move_the_held_player(clock, scheduler) -> None:
@@ -576,9 +579,9 @@ def test_an_input_sent_just_before_a_drop_does_not_move_the_held_player(clock, s
     send(a, {"type": "join", "mode": "arena"})
     room, player_id = a.room, a.player_id
     scheduler.advance(TICK)
-    spot = (room.game._players[player_id].x, room.game._players[player_id].y)
+    spot = (room.game.world._players[player_id].x, room.game.world._players[player_id].y)
     send(a, {"type": "input", "seq": 1, "dx": 1.0, "dy": 0.0})
     a.disconnect()  # the seat is held for a resume
     assert room.holds(player_id)
     scheduler.advance(TICK * 5)
-    assert (room.game._players[player_id].x, room.game._players[player_id].y) == spot
+    assert (room.game.world._players[player_id].x, room.game.world._players[player_id].y) == spot

@@ -10,6 +10,7 @@ has installed the same packages before).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -70,7 +71,8 @@ async def test_a_first_make_run_prints_only_arenas_lines(tmp_path: Path) -> None
             await proc.wait()
     finally:
         if proc.returncode is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):  # it may have ended on its own
+                os.killpg(proc.pid, signal.SIGKILL)
             await proc.wait()
     foreign = [line for line in lines if line.strip() != MAKES_OWN and not LOG_LINE.match(line)]
     assert not foreign, "make run printed lines that are not Arena's:\n" + "".join(foreign)

@@ -14,7 +14,7 @@ from tornado.httpclient import HTTPClientError
 from game_server.app import ArenaServer
 from game_server.engine.metrics import EngineCounters, TickObserver
 from game_server.engine.room import Room
-from game_server.games.modes import arena_mode
+from game_server.games.arena_mode import arena_spec
 from game_server.storage.passwords import PasswordHasher
 from tests.conftest import Browserless, ManualClock, make_config, recv_until
 
@@ -77,8 +77,7 @@ class Recorder(TickObserver):
 def test_lateness_is_measured_against_the_fixed_grid_and_overruns_counted() -> None:
     clock = ManualClock()
     observer = Recorder()
-    mode = arena_mode()
-    room = Room("r", mode, mode.make_game(1), max_players=20, tick_rate=20, monotonic=clock,
+    room = Room("r", arena_spec(), seed=1, monotonic=clock,
                 observer=observer)
     clock.now += 0.050
     room.tick()  # on time

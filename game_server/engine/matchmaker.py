@@ -1,7 +1,9 @@
 """Rooms by mode: find the fullest open room or create one, and dispose of empty rooms.
 
-The matchmaker owns the in-process room registry; each room it creates gets its own repeating
-timer from the `Scheduler`, so rooms tick independently and their phases spread.
+The matchmaker owns the in-process room registry; each ticking room it creates gets its own
+repeating timer from the `Scheduler`, so rooms tick independently and their phases spread.
+Quick play joins the fullest open room of a mode whose options are the ones asked for; a room
+made with `create` may be private, joined only by its short code.
 """
 
 from __future__ import annotations
@@ -10,12 +12,12 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
-from game_server.engine.connection import Identity
 from game_server.engine.metrics import TickObserver
-from game_server.engine.room import Member, Room
+from game_server.engine.room import Member, ResultSink, Room
 from game_server.engine.ticker import Scheduler, Timer
-from game_server.games.base import GameMode
+from game_server.games.api import GameSpec, InvalidField, check_fields
 from protocol.errors import ErrorCode, ProtocolError
 
 log = logging.getLogger("arena.matchmaker")
@@ -27,6 +29,20 @@ def _random_room_id() -> str:
 
 def _random_seed() -> int:
     return secrets.randbits(32)
+
+
+# Private room codes: short, read aloud to a friend, no look-alikes (no 0/O, 1/I/L, 5/S).
+CODE_ALPHABET = "ABCDEFGHJKMNPQRTUVWXYZ2346789"
+CODE_LENGTH = 5
+
+
+def random_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def normal_code(code: str) -> str:
+    """A code as typed (any case, spaces or dashes) in its canonical form."""
+    return "".join(ch for ch in code.upper() if ch.isalnum())
 
 
 class _Seat:
@@ -46,25 +62,22 @@ class Matchmaker:
 
     def __init__(
         self,
-        modes: Mapping[str, GameMode],
+        modes: Mapping[str, GameSpec],
         *,
         scheduler: Scheduler,
-        max_players: int = 20,
-        tick_rate: int = 20,
         empty_room_grace: float = 10.0,
-        on_result: Callable[[Identity, int], None] | None = None,
+        on_result: ResultSink | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         room_ids: Callable[[], str] = _random_room_id,
         seeds: Callable[[], int] = _random_seed,
+        codes: Callable[[], str] = random_code,
         observer: TickObserver | None = None,
         max_backlog: int = 64 * 1024,
         max_lag: float = 10.0,
         resume_grace: float = 15.0,
     ) -> None:
         self.modes = dict(modes)
-        self.max_players = max_players
-        self.tick_rate = tick_rate
         self.empty_room_grace = empty_room_grace
         self._scheduler = scheduler
         self._on_result = on_result
@@ -77,7 +90,9 @@ class Matchmaker:
         self.resume_grace = resume_grace
         self._seats: dict[str, _Seat] = {}
         self._seeds = seeds
+        self._codes = codes
         self._rooms: dict[str, Room] = {}
+        self._by_code: dict[str, Room] = {}
         self._tickers: dict[str, Timer] = {}
         self._disposals: dict[str, Timer] = {}
         # Called with every room this matchmaker closes (the cluster unregisters it).
@@ -98,33 +113,62 @@ class Matchmaker:
     # -- joining ------------------------------------------------------------------------------
 
     def join(
-        self, member: Member, *, mode: str | None = None, room_id: str | None = None
+        self, member: Member, *, mode: str | None = None, room_id: str | None = None,
+        code: str | None = None, options: Mapping[str, Any] | None = None,
     ) -> tuple[Room, int, str | None]:
-        """Seat `member` by mode (the fullest open room, else a new one) or in room `room_id`.
+        """Seat `member` by mode (the fullest open room with these options, else a new one),
+        in room `room_id`, or in the private room with `code`.
 
         Returns the room, the member's player id in it, and the token that resumes the seat
         after a dropped connection (None when resuming is off); raises `ProtocolError` with a
         stable code when no seat can be had.
         """
-        if room_id is not None:
-            room = self._rooms.get(room_id)
+        if code is not None:
+            room = self._by_code.get(normal_code(code))
             if room is None or room.closed:
+                raise ProtocolError(ErrorCode.ROOM_NOT_FOUND, "no room has that code")
+        elif room_id is not None:
+            room = self._rooms.get(room_id)
+            if room is None or room.closed or room.private:
                 raise ProtocolError(ErrorCode.ROOM_NOT_FOUND, f"no room {room_id!r}")
-            if room.is_full:
-                raise ProtocolError(ErrorCode.ROOM_FULL, f"room {room_id!r} is full")
         else:
-            if mode not in self.modes:
-                known = ", ".join(sorted(self.modes))
-                raise ProtocolError(
-                    ErrorCode.UNKNOWN_MODE, f"unknown mode {mode!r}; this server runs: {known}"
-                )
-            room = self._fullest_open_room(mode) or self.create_room(mode)
+            wanted = self.validate_options(mode, options)
+            room = self._fullest_open_room(mode, wanted) or self.create_room(mode, wanted)
+        return self.seat(member, room)
+
+    def create(self, member: Member, mode: str, options: Mapping[str, Any] | None = None,
+               *, private: bool = False) -> tuple[Room, int, str | None]:
+        """A new room of `mode` with `options` (private: joined only by its code); seat
+        `member` in it."""
+        room = self.create_room(mode, self.validate_options(mode, options), private=private)
+        return self.seat(member, room)
+
+    def seat(self, member: Member, room: Room) -> tuple[Room, int, str | None]:
+        """Seat `member` in `room` (which checks it is open to it)."""
         self._cancel_disposal(room.id)
         token = secrets.token_urlsafe(18) if self.resume_grace > 0 else None
-        player_id = room.join(member, token)
+        try:
+            player_id = room.join(member, token)
+        except ProtocolError:
+            if room.player_count == 0 and not room.closed:
+                self._room_emptied(room)
+            raise
         if token is not None:
             self._seats[token] = _Seat(room, player_id, member.identity.id)
         return room, player_id, token
+
+    def validate_options(self, mode: str | None,
+                         options: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The options of a room of `mode`, checked and completed with defaults."""
+        spec = self.modes.get(mode) if mode is not None else None
+        if spec is None:
+            known = ", ".join(sorted(self.modes))
+            raise ProtocolError(
+                ErrorCode.UNKNOWN_MODE, f"unknown mode {mode!r}; this server runs: {known}")
+        try:
+            return check_fields(spec.options, options or {})
+        except InvalidField as exc:
+            raise ProtocolError(ErrorCode(exc.code), f"options: {exc}") from None
 
     # -- dropped connections and resuming -------------------------------------------------
 
@@ -161,31 +205,43 @@ class Matchmaker:
         if seat is not None and seat.room.holds(seat.player_id):
             seat.room.remove(seat.player_id, "disconnect")
 
-    def _fullest_open_room(self, mode: str) -> Room | None:
+    def _fullest_open_room(self, mode: str | None,
+                           options: Mapping[str, Any] | None = None) -> Room | None:
         best: Room | None = None
         for room in self._rooms.values():
-            if room.mode.name != mode or room.closed or room.is_full:
+            if room.mode.name != mode or not room.is_open:
+                continue
+            if options is not None and room.options != options:
                 continue
             if best is None or room.player_count > best.player_count:
                 best = room
         return best
 
-    def fullest_open_room(self, mode: str) -> Room | None:
-        """This process's fullest room of `mode` with a free seat, if any."""
-        return self._fullest_open_room(mode)
+    def fullest_open_room(self, mode: str,
+                          options: Mapping[str, Any] | None = None) -> Room | None:
+        """This process's fullest open room of `mode` (with `options`), if any."""
+        return self._fullest_open_room(mode, options)
 
-    def create_room(self, mode_name: str) -> Room:
+    def create_room(self, mode_name: str, options: Mapping[str, Any] | None = None, *,
+                    private: bool = False) -> Room:
         """A new, empty room of a mode this server runs (KeyError for another)."""
-        mode = self.modes[mode_name]
+        spec = self.modes[mode_name]
         room_id = self._room_ids()
         while room_id in self._rooms:
             room_id = self._room_ids()
+        code = None
+        if private:
+            code = self._codes()
+            while code in self._by_code:
+                code = self._codes()
         room = Room(
             room_id,
-            mode,
-            mode.make_game(self._seeds()),
-            max_players=self.max_players,
-            tick_rate=self.tick_rate,
+            spec,
+            seed=self._seeds(),
+            options=options,
+            scheduler=self._scheduler,
+            private=private,
+            code=code,
             monotonic=self._monotonic,
             wall=self._wall,
             on_result=self._on_result,
@@ -196,8 +252,12 @@ class Matchmaker:
             max_lag=self.max_lag,
         )
         self._rooms[room_id] = room
-        self._tickers[room_id] = self._scheduler.every(1.0 / self.tick_rate, room.tick)
-        log.info("room %s created (mode %s)", room_id, mode.name)
+        if code is not None:
+            self._by_code[code] = room
+        if room.ticking:
+            self._tickers[room_id] = self._scheduler.every(room.dt, room.tick)
+        log.info("room %s created (mode %s%s)", room_id, spec.name,
+                 ", private" if private else "")
         return room
 
     # -- disposal -----------------------------------------------------------------------------
@@ -216,6 +276,8 @@ class Matchmaker:
     def _room_closed(self, room: Room) -> None:
         if self._rooms.get(room.id) is room:
             del self._rooms[room.id]
+        if room.code is not None and self._by_code.get(room.code) is room:
+            del self._by_code[room.code]
         ticker = self._tickers.pop(room.id, None)
         if ticker is not None:
             ticker.cancel()

@@ -1,24 +1,40 @@
-"""A room: a game, its members, and the tick that steps the game and broadcasts one state.
+"""A room: a game, its members, and the clock that drives the game and sends its states.
 
-Per tick the room steps its game a whole number of fixed steps measured against a monotonic
-clock (a late tick catches up, with a cap), builds one `state` message, encodes it once, and
-writes the same bytes to every member. A failing game closes its room alone.
+A room holds a game written against the public game API (`games/api.py`) and is the game's
+`RoomHandle`. A ticking room steps its game a whole number of fixed steps per tick, measured
+against a monotonic clock (a late tick catches up, with a cap), builds one `state` message,
+encodes it once, and writes the same bytes to every member; an event-driven room sends a state
+after every accepted message, join, leave or timer. Private views are encoded once per distinct
+view. A failing game closes its room alone.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from game_server.engine.connection import Connection, Identity
 from game_server.engine.metrics import TickObserver
-from game_server.games.base import Game, GameMode
+from game_server.engine.ticker import Scheduler, Timer
+from game_server.games.api import (
+    RESERVED_TYPES,
+    Changes,
+    Game,
+    GameError,
+    GameSpec,
+    InvalidField,
+    Outcome,
+    Seat,
+    Ticking,
+    check_fields,
+    decode_body,
+)
 from protocol import messages
 from protocol.codec import encode, encode_error
-from protocol.errors import ErrorCode
+from protocol.errors import ErrorCode, ProtocolError
 
 log = logging.getLogger("arena.room")
 
@@ -27,6 +43,9 @@ log = logging.getLogger("arena.room")
 _EARLY_SLACK = 0.25
 
 CLOSE_TOO_SLOW = 4002  # application range: the client stopped reading for too long
+
+# What a room reports when a game records results: the room, then (account, outcome) pairs.
+ResultSink = Callable[["Room", list[tuple[Identity, Outcome]]], None]
 # How often each member's lag (seconds behind) is measured: a client that stops reading is
 # closed within `max_lag` plus about two of these.
 LAG_CHECK_INTERVAL = 0.2
@@ -54,19 +73,27 @@ class RoomStats:
 
 
 class Room:
-    """One running game and the players in it."""
+    """One running game and the players in it; the game's `RoomHandle`.
+
+    The game is made by its spec's factory with this room as its handle. Members are the
+    players whose connection is open; held seats are players whose connection dropped and who
+    may still resume. Both count toward the room's size and both are in the game.
+    """
 
     def __init__(
         self,
         room_id: str,
-        mode: GameMode,
-        game: Game,
+        spec: GameSpec,
         *,
-        max_players: int,
-        tick_rate: int,
+        seed: int = 0,
+        options: Mapping[str, Any] | None = None,
+        scheduler: Scheduler | None = None,
+        max_players: int | None = None,
+        private: bool = False,
+        code: str | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
-        on_result: Callable[[Identity, int], None] | None = None,
+        on_result: ResultSink | None = None,
         on_empty: Callable[[Room], None] | None = None,
         on_closed: Callable[[Room], None] | None = None,
         max_catchup_steps: int = 5,
@@ -75,23 +102,38 @@ class Room:
         max_lag: float = 10.0,
     ) -> None:
         self.id = room_id
-        self.mode = mode
-        self.game = game
-        self.max_players = max_players
-        self.tick_rate = tick_rate
-        self.dt = 1.0 / tick_rate
+        self.room_id = room_id  # the name the game API uses
+        self.mode = spec
+        self.seed = seed
+        # Validated here too, so a room made in code cannot skip what `create` checks.
+        try:
+            self.options: Mapping[str, Any] = check_fields(spec.options, options or {})
+        except InvalidField as exc:
+            raise ProtocolError(ErrorCode(exc.code), f"options: {exc}") from None
+        self.max_players = max_players if max_players is not None else spec.max_players
+        self.ticking = isinstance(spec.clock, Ticking)
+        self.tick_rate = spec.clock.rate if isinstance(spec.clock, Ticking) else 0
+        self.dt = 1.0 / self.tick_rate if self.tick_rate else 0.0
+        self.private = private
+        self.code = code
+        self.locked = False
+        self.metadata: dict[str, Any] = {}
         self.stats = RoomStats()
         self.closed = False
+        self._scheduler = scheduler
+        self._timers: dict[str, Timer] = {}
         self._monotonic = monotonic
         self._wall = wall
         self._on_result = on_result
         self._on_empty = on_empty
         self._on_closed = on_closed
         self._max_catchup = max_catchup_steps
+        self._messages = spec.messages
         self._members: dict[int, Member] = {}
-        # Seats of players whose connection dropped: still in the game, halted, waiting for a
-        # resume (the matchmaker owns the timer). They count toward the room's size.
+        # Seats of players whose connection dropped: still in the game, waiting for a resume
+        # (the matchmaker owns the timer). They count toward the room's size.
         self._held: dict[int, Identity] = {}
+        self._identities: dict[int, Identity] = {}  # everyone in the game, for results
         # Slow readers: players whose backlog passed `max_backlog`. States are skipped for them
         # (never queued without bound) and a full state is sent when they catch up.
         self._lagging: set[int] = set()
@@ -108,7 +150,13 @@ class Room:
         self._last = monotonic()
         self._due = self._last + self.dt  # the fixed grid a timer started now would follow
         self._behind = 0.0
-        self._inputs: dict[int, tuple[int, float, float]] = {}  # player id -> (seq, dx, dy)
+        self.ticks = 0  # steps taken (ticking) or states sent (event-driven)
+        # latest_only messages waiting for the next tick: (player id, type) -> body
+        self._latest: dict[tuple[int, str], Any] = {}
+        self.game: Game = spec.factory(self)
+        self._hooks = {name: getattr(self.game, name, None) for name in (
+            "on_join_attempt", "on_join", "on_leave", "on_drop", "on_resume", "on_timer",
+            "on_dispose")}
 
     # -- membership -------------------------------------------------------------------------
 
@@ -120,6 +168,11 @@ class Room:
     def is_full(self) -> bool:
         return len(self._members) + len(self._held) >= self.max_players
 
+    @property
+    def is_open(self) -> bool:
+        """Whether matchmaking may put a newcomer here."""
+        return not (self.closed or self.locked or self.private or self.is_full)
+
     def holds(self, player_id: int) -> bool:
         return player_id in self._held
 
@@ -127,28 +180,47 @@ class Room:
         return list(self._members.values())
 
     def join(self, member: Member, resume_token: str | None = None) -> int:
-        """Seat `member`, send it `joined` with a full state, and return its player id."""
+        """Seat `member`, send it `joined` with its view, and return its player id.
+
+        `ProtocolError` when the room is closed, full or locked, or the game refuses the seat.
+        """
         if self.closed:
-            raise RuntimeError(f"room {self.id} is closed")
+            raise ProtocolError(ErrorCode.ROOM_CLOSED, f"room {self.id} is closed")
         if self.is_full:
-            raise RuntimeError(f"room {self.id} is full")
+            raise ProtocolError(ErrorCode.ROOM_FULL, f"room {self.id} is full")
+        if self.locked:
+            raise ProtocolError(ErrorCode.ROOM_LOCKED, f"room {self.id} is not taking players")
         player_id = self._next_player_id
+        identity = member.identity
+        seat = Seat(player=player_id, user=identity.id, name=identity.name)
+        attempt = self._hooks["on_join_attempt"]
+        if attempt is not None:
+            reason = self._guarded(attempt, seat, False)
+            if reason:
+                raise ProtocolError(ErrorCode.JOIN_REFUSED, str(reason))
+            if self.closed:
+                raise ProtocolError(ErrorCode.ROOM_CLOSED, f"room {self.id} is closed")
         self._next_player_id += 1
-        self.game.add_player(player_id, member.identity.name)
         self._members[player_id] = member
+        self._identities[player_id] = identity
+        self._call("on_join", seat)
+        if self.closed:  # the game failed on the newcomer
+            raise ProtocolError(ErrorCode.ROOM_CLOSED, f"room {self.id} is closed")
         self._send_joined(member, player_id, resume_token)
+        self._after_event()
         return player_id
 
     def hold(self, player_id: int) -> bool:
-        """The member's connection dropped: keep its player in the game, halted, for a resume."""
+        """The member's connection dropped: keep its seat in the game for a resume."""
         member = self._members.pop(player_id, None)
         if member is None:
             return False
         self._lagging.discard(player_id)
         self._too_slow.discard(player_id)
-        self._inputs.pop(player_id, None)  # a held player stands still
+        self._drop_latest(player_id)
         self._held[player_id] = member.identity
-        self.game.halt(player_id)
+        self._call("on_drop", player_id)
+        self._after_event()
         return True
 
     def resume(self, player_id: int, member: Member, resume_token: str | None = None) -> bool:
@@ -158,7 +230,11 @@ class Room:
             return False
         del self._held[player_id]
         self._members[player_id] = member
+        self._call("on_resume", player_id)
+        if self.closed:
+            return False
         self._send_joined(member, player_id, resume_token)
+        self._after_event()
         return True
 
     def _send_joined(self, member: Member, player_id: int, resume_token: str | None) -> None:
@@ -167,54 +243,32 @@ class Room:
             mode=self.mode.name,
             player=player_id,
             tick_rate=self.tick_rate,
-            world=self.mode.world,
-            state=self.game.full_state(),
+            world=self.mode.client,
+            state=self.game.view(player_id),
         )
+        if self.code is not None:
+            msg["code"] = self.code
         if resume_token is not None:
             msg["resume"] = resume_token
         member.connection.send(encode(msg))
 
-    def apply_input(self, player_id: int, seq: int, dx: float, dy: float) -> None:
-        """Keep a player's input for the next tick, which hands it to the game before its step.
-
-        Only the input with the highest `seq` since the last tick counts (the game would
-        ignore the others, or overwrite them before stepping). Handing them over in the tick,
-        next to the step that reads them, keeps the game's players out of the input path:
-        ten inputs per player and second touched them while they were cold.
-        """
-        inputs = self._inputs
-        kept = inputs.get(player_id)
-        if kept is None or seq > kept[0]:
-            inputs[player_id] = (seq, dx, dy)
-
-    def chat(self, player_id: int, text: str) -> None:
-        member = self._members.get(player_id)
-        if member is None:
-            return
-        data = encode(messages.chat(player=player_id, name=member.identity.name, text=text))
-        for other in self._members.values():
-            other.connection.send(data)
-
     def remove(self, player_id: int, reason: str = "leave") -> None:
-        """Take a player (seated or held) out: save its result, tell it `left`, and notify when
-        the room empties."""
+        """Take a player (seated or held) out: the game hears it left (by choice when `reason`
+        is "leave"), the player is told `left`, and the room reports when it empties."""
         member = self._members.pop(player_id, None)
-        identity = member.identity if member is not None else self._held.pop(player_id, None)
-        if identity is None:
+        held = self._held.pop(player_id, None)
+        if member is None and held is None:
             return
         self._lagging.discard(player_id)
         self._too_slow.discard(player_id)
-        self._inputs.pop(player_id, None)
-        best = self.game.best_mass(player_id)
-        try:
-            self.game.remove_player(player_id)
-        except Exception:
-            log.exception("room %s: game failed removing player %d", self.id, player_id)
-        if self._on_result is not None:
-            self._on_result(identity, best)
+        self._drop_latest(player_id)
+        self._call("on_leave", player_id, reason == "leave")
+        self._identities.pop(player_id, None)
         if member is not None:
             member.connection.send(encode(messages.left(room=self.id, reason=reason)))
             member.on_room_left(self, reason)
+        if not self.closed:
+            self._after_event()
         if self.player_count == 0 and not self.closed and self._on_empty is not None:
             self._on_empty(self)
 
@@ -225,8 +279,164 @@ class Room:
         self.closed = True
         for player_id in [*self._members, *self._held]:
             self.remove(player_id, reason)
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        dispose = self._hooks["on_dispose"]
+        if dispose is not None:
+            try:
+                dispose()
+            except Exception:
+                log.exception("room %s: game failed while disposing", self.id)
         if self._on_closed is not None:
             self._on_closed(self)
+
+    # -- messages ---------------------------------------------------------------------------
+
+    def accepts(self, kind: str) -> bool:
+        """Whether this room's game takes client messages of type `kind`."""
+        return kind in self._messages
+
+    def message(self, player_id: int, kind: str, obj: dict[str, Any]) -> None:
+        """One client message for the game: validated against its spec, then delivered.
+
+        `ProtocolError` for an unknown type or bad fields; a `GameError` from the game is
+        answered to the sender alone.
+        """
+        spec = self._messages.get(kind)
+        if spec is None:
+            raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {kind[:32]!r}")
+        fast = spec.fast
+        body = fast(obj) if fast is not None else None
+        if body is None:
+            try:
+                body = decode_body(spec, obj)
+            except InvalidField as exc:
+                raise ProtocolError(ErrorCode(exc.code), f"{kind}: {exc}") from None
+        if spec.latest_only and self.ticking:
+            # Handed to the game in the next tick, next to the step that reads it: the game's
+            # player objects stay out of the input path (ten inputs per player and second).
+            key = (player_id, kind)
+            latest = self._latest
+            kept = latest.get(key)
+            if kept is None or spec.supersedes is None or spec.supersedes(body, kept):
+                latest[key] = body
+            return
+        if player_id not in self._members:
+            return
+        try:
+            self.game.on_message(player_id, kind, body)
+        except GameError as exc:
+            self._refuse(player_id, exc)
+            return
+        except Exception:
+            log.exception("room %s: game failed on %r from player %d", self.id, kind, player_id)
+            self.fail("the room's game failed")
+            return
+        self._after_event()
+
+    def _refuse(self, player_id: int, exc: GameError) -> None:
+        member = self._members.get(player_id)
+        if member is not None:
+            self._counters.error(exc.code)
+            member.connection.send(encode(messages.error(exc.code, exc.message)))
+
+    def _drop_latest(self, player_id: int) -> None:
+        if self._latest:
+            for key in [k for k in self._latest if k[0] == player_id]:
+                del self._latest[key]
+
+    def chat(self, player_id: int, text: str) -> None:
+        member = self._members.get(player_id)
+        if member is None:
+            return
+        data = encode(messages.chat(player=player_id, name=member.identity.name, text=text))
+        for other in self._members.values():
+            other.connection.send(data)
+
+    # -- the game's handle (games/api.py RoomHandle) ----------------------------------------
+
+    def send(self, player: int, kind: str, body: Mapping[str, Any]) -> None:
+        member = self._members.get(player)
+        if member is not None:
+            member.connection.send(encode(_game_message(kind, body)))
+
+    def broadcast(self, kind: str, body: Mapping[str, Any]) -> None:
+        data = encode(_game_message(kind, body))
+        for member in self._members.values():
+            member.connection.send(data)
+
+    def schedule(self, name: str, delay: float) -> None:
+        if self._scheduler is None:
+            raise RuntimeError(f"room {self.id} has no scheduler for timers")
+        if self.closed:
+            return
+        self.cancel(name)
+        self._timers[name] = self._scheduler.later(max(0.0, delay),
+                                                   lambda: self._fire(name))
+
+    def cancel(self, name: str) -> None:
+        timer = self._timers.pop(name, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _fire(self, name: str) -> None:
+        self._timers.pop(name, None)
+        hook = self._hooks["on_timer"]
+        if self.closed or hook is None:
+            return
+        self._call("on_timer", name)
+        if not self.closed:
+            self._after_event()
+
+    def set_metadata(self, **values: str | int | float | bool | None) -> None:
+        for key, value in values.items():
+            if value is None:
+                self.metadata.pop(key, None)
+            elif isinstance(value, str | int | float | bool):
+                self.metadata[key] = value
+            else:
+                raise TypeError(f"metadata {key!r} must be a string, number or boolean")
+
+    def lock(self) -> None:
+        self.locked = True
+
+    def unlock(self) -> None:
+        self.locked = False
+
+    def report(self, outcomes: list[Outcome]) -> None:
+        if self._on_result is None:
+            return
+        pairs = [(self._identities[o.player], o) for o in outcomes if o.player in self._identities]
+        if pairs:
+            self._on_result(self, pairs)
+
+    # -- calling the game -------------------------------------------------------------------
+
+    def _guarded(self, hook: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return hook(*args)
+        except Exception:
+            log.exception("room %s: game failed in %s", self.id, hook.__name__)
+            self.fail("the room's game failed")
+            return None
+
+    def _call(self, name: str, *args: Any) -> None:
+        hook = self._hooks[name]
+        if hook is not None:
+            self._guarded(hook, *args)
+
+    def _after_event(self) -> None:
+        """An event-driven room sends a state after every event; a ticking one waits."""
+        if not self.ticking and not self.closed:
+            try:
+                changes = self.game.changes()
+            except Exception:
+                log.exception("room %s: game failed building its state", self.id)
+                self.fail("the room's game failed")
+                return
+            self.ticks += 1
+            self._deliver(changes, self._monotonic())
 
     # -- the tick -----------------------------------------------------------------------------
 
@@ -255,54 +465,27 @@ class Room:
             self._behind = 0.0
         else:
             self._behind -= steps * dt
+        game = self.game
         try:
-            game = self.game
-            inputs = self._inputs
-            if inputs:
-                set_input = game.set_input
-                for player_id, (seq, dx, dy) in inputs.items():
-                    set_input(player_id, seq, dx, dy)
-                inputs.clear()
+            latest = self._latest
+            if latest:
+                on_message = game.on_message
+                for (player_id, kind), body in latest.items():
+                    try:
+                        on_message(player_id, kind, body)
+                    except GameError as exc:
+                        self._refuse(player_id, exc)
+                latest.clear()
+            step = game.on_step
             for _ in range(steps):
-                game.step(dt)
-            changes = game.take_changes()
-            data = encode(
-                messages.state(tick=game.tick, ts=int(self._wall() * 1000), changes=changes)
-            )
+                step(dt)
+            self.ticks += steps
+            changes = game.changes()
         except Exception:
             log.exception("room %s: game failed; closing the room", self.id)
             self.fail("the room's game failed")
             return 0
-        members = self._members
-        recipients = len(members)
-        lagging = self._lagging
-        limit = self.max_backlog
-        resync: bytes | None = None
-        for player_id, member in members.items():
-            if lagging and player_id in lagging:
-                conn = member.connection
-                if conn.backlog() > limit:
-                    recipients -= 1
-                    stats.states_skipped += 1
-                    continue
-                # Caught up: the deltas it missed are gone, so it gets everything at once.
-                lagging.discard(player_id)
-                if resync is None:
-                    resync = encode(messages.state(
-                        tick=game.tick, ts=int(self._wall() * 1000),
-                        changes={"full": game.full_state()}))
-                conn.send(resync)
-                stats.resyncs += 1
-            elif not member.connection.send_state(data, limit):
-                recipients -= 1
-                stats.states_skipped += 1
-                lagging.add(player_id)
-        if now >= self._next_lag_check:
-            self._next_lag_check = now + LAG_CHECK_INTERVAL
-            self._close_the_too_slow(now)
-        counters.ticks += 1
-        counters.state_messages += recipients
-        counters.state_bytes += len(data) * recipients
+        self._deliver(changes, now)
         if steps > 1:
             stats.catchup_steps += steps - 1
             counters.steps_caught_up += steps - 1
@@ -312,6 +495,54 @@ class Room:
             counters.ticks_overrun += 1
         self._observer.tick(duration=elapsed, lateness=lateness, overrun=overrun)
         return steps
+
+    def _deliver(self, changes: Changes, now: float) -> None:
+        """Encode the state once (and each distinct private view once) and send it to every
+        member; skip it for a slow reader, which gets a full view when it catches up."""
+        ts = int(self._wall() * 1000)
+        data = encode(messages.state(tick=self.ticks, ts=ts, changes=changes.shared))
+        private = changes.private
+        encoded: dict[int, bytes] = {}
+        members = self._members
+        recipients = len(members)
+        sent_bytes = 0
+        lagging = self._lagging
+        limit = self.max_backlog
+        stats = self.stats
+        for player_id, member in members.items():
+            mine = data
+            if private and player_id in private:
+                view = private[player_id]
+                found = encoded.get(id(view))
+                if found is None:
+                    found = encode(messages.state(tick=self.ticks, ts=ts, changes=view))
+                    encoded[id(view)] = found
+                mine = found
+                sent_bytes += len(mine) - len(data)
+            if lagging and player_id in lagging:
+                conn = member.connection
+                if conn.backlog() > limit:
+                    recipients -= 1
+                    stats.states_skipped += 1
+                    sent_bytes -= len(mine) - len(data)
+                    continue
+                # Caught up: the states it missed are gone, so it gets everything at once.
+                lagging.discard(player_id)
+                conn.send(encode(messages.state(
+                    tick=self.ticks, ts=ts, changes={"full": self.game.view(player_id)})))
+                stats.resyncs += 1
+            elif not member.connection.send_state(mine, limit):
+                recipients -= 1
+                stats.states_skipped += 1
+                sent_bytes -= len(mine) - len(data)
+                lagging.add(player_id)
+        if now >= self._next_lag_check:
+            self._next_lag_check = now + LAG_CHECK_INTERVAL
+            self._close_the_too_slow(now)
+        counters = self._counters
+        counters.ticks += 1
+        counters.state_messages += recipients
+        counters.state_bytes += len(data) * recipients + sent_bytes
 
     def _close_the_too_slow(self, now: float) -> None:
         """Close (4002) every member more than `max_lag` seconds behind.
@@ -331,16 +562,32 @@ class Room:
 
     def fail(self, why: str) -> None:
         """Close the room after an error: members get `error` `room_closed`, then `left`."""
+        if self.closed:
+            return
         data = encode_error(ErrorCode.ROOM_CLOSED, f"{why}; join another room")
         for member in self._members.values():
             member.connection.send(data)
+        self._hooks = dict.fromkeys(self._hooks)  # a failed game is called no more
         self.close("room_closed")
 
     def describe(self) -> dict[str, object]:
         """The room as the lobby lists it."""
-        return {
+        out: dict[str, object] = {
             "id": self.id,
             "mode": self.mode.name,
             "players": self.player_count,
             "max_players": self.max_players,
         }
+        if self.locked:
+            out["locked"] = True
+        if self.metadata:
+            out["metadata"] = dict(self.metadata)
+        return out
+
+
+def _game_message(kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    if kind in RESERVED_TYPES:
+        raise ValueError(f"message type {kind!r} is the engine's own")
+    msg = dict(body)
+    msg["type"] = kind
+    return msg

@@ -1,8 +1,10 @@
 """One connected player: decodes its frames, acts on them, and answers errors.
 
-The transport hands every text frame to `PlayerSession.handle`; the session validates it with
-`protocol` and turns it into matchmaker or room calls. Bad input is answered with an `error`
-message and the connection stays usable; nothing a client sends can raise out of here.
+The transport hands every text frame to `PlayerSession.handle`. The engine's own messages
+(join, create, leave, ping, chat) are validated by `protocol` and become matchmaker or room
+calls; any other type goes to the player's room, which validates it against its game's
+declared messages. Bad input is answered with an `error` message and the connection stays
+usable; nothing a client sends can raise out of here.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from game_server.engine.limits import Limits, TokenBucket
 from game_server.engine.matchmaker import Matchmaker
 from game_server.engine.room import Room
 from protocol import messages
-from protocol.codec import bad_json, decode_object, encode, encode_error, plain_input
+from protocol.codec import bad_json, decode_object, encode, encode_error
 from protocol.errors import ErrorCode, ProtocolError
 
 log = logging.getLogger("arena.session")
@@ -86,12 +88,19 @@ class PlayerSession:
                 obj = loads(data)  # `parse`, inlined: this runs ten times per player and second
             except JSONDecodeError:
                 raise bad_json() from None
-            if type(obj) is dict and obj.get("type") == "input":
-                fields = plain_input(obj)  # the common case, without a message object
+            if type(obj) is dict:
+                kind = obj.get("type")
                 room = self.room
-                if fields is not None and room is not None:
-                    room.apply_input(self.player_id, fields[0], fields[1], fields[2])
+                if room is not None and room.accepts(kind):  # a game message: most of them
+                    room.message(self.player_id, kind, obj)
                     return
+                if type(kind) is str and kind not in _HANDLER_TYPES:
+                    if room is not None:
+                        raise ProtocolError(ErrorCode.UNKNOWN_TYPE,
+                                            f"this room's game takes no {kind[:32]!r} messages")
+                    if any(kind in spec.messages for spec in self._matchmaker.modes.values()):
+                        raise ProtocolError(ErrorCode.NOT_IN_ROOM,
+                                            f"join a room before sending {kind!r}")
             msg = decode_object(obj)
             if type(msg) is messages.Chat and not self._chats.take(now):
                 self._refuse(now, "too many chat messages")
@@ -152,12 +161,6 @@ class PlayerSession:
 
     # -- message handlers ---------------------------------------------------------------------
 
-    def _on_input(self, msg: messages.Input) -> None:
-        room = self.room
-        if room is None:
-            raise ProtocolError(ErrorCode.NOT_IN_ROOM, "join a room before sending input")
-        room.apply_input(self.player_id, msg.seq, msg.dx, msg.dy)
-
     def _on_ping(self, msg: messages.Ping) -> None:
         self.connection.send(encode(messages.pong(msg.id, int(self._wall() * 1000))))
 
@@ -172,6 +175,9 @@ class PlayerSession:
         if msg.resume is not None:
             self.room, self.player_id = self._matchmaker.resume(self, msg.resume)
             self.resume_token = msg.resume
+        elif msg.code is not None:
+            self.room, self.player_id, self.resume_token = self._matchmaker.join(
+                self, code=msg.code)
         elif msg.seat is not None:
             if cluster is None:
                 raise ProtocolError(ErrorCode.SEAT_INVALID, "this server takes no seat tokens")
@@ -183,8 +189,18 @@ class PlayerSession:
                 self._join_later(cluster.place_in_room(self, str(msg.room), self.session_hash))
         else:
             self.room, self.player_id, self.resume_token = self._matchmaker.join(
-                self, mode=msg.mode, room_id=msg.room
+                self, mode=msg.mode, room_id=msg.room, options=msg.options
             )
+
+    def _on_create(self, msg: messages.Create) -> None:
+        if self.room is not None:
+            raise ProtocolError(
+                ErrorCode.ALREADY_IN_ROOM, f"already in room {self.room.id}; leave it first"
+            )
+        if self._joining:
+            raise ProtocolError(ErrorCode.ALREADY_IN_ROOM, "a join is already under way")
+        self.room, self.player_id, self.resume_token = self._matchmaker.create(
+            self, msg.mode, msg.options, private=msg.private)
 
     def _join_later(self, placing: Awaitable[Seated | Redirect]) -> None:
         """Run a join that must ask other processes; its answer comes when it is done."""
@@ -240,9 +256,10 @@ class PlayerSession:
 
 # What each client message does: one table for every session (not a dict of bound methods each).
 _HANDLERS: dict[type, Callable[[PlayerSession, Any], None]] = {
-    messages.Input: PlayerSession._on_input,
     messages.Ping: PlayerSession._on_ping,
     messages.Join: PlayerSession._on_join,
+    messages.Create: PlayerSession._on_create,
     messages.Chat: PlayerSession._on_chat,
     messages.Leave: PlayerSession._on_leave,
 }
+_HANDLER_TYPES = frozenset({"join", "create", "leave", "ping", "chat"})

@@ -30,7 +30,15 @@ RESERVED_TYPES = frozenset({
 
 
 class InvalidField(ValueError):
-    """A value that does not fit its `Field`: the message says which rule it broke."""
+    """A value that does not fit its `Field`: the message says which rule it broke.
+
+    `code` is the protocol's error code: "bad_field" for a missing, unknown or mistyped field,
+    "out_of_range" for a value of the right type outside its bounds or choices.
+    """
+
+    def __init__(self, message: str, code: str = "bad_field") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -70,13 +78,14 @@ class Field:
         if not ok:
             raise InvalidField(f'"{name}" must be {_KIND_WORDS[kind]}')
         if self.choices is not None and value not in self.choices:
-            raise InvalidField(f'"{name}" must be one of {list(self.choices)}')
+            raise InvalidField(f'"{name}" must be one of {list(self.choices)}', "out_of_range")
         if self.low is not None and value < self.low:
-            raise InvalidField(f'"{name}" must be at least {self.low:g}')
+            raise InvalidField(f'"{name}" must be at least {self.low:g}', "out_of_range")
         if self.high is not None and value > self.high:
-            raise InvalidField(f'"{name}" must be at most {self.high:g}')
+            raise InvalidField(f'"{name}" must be at most {self.high:g}', "out_of_range")
         if self.max_chars is not None and len(value) > self.max_chars:
-            raise InvalidField(f'"{name}" must be at most {self.max_chars} characters')
+            raise InvalidField(f'"{name}" must be at most {self.max_chars} characters',
+                               "out_of_range")
         return value
 
 
@@ -109,18 +118,39 @@ FastDecoder = Callable[[dict[str, Any]], Any]
 
 @dataclass(frozen=True)
 class MessageSpec:
-    """A client message type the game accepts: its fields, and optionally a fast decoder.
+    """A client message type the game accepts: its fields, and how its body reaches the game.
 
-    `fast`, for a game's hottest message, takes the parsed JSON object and returns the body in
-    whatever form the game wants (a tuple, say) when the object is in its usual, valid form, or
-    None to fall back to the generic validation of `fields`. It must never accept what `fields`
-    would refuse. `latest_only` messages (a steering input, say) are kept per player until the
-    room's next tick, and only the one with the highest `seq` field reaches the game.
+    The body is the dict of validated `fields` (defaults filled in), or what `build` makes of
+    that dict. `fast`, for a game's hottest message, takes the parsed JSON object and returns
+    the same body directly when the object is in its usual, valid form, or None to fall back
+    to the validation of `fields`; it must never accept what `fields` would refuse.
+
+    In a ticking room, `latest_only` messages (a steering input, say) wait per player for the
+    room's next tick, and one reaches the game just before it steps: the last received, or,
+    with `supersedes(new, kept)`, the one that superseded all others. Elsewhere every message
+    reaches the game as it arrives.
     """
 
     fields: Mapping[str, Field] = field(default_factory=dict)
     fast: FastDecoder | None = None
+    build: Callable[[dict[str, Any]], Any] | None = None
     latest_only: bool = False
+    supersedes: Callable[[Any, Any], bool] | None = None
+
+
+def decode_body(spec: MessageSpec, obj: dict[str, Any]) -> Any:
+    """The body a game receives for the client message `obj` (its parsed JSON object), as the
+    server makes it: `fast` if it takes the object, else validated `fields` (then `build`).
+    `InvalidField` for anything `fields` refuses."""
+    if spec.fast is not None:
+        body = spec.fast(obj)
+        if body is not None:
+            return body
+    body = check_fields(spec.fields, obj, ignore=_ENVELOPE)
+    return spec.build(body) if spec.build is not None else body
+
+
+_ENVELOPE = frozenset({"type"})
 
 
 # -- clocks, seats, results, leaderboards --------------------------------------------------------

@@ -25,9 +25,8 @@ from game_server.games.api import (
     Seat,
     Ticking,
     check_fields,
+    decode_body,
 )
-
-_ENVELOPE = frozenset({"type"})
 
 
 @dataclass
@@ -144,10 +143,7 @@ class GameHarness:
         spec = self.spec.messages.get(kind)
         if spec is None or kind in RESERVED_TYPES:
             raise InvalidField(f'unknown message type "{kind}"')
-        obj = {"type": kind, **fields}
-        body = spec.fast(obj) if spec.fast is not None else None
-        if body is None:
-            body = check_fields(spec.fields, obj, ignore=_ENVELOPE)
+        body = decode_body(spec, {"type": kind, **fields})
         self.game.on_message(player, kind, body)
         if not isinstance(self.spec.clock, Ticking):
             self._after_event()

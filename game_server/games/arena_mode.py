@@ -1,0 +1,129 @@
+"""The arena game on the public game API: its mode, its messages, and the seam to its rules.
+
+`ArenaGame` (games/arena.py) is the simulation; `ArenaPlay` adapts it to the hooks a room calls,
+and `arena_spec` describes the mode. The arena's one hot message, `input` (ten a second from
+every player), has its own decoder here, so the engine never learns what steering is: a usual
+input becomes a `(seq, dx, dy)` tuple without a dict of validated fields.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from game_server.games.api import (
+    Changes,
+    Field,
+    GameSpec,
+    MessageSpec,
+    Outcome,
+    RoomHandle,
+    Seat,
+    Ticking,
+)
+from game_server.games.arena import ArenaGame, ArenaRules
+
+MAX_SEQ = 2**31 - 1
+MAX_DIRECTION = 1e6
+_MAX = float(MAX_DIRECTION)
+_MIN = -_MAX
+
+
+def plain_input(obj: dict[str, Any]) -> tuple[int, float, float] | None:
+    """`(seq, dx, dy)` of an `input` in its usual form (float directions, all in range),
+    without building anything else: ten of these arrive per player and second. None for any
+    other form; the generic validation of `INPUT_FIELDS` then gives the exact answer."""
+    try:
+        seq = obj["seq"]
+        dx = obj["dx"]
+        dy = obj["dy"]
+    except KeyError:
+        return None
+    if (
+        type(seq) is int and type(dx) is float and type(dy) is float
+        and 0 <= seq <= MAX_SEQ
+        # NaN fails every comparison, infinities fail the range.
+        and _MIN <= dx <= _MAX and _MIN <= dy <= _MAX
+        and len(obj) == 4
+    ):
+        return seq, dx, dy
+    return None
+
+
+INPUT_FIELDS = {
+    "seq": Field("int", low=0, high=MAX_SEQ),
+    "dx": Field("float", low=-MAX_DIRECTION, high=MAX_DIRECTION),
+    "dy": Field("float", low=-MAX_DIRECTION, high=MAX_DIRECTION),
+}
+
+
+def _input_tuple(fields: dict[str, Any]) -> tuple[int, float, float]:
+    return fields["seq"], float(fields["dx"]), float(fields["dy"])
+
+
+def _newer(new: tuple[int, float, float], kept: tuple[int, float, float]) -> bool:
+    """Of two inputs waiting for the same tick, the higher `seq` counts (the game would
+    ignore an older one anyway, after the newer)."""
+    return new[0] > kept[0]
+
+
+class ArenaPlay:
+    """The arena game as a room sees it: joins spawn, drops halt, leaves report best mass."""
+
+    def __init__(self, room: RoomHandle, rules: ArenaRules) -> None:
+        self.room = room
+        self.world = ArenaGame(rules, room.seed)
+        self._set_input = self.world.set_input
+
+    def on_join(self, seat: Seat) -> None:
+        self.world.add_player(seat.player, seat.name)
+
+    def on_drop(self, player: int) -> None:
+        self.world.halt(player)  # its seat waits for a resume, standing still
+
+    def on_leave(self, player: int, consented: bool) -> None:
+        # An endless game: each stay is a result of its own, the best mass it reached.
+        best = self.world.best_mass(player)
+        if best > 0:
+            self.room.report([Outcome(player=player, score=best)])
+        self.world.remove_player(player)
+
+    def on_message(self, player: int, kind: str, body: Any) -> None:
+        seq, dx, dy = body  # `input` is the only message: (seq, dx, dy)
+        self._set_input(player, seq, dx, dy)
+
+    def on_step(self, dt: float) -> None:
+        self.world.step(dt)
+
+    def view(self, player: int) -> Mapping[str, Any]:
+        return self.world.full_state()
+
+    def changes(self) -> Changes:
+        return Changes(shared=self.world.take_changes())
+
+
+def arena_spec(rules: ArenaRules | None = None, *, max_players: int = 20,
+               tick_rate: int = 20) -> GameSpec:
+    """The Agar-like arena: grow by eating pellets and smaller players; bigger is slower."""
+    rules = rules or ArenaRules()
+    if tick_rate < 1 or not math.isfinite(tick_rate):
+        raise ValueError("tick_rate must be at least 1")
+    return GameSpec(
+        name="arena",
+        factory=lambda room: ArenaPlay(room, rules),
+        messages={"input": MessageSpec(
+            INPUT_FIELDS, fast=plain_input, build=_input_tuple, latest_only=True,
+            supersedes=_newer)},
+        clock=Ticking(tick_rate),
+        max_players=max_players,
+        leaderboard="best_score",
+        title="Arena",
+        description="Steer your circle, eat pellets to grow, eat players smaller than you.",
+        client={
+            "width": rules.world_width,
+            "height": rules.world_height,
+            "pellet_radius": rules.pellet_radius,
+            "radius_factor": rules.radius_factor,
+        },
+    )

@@ -1,0 +1,250 @@
+"""Rooms for any game: event-driven clocks, private views, timers, locks, options, private codes,
+refusals, and containment, with a small game written only against the public API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from game_server.engine.matchmaker import Matchmaker, normal_code
+from game_server.engine.session import PlayerSession
+from game_server.games.api import (
+    Changes,
+    EventDriven,
+    Field,
+    GameError,
+    GameSpec,
+    MessageSpec,
+    Outcome,
+    RoomHandle,
+    Seat,
+)
+from game_server.games.modes import default_modes
+from tests.conftest import FakeConnection, FakeIdentity, ManualClock, ManualScheduler
+
+
+class Tally:
+    """Players add to their own secret count; the first to reach `goal` wins the round.
+
+    Each player sees its own count; players with nothing yet share one view object.
+    """
+
+    def __init__(self, room: RoomHandle) -> None:
+        self.room = room
+        self.goal = room.options["goal"]
+        self.counts: dict[int, int] = {}
+        self.nothing_yet = {"public": True, "mine": 0}
+        room.set_metadata(goal=self.goal)
+
+    def on_join_attempt(self, seat: Seat, resuming: bool) -> str | None:
+        return "no cheaters" if seat.name == "cheater" else None
+
+    def on_join(self, seat: Seat) -> None:
+        self.counts[seat.player] = 0
+        if len(self.counts) == 3:
+            self.room.lock()
+            self.room.schedule("deadline", 10.0)
+
+    def on_leave(self, player: int, consented: bool) -> None:
+        self.counts.pop(player, None)
+
+    def on_message(self, player: int, kind: str, body: Any) -> None:
+        if kind == "explode":
+            raise RuntimeError("the game broke")
+        if body["n"] > 3:
+            raise GameError("too_many", "at most 3 at a time")
+        self.counts[player] += body["n"]
+        if self.counts[player] >= self.goal:
+            self.room.broadcast("winner", {"player": player})
+            self.room.report([Outcome(player=p, placement=1 if p == player else 2)
+                              for p in self.counts])
+            self.room.cancel("deadline")
+
+    def on_timer(self, name: str) -> None:
+        self.room.broadcast("timeout", {"name": name})
+        self.room.unlock()
+
+    def view(self, player: int) -> dict[str, Any]:
+        return {"public": True, "mine": self.counts.get(player, 0)}
+
+    def changes(self) -> Changes:
+        private = {p: (self.nothing_yet if n == 0 else {"public": True, "mine": n})
+                   for p, n in self.counts.items()}
+        return Changes(shared={"public": True}, private=private)
+
+
+TALLY = GameSpec(
+    name="tally", factory=Tally, clock=EventDriven(), max_players=4, leaderboard="wins",
+    options={"goal": Field("int", low=1, high=100, default=5)},
+    messages={"add": MessageSpec({"n": Field("int", low=1, high=9)}),
+              "explode": MessageSpec()},
+)
+
+
+class World:
+    def __init__(self) -> None:
+        self.clock = ManualClock()
+        self.scheduler = ManualScheduler(self.clock)
+        self.results: list[tuple[str, list[tuple[int, Outcome]]]] = []
+        modes = default_modes()
+        modes["tally"] = TALLY
+        codes = iter(["ABC23", "XYZ78", "MNP46"])
+        self.mm = Matchmaker(
+            modes, scheduler=self.scheduler, monotonic=self.clock, seeds=lambda: 3,
+            codes=lambda: next(codes),
+            on_result=lambda room, pairs: self.results.append(
+                (room.mode.name, [(who.id, o) for who, o in pairs])))
+
+    def player(self, user: int, name: str = "p") -> PlayerSession:
+        return PlayerSession(FakeIdentity(user, name), FakeConnection(), self.mm,
+                             monotonic=self.clock)
+
+
+def send(s: PlayerSession, **msg: Any) -> None:
+    s.handle(orjson.dumps(msg).decode())
+
+
+def conn(s: PlayerSession) -> FakeConnection:
+    assert isinstance(s.connection, FakeConnection)
+    return s.connection
+
+
+def last(s: PlayerSession, kind: str) -> dict[str, Any]:
+    return conn(s).of_type(kind)[-1]
+
+
+def test_an_event_driven_room_sends_a_state_after_each_event_and_never_ticks() -> None:
+    w = World()
+    a, b = w.player(1, "ann"), w.player(2, "bob")
+    send(a, type="join", mode="tally")
+    assert last(a, "joined")["state"] == {"public": True, "mine": 0}
+    assert last(a, "joined")["tick_rate"] == 0
+    send(b, type="join", mode="tally")
+    states = len(conn(a).of_type("state"))
+    w.scheduler.advance(5.0)  # no tick: nothing is sent while nothing happens
+    assert len(conn(a).of_type("state")) == states
+    send(a, type="add", n=2)
+    assert last(a, "state")["mine"] == 2
+    assert last(b, "state")["mine"] == 0  # bob sees his own count, never ann's
+    assert all(m.get("mine") in (0, None) for m in conn(b).of_type("state"))
+
+
+def test_equal_private_views_are_encoded_once() -> None:
+    w = World()
+    a, b, c = w.player(1), w.player(2), w.player(3)
+    for s in (a, b, c):
+        send(s, type="join", mode="tally")
+    send(a, type="add", n=1)
+    # b and c have nothing yet: one view object, so one encoding, the same bytes for both
+    assert conn(b).raw[-1] is conn(c).raw[-1]
+    assert conn(a).raw[-1] is not conn(b).raw[-1]
+    assert orjson.loads(conn(a).raw[-1])["mine"] == 1
+
+
+def test_a_refused_message_answers_the_sender_only_with_the_games_code() -> None:
+    w = World()
+    a, b = w.player(1), w.player(2)
+    send(a, type="join", mode="tally")
+    send(b, type="join", mode="tally")
+    before_b = len(conn(b).raw)
+    send(a, type="add", n=4)
+    assert last(a, "error")["code"] == "too_many"
+    assert len(conn(b).raw) == before_b  # no state either: nothing changed
+    send(a, type="add", n=0)
+    assert last(a, "error")["code"] == "out_of_range"
+    send(a, type="add", n=1, extra=True)
+    assert last(a, "error")["code"] == "bad_field"
+    send(a, type="dance")
+    assert last(a, "error")["code"] == "unknown_type"
+    send(a, type="input", seq=1, dx=0.0, dy=0.0)  # another game's message
+    assert last(a, "error")["code"] == "unknown_type"
+    lone = w.player(9)
+    send(lone, type="add", n=1)
+    assert last(lone, "error")["code"] == "not_in_room"
+
+
+def test_timers_fire_without_anyone_sending_and_locks_steer_matchmaking() -> None:
+    w = World()
+    players = [w.player(i) for i in range(1, 5)]
+    for s in players[:3]:
+        send(s, type="join", mode="tally")
+    room = players[0].room
+    assert room is not None and room.locked
+    send(players[3], type="join", mode="tally")  # quick play skips the locked room
+    assert players[3].room is not room
+    late = w.player(5)
+    send(late, type="join", room=room.id)
+    assert last(late, "error")["code"] == "room_locked"
+    w.scheduler.advance(10.0)
+    assert last(players[0], "timeout") == {"type": "timeout", "name": "deadline"}
+    assert not room.locked
+    send(late, type="join", room=room.id)
+    assert late.room is room
+
+
+def test_results_go_out_with_the_accounts_and_the_winner_is_announced() -> None:
+    w = World()
+    a, b = w.player(11), w.player(12)
+    send(a, type="join", mode="tally", options={"goal": 3})
+    send(b, type="join", mode="tally", options={"goal": 3})
+    assert a.room is b.room and a.room.describe()["metadata"] == {"goal": 3}
+    send(b, type="add", n=3)
+    assert last(a, "winner") == {"type": "winner", "player": b.player_id}
+    assert w.results == [("tally", [(11, Outcome(player=a.player_id, placement=2)),
+                                    (12, Outcome(player=b.player_id, placement=1))])]
+
+
+def test_options_choose_the_room_and_bad_options_are_refused() -> None:
+    w = World()
+    a, b, c = w.player(1), w.player(2), w.player(3)
+    send(a, type="join", mode="tally", options={"goal": 3})
+    send(b, type="join", mode="tally")  # goal 5 by default: another room
+    assert a.room is not b.room
+    send(c, type="join", mode="tally", options={"goal": 101})
+    assert last(c, "error")["code"] == "out_of_range" and c.room is None
+    send(c, type="join", mode="tally", options={"gaol": 3})
+    assert last(c, "error")["code"] == "bad_field"
+    send(c, type="join", mode="chess")
+    assert last(c, "error")["code"] == "unknown_mode"
+
+
+def test_private_rooms_are_joined_by_code_only() -> None:
+    w = World()
+    host, friend, stranger = w.player(1), w.player(2), w.player(3)
+    send(host, type="create", mode="tally", private=True)
+    joined = last(host, "joined")
+    assert joined["code"] == "ABC23"
+    send(stranger, type="join", mode="tally")  # quick play never lands in a private room
+    assert stranger.room is not host.room
+    assert w.mm.get(host.room.id) is host.room
+    send(w.player(4), type="join", room=host.room.id)  # nor does its id
+    send(friend, type="join", code="abc-23")  # as a friend might type it
+    assert friend.room is host.room
+    nobody = w.player(5)
+    send(nobody, type="join", code="QQQQQ")
+    assert last(nobody, "error")["code"] == "room_not_found"
+    assert normal_code(" abc 23 ") == "ABC23"
+
+
+def test_a_game_may_refuse_a_seat_with_a_reason() -> None:
+    w = World()
+    cheater = w.player(1, "cheater")
+    send(cheater, type="join", mode="tally")
+    error = last(cheater, "error")
+    assert error["code"] == "join_refused" and error["message"] == "no cheaters"
+    assert cheater.room is None
+
+
+def test_a_game_that_raises_closes_its_own_room_only() -> None:
+    w = World()
+    a, b, other = w.player(1), w.player(2), w.player(3)
+    send(a, type="join", mode="tally")
+    send(b, type="join", mode="tally")
+    send(other, type="join", mode="tally", options={"goal": 9})
+    send(a, type="explode")
+    assert last(b, "error")["code"] == "room_closed"
+    assert a.room is None and b.room is None
+    assert other.room is not None and not other.room.closed
+    send(a, type="join", mode="tally")
+    assert a.room is other.room or a.room is not None
