@@ -502,47 +502,82 @@ class Room:
         ts = int(self._wall() * 1000)
         data = encode(messages.state(tick=self.ticks, ts=ts, changes=changes.shared))
         private = changes.private
-        encoded: dict[int, bytes] = {}
         members = self._members
         recipients = len(members)
-        sent_bytes = 0
+        sent_bytes = len(data) * recipients
         lagging = self._lagging
         limit = self.max_backlog
         stats = self.stats
-        for player_id, member in members.items():
-            mine = data
-            if private and player_id in private:
-                view = private[player_id]
-                found = encoded.get(id(view))
-                if found is None:
-                    found = encode(messages.state(tick=self.ticks, ts=ts, changes=view))
-                    encoded[id(view)] = found
-                mine = found
-                sent_bytes += len(mine) - len(data)
+        if private:
+            self._deliver_private(private, data, ts, now)
+            return
+        for player_id, member in members.items():  # one view for all: the hot loop
             if lagging and player_id in lagging:
                 conn = member.connection
                 if conn.backlog() > limit:
                     recipients -= 1
+                    sent_bytes -= len(data)
                     stats.states_skipped += 1
-                    sent_bytes -= len(mine) - len(data)
                     continue
                 # Caught up: the states it missed are gone, so it gets everything at once.
                 lagging.discard(player_id)
-                conn.send(encode(messages.state(
-                    tick=self.ticks, ts=ts, changes={"full": self.game.view(player_id)})))
+                conn.send(self._resync(player_id, ts))
                 stats.resyncs += 1
-            elif not member.connection.send_state(mine, limit):
+            elif not member.connection.send_state(data, limit):
                 recipients -= 1
+                sent_bytes -= len(data)
                 stats.states_skipped += 1
-                sent_bytes -= len(mine) - len(data)
                 lagging.add(player_id)
+        self._delivered(now, recipients, sent_bytes)
+
+    def _deliver_private(self, private: Mapping[int, Mapping[str, Any]], shared: bytes,
+                         ts: int, now: float) -> None:
+        """`_deliver` when some players have views of their own: each distinct view object
+        is encoded once, for however many players share it."""
+        encoded: dict[int, bytes] = {}
+        recipients = 0
+        sent_bytes = 0
+        lagging = self._lagging
+        limit = self.max_backlog
+        stats = self.stats
+        for player_id, member in self._members.items():
+            data = shared
+            view = private.get(player_id)
+            if view is not None:
+                found = encoded.get(id(view))
+                if found is None:
+                    found = encode(messages.state(tick=self.ticks, ts=ts, changes=view))
+                    encoded[id(view)] = found
+                data = found
+            conn = member.connection
+            if player_id in lagging:
+                if conn.backlog() > limit:
+                    stats.states_skipped += 1
+                    continue
+                lagging.discard(player_id)
+                data = self._resync(player_id, ts)
+                conn.send(data)
+                stats.resyncs += 1
+            elif not conn.send_state(data, limit):
+                stats.states_skipped += 1
+                lagging.add(player_id)
+                continue
+            recipients += 1
+            sent_bytes += len(data)
+        self._delivered(now, recipients, sent_bytes)
+
+    def _resync(self, player_id: int, ts: int) -> bytes:
+        return encode(messages.state(tick=self.ticks, ts=ts,
+                                     changes={"full": self.game.view(player_id)}))
+
+    def _delivered(self, now: float, recipients: int, sent_bytes: int) -> None:
         if now >= self._next_lag_check:
             self._next_lag_check = now + LAG_CHECK_INTERVAL
             self._close_the_too_slow(now)
         counters = self._counters
         counters.ticks += 1
         counters.state_messages += recipients
-        counters.state_bytes += len(data) * recipients + sent_bytes
+        counters.state_bytes += sent_bytes
 
     def _close_the_too_slow(self, now: float) -> None:
         """Close (4002) every member more than `max_lag` seconds behind.

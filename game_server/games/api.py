@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 # -- declarations: fields, messages, options ---------------------------------------------------
 
@@ -293,13 +293,13 @@ class Game(Protocol):
         a ticking room, after every accepted message or timer of an event-driven one."""
 
 
-@dataclass(frozen=True)
-class Changes:
+class Changes(NamedTuple):
     """One state's content: a view shared by everyone, and private views for some players.
 
     The engine encodes `shared` once and each distinct private view object once, however many
     players get it; players not in `private` get `shared`. A game with no hidden information
-    returns only `shared`, at the cost of one encoding per state.
+    returns only `shared`, at the cost of one encoding per state. (A named tuple: a ticking
+    game makes one per tick.)
     """
 
     shared: Mapping[str, Any]
