@@ -12,6 +12,7 @@ import logging
 import os
 import secrets
 import socket
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -32,6 +33,7 @@ from game_server.engine.metrics import Metrics
 from game_server.engine.results import ResultRecorder
 from game_server.engine.seats import SeatTokens
 from game_server.engine.ticker import IOLoopScheduler, Scheduler
+from game_server.games.api import LeaderboardRule
 from game_server.games.base import GameMode
 from game_server.games.modes import default_modes
 from game_server.presence import Presence, open_presence
@@ -52,6 +54,10 @@ log = logging.getLogger("arena")
 PACKAGE_DIR = Path(__file__).resolve().parent
 WEB_CLIENT_DIR = PACKAGE_DIR.parent / "client" / "web"
 
+# How each mode's leaderboard ranks, for `GET /api/leaderboard`; the first mode is its default.
+# Transitional: to come from the loaded modes' `GameSpec.leaderboard`.
+DEFAULT_LEADERBOARD_RULES: Mapping[str, LeaderboardRule] = {"arena": "best_score"}
+
 
 class ClientFileHandler(tornado.web.StaticFileHandler):
     """Serves the browser client's ES modules; revalidated on every load so updates show."""
@@ -62,8 +68,14 @@ class ClientFileHandler(tornado.web.StaticFileHandler):
             self.set_header("Content-Type", "text/javascript; charset=UTF-8")
 
 
-def build_app(config: Config, services: Services) -> tornado.web.Application:
-    """The routes and settings of one Arena server."""
+def build_app(
+    config: Config,
+    services: Services,
+    *,
+    leaderboard_rules: Mapping[str, LeaderboardRule] = DEFAULT_LEADERBOARD_RULES,
+) -> tornado.web.Application:
+    """The routes and settings of one Arena server; `leaderboard_rules` maps each mode to how
+    its leaderboard ranks."""
     deps = {"services": services}
     routes = [
         (r"/", pages.LobbyPage, deps),
@@ -80,7 +92,8 @@ def build_app(config: Config, services: Services) -> tornado.web.Application:
         (r"/api/logout", api.LogoutHandler, deps),
         (r"/api/me", api.MeHandler, deps),
         (r"/api/rooms", api.RoomsHandler, deps),
-        (r"/api/leaderboard", api.LeaderboardHandler, deps),
+        (r"/api/leaderboard", api.LeaderboardHandler,
+         {**deps, "leaderboard_rules": leaderboard_rules}),
         (r"/api/announce", api.AnnounceHandler,
          {**deps, "verifier": AnnouncementVerifier(config.cookie_secret)}),
         (r"/ws", GameSocket, {"services": services, "frames": FrameCache()}),
@@ -127,10 +140,12 @@ class ArenaServer:
         modes: dict[str, GameMode] | None = None,
         presence: Presence | None = None,
         shared_sockets: list[socket.socket] | None = None,
+        leaderboard_rules: Mapping[str, LeaderboardRule] = DEFAULT_LEADERBOARD_RULES,
     ) -> None:
         """`presence` defaults to the one `--redis-url` names (in memory without it);
         `shared_sockets` are a listening port bound before forking, served besides this
-        process's own `config.port`."""
+        process's own `config.port`; `leaderboard_rules` maps each mode to how its
+        leaderboard ranks (`GET /api/leaderboard`)."""
         config.validate()
         self.config = config
         self.storage = storage or open_storage(config.database_url or config.database_path)
@@ -193,7 +208,7 @@ class ArenaServer:
                 chat_burst=max(1.0, config.max_chats_per_second * 5),
             ),
         )
-        self.app = build_app(config, self.services)
+        self.app = build_app(config, self.services, leaderboard_rules=leaderboard_rules)
         self._http: HTTPServer | None = None
         self._purge: PeriodicCallback | None = None
         self._sockets: list[socket.socket] = []
