@@ -801,10 +801,12 @@ async def test_postgres_server_stopped_then_back() -> None:
         await store.open()
         try:
             user = await store.create_guest("g")
+            assert await store.record_outcomes("duel", "wins", "m1", [_won(user.id, 1)])
             await asyncio.to_thread(server.stop)
             loop = asyncio.get_running_loop()
             started = loop.time()
-            for call in (store.get_user(user.id), store.record_best_mass(user.id, 5)):
+            for call in (store.get_user(user.id), store.record_best_mass(user.id, 5),
+                         store.record_outcomes("duel", "wins", "m2", [_won(user.id, 1)])):
                 with pytest.raises(StorageError, match="unavailable"):
                     await call
             assert loop.time() - started < 5
@@ -816,6 +818,10 @@ async def test_postgres_server_stopped_then_back() -> None:
             # The pool reconnects by itself once the server is back.
             await store.record_best_mass(user.id, 5)
             assert (await store.get_user(user.id)) == User(user.id, "g", True, 5)
+            # Retried writes: the failed match counts now, the saved one not again.
+            assert await store.record_outcomes("duel", "wins", "m2", [_won(user.id, 1)])
+            assert not await store.record_outcomes("duel", "wins", "m1", [_won(user.id, 1)])
+            assert [e["wins"] for e in await store.top("duel", "wins")] == [2]
         finally:
             await store.close()
         await store.close()
