@@ -8,10 +8,12 @@ with 1001, drain writes, close the database).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import secrets
 import socket
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -29,16 +31,16 @@ from game_server.engine.connection import Identity
 from game_server.engine.limits import Limits
 from game_server.engine.matchmaker import Matchmaker
 from game_server.engine.metrics import Metrics
-from game_server.engine.results import ResultRecorder
+from game_server.engine.results import MatchResult, ResultRecorder
 from game_server.engine.room import Room
 from game_server.engine.seats import SeatTokens
 from game_server.engine.ticker import IOLoopScheduler, Scheduler
-from game_server.games.api import GameSpec, Outcome
+from game_server.games.api import GameSpec, LeaderboardRule, Outcome
 from game_server.games.modes import default_modes
 from game_server.presence import Presence, SharedCounts, open_counts, open_presence
 from game_server.socket_cap import SocketCap
 from game_server.storage import open_storage
-from game_server.storage.base import Storage
+from game_server.storage.base import Storage, StorageError
 from game_server.storage.passwords import PasswordHasher
 from game_server.throttle import LoginThrottle
 from game_server.transport import api, pages
@@ -64,8 +66,14 @@ class ClientFileHandler(tornado.web.StaticFileHandler):
             self.set_header("Content-Type", "text/javascript; charset=UTF-8")
 
 
-def build_app(config: Config, services: Services) -> tornado.web.Application:
-    """The routes and settings of one Arena server."""
+def build_app(
+    config: Config,
+    services: Services,
+    *,
+    leaderboard_rules: Mapping[str, LeaderboardRule],
+) -> tornado.web.Application:
+    """The routes and settings of one Arena server; `leaderboard_rules` maps each mode to how
+    its leaderboard ranks."""
     deps = {"services": services}
     routes = [
         (r"/", pages.LobbyPage, deps),
@@ -82,7 +90,8 @@ def build_app(config: Config, services: Services) -> tornado.web.Application:
         (r"/api/logout", api.LogoutHandler, deps),
         (r"/api/me", api.MeHandler, deps),
         (r"/api/rooms", api.RoomsHandler, deps),
-        (r"/api/leaderboard", api.LeaderboardHandler, deps),
+        (r"/api/leaderboard", api.LeaderboardHandler,
+         {**deps, "leaderboard_rules": leaderboard_rules}),
         (r"/api/announce", api.AnnounceHandler,
          {**deps, "verifier": AnnouncementVerifier(config.cookie_secret)}),
         (r"/ws", GameSocket, {"services": services, "frames": FrameCache()}),
@@ -139,7 +148,8 @@ class ArenaServer:
         self.config = config
         self.storage = storage or open_storage(config.database_url or config.database_path)
         self.passwords = passwords or PasswordHasher()
-        self.results = ResultRecorder(self.storage.record_best_mass)
+        self.results = ResultRecorder(self._save_result, retry_on=(StorageError,))
+        self._match_ids = itertools.count(1)
         self.sockets = SocketRegistry()
         self.metrics = Metrics(
             players_connected=lambda: len(self.sockets),
@@ -202,7 +212,8 @@ class ArenaServer:
             ),
             socket_cap=self.socket_cap,
         )
-        self.app = build_app(config, self.services)
+        self.app = build_app(config, self.services, leaderboard_rules={
+            name: spec.leaderboard for name, spec in self.matchmaker.modes.items()})
         self._http: HTTPServer | None = None
         self._purge: PeriodicCallback | None = None
         self._sockets: list[socket.socket] = []
@@ -280,7 +291,7 @@ class ArenaServer:
         for handler in self.services.sockets:
             if handler.session is not None:
                 handler.session.connection.send(notice)
-        self.matchmaker.close_all("server_closing")  # every seat's best mass is recorded here
+        self.matchmaker.close_all("server_closing")  # every seat's result is recorded here
         self._unsubscribe()
         try:
             await asyncio.wait_for(self.socket_cap.stop(), grace)
@@ -298,7 +309,7 @@ class ArenaServer:
         try:
             await asyncio.wait_for(self.results.drain(), grace)
         except TimeoutError:
-            log.error("%d best-mass writes did not finish within %.0f s",
+            log.error("%d result writes did not finish within %.0f s",
                       self.results.pending, grace)
         await self.storage.close()
         self.passwords.close()
@@ -307,8 +318,11 @@ class ArenaServer:
         self.cluster.kick_session(self.events.session_hash(session_id))
 
     def _record_result(self, room: Room, outcomes: list[tuple[Identity, Outcome]]) -> None:
-        if room.mode.leaderboard != "best_score":
-            return  # storage keeps best scores only, until results per mode land
-        for identity, outcome in outcomes:
-            if outcome.score is not None:
-                self.results.record(identity.id, outcome.score)
+        # process ids are unique per process start: so is each match id
+        match_id = f"{self.presence.process_id}/{room.id}/{next(self._match_ids)}"
+        self.results.record(MatchResult(room.mode.name, room.mode.leaderboard, match_id,
+                                        [(who.id, outcome) for who, outcome in outcomes]))
+
+    async def _save_result(self, result: MatchResult) -> None:
+        await self.storage.record_outcomes(result.mode, result.rule, result.match_id,
+                                           result.outcomes)

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import orjson
 
-from tests.conftest import Browserless
+from game_server.app import ArenaServer
+from game_server.games.api import Outcome
+from game_server.games.arena_mode import arena_spec
+from game_server.games.modes import default_modes
+from game_server.storage.passwords import PasswordHasher
+from tests.conftest import Browserless, make_config
 
 
 def body(response) -> dict:
@@ -185,3 +192,76 @@ async def test_form_logout_revokes_the_session(client_factory) -> None:
     r = await c.request("GET", "/api/me", headers={"Cookie": old})
     c.cookies.clear()
     assert (await c.request("GET", "/api/me", headers={})).code == 401
+
+
+# -- leaderboards ------------------------------------------------------------------------------
+
+
+async def _record(server, mode: str, rule: str, match: str, *results: tuple[int, Outcome]):
+    assert await server.storage.record_outcomes(mode, rule, match, list(results))
+
+
+async def test_leaderboard_of_the_default_mode_and_unknown_modes(server, client_factory) -> None:
+    c = client_factory()
+    assert body(await c.request("GET", "/api/leaderboard")) == {
+        "mode": "arena", "rule": "best_score", "leaderboard": []}
+    ann, bob = await c.guest("ann"), await client_factory().guest("bob")
+    await _record(server, "arena", "best_score", "life-1",
+                  (ann["id"], Outcome(1, score=30)), (bob["id"], Outcome(2, score=70)))
+    expected = {"mode": "arena", "rule": "best_score", "leaderboard": [
+        {"rank": 1, "name": "bob", "guest": True, "score": 70},
+        {"rank": 2, "name": "ann", "guest": True, "score": 30},
+    ]}
+    assert body(await client_factory().request("GET", "/api/leaderboard")) == expected
+    assert body(await c.request("GET", "/api/leaderboard?mode=arena")) == expected
+    for query in ("mode=chess", "mode=", "mode=%3Cb%3E"):
+        r = await c.request("GET", "/api/leaderboard?" + query)
+        assert r.code == 404 and body(r)["error"] == "unknown_mode", query
+
+
+async def test_leaderboard_around_me(server, client_factory) -> None:
+    anonymous = client_factory()
+    r = await anonymous.request("GET", "/api/leaderboard?around=me")
+    assert r.code == 401 and body(r)["error"] == "not_logged_in"
+    c = client_factory()
+    me = await c.guest("me")
+    assert body(await c.request("GET", "/api/leaderboard?mode=arena&around=me")) == {
+        "mode": "arena", "rule": "best_score", "you": None, "around": []}
+    others = [await client_factory().guest(f"p{i}") for i in range(5)]
+    await _record(server, "arena", "best_score", "m1", (me["id"], Outcome(0, score=50)),
+                  *((o["id"], Outcome(0, score=100 - 10 * i)) for i, o in enumerate(others)))
+    answer = body(await c.request("GET", "/api/leaderboard?around=me"))
+    assert answer["you"] == {"rank": 6, "name": "me", "guest": True, "score": 50}
+    assert [(e["rank"], e["name"]) for e in answer["around"]] == [(4, "p3"), (5, "p4"),
+                                                                  (6, "me")]
+    bad = await c.request("GET", "/api/leaderboard?around=everyone")
+    assert bad.code == 400 and body(bad)["error"] == "bad_around"
+
+
+async def test_each_mode_ranks_by_its_own_rule(tmp_path) -> None:
+    modes = default_modes()
+    modes["dice"] = dataclasses.replace(arena_spec(), name="dice", leaderboard="rating")
+    modes["duel"] = dataclasses.replace(arena_spec(), name="duel", leaderboard="wins")
+    server = ArenaServer(make_config(tmp_path / "data"), passwords=PasswordHasher(n=2**10),
+                         modes=modes)
+    await server.start()
+    ann, bob = Browserless(server.url), Browserless(server.url)
+    try:
+        a, b = await ann.guest("ann"), await bob.guest("bob")
+        for i in range(3):
+            await _record(server, "dice", "rating", f"d{i}",
+                          (a["id"], Outcome(0, placement=1)), (b["id"], Outcome(1, placement=2)))
+        await _record(server, "duel", "wins", "w1",
+                      (a["id"], Outcome(0, won=False)), (b["id"], Outcome(1, won=True)))
+        dice = body(await ann.request("GET", "/api/leaderboard?mode=dice"))
+        assert dice["rule"] == "rating"
+        assert [(e["name"], e["rank"]) for e in dice["leaderboard"]] == [("ann", 1), ("bob", 2)]
+        assert dice["leaderboard"][0]["rating"] > 1500 > dice["leaderboard"][1]["rating"]
+        duel = body(await bob.request("GET", "/api/leaderboard?mode=duel&around=me"))
+        assert duel["you"] == {"rank": 1, "name": "bob", "guest": True, "wins": 1, "played": 1}
+        assert [e["name"] for e in duel["around"]] == ["bob", "ann"]
+        assert body(await ann.request("GET", "/api/leaderboard?mode=arena"))["leaderboard"] == []
+    finally:
+        await ann.aclose()
+        await bob.aclose()
+        await server.stop()

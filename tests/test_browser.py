@@ -22,6 +22,7 @@ from tornado.websocket import websocket_connect
 
 from client.bots import run_bots
 from game_server.app import ArenaServer
+from game_server.games.api import Outcome
 from game_server.storage.passwords import PasswordHasher
 from tests.conftest import make_config
 
@@ -186,6 +187,18 @@ async def test_lobby_lists_the_room_bots_play_in(server: ArenaServer, new_page: 
     finally:
         report = await bots
     assert report.joined == 3
+
+
+async def test_lobby_shows_the_leaderboard(server: ArenaServer, new_page: Any) -> None:
+    best = await server.storage.create_guest("Topscorer")
+    await server.storage.record_outcomes("arena", "best_score", "lobby-test",
+                                         [(best.id, Outcome(player=1, score=4321))])
+    page = await new_page()
+    await guest_login(page, server.url, "Reader")
+    await page.wait_for_function(
+        "[...document.querySelectorAll('#leaderboard li')]"
+        ".some((li) => li.textContent === 'Topscorer 4321' && li.classList.contains('guest'))",
+        timeout=10000)
 
 
 async def test_quick_play_draws_moves_and_shows_others(server: ArenaServer,

@@ -12,8 +12,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from game_server.games.api import Outcome
 from game_server.storage import open_storage
 from game_server.storage import postgres as pg_storage
+from game_server.storage import sqlite as sqlite_module
 from game_server.storage.base import Storage, StorageError, User, UsernameTaken, hash_session_id
 from game_server.storage.postgres import PostgresStorage
 from game_server.storage.sqlite import SCHEMA_VERSION, SQLiteStorage
@@ -238,6 +240,269 @@ async def test_leaderboard_order_limit_and_zero(storage: Storage) -> None:
 async def test_empty_leaderboard(storage: Storage) -> None:
     await storage.create_user("zero", "hash")
     assert await storage.leaderboard() == []
+
+
+# -- contract: results per mode ----------------------------------------------------------------
+
+
+def _won(user_id: int, place: int) -> tuple[int, Outcome]:
+    return user_id, Outcome(player=user_id, placement=place)
+
+
+def _scored(user_id: int, score: int) -> tuple[int, Outcome]:
+    return user_id, Outcome(player=user_id, score=score)
+
+
+async def _users(storage: Storage, *names: str) -> list[User]:
+    return [await storage.create_user(name, "hash") for name in names]
+
+
+async def test_best_score_keeps_the_max_per_mode(storage: Storage) -> None:
+    ann, bob = await _users(storage, "ann", "bob")
+    assert await storage.record_outcomes("golf", "best_score", "m1", [_scored(ann.id, 120)])
+    assert await storage.record_outcomes("golf", "best_score", "m2",
+                                         [_scored(ann.id, 80), _scored(bob.id, 90)])
+    assert await storage.record_outcomes("darts", "best_score", "m1", [_scored(bob.id, 7)])
+    assert await storage.top("golf", "best_score") == [
+        {"rank": 1, "name": "ann", "guest": False, "score": 120},
+        {"rank": 2, "name": "bob", "guest": False, "score": 90},
+    ]
+    assert await storage.top("darts", "best_score") == [
+        {"rank": 1, "name": "bob", "guest": False, "score": 7}]
+    assert await storage.top("chess", "best_score") == []
+
+
+async def test_wins_count_wins_and_games_played(storage: Storage) -> None:
+    ann, bob, cy = await _users(storage, "ann", "bob", "cy")
+    await storage.record_outcomes("dice", "wins", "1", [_won(ann.id, 1), _won(bob.id, 2),
+                                                        _won(cy.id, 3)])
+    await storage.record_outcomes("dice", "wins", "2", [_won(ann.id, 2), _won(bob.id, 1)])
+    await storage.record_outcomes("dice", "wins", "3", [
+        (ann.id, Outcome(0, won=True)), (cy.id, Outcome(1, won=False))])
+    assert await storage.top("dice", "wins") == [
+        {"rank": 1, "name": "ann", "guest": False, "wins": 2, "played": 3},
+        {"rank": 2, "name": "bob", "guest": False, "wins": 1, "played": 2},
+        {"rank": 3, "name": "cy", "guest": False, "wins": 0, "played": 2},
+    ]
+
+
+async def test_ratings_move_and_are_zero_sum(storage: Storage) -> None:
+    ann, bob, cy = await _users(storage, "ann", "bob", "cy")
+    await storage.record_outcomes("dice", "rating", "1", [_won(ann.id, 1), _won(bob.id, 2)])
+    board = await storage.top("dice", "rating")
+    assert board == [{"rank": 1, "name": "ann", "guest": False, "rating": 1516},
+                     {"rank": 2, "name": "bob", "guest": False, "rating": 1484}]
+    for i in range(5):
+        await storage.record_outcomes("dice", "rating", f"x{i}", [
+            _won(cy.id, 1), _won(bob.id, 2), _won(ann.id, 3)])
+    board = await storage.top("dice", "rating")
+    assert [e["name"] for e in board] == ["cy", "bob", "ann"]
+    # Rounded figures, so the sum is exact to within one point per player.
+    assert abs(sum(e["rating"] for e in board) - 3 * 1500) <= 1.5
+
+
+async def test_a_match_id_counts_once(storage: Storage) -> None:
+    ann, bob = await _users(storage, "ann", "bob")
+    match = [_won(ann.id, 1), _won(bob.id, 2)]
+    assert await storage.record_outcomes("dice", "rating", "room-7:1", match) is True
+    first = await storage.top("dice", "rating")
+    assert await storage.record_outcomes("dice", "rating", "room-7:1", match) is False
+    assert await storage.top("dice", "rating") == first
+    # The same id in another mode is another match.
+    assert await storage.record_outcomes("duel", "rating", "room-7:1", match) is True
+    # Without an id every call counts.
+    await storage.record_outcomes("tally", "wins", None, [_won(ann.id, 1)])
+    await storage.record_outcomes("tally", "wins", None, [_won(ann.id, 1)])
+    assert (await storage.top("tally", "wins"))[0]["wins"] == 2
+
+
+async def test_unknown_users_are_left_out(storage: Storage) -> None:
+    (ann,) = await _users(storage, "ann")
+    await storage.record_outcomes("dice", "rating", "1", [_won(ann.id, 1), _won(999_999, 2)])
+    # A match of one known player rates nobody; it still counts as played.
+    assert await storage.top("dice", "rating") == []
+    assert await storage.top("dice", "wins") == [
+        {"rank": 1, "name": "ann", "guest": False, "wins": 1, "played": 1}]
+
+
+async def test_bad_results_are_refused_before_writing(storage: Storage) -> None:
+    (ann,) = await _users(storage, "ann")
+    with pytest.raises(ValueError):
+        await storage.record_outcomes("dice", "elo", "1", [_won(ann.id, 1)])  # type: ignore
+    with pytest.raises(ValueError):
+        await storage.record_outcomes("dice", "wins", "1", [_won(ann.id, 1), _won(ann.id, 2)])
+    with pytest.raises(ValueError):
+        await storage.top("dice", "elo")  # type: ignore[arg-type]
+    # Nothing was written, not even the match id.
+    assert await storage.record_outcomes("dice", "wins", "1", [_won(ann.id, 1)]) is True
+
+
+async def test_order_ties_guests_and_limit(storage: Storage) -> None:
+    scores = {"a": 10, "b": 300, "d": 150, "e": 300}
+    users = await _users(storage, *scores)
+    guest = await storage.create_guest("guesty")
+    await storage.create_user("never", "hash")  # no result: not listed
+    await storage.record_outcomes(
+        "m", "best_score", "1",
+        [_scored(u.id, scores[u.name]) for u in users] + [_scored(guest.id, 200)])
+    board = await storage.top("m", "best_score")
+    assert [(e["rank"], e["name"], e["score"], e["guest"]) for e in board] == [
+        (1, "b", 300, False),
+        (2, "e", 300, False),  # ties: the lower user id first
+        (3, "guesty", 200, True),
+        (4, "d", 150, False),
+        (5, "a", 10, False),
+    ]
+    assert await storage.top("m", "best_score", limit=2) == board[:2]
+    assert await storage.top("m", "best_score", limit=0) == []
+    assert await storage.leaderboard("m", "best_score", 3) == board[:3]
+
+
+async def test_rank_around_top_middle_bottom(storage: Storage) -> None:
+    users = await _users(storage, *(f"p{i}" for i in range(7)))
+    # p0 .. p6 score 70 .. 10; p3 and p4 tie at 40 and 40 (p3 first: lower id).
+    points = [70, 60, 50, 40, 40, 20, 10]
+    await storage.record_outcomes("m", "best_score", "1",
+                                  [_scored(u.id, p) for u, p in zip(users, points, strict=True)])
+    top = await storage.top("m", "best_score", limit=100)
+
+    def names(around: dict | None) -> list[str]:
+        assert around is not None
+        return [e["name"] for e in around["around"]]
+
+    first = await storage.rank_around("m", "best_score", users[0].id)
+    assert first is not None and first["you"] == top[0]
+    assert first["around"] == top[0:3]
+    middle = await storage.rank_around("m", "best_score", users[4].id)
+    assert middle is not None and middle["you"] == top[4] == {
+        "rank": 5, "name": "p4", "guest": False, "score": 40}
+    assert middle["around"] == top[2:7]
+    last = await storage.rank_around("m", "best_score", users[6].id, neighbours=1)
+    assert names(last) == ["p5", "p6"] and last and last["you"]["rank"] == 7
+    alone = await storage.rank_around("m", "best_score", users[3].id, neighbours=0)
+    assert alone == {"you": top[3], "around": [top[3]]}
+    outsider = await storage.create_guest("late")
+    assert await storage.rank_around("m", "best_score", outsider.id) is None
+    assert await storage.rank_around("other", "best_score", users[0].id) is None
+
+
+async def test_rank_around_by_wins_and_rating(storage: Storage) -> None:
+    ann, bob, cy = await _users(storage, "ann", "bob", "cy")
+    await storage.record_outcomes("dice", "rating", "1",
+                                  [_won(ann.id, 2), _won(bob.id, 1), _won(cy.id, 3)])
+    rated = await storage.rank_around("dice", "rating", cy.id, neighbours=1)
+    assert rated is not None and rated["you"]["rank"] == 3
+    assert [e["name"] for e in rated["around"]] == ["ann", "cy"]
+    won = await storage.rank_around("dice", "wins", bob.id)
+    assert won is not None and won["you"] == {
+        "rank": 1, "name": "bob", "guest": False, "wins": 1, "played": 1}
+    # A mode ranked by best score has nobody under it when no outcome had a score.
+    assert await storage.rank_around("dice", "best_score", bob.id) is None
+
+
+async def test_concurrent_matches_on_one_user_lose_no_update(
+    factory: StorageFactory, tmp_path: Path, clock: ManualClock
+) -> None:
+    # Two storages on one database: two processes, each with its own connections.
+    async with factory(tmp_path, clock) as one, factory(tmp_path, clock) as two:
+        ann, bob = await _users(one, "ann", "bob")
+        rounds = 100
+
+        def match(i: int) -> list[tuple[int, Outcome]]:
+            return [_won(ann.id, 1 + i % 2), _won(bob.id, 2 - i % 2)]
+
+        await asyncio.gather(*(
+            store.record_outcomes("dice", "rating", f"{name}{i}", match(i))
+            for i in range(rounds) for name, store in (("a", one), ("b", two))))
+        board = await one.top("dice", "wins")
+        assert [(e["name"], e["wins"], e["played"]) for e in board] == [
+            ("ann", rounds, 2 * rounds), ("bob", rounds, 2 * rounds)]
+        ratings = await two.top("dice", "rating")
+        assert abs(sum(e["rating"] for e in ratings) - 3000) <= 1
+        # Retried writes of the same matches from either side change nothing.
+        retried = await asyncio.gather(*(
+            store.record_outcomes("dice", "rating", f"a{i}", match(i))
+            for i in range(rounds) for store in (one, two)))
+        assert not any(retried)
+        assert await one.top("dice", "wins") == board
+
+
+async def test_old_best_mass_calls_go_to_the_arena_mode(storage: Storage) -> None:
+    ann, bob = await _users(storage, "ann", "bob")
+    await storage.record_best_mass(ann.id, 30)
+    await storage.record_outcomes("arena", "best_score", "life-1", [_scored(bob.id, 50)])
+    assert await storage.leaderboard() == [
+        {"name": "bob", "best_mass": 50, "guest": False},
+        {"name": "ann", "best_mass": 30, "guest": False},
+    ]
+    assert await storage.leaderboard(1) == [{"name": "bob", "best_mass": 50, "guest": False}]
+    assert (await storage.get_user(bob.id)) == User(bob.id, "bob", False, 50)
+    # Other modes leave best_mass alone.
+    await storage.record_outcomes("golf", "best_score", "1", [_scored(ann.id, 999)])
+    assert (await storage.get_user(ann.id)) == User(ann.id, "ann", False, 30)
+
+
+# Users of a schema-1 database (best masses in users.best_mass): name, guest, best mass.
+V1_USERS = [("ann", False, 120), ("bob", False, 0), ("guest", True, 5), ("cy", False, 120)]
+
+
+async def _check_best_masses_migrated(store: Storage, reopen: Callable[[], Storage]) -> None:
+    """The schema-1 best masses became best scores of mode "arena", once, and stay there."""
+    assert await store.top("arena", "best_score") == [
+        {"rank": 1, "name": "ann", "guest": False, "score": 120},
+        {"rank": 2, "name": "cy", "guest": False, "score": 120},
+        {"rank": 3, "name": "guest", "guest": True, "score": 5},
+    ]
+    found = await store.find_login("ann")
+    assert found is not None and found[0].best_mass == 120
+    await store.record_outcomes("arena", "best_score", "after", [_scored(found[0].id, 150)])
+    await store.close()
+    async with reopen() as again:  # opening again does not copy the old values over
+        assert [(e["name"], e["score"]) for e in await again.top("arena", "best_score")] == [
+            ("ann", 150), ("cy", 120), ("guest", 5)]
+
+
+async def test_sqlite_migrates_best_masses_to_scores(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(sqlite_module._MIGRATIONS[0])
+    conn.executemany(
+        "INSERT INTO users (username, display_name, password_hash, is_guest, best_mass,"
+        " created_at) VALUES (?, ?, ?, ?, ?, 1.0)",
+        [(None if guest else name, name, None if guest else "h", guest, mass)
+         for name, guest, mass in V1_USERS])
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    store = SQLiteStorage(path)
+    await store.open()
+    await _check_best_masses_migrated(store, lambda: SQLiteStorage(path))
+    with sqlite3.connect(path) as conn:  # the old column is kept, untouched
+        masses = conn.execute("SELECT display_name, best_mass FROM users ORDER BY id").fetchall()
+    conn.close()
+    assert masses == [(name, mass) for name, _, mass in V1_USERS]
+
+
+async def test_postgres_migrates_best_masses_to_scores(postgres_database: str) -> None:
+    conn = await asyncpg.connect(postgres_database, timeout=5)
+    try:
+        await conn.execute(pg_storage._VERSION_TABLE + pg_storage._MIGRATIONS[0])
+        await conn.execute("INSERT INTO arena_schema (version) VALUES (1)")
+        await conn.executemany(
+            "INSERT INTO users (username, display_name, password_hash, is_guest, best_mass,"
+            " created_at) VALUES ($1, $2, $3, $4, $5, 1.0)",
+            [(None if guest else name, name, None if guest else "h", guest, mass)
+             for name, guest, mass in V1_USERS])
+    finally:
+        await conn.close()
+    store = PostgresStorage(postgres_database)
+    await store.open()
+    await _check_best_masses_migrated(store, lambda: PostgresStorage(postgres_database))
+    rows = await _query(postgres_database,
+                        "SELECT display_name, best_mass FROM users ORDER BY id")
+    assert [tuple(r) for r in rows] == [(name, mass) for name, _, mass in V1_USERS]
+    assert [r["version"] for r in await _query(
+        postgres_database, "SELECT version FROM arena_schema")] == [pg_storage.SCHEMA_VERSION]
 
 
 # -- contract: lifecycle -----------------------------------------------------------------------
@@ -536,10 +801,12 @@ async def test_postgres_server_stopped_then_back() -> None:
         await store.open()
         try:
             user = await store.create_guest("g")
+            assert await store.record_outcomes("duel", "wins", "m1", [_won(user.id, 1)])
             await asyncio.to_thread(server.stop)
             loop = asyncio.get_running_loop()
             started = loop.time()
-            for call in (store.get_user(user.id), store.record_best_mass(user.id, 5)):
+            for call in (store.get_user(user.id), store.record_best_mass(user.id, 5),
+                         store.record_outcomes("duel", "wins", "m2", [_won(user.id, 1)])):
                 with pytest.raises(StorageError, match="unavailable"):
                     await call
             assert loop.time() - started < 5
@@ -551,6 +818,10 @@ async def test_postgres_server_stopped_then_back() -> None:
             # The pool reconnects by itself once the server is back.
             await store.record_best_mass(user.id, 5)
             assert (await store.get_user(user.id)) == User(user.id, "g", True, 5)
+            # Retried writes: the failed match counts now, the saved one not again.
+            assert await store.record_outcomes("duel", "wins", "m2", [_won(user.id, 1)])
+            assert not await store.record_outcomes("duel", "wins", "m1", [_won(user.id, 1)])
+            assert [e["wins"] for e in await store.top("duel", "wins")] == [2]
         finally:
             await store.close()
         await store.close()

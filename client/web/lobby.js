@@ -62,11 +62,12 @@ export function renderLeaderboard(list, empty, entries) {
     name.className = 'lb-name';
     name.textContent = String(entry.name);
     li.append(name);
-    // The guest mark is drawn by CSS, so the entry's text stays "name mass".
+    // The guest mark is drawn by CSS, so the entry's text stays "name figure".
     if (entry.guest) li.classList.add('guest');
     const mass = document.createElement('span');
     mass.className = 'lb-mass';
-    mass.textContent = String(entry.best_mass);
+    // The figure the mode ranks by: a best score, a rating or a number of wins.
+    mass.textContent = String(entry.score ?? entry.rating ?? entry.wins);
     li.append(' ', mass);
     return li;
   });

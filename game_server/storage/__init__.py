@@ -1,4 +1,4 @@
-"""Accounts, login sessions and best scores: the interface, and ``open_storage`` to pick one."""
+"""Accounts, sessions and results per mode: the interface, and ``open_storage`` to pick one."""
 
 from __future__ import annotations
 

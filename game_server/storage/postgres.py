@@ -1,4 +1,4 @@
-"""PostgreSQL storage, for several processes or hosts sharing accounts, sessions and scores.
+"""PostgreSQL storage, for several processes or hosts sharing accounts, sessions and results.
 
 Every call borrows a connection from an asyncpg pool; nothing blocks the event loop. Connecting
 and every command are bounded by timeouts, and any driver or server failure becomes a
@@ -16,7 +16,11 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
+from game_server.games.api import LeaderboardRule, Outcome
+
+from . import leaderboards
 from .base import (
+    LEGACY_MODE,
     Storage,
     StorageError,
     User,
@@ -26,7 +30,7 @@ from .base import (
 )
 
 # Bump when the schema changes, and add a step to _MIGRATIONS that brings version - 1 up to it.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Held while creating or migrating the schema, so processes starting together do not race
 # (concurrent CREATE TABLE IF NOT EXISTS can fail on the catalog's unique indexes).
@@ -68,10 +72,50 @@ CREATE INDEX IF NOT EXISTS sessions_expires_at ON sessions (expires_at);
 CREATE INDEX IF NOT EXISTS sessions_user_id ON sessions (user_id);
 """
 
-# _MIGRATIONS[v] brings a database at version v to v + 1.
-_MIGRATIONS: dict[int, str] = {0: _SCHEMA_V1}
+# Results per mode (leaderboards.py), and the ids of recorded matches so that a retried write
+# counts once. Existing best masses become best scores of mode "arena"; users.best_mass stays,
+# unused, so nothing is lost.
+_SCHEMA_V2 = """
+CREATE TABLE IF NOT EXISTS scores (
+    mode       text NOT NULL,
+    user_id    bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    best_score bigint,
+    wins       bigint NOT NULL DEFAULT 0,
+    played     bigint NOT NULL DEFAULT 0,
+    rating     double precision,
+    updated    double precision NOT NULL,
+    PRIMARY KEY (mode, user_id)
+);
+CREATE INDEX IF NOT EXISTS scores_best_score ON scores (mode, best_score DESC, user_id)
+    WHERE best_score IS NOT NULL;
+CREATE INDEX IF NOT EXISTS scores_wins ON scores (mode, wins DESC, user_id) WHERE played > 0;
+CREATE INDEX IF NOT EXISTS scores_rating ON scores (mode, rating DESC, user_id)
+    WHERE rating IS NOT NULL;
+CREATE INDEX IF NOT EXISTS scores_user_id ON scores (user_id);
+CREATE TABLE IF NOT EXISTS matches (
+    mode        text NOT NULL,
+    match_id    text NOT NULL,
+    recorded_at double precision NOT NULL,
+    PRIMARY KEY (mode, match_id)
+);
+INSERT INTO scores (mode, user_id, best_score, wins, played, rating, updated)
+    SELECT 'arena', id, best_mass, 0, 0, NULL, created_at FROM users WHERE best_mass > 0
+    ON CONFLICT (mode, user_id) DO NOTHING;
+"""
 
-_USER_COLUMNS = "users.id, users.display_name, users.is_guest, users.best_mass"
+# _MIGRATIONS[v] brings a database at version v to v + 1.
+_MIGRATIONS: dict[int, str] = {0: _SCHEMA_V1, 1: _SCHEMA_V2}
+
+# User.best_mass is transitional: the best score in LEGACY_MODE.
+_USER_COLUMNS = (
+    "users.id, users.display_name, users.is_guest,"
+    " COALESCE((SELECT scores.best_score FROM scores"
+    f" WHERE scores.mode = '{LEGACY_MODE}' AND scores.user_id = users.id), 0) AS best_mass"
+)
+_STANDING_COLUMNS = (
+    "users.display_name, users.is_guest, scores.user_id, scores.best_score, scores.wins,"
+    " scores.played, scores.rating"
+)
 
 # What the driver raises when the server is unreachable, slow, gone or refuses a statement.
 _DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
@@ -257,29 +301,105 @@ class PostgresStorage(Storage):
                 now,
             )
 
-    async def record_best_mass(self, user_id: int, mass: int) -> None:
-        # One statement: the row lock makes concurrent updates from any process keep the max.
-        async with self._connection() as conn:
+    async def record_outcomes(
+        self,
+        mode: str,
+        rule: LeaderboardRule,
+        match_id: str | None,
+        outcomes: list[tuple[int, Outcome]],
+    ) -> bool:
+        checked = leaderboards.check_match(mode, rule, match_id, outcomes)
+        now = self._clock()
+        ids = [user for user, _ in checked]
+        async with self._connection() as conn, conn.transaction():
+            if match_id is not None:
+                # A concurrent insert of the same id waits here for the other to commit.
+                status = await conn.execute(
+                    "INSERT INTO matches (mode, match_id, recorded_at) VALUES ($1, $2, $3)"
+                    " ON CONFLICT (mode, match_id) DO NOTHING",
+                    mode, match_id, now,
+                )
+                if status == "INSERT 0 0":
+                    return False
+            # Create missing rows, then lock every player's row, in user id order (``checked``
+            # is sorted) so that two matches sharing players cannot deadlock; a concurrent
+            # match of the same players waits here until this one commits.
             await conn.execute(
-                "UPDATE users SET best_mass = GREATEST(best_mass, $2)"
-                " WHERE id = $1 AND best_mass < $2",
-                user_id,
-                int(mass),
+                "INSERT INTO scores (mode, user_id, updated)"
+                " SELECT $1, users.id, $3 FROM unnest($2::bigint[]) AS ids (id)"
+                " JOIN users ON users.id = ids.id ORDER BY users.id"
+                " ON CONFLICT (mode, user_id) DO NOTHING",
+                mode, ids, now,
             )
+            rows = await conn.fetch(
+                f"SELECT {_STANDING_COLUMNS} FROM scores JOIN users ON users.id = scores.user_id"
+                " WHERE scores.mode = $1 AND scores.user_id = ANY($2::bigint[])"
+                " ORDER BY scores.user_id FOR UPDATE OF scores",
+                mode, ids,
+            )
+            before = {row["user_id"]: _standing(row) for row in rows}
+            after = leaderboards.apply_outcomes(
+                rule, before, [(user, o) for user, o in checked if user in before]
+            )
+            await conn.executemany(
+                "UPDATE scores SET best_score = $3, wins = $4, played = $5, rating = $6,"
+                " updated = $7 WHERE mode = $1 AND user_id = $2",
+                [(mode, user, s.best_score, s.wins, s.played, s.rating, now)
+                 for user, s in after.items()],
+            )
+        return True
 
-    async def leaderboard(self, limit: int = 10) -> list[dict[str, Any]]:
+    async def top(self, mode: str, rule: LeaderboardRule, limit: int = 10) -> list[dict[str, Any]]:
+        leaderboards.check_rule(rule)
         if limit <= 0:
             return []
+        column = leaderboards.RANK_COLUMN[rule]
         async with self._connection() as conn:
             rows = await conn.fetch(
-                "SELECT display_name, best_mass, is_guest FROM users WHERE best_mass > 0"
-                " ORDER BY best_mass DESC, id ASC LIMIT $1",
-                limit,
+                f"SELECT {_STANDING_COLUMNS} FROM scores JOIN users ON users.id = scores.user_id"
+                f" WHERE scores.mode = $1 AND {leaderboards.RANKED_WHERE[rule]}"
+                f" ORDER BY scores.{column} DESC, scores.user_id ASC LIMIT $2",
+                mode, limit,
             )
-        return [
-            {"name": row["display_name"], "best_mass": row["best_mass"], "guest": row["is_guest"]}
-            for row in rows
-        ]
+        return [leaderboards.entry(rule, rank, row) for rank, row in enumerate(rows, 1)]
+
+    async def rank_around(
+        self, mode: str, rule: LeaderboardRule, user_id: int, neighbours: int = 2
+    ) -> dict[str, Any] | None:
+        leaderboards.check_rule(rule)
+        neighbours = max(0, neighbours)
+        column = f"scores.{leaderboards.RANK_COLUMN[rule]}"
+        ranked = f"scores.mode = $1 AND {leaderboards.RANKED_WHERE[rule]}"
+        better = f"({column} > $2 OR ({column} = $2 AND scores.user_id < $3))"
+        worse = f"({column} < $2 OR ({column} = $2 AND scores.user_id > $3))"
+        select = f"SELECT {_STANDING_COLUMNS} FROM scores JOIN users ON users.id = scores.user_id"
+        # One repeatable-read transaction: the rank and the neighbours share one snapshot.
+        async with self._connection() as conn, conn.transaction(
+            isolation="repeatable_read", readonly=True
+        ):
+            mine = await conn.fetchrow(
+                f"{select} WHERE {ranked} AND scores.user_id = $2", mode, user_id
+            )
+            if mine is None:
+                return None
+            key = (mine[leaderboards.RANK_COLUMN[rule]], user_id)
+            rank = 1 + await conn.fetchval(
+                f"SELECT COUNT(*) FROM scores WHERE {ranked} AND {better}", mode, *key
+            )
+            above = await conn.fetch(
+                f"{select} WHERE {ranked} AND {better}"
+                f" ORDER BY {column} ASC, scores.user_id DESC LIMIT $4",
+                mode, *key, neighbours,
+            )
+            below = await conn.fetch(
+                f"{select} WHERE {ranked} AND {worse}"
+                f" ORDER BY {column} DESC, scores.user_id ASC LIMIT $4",
+                mode, *key, neighbours,
+            )
+        rows = [*reversed(above), mine, *below]
+        first = rank - len(above)
+        around = [leaderboards.entry(rule, first + i, row) for i, row in enumerate(rows)]
+        return {"you": around[len(above)], "around": around}
 
     async def purge_expired_sessions(self) -> int:
         now = self._clock()
@@ -340,6 +460,12 @@ def _redact(dsn: str) -> str:
     hosts = parts.netloc.rpartition("@")[2]
     user = parts.netloc.rpartition("@")[0].partition(":")[0]
     return f"{parts.scheme}://{user + '@' if user else ''}{hosts}{parts.path}"
+
+
+def _standing(row: asyncpg.Record) -> leaderboards.Standing:
+    return leaderboards.Standing(
+        best_score=row["best_score"], wins=row["wins"], played=row["played"], rating=row["rating"]
+    )
 
 
 def _user(row: asyncpg.Record) -> User:

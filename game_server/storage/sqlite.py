@@ -17,7 +17,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from game_server.games.api import LeaderboardRule, Outcome
+
+from . import leaderboards
 from .base import (
+    LEGACY_MODE,
     Storage,
     StorageError,
     User,
@@ -29,7 +33,7 @@ from .base import (
 T = TypeVar("T")
 
 # Bump when the schema changes, and add a step to _MIGRATIONS that brings version - 1 up to it.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS users (
@@ -54,10 +58,46 @@ CREATE INDEX IF NOT EXISTS sessions_expires_at ON sessions (expires_at);
 CREATE INDEX IF NOT EXISTS sessions_user_id ON sessions (user_id);
 """
 
-# _MIGRATIONS[v] brings a database at user_version v to v + 1.
-_MIGRATIONS: dict[int, str] = {0: _SCHEMA_V1}
+# Results per mode (leaderboards.py), and the ids of recorded matches so that a retried write
+# counts once. Existing best masses become best scores of mode "arena"; users.best_mass stays,
+# unused, so nothing is lost.
+_SCHEMA_V2 = """
+CREATE TABLE IF NOT EXISTS scores (
+    mode       TEXT NOT NULL,
+    user_id    INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    best_score INTEGER,
+    wins       INTEGER NOT NULL DEFAULT 0,
+    played     INTEGER NOT NULL DEFAULT 0,
+    rating     REAL,
+    updated    REAL NOT NULL,
+    PRIMARY KEY (mode, user_id)
+);
+CREATE INDEX IF NOT EXISTS scores_best_score ON scores (mode, best_score DESC, user_id)
+    WHERE best_score IS NOT NULL;
+CREATE INDEX IF NOT EXISTS scores_wins ON scores (mode, wins DESC, user_id) WHERE played > 0;
+CREATE INDEX IF NOT EXISTS scores_rating ON scores (mode, rating DESC, user_id)
+    WHERE rating IS NOT NULL;
+CREATE INDEX IF NOT EXISTS scores_user_id ON scores (user_id);
+CREATE TABLE IF NOT EXISTS matches (
+    mode        TEXT NOT NULL,
+    match_id    TEXT NOT NULL,
+    recorded_at REAL NOT NULL,
+    PRIMARY KEY (mode, match_id)
+);
+INSERT INTO scores (mode, user_id, best_score, wins, played, rating, updated)
+    SELECT 'arena', id, best_mass, 0, 0, NULL, created_at FROM users WHERE best_mass > 0
+    ON CONFLICT (mode, user_id) DO NOTHING;
+"""
 
-_USER_COLUMNS = "users.id, users.display_name, users.is_guest, users.best_mass"
+# _MIGRATIONS[v] brings a database at user_version v to v + 1.
+_MIGRATIONS: dict[int, str] = {0: _SCHEMA_V1, 1: _SCHEMA_V2}
+
+# User.best_mass is transitional: the best score in LEGACY_MODE.
+_USER_COLUMNS = (
+    "users.id, users.display_name, users.is_guest,"
+    " COALESCE((SELECT scores.best_score FROM scores"
+    f" WHERE scores.mode = '{LEGACY_MODE}' AND scores.user_id = users.id), 0) AS best_mass"
+)
 
 # Seconds a statement waits for another process's lock on the file before it gives up.
 BUSY_TIMEOUT = 5.0
@@ -167,13 +207,29 @@ class SQLiteStorage(Storage):
     async def revoke_session(self, session_id: str) -> None:
         await self._run(self._revoke_session_sync, hash_session_id(session_id), self._clock())
 
-    async def record_best_mass(self, user_id: int, mass: int) -> None:
-        await self._run(self._record_best_mass_sync, user_id, int(mass))
+    async def record_outcomes(
+        self,
+        mode: str,
+        rule: LeaderboardRule,
+        match_id: str | None,
+        outcomes: list[tuple[int, Outcome]],
+    ) -> bool:
+        checked = leaderboards.check_match(mode, rule, match_id, outcomes)
+        return await self._run(
+            self._record_outcomes_sync, mode, rule, match_id, checked, self._clock()
+        )
 
-    async def leaderboard(self, limit: int = 10) -> list[dict[str, Any]]:
+    async def top(self, mode: str, rule: LeaderboardRule, limit: int = 10) -> list[dict[str, Any]]:
+        leaderboards.check_rule(rule)
         if limit <= 0:
             return []
-        return await self._run(self._leaderboard_sync, limit)
+        return await self._run(self._top_sync, mode, rule, limit)
+
+    async def rank_around(
+        self, mode: str, rule: LeaderboardRule, user_id: int, neighbours: int = 2
+    ) -> dict[str, Any] | None:
+        leaderboards.check_rule(rule)
+        return await self._run(self._rank_around_sync, mode, rule, user_id, max(0, neighbours))
 
     async def purge_expired_sessions(self) -> int:
         return await self._run(self._purge_sync, self._clock())
@@ -193,10 +249,11 @@ class SQLiteStorage(Storage):
         return self._conn
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """Group several statements into one committed write (autocommit is the default)."""
+    def _transaction(self, *, immediate: bool = True) -> Iterator[sqlite3.Connection]:
+        """Group several statements into one committed write (autocommit is the default), or
+        with ``immediate=False`` several reads into one consistent snapshot."""
         conn = self._db()
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
         try:
             yield conn
         except BaseException:
@@ -311,36 +368,110 @@ class SQLiteStorage(Storage):
             (now, id_hash),
         )
 
-    def _record_best_mass_sync(self, user_id: int, mass: int) -> None:
-        self._db().execute(
-            "UPDATE users SET best_mass = ? WHERE id = ? AND best_mass < ?",
-            (mass, user_id, mass),
-        )
-
-    def _leaderboard_sync(self, limit: int) -> list[dict[str, Any]]:
-        rows = (
-            self._db()
-            .execute(
-                "SELECT display_name, best_mass, is_guest FROM users WHERE best_mass > 0"
-                " ORDER BY best_mass DESC, id ASC LIMIT ?",
-                (limit,),
-            )
-            .fetchall()
-        )
-        return [
-            {
-                "name": row["display_name"],
-                "best_mass": row["best_mass"],
-                "guest": bool(row["is_guest"]),
+    def _record_outcomes_sync(
+        self,
+        mode: str,
+        rule: str,
+        match_id: str | None,
+        outcomes: list[tuple[int, Outcome]],
+        now: float,
+    ) -> bool:
+        # BEGIN IMMEDIATE takes the file's write lock before reading, so another process's
+        # match cannot slip in between the read and the write.
+        with self._transaction() as conn:
+            if match_id is not None:
+                cursor = conn.execute(
+                    "INSERT INTO matches (mode, match_id, recorded_at) VALUES (?, ?, ?)"
+                    " ON CONFLICT (mode, match_id) DO NOTHING",
+                    (mode, match_id, now),
+                )
+                if cursor.rowcount == 0:
+                    return False
+            ids = [user for user, _ in outcomes]
+            marks = ", ".join("?" * len(ids))
+            known = {row[0] for row in conn.execute(
+                f"SELECT id FROM users WHERE id IN ({marks})", ids)}
+            outcomes = [(user, outcome) for user, outcome in outcomes if user in known]
+            before = {
+                row["user_id"]: _standing(row)
+                for row in conn.execute(
+                    f"SELECT {_STANDING_COLUMNS} FROM scores JOIN users ON users.id ="
+                    f" scores.user_id WHERE scores.mode = ? AND scores.user_id IN ({marks})",
+                    (mode, *ids),
+                )
             }
-            for row in rows
-        ]
+            after = leaderboards.apply_outcomes(rule, before, outcomes)
+            conn.executemany(
+                "INSERT INTO scores (mode, user_id, best_score, wins, played, rating, updated)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (mode, user_id) DO UPDATE SET"
+                " best_score = excluded.best_score, wins = excluded.wins,"
+                " played = excluded.played, rating = excluded.rating, updated = excluded.updated",
+                [(mode, user, s.best_score, s.wins, s.played, s.rating, now)
+                 for user, s in after.items()],
+            )
+        return True
+
+    def _top_sync(self, mode: str, rule: str, limit: int) -> list[dict[str, Any]]:
+        column = leaderboards.RANK_COLUMN[rule]
+        rows = self._db().execute(
+            f"SELECT {_STANDING_COLUMNS} FROM scores JOIN users ON users.id = scores.user_id"
+            f" WHERE scores.mode = ? AND {leaderboards.RANKED_WHERE[rule]}"
+            f" ORDER BY scores.{column} DESC, scores.user_id ASC LIMIT ?",
+            (mode, limit),
+        )
+        return [leaderboards.entry(rule, rank, row) for rank, row in enumerate(rows, 1)]
+
+    def _rank_around_sync(
+        self, mode: str, rule: str, user_id: int, neighbours: int
+    ) -> dict[str, Any] | None:
+        column = f"scores.{leaderboards.RANK_COLUMN[rule]}"
+        ranked = f"scores.mode = ? AND {leaderboards.RANKED_WHERE[rule]}"
+        better = f"({column} > ? OR ({column} = ? AND scores.user_id < ?))"
+        worse = f"({column} < ? OR ({column} = ? AND scores.user_id > ?))"
+        select = f"SELECT {_STANDING_COLUMNS} FROM scores JOIN users ON users.id = scores.user_id"
+        # One read transaction: the rank and the neighbours come from the same snapshot.
+        with self._transaction(immediate=False) as conn:
+            mine = conn.execute(
+                f"{select} WHERE {ranked} AND scores.user_id = ?", (mode, user_id)
+            ).fetchone()
+            if mine is None:
+                return None
+            key = (mine[leaderboards.RANK_COLUMN[rule]],) * 2 + (user_id,)
+            rank = 1 + conn.execute(
+                f"SELECT COUNT(*) FROM scores WHERE {ranked} AND {better}", (mode, *key)
+            ).fetchone()[0]
+            above = conn.execute(
+                f"{select} WHERE {ranked} AND {better}"
+                f" ORDER BY {column} ASC, scores.user_id DESC LIMIT ?",
+                (mode, *key, neighbours),
+            ).fetchall()
+            below = conn.execute(
+                f"{select} WHERE {ranked} AND {worse}"
+                f" ORDER BY {column} DESC, scores.user_id ASC LIMIT ?",
+                (mode, *key, neighbours),
+            ).fetchall()
+        rows = [*reversed(above), mine, *below]
+        first = rank - len(above)
+        around = [leaderboards.entry(rule, first + i, row) for i, row in enumerate(rows)]
+        return {"you": around[len(above)], "around": around}
 
     def _purge_sync(self, now: float) -> int:
         cursor = self._db().execute(
             "DELETE FROM sessions WHERE expires_at <= ? OR revoked_at IS NOT NULL", (now,)
         )
         return cursor.rowcount
+
+
+_STANDING_COLUMNS = (
+    "users.display_name, users.is_guest, scores.user_id, scores.best_score, scores.wins,"
+    " scores.played, scores.rating"
+)
+
+
+def _standing(row: sqlite3.Row) -> leaderboards.Standing:
+    return leaderboards.Standing(
+        best_score=row["best_score"], wins=row["wins"], played=row["played"], rating=row["rating"]
+    )
 
 
 def _user(row: sqlite3.Row) -> User:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from game_server.accounts import AccountError
 from game_server.announce import AnnouncementVerifier, check_text
+from game_server.games.api import LeaderboardRule
 from game_server.names import SERVER_NAME
 from game_server.transport.base import ApiError, JsonHandler, Services
 from protocol.errors import ProtocolError
@@ -95,13 +98,46 @@ class RoomsHandler(JsonHandler):
 
 
 class LeaderboardHandler(JsonHandler):
-    """`GET /api/leaderboard`: the best masses ever saved, top 10."""
+    """`GET /api/leaderboard?mode=M`: the mode's top 10, ranked by the mode's rule (best score,
+    wins or rating); without `mode`, the server's first mode. `&around=me`: the logged-in
+    caller's rank with up to `NEIGHBOURS` entries above and below."""
+
+    LIMIT = 10
+    NEIGHBOURS = 2
+
+    def initialize(
+        self, services: Services, leaderboard_rules: Mapping[str, LeaderboardRule]
+    ) -> None:
+        super().initialize(services)
+        self.rules = leaderboard_rules
 
     async def prepare(self) -> None:
-        pass
+        if self.get_query_argument("around", None) is not None:
+            await super().prepare()  # only the caller's own rank needs the session
 
     async def get(self) -> None:
-        self.send_json({"leaderboard": await self.services.storage.leaderboard(10)})
+        mode = self.get_query_argument("mode", None)
+        if mode is None:
+            mode = next(iter(self.rules), "")
+        rule = self.rules.get(mode)
+        if rule is None:
+            raise ApiError(404, "unknown_mode", "This server runs no such mode.")
+        around = self.get_query_argument("around", None)
+        storage = self.services.storage
+        if around is None:
+            board = await storage.top(mode, rule, self.LIMIT)
+            self.send_json({"mode": mode, "rule": rule, "leaderboard": board})
+            return
+        if around != "me":
+            raise ApiError(400, "bad_around", 'around takes one value: "me".')
+        user = self.require_user()
+        ranked = await storage.rank_around(mode, rule, user.id, self.NEIGHBOURS)
+        self.send_json({
+            "mode": mode,
+            "rule": rule,
+            "you": ranked["you"] if ranked else None,
+            "around": ranked["around"] if ranked else [],
+        })
 
 
 class MetricsHandler(JsonHandler):
