@@ -196,7 +196,7 @@ class DiceGame:
         self.room.lock()
         self.table = Table(seated, self.dice, self.ones_wild, random.Random(self.room.seed))
         self.room.set_metadata(status="playing", players=len(seated))
-        self.room.broadcast("match_started", {"players": seated, "turn": self.table.turn})
+        self.room.broadcast("match_started", {"round": 1, "turn": self.table.turn})
         self._after_move()
 
     def _after_move(self) -> None:
