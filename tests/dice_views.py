@@ -16,12 +16,20 @@ from game_server.games.testing import GameHarness
 
 
 class RoundHands:
-    """Every round's true hands, recorded from the game after each event of a test."""
+    """Every round's true hands, read from the game at each event (each call of `changes`,
+    which the harness makes after every join, message and timer)."""
 
     def __init__(self, h: GameHarness) -> None:
         self.h = h
         self.rounds: dict[int, dict[int, list[int]]] = {}
         self.record()
+        changes = h.game.changes
+
+        def recording_changes() -> Any:
+            self.record()
+            return changes()
+
+        h.game.changes = recording_changes  # type: ignore[method-assign]
 
     def record(self) -> None:
         table = self.h.game.table

@@ -346,7 +346,6 @@ def test_no_player_ever_receives_another_players_unrevealed_dice(seed: int) -> N
         else:
             kind, body = random_move(h.last_state_for(turn), rng)
             h.send(turn, kind, **body)
-        history.record()
         for p in players:
             assert_hidden(p, h.last_state_for(p), h, history)
             assert_hidden(p, h.view(p), h, history)
