@@ -54,16 +54,17 @@ def decide(view: Mapping[str, Any], rng: random.Random,
     unknown = total - len(dice)
     bid = view.get("bid")
     current = (bid["count"], bid["face"]) if bid else None
-    options = [(holds_probability(dice, unknown, ones_wild, count, face), count, face)
+    options = [(holds_probability(dice, unknown, ones_wild, count, face),
+                expected_count(dice, unknown, ones_wild, face), count, face)
                for count, face in minimal_raises(current, ones_wild, total)]
-    best = _choose(options, ones_wild, rng, temperament)
+    best = _choose(options, rng, temperament)
     if current is not None:
         fails = 1.0 - holds_probability(dice, unknown, ones_wild, *current)
         if best is None or fails > best[0] + temperament.caution:
             return ("challenge", {})
     if best is None:  # no bid yet and no dice in play: cannot happen in a live round
         return None
-    return ("bid", {"count": best[1], "face": best[2]})
+    return ("bid", {"count": best[2], "face": best[3]})
 
 
 def face_order(ones_wild: bool) -> tuple[int, ...]:
@@ -86,6 +87,13 @@ def minimal_raises(current: tuple[int, int] | None, ones_wild: bool,
     return out
 
 
+def expected_count(dice: Sequence[int], unknown: int, ones_wild: bool, face: int) -> float:
+    """How many dice on the table count toward `face`, on average, given our own."""
+    wild = ones_wild and face != 1
+    mine = sum(1 for d in dice if d == face or (wild and d == 1))
+    return mine + unknown * (1 / 3 if wild else 1 / 6)
+
+
 def holds_probability(dice: Sequence[int], unknown: int, ones_wild: bool,
                       count: int, face: int) -> float:
     """The chance that at least `count` dice on the table count toward `face`."""
@@ -101,13 +109,16 @@ def holds_probability(dice: Sequence[int], unknown: int, ones_wild: bool,
                for k in range(need, unknown + 1))
 
 
-def _choose(options: list[tuple[float, int, int]], ones_wild: bool, rng: random.Random,
-            temperament: Temperament) -> tuple[float, int, int] | None:
+Option = tuple[float, float, int, int]  # (chance it holds, expected count, count, face)
+
+
+def _choose(options: list[Option], rng: random.Random,
+            temperament: Temperament) -> Option | None:
     if not options:
         return None
-    order = face_order(ones_wild)
-    # the likeliest bid; among equals the lowest, so the brain gives away as little as it can
-    ranked = sorted(options, key=lambda o: (-o[0], o[1], order.index(o[2])))
+    # the likeliest bid; among equally likely ones (sure bids, early on) the face the table
+    # most likely holds, so that later raises on it stay safe
+    ranked = sorted(options, key=lambda o: (-o[0], -o[1], o[2]))
     best = ranked[0]
     if rng.random() < temperament.bluff:
         near = [o for o in ranked if o[0] >= best[0] - temperament.bluff_window]
