@@ -3,7 +3,9 @@ challenges both ways, leaving, dropping, results, and hands hidden from everyone
 
 from __future__ import annotations
 
+import json
 import random
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -19,6 +21,7 @@ from game_server.games.dice.rules import (
     lowest_raise,
 )
 from game_server.games.testing import GameHarness
+from tests.conftest import REPO
 from tests.dice_play import play, random_move, seat
 from tests.dice_views import assert_hidden, hands_by_round
 
@@ -354,3 +357,43 @@ def test_no_player_ever_receives_another_players_unrevealed_dice(seed: int) -> N
                     assert_hidden(p, message.body, h, history)
         sent = len(h.room.sent)
     assert table.over
+
+
+# -- the documentation ---------------------------------------------------------------------------
+
+
+def _doc_examples() -> list[dict]:
+    text = (REPO / "docs/dice.md").read_text(encoding="utf-8")
+    return [json.loads(block) for block in re.findall(r"```json\n(.*?)```", text, re.S)]
+
+
+def _shape(value):
+    """A JSON value's keys, recursively (lists by their first item): what a client relies on."""
+    if isinstance(value, dict):
+        return {key: _shape(item) for key, item in value.items()}
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        return [_shape(value[0])]
+    return None
+
+
+def test_the_documented_views_have_the_real_views_shape() -> None:
+    examples = {(e.get("status"), "dice" in e): e for e in _doc_examples() if "rules" in e}
+    h, (a, b) = seat(2, seed=21)
+    table = h.game.table
+    h.send(table.turn, "bid", count=1, face=3)
+    h.send(table.turn, "challenge")
+    h.send(table.turn, "bid", count=1, face=3)
+    assert table.bid is not None and table.last_reveal is not None
+    assert _shape(examples[("playing", True)]) == _shape(h.last_state_for(a))
+    waiting = GameHarness(dice_spec(), options={"start_players": 3})
+    w = waiting.join("ann")
+    waiting.send(w, "ready")
+    assert _shape(examples[("waiting", False)]) == _shape(waiting.last_state_for(w))
+
+
+def test_every_refusal_code_is_documented() -> None:
+    source = "".join(p.read_text() for p in (REPO / "game_server/games/dice").glob("*.py"))
+    codes = set(re.findall(r'GameError\("(\w+)"', source))
+    text = (REPO / "docs/dice.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `(\w+)` \|", text, re.M))
+    assert codes and codes - {"unknown_message", "bad_bid"} <= documented
