@@ -106,6 +106,19 @@ def test_the_match_starts_at_start_players_and_locks_the_room() -> None:
         h.send(a, "ready")
 
 
+def test_a_full_table_is_a_started_one() -> None:
+    h = GameHarness(dice_spec(), options={"start_players": 6})
+    players = [h.join(f"p{i}") for i in range(5)]
+    assert h.game.table is None
+    players.append(h.join("p5"))
+    assert h.game.table is not None and h.room.locked
+    with refused("room_full"):
+        h.join("p6")
+    assert h.game.on_join_attempt(Seat(7, 1007, "p6"), False) == "game already started"
+    h.drop(players[0])
+    assert h.game.on_join_attempt(Seat(players[0], 1001, "p0"), True) is None  # a resume
+
+
 def test_everyone_ready_starts_a_match_before_start_players() -> None:
     h = GameHarness(dice_spec(), options={"start_players": 6})
     a = h.join("ann")

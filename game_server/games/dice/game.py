@@ -40,13 +40,12 @@ class DiceGame:
     # -- members --------------------------------------------------------------------------------
 
     def on_join_attempt(self, seat: Seat, resuming: bool) -> str | None:
-        """Refuse newcomers once the match has started, or when every seat is taken."""
+        """Refuse newcomers once the match has started. (A full table needs no rule of its own:
+        the room seats at most `MAX_PLAYERS`, and the match starts by the last seat.)"""
         if resuming and seat.player in self.seats:
             return None
         if self.table is not None:
             return "game already started"
-        if len(self.seats) >= MAX_PLAYERS:
-            return "the table is full"
         return None
 
     def on_join(self, seat: Seat) -> None:
