@@ -25,9 +25,10 @@ $(RUN_STAMP): pyproject.toml | $(BIN)/python
 	@$(PIP_INSTALL) -e .
 	@touch $(RUN_STAMP)
 
-$(STAMP): pyproject.toml | $(BIN)/python
+# The tutorial's game (examples/tictactoe) is a separate package; its tests run with the rest.
+$(STAMP): pyproject.toml examples/tictactoe/pyproject.toml | $(BIN)/python
 	@echo "Installing the test dependencies into $(VENV)"
-	@$(PIP_INSTALL) -e '.[test]'
+	@$(PIP_INSTALL) -e '.[test]' -e examples/tictactoe
 	@touch $(STAMP) $(RUN_STAMP)
 
 $(BENCH_STAMP): pyproject.toml | $(BIN)/python

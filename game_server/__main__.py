@@ -286,6 +286,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     if args[:1] == ["announce"]:
         return announce_main(args[1:], os.environ)
+    if args[:1] == ["new-game"]:
+        from game_server import scaffold
+        return scaffold.main(args[1:])
     try:
         config, log_level = parse_config(argv, os.environ)
         config.validate()
