@@ -30,6 +30,7 @@ from game_server.config import (
     load_cookie_secret,
     rotate_cookie_secret,
 )
+from game_server.games.loading import GameLoadError, server_modes
 
 log = logging.getLogger("arena")
 
@@ -136,6 +137,12 @@ def parse_config(
            "from X-Real-IP / X-Forwarded-For; never without a proxy that sets them")
     switch("stock-reader", "read WebSocket frames with Tornado's own reader, not the batched one")
     parser.add_argument(
+        "--game", action="append", metavar="MODULE:ATTR",
+        default=[g.strip() for g in _env(environ, "games", "").split(",") if g.strip()],
+        help="also run this game: a GameSpec, or a callable making one (repeatable; "
+             "ARENA_GAMES takes a comma-separated list); games installed with pip under the "
+             "arena.games entry point run without it")
+    parser.add_argument(
         "--rotate-cookie-secret",
         action="store_true",
         help="add a new cookie-signing secret version to the data directory, then exit",
@@ -167,6 +174,7 @@ def parse_config(
         max_messages_per_second=args.max_messages_per_second,
         max_chats_per_second=args.max_chats_per_second,
         batched_reader=not args.stock_reader,
+        games=tuple(args.game),
         xheaders=args.xheaders,
         uvloop=not args.no_uvloop,
         max_backlog_bytes=args.max_backlog_bytes,
@@ -292,7 +300,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config, log_level = parse_config(argv, os.environ)
         config.validate()
-    except ValueError as exc:
+        server_modes(games=config.games)  # a game that cannot load stops us here, clearly
+    except (ValueError, GameLoadError) as exc:
         print(f"game-server: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(

@@ -36,7 +36,7 @@ from game_server.engine.room import Room
 from game_server.engine.seats import SeatTokens
 from game_server.engine.ticker import IOLoopScheduler, Scheduler
 from game_server.games.api import GameSpec, LeaderboardRule, Outcome
-from game_server.games.modes import default_modes
+from game_server.games.loading import server_modes
 from game_server.presence import Presence, SharedCounts, open_counts, open_presence
 from game_server.socket_cap import SocketCap
 from game_server.storage import open_storage
@@ -90,6 +90,7 @@ def build_app(
         (r"/api/logout", api.LogoutHandler, deps),
         (r"/api/me", api.MeHandler, deps),
         (r"/api/rooms", api.RoomsHandler, deps),
+        (r"/api/modes", api.ModesHandler, deps),
         (r"/api/leaderboard", api.LeaderboardHandler,
          {**deps, "leaderboard_rules": leaderboard_rules}),
         (r"/api/announce", api.AnnounceHandler,
@@ -158,8 +159,8 @@ class ArenaServer:
             period=1.0 / config.tick_rate,
         )
         self.matchmaker = Matchmaker(
-            modes or default_modes(max_players=config.max_players,
-                                   tick_rate=config.tick_rate),
+            modes or server_modes(max_players=config.max_players,
+                                  tick_rate=config.tick_rate, games=config.games),
             scheduler=scheduler or IOLoopScheduler(),
             empty_room_grace=config.empty_room_grace,
             on_result=self._record_result,

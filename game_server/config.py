@@ -46,6 +46,8 @@ class Config:
     max_messages_per_second: float = 30.0
     max_chats_per_second: float = 1.0
     batched_reader: bool = True
+    # Games besides the shipped and pip-installed ones: "package.module:attr" (--game).
+    games: tuple[str, ...] = ()
     uvloop: bool = True
     max_backlog_bytes: int = 64 * 1024
     max_lag_seconds: float = 10.0

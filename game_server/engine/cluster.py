@@ -167,16 +167,18 @@ class Cluster:
         """Every room of every process for the lobby, and whether the list is complete (False:
         the presence is unreachable and only this process's rooms are listed)."""
         if not self.distributed:
-            return [self._describe(room) for room in self.matchmaker.rooms()], True
+            return self._local_rooms(), True
         try:
             records = await self.presence.rooms()
         except PresenceUnavailable:
-            return [self._describe(room) for room in self.matchmaker.rooms()], False
+            return self._local_rooms(), False
         records.sort(key=lambda r: (r.mode, -r.players, r.id))
         return [record.to_json() for record in records], True
 
-    def _describe(self, room: Room) -> dict[str, Any]:
-        return {**room.describe(), "process": self.process_id, "url": self.url}
+    def _local_rooms(self) -> list[dict[str, Any]]:
+        """This process's rooms for the lobby: private ones are found by their code only."""
+        return [{**room.describe(), "process": self.process_id, "url": self.url}
+                for room in self.matchmaker.rooms() if not room.private]
 
     # -- joining by mode ------------------------------------------------------------------------
 

@@ -94,7 +94,35 @@ class RoomsHandler(JsonHandler):
 
     async def get(self) -> None:
         rooms, complete = await self.services.cluster.rooms()
+        # ?mode=M keeps that mode's rooms; any other key=value keeps rooms whose public
+        # metadata has that value (compared as text: ?status=waiting).
+        wanted = {k: v[-1].decode() for k, v in self.request.query_arguments.items()}
+        mode = wanted.pop("mode", None)
+        if mode is not None:
+            rooms = [r for r in rooms if r.get("mode") == mode]
+        for key, value in wanted.items():
+            rooms = [r for r in rooms if _as_text(r.get("metadata", {}).get(key)) == value]
         self.send_json({"rooms": rooms, "complete": complete})
+
+
+def _as_text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class ModesHandler(JsonHandler):
+    """`GET /api/modes`: the games this server runs, with what a client needs to know of each
+    (clock, seats, options, messages and their fields, leaderboard rule, client data)."""
+
+    async def prepare(self) -> None:
+        pass  # public
+
+    def get(self) -> None:
+        modes = self.services.matchmaker.modes
+        self.send_json({"modes": [spec.describe() for spec in modes.values()]})
 
 
 class LeaderboardHandler(JsonHandler):
