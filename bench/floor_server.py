@@ -170,8 +170,7 @@ class GuestHandler(tornado.web.RequestHandler):
             name = "guest"
         self.set_signed_cookie(SESSION_COOKIE, secrets.token_urlsafe(18), httponly=True,
                                samesite="Lax")
-        self.write({"user": {"id": next(self._ids), "name": name, "guest": True,
-                             "best_mass": 0}})
+        self.write({"user": {"id": next(self._ids), "name": name, "guest": True}})
 
 
 class HealthHandler(tornado.web.RequestHandler):

@@ -30,7 +30,7 @@ async def test_register_login_me_logout(client_factory) -> None:
     c = client_factory()
     r = await c.request("POST", "/api/register", {"username": "ann", "password": "correct horse"})
     assert r.code == 201
-    assert body(r)["user"] == {"id": 1, "name": "ann", "guest": False, "best_mass": 0}
+    assert body(r)["user"] == {"id": 1, "name": "ann", "guest": False}
     assert "arena_session" in c.cookies
     me = await c.request("GET", "/api/me")
     assert me.code == 200 and body(me)["user"]["name"] == "ann"

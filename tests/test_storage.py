@@ -57,6 +57,20 @@ def _postgres(request: pytest.FixtureRequest) -> StorageFactory:
 FACTORIES = [pytest.param(_sqlite, id="sqlite"), pytest.param(_postgres, id="postgres")]
 
 
+
+async def record_best(storage: Storage, user_id: int, score: int) -> None:
+    """A finished life of the arena game: its best score (what the game reports)."""
+    if score > 0:
+        await storage.record_outcomes("arena", "best_score", None,
+                                      [(user_id, Outcome(player=0, score=score))])
+
+
+async def best_of(storage: Storage, user_id: int) -> int:
+    """The user's best score in the arena mode, 0 without one."""
+    found = await storage.rank_around("arena", "best_score", user_id, neighbours=0)
+    return found["you"]["score"] if found else 0
+
+
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock()
@@ -82,7 +96,7 @@ async def storage(
 
 async def test_create_and_find_user(storage: Storage) -> None:
     user = await storage.create_user("Alice", "hash-a")
-    assert user == User(id=user.id, name="Alice", is_guest=False, best_mass=0)
+    assert user == User(id=user.id, name="Alice", is_guest=False)
     assert await storage.find_login("Alice") == (user, "hash-a")
     assert await storage.find_login("aLiCe") == (user, "hash-a")
     assert await storage.get_user(user.id) == user
@@ -118,7 +132,7 @@ async def test_guests_share_names_and_cannot_log_in(storage: Storage) -> None:
 
 async def test_user_to_json(storage: Storage) -> None:
     guest = await storage.create_guest("Guest 7")
-    assert guest.to_json() == {"id": guest.id, "name": "Guest 7", "guest": True, "best_mass": 0}
+    assert guest.to_json() == {"id": guest.id, "name": "Guest 7", "guest": True}
 
 
 # -- contract: sessions ------------------------------------------------------------------------
@@ -181,14 +195,6 @@ async def test_session_ttl_must_be_positive(storage: Storage) -> None:
         await storage.create_session(user.id, ttl_seconds=0)
 
 
-async def test_session_user_sees_current_best_mass(storage: Storage) -> None:
-    user = await storage.create_guest("g")
-    session_id = await storage.create_session(user.id, ttl_seconds=60)
-    await storage.record_best_mass(user.id, 50)
-    current = await storage.session_user(session_id)
-    assert current is not None and current.best_mass == 50
-
-
 async def test_purge_removes_expired_and_revoked(storage: Storage, clock: ManualClock) -> None:
     user = await storage.create_user("alice", "hash")
     short = await storage.create_session(user.id, ttl_seconds=10)
@@ -206,40 +212,40 @@ async def test_purge_removes_expired_and_revoked(storage: Storage, clock: Manual
 # -- contract: scores --------------------------------------------------------------------------
 
 
-async def test_best_mass_keeps_max(storage: Storage) -> None:
+async def test_best_score_keeps_max(storage: Storage) -> None:
     user = await storage.create_user("alice", "hash")
-    await storage.record_best_mass(user.id, 120)
-    await storage.record_best_mass(user.id, 80)
-    assert (await storage.get_user(user.id)) == User(user.id, "alice", False, 120)
-    await storage.record_best_mass(user.id, 300)
-    found = await storage.find_login("alice")
-    assert found is not None and found[0].best_mass == 300
-    await storage.record_best_mass(999_999, 10)  # unknown user: ignored
+    await record_best(storage, user.id, 120)
+    await record_best(storage, user.id, 80)
+    assert await best_of(storage, user.id) == 120
+    await record_best(storage, user.id, 300)
+    assert await best_of(storage, user.id) == 300
+    await record_best(storage, 999_999, 10)  # unknown user: ignored
 
 
 async def test_leaderboard_order_limit_and_zero(storage: Storage) -> None:
     masses = {"a": 10, "b": 300, "c": 0, "d": 150, "e": 300}
     for name, mass in masses.items():
         user = await storage.create_user(name, "hash")
-        await storage.record_best_mass(user.id, mass)
+        await record_best(storage, user.id, mass)
     guest = await storage.create_guest("guesty")
-    await storage.record_best_mass(guest.id, 200)
+    await record_best(storage, guest.id, 200)
 
-    board = await storage.leaderboard()
+    board = [(e["name"], e["score"], e["guest"])
+             for e in await storage.leaderboard("arena", "best_score")]
     assert board == [
-        {"name": "b", "best_mass": 300, "guest": False},
-        {"name": "e", "best_mass": 300, "guest": False},  # ties: older account first
-        {"name": "guesty", "best_mass": 200, "guest": True},
-        {"name": "d", "best_mass": 150, "guest": False},
-        {"name": "a", "best_mass": 10, "guest": False},
+        ("b", 300, False),
+        ("e", 300, False),  # ties: older account first
+        ("guesty", 200, True),
+        ("d", 150, False),
+        ("a", 10, False),
     ]
-    assert await storage.leaderboard(limit=2) == board[:2]
-    assert await storage.leaderboard(limit=0) == []
+    assert len(await storage.leaderboard("arena", "best_score", limit=2)) == 2
+    assert await storage.leaderboard("arena", "best_score", limit=0) == []
 
 
 async def test_empty_leaderboard(storage: Storage) -> None:
     await storage.create_user("zero", "hash")
-    assert await storage.leaderboard() == []
+    assert await storage.leaderboard("arena", "best_score") == []
 
 
 # -- contract: results per mode ----------------------------------------------------------------
@@ -427,21 +433,6 @@ async def test_concurrent_matches_on_one_user_lose_no_update(
         assert await one.top("dice", "wins") == board
 
 
-async def test_old_best_mass_calls_go_to_the_arena_mode(storage: Storage) -> None:
-    ann, bob = await _users(storage, "ann", "bob")
-    await storage.record_best_mass(ann.id, 30)
-    await storage.record_outcomes("arena", "best_score", "life-1", [_scored(bob.id, 50)])
-    assert await storage.leaderboard() == [
-        {"name": "bob", "best_mass": 50, "guest": False},
-        {"name": "ann", "best_mass": 30, "guest": False},
-    ]
-    assert await storage.leaderboard(1) == [{"name": "bob", "best_mass": 50, "guest": False}]
-    assert (await storage.get_user(bob.id)) == User(bob.id, "bob", False, 50)
-    # Other modes leave best_mass alone.
-    await storage.record_outcomes("golf", "best_score", "1", [_scored(ann.id, 999)])
-    assert (await storage.get_user(ann.id)) == User(ann.id, "ann", False, 30)
-
-
 # Users of a schema-1 database (best masses in users.best_mass): name, guest, best mass.
 V1_USERS = [("ann", False, 120), ("bob", False, 0), ("guest", True, 5), ("cy", False, 120)]
 
@@ -454,7 +445,7 @@ async def _check_best_masses_migrated(store: Storage, reopen: Callable[[], Stora
         {"rank": 3, "name": "guest", "guest": True, "score": 5},
     ]
     found = await store.find_login("ann")
-    assert found is not None and found[0].best_mass == 120
+    assert found is not None and await best_of(store, found[0].id) == 120
     await store.record_outcomes("arena", "best_score", "after", [_scored(found[0].id, 150)])
     await store.close()
     async with reopen() as again:  # opening again does not copy the old values over
@@ -513,11 +504,11 @@ async def test_data_survives_close_and_reopen(
 ) -> None:
     async with factory(tmp_path, clock) as store:
         user = await store.create_user("alice", "hash")
-        await store.record_best_mass(user.id, 42)
+        await record_best(store, user.id, 42)
         session_id = await store.create_session(user.id, ttl_seconds=60)
     async with factory(tmp_path, clock) as store:
-        assert await store.find_login("ALICE") == (User(user.id, "alice", False, 42), "hash")
-        assert await store.session_user(session_id) == User(user.id, "alice", False, 42)
+        assert await store.find_login("ALICE") == (User(user.id, "alice", False), "hash")
+        assert await store.session_user(session_id) == User(user.id, "alice", False)
         with pytest.raises(UsernameTaken):
             await store.create_user("Alice", "other")
 
@@ -537,8 +528,8 @@ async def test_concurrent_calls(storage: Storage) -> None:
 async def test_concurrent_best_mass_keeps_the_max(storage: Storage) -> None:
     user = await storage.create_guest("g")
     masses = [(i * 37) % 101 for i in range(60)]
-    await asyncio.gather(*(storage.record_best_mass(user.id, m) for m in masses))
-    assert (await storage.get_user(user.id)) == User(user.id, "g", True, max(masses))
+    await asyncio.gather(*(record_best(storage, user.id, m) for m in masses))
+    assert await best_of(storage, user.id) == max(masses)
 
 
 async def test_concurrent_registrations_of_one_name(storage: Storage) -> None:
@@ -557,8 +548,8 @@ async def test_concurrent_mixed_calls(storage: Storage) -> None:
     found = await asyncio.gather(
         *(storage.session_user(s) for s in sessions),
         *(storage.find_login(f"U{i}") for i in range(20)),
-        *(storage.record_best_mass(u.id, u.id) for u in users),
-        storage.leaderboard(),
+        *(record_best(storage, u.id, u.id) for u in users),
+        storage.leaderboard("arena", "best_score"),
     )
     assert found[:20] == users
     assert [f[0].id for f in found[20:40]] == [u.id for u in users]
@@ -712,7 +703,7 @@ async def test_postgres_schema_is_versioned_and_open_is_idempotent(
     rows = await _query(postgres_database, "SELECT version FROM arena_schema")
     assert [r["version"] for r in rows] == [pg_storage.SCHEMA_VERSION]
     async with PostgresStorage(postgres_database) as store:
-        assert await store.leaderboard() == []
+        assert await store.leaderboard("arena", "best_score") == []
 
 
 async def test_postgres_refuses_newer_schema(postgres_database: str) -> None:
@@ -785,10 +776,10 @@ async def test_postgres_slow_statement_times_out(pg: PostgresStorage, postgres_d
         async with blocker.transaction():
             await blocker.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user.id)
             with pytest.raises(StorageError, match="no answer in time"):
-                await store.record_best_mass(user.id, 10)
+                await record_best(store, user.id, 10)
         # The lock is gone: the pool still works after a timed-out statement.
-        await store.record_best_mass(user.id, 10)
-        assert (await store.get_user(user.id)) == User(user.id, "g", True, 10)
+        await record_best(store, user.id, 10)
+        assert (await store.get_user(user.id)) == User(user.id, "g", True)
     finally:
         await blocker.close()
         await store.close()
@@ -805,7 +796,7 @@ async def test_postgres_server_stopped_then_back() -> None:
             await asyncio.to_thread(server.stop)
             loop = asyncio.get_running_loop()
             started = loop.time()
-            for call in (store.get_user(user.id), store.record_best_mass(user.id, 5),
+            for call in (store.get_user(user.id), record_best(store, user.id, 5),
                          store.record_outcomes("duel", "wins", "m2", [_won(user.id, 1)])):
                 with pytest.raises(StorageError, match="unavailable"):
                     await call
@@ -816,8 +807,8 @@ async def test_postgres_server_stopped_then_back() -> None:
             assert all(isinstance(r, StorageError) for r in results)
             await asyncio.to_thread(server.start)
             # The pool reconnects by itself once the server is back.
-            await store.record_best_mass(user.id, 5)
-            assert (await store.get_user(user.id)) == User(user.id, "g", True, 5)
+            await record_best(store, user.id, 5)
+            assert (await store.get_user(user.id)) == User(user.id, "g", True)
             # Retried writes: the failed match counts now, the saved one not again.
             assert await store.record_outcomes("duel", "wins", "m2", [_won(user.id, 1)])
             assert not await store.record_outcomes("duel", "wins", "m1", [_won(user.id, 1)])

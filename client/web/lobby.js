@@ -64,11 +64,11 @@ export function renderLeaderboard(list, empty, entries) {
     li.append(name);
     // The guest mark is drawn by CSS, so the entry's text stays "name figure".
     if (entry.guest) li.classList.add('guest');
-    const mass = document.createElement('span');
-    mass.className = 'lb-mass';
+    const figure = document.createElement('span');
+    figure.className = 'lb-figure';
     // The figure the mode ranks by: a best score, a rating or a number of wins.
-    mass.textContent = String(entry.score ?? entry.rating ?? entry.wins);
-    li.append(' ', mass);
+    figure.textContent = String(entry.score ?? entry.rating ?? entry.wins);
+    li.append(' ', figure);
     return li;
   });
   list.replaceChildren(...items);

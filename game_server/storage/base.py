@@ -21,32 +21,17 @@ from game_server.games.api import LeaderboardRule, Outcome
 # Bytes of randomness in a session id; token_urlsafe(32) gives 43 URL-safe characters.
 SESSION_ID_BYTES = 32
 
-# Transitional, until the engine reports outcomes and the lobby reads each mode's leaderboard:
-# the mode whose best score ``User.best_mass``, ``record_best_mass`` and ``leaderboard()``
-# without a mode stand for. They and this name go once nothing calls them.
-LEGACY_MODE = "arena"
-
-
 @dataclass(frozen=True)
 class User:
-    """A player account: registered (with a username) or a guest (with a display name).
-
-    ``best_mass`` is transitional: the user's best score in mode ``LEGACY_MODE``.
-    """
+    """A player account: registered (with a username) or a guest (with a display name)."""
 
     id: int
     name: str
     is_guest: bool
-    best_mass: int
 
     def to_json(self) -> dict[str, Any]:
-        """Return the public JSON form: ``{"id", "name", "guest", "best_mass"}``."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "guest": self.is_guest,
-            "best_mass": self.best_mass,
-        }
+        """Return the public JSON form: ``{"id", "name", "guest"}``."""
+        return {"id": self.id, "name": self.name, "guest": self.is_guest}
 
 
 class StorageError(Exception):
@@ -176,33 +161,10 @@ class Storage(abc.ABC):
         None when the user is not on this leaderboard."""
 
     async def leaderboard(
-        self,
-        mode: str | int | None = None,
-        rule: LeaderboardRule | None = None,
-        limit: int = 10,
+        self, mode: str, rule: LeaderboardRule, limit: int = 10
     ) -> list[dict[str, Any]]:
-        """Return ``top(mode, rule, limit)``.
-
-        Transitional: without a mode (or with the limit first, as ``leaderboard(10)``), return
-        the best scores of ``LEGACY_MODE`` in the old form ``{"name", "best_mass", "guest"}``.
-        """
-        if mode is None or isinstance(mode, int):
-            limit = limit if mode is None else mode
-            return [
-                {"name": e["name"], "best_mass": e["score"], "guest": e["guest"]}
-                for e in await self.top(LEGACY_MODE, "best_score", limit)
-            ]
-        if rule is None:
-            raise ValueError("leaderboard(mode, rule): a mode needs its rule")
+        """Return ``top(mode, rule, limit)``."""
         return await self.top(mode, rule, limit)
-
-    async def record_best_mass(self, user_id: int, mass: int) -> None:
-        """Transitional: keep ``max(old best, mass)`` as the user's best score in
-        ``LEGACY_MODE``. Masses of 0 or less and unknown ids are ignored."""
-        if mass > 0:
-            await self.record_outcomes(
-                LEGACY_MODE, "best_score", None, [(user_id, Outcome(player=0, score=int(mass)))]
-            )
 
     @abc.abstractmethod
     async def purge_expired_sessions(self) -> int:

@@ -20,7 +20,6 @@ from game_server.games.api import LeaderboardRule, Outcome
 
 from . import leaderboards
 from .base import (
-    LEGACY_MODE,
     Storage,
     StorageError,
     User,
@@ -106,12 +105,7 @@ INSERT INTO scores (mode, user_id, best_score, wins, played, rating, updated)
 # _MIGRATIONS[v] brings a database at version v to v + 1.
 _MIGRATIONS: dict[int, str] = {0: _SCHEMA_V1, 1: _SCHEMA_V2}
 
-# User.best_mass is transitional: the best score in LEGACY_MODE.
-_USER_COLUMNS = (
-    "users.id, users.display_name, users.is_guest,"
-    " COALESCE((SELECT scores.best_score FROM scores"
-    f" WHERE scores.mode = '{LEGACY_MODE}' AND scores.user_id = users.id), 0) AS best_mass"
-)
+_USER_COLUMNS = "users.id, users.display_name, users.is_guest"
 _STANDING_COLUMNS = (
     "users.display_name, users.is_guest, scores.user_id, scores.best_score, scores.wins,"
     " scores.played, scores.rating"
@@ -226,7 +220,7 @@ class PostgresStorage(Storage):
                 )
             except asyncpg.UniqueViolationError as exc:
                 raise UsernameTaken(username) from exc
-        return User(id=user_id, name=username, is_guest=False, best_mass=0)
+        return User(id=user_id, name=username, is_guest=False)
 
     async def create_guest(self, name: str) -> User:
         now = self._clock()
@@ -237,7 +231,7 @@ class PostgresStorage(Storage):
                 name,
                 now,
             )
-        return User(id=user_id, name=name, is_guest=True, best_mass=0)
+        return User(id=user_id, name=name, is_guest=True)
 
     async def find_login(self, username: str) -> tuple[User, str] | None:
         async with self._connection() as conn:
@@ -473,5 +467,4 @@ def _user(row: asyncpg.Record) -> User:
         id=row["id"],
         name=row["display_name"],
         is_guest=row["is_guest"],
-        best_mass=row["best_mass"],
     )

@@ -21,7 +21,6 @@ from game_server.games.api import LeaderboardRule, Outcome
 
 from . import leaderboards
 from .base import (
-    LEGACY_MODE,
     Storage,
     StorageError,
     User,
@@ -92,12 +91,7 @@ INSERT INTO scores (mode, user_id, best_score, wins, played, rating, updated)
 # _MIGRATIONS[v] brings a database at user_version v to v + 1.
 _MIGRATIONS: dict[int, str] = {0: _SCHEMA_V1, 1: _SCHEMA_V2}
 
-# User.best_mass is transitional: the best score in LEGACY_MODE.
-_USER_COLUMNS = (
-    "users.id, users.display_name, users.is_guest,"
-    " COALESCE((SELECT scores.best_score FROM scores"
-    f" WHERE scores.mode = '{LEGACY_MODE}' AND scores.user_id = users.id), 0) AS best_mass"
-)
+_USER_COLUMNS = "users.id, users.display_name, users.is_guest"
 
 # Seconds a statement waits for another process's lock on the file before it gives up.
 BUSY_TIMEOUT = 5.0
@@ -305,7 +299,7 @@ class SQLiteStorage(Storage):
             if "UNIQUE" in str(exc):
                 raise UsernameTaken(username) from exc
             raise StorageError(str(exc)) from exc
-        return User(id=_lastrowid(cursor), name=username, is_guest=False, best_mass=0)
+        return User(id=_lastrowid(cursor), name=username, is_guest=False)
 
     def _create_guest_sync(self, name: str, now: float) -> User:
         cursor = self._db().execute(
@@ -313,7 +307,7 @@ class SQLiteStorage(Storage):
             " VALUES (NULL, ?, NULL, 1, ?)",
             (name, now),
         )
-        return User(id=_lastrowid(cursor), name=name, is_guest=True, best_mass=0)
+        return User(id=_lastrowid(cursor), name=name, is_guest=True)
 
     def _find_login_sync(self, username: str) -> tuple[User, str] | None:
         row = (
@@ -479,7 +473,6 @@ def _user(row: sqlite3.Row) -> User:
         id=row["id"],
         name=row["display_name"],
         is_guest=bool(row["is_guest"]),
-        best_mass=row["best_mass"],
     )
 
 
