@@ -20,6 +20,7 @@ from game_server.games.api import (
     RoomHandle,
     Seat,
 )
+from game_server.games.loading import load_game
 from game_server.games.modes import default_modes
 from tests.conftest import FakeConnection, FakeIdentity, ManualClock, ManualScheduler
 
@@ -38,6 +39,8 @@ class Tally:
         room.set_metadata(goal=self.goal)
 
     def on_join_attempt(self, seat: Seat, resuming: bool) -> str | None:
+        if resuming and self.goal == 1:
+            return "no comebacks in sudden death"
         return "no cheaters" if seat.name == "cheater" else None
 
     def on_join(self, seat: Seat) -> None:
@@ -89,6 +92,7 @@ class World:
         self.results: list[tuple[str, list[tuple[int, Outcome]]]] = []
         modes = default_modes()
         modes["tally"] = TALLY
+        modes["tictactoe"] = load_game("arena_tictactoe:spec")
         codes = iter(["ABC23", "XYZ78", "MNP46"])
         self.mm = Matchmaker(
             modes, scheduler=self.scheduler, monotonic=self.clock, seeds=lambda: 3,
@@ -248,3 +252,27 @@ def test_a_game_that_raises_closes_its_own_room_only() -> None:
     assert other.room is not None and not other.room.closed
     send(a, type="join", mode="tally")
     assert a.room is other.room or a.room is not None
+
+
+def test_a_resume_asks_the_game_too_and_a_started_game_takes_its_player_back() -> None:
+    w = World()
+    a, b = w.player(1), w.player(2)
+    send(a, type="join", mode="tictactoe")
+    send(b, type="join", mode="tictactoe")  # the match starts and the room locks
+    room, token = a.room, a.resume_token
+    assert room is not None and room.locked and token
+    a.disconnect()
+    back = w.player(1)
+    send(back, type="join", resume=token)
+    assert back.room is room and last(back, "joined")["player"] == a.player_id
+
+
+def test_a_game_may_refuse_a_dropped_player_its_seat_back() -> None:
+    w = World()
+    a = w.player(1)
+    send(a, type="join", mode="tally", options={"goal": 1})
+    token = a.resume_token
+    a.disconnect()
+    back = w.player(1)
+    send(back, type="join", resume=token)
+    assert back.room is None and last(back, "error")["code"] == "resume_failed"

@@ -228,6 +228,12 @@ class Room:
         identity = self._held.get(player_id)
         if identity is None or identity.id != member.identity.id or self.closed:
             return False
+        attempt = self._hooks["on_join_attempt"]
+        if attempt is not None and self._guarded(
+                attempt, Seat(player=player_id, user=identity.id, name=identity.name), True):
+            return False  # the game will not have this player back (or it failed)
+        if self.closed:
+            return False
         del self._held[player_id]
         self._members[player_id] = member
         self._call("on_resume", player_id)

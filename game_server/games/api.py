@@ -257,7 +257,8 @@ class Game(Protocol):
 
     def on_join_attempt(self, seat: Seat, resuming: bool) -> str | None:
         """None to let `seat` in; otherwise the reason the client sees ("game already
-        started"). Called before the seat is taken."""
+        started"). Called before a newcomer's seat is taken, and with `resuming` True before a
+        dropped player gets its held seat back (a game rarely refuses that)."""
 
     def on_join(self, seat: Seat) -> None:
         """`seat` is in the room."""
