@@ -87,7 +87,11 @@ async def test_a_slow_reader_is_bounded_and_closed_and_others_keep_their_rate(
         assert srv.matchmaker.rooms()[0].stats.states_skipped > 0
         # The other player got every tick while the sloth was lagging.
         assert len(ticks) > 20
-        assert ticks == list(range(ticks[0], ticks[0] + len(ticks)))
+        # Every state, in order: a tick number is missing only where the room itself caught
+        # up (several steps in one tick, on a loaded machine), never for the sloth.
+        assert ticks == sorted(set(ticks))
+        caught_up = srv.matchmaker.rooms()[0].stats.catchup_steps
+        assert ticks[-1] - ticks[0] + 1 - len(ticks) <= caught_up
         # The server closed it (4002, then dropped the TCP connection since a client that does
         # not read cannot receive the close frame): reading now drains to end-of-stream.
         assert "not reading" in caplog.text
