@@ -185,3 +185,22 @@ async def test_metadata_and_locks_reach_every_lobby_at_once(pair, clients) -> No
                 "B lists A's room playing and locked")
     assert [r["id"] for r in await lobby(b, "?mode=tictactoe&status=playing")] == [room.id]
     assert await lobby(b, "?status=waiting") == []
+
+
+async def test_a_seat_refused_at_the_claim_is_not_counted(pair, clients) -> None:
+    a, b = pair
+    _, ann, _ = await seated(clients, a, "ann", mode="dice")
+    [table] = a.matchmaker.rooms()
+    # bob, on B, is sent to ann's table; before he gets there, cid sits down and the match
+    # starts: the table locks and bob's claim is refused by the room.
+    bob, on_b = await player(clients, b, "bob")
+    send(on_b, type="join", mode="dice")
+    offer = await _answer(on_b)
+    assert (offer["type"], offer["room"]) == ("redirect", table.id)
+    await seated(clients, a, "cid", mode="dice")
+    assert table.locked and table.player_count == 2
+    late = await follow(bob, offer)
+    assert (await recv_until(late, "error"))["code"] == "room_locked"
+    # The presence counted bob when his seat was claimed; the owner puts it right.
+    await a.cluster.sync()
+    assert [(r["id"], r["players"]) for r in await lobby(b)] == [(table.id, 2)]
