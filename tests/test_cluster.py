@@ -21,7 +21,7 @@ from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from game_server.app import ArenaServer
-from game_server.presence import LocalPresence
+from game_server.presence import LocalPresence, Presence
 from game_server.storage.passwords import PasswordHasher
 from tests.conftest import Browserless, make_config, recv_json, recv_until
 
@@ -29,15 +29,17 @@ SEAT_TTL = 0.4
 
 
 @asynccontextmanager
-async def two_servers(tmp_path: Path, *overrides: dict[str, Any]
+async def two_servers(tmp_path: Path, *overrides: dict[str, Any],
+                      presences: tuple[Presence, Presence] | None = None,
                       ) -> AsyncIterator[tuple[ArenaServer, ArenaServer]]:
-    """Servers A and B over one shared presence; `overrides` are each one's config changes."""
-    presence_a = LocalPresence("A", shared=True)
-    presence_b = presence_a.peer("B")  # one registry, as one Redis
+    """Servers A and B over one shared presence (a `LocalPresence` unless `presences` are
+    given, one per server); `overrides` are each one's config changes."""
+    if presences is None:
+        presence_a = LocalPresence("A", shared=True)
+        presences = presence_a, presence_a.peer("B")  # one registry, as one Redis
     servers = []
     try:
-        for presence, changes in zip((presence_a, presence_b), overrides or ({}, {}),
-                                     strict=True):
+        for presence, changes in zip(presences, overrides or ({}, {}), strict=True):
             server = ArenaServer(make_config(tmp_path / "data", **{"seat_ttl": SEAT_TTL,
                                                                     **changes}),
                                  passwords=PasswordHasher(n=2**10), presence=presence)

@@ -228,6 +228,57 @@ async def test_chat_and_logout_cross_hosts(two_hosts, clients) -> None:
     assert ws.close_code == 4003
 
 
+async def claim(client: Browserless, redirect: dict[str, Any]) -> dict[str, Any]:
+    """Follow `redirect` to the host it names and claim its seat: the answer there."""
+    assert redirect["type"] == "redirect", redirect
+    ws = await websocket_connect(
+        HTTPRequest(redirect["url"] + "?seat=" + quote(redirect["seat"])))
+    client.sockets.append(ws)
+    send(ws, type="join", seat=redirect["seat"])
+    return await _answer(ws)
+
+
+async def test_private_codes_locks_and_metadata_cross_hosts(two_hosts, clients) -> None:
+    (_, url_a), (_, url_b) = two_hosts
+    # A private table on A, joined by its code from B: redirected to A, the same table.
+    ann = await login(clients, url_a, "ann")
+    ws = await ann.ws()
+    send(ws, type="create", mode="dice", private=True)
+    table = await recv_until(ws, "joined")
+    bob = await login(clients, url_b, "bob")
+    ws = await bob.ws()
+    send(ws, type="join", code=table["code"].lower())
+    redirect = await _answer(ws)
+    assert (redirect["type"], redirect["url"]) == ("redirect", "ws" + url_a[4:] + "/ws")
+    joined = await claim(bob, redirect)
+    assert (joined["type"], joined["room"], joined["code"]) == (
+        "joined", table["room"], table["code"])
+    # It is in no lobby, on either host.
+    assert await rooms(url_a) == [] and await rooms(url_b) == []
+    # A public table on A that starts: B's lobby shows it locked, playing, at once ...
+    cid = await login(clients, url_a, "cid")
+    dan = await login(clients, url_a, "dan")
+    for client in (cid, dan):
+        ws = await client.ws()
+        send(ws, type="join", mode="dice")
+        public = await recv_until(ws, "joined")
+
+    async def playing() -> list[dict[str, Any]]:
+        return [r for r in await rooms(url_b)
+                if r.get("locked") and r.get("metadata", {}).get("status") == "playing"]
+
+    [listed] = await until(playing, "A's table locked and playing in B's lobby", 5)
+    assert (listed["id"], listed["players"]) == (public["room"], 2)
+    # ... and quick play on B skips it: a table of its own on B.
+    eve = await login(clients, url_b, "eve")
+    ws = await eve.ws()
+    send(ws, type="join", mode="dice")
+    answer = await _answer(ws)
+    assert answer["type"] == "joined" and answer["room"] != public["room"]
+    assert [r["url"] for r in await rooms(url_a) if r["id"] == answer["room"]] == [
+        "ws" + url_b[4:] + "/ws"]
+
+
 async def test_a_killed_host_leaves_the_lobby_and_its_players_play_elsewhere(
         two_hosts, clients) -> None:
     (proc_a, url_a), (_, url_b) = two_hosts

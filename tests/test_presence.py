@@ -14,6 +14,7 @@ import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -28,6 +29,7 @@ from game_server.presence import (
     open_presence,
 )
 from game_server.presence import redis as redis_presence
+from game_server.presence.base import options_key
 
 from .conftest import ManualClock
 from .rd import RedisServer, private_redis, redis_server, redis_url
@@ -236,6 +238,76 @@ async def test_heartbeat_recreates_a_vanished_room(world: World) -> None:
     await world.eventually(gone, ROOM_TTL)
 
 
+async def test_matchmaking_fields_round_trip(world: World) -> None:
+    a = await world.presence("p1")
+    b = await world.presence("p2")
+    plain = room("r1")
+    assert (plain.locked, plain.private, plain.code, plain.metadata, plain.options) == (
+        False, False, None, {}, "{}")
+    table = replace(room("r2", mode="dice", max_players=6), locked=True,
+                    metadata={"status": "playing", "players": 2, "wild": True, "pot": 1.5},
+                    options=options_key({"turn_seconds": 30, "dice": 5}))
+    secret = replace(room("r3", mode="dice", max_players=6), private=True, code="ABCDE")
+    for record in (plain, table, secret):
+        assert await a.register_room(record)
+    for viewer in (a, b):
+        assert await one(viewer, "r1") == plain
+        assert await one(viewer, "r2") == table
+        assert await one(viewer, "r3") == secret
+    assert table.options == '{"dice":5,"turn_seconds":30}'  # canonical: sorted keys
+    assert [r.matchable for r in (plain, table, secret)] == [True, False, False]
+    assert table.to_json()["locked"] is True
+    assert table.to_json()["metadata"] == table.metadata
+    assert "locked" not in plain.to_json() and "metadata" not in plain.to_json()
+
+
+async def test_update_room_rewrites_all_but_players(world: World) -> None:
+    p = await world.presence()
+    await p.register_room(room(players=1))
+    await p.set_players("r1", 3)
+    changed = replace(room(players=0), locked=True, metadata={"status": "playing"})
+    await p.update_room(changed)
+    assert await one(p) == replace(changed, players=3)
+    await p.update_room(replace(changed, locked=False, metadata={}))
+    assert await one(p) == room(players=3)
+    await p.update_room(room("gone"))  # not a room: nothing is created
+    assert await ids(p) == ["r1"]
+
+
+async def test_heartbeat_refreshes_fields_but_players(world: World) -> None:
+    p = await world.presence()
+    await p.register_room(room(players=1))
+    await p.set_players("r1", 2)
+    await p.heartbeat([replace(room(players=0), locked=True, metadata={"round": 3})])
+    assert await one(p) == replace(room(players=2), locked=True, metadata={"round": 3})
+
+
+async def test_a_private_room_is_found_by_its_code_only_while_it_lives(world: World) -> None:
+    a = await world.presence("p1", room_ttl=ROOM_TTL)
+    b = await world.presence("p2", room_ttl=ROOM_TTL)
+    secret = replace(room("r1", players=1), private=True, code="K7M2Q")
+    assert await a.register_room(secret)
+    assert await b.room_by_code("K7M2Q") == secret
+    assert await b.room_by_code("ZZZZZ") is None
+    assert await b.room_by_code("") is None
+    # Another process drew the same code: refused, and nothing of it is written.
+    clash = replace(room("r2", process="p2"), private=True, code="K7M2Q")
+    assert not await b.register_room(clash)
+    assert await ids(a) == ["r1"]
+    assert (await a.room_by_code("K7M2Q")).id == "r1"
+    await a.remove_room("r1")
+    assert await b.room_by_code("K7M2Q") is None
+    assert await b.register_room(clash)  # free again
+    assert (await a.room_by_code("K7M2Q")).id == "r2"
+
+    async def gone() -> bool:
+        return await a.room_by_code("K7M2Q") is None
+
+    await world.eventually(gone, ROOM_TTL)  # the code expires with its room
+    await b.heartbeat([clash])  # ... and a heartbeat brings both back
+    assert (await a.room_by_code("K7M2Q")).id == "r2"
+
+
 # -- contract: seats ---------------------------------------------------------------------------
 
 
@@ -291,6 +363,18 @@ async def test_release_frees_the_seat(world: World) -> None:
     assert await p.reserve("r1", "b", 30)
     await p.release("r1", "nobody")  # no-ops
     await p.release("no-room", "a")
+
+
+async def test_a_locked_room_has_no_free_seats_and_a_private_one_has(world: World) -> None:
+    a = await world.presence("p1")
+    b = await world.presence("p2")
+    await a.register_room(replace(room("r1", max_players=4), locked=True))
+    assert not await b.reserve("r1", "s1", 30)
+    await a.update_room(room("r1", max_players=4))  # unlocked
+    assert await b.reserve("r1", "s1", 30)
+    # Private rooms take seats: that is how a join by code is seated, here or elsewhere.
+    await a.register_room(replace(room("r2", max_players=2), private=True, code="ABCDE"))
+    assert await b.reserve("r2", "s1", 30)
 
 
 async def test_unknown_room_has_no_seats(world: World) -> None:
@@ -381,6 +465,7 @@ async def test_redis_key_layout(redis_url: str) -> None:
         assert await p.reserve("r1", "s1", 30)
         assert await direct.hgetall("t1:room:r1") == {
             "mode": "arena", "process": "p1", "url": WS, "players": "2", "max_players": "4",
+            "locked": "0", "private": "0", "code": "", "metadata": "{}", "options": "{}",
         }
         assert 0 < await direct.pttl("t1:room:r1") <= ROOM_TTL * 1000
         assert 0 < await direct.pttl("t1:seats:r1") <= ROOM_TTL * 1000
@@ -393,6 +478,12 @@ async def test_redis_key_layout(redis_url: str) -> None:
         assert await direct.smembers("t1:rooms") == {"r1"}
         assert await p.rooms() == []
         assert await direct.smembers("t1:rooms") == set()
+        # A private room's code names its id, and expires with it.
+        await p.register_room(replace(room("r2"), private=True, code="ABCDE"))
+        assert await direct.get("t1:code:ABCDE") == "r2"
+        assert 0 < await direct.pttl("t1:code:ABCDE") <= ROOM_TTL * 1000
+        await p.remove_room("r2")
+        assert await direct.exists("t1:code:ABCDE", "t1:room:r2") == 0
         # Messages are JSON on the channel.
         listener = direct.pubsub()
         await listener.subscribe("t1:events")

@@ -187,6 +187,25 @@ def test_timers_fire_without_anyone_sending_and_locks_steer_matchmaking() -> Non
     assert late.room is room
 
 
+def test_the_matchmaker_hears_of_each_change_to_a_rooms_lock_or_metadata() -> None:
+    w = World()
+    changed: list[tuple[str, bool, dict[str, Any]]] = []
+    w.mm.room_changed_hooks.append(
+        lambda room: changed.append((room.id, room.locked, dict(room.metadata))))
+    players = [w.player(i) for i in range(1, 4)]
+    for s in players:
+        send(s, type="join", mode="tally")
+    room = players[0].room
+    assert room is not None
+    # set_metadata in the game's constructor came before anyone could listen; the lock did not.
+    assert changed == [(room.id, True, {"goal": 5})]
+    room.set_metadata(goal=5)  # no change, no call
+    room.lock()
+    room.set_metadata(round=2, goal=None)
+    w.scheduler.advance(10.0)  # the game unlocks
+    assert changed[1:] == [(room.id, True, {"round": 2}), (room.id, False, {"round": 2})]
+
+
 def test_results_go_out_with_the_accounts_and_the_winner_is_announced() -> None:
     w = World()
     a, b = w.player(11), w.player(12)

@@ -2,11 +2,14 @@
 
 A room lives in exactly one process. This process registers its rooms in the presence, keeps
 them alive by heartbeat (which also rebuilds them after the presence lost them) and reports
-their player counts. Joining by mode picks the fullest open room of that mode anywhere: a seat
-is reserved there atomically; in a room of this process the player is seated at once, in a
-room of another the player gets a `redirect` with a signed seat token (`SeatTokens`) and claims
-the seat over there. With the presence unreachable, running rooms go on and joins by mode
-fall back to this process's own rooms.
+their player counts; a room's lock and metadata are republished as soon as its game changes
+them. Joining by mode picks the fullest open room of that mode with the same options anywhere
+(never a locked or private one): a seat is reserved there atomically; in a room of this
+process the player is seated at once, in a room of another the player gets a `redirect` with
+a signed seat token (`SeatTokens`) and claims the seat over there. A private room's code is
+registered with the room (unique across processes), so joining by code works the same way
+from any process. With the presence unreachable, running rooms go on and joins fall back to
+this process's own rooms.
 """
 
 from __future__ import annotations
@@ -15,11 +18,11 @@ import asyncio
 import logging
 import math
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from game_server.engine.matchmaker import Matchmaker
+from game_server.engine.matchmaker import Matchmaker, normal_code
 from game_server.engine.room import Member, Room
 from game_server.engine.seats import SeatTokenError, SeatTokens
 from game_server.presence.base import (
@@ -29,6 +32,7 @@ from game_server.presence.base import (
     Presence,
     PresenceUnavailable,
     RoomRecord,
+    options_key,
 )
 from protocol.errors import ErrorCode, ProtocolError
 
@@ -39,6 +43,7 @@ log = logging.getLogger("arena.cluster")
 _CANDIDATES = 4
 _CREATE_ATTEMPTS = 20  # rounds of "look for a seat, else try to create a room"
 _CREATE_LOCK_TTL = 2.0  # seconds: a process that dies holding the lock blocks no one longer
+_CODE_ATTEMPTS = 8  # private rooms drawn again when their code is another process's room's
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +95,9 @@ class Cluster:
         self._beat: asyncio.Task[None] | None = None
         self._outage = False
         self._count = on_placement or (lambda outcome: None)
+        self._changed: set[str] = set()  # rooms whose lock or metadata changed, to republish
         matchmaker.room_closed_hooks.append(self._room_closed)
+        matchmaker.room_changed_hooks.append(self._room_changed)
 
     @property
     def process_id(self) -> str:
@@ -154,12 +161,36 @@ class Cluster:
             url=self.url,
             players=room.player_count + self._claims.get(room.id, 0),
             max_players=room.max_players,
+            locked=room.locked,
+            private=room.private,
+            code=room.code,
+            metadata=dict(room.metadata),
+            options=options_key(room.options),
         )
 
     def _room_closed(self, room: Room) -> None:
         self._reported.pop(room.id, None)
         self._claims.pop(room.id, None)
+        self._changed.discard(room.id)
         self.spawn(self._quietly(self.presence.remove_room(room.id)))
+
+    def _room_changed(self, room: Room) -> None:
+        """The game locked, unlocked or relabelled `room` (maybe mid-join): republish it
+        once the game is done, all changes of that turn of the event loop together."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop, no presence calls: the next heartbeat carries it
+        if not self._changed:
+            loop.call_soon(self._publish_changes)
+        self._changed.add(room.id)
+
+    def _publish_changes(self) -> None:
+        rooms = [self.matchmaker.get(room_id) for room_id in self._changed]
+        self._changed.clear()
+        for room in rooms:
+            if room is not None and not room.closed:
+                self.spawn(self._quietly(self.presence.update_room(self.record(room))))
 
     # -- the lobby ------------------------------------------------------------------------------
 
@@ -173,7 +204,7 @@ class Cluster:
         except PresenceUnavailable:
             return self._local_rooms(), False
         records.sort(key=lambda r: (r.mode, -r.players, r.id))
-        return [record.to_json() for record in records], True
+        return [record.to_json() for record in records if not record.private], True
 
     def _local_rooms(self) -> list[dict[str, Any]]:
         """This process's rooms for the lobby: private ones are found by their code only."""
@@ -182,58 +213,62 @@ class Cluster:
 
     # -- joining by mode ------------------------------------------------------------------------
 
-    async def place(self, member: Member, mode: str, session_hash: str) -> Seated | Redirect:
-        """Seat `member` in the fullest open room of `mode` on any process (else a new room
-        here): seated here, or a `Redirect` to the process that holds the room."""
-        if mode not in self.matchmaker.modes:
-            known = ", ".join(sorted(self.matchmaker.modes))
-            raise ProtocolError(ErrorCode.UNKNOWN_MODE,
-                                f"unknown mode {mode!r}; this server runs: {known}")
+    async def place(self, member: Member, mode: str, session_hash: str,
+                    options: Mapping[str, Any] | None = None) -> Seated | Redirect:
+        """Seat `member` in the fullest open room of `mode` with `options` (validated here,
+        completed with defaults) on any process, else in a new room here: seated here, or a
+        `Redirect` to the process that holds the room."""
+        wanted = self.matchmaker.validate_options(mode, options)  # unknown_mode, bad options
         lock = self._locks.setdefault(mode, asyncio.Lock())
         async with lock:  # this process's joins of one mode fill rooms one after another
             try:
                 await self._withdraw_offer(member.identity.id)
-                placed = await self._place(member, mode, session_hash)
+                placed = await self._place(member, mode, wanted, session_hash)
             except PresenceUnavailable as exc:
                 log.warning("presence unreachable; seating %s in a room here: %s",
                             member.identity.name, exc)
-                room, player_id, token = self.matchmaker.join(member, mode=mode)
+                room, player_id, token = self.matchmaker.join(member, mode=mode,
+                                                              options=wanted)
                 self._count("local")
                 return Seated(room, player_id, token)
         self._count("redirected" if isinstance(placed, Redirect) else "here")
         return placed
 
-    async def _place(self, member: Member, mode: str, session_hash: str) -> Seated | Redirect:
+    async def _place(self, member: Member, mode: str, options: Mapping[str, Any],
+                     session_hash: str) -> Seated | Redirect:
+        key = options_key(options)
+        lock_name = f"create:{mode}:{key}"
         delay = 0.01
         for _ in range(_CREATE_ATTEMPTS):
-            placed = await self._into_open_room(member, mode, session_hash)
+            placed = await self._into_open_room(member, mode, key, session_hash)
             if placed is not None:
                 return placed
-            # No open room: create one, under the mode's lock, so two processes never open
-            # two rooms at once (both would stay half empty); with the lock, look again first.
-            token = await self.presence.lock(f"create:{mode}", _CREATE_LOCK_TTL)
+            # No open room: create one, under the lock of the mode and options, so two
+            # processes never open two such rooms at once (both would stay half empty); with
+            # the lock, look again first.
+            token = await self.presence.lock(lock_name, _CREATE_LOCK_TTL)
             if token is None:
                 await asyncio.sleep(delay)  # another process is creating one: join it
                 delay = min(delay * 2, 0.2)
                 continue
             try:
-                placed = await self._into_open_room(member, mode, session_hash)
+                placed = await self._into_open_room(member, mode, key, session_hash)
                 if placed is not None:
                     return placed
-                room = self.matchmaker.create_room(mode)
+                room = self.matchmaker.create_room(mode, options)
                 await self.presence.register_room(self.record(room))
                 self._reported[room.id] = 0
             finally:
-                await self.presence.unlock(f"create:{mode}", token)
+                await self.presence.unlock(lock_name, token)
             placed = await self._seat_in(self.record(room), member, session_hash)
             if placed is not None:
                 return placed
         raise ProtocolError(ErrorCode.UNAVAILABLE, "could not find or open a room; try again")
 
-    async def _into_open_room(self, member: Member, mode: str, session_hash: str
+    async def _into_open_room(self, member: Member, mode: str, key: str, session_hash: str
                               ) -> Seated | Redirect | None:
         records = await self.presence.rooms(mode)
-        open_rooms = [r for r in records if r.free > 0]
+        open_rooms = [r for r in records if r.matchable and r.options == key]
         open_rooms.sort(key=lambda r: (-(r.players + r.reserved), r.process != self.process_id))
         for record in open_rooms[:_CANDIDATES]:
             placed = await self._seat_in(record, member, session_hash)
@@ -243,20 +278,62 @@ class Cluster:
 
     async def place_in_room(self, member: Member, room_id: str, session_hash: str
                             ) -> Seated | Redirect:
-        """Seat `member` in the room `room_id`, wherever it runs (the lobby's "join")."""
+        """Seat `member` in the room `room_id`, wherever it runs (the lobby's "join"); a
+        private room is not found this way."""
         try:
             records = [r for r in await self.presence.rooms() if r.id == room_id]
         except PresenceUnavailable:
             records = []
-        if not records:
+        if not records or records[0].private:
             room, player_id, token = self.matchmaker.join(member, room_id=room_id)
             return Seated(room, player_id, token)
-        if records[0].free <= 0:
-            raise ProtocolError(ErrorCode.ROOM_FULL, f"room {room_id!r} is full")
-        placed = await self._seat_in(records[0], member, session_hash)
-        if placed is None:
-            raise ProtocolError(ErrorCode.ROOM_FULL, f"room {room_id!r} is full")
-        return placed
+        return await self._seat_in_record(member, records[0], session_hash, f"room {room_id!r}")
+
+    async def place_by_code(self, member: Member, code: str, session_hash: str
+                            ) -> Seated | Redirect:
+        """Seat `member` in the private room whose code is `code` (as typed), wherever it
+        runs: seated here, or a `Redirect`; `room_not_found` for a code no room has."""
+        wanted = normal_code(code)
+        try:
+            await self._withdraw_offer(member.identity.id)
+            record = await self.presence.room_by_code(wanted) if wanted else None
+        except PresenceUnavailable:
+            record = None  # this process's own rooms still answer to their codes
+        if record is None:
+            room, player_id, token = self.matchmaker.join(member, code=wanted)
+            return Seated(room, player_id, token)
+        return await self._seat_in_record(member, record, session_hash, "that room")
+
+    async def _seat_in_record(self, member: Member, record: RoomRecord, session_hash: str,
+                              what: str) -> Seated | Redirect:
+        """A seat in the room of `record`, asked for by name: why not, when there is none."""
+        if record.locked:
+            raise ProtocolError(ErrorCode.ROOM_LOCKED, f"{what} is not taking players")
+        if record.free > 0:
+            placed = await self._seat_in(record, member, session_hash)
+            if placed is not None:
+                return placed
+        raise ProtocolError(ErrorCode.ROOM_FULL, f"{what} is full")
+
+    async def create(self, member: Member, mode: str, options: Mapping[str, Any] | None,
+                     *, private: bool = False) -> Seated:
+        """A new room here of `mode` with `options`, registered at once (a private one with a
+        code no other process's room has), with `member` seated in it."""
+        wanted = self.matchmaker.validate_options(mode, options)
+        for _ in range(_CODE_ATTEMPTS):
+            room = self.matchmaker.create_room(mode, wanted, private=private)
+            try:
+                registered = await self.presence.register_room(self.record(room))
+            except PresenceUnavailable as exc:
+                log.warning("presence unreachable; room %s is registered by a later heartbeat:"
+                            " %s", room.id, exc)
+                registered = True
+            if registered:
+                self._reported[room.id] = 0
+                room, player_id, token = self.matchmaker.seat(member, room)
+                return Seated(room, player_id, token)
+            room.close("room_closed")  # its code is another process's room's: draw again
+        raise ProtocolError(ErrorCode.UNAVAILABLE, "could not open a room; try again")
 
     async def _seat_in(self, record: RoomRecord, member: Member, session_hash: str
                        ) -> Seated | Redirect | None:
@@ -265,7 +342,7 @@ class Cluster:
         here = record.process == self.process_id
         if here:
             room = self.matchmaker.get(record.id)
-            if room is None or room.closed or room.is_full:
+            if room is None or room.closed or room.is_full or room.locked:
                 return None
         seat = secrets.token_urlsafe(12)
         if not await self.presence.reserve(record.id, seat, self.seat_ttl):
@@ -334,7 +411,16 @@ class Cluster:
         if not claimed:
             raise ProtocolError(ErrorCode.SEAT_INVALID,
                                 "that seat expired or was already taken; join by mode")
-        room, player_id, token = self.matchmaker.join(member, room_id=room_id)
+        room = self.matchmaker.get(room_id)
+        try:
+            if room is None or room.closed:
+                raise ProtocolError(ErrorCode.ROOM_CLOSED, f"room {room_id} is closed")
+            # The seat was granted by mode, id or code (a private room's too): seat directly;
+            # the room still refuses when it filled, locked or its game says no.
+            room, player_id, token = self.matchmaker.seat(member, room)
+        except ProtocolError:
+            self._reported.pop(room_id, None)  # the claim counted a player: count again
+            raise
         self._reported[room_id] = self._reported.get(room_id, 0) + 1  # the claim counted it
         return Seated(room, player_id, token)
 

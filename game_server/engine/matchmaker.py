@@ -97,6 +97,8 @@ class Matchmaker:
         self._disposals: dict[str, Timer] = {}
         # Called with every room this matchmaker closes (the cluster unregisters it).
         self.room_closed_hooks: list[Callable[[Room], None]] = []
+        # Called with a room whose lock or metadata changed (the cluster republishes it).
+        self.room_changed_hooks: list[Callable[[Room], None]] = []
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -251,6 +253,7 @@ class Matchmaker:
             max_backlog=self.max_backlog,
             max_lag=self.max_lag,
         )
+        room.on_change = self._room_changed
         self._rooms[room_id] = room
         if code is not None:
             self._by_code[code] = room
@@ -287,6 +290,10 @@ class Matchmaker:
         for hook in self.room_closed_hooks:
             hook(room)
         log.info("room %s disposed", room.id)
+
+    def _room_changed(self, room: Room) -> None:
+        for hook in self.room_changed_hooks:
+            hook(room)
 
     def _cancel_disposal(self, room_id: str) -> None:
         timer = self._disposals.pop(room_id, None)

@@ -118,6 +118,9 @@ class Room:
         self.code = code
         self.locked = False
         self.metadata: dict[str, Any] = {}
+        #: Called with the room after `lock`, `unlock` or `set_metadata` changed what the
+        #: lobby shows (the cluster republishes the room); it must not raise.
+        self.on_change: Callable[[Room], None] | None = None
         self.stats = RoomStats()
         self.closed = False
         self._scheduler = scheduler
@@ -396,6 +399,7 @@ class Room:
             self._after_event()
 
     def set_metadata(self, **values: str | int | float | bool | None) -> None:
+        before = dict(self.metadata)
         for key, value in values.items():
             if value is None:
                 self.metadata.pop(key, None)
@@ -403,12 +407,22 @@ class Room:
                 self.metadata[key] = value
             else:
                 raise TypeError(f"metadata {key!r} must be a string, number or boolean")
+        if self.metadata != before:
+            self._changed()
 
     def lock(self) -> None:
-        self.locked = True
+        if not self.locked:
+            self.locked = True
+            self._changed()
 
     def unlock(self) -> None:
-        self.locked = False
+        if self.locked:
+            self.locked = False
+            self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change(self)
 
     def report(self, outcomes: list[Outcome]) -> None:
         if self._on_result is None:

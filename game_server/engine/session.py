@@ -175,21 +175,20 @@ class PlayerSession:
         if msg.resume is not None:
             self.room, self.player_id = self._matchmaker.resume(self, msg.resume)
             self.resume_token = msg.resume
-        elif msg.code is not None:
-            self.room, self.player_id, self.resume_token = self._matchmaker.join(
-                self, code=msg.code)
         elif msg.seat is not None:
             if cluster is None:
                 raise ProtocolError(ErrorCode.SEAT_INVALID, "this server takes no seat tokens")
             self._join_later(cluster.claim(self, msg.seat))
         elif cluster is not None and cluster.distributed:
-            if msg.mode is not None:
-                self._join_later(cluster.place(self, msg.mode, self.session_hash))
+            if msg.code is not None:
+                self._join_later(cluster.place_by_code(self, msg.code, self.session_hash))
+            elif msg.mode is not None:
+                self._join_later(cluster.place(self, msg.mode, self.session_hash, msg.options))
             else:
                 self._join_later(cluster.place_in_room(self, str(msg.room), self.session_hash))
         else:
             self.room, self.player_id, self.resume_token = self._matchmaker.join(
-                self, mode=msg.mode, room_id=msg.room, options=msg.options
+                self, mode=msg.mode, room_id=msg.room, code=msg.code, options=msg.options
             )
 
     def _on_create(self, msg: messages.Create) -> None:
@@ -199,6 +198,10 @@ class PlayerSession:
             )
         if self._joining:
             raise ProtocolError(ErrorCode.ALREADY_IN_ROOM, "a join is already under way")
+        cluster = self._cluster
+        if cluster is not None and cluster.distributed:  # registered (and its code) at once
+            self._join_later(cluster.create(self, msg.mode, msg.options, private=msg.private))
+            return
         self.room, self.player_id, self.resume_token = self._matchmaker.create(
             self, msg.mode, msg.options, private=msg.private)
 

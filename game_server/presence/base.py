@@ -7,21 +7,34 @@ it; any process may list rooms, reserve a seat in one, and publish to every proc
 
 Seat accounting: a room's record carries `players` (set by its owner: members, held seats and
 claims in flight) and the live reservations (`reserved`). `reserve` admits a seat only while
-`players + reserved < max_players`, atomically across processes; `claim` turns a reservation
-into a player (single use); a reservation not claimed within its time-to-live lapses.
+`players + reserved < max_players` and the room is not locked, atomically across processes;
+`claim` turns a reservation into a player (single use); a reservation not claimed within its
+time-to-live lapses.
+
+What matchmaking needs besides seats travels in the record too: whether the game `locked` the
+room, whether it is `private` (then its `code` finds it, and nothing else offers it), the
+game's public `metadata`, and the room's validated options as one canonical string
+(`options_key`), so that quick play on any process finds a room with the options asked for.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+import orjson
 
 # Pub/sub message kinds (the "kind" field of a published dict).
 KIND_CHAT = "chat"  # {"kind", "name", "text"}: global chat or an announcement
 KIND_KICK_SESSION = "kick_session"  # {"kind", "session"}: a session was revoked (its hash)
 KIND_CONNECTED = "connected"  # {"kind", "user", "socket"}: an account opened a game socket
+
+
+def options_key(options: Mapping[str, Any]) -> str:
+    """A room's validated options as one canonical string: equal options, equal keys."""
+    return orjson.dumps(dict(options), option=orjson.OPT_SORT_KEYS).decode()
 
 
 class PresenceUnavailable(Exception):
@@ -39,17 +52,27 @@ class RoomRecord:
     players: int
     max_players: int
     reserved: int = 0  # live seat reservations (filled in by `rooms()`; ignored on writes)
+    locked: bool = False  # the game locked it: no seat is reserved in it
+    private: bool = False  # joined by `code` only: never offered by quick play nor listed
+    code: str | None = None  # a private room's code, in `normal_code` form
+    metadata: dict[str, Any] = field(default_factory=dict)  # the game's public metadata
+    options: str = "{}"  # `options_key` of the room's validated options
 
     @property
     def free(self) -> int:
         return self.max_players - self.players - self.reserved
 
+    @property
+    def matchable(self) -> bool:
+        """Whether quick play may offer a seat here (with the right mode and options)."""
+        return self.free > 0 and not (self.locked or self.private)
+
     def with_players(self, players: int) -> RoomRecord:
         return replace(self, players=players)
 
     def to_json(self) -> dict[str, Any]:
-        """The room as `GET /api/rooms` and the lobby list it."""
-        return {
+        """The room as `GET /api/rooms` and the lobby list it (never asked of a private one)."""
+        out: dict[str, Any] = {
             "id": self.id,
             "mode": self.mode,
             "players": self.players,
@@ -58,6 +81,11 @@ class RoomRecord:
             "process": self.process,
             "url": self.url,
         }
+        if self.locked:
+            out["locked"] = True
+        if self.metadata:
+            out["metadata"] = dict(self.metadata)
+        return out
 
 
 Subscriber = Callable[[dict[str, Any]], None]
@@ -92,8 +120,16 @@ class Presence(abc.ABC):
     # -- the room registry (the owner writes, everyone reads) ---------------------------------
 
     @abc.abstractmethod
-    async def register_room(self, record: RoomRecord) -> None:
-        """Create or replace this process's room `record` (its `players` is the truth now)."""
+    async def register_room(self, record: RoomRecord) -> bool:
+        """Create or replace this process's room `record` (its `players` is the truth now).
+
+        False, and nothing written, when the record's `code` is another live room's (codes
+        are drawn by each process alone: the owner draws another)."""
+
+    @abc.abstractmethod
+    async def update_room(self, record: RoomRecord) -> None:
+        """The owner's room changed (locked, metadata): rewrite a live record's fields but
+        `players`; a no-op for a room the presence does not hold."""
 
     @abc.abstractmethod
     async def set_players(self, room_id: str, players: int) -> None:
@@ -101,8 +137,9 @@ class Presence(abc.ABC):
 
     @abc.abstractmethod
     async def heartbeat(self, records: list[RoomRecord]) -> None:
-        """Refresh this process's rooms for another `room_ttl`; re-create any that vanished
-        (an expired key, a restarted Redis) from `records`, the owner's truth."""
+        """Refresh this process's rooms for another `room_ttl` and their fields but `players`
+        (what `update_room` writes); re-create any that vanished (an expired key, a restarted
+        Redis) from `records`, the owner's truth."""
 
     @abc.abstractmethod
     async def remove_room(self, room_id: str) -> None:
@@ -112,12 +149,16 @@ class Presence(abc.ABC):
     async def rooms(self, mode: str | None = None) -> list[RoomRecord]:
         """Every live room of every process (of `mode`), with `reserved` filled in."""
 
+    @abc.abstractmethod
+    async def room_by_code(self, code: str) -> RoomRecord | None:
+        """The live room whose `code` is `code` (in `normal_code` form), if any."""
+
     # -- seats ---------------------------------------------------------------------------------
 
     @abc.abstractmethod
     async def reserve(self, room_id: str, seat: str, ttl: float) -> bool:
         """Reserve seat `seat` in the room for `ttl` seconds if it has a free seat, atomically
-        with every other process; False when the room is full or gone."""
+        with every other process; False when the room is full, locked or gone."""
 
     @abc.abstractmethod
     async def claim(self, room_id: str, seat: str) -> bool:

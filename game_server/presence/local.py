@@ -12,6 +12,7 @@ import asyncio
 import itertools
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -79,9 +80,25 @@ class LocalPresence(Presence):
             del seats[seat]
         return seats
 
-    async def register_room(self, record: RoomRecord) -> None:
-        self._rooms[record.id] = record
+    async def register_room(self, record: RoomRecord) -> bool:
+        if record.code is not None and self._code_holder(record.code, record.id) is not None:
+            return False
+        self._rooms[record.id] = replace(record, reserved=0)
         self._expires[record.id] = self._clock() + self.room_ttl
+        return True
+
+    def _code_holder(self, code: str, but: str | None = None) -> RoomRecord | None:
+        """The live room other than `but` whose code is `code`."""
+        for room_id in list(self._rooms):
+            record = self._live(room_id)
+            if record is not None and record.code == code and room_id != but:
+                return record
+        return None
+
+    async def update_room(self, record: RoomRecord) -> None:
+        held = self._live(record.id)
+        if held is not None:
+            self._rooms[record.id] = replace(record, players=held.players, reserved=0)
 
     async def set_players(self, room_id: str, players: int) -> None:
         record = self._live(room_id)
@@ -91,8 +108,9 @@ class LocalPresence(Presence):
     async def heartbeat(self, records: list[RoomRecord]) -> None:
         expiry = self._clock() + self.room_ttl
         for record in records:
-            if self._live(record.id) is None:
-                self._rooms[record.id] = record
+            held = self._live(record.id)
+            players = record.players if held is None else held.players
+            self._rooms[record.id] = replace(record, players=players, reserved=0)
             self._expires[record.id] = expiry
 
     async def remove_room(self, room_id: str) -> None:
@@ -104,11 +122,14 @@ class LocalPresence(Presence):
             record = self._live(room_id)
             if record is None or (mode is not None and record.mode != mode):
                 continue
-            found.append(RoomRecord(
-                record.id, record.mode, record.process, record.url, record.players,
-                record.max_players, len(self._reservations(room_id)),
-            ))
+            found.append(replace(record, reserved=len(self._reservations(room_id))))
         return found
+
+    async def room_by_code(self, code: str) -> RoomRecord | None:
+        record = self._code_holder(code)
+        if record is None:
+            return None
+        return replace(record, reserved=len(self._reservations(record.id)))
 
     # -- seats ---------------------------------------------------------------------------------
 
@@ -119,7 +140,7 @@ class LocalPresence(Presence):
         seats = self._reservations(room_id)
         if seat in seats:
             return False
-        if record.players + len(seats) >= record.max_players:
+        if record.locked or record.players + len(seats) >= record.max_players:
             return False
         seats[seat] = self._clock() + ttl
         return True

@@ -2,11 +2,14 @@
 
 Keys, under a prefix (``arena`` by default):
 
-* ``arena:room:{id}``: a hash (mode, process, url, players, max_players) that expires
-  ``room_ttl`` after the owner's last heartbeat;
+* ``arena:room:{id}``: a hash (mode, process, url, players, max_players, locked, private,
+  code, metadata as JSON, options key) that expires ``room_ttl`` after the owner's last
+  heartbeat;
 * ``arena:seats:{id}``: a sorted set of reservations, seat -> expiry in Redis's own clock (ms),
   expiring with the room;
 * ``arena:rooms``: the set of room ids; ids whose hash expired are dropped by `rooms()`;
+* ``arena:code:{code}``: a private room's id by its code, expiring with the room (taken only
+  while no live room holds the code, so a code names one room deployment-wide);
 * ``arena:lock:{name}``: a lock (SET NX PX with a random token; deleted only by its holder);
 * ``arena:events``: the pub/sub channel, carrying orjson-encoded dicts.
 
@@ -53,7 +56,8 @@ _RESERVE = _NOW + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 if redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
-local room = redis.call('HMGET', KEYS[1], 'players', 'max_players')
+local room = redis.call('HMGET', KEYS[1], 'players', 'max_players', 'locked')
+if room[3] == '1' then return 0 end
 local players = tonumber(room[1]) or 0
 if players + redis.call('ZCARD', KEYS[2]) >= (tonumber(room[2]) or 0) then return 0 end
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
@@ -80,20 +84,86 @@ redis.call('HSET', KEYS[1], 'players', ARGV[1])
 return 1
 """
 
-# KEYS: the rooms set, then room and seats of each record. ARGV: ttl (ms), then id, mode,
-# process, url, players, max_players of each record. A vanished room is re-created.
-_HEARTBEAT = """
+# A private room's code key: taken unless another live room holds it. Needs `prefix`.
+_TAKE_CODE = """
+local function take_code(code, id, ttl)
+  local key = prefix .. 'code:' .. code
+  local holder = redis.call('GET', key)
+  if holder and holder ~= id and redis.call('EXISTS', prefix .. 'room:' .. holder) == 1 then
+    return false
+  end
+  redis.call('SET', key, id, 'PX', ttl)
+  return true
+end
+"""
+
+# KEYS: the rooms set, room, seats. ARGV: ttl (ms), id, key prefix, code ('' if none), then
+# the hash's fields and values. 0 (nothing written) if another live room holds the code.
+_REGISTER = "local prefix = ARGV[3]\n" + _TAKE_CODE + """
+if ARGV[4] ~= '' and not take_code(ARGV[4], ARGV[2], ARGV[1]) then return 0 end
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[2], unpack(ARGV, 5))
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[3], ARGV[1])
+redis.call('SADD', KEYS[1], ARGV[2])
+return 1
+"""
+
+# KEYS: room. ARGV: fields and values. Only a live room: a hash created here would never expire.
+_UPDATE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+
+# A record's fields in the order `heartbeat` passes them.
+_FIELDS = ("mode", "process", "url", "players", "max_players", "locked", "private", "code",
+           "metadata", "options")
+
+# KEYS: the rooms set, then room and seats of each record. ARGV: ttl (ms), key prefix, then
+# id and the `_FIELDS` of each record. A vanished room is re-created; a live one gets every
+# field but `players` (its owner sets those, claims add to them). A code is taken back unless
+# another live room holds it.
+_HEARTBEAT = (
+    "local prefix = ARGV[2]\n"
+    "local fields = {" + ", ".join(f"'{name}'" for name in _FIELDS) + "}\n"
+    + _TAKE_CODE + """
 for i = 1, (#KEYS - 1) / 2 do
-  local room, seats, a = KEYS[2 * i], KEYS[2 * i + 1], 2 + (i - 1) * 6
-  if redis.call('EXISTS', room) == 0 then
-    redis.call('HSET', room, 'mode', ARGV[a + 1], 'process', ARGV[a + 2], 'url', ARGV[a + 3],
-               'players', ARGV[a + 4], 'max_players', ARGV[a + 5])
+  local room, seats, a = KEYS[2 * i], KEYS[2 * i + 1], 3 + (i - 1) * (#fields + 1)
+  local id, code = ARGV[a], ''
+  local fresh = redis.call('EXISTS', room) == 0
+  for f, name in ipairs(fields) do
+    if fresh or name ~= 'players' then redis.call('HSET', room, name, ARGV[a + f]) end
+    if name == 'code' then code = ARGV[a + f] end
   end
   redis.call('PEXPIRE', room, ARGV[1])
   redis.call('PEXPIRE', seats, ARGV[1])
-  redis.call('SADD', KEYS[1], ARGV[a])
+  redis.call('SADD', KEYS[1], id)
+  if code ~= '' then take_code(code, id, ARGV[1]) end
 end
 return 1
+""")
+
+# KEYS: room, seats, the rooms set. ARGV: id, key prefix. Drops the room, its seats and its
+# code (if the code still names it).
+_REMOVE = """
+local code = redis.call('HGET', KEYS[1], 'code')
+if code and code ~= '' then
+  local key = ARGV[2] .. 'code:' .. code
+  if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key) end
+end
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('SREM', KEYS[3], ARGV[1])
+return 1
+"""
+
+# KEYS: the code. ARGV: key prefix. {id, hash fields, live seats} of the room, or nil.
+_BY_CODE = _NOW + """
+local id = redis.call('GET', KEYS[1])
+if not id then return nil end
+local fields = redis.call('HGETALL', ARGV[1] .. 'room:' .. id)
+if #fields == 0 then return nil end
+return {id, fields, redis.call('ZCOUNT', ARGV[1] .. 'seats:' .. id, '(' .. now, '+inf')}
 """
 
 # KEYS: the lock. ARGV: the holder's token. Deletes the lock only if that token still holds it.
@@ -119,6 +189,30 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
 end
 return found
 """
+
+
+def _values(record: RoomRecord) -> list[str | int]:
+    """`record`'s `_FIELDS` as Redis stores them."""
+    return [record.mode, record.process, record.url, record.players, record.max_players,
+            int(record.locked), int(record.private), record.code or "",
+            orjson.dumps(record.metadata).decode(), record.options]
+
+
+def _record(room_id: str, flat: list[str], reserved: int) -> RoomRecord:
+    """A room's hash (flattened field, value, ...) and its live seats as a record."""
+    f = dict(zip(flat[::2], flat[1::2], strict=True))
+    try:
+        metadata = orjson.loads(f.get("metadata") or "{}")
+    except orjson.JSONDecodeError:
+        metadata = None
+    return RoomRecord(
+        room_id, f.get("mode", ""), f.get("process", ""), f.get("url", ""),
+        int(f.get("players", 0)), int(f.get("max_players", 0)), int(reserved),
+        locked=f.get("locked") == "1", private=f.get("private") == "1",
+        code=f.get("code") or None,
+        metadata=metadata if isinstance(metadata, dict) else {},
+        options=f.get("options", "{}"),
+    )
 
 
 def _redact(url: str) -> str:
@@ -180,7 +274,9 @@ class RedisPresence(Presence):
         register = self._client.register_script
         self._reserve, self._claim = register(_RESERVE), register(_CLAIM)
         self._set_players, self._heartbeat = register(_SET_PLAYERS), register(_HEARTBEAT)
-        self._rooms = register(_ROOMS)
+        self._rooms, self._by_code = register(_ROOMS), register(_BY_CODE)
+        self._register, self._update = register(_REGISTER), register(_UPDATE)
+        self._remove = register(_REMOVE)
         self._unlock = register(_UNLOCK)
         try:
             await self._call("ping", lambda r: r.ping())
@@ -223,19 +319,20 @@ class RedisPresence(Presence):
 
     # -- registry ------------------------------------------------------------------------------
 
-    async def register_room(self, record: RoomRecord) -> None:
+    async def register_room(self, record: RoomRecord) -> bool:
         room, seats = self._keys(record.id)
+        keys = [self._rooms_key, room, seats]
+        args: list[Any] = [self._ttl_ms, record.id, self._prefix, record.code or ""]
+        for name, value in zip(_FIELDS, _values(record), strict=True):
+            args += [name, value]
+        return bool(await self._call("register_room", lambda r: self._register(keys, args, r)))
 
-        async def op(r: aioredis.Redis) -> None:
-            async with r.pipeline(transaction=True) as pipe:
-                pipe.delete(room).hset(room, mapping={
-                    "mode": record.mode, "process": record.process, "url": record.url,
-                    "players": record.players, "max_players": record.max_players,
-                })
-                pipe.pexpire(room, self._ttl_ms).pexpire(seats, self._ttl_ms)
-                await pipe.sadd(self._rooms_key, record.id).execute()
-
-        await self._call("register_room", op)
+    async def update_room(self, record: RoomRecord) -> None:
+        keys, args = self._keys(record.id)[:1], []
+        for name, value in zip(_FIELDS, _values(record), strict=True):
+            if name != "players":
+                args += [name, value]
+        await self._call("update_room", lambda r: self._update(keys, args, r))
 
     async def set_players(self, room_id: str, players: int) -> None:
         keys = self._keys(room_id)[:1]
@@ -244,31 +341,29 @@ class RedisPresence(Presence):
     async def heartbeat(self, records: list[RoomRecord]) -> None:
         if not records:
             return
-        keys, args = [self._rooms_key], [self._ttl_ms]
+        keys, args = [self._rooms_key], [self._ttl_ms, self._prefix]
         for rec in records:
             keys += self._keys(rec.id)
-            args += [rec.id, rec.mode, rec.process, rec.url, rec.players, rec.max_players]
+            args += [rec.id, *_values(rec)]
         await self._call("heartbeat", lambda r: self._heartbeat(keys, args, r))
 
     async def remove_room(self, room_id: str) -> None:
-        async def op(r: aioredis.Redis) -> None:
-            async with r.pipeline(transaction=True) as pipe:
-                await pipe.delete(*self._keys(room_id)).srem(self._rooms_key, room_id).execute()
-
-        await self._call("remove_room", op)
+        keys, args = [*self._keys(room_id), self._rooms_key], [room_id, self._prefix]
+        await self._call("remove_room", lambda r: self._remove(keys, args, r))
 
     async def rooms(self, mode: str | None = None) -> list[RoomRecord]:
         keys, args = [self._rooms_key], [self._prefix]
         rows = await self._call("rooms", lambda r: self._rooms(keys, args, r))
-        found = []
-        for room_id, flat, reserved in rows:
-            f = dict(zip(flat[::2], flat[1::2], strict=True))
-            if mode is None or f.get("mode") == mode:
-                found.append(RoomRecord(
-                    room_id, f.get("mode", ""), f.get("process", ""), f.get("url", ""),
-                    int(f.get("players", 0)), int(f.get("max_players", 0)), int(reserved),
-                ))
-        return found
+        found = [_record(*row) for row in rows]
+        return [r for r in found if mode is None or r.mode == mode]
+
+    async def room_by_code(self, code: str) -> RoomRecord | None:
+        keys, args = [f"{self._prefix}code:{code}"], [self._prefix]
+        row = await self._call("room_by_code", lambda r: self._by_code(keys, args, r))
+        if not row:
+            return None
+        record = _record(*row)
+        return record if record.code == code else None
 
     # -- seats ---------------------------------------------------------------------------------
 
