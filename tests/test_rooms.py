@@ -199,9 +199,9 @@ def test_the_matchmaker_hears_of_each_change_to_a_rooms_lock_or_metadata() -> No
     assert room is not None
     # set_metadata in the game's constructor came before anyone could listen; the lock did not.
     assert changed == [(room.id, True, {"goal": 5})]
-    room.set_metadata(goal=5)  # no change, no call
-    room.lock()
-    room.set_metadata(round=2, goal=None)
+    room.handle.set_metadata(goal=5)  # no change, no call
+    room.handle.lock()
+    room.handle.set_metadata(round=2, goal=None)
     w.scheduler.advance(10.0)  # the game unlocks
     assert changed[1:] == [(room.id, True, {"round": 2}), (room.id, False, {"round": 2})]
 

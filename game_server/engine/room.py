@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from game_server.engine.connection import Connection, Identity
+from game_server.engine.handle import GameHandle
 from game_server.engine.metrics import TickObserver
 from game_server.engine.ticker import Scheduler, Timer
 from game_server.games.api import (
-    RESERVED_TYPES,
     Changes,
     Game,
     GameError,
@@ -73,9 +73,10 @@ class RoomStats:
 
 
 class Room:
-    """One running game and the players in it; the game's `RoomHandle`.
+    """One running game and the players in it.
 
-    The game is made by its spec's factory with this room as its handle. Members are the
+    The game is made by its spec's factory with the room's `GameHandle` (`handle`), the only
+    part of the room a game sees. Members are the
     players whose connection is open; held seats are players whose connection dropped and who
     may still resume. Both count toward the room's size and both are in the game.
     """
@@ -102,7 +103,6 @@ class Room:
         max_lag: float = 10.0,
     ) -> None:
         self.id = room_id
-        self.room_id = room_id  # the name the game API uses
         self.mode = spec
         self.seed = seed
         # Validated here too, so a room made in code cannot skip what `create` checks.
@@ -123,8 +123,8 @@ class Room:
         self.on_change: Callable[[Room], None] | None = None
         self.stats = RoomStats()
         self.closed = False
-        self._scheduler = scheduler
-        self._timers: dict[str, Timer] = {}
+        self.scheduler = scheduler
+        self._timers: dict[str, Timer] = {}  # the game's timers, by name (engine/handle.py)
         self._monotonic = monotonic
         self._wall = wall
         self._on_result = on_result
@@ -156,7 +156,8 @@ class Room:
         self.ticks = 0  # steps taken (ticking) or states sent (event-driven)
         # latest_only messages waiting for the next tick: (player id, type) -> body
         self._latest: dict[tuple[int, str], Any] = {}
-        self.game: Game = spec.factory(self)
+        self.handle = GameHandle(self)
+        self.game: Game = spec.factory(self.handle)
         self._hooks = {name: getattr(self.game, name, None) for name in (
             "on_join_attempt", "on_join", "on_leave", "on_drop", "on_resume", "on_timer",
             "on_dispose")}
@@ -363,68 +364,24 @@ class Room:
         for other in self._members.values():
             other.connection.send(data)
 
-    # -- the game's handle (games/api.py RoomHandle) ----------------------------------------
+    # -- what the game's handle changes (engine/handle.py) ------------------------------------
 
-    def send(self, player: int, kind: str, body: Mapping[str, Any]) -> None:
-        member = self._members.get(player)
-        if member is not None:
-            member.connection.send(encode(_game_message(kind, body)))
-
-    def broadcast(self, kind: str, body: Mapping[str, Any]) -> None:
-        data = encode(_game_message(kind, body))
-        for member in self._members.values():
-            member.connection.send(data)
-
-    def schedule(self, name: str, delay: float) -> None:
-        if self._scheduler is None:
-            raise RuntimeError(f"room {self.id} has no scheduler for timers")
-        if self.closed:
-            return
-        self.cancel(name)
-        self._timers[name] = self._scheduler.later(max(0.0, delay),
-                                                   lambda: self._fire(name))
-
-    def cancel(self, name: str) -> None:
-        timer = self._timers.pop(name, None)
-        if timer is not None:
-            timer.cancel()
-
-    def _fire(self, name: str) -> None:
+    def fire(self, name: str) -> None:
+        """A game timer is due: call the game, then send the state an event-driven room owes."""
         self._timers.pop(name, None)
-        hook = self._hooks["on_timer"]
-        if self.closed or hook is None:
+        if self.closed or self._hooks["on_timer"] is None:
             return
         self._call("on_timer", name)
         if not self.closed:
             self._after_event()
 
-    def set_metadata(self, **values: str | int | float | bool | None) -> None:
-        before = dict(self.metadata)
-        for key, value in values.items():
-            if value is None:
-                self.metadata.pop(key, None)
-            elif isinstance(value, str | int | float | bool):
-                self.metadata[key] = value
-            else:
-                raise TypeError(f"metadata {key!r} must be a string, number or boolean")
-        if self.metadata != before:
-            self._changed()
-
-    def lock(self) -> None:
-        if not self.locked:
-            self.locked = True
-            self._changed()
-
-    def unlock(self) -> None:
-        if self.locked:
-            self.locked = False
-            self._changed()
-
-    def _changed(self) -> None:
+    def changed(self) -> None:
+        """The room's lock or public metadata changed (the lobby and the cluster follow)."""
         if self.on_change is not None:
             self.on_change(self)
 
     def report(self, outcomes: list[Outcome]) -> None:
+        """The game's results, with the account of each player still known to the room."""
         if self._on_result is None:
             return
         pairs = [(self._identities[o.player], o) for o in outcomes if o.player in self._identities]
@@ -639,10 +596,3 @@ class Room:
             out["metadata"] = dict(self.metadata)
         return out
 
-
-def _game_message(kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
-    if kind in RESERVED_TYPES:
-        raise ValueError(f"message type {kind!r} is the engine's own")
-    msg = dict(body)
-    msg["type"] = kind
-    return msg

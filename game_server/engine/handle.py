@@ -1,0 +1,88 @@
+"""What a game sees of its room: the `RoomHandle` of the public game API (games/api.py).
+
+The room gives its game a `GameHandle`, never itself: the game can send, schedule timers, set
+its room's public metadata, lock it and report results, and nothing else (it cannot close the
+room, seat players or reach their connections).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from game_server.games.api import RESERVED_TYPES, Outcome
+from protocol.codec import encode
+
+if TYPE_CHECKING:
+    from game_server.engine.room import Room
+
+
+def game_message(kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    """A game's own message as it goes on the wire: `{"type": kind, ...body}`."""
+    if kind in RESERVED_TYPES:
+        raise ValueError(f"message type {kind!r} is the engine's own")
+    msg = dict(body)
+    msg["type"] = kind
+    return msg
+
+
+class GameHandle:
+    """One room's `RoomHandle`, as its game's factory receives it."""
+
+    __slots__ = ("_room", "room_id", "seed", "options")
+
+    def __init__(self, room: Room) -> None:
+        self._room = room
+        self.room_id = room.id
+        self.seed = room.seed
+        self.options = room.options
+
+    def send(self, player: int, kind: str, body: Mapping[str, Any]) -> None:
+        member = self._room._members.get(player)
+        if member is not None:
+            member.connection.send(encode(game_message(kind, body)))
+
+    def broadcast(self, kind: str, body: Mapping[str, Any]) -> None:
+        data = encode(game_message(kind, body))
+        for member in self._room._members.values():
+            member.connection.send(data)
+
+    def schedule(self, name: str, delay: float) -> None:
+        room = self._room
+        if room.scheduler is None:
+            raise RuntimeError(f"room {room.id} has no scheduler for timers")
+        if room.closed:
+            return
+        self.cancel(name)
+        room._timers[name] = room.scheduler.later(max(0.0, delay), lambda: room.fire(name))
+
+    def cancel(self, name: str) -> None:
+        timer = self._room._timers.pop(name, None)
+        if timer is not None:
+            timer.cancel()
+
+    def set_metadata(self, **values: str | int | float | bool | None) -> None:
+        metadata = self._room.metadata
+        before = dict(metadata)
+        for key, value in values.items():
+            if value is None:
+                metadata.pop(key, None)
+            elif isinstance(value, str | int | float | bool):
+                metadata[key] = value
+            else:
+                raise TypeError(f"metadata {key!r} must be a string, number or boolean")
+        if metadata != before:
+            self._room.changed()
+
+    def lock(self) -> None:
+        if not self._room.locked:
+            self._room.locked = True
+            self._room.changed()
+
+    def unlock(self) -> None:
+        if self._room.locked:
+            self._room.locked = False
+            self._room.changed()
+
+    def report(self, outcomes: list[Outcome]) -> None:
+        self._room.report(outcomes)
