@@ -37,8 +37,9 @@ const result = el('p');
 result.id = 'result';
 const events = el('ul', 'muted');
 events.id = 'events';
-root.append(el('p', '', 'Turn clock: ', clock), players, bidLine,
-  el('h3', '', 'Your dice'), myDice, controls, revealBox, result, events);
+const clockLine = el('p', '', 'Turn clock: ', clock);
+const diceTitle = el('h3', '', 'Your dice');
+root.append(clockLine, players, bidLine, diceTitle, myDice, controls, revealBox, result, events);
 
 const turnClock = new TurnClock(clock);
 let view = null;
@@ -147,6 +148,8 @@ page.start((v) => {
   bidLine.textContent = v.bid ? `Current bid: ${bidText(v.bid)} by ${nameOf(v, v.bid.by)}`
     : v.status === 'playing' ? `Round ${v.round}: no bid yet.` : '';
   turnClock.turn(v.status === 'playing' ? v.turn_number : null, v.rules?.turn_seconds);
+  clockLine.hidden = v.status !== 'playing';
+  diceTitle.hidden = !Array.isArray(v.dice);
   myDice.replaceChildren(...(v.dice || []).map(die));
   drawControls(v);
   drawReveal(v);
