@@ -150,3 +150,23 @@ async def test_lobby_lists_the_modes_with_a_leaderboard_each(server: ArenaServer
         ".map((li) => li.textContent).find((t) => t.startsWith('Champion '))", timeout=10000)
     assert int((await rating.json_value()).split()[-1]) > 1500  # won a rated match
     await page.screenshot(path=str(screenshot_dir() / "lobby-modes.png"), full_page=True)
+
+
+async def test_a_private_arena_room_by_code(server: ArenaServer, new_page: Any) -> None:
+    host = await new_page()
+    await guest_login(host, server.url, "Hostess")
+    async with host.expect_navigation():
+        await host.click(".mode-card[data-mode=arena] a.create")
+    await host.wait_for_function("window.arena && window.arena.room && window.arena.states > 2")
+    code = await host.text_content("#room-code")
+    room = next(r for r in server.matchmaker.rooms() if r.code == code)
+    assert room.private and await host.evaluate("window.arena.room") == room.id
+    assert f"code={code}" in host.url
+    friend = await new_page()
+    await guest_login(friend, server.url, "Friend")
+    await friend.fill(".mode-card[data-mode=arena] .code-form input[name=code]", code)
+    async with friend.expect_navigation():
+        await friend.click(".mode-card[data-mode=arena] .code-form button")
+    await friend.wait_for_function("window.arena && window.arena.room && window.arena.states > 2")
+    assert await friend.evaluate("window.arena.room") == room.id
+    assert room.player_count == 2

@@ -28,6 +28,9 @@ class PlayPage {
   constructor() {
     const { mode = '', room = '' } = document.body.dataset;
     this.wanted = { mode: mode || null, room: room || null };
+    const params = new URLSearchParams(window.location.search);
+    this.code = params.get('code'); // a private room's, as a friend read it out
+    this.create = params.get('create'); // 'private' or 'public': a room of our own
     this.world = new ClientWorld();
     this.clock = new ClockSync();
     this.interp = new Interpolator();
@@ -68,7 +71,9 @@ class PlayPage {
     this._listenInput();
     this.chat.listen(this.connection);
     this._listenBack();
-    this.arena.connect().join(this.wanted);
+    if (this.code) this.arena.connect().joinByCode(this.code);
+    else if (this.create) this.arena.connect().create({ mode: this.wanted.mode || 'arena', private: this.create !== 'public' });
+    else this.arena.connect().join(this.wanted);
     setInterval(() => this._sendInput(false), INPUT_INTERVAL_MS);
     setInterval(() => this._updateHud(), 250);
     this._updateHud();
@@ -103,6 +108,7 @@ class PlayPage {
       this.hud.showBanner('You were logged out.');
       this._toLogin();
     });
+    arena.onJoined((msg) => this._showCode(msg));
     arena.on('joined', (msg, receivedAt) => this._onJoined(msg, receivedAt));
     arena.on('state', (msg, receivedAt) => this._onState(msg, receivedAt));
     arena.on('chat', (msg) => this.chat.append(msg.name, msg.text, isGlobalChat(msg)));
@@ -112,6 +118,17 @@ class PlayPage {
       console.warn(`server: ${err.code}: ${err.message}`);
       if (!arena.inRoom) this.hud.showBanner('No room could be joined right now — reload this page to try again.');
     });
+  }
+
+  /** A private room shows its code, and the address becomes the code's. Called before the
+   * SDK saves the seat's resume token, which is kept per address: a reload resumes. */
+  _showCode(msg) {
+    const code = msg.code ?? null;
+    $('room-code').textContent = code ?? '–';
+    $('code-row').hidden = !code;
+    if (code && new URLSearchParams(window.location.search).get('code') !== code) {
+      window.history.replaceState(null, '', `/play?mode=${encodeURIComponent(msg.mode)}&code=${encodeURIComponent(code)}`);
+    }
   }
 
   _onJoined(msg, receivedAt) {
