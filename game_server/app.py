@@ -79,7 +79,7 @@ def build_app(
         (r"/", pages.LobbyPage, deps),
         (r"/login", pages.LoginPage, deps),
         (r"/logout", pages.LogoutPage, deps),
-        (r"/play", pages.PlayPage, deps),
+        (r"/play", pages.PlayPage, {**deps, "client_dir": WEB_CLIENT_DIR}),
         (r"/client/(.*)", ClientFileHandler, {"path": str(WEB_CLIENT_DIR)}),
         (r"/healthz", api.HealthHandler, deps),
         (r"/metrics", api.MetricsHandler, deps),

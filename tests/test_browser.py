@@ -196,7 +196,7 @@ async def test_lobby_shows_the_leaderboard(server: ArenaServer, new_page: Any) -
     page = await new_page()
     await guest_login(page, server.url, "Reader")
     await page.wait_for_function(
-        "[...document.querySelectorAll('#leaderboard li')]"
+        "[...document.querySelectorAll('.leaderboard[data-mode=arena] li')]"
         ".some((li) => li.textContent === 'Topscorer 4321' && li.classList.contains('guest'))",
         timeout=10000)
 

@@ -1,16 +1,15 @@
 /**
- * The lobby page: keeps the room list (every 2 s) and the all-time leaderboard (every 10 s)
- * fresh. Rows are built with `textContent`: room ids and names are data, never markup.
+ * The lobby page: the modes the server runs (rendered by the server: quick play, a private
+ * table, join by code), the live rooms of every mode with their metadata (every 2 s) and each
+ * mode's leaderboard (every 10 s), through the SDK's HTTP calls. Rows are built with
+ * `textContent`: room ids, metadata and names are data, never markup.
  */
+
+import { Arena } from './sdk/arena.js';
 
 const ROOMS_EVERY_MS = 2000;
 const LEADERBOARD_EVERY_MS = 10000;
-
-async function getJson(url) {
-  const response = await fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json' } });
-  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
-  return response.json();
-}
+const COLUMNS = 5;
 
 function cell(text, className) {
   const td = document.createElement('td');
@@ -19,10 +18,19 @@ function cell(text, className) {
   return td;
 }
 
+/** A room's public metadata as one line: "status waiting · dice 1" (players are a column). */
+export function metadataText(metadata) {
+  return Object.entries(metadata || {})
+    .filter(([key]) => key !== 'players')
+    .map(([key, value]) => `${key} ${value}`)
+    .join(' · ');
+}
+
 /** One `<tr data-room-id>` of the rooms table, the same markup lobby.html renders. */
 export function roomRow(room) {
   const tr = document.createElement('tr');
   tr.dataset.roomId = String(room.id);
+  tr.dataset.mode = String(room.mode);
   const id = cell('', 'room-id');
   const code = document.createElement('code');
   code.textContent = String(room.id);
@@ -37,6 +45,7 @@ export function roomRow(room) {
     id,
     cell(String(room.mode), 'room-mode'),
     cell(`${room.players} / ${room.max_players}`, 'room-players'),
+    cell(metadataText(room.metadata), 'room-meta'),
     action,
   );
   return tr;
@@ -46,16 +55,30 @@ function emptyRow() {
   const tr = document.createElement('tr');
   tr.className = 'empty';
   const td = cell('No rooms yet: the first player to join creates one.');
-  td.colSpan = 4;
+  td.colSpan = COLUMNS;
   tr.append(td);
   return tr;
 }
 
-export function renderRooms(tbody, rooms) {
-  tbody.replaceChildren(...(rooms.length ? rooms.map(roomRow) : [emptyRow()]));
+/** The rooms, grouped by mode (the order of the modes on the page), fullest first. */
+export function renderRooms(tbody, rooms, modeOrder = []) {
+  const rank = (mode) => {
+    const i = modeOrder.indexOf(mode);
+    return i === -1 ? modeOrder.length : i;
+  };
+  const sorted = [...rooms].sort((a, b) => rank(a.mode) - rank(b.mode) || b.players - a.players);
+  tbody.replaceChildren(...(sorted.length ? sorted.map(roomRow) : [emptyRow()]));
 }
 
-export function renderLeaderboard(list, empty, entries) {
+/** The figure an entry ranks by under `rule`: a best score, a number of wins or a rating. */
+export function figure(entry, rule) {
+  if (rule === 'wins') return String(entry.wins);
+  if (rule === 'rating') return String(Math.round(entry.rating));
+  if (rule === 'best_score') return String(entry.score);
+  return String(entry.score ?? entry.rating ?? entry.wins);
+}
+
+export function renderLeaderboard(list, empty, entries, rule) {
   const items = entries.map((entry) => {
     const li = document.createElement('li');
     const name = document.createElement('span');
@@ -64,11 +87,10 @@ export function renderLeaderboard(list, empty, entries) {
     li.append(name);
     // The guest mark is drawn by CSS, so the entry's text stays "name figure".
     if (entry.guest) li.classList.add('guest');
-    const figure = document.createElement('span');
-    figure.className = 'lb-figure';
-    // The figure the mode ranks by: a best score, a rating or a number of wins.
-    figure.textContent = String(entry.score ?? entry.rating ?? entry.wins);
-    li.append(' ', figure);
+    const value = document.createElement('span');
+    value.className = 'lb-figure';
+    value.textContent = figure(entry, rule);
+    li.append(' ', value);
     return li;
   });
   list.replaceChildren(...items);
@@ -90,20 +112,21 @@ function poll(fn, everyMs) {
 }
 
 function start() {
-  const table = document.getElementById('rooms');
-  const tbody = table?.tBodies[0];
+  const arena = new Arena(); // HTTP only here: the lobby opens no game socket
+  const boards = [...document.querySelectorAll('ol.leaderboard[data-mode]')];
+  const modeOrder = boards.map((list) => list.dataset.mode);
+  const tbody = document.getElementById('rooms')?.tBodies[0];
   if (tbody) {
     poll(async () => {
-      const { rooms } = await getJson('/api/rooms');
-      renderRooms(tbody, Array.isArray(rooms) ? rooms : []);
+      const rooms = await arena.rooms();
+      renderRooms(tbody, Array.isArray(rooms) ? rooms : [], modeOrder);
     }, ROOMS_EVERY_MS);
   }
-  const list = document.getElementById('leaderboard');
-  if (list) {
-    const empty = document.getElementById('leaderboard-empty');
+  for (const list of boards) {
+    const empty = list.parentElement.querySelector('.lb-empty');
     poll(async () => {
-      const { leaderboard } = await getJson('/api/leaderboard');
-      renderLeaderboard(list, empty, Array.isArray(leaderboard) ? leaderboard : []);
+      const { leaderboard, rule } = await arena.leaderboard(list.dataset.mode);
+      renderLeaderboard(list, empty, Array.isArray(leaderboard) ? leaderboard : [], rule);
     }, LEADERBOARD_EVERY_MS);
   }
 }

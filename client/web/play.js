@@ -1,13 +1,13 @@
 /**
- * The /play page: connect, join, steer, and draw the room at animation-frame rate, with our
- * own player predicted and everyone else interpolated (the HUD and banner: `hud.js`, the chat:
- * `chat.js`, the seat kept for a reload: `resume.js`). Everything that comes from the network
- * reaches the DOM through `textContent` only.
+ * The arena game's page (/play?mode=arena): join through the SDK (`sdk/arena.js`: reconnects,
+ * resume and redirects), steer, and draw the room at animation-frame rate, with our own player
+ * predicted and everyone else interpolated (the HUD and banner: `hud.js`, the chat: `chat.js`,
+ * the seat kept for a reload: `resume.js`). Everything that comes from the network reaches the
+ * DOM through `textContent` only.
  */
 
 import { ChatBox } from './chat.js';
 import { Hud } from './hud.js';
-import { Connection, socketUrl } from './net/connection.js';
 import { DropNotice } from './net/drops.js';
 import { ClockSync, Interpolator } from './net/interpolation.js';
 import { Predictor } from './net/prediction.js';
@@ -15,6 +15,7 @@ import { ClientWorld, isGlobalChat } from './net/protocol.js';
 import { Steering, keyDirection, quantize } from './input.js';
 import { CanvasRenderer, zoomFor } from './render/canvas.js';
 import { loadResume, saveResume } from './resume.js';
+import { Arena } from './sdk/arena.js';
 
 const INPUT_INTERVAL_MS = 100; // 10 Hz
 const INPUT_HEARTBEAT_MS = 500; // resend an unchanged direction at least this often
@@ -27,12 +28,16 @@ class PlayPage {
   constructor() {
     const { mode = '', room = '' } = document.body.dataset;
     this.wanted = { mode: mode || null, room: room || null };
+    const params = new URLSearchParams(window.location.search);
+    this.code = params.get('code'); // a private room's, as a friend read it out
+    this.create = params.get('create'); // 'private' or 'public': a room of our own
     this.world = new ClientWorld();
     this.clock = new ClockSync();
     this.interp = new Interpolator();
     this.predictor = new Predictor();
     this.steering = new Steering();
-    this.connection = new Connection({ url: socketUrl(window.location) });
+    this.arena = new Arena({ resume: { load: loadResume, save: saveResume } });
+    this.connection = this.arena.connection; // the HUD reads its ping, the chat sends through it
     this.renderer = new CanvasRenderer($('game'));
 
     this.states = 0;
@@ -66,8 +71,9 @@ class PlayPage {
     this._listenInput();
     this.chat.listen(this.connection);
     this._listenBack();
-    this.connection.join({ ...this.wanted, resume: loadResume() });
-    this.connection.connect();
+    if (this.code) this.arena.connect().joinByCode(this.code);
+    else if (this.create) this.arena.connect().create({ mode: this.wanted.mode || 'arena', private: this.create !== 'public' });
+    else this.arena.connect().join(this.wanted);
     setInterval(() => this._sendInput(false), INPUT_INTERVAL_MS);
     setInterval(() => this._updateHud(), 250);
     this._updateHud();
@@ -81,20 +87,14 @@ class PlayPage {
   // -- network -------------------------------------------------------------------------------
 
   _listenNetwork() {
-    const c = this.connection;
-    c.on('open', () => {
+    const arena = this.arena;
+    arena.onOpen(() => {
       this.drops.opened();
       this.hud.showBanner(null);
     });
-    c.on('close', (info) => {
-      this._leaveRoom(false);
-      if (info.sessionEnded) {
-        // Logged out (maybe in another tab or on another server): this session is over.
-        saveResume(null);
-        this.hud.showBanner('You were logged out.');
-        this._toLogin();
-        return;
-      }
+    arena.onClose((info) => {
+      this._leaveRoom();
+      if (info.sessionEnded) return; // onLoggedOut
       if (info.replaced) {
         this.hud.showBanner('You are playing in another tab or window — reload this page to play here.');
       } else {
@@ -102,43 +102,32 @@ class PlayPage {
         const text = this.drops.closed(info);
         if (text) this.hud.showBanner(text);
       }
-      if (!info.wasConnected && info.attempts >= 2) this._checkSession();
     });
-    c.on('message', (msg, receivedAt) => this._onMessage(msg, receivedAt));
-    // Our room is on another server: the connection moves there; the seat saved here for a
-    // reload means nothing on that server.
-    c.on('redirect', () => saveResume(null));
-    c.on('joinfailed', (info) => {
-      console.warn(`join: ${info.code}: ${info.message}`);
-      this.hud.showBanner('No room could be joined right now — reload this page to try again.');
+    // Logged out (maybe in another tab or on another server): this session is over.
+    arena.onLoggedOut(() => {
+      this.hud.showBanner('You were logged out.');
+      this._toLogin();
+    });
+    arena.onJoined((msg) => this._showCode(msg));
+    arena.on('joined', (msg, receivedAt) => this._onJoined(msg, receivedAt));
+    arena.on('state', (msg, receivedAt) => this._onState(msg, receivedAt));
+    arena.on('chat', (msg) => this.chat.append(msg.name, msg.text, isGlobalChat(msg)));
+    arena.on('left', () => this._leaveRoom());
+    arena.on('server_closing', (msg) => this.drops.message(msg));
+    arena.onError((err) => {
+      console.warn(`server: ${err.code}: ${err.message}`);
+      if (!arena.inRoom) this.hud.showBanner('No room could be joined right now — reload this page to try again.');
     });
   }
 
-  _onMessage(msg, receivedAt) {
-    switch (msg.type) {
-      case 'joined':
-        this._onJoined(msg, receivedAt);
-        break;
-      case 'state':
-        this._onState(msg, receivedAt);
-        break;
-      case 'chat':
-        this.chat.append(msg.name, msg.text, isGlobalChat(msg));
-        break;
-      case 'left':
-        this._leaveRoom(true);
-        break;
-      case 'server_closing':
-        this.drops.message(msg);
-        break;
-      case 'error':
-        // The connection handles these itself: resume, then room, then mode.
-        if (!['resume_failed', 'room_not_found', 'room_full', 'seat_invalid', 'unavailable'].includes(msg.code)) {
-          console.warn(`server: ${msg.code}: ${msg.message}`);
-        }
-        break;
-      default:
-        break;
+  /** A private room shows its code, and the address becomes the code's. Called before the
+   * SDK saves the seat's resume token, which is kept per address: a reload resumes. */
+  _showCode(msg) {
+    const code = msg.code ?? null;
+    $('room-code').textContent = code ?? '–';
+    $('code-row').hidden = !code;
+    if (code && new URLSearchParams(window.location.search).get('code') !== code) {
+      window.history.replaceState(null, '', `/play?mode=${encodeURIComponent(msg.mode)}&code=${encodeURIComponent(code)}`);
     }
   }
 
@@ -149,7 +138,6 @@ class PlayPage {
     this.interp.setTickInterval(world.tickInterval);
     this.predictor.setWorld({ width: world.width, height: world.height, speedFactor: world.speedFactor });
     this.predictor.clear();
-    saveResume(world.resume);
     const me = world.meView;
     if (me) {
       this.predictor.reset({ x: me.x, y: me.y, mass: me.mass, at: receivedAt });
@@ -209,25 +197,14 @@ class PlayPage {
     if (changes.leaderboard) this.hud.leaderboardChanged();
   }
 
-  /** Out of the room: `forGood` (a `left`) also forgets the seat's resume token. */
-  _leaveRoom(forGood) {
-    if (forGood) saveResume(null);
+  /** Out of the room (for good, or until the connection is back). */
+  _leaveRoom() {
     this.world.reset();
     this.interp.clear();
     this.predictor.clear();
     this.lastMe = null;
     this.hud.leaderboardChanged();
     this._updateHud();
-  }
-
-  async _checkSession() {
-    // Repeated failures to even connect: maybe the session expired (the upgrade answers 401).
-    try {
-      const response = await fetch('/api/me', { credentials: 'same-origin' });
-      if (response.status === 401) this._toLogin();
-    } catch {
-      // the server is down: keep retrying
-    }
   }
 
   _toLogin() {
@@ -292,10 +269,7 @@ class PlayPage {
   _listenBack() {
     // Leaving on purpose gives the seat up at once (and saves the best mass) instead of
     // holding it for a resume that will not come.
-    $('back')?.addEventListener('click', () => {
-      saveResume(null);
-      this.connection.leave();
-    });
+    $('back')?.addEventListener('click', () => this.arena.leave());
   }
 
   // -- drawing -------------------------------------------------------------------------------

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import tornado.web
 
 from game_server.accounts import AccountError
-from game_server.transport.base import BaseHandler
+from game_server.transport.base import BaseHandler, Services
+
+# How each leaderboard rule reads in the lobby ("Leaderboard by best score").
+RULE_WORDS = {"best_score": "best score", "wins": "wins", "rating": "rating"}
+
+_MODE_NAME = re.compile(r"[a-z0-9_-]{1,32}")
 
 
 def safe_next(target: str | None) -> str:
@@ -69,17 +76,45 @@ class LobbyPage(BaseHandler):
     @tornado.web.authenticated
     async def get(self) -> None:
         rooms, _ = await self.services.cluster.rooms()  # every process's rooms
-        self.render("lobby.html", user=self.current_user, rooms=rooms)
+        self.render("lobby.html", user=self.current_user, rooms=rooms,
+                    modes=list(self.services.matchmaker.modes.values()), rules=RULE_WORDS)
 
 
 class PlayPage(BaseHandler):
-    """`GET /play?mode=arena` or `/play?room=ID`: the canvas game."""
+    """`GET /play?mode=M` (quick play), `&create=private|public` (a new room with the mode's
+    options from the other query arguments), `&code=C` (a private room), or `?room=ID`: the
+    page of that mode. The arena game has its canvas page; any other mode gets the table page
+    running its module `client/web/games/<mode>.js`, or the generic one that shows its views."""
+
+    def initialize(self, services: Services, client_dir: Path) -> None:
+        super().initialize(services)
+        self.client_dir = client_dir
 
     @tornado.web.authenticated
-    def get(self) -> None:
+    async def get(self) -> None:
         room = self.get_argument("room", "")[:32]
-        mode = "" if room else self.get_argument("mode", "arena")[:32]
-        self.render("play.html", user=self.current_user, mode=mode, room=room)
+        mode = self.get_argument("mode", "")[:32]
+        if room and not mode:
+            mode = await self._mode_of(room)
+        modes = self.services.matchmaker.modes
+        if mode not in modes or mode == "arena":
+            # The canvas page, as before; a mode this server does not run is refused there.
+            self.render("play.html", user=self.current_user, mode="" if room else mode or "arena",
+                        room=room)
+            return
+        spec = modes[mode]
+        self.render("game.html", user=self.current_user, mode=mode, title=spec.title or mode,
+                    module=self.page_module(mode))
+
+    def page_module(self, mode: str) -> str:
+        """The browser module that draws `mode`: its own page if the client has one."""
+        if _MODE_NAME.fullmatch(mode) and (self.client_dir / "games" / f"{mode}.js").is_file():
+            return f"games/{mode}.js"
+        return "games/generic.js"
+
+    async def _mode_of(self, room: str) -> str:
+        rooms, _ = await self.services.cluster.rooms()  # every process's rooms
+        return next((str(r.get("mode", "")) for r in rooms if r.get("id") == room), "")
 
 
 class LogoutPage(BaseHandler):

@@ -25,6 +25,15 @@ export function backoffDelay(attempt, { minMs = 500, maxMs = 8000, random = Math
 
 const OPEN = 1;
 
+/** Answers to a join by room id after which matchmaking in the same mode is tried instead. */
+const ROOM_REFUSALS = new Set(['room_not_found', 'room_full', 'room_locked', 'join_refused']);
+
+/** Answers to a join by code, a create or a join by mode that no retry would change. */
+const JOIN_REFUSALS = new Set([
+  'room_not_found', 'room_full', 'room_locked', 'join_refused', 'unknown_mode', 'bad_field',
+  'out_of_range',
+]);
+
 /** Close code: this account opened a newer game connection (another tab); do not fight it. */
 export const CLOSE_REPLACED = 4001;
 
@@ -67,9 +76,12 @@ export class Connection {
     this.rtt = null; // smoothed round-trip time, ms
     this.lastRtt = null;
     this.attempts = 0; // failed connects since the last successful join
-    this.target = null; // what join() asked for: {mode} or {room}
+    this.target = null; // what join() asked for: {mode, room, code, options, create}
     this.room = null; // the room we are (or were, before a drop) in
     this.mode = null;
+    this.code = null; // the private room's code: how it is joined again (not by its id)
+    this.options = null; // matchmaking options for a join by mode
+    this.create = null; // {private} while a room of ours is still to be created
     this.resume = null; // token from the last `joined`: gets the seat back after a drop
     this.inRoom = false;
     this.replaced = false; // closed with 4001: another tab plays now; no reconnect
@@ -94,7 +106,8 @@ export class Connection {
   /**
    * Subscribe to 'open', 'close', 'message', 'rtt', 'joined', 'left', 'redirect' (following
    * one: {url, room, redirects}), 'fallback' (back to the server that redirected us, or home:
-   * {reason, url}) and 'joinfailed' ({code, message}: too many redirects); returns unsubscribe.
+   * {reason, url}) and 'joinfailed' ({code, message}: too many redirects, or a refusal no retry
+   * changes: a wrong code, bad options, an unknown mode); returns unsubscribe.
    */
   on(type, fn) {
     if (!this._handlers.has(type)) this._handlers.set(type, new Set());
@@ -112,16 +125,33 @@ export class Connection {
 
   /**
    * Join room `room` (falling back to matchmaking in `mode`, default arena, if that room does
-   * not exist) or, without `room`, matchmake in `mode`; `resume`, a token from an earlier
-   * `joined`, is tried first. Now if connected, and again after every reconnect.
+   * not exist or is full or locked), or the private room with `code` (no fallback: a refusal
+   * ends in 'joinfailed'), or with `create` ({private}) a new room of `mode`, or else matchmake
+   * in `mode` with `options`; `resume`, a token from an earlier `joined`, is tried first. Now if
+   * connected, and again after every reconnect (a created room is then joined again by its id,
+   * or by its code when it is private).
    */
-  join({ mode = null, room = null, resume = null } = {}) {
-    this.target = { mode: mode || null, room: room || null };
+  join({ mode = null, room = null, resume = null, code = null, options = null, create = null } = {}) {
+    this.target = {
+      mode: mode || null,
+      room: room || null,
+      code: code || null,
+      options: options || null,
+      create: create ? { private: Boolean(create.private) } : null,
+    };
     this.room = room || null;
     this.mode = mode || null;
+    this.code = code || null;
+    this.options = options || null;
+    this.create = this.target.create;
     this.resume = resume || null;
     this.redirects = 0;
     if (this.connected && !this.inRoom && !this._redirect) this._sendJoin();
+  }
+
+  /** Send a game message `{"type": type, ...body}`; false when not connected. */
+  sendGame(type, body = {}) {
+    return this.send(messages.game(type, body));
   }
 
   /** Send a message object (or a prebuilt JSON string); false when not connected. */
@@ -152,6 +182,8 @@ export class Connection {
   leave() {
     this.target = null;
     this.room = null;
+    this.code = null;
+    this.create = null;
     this.resume = null;
     return this.send(messages.leave());
   }
@@ -245,6 +277,8 @@ export class Connection {
         this.redirects = 0;
         this.room = msg.room ?? null;
         this.mode = msg.mode ?? this.mode;
+        this.code = msg.code ?? null; // a private room is joined again by its code, never its id
+        this.create = null; // created: after a drop, join it again rather than make another
         this.resume = msg.resume ?? null;
         this.inRoom = true;
         this._joining = null;
@@ -255,9 +289,14 @@ export class Connection {
         this.inRoom = false;
         this.resume = null;
         if (msg.reason === 'room_closed' && this.target) {
-          // The room failed: matchmake into another room of the same mode.
-          this.room = null;
-          this._sendJoin();
+          if (this.code) {
+            // A private table failed: its players are not sent to strangers' tables.
+            this._giveUp({ code: 'room_closed', message: 'the private room was closed' });
+          } else {
+            // The room failed: matchmake into another room of the same mode.
+            this.room = null;
+            this._sendJoin();
+          }
         }
         break;
       case 'redirect':
@@ -278,10 +317,16 @@ export class Connection {
           // The held seat expired: the same room, else the same mode.
           this.resume = null;
           this._sendJoin();
-        } else if ((msg.code === 'room_not_found' || msg.code === 'room_full') && this._joining === 'room') {
-          // The room we wanted (or were in before a drop) is gone or full: same mode instead.
+        } else if (ROOM_REFUSALS.has(msg.code) && this._joining === 'room') {
+          // The room we wanted (or were in before a drop) is gone, full or started without
+          // us: same mode instead.
           this.room = null;
           this._sendJoin();
+        } else if (JOIN_REFUSALS.has(msg.code) && ['code', 'create', 'mode'].includes(this._joining)) {
+          // A wrong code, bad options, an unknown mode: asking again gets the same answer.
+          this._emit('message', msg, receivedAt);
+          this._giveUp({ code: msg.code, message: msg.message ?? '' });
+          return;
         }
         break;
       default:
@@ -299,13 +344,32 @@ export class Connection {
     } else if (this.resume) {
       this._joining = 'resume';
       this.send(messages.join({ resume: this.resume }));
+    } else if (this.code) {
+      this._joining = 'code';
+      this.send(messages.join({ code: this.code }));
     } else if (this.room) {
       this._joining = 'room';
       this.send(messages.join({ room: this.room }));
+    } else if (this.create) {
+      this._joining = 'create';
+      const mode = this.mode || this.target?.mode || 'arena';
+      this.send(messages.create({ mode, options: this.options, private: this.create.private }));
     } else {
       this._joining = 'mode';
-      this.send(messages.join({ mode: this.mode || this.target?.mode || 'arena' }));
+      const mode = this.mode || this.target?.mode || 'arena';
+      this.send(messages.join({ mode, options: this.options }));
     }
+  }
+
+  /** The join cannot succeed as asked: stop asking (also after reconnects) and say why. */
+  _giveUp({ code, message }) {
+    this._joining = null;
+    this.target = null;
+    this.room = null;
+    this.code = null;
+    this.create = null;
+    this.resume = null;
+    this._emit('joinfailed', { code, message, redirects: this.redirects });
   }
 
   _tick() {

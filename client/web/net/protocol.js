@@ -21,13 +21,29 @@ export function decode(text) {
 /** Client-to-server messages, as JSON strings ready for `WebSocket.send`. */
 export const messages = {
   /**
-   * `seat` (the token of a `redirect`) wins over `resume`, which wins over `room`, which wins
-   * over `mode` (default arena): one is sent.
+   * `seat` (the token of a `redirect`) wins over `resume`, which wins over `code` (a private
+   * room's), then `room`, then `mode` (default arena, with its matchmaking `options`): one is
+   * sent.
    */
-  join({ mode = null, room = null, resume = null, seat = null } = {}) {
+  join({ mode = null, room = null, resume = null, seat = null, code = null, options = null } = {}) {
     if (seat) return JSON.stringify({ type: 'join', seat });
     if (resume) return JSON.stringify({ type: 'join', resume });
-    return JSON.stringify(room ? { type: 'join', room } : { type: 'join', mode: mode || 'arena' });
+    if (code) return JSON.stringify({ type: 'join', code });
+    if (room) return JSON.stringify({ type: 'join', room });
+    const msg = { type: 'join', mode: mode || 'arena' };
+    if (options && Object.keys(options).length) msg.options = options;
+    return JSON.stringify(msg);
+  },
+  /** A new room of `mode` with `options`; a `private` one is joined only by its code. */
+  create({ mode, options = null, private: isPrivate = false }) {
+    const msg = { type: 'create', mode };
+    if (options && Object.keys(options).length) msg.options = options;
+    if (isPrivate) msg.private = true;
+    return JSON.stringify(msg);
+  },
+  /** A game's own message: `{"type": type, ...body}` (the body cannot change the type). */
+  game(type, body = {}) {
+    return JSON.stringify({ ...body, type });
   },
   input(seq, dx, dy) {
     return JSON.stringify({ type: 'input', seq, dx, dy });

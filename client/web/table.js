@@ -1,0 +1,228 @@
+/**
+ * The table page of a turn-based game (game.html): what every such page shares, on the SDK.
+ * It joins as the URL says (`?mode=M` quick play, `&create=private` a new table with the
+ * options in the other query arguments, `&code=C` a private table, `?room=ID`), keeps the
+ * banner (drops, reconnects), the table's code, the "another table" forms (options from
+ * GET /api/modes), refusals, and a turn clock. The game's own module draws the view into
+ * #game-root. Everything from the network reaches the DOM through `textContent` only.
+ */
+
+import { DropNotice } from './net/drops.js';
+import { loadResume, saveResume } from './resume.js';
+import { Arena } from './sdk/arena.js';
+
+export const $ = (id) => document.getElementById(id);
+
+/** `<tag class=className>` holding `children` (strings become text, never markup). */
+export function el(tag, className = '', ...children) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  for (const child of children) node.append(child instanceof Node ? child : String(child));
+  return node;
+}
+
+/** Query arguments that say what to join; every other one is a room option. */
+const TARGET_KEYS = new Set(['mode', 'room', 'code', 'create']);
+
+/** What a refusal means to a player. */
+const REFUSALS = {
+  room_not_found: 'No table has that code (or it is gone).',
+  room_full: 'That table is full.',
+  room_locked: 'That table has already started.',
+  not_your_turn: 'It is not your turn.',
+  rate_limited: 'Slow down a little.',
+};
+
+/** The room options in a query string: numbers and true/false as such, the rest as text. */
+export function optionsFrom(params) {
+  const options = {};
+  for (const [key, raw] of params) {
+    if (TARGET_KEYS.has(key) || !/^[a-z][a-z0-9_]{0,31}$/.test(key)) continue;
+    if (raw === 'true' || raw === 'false') options[key] = raw === 'true';
+    else if (/^-?\d+(\.\d+)?$/.test(raw)) options[key] = Number(raw);
+    else options[key] = raw;
+  }
+  return options;
+}
+
+/** Seconds left on a turn, shown in an element: restarted by the page when the turn changes. */
+export class TurnClock {
+  constructor(node, now = () => performance.now()) {
+    this.node = node;
+    this.now = now;
+    this.deadline = null;
+    this.key = undefined;
+    setInterval(() => this.draw(), 250);
+  }
+
+  /** A new turn (`key` changed): count `seconds` down from now. Same key: keep counting. */
+  turn(key, seconds) {
+    if (key === this.key) return;
+    this.key = key;
+    this.deadline = key === null || !seconds ? null : this.now() + seconds * 1000;
+    this.draw();
+  }
+
+  /** Seconds left, or null without a running turn. */
+  get left() {
+    return this.deadline === null ? null : Math.max(0, Math.ceil((this.deadline - this.now()) / 1000));
+  }
+
+  draw() {
+    if (this.node) this.node.textContent = this.left === null ? '' : `${this.left} s`;
+  }
+}
+
+export class TablePage {
+  constructor() {
+    this.mode = $('game').dataset.mode;
+    this.params = new URLSearchParams(window.location.search);
+    this.arena = new Arena({ resume: { load: loadResume, save: saveResume } });
+    this.root = $('game-root');
+    this.drops = new DropNotice();
+    this.states = 0;
+  }
+
+  /** Run the page: `render(view, page)` after `joined` and every state. */
+  start(render) {
+    const arena = this.arena;
+    arena.onOpen(() => {
+      this.drops.opened();
+      this.banner(null);
+    });
+    arena.onClose((info) => {
+      if (info.sessionEnded) return;
+      this.banner(info.replaced ? 'You are playing in another tab or window.' : this.drops.closed(info));
+    });
+    arena.onLoggedOut(() => {
+      const next = window.location.pathname + window.location.search;
+      window.location.assign(`/login?next=${encodeURIComponent(next)}`);
+    });
+    arena.on('server_closing', (msg) => this.drops.message(msg));
+    arena.onJoined((msg) => this._joined(msg));
+    arena.onState((view) => {
+      this.states += 1;
+      this.notice(null);
+      render(view, this);
+    });
+    arena.onError((err) => this.notice(REFUSALS[err.code] ?? (err.message || err.code)));
+    this._leaveBeforeGoing();
+    this._optionsForm();
+    this._exposeTestHook();
+    this._join();
+  }
+
+  /** Our player id in the room. */
+  get me() {
+    return this.arena.player;
+  }
+
+  /** The line above the game: whose turn, the result... */
+  status(text) {
+    $('status').textContent = text;
+  }
+
+  /** A refusal or problem, until the next state; null hides it. */
+  notice(text) {
+    const node = $('notice');
+    node.textContent = text || '';
+    node.hidden = !text;
+  }
+
+  banner(text) {
+    const node = $('banner');
+    node.textContent = text || '';
+    node.hidden = !text;
+  }
+
+  _join() {
+    const p = this.params;
+    const mode = this.mode;
+    if (p.get('code')) this.arena.connect().joinByCode(p.get('code'));
+    else if (p.get('create')) {
+      this.arena.connect().create({ mode, options: optionsFrom(p), private: p.get('create') !== 'public' });
+    } else if (p.get('room')) this.arena.connect().join({ mode, room: p.get('room') });
+    else this.arena.connect().join({ mode, options: optionsFrom(p) });
+  }
+
+  _joined(msg) {
+    const code = msg.code ?? null;
+    $('room-code').textContent = code ?? '';
+    $('room-line').hidden = !code;
+    // The address now names this table (a reload resumes the seat kept for it; a private
+    // table's address is its code, to pass on), not the "create" that made it.
+    const url = new URL(window.location.href);
+    if (code) url.search = new URLSearchParams({ mode: this.mode, code }).toString();
+    else if (this.params.get('create')) url.search = new URLSearchParams({ room: msg.room }).toString();
+    if (url.href !== window.location.href) window.history.replaceState(null, '', url.href);
+  }
+
+  /** Going elsewhere (lobby, another table) gives the seat up rather than holding it. */
+  _leaveBeforeGoing() {
+    const leave = () => {
+      if (this.arena.inRoom) this.arena.leave();
+    };
+    for (const id of ['back', 'quick-play']) $(id)?.addEventListener('click', leave);
+    for (const id of ['create-form', 'code-form']) $(id)?.addEventListener('submit', leave);
+  }
+
+  /** The create form's inputs: one per option of this mode, at its default. */
+  async _optionsForm() {
+    const box = $('create-options');
+    if (!box) return;
+    let spec = null;
+    try {
+      spec = (await this.arena.modes()).find((m) => m.name === this.mode);
+    } catch (err) {
+      console.warn(String(err));
+    }
+    for (const [name, field] of Object.entries(spec?.options ?? {})) {
+      const label = el('label', '', name.replace(/_/g, ' '));
+      let input;
+      if (field.kind === 'bool') {
+        input = el('select');
+        for (const [value, text] of [['true', 'yes'], ['false', 'no']]) {
+          const option = el('option', '', text);
+          option.value = value;
+          input.append(option);
+        }
+        input.value = field.default === false ? 'false' : 'true';
+      } else {
+        input = el('input');
+        input.type = field.kind === 'int' || field.kind === 'float' ? 'number' : 'text';
+        if (field.low !== undefined) input.min = String(field.low);
+        if (field.high !== undefined) input.max = String(field.high);
+        if (field.default !== undefined) input.value = String(field.default);
+      }
+      input.name = name;
+      input.id = `option-${name}`;
+      label.append(input);
+      box.append(label);
+    }
+  }
+
+  _exposeTestHook() {
+    const page = this;
+    window.arena = {
+      sdk: page.arena,
+      get connected() {
+        return page.arena.connected;
+      },
+      get room() {
+        return page.arena.room;
+      },
+      get player() {
+        return page.arena.player;
+      },
+      get code() {
+        return page.arena.code;
+      },
+      get state() {
+        return page.arena.state;
+      },
+      get states() {
+        return page.states;
+      },
+    };
+  }
+}

@@ -1,0 +1,172 @@
+"""The turn-based games' pages in real Chromium, two people in two browser contexts: a Liar's
+Dice match at a private table found by its code, a tic-tac-toe game from quick play, and the
+lobby's modes with a leaderboard each. Same server, fixtures and screenshots as
+tests/test_browser.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from game_server.app import ArenaServer
+from game_server.games.api import Outcome
+from tests import test_browser
+from tests.test_browser import guest_login, screenshot_dir
+
+# The browser tests' own fixtures (a server, Chromium, pages in fresh contexts), used by name.
+server = test_browser.server
+browser = test_browser.browser
+new_page = test_browser.new_page
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+JOINED = "window.arena && window.arena.connected && window.arena.room && window.arena.states > 0"
+
+
+async def state(page: Any) -> dict[str, Any]:
+    return await page.evaluate("({view: window.arena.state, me: window.arena.player})")
+
+
+async def test_two_people_play_liars_dice_at_a_private_table(server: ArenaServer,
+                                                             new_page: Any) -> None:
+    ann = await new_page()
+    await guest_login(ann, server.url, "Ann")
+    # The lobby's dice card makes a private table (default options) ...
+    async with ann.expect_navigation():
+        await ann.click(".mode-card[data-mode=dice] a.create")
+    await ann.wait_for_function(JOINED)
+    assert await ann.is_visible("#room-code")
+    # ... and the table page makes another with one die each: one challenge ends the match.
+    await ann.fill("#option-dice", "1")
+    async with ann.expect_navigation():
+        await ann.click("#create-private")
+    await ann.wait_for_function(JOINED + " && window.arena.code")
+    code = await ann.evaluate("window.arena.code")
+    assert await ann.text_content("#room-code") == code
+    assert code in ann.url  # the address names the table: a friend can be sent it
+    rooms = server.matchmaker.rooms()
+    assert [r.options["dice"] for r in rooms if r.code == code] == [1]
+    # the first table was left, not held for a resume
+    assert [r.player_count for r in rooms if r.code != code] == [0]
+
+    bob = await new_page()
+    await guest_login(bob, server.url, "Bob")
+    await bob.fill(".mode-card[data-mode=dice] .code-form input[name=code]", code.lower())
+    async with bob.expect_navigation():
+        await bob.click(".mode-card[data-mode=dice] .code-form button")
+    await bob.wait_for_function(JOINED)
+    assert await bob.evaluate("window.arena.room") == await ann.evaluate("window.arena.room")
+
+    # Two seated: the match starts. Each sees one die of their own, the table and a clock.
+    pages = {}
+    for page in (ann, bob):
+        await page.wait_for_function("window.arena.state.status === 'playing'")
+        assert await page.locator("#my-dice .die").count() == 1
+        assert await page.locator("#players li").count() == 2
+        await page.wait_for_function(
+            "/^\\d+ s$/.test(document.getElementById('clock').textContent)")
+        seen = await state(page)
+        pages[seen["me"]] = page
+    view = seen["view"]
+    first, second = pages[view["turn"]], pages[next(p for p in pages if p != view["turn"])]
+    assert "Your turn" in await first.text_content("#status")
+    assert await second.is_disabled("#bid")
+    assert await second.is_disabled("#challenge")
+    assert await first.is_disabled("#challenge")  # no bid to challenge yet
+
+    # The player on turn bids the lowest raise the page offers (1 x 2); the other challenges.
+    await first.click("#bid")
+    await second.wait_for_function("window.arena.state.bid && !document.getElementById("
+                                   "'challenge').disabled")
+    assert "1 × 2" in await second.text_content("#bid-line")
+    await second.click("#challenge")
+
+    for page in (ann, bob):
+        await page.wait_for_function("window.arena.state.status === 'finished'")
+        # The reveal shows both hands; the result names the winner.
+        assert await page.locator("#reveal .die").count() == 2
+        winner = (await state(page))["view"]["winner"]
+        assert await page.text_content("#result") == "Winner: " + (
+            "Ann" if pages[winner] is ann else "Bob")
+    winner_page = pages[winner]
+    assert await winner_page.text_content("#status") == "You win!"
+    await winner_page.screenshot(path=str(screenshot_dir() / "dice.png"))
+
+
+async def test_two_people_play_tic_tac_toe_to_a_win(server: ArenaServer, new_page: Any) -> None:
+    xavier = await new_page()
+    await guest_login(xavier, server.url, "Xavier")
+    async with xavier.expect_navigation():
+        await xavier.click(".mode-card[data-mode=tictactoe] a.quick")
+    await xavier.wait_for_function(JOINED)
+    olga = await new_page()
+    await guest_login(olga, server.url, "Olga")
+    async with olga.expect_navigation():
+        await olga.click(".mode-card[data-mode=tictactoe] a.quick")
+    await olga.wait_for_function(JOINED)
+    assert await olga.evaluate("window.arena.room") == await xavier.evaluate("window.arena.room")
+
+    # X (seated first) takes the top row; O plays the middle row.
+    for page, cell in ((xavier, 0), (olga, 3), (xavier, 1), (olga, 4), (xavier, 2)):
+        button = f"#board button[data-cell='{cell}']"
+        await page.wait_for_function(f"!document.querySelector(\"{button}\").disabled")
+        await page.click(button)
+    for page in (xavier, olga):
+        await page.wait_for_function("window.arena.state.status === 'finished'")
+        assert await page.locator("#board button.line").count() == 3
+    assert await xavier.text_content("#status") == "You win!"
+    assert await olga.text_content("#status") == "Xavier (X) wins."
+    await xavier.screenshot(path=str(screenshot_dir() / "tictactoe.png"))
+
+
+async def test_lobby_lists_the_modes_with_a_leaderboard_each(server: ArenaServer,
+                                                            new_page: Any) -> None:
+    modes = server.matchmaker.modes
+    assert {"arena", "dice", "tictactoe"} <= set(modes)
+    champion = await server.storage.create_guest("Champion")
+    runner_up = await server.storage.create_guest("Runner-up")
+    for mode, first, second in (
+            ("dice", Outcome(player=1, placement=1, won=True), Outcome(player=2, placement=2)),
+            ("tictactoe", Outcome(player=1, placement=1, won=True),
+             Outcome(player=2, placement=2)),
+            ("arena", Outcome(player=1, score=777), Outcome(player=2, score=5))):
+        await server.storage.record_outcomes(mode, modes[mode].leaderboard, f"lobby-{mode}",
+                                             [(champion.id, first), (runner_up.id, second)])
+    page = await new_page()
+    await guest_login(page, server.url, "Browser")
+    for mode in modes:
+        card = f".mode-card[data-mode={mode}]"
+        assert await page.text_content(f"{card} h3") == (modes[mode].title or mode)
+        assert await page.get_attribute(f"{card} a.quick", "href") == f"/play?mode={mode}"
+    # Each figure as its mode ranks: a best score, a number of wins, an Elo rating.
+    for mode, expected in (("arena", "Champion 777"), ("tictactoe", "Champion 1")):
+        await page.wait_for_function(
+            f"[...document.querySelectorAll('.leaderboard[data-mode={mode}] li')]"
+            f".some((li) => li.textContent === {expected!r})", timeout=10000)
+    rating = await page.wait_for_function(
+        "[...document.querySelectorAll('.leaderboard[data-mode=dice] li')]"
+        ".map((li) => li.textContent).find((t) => t.startsWith('Champion '))", timeout=10000)
+    assert int((await rating.json_value()).split()[-1]) > 1500  # won a rated match
+    await page.screenshot(path=str(screenshot_dir() / "lobby-modes.png"), full_page=True)
+
+
+async def test_a_private_arena_room_by_code(server: ArenaServer, new_page: Any) -> None:
+    host = await new_page()
+    await guest_login(host, server.url, "Hostess")
+    async with host.expect_navigation():
+        await host.click(".mode-card[data-mode=arena] a.create")
+    await host.wait_for_function("window.arena && window.arena.room && window.arena.states > 2")
+    code = await host.text_content("#room-code")
+    room = next(r for r in server.matchmaker.rooms() if r.code == code)
+    assert room.private and await host.evaluate("window.arena.room") == room.id
+    assert f"code={code}" in host.url
+    friend = await new_page()
+    await guest_login(friend, server.url, "Friend")
+    await friend.fill(".mode-card[data-mode=arena] .code-form input[name=code]", code)
+    async with friend.expect_navigation():
+        await friend.click(".mode-card[data-mode=arena] .code-form button")
+    await friend.wait_for_function("window.arena && window.arena.room && window.arena.states > 2")
+    assert await friend.evaluate("window.arena.room") == room.id
+    assert room.player_count == 2
