@@ -105,6 +105,7 @@ async def join_following(
     cookie: str | None = None,
     *,
     mode: str = "arena",
+    options: dict[str, Any] | None = None,
     connect: Connector | None = None,
     max_redirects: int = MAX_REDIRECTS,
     join_timeout: float = DEFAULT_TIMEOUT,
@@ -113,7 +114,8 @@ async def join_following(
     retry_delay: float = 2.0,
     close_grace: float = 1.0,
 ) -> Joined:
-    """Join by `mode` on `sock` and follow `redirect`s until `joined`.
+    """Join by `mode` (quick play among rooms with these `options`, if given) on `sock` and
+    follow `redirect`s until `joined`.
 
     A redirect closes the current socket (1000), opens the redirect's URL with `?seat=` (and
     the `cookie`, via `connect`, default `ArenaSocket.connect_url`) and sends `join` with the
@@ -132,7 +134,9 @@ async def join_following(
         async def connect(url: str) -> GameSocket:
             return await ArenaSocket.connect_url(url, cookie)
 
-    by_mode = {"type": "join", "mode": mode}
+    by_mode: dict[str, Any] = {"type": "join", "mode": mode}
+    if options:
+        by_mode["options"] = options
     current: GameSocket | None = sock
     claiming_from: str | None = None  # the server to go back to while a seat is claimed
     redirects = fallbacks = 0
