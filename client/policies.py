@@ -192,7 +192,7 @@ class TurnPolicy:
 class DicePolicy(TurnPolicy):
     """Liar's Dice with `client.dice_brain`. It does not say `ready` at once (two ready bots
     would start a match below the table's `start_players`): only after the table has waited
-    `ready_after` seconds with at least two seated. Its match ends when it is out of dice."""
+    `ready_after` seconds with at least two seated. Its match ends when the table's does."""
 
     interval: float | None = 1.0  # only to notice a table that waits
 
@@ -213,11 +213,11 @@ class DicePolicy(TurnPolicy):
         return (view.get("round"), view.get("turn_number"))
 
     def outcome(self, view: Mapping[str, Any]) -> Finished | None:
-        mine = next((p for p in view.get("players", ()) if p.get("id") == self.me), None)
-        placement = mine.get("placement") if mine is not None else None
-        if placement is None:
+        # Out of dice is not the end: the room reports the placements when the match ends,
+        # for the players still in it, so a bot stays to watch the end.
+        if view.get("status") != "finished":
             return None
-        return Finished(won=placement == 1)
+        return Finished(won=view.get("winner") == self.me)
 
     def on_message(self, msg: Message) -> list[Message]:
         if msg.get("type") == "joined":
