@@ -27,7 +27,7 @@ from typing import Any
 
 from tornado.httpclient import AsyncHTTPClient
 
-from client.joining import GameSocket, Joined, JoinError, join_following
+from client.joining import GameSocket, Joined, JoinError, join_following, resume_seat
 from client.policies import (
     POLICIES,
     ArenaPolicy,
@@ -92,6 +92,7 @@ class Bot:
         self._rooms = 0  # rooms joined so far: a late answer for an earlier room is dropped
         self._joining = False  # acting and pings wait while a join is unanswered
         self._pings: dict[int, float] = {}
+        self._resume: str | None = None  # the last `joined`'s token, to take the seat back
 
     async def run(self, stop: asyncio.Event, deadline: float) -> BotStats:
         """Log in, join and play until `deadline` (loop time) or `stop`; never raises."""
@@ -197,9 +198,10 @@ class Bot:
                     return
 
     async def _reconnect(self) -> bool:
-        """The connection dropped (the server died, or went away): log back in at the home
-        server and matchmake again, as a player's client would. False if it should not or
-        could not come back."""
+        """The connection dropped (the server died, or went away): take the seat back with the
+        last `joined`'s resume token at the server that seated us, as a player's client would;
+        if that cannot be had, log back in at the home server and matchmake again. False if it
+        should not or could not come back."""
         assert self._socket is not None
         code = self._socket.close_code
         if code in FINAL_CLOSES:
@@ -212,6 +214,10 @@ class Bot:
         for _ in range(RECONNECT_ATTEMPTS):
             await asyncio.sleep(delay * (0.5 + self._rng.random()))
             delay = min(delay * 2.0, 4.0)
+            if await self._resume_seat():
+                self.stats.resumes += 1
+                self.stats.reconnects += 1
+                return True
             try:
                 self._socket = await ArenaSocket.connect(self._url, self._cookie)
                 await self._join()
@@ -222,6 +228,30 @@ class Bot:
             return True
         self.stats.failure = f"could not reconnect after a drop: {failure}"
         return False
+
+    async def _resume_seat(self) -> bool:
+        """One try at the held seat (a token is worth one try: the seat is gone if refused)."""
+        token, server, self._resume = self._resume, self.stats.server, None
+        if token is None or server is None:
+            return False
+        try:
+            sock = await ArenaSocket.connect_url(server, self._cookie)
+        except (ArenaError, OSError):
+            return False
+        self._socket = sock
+        self._joining = True
+        try:
+            result = await resume_seat(sock, token, join_timeout=JOIN_TIMEOUT,
+                                       on_message=self.on_message)
+        except JoinError as exc:
+            if exc.code not in _CLIENT_SIDE:
+                self.stats.errors[exc.code] += 1
+            await sock.aclose(grace=0.5)
+            return False
+        finally:
+            self._joining = False
+        self._seated(result)
+        return True
 
     async def _act(self, interval: float) -> None:
         """Call the policy's `act()` every `interval` seconds and send what it says."""
@@ -271,6 +301,8 @@ class Bot:
         elif kind == "joined":
             self._over = False
             self._rooms += 1
+            token = msg.get("resume")
+            self._resume = token if isinstance(token, str) else None
             if not stats.joined:
                 stats.joined = True
                 stats.joined_at = self._clock()

@@ -28,7 +28,8 @@ class BotStats:
     redirects: int = 0  # redirects followed (to a room on another process)
     seat_fallbacks: int = 0  # redirect seats refused or unreachable: matchmade again
     server: str | None = None  # the ws:// URL of the server it played on last
-    reconnects: int = 0  # dropped connections it came back from (through matchmaking)
+    reconnects: int = 0  # dropped connections it came back from
+    resumes: int = 0  # of those, how many took the held seat back (the rest matchmade again)
     matches: int = 0  # matches it finished (games whose matches end)
     wins: int = 0
     draws: int = 0
@@ -59,6 +60,7 @@ class BotReport:
     seat_fallbacks: int = 0  # redirect seats refused or unreachable: matchmade again
     servers: dict[str, int] = field(default_factory=dict)  # bots per server they played on
     reconnects: int = 0  # dropped connections the bots came back from
+    resumes: int = 0  # of those, seats taken back with the resume token
     matches: int = 0  # matches finished, counted once per bot that played in them
     wins: int = 0
     draws: int = 0
@@ -91,6 +93,7 @@ class BotReport:
             seat_fallbacks=sum(s.seat_fallbacks for s in stats),
             servers=dict(Counter(s.server for s in joined if s.server).most_common()),
             reconnects=sum(s.reconnects for s in stats),
+            resumes=sum(s.resumes for s in stats),
             matches=sum(s.matches for s in stats),
             wins=sum(s.wins for s in stats),
             draws=sum(s.draws for s in stats),
@@ -138,7 +141,8 @@ class BotReport:
                 f" {self.seat_fallbacks} seats refused; playing on {servers or 'none'}"
             )
         if self.reconnects:
-            lines.append(f"reconnects: {self.reconnects} after dropped connections")
+            lines.append(f"reconnects: {self.reconnects} after dropped connections,"
+                         f" {self.resumes} back in their seats")
         if self.closed_early:
             codes = ", ".join(
                 f"{'no close frame' if code is None else f'code {code}'} x{n}"

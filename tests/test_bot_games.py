@@ -14,11 +14,12 @@ import orjson
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
-from client.bots import run_bots
-from client.policies import DicePolicy, view_of
+from client.bots import Bot, run_bots
+from client.policies import DicePolicy, tictactoe_policy, view_of
 from client.report import BotReport
 from game_server.app import ArenaServer
-from tests.conftest import Browserless, running
+from game_server.storage.passwords import PasswordHasher
+from tests.conftest import Browserless, make_config, running
 from tests.dice_views import _int_lists
 
 
@@ -246,3 +247,39 @@ async def test_bots_cli_refuses_a_mode_without_a_policy_and_names_those_known() 
     assert code == 2 and "client.policies has no Nope" in err
     code, _, err = await bots_cli("--mode", "dice", "--options", "[1]")
     assert code == 2 and "expected a JSON object" in err
+
+
+# -- a dropped bot takes its seat back --------------------------------------------------------
+
+
+async def test_a_bot_dropped_mid_match_resumes_its_seat_and_finishes(tmp_path: Path) -> None:
+    srv = ArenaServer(make_config(tmp_path, resume_grace=15.0), passwords=PasswordHasher(n=2**10))
+    await srv.start()
+    stop = asyncio.Event()
+    try:
+        loop = asyncio.get_running_loop()
+        a, b = (Bot(f"seat-{n}", srv.url, "tictactoe", policy=tictactoe_policy(random.Random(n)),
+                    matches=1, rng=random.Random(n)) for n in (1, 2))
+        deadline = loop.time() + 20.0
+        runs = [asyncio.create_task(bot.run(stop, deadline)) for bot in (a, b)]
+        async with asyncio.timeout(20):
+            # the bots' own state, in this process: wait for the match to be under way
+            while not (a.policy.view or {}).get("status") == "playing":  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        room = srv.matchmaker.rooms()[0].id
+        assert a._socket is not None
+        a._socket.close()  # the network drops: the server holds the seat
+        stats = await asyncio.gather(*runs)
+        await srv.results.drain()
+        board = await srv.services.storage.top("tictactoe", "wins", 10)
+    finally:
+        stop.set()
+        await srv.stop()
+    for s in stats:
+        assert s.failure is None and s.matches == 1, s
+    assert (stats[0].reconnects, stats[0].resumes) == (1, 1)
+    assert stats[1].reconnects == 0
+    assert a.policy.view is not None and a.policy.view["status"] == "finished"
+    # one match, with both in it: the dropped bot came back to the same room
+    assert sorted((row["name"], row["played"]) for row in board) == [("seat-1", 1), ("seat-2", 1)]
+    assert [r.id for r in srv.matchmaker.rooms()] in ([room], [])
