@@ -1,6 +1,7 @@
 """The locust player's recording window: `--arena-warmup` and `--arena-window` (also
-`ARENA_WARMUP` / `ARENA_WINDOW`), `--arena-mode`, and the [start, end) they give each test, so a
-ramp-up does not pollute steady-state samples. Imported by `bench/locustfile.py`, under gevent."""
+`ARENA_WARMUP` / `ARENA_WINDOW`), `--arena-mode`, `--arena-options`, and the [start, end) they
+give each test, so a ramp-up does not pollute steady-state samples. Imported by
+`bench/locustfile.py`, under gevent."""
 
 from __future__ import annotations
 
@@ -36,7 +37,12 @@ def _add_arguments(parser: Any) -> None:
         help="seconds of samples to record after the warmup (0: until the test stops)",
     )
     parser.add_argument(
-        "--arena-mode", default="arena", env_var="ARENA_MODE", help="game mode to join"
+        "--arena-mode", default="arena", env_var="ARENA_MODE",
+        help="game mode to join (dice: the Liar's Dice player)"
+    )
+    parser.add_argument(
+        "--arena-options", default="", env_var="ARENA_OPTIONS",
+        help='room options to quick-play with, as a JSON object: \'{"start_players": 4}\''
     )
 
 

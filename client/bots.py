@@ -1,9 +1,13 @@
-"""Many bots in one process: log in as guests, join, play with the brain, report what it was like.
+"""Many bots in one process: log in as guests, join, play a mode, report what it was like.
 
-Joining follows matchmaking's `redirect`s to other processes (`client.joining.join_following`);
-the report counts them.
+What a bot does in its room is its mode's policy (`client.policies`: the arena's steering
+brain, Liar's Dice, tic-tac-toe, or `--policy module:attr`); logging in, joining by mode,
+following matchmaking's `redirect`s to other processes (`client.joining.join_following`),
+coming back after a drop, pings and the report are the same for every game. In a game whose
+matches end, a bot whose match is over joins again by mode until the run ends.
 
     python -m client.bots --url http://127.0.0.1:8888 --bots 10 --duration 60
+    python -m client.bots --url http://127.0.0.1:8888 --mode dice --bots 4 --duration 30
 
 Tests call `run_bots(...)` in-process and read the returned `BotReport` (`client.report`).
 """
@@ -13,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import random
 import signal
 import sys
@@ -22,14 +27,20 @@ from typing import Any
 
 from tornado.httpclient import AsyncHTTPClient
 
-from client.brain import decide
-from client.joining import GameSocket, Joined, JoinError, join_following
+from client.joining import GameSocket, Joined, JoinError, join_following, resume_seat
+from client.policies import (
+    POLICIES,
+    ArenaPolicy,
+    Finished,
+    Policy,
+    PolicyError,
+    PolicyFactory,
+    policy_for,
+)
 from client.report import BotReport, BotStats
 from client.session import ArenaError, ArenaSocket, login_guest
-from client.world import World
 
 PROG = "game-bots"
-INPUT_INTERVAL = 0.1  # seconds between inputs: 10 a second, as a browser would send
 PING_INTERVAL = 1.0
 JOIN_TIMEOUT = 10.0  # how long to wait for `joined` after sending `join`
 RECONNECT_ATTEMPTS = 8  # after a dropped connection; 0.25 s doubling to 4 s apart, jittered
@@ -41,7 +52,14 @@ UNREADABLE = "<unreadable message>"  # error key for frames we could not decode 
 
 
 class Bot:
-    """One simulated player: a socket, the world it reads, the brain that steers it."""
+    """One simulated player: a socket, and the `Policy` that plays its mode (`client.policies`).
+
+    The bot logs in, joins by mode (with `options`), follows redirects, pings once a second,
+    hands every server message to the policy and sends what it answers, calls the policy's
+    `act()` every `policy.interval` seconds, and comes back after a dropped connection. When the
+    policy says its match is over the bot leaves and joins again by mode, until `matches`
+    matches are finished (None: until the run ends).
+    """
 
     def __init__(
         self,
@@ -49,22 +67,32 @@ class Bot:
         url: str,
         mode: str,
         *,
+        policy: Policy | None = None,
+        options: dict[str, Any] | None = None,
+        matches: int | None = None,
         http_client: AsyncHTTPClient | None = None,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.stats = BotStats(name)
-        self.world = World()
         self._url = url
         self._mode = mode
+        self._options = options
+        self._matches = matches
         self._http_client = http_client
         self._rng = rng if rng is not None else random.Random()
+        self.policy: Policy = policy if policy is not None else ArenaPolicy(self._rng)
         self._clock = clock
         self._socket: GameSocket | None = None
         self._cookie: str | None = None
-        self._rejoin = False  # the room closed: matchmake again (the reader does it)
-        self._joining = False  # steering and pings wait while a join is unanswered
+        self._rejoin = False  # the room closed, or we left a finished match: join again
+        self._leaving = False  # `leave` sent after a finished match; `left` not yet seen
+        self._done = False  # played the matches it was asked to: stop once out of the room
+        self._over = False  # this room's match is over and counted
+        self._rooms = 0  # rooms joined so far: a late answer for an earlier room is dropped
+        self._joining = False  # acting and pings wait while a join is unanswered
         self._pings: dict[int, float] = {}
+        self._resume: str | None = None  # the last `joined`'s token, to take the seat back
 
     async def run(self, stop: asyncio.Event, deadline: float) -> BotStats:
         """Log in, join and play until `deadline` (loop time) or `stop`; never raises."""
@@ -103,13 +131,16 @@ class Bot:
                 stats.errors[exc.code] += 1
             raise exc
         reader = asyncio.create_task(self._read())
-        tasks = [reader, asyncio.create_task(self._steer()), asyncio.create_task(self._ping())]
+        tasks = [reader, asyncio.create_task(self._ping())]
+        if self.policy.interval is not None:
+            tasks.append(asyncio.create_task(self._act(self.policy.interval)))
         try:
             await _first_of([reader], [stop], deadline - loop.time())
         finally:
             if stats.joined_at is not None:
                 stats.played_seconds = self._clock() - stats.joined_at
-            if stats.joined and reader.done() and not stop.is_set() and loop.time() < deadline:
+            if (stats.joined and reader.done() and not self._done and not stop.is_set()
+                    and loop.time() < deadline):
                 stats.closed_early = True
                 stats.close_code = self._socket.close_code if self._socket is not None else None
             for task in tasks:
@@ -122,8 +153,8 @@ class Bot:
         self._joining = True
         try:
             result = await join_following(
-                self._socket, self._cookie, mode=self._mode, join_timeout=JOIN_TIMEOUT,
-                on_message=self.on_message,
+                self._socket, self._cookie, mode=self._mode, options=self._options,
+                join_timeout=JOIN_TIMEOUT, on_message=self.on_message,
             )
         finally:
             self._joining = False
@@ -145,12 +176,14 @@ class Bot:
             try:
                 msg = await self._socket.recv()
                 if msg is None:
-                    if not await self._reconnect():
+                    if self._done or not await self._reconnect():
                         return
                     continue
                 self.on_message(msg)
             except (ValueError, LookupError, TypeError):  # not JSON, or rows of the wrong shape
                 self.stats.errors[UNREADABLE] += 1
+            if self._done and not self._leaving:
+                return
             if self._rejoin:
                 self._rejoin = False
                 try:
@@ -158,27 +191,33 @@ class Bot:
                 except JoinError as exc:
                     if exc.code not in _CLIENT_SIDE:
                         self.stats.errors[exc.code] += 1
-                    self.stats.failure = f"re-join after the room closed failed: {exc}"
+                    self.stats.failure = f"re-join failed: {exc}"
                     return
                 except ArenaError as exc:
-                    self.stats.failure = f"re-join after the room closed failed: {exc}"
+                    self.stats.failure = f"re-join failed: {exc}"
                     return
 
     async def _reconnect(self) -> bool:
-        """The connection dropped (the server died, or went away): log back in at the home
-        server and matchmake again, as a player's client would. False if it should not or
-        could not come back."""
+        """The connection dropped (the server died, or went away): take the seat back with the
+        last `joined`'s resume token at the server that seated us, as a player's client would;
+        if that cannot be had, log back in at the home server and matchmake again. False if it
+        should not or could not come back."""
         assert self._socket is not None
         code = self._socket.close_code
         if code in FINAL_CLOSES:
             return False
         self.stats.close_code = code
         self._socket.close()  # already closed by the peer: this releases it
+        self._leaving = False
         delay = 0.25
         failure: Exception | None = None
         for _ in range(RECONNECT_ATTEMPTS):
             await asyncio.sleep(delay * (0.5 + self._rng.random()))
             delay = min(delay * 2.0, 4.0)
+            if await self._resume_seat():
+                self.stats.resumes += 1
+                self.stats.reconnects += 1
+                return True
             try:
                 self._socket = await ArenaSocket.connect(self._url, self._cookie)
                 await self._join()
@@ -190,23 +229,40 @@ class Bot:
         self.stats.failure = f"could not reconnect after a drop: {failure}"
         return False
 
-    async def _steer(self) -> None:
+    async def _resume_seat(self) -> bool:
+        """One try at the held seat (a token is worth one try: the seat is gone if refused)."""
+        token, server, self._resume = self._resume, self.stats.server, None
+        if token is None or server is None:
+            return False
+        try:
+            sock = await ArenaSocket.connect_url(server, self._cookie)
+        except (ArenaError, OSError):
+            return False
+        self._socket = sock
+        self._joining = True
+        try:
+            result = await resume_seat(sock, token, join_timeout=JOIN_TIMEOUT,
+                                       on_message=self.on_message)
+        except JoinError as exc:
+            if exc.code not in _CLIENT_SIDE:
+                self.stats.errors[exc.code] += 1
+            await sock.aclose(grace=0.5)
+            return False
+        finally:
+            self._joining = False
+        self._seated(result)
+        return True
+
+    async def _act(self, interval: float) -> None:
+        """Call the policy's `act()` every `interval` seconds and send what it says."""
         loop = asyncio.get_running_loop()
-        seq = 0
-        last: tuple[float, float] | None = None
         next_at = loop.time()
         while True:
-            dx, dy = decide(self.world, self._rng)
-            # While dead the answer is (0, 0) every time: saying it once is enough.
-            if self._joining:
-                last = None  # tell the new room where we head as soon as we are in
-            elif (dx, dy) != last or last != (0.0, 0.0):
-                seq += 1
-                message = {"type": "input", "seq": seq, "dx": round(dx, 4), "dy": round(dy, 4)}
-                if not self._send(message):
-                    return
-                last = (dx, dy)
-            next_at += INPUT_INTERVAL
+            if not self._joining and not self._leaving:
+                for message in self.policy.act():
+                    if not self._send(message):
+                        return
+            next_at += interval
             delay = next_at - loop.time()
             if delay < 0:  # fell behind: carry on from now rather than send a burst
                 next_at, delay = loop.time(), 0.0
@@ -230,34 +286,72 @@ class Bot:
         sock = self._socket
         return (sock is not None and sock.send(msg)) or self._joining
 
+    def _send_in(self, room: int, messages: list[dict[str, Any]]) -> None:
+        if room == self._rooms and not self._leaving and not self._joining:
+            for message in messages:
+                self._send(message)
+
     def on_message(self, msg: dict[str, Any]) -> None:
-        """Account for one server message (also the hook tests drive directly)."""
+        """Account for one server message, hand it to the policy and send what the policy
+        answers (also the hook tests drive directly)."""
         stats = self.stats
         kind = msg.get("type")
         if kind == "state":
-            self.world.apply_state(msg)
             stats.states += 1
-            self._note_mass()
         elif kind == "joined":
-            self.world.apply_joined(msg)
+            self._over = False
+            self._rooms += 1
+            token = msg.get("resume")
+            self._resume = token if isinstance(token, str) else None
             if not stats.joined:
                 stats.joined = True
                 stats.joined_at = self._clock()
-            self._note_mass()
         elif kind == "pong":
             sent = self._pings.pop(msg.get("id"), None)
             if sent is not None:
                 stats.rtts_ms.append((self._clock() - sent) * 1000.0)
+            return
         elif kind == "error":
             stats.errors[str(msg.get("code"))] += 1
-        elif kind == "left" and msg.get("reason") == "room_closed":
-            # Matchmake again (maybe redirected to another process): the reader does it next.
-            self._rejoin = True
+        elif kind == "left":
+            if msg.get("reason") == "room_closed" or self._leaving:
+                # Matchmake again (maybe redirected to another process): the reader does it.
+                self._leaving = False
+                self._rejoin = not self._done
+            return
+        if self._leaving:
+            return  # what a finished room still says is not for the policy
+        policy = self.policy
+        answers = policy.on_message(msg)
+        think = getattr(policy, "think", 0.0)
+        if answers and think > 0:
+            # A turn-based bot answers at a person's pace (and within the server's rate limit),
+            # in the room it answers for.
+            room = self._rooms
+            asyncio.get_running_loop().call_later(think, self._send_in, room, answers)
+        else:
+            for answer in answers:
+                self._send(answer)
+        score = policy.score
+        if score is not None and score > stats.best_mass:
+            stats.best_mass = score
+        finished = policy.finished
+        if finished is not None and not self._over:
+            self._match_over(finished)
 
-    def _note_mass(self) -> None:
-        me = self.world.me_view
-        if me is not None and me.mass > self.stats.best_mass:
-            self.stats.best_mass = me.mass
+    def _match_over(self, finished: Finished) -> None:
+        """Count the match, and leave its room: the `left` answer sends the bot to join again
+        (or, with its matches played, ends its run)."""
+        stats = self.stats
+        self._over = True
+        stats.matches += 1
+        stats.wins += finished.won
+        stats.draws += finished.draw
+        if self._matches is not None and stats.matches >= self._matches:
+            self._done = True
+        self._leaving = True
+        if not self._send({"type": "leave"}):
+            self._leaving = False
 
 
 async def _first_of(
@@ -294,14 +388,22 @@ async def run_bots(
     *,
     seed: int | None = None,
     stop: asyncio.Event | None = None,
+    policy: PolicyFactory | None = None,
+    options: dict[str, Any] | None = None,
+    matches: int | None = None,
 ) -> BotReport:
-    """Run `bots` bots against the server at `url` for `duration` seconds and report.
+    """Run `bots` bots of `mode` against the server at `url` for `duration` seconds and report.
 
-    Bots that fail to log in or join end early and say why in `BotReport.failures`; setting
-    `stop` ends the run before `duration`.
+    Each bot plays with its own policy from `policy` (default: the mode's, `policy_for`; a
+    mode without one raises `PolicyError`), joins rooms with `options`, and stops early once
+    it has finished `matches` matches. Bots that fail to log in or join end early and say why
+    in `BotReport.failures`; setting `stop` ends the run before `duration`.
     """
     if bots < 1:
         raise ValueError("bots must be at least 1")
+    if matches is not None and matches < 1:
+        raise ValueError("matches must be at least 1")
+    factory = policy if policy is not None else policy_for(mode)
     stop = stop if stop is not None else asyncio.Event()
     loop = asyncio.get_running_loop()
     master = random.Random(seed)
@@ -310,7 +412,8 @@ async def run_bots(
     team = []
     for i in range(1, bots + 1):
         rng = random.Random(master.getrandbits(64))
-        team.append(Bot(f"{name_prefix}-{i}", url, mode, http_client=http_client, rng=rng))
+        team.append(Bot(f"{name_prefix}-{i}", url, mode, policy=factory(rng), options=options,
+                        matches=matches, http_client=http_client, rng=rng))
     started = loop.time()
     try:
         stats = await asyncio.gather(*(bot.run(stop, started + duration) for bot in team))
@@ -324,7 +427,16 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--url", default="http://127.0.0.1:8888", help="server base URL")
     parser.add_argument("--bots", type=int, default=10, help="how many bots (default 10)")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds (default 60)")
-    parser.add_argument("--mode", default="arena", help="game mode to join (default arena)")
+    parser.add_argument("--mode", default="arena",
+                        help="game mode to play (default arena); policies: "
+                        + ", ".join(sorted(POLICIES)))
+    parser.add_argument("--policy", default=None, metavar="MODULE:ATTR",
+                        help="the bot policy to play with (a callable taking a random.Random "
+                        "and returning a client.policies.Policy), for a mode without one")
+    parser.add_argument("--options", type=_json_object, default=None, metavar="JSON",
+                        help='room options to quick-play with, e.g. \'{"start_players": 4}\'')
+    parser.add_argument("--matches", type=int, default=None,
+                        help="each bot stops after finishing this many matches (turn games)")
     parser.add_argument("--name-prefix", default="bot", help="bots are named PREFIX-1, PREFIX-2…")
     parser.add_argument("--seed", type=int, default=None, help="seed for reproducible play")
     args = parser.parse_args(argv)
@@ -332,7 +444,23 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--url must start with http:// or https://, not {args.url!r}")
     if args.bots < 1 or not args.duration > 0:
         parser.error("--bots and --duration must be more than 0")
+    if args.matches is not None and args.matches < 1:
+        parser.error("--matches must be at least 1")
+    try:
+        args.policy_factory = policy_for(args.mode, args.policy)
+    except PolicyError as exc:
+        parser.error(str(exc))
     return args
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("expected a JSON object")
+    return value
 
 
 async def _run_until_interrupted(args: argparse.Namespace) -> BotReport:
@@ -344,7 +472,8 @@ async def _run_until_interrupted(args: argparse.Namespace) -> BotReport:
     try:
         a = args
         return await run_bots(
-            a.url, a.bots, a.duration, a.mode, a.name_prefix, seed=a.seed, stop=stop
+            a.url, a.bots, a.duration, a.mode, a.name_prefix, seed=a.seed, stop=stop,
+            policy=a.policy_factory, options=a.options, matches=a.matches,
         )
     finally:
         loop.remove_signal_handler(signal.SIGINT)

@@ -2,7 +2,8 @@
 section 4) to the socket that got `joined`.
 
 `join_following` works on any `GameSocket` (an `ArenaSocket` from `client.session`, or a test's
-fake); `connect_and_join` opens the socket from a login's cookie and joins on it.
+fake); `connect_and_join` opens the socket from a login's cookie and joins on it; `resume_seat`
+takes a held seat back after a dropped connection.
 """
 
 from __future__ import annotations
@@ -105,6 +106,7 @@ async def join_following(
     cookie: str | None = None,
     *,
     mode: str = "arena",
+    options: dict[str, Any] | None = None,
     connect: Connector | None = None,
     max_redirects: int = MAX_REDIRECTS,
     join_timeout: float = DEFAULT_TIMEOUT,
@@ -113,7 +115,8 @@ async def join_following(
     retry_delay: float = 2.0,
     close_grace: float = 1.0,
 ) -> Joined:
-    """Join by `mode` on `sock` and follow `redirect`s until `joined`.
+    """Join by `mode` (quick play among rooms with these `options`, if given) on `sock` and
+    follow `redirect`s until `joined`.
 
     A redirect closes the current socket (1000), opens the redirect's URL with `?seat=` (and
     the `cookie`, via `connect`, default `ArenaSocket.connect_url`) and sends `join` with the
@@ -132,7 +135,9 @@ async def join_following(
         async def connect(url: str) -> GameSocket:
             return await ArenaSocket.connect_url(url, cookie)
 
-    by_mode = {"type": "join", "mode": mode}
+    by_mode: dict[str, Any] = {"type": "join", "mode": mode}
+    if options:
+        by_mode["options"] = options
     current: GameSocket | None = sock
     claiming_from: str | None = None  # the server to go back to while a seat is claimed
     redirects = fallbacks = 0
@@ -253,3 +258,29 @@ async def connect_and_join(
     except BaseException:
         await sock.aclose(grace=0.5)
         raise
+
+
+async def resume_seat(
+    sock: GameSocket,
+    token: str,
+    *,
+    join_timeout: float = DEFAULT_TIMEOUT,
+    on_message: Callable[[dict[str, Any]], None] | None = None,
+) -> Joined:
+    """Take back a held seat after a dropped connection: `join` with the `resume` token of the
+    last `joined`, on `sock` opened at the server that seated us (`Joined.url`). Raises
+    `JoinError` (`resume_failed` once the seat is gone: join by mode instead)."""
+    try:
+        async with asyncio.timeout(join_timeout):
+            sock.send({"type": "join", "resume": token})
+            msg = await _join_answer(sock, on_message)
+    except TimeoutError:
+        raise JoinError(f"not resumed within {join_timeout:g} s", code="timeout") from None
+    if msg is None:
+        close = sock.close_code
+        raise JoinError(f"connection closed before joined (close code {close})",
+                        code="closed", close_code=close)
+    if msg.get("type") != "joined":
+        code = str(msg.get("code")) if msg.get("type") == "error" else "unexpected"
+        raise JoinError(f"resume refused ({code}): {msg.get('message', '')}", code=code)
+    return Joined(sock, msg, without_seat(sock.url))

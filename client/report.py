@@ -1,5 +1,6 @@
 """What bots saw: one bot's `BotStats`, and the `BotReport` of a run summed over its bots, whose
-`format()` is the summary `game-bots` prints."""
+`format()` is the summary `game-bots` prints: a scoring game's best score (the arena's mass),
+or for a game whose matches end the matches the bots finished and won."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ class BotStats:
     played_seconds: float = 0.0
     states: int = 0
     rtts_ms: list[float] = field(default_factory=list)
-    best_mass: int = 0
+    best_mass: int = 0  # the best score its policy reported (the arena's mass)
     errors: Counter[str] = field(default_factory=Counter)
     failure: str | None = None
     close_code: int | None = None
@@ -27,7 +28,11 @@ class BotStats:
     redirects: int = 0  # redirects followed (to a room on another process)
     seat_fallbacks: int = 0  # redirect seats refused or unreachable: matchmade again
     server: str | None = None  # the ws:// URL of the server it played on last
-    reconnects: int = 0  # dropped connections it came back from (through matchmaking)
+    reconnects: int = 0  # dropped connections it came back from
+    resumes: int = 0  # of those, how many took the held seat back (the rest matchmade again)
+    matches: int = 0  # matches it finished (games whose matches end)
+    wins: int = 0
+    draws: int = 0
 
 
 @dataclass
@@ -55,6 +60,10 @@ class BotReport:
     seat_fallbacks: int = 0  # redirect seats refused or unreachable: matchmade again
     servers: dict[str, int] = field(default_factory=dict)  # bots per server they played on
     reconnects: int = 0  # dropped connections the bots came back from
+    resumes: int = 0  # of those, seats taken back with the resume token
+    matches: int = 0  # matches finished, counted once per bot that played in them
+    wins: int = 0
+    draws: int = 0
 
     @classmethod
     def from_stats(cls, stats: list[BotStats], *, mode: str, duration: float) -> BotReport:
@@ -84,6 +93,10 @@ class BotReport:
             seat_fallbacks=sum(s.seat_fallbacks for s in stats),
             servers=dict(Counter(s.server for s in joined if s.server).most_common()),
             reconnects=sum(s.reconnects for s in stats),
+            resumes=sum(s.resumes for s in stats),
+            matches=sum(s.matches for s in stats),
+            wins=sum(s.wins for s in stats),
+            draws=sum(s.draws for s in stats),
         )
 
     @property
@@ -111,9 +124,15 @@ class BotReport:
             f"states:    {self.states_per_second:.1f}/s total,"
             f" {self.states_per_second_per_bot:.2f}/s per bot ({self.states} received)",
             f"ping:      {ping}",
-            f"best mass: {self.best_mass}",
-            f"errors:    {errors}",
         ]
+        # A game that scores (the arena's mass) reports its best; one whose matches end, those.
+        if self.best_mass:
+            label = "best mass" if self.mode == "arena" else "best score"
+            lines.append(f"{label}: {self.best_mass}")
+        if self.matches or not self.best_mass:
+            lines.append(f"matches:   {self.matches} finished by the bots,"
+                         f" {self.wins} won, {self.draws} drawn")
+        lines.append(f"errors:    {errors}")
         if self.redirects or self.seat_fallbacks:
             # Only with matchmaking across processes: a single server never redirects.
             servers = ", ".join(f"{url} x{n}" for url, n in self.servers.items())
@@ -122,7 +141,8 @@ class BotReport:
                 f" {self.seat_fallbacks} seats refused; playing on {servers or 'none'}"
             )
         if self.reconnects:
-            lines.append(f"reconnects: {self.reconnects} after dropped connections")
+            lines.append(f"reconnects: {self.reconnects} after dropped connections,"
+                         f" {self.resumes} back in their seats")
         if self.closed_early:
             codes = ", ".join(
                 f"{'no close frame' if code is None else f'code {code}'} x{n}"

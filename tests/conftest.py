@@ -176,16 +176,16 @@ async def running(
             await proc.wait()
 
 
-async def run_locust(host: str, users: int, seconds: int, prefix: Path
+async def run_locust(host: str, users: int, seconds: int, prefix: Path, *extra: str
                      ) -> tuple[str, dict[str, dict[str, Any]], list[dict[str, Any]], int]:
-    """Run bench/locustfile.py headless against `host`: (its output, the stats by name, the
-    failures, its exit code). Killed if it outlives a minute."""
+    """Run bench/locustfile.py headless against `host` (with `extra` arguments): (its output,
+    the stats by name, the failures, its exit code). Killed if it outlives a minute."""
     from bench.locust_csv import read_locust_failures, read_locust_stats
 
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "locust", "-f", str(REPO / "bench" / "locustfile.py"),
         "--headless", "-u", str(users), "-r", str(users), "-t", f"{seconds}s", "--host", host,
-        "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING",
+        "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING", *extra,
         cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
     try:

@@ -57,6 +57,25 @@ async def test_locust_players_receive_states_and_pongs(server: ArenaServer, tmp_
     assert code == 0, log
 
 
+async def test_locust_dice_players_play_matches_and_nothing_else(server: ArenaServer,
+                                                                 tmp_path: Path):
+    log, stats, failures, code = await run_locust(
+        server.url, 4, 8, tmp_path / "dice", "--arena-mode", "dice",
+        "--arena-options", '{"dice": 2}')
+    assert stats["WS connect+join"]["Request Count"] == 4, log
+    assert stats["dice match"]["Request Count"] >= 2, log  # both players of a finished match
+    assert stats["dice move"]["Request Count"] > 0, log
+    assert stats["WS rejoin"]["Request Count"] > 0, log  # and they joined again
+    assert stats["pong"]["Request Count"] > 0, log
+    assert "state latency" not in stats and "states per user-second" not in stats  # no arena
+    assert stats["Aggregated"]["Failure Count"] == 0, failures
+    assert failures == []
+    assert code == 0, log
+    await server.results.drain()
+    board = await server.services.storage.top("dice", "rating", 10)
+    assert len(board) >= 2 and board[0]["rating"] > 1500
+
+
 def test_capacity_run_writes_json_markdown_and_plot(tmp_path: Path):
     out = tmp_path / "results"
     done = subprocess.run(
