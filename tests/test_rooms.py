@@ -35,6 +35,7 @@ class Tally:
         self.room = room
         self.goal = room.options["goal"]
         self.counts: dict[int, int] = {}
+        self.quitters: list[int] = []
         self.nothing_yet = {"public": True, "mine": 0}
         room.set_metadata(goal=self.goal)
 
@@ -50,7 +51,8 @@ class Tally:
             self.room.schedule("deadline", 10.0)
 
     def on_leave(self, player: int, consented: bool) -> None:
-        self.counts.pop(player, None)
+        if self.counts.pop(player, 0) > 0:
+            self.quitters.append(player)  # gave up mid-round: last, when the round ends
 
     def on_message(self, player: int, kind: str, body: Any) -> None:
         if kind == "explode":
@@ -61,7 +63,8 @@ class Tally:
         if self.counts[player] >= self.goal:
             self.room.broadcast("winner", {"player": player})
             self.room.report([Outcome(player=p, placement=1 if p == player else 2)
-                              for p in self.counts])
+                              for p in self.counts]
+                             + [Outcome(player=p, placement=3) for p in self.quitters])
             self.room.cancel("deadline")
 
     def on_timer(self, name: str) -> None:
@@ -295,3 +298,18 @@ def test_a_game_may_refuse_a_dropped_player_its_seat_back() -> None:
     back = w.player(1)
     send(back, type="join", resume=token)
     assert back.room is None and last(back, "error")["code"] == "resume_failed"
+
+
+def test_a_player_who_left_mid_round_still_gets_the_result_the_game_reports() -> None:
+    w = World()
+    a, b, c = w.player(21), w.player(22), w.player(23)
+    for s in (a, b):
+        send(s, type="join", mode="tally", options={"goal": 4})
+    send(a, type="add", n=1)
+    quitter = a.player_id
+    send(a, type="leave")
+    send(c, type="join", mode="tally", options={"goal": 4})
+    send(b, type="add", n=3)
+    send(b, type="add", n=1)
+    _, outcomes = w.results[-1]
+    assert (21, Outcome(player=quitter, placement=3)) in outcomes

@@ -292,6 +292,15 @@ async def test_wins_count_wins_and_games_played(storage: Storage) -> None:
     ]
 
 
+async def test_a_draw_is_played_not_won(storage: Storage) -> None:
+    ann, bob = await _users(storage, "ann", "bob")
+    # tic-tac-toe's draw: first place for both, and no winner
+    await storage.record_outcomes("tictactoe", "wins", "d", [
+        (ann.id, Outcome(0, placement=1, won=False)), (bob.id, Outcome(1, placement=1, won=False))])
+    assert [(e["wins"], e["played"]) for e in await storage.top("tictactoe", "wins")] == [
+        (0, 1), (0, 1)]
+
+
 async def test_ratings_move_and_are_zero_sum(storage: Storage) -> None:
     ann, bob, cy = await _users(storage, "ann", "bob", "cy")
     await storage.record_outcomes("dice", "rating", "1", [_won(ann.id, 1), _won(bob.id, 2)])

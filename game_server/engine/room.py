@@ -43,6 +43,7 @@ log = logging.getLogger("arena.room")
 _EARLY_SLACK = 0.25
 
 CLOSE_TOO_SLOW = 4002  # application range: the client stopped reading for too long
+_DEPARTED_KEPT = 256  # players who left whose results a game may still report
 
 # What a room reports when a game records results: the room, then (account, outcome) pairs.
 ResultSink = Callable[["Room", list[tuple[Identity, Outcome]]], None]
@@ -137,6 +138,9 @@ class Room:
         # (the matchmaker owns the timer). They count toward the room's size.
         self._held: dict[int, Identity] = {}
         self._identities: dict[int, Identity] = {}  # everyone in the game, for results
+        # Players who left, for a game that reports them when its match ends (a player who quit
+        # while losing still loses); the oldest are forgotten past `_DEPARTED_KEPT`.
+        self._departed: dict[int, Identity] = {}
         # Slow readers: players whose backlog passed `max_backlog`. States are skipped for them
         # (never queued without bound) and a full state is sent when they catch up.
         self._lagging: set[int] = set()
@@ -273,7 +277,12 @@ class Room:
         self._too_slow.discard(player_id)
         self._drop_latest(player_id)
         self._call("on_leave", player_id, reason == "leave")
-        self._identities.pop(player_id, None)
+        identity = self._identities.pop(player_id, None)
+        if identity is not None:
+            departed = self._departed
+            departed[player_id] = identity
+            if len(departed) > _DEPARTED_KEPT:
+                del departed[next(iter(departed))]
         if member is not None:
             member.connection.send(encode(messages.left(room=self.id, reason=reason)))
             member.on_room_left(self, reason)
@@ -384,7 +393,13 @@ class Room:
         """The game's results, with the account of each player still known to the room."""
         if self._on_result is None:
             return
-        pairs = [(self._identities[o.player], o) for o in outcomes if o.player in self._identities]
+        known = self._identities
+        departed = self._departed
+        pairs = []
+        for outcome in outcomes:
+            who = known.get(outcome.player) or departed.pop(outcome.player, None)
+            if who is not None:
+                pairs.append((who, outcome))
         if pairs:
             self._on_result(self, pairs)
 

@@ -2,7 +2,7 @@
 leaderboard rule ranks them. Pure: both storages run their SQL around these.
 
 A standing is one user's row in one mode: best score, wins, games played, rating. Every recorded
-match adds to ``played`` and (for a win: placement 1 or ``won``) to ``wins``, keeps the best
+match adds to ``played`` and (for a win: ``won``, or else placement 1) to ``wins``, keeps the best
 score when the outcome has one, and under the ``rating`` rule moves the ratings of every placed
 player (``ratings.updated_ratings``). The rule a mode ranks by picks the order:
 
@@ -100,8 +100,11 @@ def check_match(
 
 
 def is_win(outcome: Outcome) -> bool:
-    """A win: first place, or ``won``."""
-    return outcome.placement == 1 or outcome.won is True
+    """A win: ``won`` when the game says (a draw is first place for both, and no win), else
+    first place."""
+    if outcome.won is not None:
+        return outcome.won
+    return outcome.placement == 1
 
 
 def placement_of(outcome: Outcome) -> int | None:
