@@ -164,13 +164,17 @@ class PlayerSession:
     def _on_ping(self, msg: messages.Ping) -> None:
         self.connection.send(encode(messages.pong(msg.id, int(self._wall() * 1000))))
 
-    def _on_join(self, msg: messages.Join) -> None:
+    def _not_seated(self) -> None:
+        """A join or create needs a player in no room and with no join under way."""
         if self.room is not None:
             raise ProtocolError(
                 ErrorCode.ALREADY_IN_ROOM, f"already in room {self.room.id}; leave it first"
             )
         if self._joining:
             raise ProtocolError(ErrorCode.ALREADY_IN_ROOM, "a join is already under way")
+
+    def _on_join(self, msg: messages.Join) -> None:
+        self._not_seated()
         cluster = self._cluster
         if msg.resume is not None:
             self.room, self.player_id = self._matchmaker.resume(self, msg.resume)
@@ -192,12 +196,7 @@ class PlayerSession:
             )
 
     def _on_create(self, msg: messages.Create) -> None:
-        if self.room is not None:
-            raise ProtocolError(
-                ErrorCode.ALREADY_IN_ROOM, f"already in room {self.room.id}; leave it first"
-            )
-        if self._joining:
-            raise ProtocolError(ErrorCode.ALREADY_IN_ROOM, "a join is already under way")
+        self._not_seated()
         cluster = self._cluster
         if cluster is not None and cluster.distributed:  # registered (and its code) at once
             self._join_later(cluster.create(self, msg.mode, msg.options, private=msg.private))
