@@ -50,8 +50,8 @@ def valid_close_code(code: int) -> bool:
 class FrameParser:
     """Parses client-to-server frames; see the module's docstring for the events and rules."""
 
-    __slots__ = ("max_message_size", "done", "more", "drained", "_buf", "_fragments",
-                 "_opcode", "_skip")
+    __slots__ = ("max_message_size", "done", "more", "drained", "_buf", "_start",
+                 "_fragments", "_opcode", "_skip")
 
     def __init__(self, max_message_size: int) -> None:
         self.max_message_size = max_message_size
@@ -59,6 +59,7 @@ class FrameParser:
         self.more = False  # the last feed stopped at its budget with frames still buffered
         self.drained = 0  # bytes `drain` skipped
         self._buf: bytes | bytearray = b""
+        self._start = 0  # where the unparsed bytes begin in _buf (after a feed hit its budget)
         self._fragments: bytearray | None = None  # the fragmented message being assembled
         self._opcode = 0  # its opcode
         self._skip = 0  # bytes of a frame `drain` is skipping that are still to come
@@ -66,17 +67,11 @@ class FrameParser:
     @property
     def buffered(self) -> int:
         """Bytes received but not parsed yet (an incomplete frame, or frames past a budget)."""
-        return len(self._buf)
+        return len(self._buf) - self._start
 
     def feed(self, data: bytes, budget: int = _NO_LIMIT) -> list[Event]:
         """Add `data`; return the events of the complete frames, up to `budget` work."""
-        buf = self._buf
-        if buf:
-            if data:
-                if type(buf) is not bytearray:
-                    buf = bytearray(buf)
-                buf += data
-            data = buf  # type: ignore[assignment]
+        data = self._take(data)
         events: list[Event] = []
         self.more = False
         if self.done:
@@ -167,8 +162,25 @@ class FrameParser:
                 break
             else:  # BINARY, PING, PONG
                 events.append((opcode, payload))
-        self._buf = data[pos:] if pos < end else b""
+        if self.more:  # keep the buffer; the next feed starts where this one stopped
+            self._buf, self._start = data, pos
+        else:
+            self._buf = data[pos:] if pos < end else b""
         return events
+
+    def _take(self, data: bytes) -> bytes | bytearray:
+        """The unparsed bytes so far followed by `data`, from offset 0."""
+        buf = self._buf
+        if not buf:
+            return data
+        if self._start:
+            buf = bytearray(memoryview(buf)[self._start:])
+            self._start = 0
+        if data:
+            if type(buf) is not bytearray:
+                buf = bytearray(buf)
+            buf += data
+        return buf
 
     def _close(self, payload: bytes) -> Event:
         """The event for the peer's close frame (an ERROR if its payload is malformed)."""
@@ -198,12 +210,7 @@ class FrameParser:
         skipped: a peer that keeps sending after being told to close is to be dropped). Frames
         are only delimited, never checked; a malformed close frame still ends the drain.
         """
-        buf = self._buf
-        if buf:
-            if type(buf) is not bytearray:
-                buf = bytearray(buf)
-            buf += data
-            data = buf  # type: ignore[assignment]
+        data = self._take(data)  # type: ignore[assignment]
         pos = 0
         end = len(data)
         found: Event | None = None
