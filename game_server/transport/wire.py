@@ -239,6 +239,13 @@ class WebSocketWire(asyncio.Protocol):
         elif not transport.is_closing():
             transport.write(frame)
 
+    def queued(self) -> int:
+        """Bytes written here that have not gone to the kernel yet."""
+        transport = self.transport
+        if transport is None:
+            return sum(len(frame) for frame in self._early)
+        return transport.get_write_buffer_size()
+
     def close(self, code: int | None = None, reason: str | None = None) -> None:
         """Send a close frame (once); end the socket when the peer's arrives, or after
         `close_timeout` without one. The same contract as Tornado's `close`."""
