@@ -37,7 +37,7 @@ from tornado.iostream import IOStream, StreamClosedError
 from tornado.websocket import WebSocketHandler, WebSocketProtocol13, _WebSocketParams
 
 from game_server.transport.backlog import SendClock, unacked_bytes
-from game_server.transport.wire import WebSocketWire, server_frame
+from game_server.transport.wire import PONG_BACKLOG, WebSocketWire, server_frame
 
 if TYPE_CHECKING:
     from game_server.transport.ws import FrameCache
@@ -62,6 +62,9 @@ class HandoffProtocol13(WebSocketProtocol13):
             ping_timeout=self.ping_timeout if self.ping_interval else 0.0,
         )
         self.sock: socket.socket | None = None  # the duplicate, once handed over
+        # Pongs through Tornado's own _send_pong: while one is still unsent, only the most
+        # recent ping is answered (it writes through _write_frame below, into the wire).
+        self.wire.send_pong = self._send_pong
 
     def start_pinging(self) -> None:
         pass  # the wire pings
@@ -106,6 +109,13 @@ class HandoffProtocol13(WebSocketProtocol13):
     def _abort(self) -> None:
         self.client_terminated = self.server_terminated = True
         self.wire.abort()
+        if self.sock is None and self.stream is not None:
+            self.stream.close()  # not handed over (open() failed): the socket is still here
+
+    def _send_pong(self, data: bytes) -> None:
+        if self.wire.queued() > PONG_BACKLOG:
+            return  # a peer that does not read gets no more pongs queued for it
+        super()._send_pong(data)
 
     def is_closing(self) -> bool:
         return self.wire.server_terminated or self.wire.client_terminated

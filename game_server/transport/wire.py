@@ -91,6 +91,8 @@ class WebSocketWire(asyncio.Protocol):
         self._abort_when_made = False
         self._on_text: Callable[[str], Any] = handler.on_message  # see connection_made
         self._close_timeout = close_timeout
+        # How a ping is answered; Tornado's side may put its own in (transport/handoff.py).
+        self.send_pong: Callable[[bytes], None] = self._send_pong
         self._ping_interval = ping_interval
         self._ping_timeout = min(ping_timeout, ping_interval) if ping_timeout else ping_interval
         self._received_pong = False
@@ -176,7 +178,7 @@ class WebSocketWire(asyncio.Protocol):
                 elif kind == BINARY:
                     result = handler.on_message(event[1])
                 elif kind == PING:
-                    self._send_pong(event[1])
+                    self.send_pong(event[1])
                     result = handler.on_ping(event[1])
                 elif kind == PONG:
                     self._received_pong = True
@@ -224,8 +226,7 @@ class WebSocketWire(asyncio.Protocol):
             self._end()
 
     def _send_pong(self, data: bytes) -> None:
-        transport = self.transport
-        if transport is not None and transport.get_write_buffer_size() > PONG_BACKLOG:
+        if self.queued() > PONG_BACKLOG:
             return
         self.write(server_frame(PONG, data))
 
