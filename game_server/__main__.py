@@ -200,7 +200,7 @@ async def serve(config: Config, shared_sockets: list[socket.socket] | None = Non
         loop.add_signal_handler(sig, stop.set)
     log.info(
         "Arena listening on %s%s (public %s, %s presence, tick %d Hz, %d players a room, "
-        "data in %s, %s loop)",
+        "data in %s, %s loop, WebSocket transport %s)",
         server.url,
         "".join(f" and :{s.getsockname()[1]}" for s in (shared_sockets or [])[:1]),
         server.public_url,
@@ -209,6 +209,7 @@ async def serve(config: Config, shared_sockets: list[socket.socket] | None = Non
         config.max_players,
         config.data_dir,
         type(loop).__module__.split(".")[0],
+        config.ws_transport,
     )
     await stop.wait()
     log.info("shutting down")

@@ -4,7 +4,8 @@ Real server, real sockets, on asyncio's own event loop and on uvloop's (the serv
 each has its own `connect_accepted_socket`): the handler's protocol and connection are the
 handed-over kind, the IOStream is closed while the connection lives on, descriptors come back to
 where they were once the sockets close, a frame the client sent together with its handshake is
-not lost, and the flag comes from the command line or ARENA_WS_TRANSPORT.
+not lost, and the flag comes from the command line or ARENA_WS_TRANSPORT. And the real
+`python -m game_server` (uvloop) with the flag: players play, SIGTERM closes them with 1001.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import signal
 import struct
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -27,7 +29,7 @@ from game_server.app import ArenaServer
 from game_server.storage.passwords import PasswordHasher
 from game_server.transport.handoff import HandoffProtocol13, WireConnection
 from game_server.transport.ws import GameSocket, SocketConnection
-from tests.conftest import Browserless, make_config, recv_until
+from tests.conftest import Browserless, make_config, recv_until, running
 from tests.test_flood import read_close_code
 from tests.test_presence import until
 
@@ -154,3 +156,32 @@ def test_the_flag_comes_from_the_command_line_or_the_environment(tmp_path: Path)
     config, _ = parse_config(["--data-dir", str(tmp_path), "--ws-transport", "uring"], env)
     with pytest.raises(ValueError, match="--ws-transport"):
         config.validate()
+
+
+@pytest.mark.parametrize("ws_transport", ["tornado", "protocol"])
+async def test_the_real_server_on_uvloop_plays_and_sigterm_closes_every_socket_with_1001(
+        tmp_path: Path, ws_transport: str) -> None:
+    env = {"ARENA_WS_TRANSPORT": ws_transport}
+    async with running(tmp_path / "data", env=env) as (proc, url):
+        players = [Browserless(url), Browserless(url)]
+        try:
+            sockets = []
+            for i, c in enumerate(players):
+                await c.guest(f"p{i}")
+                ws = await c.ws()
+                ws.write_message('{"type":"join","mode":"arena"}')
+                await recv_until(ws, "joined")
+                sockets.append(ws)
+            for ws in sockets:
+                assert (await recv_until(ws, "state"))["tick"] >= 0
+            proc.send_signal(signal.SIGTERM)
+            for ws in sockets:
+                async with asyncio.timeout(20):
+                    while await ws.read_message() is not None:
+                        pass
+                assert ws.close_code == 1001
+            async with asyncio.timeout(20):
+                assert await proc.wait() == 0
+        finally:
+            for c in players:
+                await c.aclose()
