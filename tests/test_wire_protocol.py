@@ -210,3 +210,27 @@ def test_frames_written_before_the_transport_exists_go_first() -> None:
         return bytes(transport.written)
 
     assert asyncio.run(check()) == b"\x81\x02hi" + b"\x8a\x01x"
+
+
+class Sleeper(Recorder):
+    """A coroutine `on_message` that sleeps: it records whether another one was running."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running = 0
+
+    def on_message(self, message: str | bytes) -> Any:
+        async def handle() -> None:
+            self.running += 1
+            overlapped = self.running > 1
+            await asyncio.sleep(0.001)
+            self.running -= 1
+            self.events.append(("message", message, overlapped))
+
+        return handle()
+
+
+def test_coroutine_callbacks_run_one_at_a_time_in_order() -> None:
+    data = b"".join(frame(0x1, b"m%d" % i) for i in range(5))
+    events, _, _ = asyncio.run(drive(Sleeper(), split(data, [9, 30])))
+    assert events == [("message", f"m{i}", False) for i in range(5)] + [("closed", None, None)]

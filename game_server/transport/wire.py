@@ -99,6 +99,9 @@ class WebSocketWire(asyncio.Protocol):
         self._ping_handle: asyncio.TimerHandle | None = None
         self._close_handle: asyncio.TimerHandle | None = None
         self._resume: asyncio.Handle | None = None
+        self._paused = False  # reading paused: a flood's turn is over, or a coroutine runs
+        # While a coroutine callback runs: it, the events it holds up and where they resume.
+        self._held: tuple[asyncio.Future[Any], list[Event], int] | None = None
 
     # -- the loop's side -----------------------------------------------------------------------
 
@@ -125,28 +128,36 @@ class WebSocketWire(asyncio.Protocol):
         if self.server_terminated:
             self._drain(data)
             return
-        parser = self.parser
-        self._dispatch(parser.feed(data, YIELD_BYTES))
-        if self.server_terminated:
-            self._drain(b"")  # what the parse left, from where it stopped
-        elif parser.more:
-            # More complete frames than one turn's work: the rest on the loop's next turn.
-            self.transport.pause_reading()  # type: ignore[union-attr]
-            self._resume = self._loop.call_soon(self._continue)
+        if self._held is not None:  # a coroutine callback is running: parse nothing yet
+            self.parser.feed(data, 0)
+            return
+        if self._dispatch(self.parser.feed(data, YIELD_BYTES), 0):
+            self._after_dispatch()
 
     def _continue(self) -> None:
         self._resume = None
-        parser = self.parser
-        if not self.server_terminated:
-            self._dispatch(parser.feed(b"", YIELD_BYTES))
+        if self.server_terminated or self._dispatch(self.parser.feed(b"", YIELD_BYTES), 0):
+            self._after_dispatch()
+
+    def _after_dispatch(self) -> None:
+        """Once every parsed event is handled: go on parsing, or reading."""
         if self.server_terminated:
-            self._drain(b"")
-        elif parser.more:
+            self._drain(b"")  # what the parse left, from where it stopped
+        elif self.parser.more:
+            # More complete frames than one turn's work: the rest on the loop's next turn.
+            self._pause()
             self._resume = self._loop.call_soon(self._continue)
             return
-        transport = self.transport
-        if transport is not None and not transport.is_closing():
-            transport.resume_reading()
+        if self._paused:
+            self._paused = False
+            transport = self.transport
+            if transport is not None and not transport.is_closing():
+                transport.resume_reading()
+
+    def _pause(self) -> None:
+        if not self._paused:
+            self._paused = True
+            self.transport.pause_reading()  # type: ignore[union-attr]
 
     def eof_received(self) -> bool | None:
         return None  # the transport closes; connection_lost follows
@@ -162,10 +173,12 @@ class WebSocketWire(asyncio.Protocol):
 
     # -- messages --------------------------------------------------------------------------------
 
-    def _dispatch(self, events: list[Event]) -> None:
+    def _dispatch(self, events: list[Event], start: int) -> bool:
+        """Handle `events[start:]`; False if a coroutine callback holds up the rest."""
         handler = self.handler
         on_text = self._on_text
-        for event in events:
+        for i in range(start, len(events)):
+            event = events[i]
             kind = event[0]
             if self.server_terminated:
                 # Closing: only the peer's close frame still matters.
@@ -191,19 +204,29 @@ class WebSocketWire(asyncio.Protocol):
                     if event[1] == 1009:
                         self._end()  # not worth reading to the end
                     continue
-                if result is not None:  # a coroutine callback runs on its own
-                    asyncio.ensure_future(result).add_done_callback(self._callback_done)
+                if result is not None:
+                    # A coroutine: the next message waits for it, as under Tornado.
+                    future = asyncio.ensure_future(result)
+                    self._held = (future, events, i + 1)
+                    self._pause()
+                    future.add_done_callback(self._callback_done)
+                    return False
             except (Exception, asyncio.CancelledError):
                 handler.log_exception(*sys.exc_info())
                 self.abort()
-                return
+                return False
+        return True
 
     def _callback_done(self, future: asyncio.Future[Any]) -> None:
+        held, self._held = self._held, None
         try:
             future.result()
         except (Exception, asyncio.CancelledError):
             self.handler.log_exception(*sys.exc_info())
             self.abort()
+            return
+        if held is not None and self._dispatch(held[1], held[2]):
+            self._after_dispatch()
 
     def _peer_closed(self, code: int | None, reason: str | None) -> None:
         self.client_terminated = True
