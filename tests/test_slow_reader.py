@@ -205,8 +205,9 @@ async def read_to_the_end(sock: socket.socket) -> None:
         pass
 
 
+@pytest.mark.parametrize("ws_transport", WS_TRANSPORTS)
 async def test_sixty_readers_that_never_read_are_closed_with_4002_in_time_and_rss_stays_flat(
-    tmp_path: Path,
+    tmp_path: Path, ws_transport: str,
 ) -> None:
     """Issue 14: 60 sockets from one address join, send inputs, never read. Each is closed with
     4002 within max-lag + 1 s of joining (its tiny receive buffer is full at once), and the
@@ -214,7 +215,8 @@ async def test_sixty_readers_that_never_read_are_closed_with_4002_in_time_and_rs
     max_lag, count = 2.0, 60
     window = 3 * max_lag
     async with running(tmp_path, "--max-connections-per-ip", "100",
-                       "--max-lag-seconds", str(max_lag)) as (proc, url):
+                       "--max-lag-seconds", str(max_lag),
+                       "--ws-transport", ws_transport) as (proc, url):
         assert proc.stderr is not None
         log_lines: list[bytes] = []
 
