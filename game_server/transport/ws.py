@@ -4,7 +4,8 @@
 anything is allocated; after the upgrade it hands frames to a `PlayerSession`. `SocketConnection`
 is the engine's `Connection`: it writes prebuilt frames straight to the stream, counts what the
 client has not received yet (the stream's queue and the kernel's), and `FrameCache` frames each
-broadcast payload once for all its recipients.
+broadcast payload once for all its recipients. With `--ws-transport protocol` the socket leaves
+Tornado after `open()` instead (transport/handoff.py) and `WireConnection` is the `Connection`.
 """
 
 from __future__ import annotations
