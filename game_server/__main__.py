@@ -127,6 +127,9 @@ def parse_config(
         "failed logins from one address within the window before 429", int)
     add("login-failure-window", defaults.login_failure_window,
         "seconds failed logins are remembered", float)
+    add("ws-transport", defaults.ws_transport,
+        "what drives a game socket after the handshake: tornado (its IOStream) or protocol "
+        "(an asyncio Protocol; plain TCP only, TLS sockets stay on tornado)")
     add("log-level", "info", "debug, info, warning or error")
     def switch(flag: str, help_text: str) -> None:
         default = _env(environ, flag, "") not in ("", "0", "false")
@@ -174,6 +177,7 @@ def parse_config(
         max_messages_per_second=args.max_messages_per_second,
         max_chats_per_second=args.max_chats_per_second,
         batched_reader=not args.stock_reader,
+        ws_transport=args.ws_transport,
         games=tuple(args.game),
         xheaders=args.xheaders,
         uvloop=not args.no_uvloop,
@@ -196,7 +200,7 @@ async def serve(config: Config, shared_sockets: list[socket.socket] | None = Non
         loop.add_signal_handler(sig, stop.set)
     log.info(
         "Arena listening on %s%s (public %s, %s presence, tick %d Hz, %d players a room, "
-        "data in %s, %s loop)",
+        "data in %s, %s loop, WebSocket transport %s)",
         server.url,
         "".join(f" and :{s.getsockname()[1]}" for s in (shared_sockets or [])[:1]),
         server.public_url,
@@ -205,6 +209,7 @@ async def serve(config: Config, shared_sockets: list[socket.socket] | None = Non
         config.max_players,
         config.data_dir,
         type(loop).__module__.split(".")[0],
+        config.ws_transport,
     )
     await stop.wait()
     log.info("shutting down")

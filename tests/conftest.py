@@ -21,7 +21,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HT
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from game_server.app import ArenaServer
-from game_server.config import Config
+from game_server.config import WS_TRANSPORTS, Config
 from game_server.storage.passwords import PasswordHasher
 
 TEST_SECRET = "test-secret-" + "x" * 40
@@ -225,8 +225,21 @@ def make_config(data_dir: Path, **overrides: Any) -> Config:
 
 
 @pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[ArenaServer]:
-    srv = ArenaServer(make_config(tmp_path / "data"), passwords=PasswordHasher(n=2**10))
+def ws_transport() -> str:
+    """The `--ws-transport` the `server` fixture runs. A test module that must hold on both
+    overrides it with `both_ws_transports` (`ws_transport = both_ws_transports`)."""
+    return Config.ws_transport
+
+
+@pytest.fixture(params=WS_TRANSPORTS)
+def both_ws_transports(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+async def server(tmp_path: Path, ws_transport: str) -> AsyncIterator[ArenaServer]:
+    srv = ArenaServer(make_config(tmp_path / "data", ws_transport=ws_transport),
+                      passwords=PasswordHasher(n=2**10))
     await srv.start()
     try:
         yield srv

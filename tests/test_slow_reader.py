@@ -11,11 +11,14 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 
 from bench.sampling import proc_rss
 from client.bots import run_bots
 from game_server.app import ArenaServer
+from game_server.config import WS_TRANSPORTS
 from game_server.storage.passwords import PasswordHasher
+from game_server.transport.handoff import HandoffProtocol13
 from tests.conftest import Browserless, make_config, recv_until, running
 
 
@@ -46,13 +49,15 @@ async def open_raw_socket(port: int, cookie: str) -> socket.socket:
     return sock
 
 
+@pytest.mark.parametrize("ws_transport", WS_TRANSPORTS)
 async def test_a_slow_reader_is_bounded_and_closed_and_others_keep_their_rate(
-    tmp_path: Path, caplog
+    tmp_path: Path, caplog, ws_transport: str
 ) -> None:
     caplog.set_level("INFO", logger="arena.room")
     # Lag is time behind: long enough here for the backlog to pass 4 KiB (and states to be
     # skipped) before the sloth is closed, even while the bots are still arriving.
-    config = make_config(tmp_path, max_backlog_bytes=4 * 1024, max_lag_seconds=3.0)
+    config = make_config(tmp_path, max_backlog_bytes=4 * 1024, max_lag_seconds=3.0,
+                         ws_transport=ws_transport)
     srv = ArenaServer(config, passwords=PasswordHasher(n=2**10))
     await srv.start()
     slow_client, good = Browserless(srv.url), Browserless(srv.url)
@@ -66,8 +71,9 @@ async def test_a_slow_reader_is_bounded_and_closed_and_others_keep_their_rate(
         await recv_until(ws, "joined")
         slow_handler = next(h for h in srv.sockets if h.current_user.name == "sloth")
         # Shrink the kernel's send buffer too, so the backlog reaches user space quickly.
-        slow_handler.ws_connection.stream.socket.setsockopt(
-            socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        proto = slow_handler.ws_connection
+        raw = proto.sock if isinstance(proto, HandoffProtocol13) else proto.stream.socket
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
         connection = slow_handler.session.connection
         # Bots make the states big enough to fill the sloth's buffers within seconds.
         stop_bots = asyncio.Event()
@@ -199,8 +205,9 @@ async def read_to_the_end(sock: socket.socket) -> None:
         pass
 
 
+@pytest.mark.parametrize("ws_transport", WS_TRANSPORTS)
 async def test_sixty_readers_that_never_read_are_closed_with_4002_in_time_and_rss_stays_flat(
-    tmp_path: Path,
+    tmp_path: Path, ws_transport: str,
 ) -> None:
     """Issue 14: 60 sockets from one address join, send inputs, never read. Each is closed with
     4002 within max-lag + 1 s of joining (its tiny receive buffer is full at once), and the
@@ -208,7 +215,8 @@ async def test_sixty_readers_that_never_read_are_closed_with_4002_in_time_and_rs
     max_lag, count = 2.0, 60
     window = 3 * max_lag
     async with running(tmp_path, "--max-connections-per-ip", "100",
-                       "--max-lag-seconds", str(max_lag)) as (proc, url):
+                       "--max-lag-seconds", str(max_lag),
+                       "--ws-transport", ws_transport) as (proc, url):
         assert proc.stderr is not None
         log_lines: list[bytes] = []
 

@@ -4,19 +4,16 @@
 anything is allocated; after the upgrade it hands frames to a `PlayerSession`. `SocketConnection`
 is the engine's `Connection`: it writes prebuilt frames straight to the stream, counts what the
 client has not received yet (the stream's queue and the kernel's), and `FrameCache` frames each
-broadcast payload once for all its recipients.
+broadcast payload once for all its recipients. With `--ws-transport protocol` the socket leaves
+Tornado after `open()` instead (transport/handoff.py) and `WireConnection` is the `Connection`.
 """
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import socket
 import struct
-import sys
-import termios
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,34 +26,13 @@ from tornado.websocket import WebSocketProtocol
 from game_server.engine.seats import SeatPass, SeatTokenError
 from game_server.engine.session import PlayerSession
 from game_server.storage.base import StorageError, User
+from game_server.transport.backlog import SendClock, unacked_bytes
 from game_server.transport.base import Services
 from game_server.transport.events import CLOSE_REPLACED
+from game_server.transport.handoff import HandoffProtocol13, WireConnection, can_hand_off
 from game_server.transport.reader import BatchedProtocol13
 
 log = logging.getLogger("arena.ws")
-
-# Linux's SIOCOUTQ (the same number as TIOCOUTQ): bytes in a TCP socket's send queue that the
-# peer has not acknowledged. Elsewhere the kernel's share of a backlog goes uncounted.
-_SIOCOUTQ: int | None = getattr(termios, "TIOCOUTQ", None) if sys.platform == "linux" else None
-_INT = b"\0\0\0\0"
-
-
-def unacked_bytes(sock: socket.socket) -> int:
-    """Bytes written to `sock` that its peer's TCP has not acknowledged; 0 if unknown or closed.
-
-    A client that stops reading lets its receive window fill, and from then on everything the
-    server writes stays here: on loopback the kernel takes megabytes per socket before the
-    stream queues a byte, so a backlog counted in the stream alone sees nothing for minutes.
-    """
-    if _SIOCOUTQ is None:
-        return 0
-    try:
-        # The socket object, not a cached number: once closed its fileno() is -1 (EBADF)
-        # rather than a number the kernel may have given to another connection.
-        return int.from_bytes(fcntl.ioctl(sock, _SIOCOUTQ, _INT), sys.byteorder, signed=True)
-    except (OSError, ValueError):
-        return 0
-
 
 def text_frame(payload: bytes) -> bytes:
     """One unfragmented, unmasked server-to-client text frame (RFC 6455 section 5.2)."""
@@ -125,7 +101,7 @@ class FrameCache:
         return self._frame
 
 
-class SocketConnection:
+class SocketConnection(SendClock):
     """The engine's `Connection` over one accepted WebSocket.
 
     Frames go straight to the Tornado stream (`write_message` would frame again and wrap a task
@@ -133,18 +109,14 @@ class SocketConnection:
     plus bytes in the kernel's send queue not yet acknowledged. Whatever the engine sends is
     dropped once `hard_backlog` bytes wait; the room skips states above its own, lower limit
     (`send_state`), so the hard limit only bounds the rest (chat, pongs) for a client that
-    stopped reading.
-
-    Asking the kernel costs a system call, so the per-tick check uses an upper bound instead:
-    bytes written since the last exact count minus what had been received by then (`written`
-    - `_received`); only when that bound passes a limit is the kernel asked. `lag` (a few times
-    a second, from the room) keeps the count fresh.
+    stopped reading. `SendClock` (transport/backlog.py) tells the lag from the backlog.
     """
 
     __slots__ = ("_handler", "_ws", "_stream", "_socket", "_raw", "_frames", "hard_backlog",
-                 "dropped", "written", "_received", "_marks")
+                 "dropped")
 
     def __init__(self, handler: GameSocket, frames: FrameCache, hard_backlog: int) -> None:
+        super().__init__()
         self._handler = handler
         self._ws = handler.ws_connection  # fixed once the socket is open
         stream = self._ws.stream  # type: ignore[union-attr]
@@ -155,11 +127,6 @@ class SocketConnection:
         self._frames = frames
         self.hard_backlog = hard_backlog
         self.dropped = 0
-        self.written = 0  # bytes of the frames this connection accepted
-        self._received = 0  # of those, how many the client's TCP had taken at the last count
-        # (when, written then) a few times a second, while the client has not got everything:
-        # the oldest one not yet received tells how long the client has been behind.
-        self._marks: deque[tuple[float, int]] = deque()
 
     def backlog(self) -> int:
         """Bytes the client has not received: in the stream's queue or the kernel's."""
@@ -167,29 +134,8 @@ class SocketConnection:
         # IOStream's own counters of bytes written by us and bytes handed to the kernel.
         queued: int = stream._total_write_index - stream._total_write_done_index
         waiting = queued + unacked_bytes(self._raw)
-        received = self.written - waiting
-        if received > self._received:
-            self._received = received
+        self._saw(waiting)
         return waiting
-
-    def lag(self, now: float) -> float:
-        """Seconds the oldest byte the client has not received has waited (0: it has all).
-
-        A lower bound, as fine as the calls are frequent: each call that finds bytes waiting
-        leaves a mark (now, bytes written so far); the answer is the age of the oldest mark
-        whose bytes have not all been received.
-        """
-        marks = self._marks
-        if self.backlog() <= 0:
-            marks.clear()
-            return 0.0
-        received = self._received
-        while marks and marks[0][1] <= received:
-            marks.popleft()
-        behind = now - marks[0][0] if marks else 0.0
-        if not marks or marks[-1][1] < self.written:
-            marks.append((now, self.written))
-        return behind
 
     def send(self, data: bytes) -> None:
         self.send_state(data, self.hard_backlog)
@@ -367,7 +313,13 @@ class GameSocket(tornado.websocket.WebSocketHandler):
 
     def get_websocket_protocol(self) -> WebSocketProtocol | None:
         stock = super().get_websocket_protocol()
-        if stock is None or not self.services.config.batched_reader:
+        if stock is None:
+            return stock
+        params = stock.params  # type: ignore[attr-defined]
+        if self.services.config.ws_transport == "protocol" and can_hand_off(self, params):
+            # After the handshake the socket leaves Tornado for an asyncio Protocol.
+            return HandoffProtocol13(self, False, params)
+        if not self.services.config.batched_reader:
             return stock
         # Same parameters as Tornado's own; only the frame reader differs (transport/reader.py).
         return BatchedProtocol13(self, False, stock.params)  # type: ignore[attr-defined]
@@ -377,7 +329,7 @@ class GameSocket(tornado.websocket.WebSocketHandler):
         self.set_nodelay(True)  # without it a pong waits behind a state for a delayed ACK
         self.session = PlayerSession(
             self.current_user,
-            SocketConnection(self, self._frames, self.services.config.max_backlog_bytes * 4),
+            self._connection(self.services.config.max_backlog_bytes * 4),
             self.services.matchmaker,
             limits=self.services.limits,
             cluster=self.services.cluster,
@@ -392,6 +344,12 @@ class GameSocket(tornado.websocket.WebSocketHandler):
         if self.services.cluster.distributed:
             self.services.cluster.connected(self.current_user.id, self.socket_id,
                                             self.opened_at)
+
+    def _connection(self, hard_backlog: int) -> SocketConnection | WireConnection:
+        ws = self.ws_connection
+        if isinstance(ws, HandoffProtocol13):
+            return WireConnection(self, ws, self._frames, hard_backlog)
+        return SocketConnection(self, self._frames, hard_backlog)
 
     def on_message(self, message: str | bytes) -> None:
         session = self.session

@@ -1,0 +1,254 @@
+"""A WebSocket frame parser for the server side, free of I/O: bytes in, events out.
+
+`FrameParser.feed(data)` returns the events of every complete frame the bytes so far make up:
+``(TEXT, str)``, ``(BINARY, bytes)``, ``(PING, bytes)``, ``(PONG, bytes)``, ``(CLOSE, code,
+reason)`` for the peer's close frame, and ``(ERROR, code, reason)`` for a frame that breaks the
+protocol, with the close code RFC 6455 asks for. The rules are the batched reader's
+(transport/reader.py), which tests/test_reader.py proves against Tornado's own reader: client
+frames must be masked; reserved bits, reserved opcodes, a fragmented or over-long control frame,
+a continuation of nothing and a new message inside a fragmented one are 1002; a text message
+that is not UTF-8 is 1007; a message over `max_message_size` (counted as soon as a frame's header
+says so, before its payload arrives) is 1009. A close frame's payload is checked too (RFC 6455
+7.1.5, 7.4): one byte, or a code no endpoint may send, is 1002; a reason that is not UTF-8 1007.
+
+After a CLOSE or an ERROR the parser is `done` and delivers nothing more. Once the server has
+sent its own close frame, `drain(data)` skips whatever follows without checking it, looking
+only for the peer's close frame (returned as a CLOSE event), as the batched reader does.
+
+`feed` takes an optional work budget: it stops after that much work (a frame counts its bytes
+plus `FRAME_COST`) and leaves the rest buffered, with `more` set, so that a caller on an event
+loop can give other sockets a turn before it calls `feed(b"")` again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tornado.util import _websocket_mask
+
+from game_server.transport.reader import _DRAIN_LIMIT, _FRAME_COST, _KNOWN_OPCODES
+
+TEXT = 0x1
+BINARY = 0x2
+CLOSE = 0x8
+PING = 0x9
+PONG = 0xA
+ERROR = -1
+
+FRAME_COST = _FRAME_COST
+DRAIN_LIMIT = _DRAIN_LIMIT
+
+Event = tuple[Any, ...]
+_NO_LIMIT = 1 << 62
+
+
+def valid_close_code(code: int) -> bool:
+    """Whether a peer may send `code` in a close frame (RFC 6455 7.4.1, 7.4.2)."""
+    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
+
+
+class FrameParser:
+    """Parses client-to-server frames; see the module's docstring for the events and rules."""
+
+    __slots__ = ("max_message_size", "done", "more", "drained", "_buf", "_start",
+                 "_fragments", "_opcode", "_skip")
+
+    def __init__(self, max_message_size: int) -> None:
+        self.max_message_size = max_message_size
+        self.done = False  # a CLOSE or an ERROR was returned: nothing more is parsed
+        self.more = False  # the last feed stopped at its budget with frames still buffered
+        self.drained = 0  # bytes `drain` skipped
+        self._buf: bytes | bytearray = b""
+        self._start = 0  # where the unparsed bytes begin in _buf (after a feed hit its budget)
+        self._fragments: bytearray | None = None  # the fragmented message being assembled
+        self._opcode = 0  # its opcode
+        self._skip = 0  # bytes of a frame `drain` is skipping that are still to come
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not parsed yet (an incomplete frame, or frames past a budget)."""
+        return len(self._buf) - self._start
+
+    def feed(self, data: bytes, budget: int = _NO_LIMIT) -> list[Event]:
+        """Add `data`; return the events of the complete frames, up to `budget` work."""
+        data = self._take(data)
+        events: list[Event] = []
+        self.more = False
+        if self.done:
+            self._buf = data
+            return events
+        pos = 0
+        end = len(data)
+        work = 0
+        max_size = self.max_message_size
+        while end - pos >= 2:
+            if work >= budget:
+                self.more = True
+                break
+            header = data[pos]
+            second = data[pos + 1]
+            opcode = header & 0x0F
+            fin = header & 0x80
+            if header & 0x70:  # reserved bits: an extension nobody negotiated
+                events.append(self._fail(1002, "reserved bits set"))
+                break
+            if opcode not in _KNOWN_OPCODES:
+                events.append(self._fail(1002, "unknown opcode"))
+                break
+            if not second & 0x80:
+                events.append(self._fail(1002, "client frames must be masked"))
+                break
+            length = second & 0x7F
+            head = 6  # 2 header bytes + 4 mask bytes
+            if opcode & 0x8:
+                if length >= 126:
+                    events.append(self._fail(1002, "control frame too long"))
+                    break
+                if not fin:
+                    events.append(self._fail(1002, "fragmented control frame"))
+                    break
+            if length == 126:
+                if end - pos < 4:
+                    break
+                length = (data[pos + 2] << 8) | data[pos + 3]
+                head = 8
+            elif length == 127:
+                if end - pos < 10:
+                    break
+                length = int.from_bytes(data[pos + 2 : pos + 10], "big")
+                head = 14
+            fragments = self._fragments
+            if opcode == 0:
+                if fragments is None:
+                    events.append(self._fail(1002, "continuation of nothing"))
+                    break
+            elif fragments is not None and not opcode & 0x8:
+                events.append(self._fail(1002, "new message inside a fragmented one"))
+                break
+            if length + (len(fragments) if fragments is not None else 0) > max_size:
+                events.append(self._fail(1009, "message too big"))
+                break
+            if end - pos < head + length:
+                break
+            mask = data[pos + head - 4 : pos + head]
+            body = data[pos + head : pos + head + length]
+            if type(body) is not bytes:  # the C unmask wants read-only buffers
+                mask, body = bytes(mask), bytes(body)
+            payload = _websocket_mask(mask, body)
+            pos += head + length
+            work += FRAME_COST + head + length
+            if opcode == 0:
+                fragments.extend(payload)  # type: ignore[union-attr]
+                if not fin:
+                    continue
+                opcode = self._opcode
+                payload = bytes(fragments)  # type: ignore[arg-type]
+                self._fragments = None
+            elif not fin:
+                self._opcode = opcode
+                self._fragments = bytearray(payload)
+                continue
+            if opcode == TEXT:
+                try:
+                    events.append((TEXT, payload.decode("utf-8")))
+                except UnicodeDecodeError:
+                    pos -= head + length  # the frame stays, for `drain` to skip
+                    events.append(self._fail(1007, "text message is not UTF-8"))
+                    break
+            elif opcode == CLOSE:
+                events.append(self._close(payload))
+                if events[-1][0] == ERROR:
+                    pos -= head + length
+                break
+            else:  # BINARY, PING, PONG
+                events.append((opcode, payload))
+        if self.more:  # keep the buffer; the next feed starts where this one stopped
+            self._buf, self._start = data, pos
+        else:
+            self._buf = data[pos:] if pos < end else b""
+        return events
+
+    def _take(self, data: bytes) -> bytes | bytearray:
+        """The unparsed bytes so far followed by `data`, from offset 0."""
+        buf = self._buf
+        if not buf:
+            return data
+        if self._start:
+            buf = bytearray(memoryview(buf)[self._start:])
+            self._start = 0
+        if data:
+            if type(buf) is not bytearray:
+                buf = bytearray(buf)
+            buf += data
+        return buf
+
+    def _close(self, payload: bytes) -> Event:
+        """The event for the peer's close frame (an ERROR if its payload is malformed)."""
+        self.done = True
+        if not payload:
+            return (CLOSE, None, None)
+        if len(payload) == 1:
+            return self._fail(1002, "close frame with a one-byte payload")
+        code = (payload[0] << 8) | payload[1]
+        if not valid_close_code(code):
+            return self._fail(1002, "invalid close code")
+        try:
+            reason = payload[2:].decode("utf-8") if len(payload) > 2 else None
+        except UnicodeDecodeError:
+            return self._fail(1007, "close reason is not UTF-8")
+        return (CLOSE, code, reason)
+
+    def _fail(self, code: int, reason: str) -> Event:
+        self.done = True
+        self._fragments = None
+        return (ERROR, code, reason)
+
+    def drain(self, data: bytes) -> tuple[Event | None, bool]:
+        """After the server's close frame: skip frames until the peer's close frame.
+
+        Returns (the peer's CLOSE event or None, whether more than `DRAIN_LIMIT` bytes were
+        skipped: a peer that keeps sending after being told to close is to be dropped). Frames
+        are only delimited, never checked; a malformed close frame still ends the drain.
+        """
+        data = self._take(data)  # type: ignore[assignment]
+        pos = 0
+        end = len(data)
+        found: Event | None = None
+        while True:
+            if self._skip:  # the rest of a frame being skipped
+                take = min(self._skip, end - pos)
+                pos += take
+                self._skip -= take
+                self.drained += take
+                if self._skip:
+                    break
+            if self.drained > DRAIN_LIMIT:
+                self._buf = b""
+                return None, True
+            if end - pos < 2:
+                break
+            second = data[pos + 1]
+            length = second & 0x7F
+            head = 6 if second & 0x80 else 2
+            if length == 126:
+                if end - pos < 4:
+                    break
+                length = (data[pos + 2] << 8) | data[pos + 3]
+                head += 2
+            elif length == 127:
+                if end - pos < 10:
+                    break
+                length = int.from_bytes(data[pos + 2 : pos + 10], "big")
+                head += 8
+            if data[pos] & 0x0F == CLOSE and length < 126:
+                if end - pos < head + length:
+                    break
+                payload = bytes(data[pos + head : pos + head + length])
+                if second & 0x80:
+                    payload = _websocket_mask(bytes(data[pos + head - 4 : pos + head]), payload)
+                pos += head + length
+                found = self._close(payload)
+                break
+            self._skip = head + length
+        self._buf = data[pos:] if pos < end else b""
+        return found, False
