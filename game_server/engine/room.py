@@ -30,7 +30,7 @@ from game_server.games.api import (
     Seat,
     Ticking,
     check_fields,
-    decode_body,
+    decode_fields,
 )
 from protocol import messages
 from protocol.codec import encode, encode_error
@@ -329,7 +329,7 @@ class Room:
         body = fast(obj) if fast is not None else None
         if body is None:
             try:
-                body = decode_body(spec, obj)
+                body = decode_fields(spec, obj)  # the fast decoder has had its go
             except InvalidField as exc:
                 raise ProtocolError(ErrorCode(exc.code), f"{kind}: {exc}") from None
         if spec.latest_only and self.ticking:

@@ -146,6 +146,11 @@ def decode_body(spec: MessageSpec, obj: dict[str, Any]) -> Any:
         body = spec.fast(obj)
         if body is not None:
             return body
+    return decode_fields(spec, obj)
+
+
+def decode_fields(spec: MessageSpec, obj: dict[str, Any]) -> Any:
+    """`decode_body` without the fast decoder: validated `fields`, then `build`."""
     body = check_fields(spec.fields, obj, ignore=_ENVELOPE)
     return spec.build(body) if spec.build is not None else body
 
