@@ -19,7 +19,16 @@ from hypothesis import strategies as st
 from tornado.websocket import WebSocketProtocol13
 
 from game_server.transport.wire import WebSocketWire
-from tests.test_reader import MAX, Recorder, close_code, frame, run, split, streams
+from tests.test_reader import (
+    MAX,
+    Recorder,
+    assert_like_tornado,
+    frame,
+    loop_turns,
+    run,
+    split,
+    streams,
+)
 
 
 class FakeTransport(asyncio.Transport):
@@ -100,14 +109,9 @@ def test_same_behaviour_as_tornados_protocol_for_any_split(
     data, code = stream
 
     async def both() -> None:
-        expected_events, expected_written = await run(WebSocketProtocol13, split(data, cuts))
+        expected = await run(WebSocketProtocol13, split(data, cuts))
         events, written, _ = await drive(Recorder(), split(data, cuts))
-        assert events == expected_events
-        if code is None:
-            assert written == expected_written
-        else:  # the same bytes, then a close frame with the RFC's code
-            assert written.startswith(expected_written)
-            assert close_code(written[len(expected_written):]) == code
+        assert_like_tornado(expected, events, written, code)
 
     asyncio.run(both())
 
@@ -116,22 +120,8 @@ def test_a_flood_is_parsed_a_turn_at_a_time_with_reading_paused() -> None:
     flood = frame(0x1, b'{"type":"ping","id":1}') * 20_000  # 560 KB of small messages
 
     async def check() -> tuple[int, int, int]:
-        turns = 0
-        done = False
-
-        async def other_socket() -> None:
-            nonlocal turns
-            while not done:
-                turns += 1
-                await asyncio.sleep(0)
-
-        other = asyncio.create_task(other_socket())
-        await asyncio.sleep(0)
-        before = turns
-        events, _, transport = await drive(Recorder(), [flood])
-        done = True
-        await other
-        return turns - before, sum(1 for e in events if e[0] == "message"), transport.pauses
+        turns, (events, _, transport) = await loop_turns(drive(Recorder(), [flood]))
+        return turns, sum(1 for e in events if e[0] == "message"), transport.pauses
 
     turns, delivered, pauses = asyncio.run(check())
     assert delivered == 20_000
