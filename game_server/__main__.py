@@ -100,6 +100,9 @@ def parse_config(
     add("seat-ttl", defaults.seat_ttl,
         "seconds a seat reserved for a redirected player waits to be claimed", float)
     add("tick-rate", defaults.tick_rate, "simulation and state rate in Hz", int)
+    add("tick-group", defaults.tick_group,
+        "rooms ticked back to back by one PeriodicCallback (cheaper; longer bursts); "
+        "1: one callback per room", int)
     add("max-players", defaults.max_players, "players per room", int)
     add(
         "allowed-origins",
@@ -168,6 +171,7 @@ def parse_config(
         presence_ttl=args.presence_ttl,
         seat_ttl=args.seat_ttl,
         tick_rate=args.tick_rate,
+        tick_group=args.tick_group,
         max_players=args.max_players,
         allowed_origins=origins,
         session_ttl_days=args.session_ttl_days,

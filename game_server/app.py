@@ -161,7 +161,7 @@ class ArenaServer:
         self.matchmaker = Matchmaker(
             modes or server_modes(max_players=config.max_players,
                                   tick_rate=config.tick_rate, games=config.games),
-            scheduler=scheduler or IOLoopScheduler(),
+            scheduler=scheduler or IOLoopScheduler(group_size=config.tick_group),
             empty_room_grace=config.empty_room_grace,
             on_result=self._record_result,
             observer=self.metrics,

@@ -34,6 +34,7 @@ class Config:
     # cookies under TLS) from X-Scheme/X-Forwarded-Proto; Tornado's HTTPServer reads them.
     xheaders: bool = False
     tick_rate: int = 20
+    tick_group: int = 4  # rooms ticked back to back by one PeriodicCallback
     max_players: int = 20
     allowed_origins: tuple[str, ...] = ()
     cookie_secret: str | dict[int, str] = field(default="", repr=False)
@@ -67,6 +68,8 @@ class Config:
         """Raise ValueError with a clear message for settings the server cannot run with."""
         if not 1 <= self.tick_rate <= 120:
             raise ValueError("--tick-rate must be between 1 and 120")
+        if not 1 <= self.tick_group <= 1000:
+            raise ValueError("--tick-group must be between 1 and 1000")
         if not 1 <= self.max_players <= 1000:
             raise ValueError("--max-players must be between 1 and 1000")
         if not 0 <= self.port <= 65535:

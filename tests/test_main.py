@@ -57,9 +57,12 @@ def test_bad_settings_exit_2_with_a_message(tmp_path: Path) -> None:
 
 def test_flags_win_over_environment_and_environment_over_defaults(tmp_path: Path) -> None:
     env = {"ARENA_TICK_RATE": "30", "ARENA_MAX_PLAYERS": "8", "ARENA_COOKIE_SECRET": "k" * 40,
-           "ARENA_ALLOWED_ORIGINS": "https://a.example, https://b.example/"}
+           "ARENA_ALLOWED_ORIGINS": "https://a.example, https://b.example/",
+           "ARENA_TICK_GROUP": "2"}
     config, level = parse_config(["--max-players", "12", "--data-dir", str(tmp_path)], env)
     assert config.tick_rate == 30 and config.max_players == 12 and level == "info"
+    assert config.tick_group == 2
+    assert parse_config(["--tick-group", "1", "--data-dir", str(tmp_path)], env)[0].tick_group == 1
     assert config.allowed_origins == ("https://a.example", "https://b.example")
     assert config.cookie_secret == "k" * 40
 
