@@ -4,6 +4,7 @@ timing thresholds."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import struct
 import subprocess
@@ -222,6 +223,31 @@ async def test_loadgen_reports_a_refused_handshake(floor_url: str, monkeypatch):
     )
     assert result["joined"] == 0
     assert result["failure_kinds"] == {"handshake refused: HTTP 401": 3}
+
+
+async def test_loadgen_opens_its_window_only_once_the_go_file_exists(
+        floor_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    go = tmp_path / "go"
+    task = asyncio.ensure_future(run_load(LoadOptions(
+        url=floor_url, players=3, seconds=0.2, warmup=0.0, seed=1, go_file=go)))
+    out = ""
+    while "loadgen: ready" not in out:
+        assert not task.done()
+        await asyncio.sleep(0.02)
+        out += capsys.readouterr().out
+    await asyncio.sleep(0.5)  # longer than the window: without the wait it would be over
+    out += capsys.readouterr().out
+    assert "window open" not in out and not task.done()
+    go.touch()
+    result = await task
+    out += capsys.readouterr().out
+    assert out.index("ready") < out.index("window open") < out.index("window closed")
+    assert result["joined"] == 3 and result["failures"] == 0, result["failure_kinds"]
+
+
+async def test_a_go_file_that_never_comes_is_a_clear_error(tmp_path: Path):
+    with pytest.raises(ValueError, match="did not appear within"):
+        await loadgen.wait_for_file(tmp_path / "never", 0.05)
 
 
 # -- the whole comparison ----------------------------------------------------------------------
