@@ -254,8 +254,9 @@ async def test_a_go_file_that_never_comes_is_a_clear_error(tmp_path: Path):
 # -- the whole comparison ----------------------------------------------------------------------
 
 
-def run_floor(out: Path, *args: str) -> dict[str, Any]:
-    """A tiny `python -m bench.floor` (20 players, 3 s windows) into `out`; its JSON report."""
+def run_floor(out: Path, *args: str) -> tuple[dict[str, Any], str]:
+    """A tiny `python -m bench.floor` (20 players, 3 s windows) into `out`; its JSON report and
+    its Markdown."""
     done = subprocess.run(
         [sys.executable, "-m", "bench.floor", "--players", "20", "--seconds", "3",
          "--warmup", "1", "--rounds", "1", "--out", str(out), *args],
@@ -264,7 +265,7 @@ def run_floor(out: Path, *args: str) -> dict[str, Any]:
     assert done.returncode == 0, done.stdout + done.stderr
     reports = sorted(out.glob("*-floor.json"))
     assert len(reports) == 1
-    return json.loads(reports[0].read_text())
+    return json.loads(reports[0].read_text()), reports[0].with_suffix(".md").read_text()
 
 
 def assert_clean_run(run: dict[str, Any]) -> None:
@@ -278,7 +279,7 @@ def assert_clean_run(run: dict[str, Any]) -> None:
 
 def test_floor_run_writes_the_report(tmp_path: Path):
     out = tmp_path / "results"
-    report = run_floor(out, "--servers", "floor,arena")
+    report, markdown = run_floor(out, "--servers", "floor,arena")
     runs = report["runs"]
     assert report["config"]["mode"] == "alternating"
     # One unmeasured warm-up run of each server, then the measured round, Arena first.
@@ -293,14 +294,13 @@ def test_floor_run_writes_the_report(tmp_path: Path):
     assert runs[3]["floor_state_bytes"] == round(runs[2]["state_bytes"])
     assert report["summary"][0]["ratios"]["arena"] is not None
     assert report["rounds"] == []  # no side-by-side rounds
-    markdown = next(out.glob("*-floor.md")).read_text()
     assert "Arena / floor" in markdown and "Reproduce: `python -m bench.floor" in markdown
     assert "one at a time" in markdown and "Each round (side by side)" not in markdown
 
 
 def test_side_by_side_run_measures_both_servers_at_once(tmp_path: Path):
     out = tmp_path / "results"
-    report = run_floor(out, "--servers", "arena-protocol,floor", "--side-by-side",
+    report, markdown = run_floor(out, "--servers", "arena-protocol,floor", "--side-by-side",
                        "--warm-runs", "0")
     assert report["config"]["mode"] == "side-by-side"
     runs = report["runs"]
@@ -320,7 +320,6 @@ def test_side_by_side_run_measures_both_servers_at_once(tmp_path: Path):
         runs[0]["server_cpu_percent"] + runs[1]["server_cpu_percent"], 1)
     assert f"arena-protocol {runs[0]['cpu_us_per_player_second']:,.0f} µs = " in (
         report["headline"][0])
-    markdown = next(out.glob("*-floor.md")).read_text()
     assert "side by side: each round starts" in markdown
     assert "## Each round (side by side)" in markdown and "arena-protocol / floor" in markdown
 
