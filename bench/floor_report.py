@@ -11,7 +11,10 @@ from typing import Any
 
 from bench.report import machine_line, num, rounded, write_report_files
 
-SERVERS = ("arena", "floor")
+SERVERS = ("arena", "arena-protocol", "floor")  # the order of a round; Arena kinds first
+ARENAS = ("arena", "arena-protocol")  # Arena with --ws-transport tornado / protocol
+FLOOR = "floor"
+SHARED_CPU_LIMIT = 85.0  # side by side: % of CPU 0 the servers may use together and not compete
 LOADGEN_BUSY_PERCENT = 80.0  # above this the load generator may be the limit
 
 
@@ -84,6 +87,7 @@ MEDIAN_FIELDS = (
     "state_bytes", "state_bytes_per_player_second", "tcp_bytes_per_player_second",
     "loadgen_cpu_percent",
 )
+CPU = "cpu_us_per_player_second"
 
 
 def _median(values: Sequence[float | None]) -> float | None:
@@ -91,32 +95,66 @@ def _median(values: Sequence[float | None]) -> float | None:
     return statistics.median(present) if present else None
 
 
+def _ratio(arena: float | None, floor: float | None) -> float | None:
+    return round(arena / floor, 3) if arena and floor else None
+
+
+def measured_runs(runs: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The runs that count: not the warm-ups, not the profiled one."""
+    return [r for r in runs if not r.get("profiled") and not r.get("warm_up")]
+
+
 def summarize(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Per player count: each server's medians across rounds and the ratio Arena / floor."""
+    """Per player count: each server's medians across rounds, each Arena kind's ratio to the
+    floor (of the medians) and its ratio in each round."""
     out = []
-    measured = [r for r in runs if not r.get("profiled") and not r.get("warm_up")]
+    measured = measured_runs(runs)
     for players in sorted({r["players"] for r in measured}):
-        row: dict[str, Any] = {"players": players}
-        for kind in SERVERS:
-            mine = [r for r in measured if r["players"] == players and r["server"] == kind]
-            row[kind] = {name: _median([r.get(name) for r in mine]) for name in MEDIAN_FIELDS}
-            row[kind]["runs"] = len(mine)
-            row[kind]["failures"] = sum(r.get("failures") or 0 for r in mine)
-        a = row["arena"]["cpu_us_per_player_second"]
-        f = row["floor"]["cpu_us_per_player_second"]
-        row["ratio"] = round(a / f, 3) if a and f else None
-        pairs = []
-        for r in measured:
-            if r["players"] != players or r["server"] != "arena":
-                continue
-            floor = [x for x in measured if x["players"] == players and x["server"] == "floor"
-                     and x["round"] == r["round"]]
-            if floor and r.get("cpu_us_per_player_second") and floor[0].get(
-                    "cpu_us_per_player_second"):
-                pairs.append(round(r["cpu_us_per_player_second"]
-                                   / floor[0]["cpu_us_per_player_second"], 3))
-        row["round_ratios"] = pairs
+        mine = [r for r in measured if r["players"] == players]
+        kinds = [k for k in SERVERS if any(r["server"] == k for r in mine)]
+        row: dict[str, Any] = {"players": players, "servers": kinds, "ratios": {},
+                               "round_ratios": {}}
+        for kind in kinds:
+            theirs = [r for r in mine if r["server"] == kind]
+            row[kind] = {name: _median([r.get(name) for r in theirs]) for name in MEDIAN_FIELDS}
+            row[kind]["runs"] = len(theirs)
+            row[kind]["failures"] = sum(r.get("failures") or 0 for r in theirs)
+        floor = row[FLOOR][CPU] if FLOOR in row else None
+        for kind in kinds:
+            if kind in ARENAS:
+                row["ratios"][kind] = _ratio(row[kind][CPU], floor)
+                row["round_ratios"][kind] = [
+                    ratio for r in mine if r["server"] == kind
+                    if (ratio := _ratio(r.get(CPU), _floor_cpu(mine, r["round"]))) is not None
+                ]
         out.append(row)
+    return out
+
+
+def _floor_cpu(runs: Sequence[Mapping[str, Any]], round_no: int) -> float | None:
+    return next((r.get(CPU) for r in runs if r["server"] == FLOOR and r["round"] == round_no),
+                None)
+
+
+def shared_rounds(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Side by side: per measured round, the servers' CPU summed (all of it on CPU 0: above
+    `SHARED_CPU_LIMIT` they competed for it) and each Arena kind's ratio to the floor."""
+    out = []
+    measured = [r for r in measured_runs(runs) if r.get("side_by_side")]
+    for group in sorted({r["group"] for r in measured}):
+        mine = [r for r in measured if r["group"] == group]
+        cpu = [r.get("server_cpu_percent") for r in mine]
+        total = round(sum(c for c in cpu if c is not None), 1) if None not in cpu else None
+        floor = _floor_cpu(mine, mine[0]["round"])
+        out.append({
+            "players": mine[0]["players"],
+            "round": mine[0]["round"],
+            "servers": [r["server"] for r in mine],
+            "cpu0_percent": total,
+            "contended": total is not None and total > SHARED_CPU_LIMIT,
+            "ratios": {r["server"]: _ratio(r.get(CPU), floor) for r in mine
+                       if r["server"] in ARENAS},
+        })
     return out
 
 
@@ -124,7 +162,7 @@ def summarize(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def progress_line(record: Mapping[str, Any]) -> str:
-    label = f"{record['server']:5} {record['players']:4} players"
+    label = f"{record['server']:14} {record['players']:4} players"
     if record.get("profiled"):
         label += " (py-spy attached)"
     else:
@@ -143,33 +181,63 @@ def progress_line(record: Mapping[str, Any]) -> str:
     )
 
 
-def headline_lines(summary: Sequence[Mapping[str, Any]]) -> list[str]:
+def headline_lines(summary: Sequence[Mapping[str, Any]],
+                   rounds: Sequence[Mapping[str, Any]] = ()) -> list[str]:
+    """Per player count each server's median CPU per player-second, ping p99 and states/s per
+    player, and each Arena kind's ratio to the floor; then a warning for every side-by-side
+    round in which the servers competed for CPU 0."""
     lines = []
     for row in summary:
-        a, f = row["arena"], row["floor"]
-        lines.append(
-            f"{row['players']} players: Arena {num(a['cpu_us_per_player_second'])} µs CPU per "
-            f"player-second, floor {num(f['cpu_us_per_player_second'])}: "
-            f"{num(row['ratio'], 2)}x the floor (medians of {a['runs']} and {f['runs']} runs; "
-            f"ping p99 {num(a['ping_p99_ms'], 2)} / {num(f['ping_p99_ms'], 2)} ms, RSS "
-            f"{num(a['rss_kb_per_player'], 1)} / {num(f['rss_kb_per_player'], 1)} KB per player)"
-        )
+        parts = []
+        for kind in row["servers"]:
+            s = row[kind]
+            ratio = row["ratios"].get(kind)
+            parts.append(
+                f"{kind} {num(s[CPU])} µs"
+                + (f" = {num(ratio, 2)}x the floor" if ratio is not None else "")
+                + f" (ping p99 {num(s['ping_p99_ms'], 2)} ms, "
+                f"{num(s['states_per_player_second'], 2)} states/s per player, "
+                f"median of {s['runs']})"
+            )
+        lines.append(f"{row['players']} players, CPU per player-second: " + "; ".join(parts))
+    for r in rounds:
+        if r["contended"]:
+            lines.append(
+                f"warning: {r['players']} players round {r['round']}: the servers used "
+                f"{num(r['cpu0_percent'], 1)}% of CPU 0 together (over {SHARED_CPU_LIMIT:g}% of "
+                "a core), so they competed for it: these figures are not clean"
+            )
     return lines
+
+
+def _setup_text(report: Mapping[str, Any]) -> str:
+    c = report["config"]
+    servers = c.get("servers", SERVERS)
+    names = ", ".join(f"`{k}`" for k in servers)
+    if c.get("mode") == "side-by-side":
+        order = (f"side by side: each round starts {names} at once, each driven by a load "
+                 "generator of its own, every window opened at the same moment "
+                 "(`loadgen --go-file`), player counts going up, every other round down")
+    else:
+        order = (f"one at a time: {names} for each player count going up, every other round "
+                 "mirrored (the other way round, going down)")
+    return (
+        "Setup: Arena (`python -m game_server --max-connections-per-ip 0`, every other limit at "
+        "its default; `arena` with `--ws-transport tornado`, `arena-protocol` with "
+        "`--ws-transport protocol`) and the floor (`python -m bench.floor_server`, states sized "
+        f"to Arena's average in its latest run) in fresh processes, {order}; "
+        f"rounds: {c['rounds']}; each run: ramp, {c['warmup']:g} s warm-up, {c['seconds']:g} s "
+        f"measured; {c['pinning']}. Load generator: {report.get('loadgen') or 'bench.loadgen'}."
+    )
 
 
 def render_markdown(report: Mapping[str, Any]) -> str:
     m = report["machine"]
-    c = report["config"]
     lines = [
         f"# Arena against its transport floor, {report['date']}",
         "",
         machine_line(m, "uvloop"),
-        f"Setup: Arena (`python -m game_server --max-connections-per-ip 0`, every other limit at "
-        f"its default) and the floor (`python -m bench.floor_server`, states sized to Arena's "
-        f"average in its latest run) in fresh processes, one at a time: A F for each player "
-        f"count going up, every other round mirrored (F A going down); "
-        f"rounds: {c['rounds']}; each run: ramp, {c['warmup']:g} s warm-up, {c['seconds']:g} s "
-        f"measured; {c['pinning']}. Load generator: {report.get('loadgen') or 'bench.loadgen'}.",
+        _setup_text(report),
         "",
         "## Medians across rounds",
         "",
@@ -179,11 +247,12 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         "|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for row in report["summary"]:
-        for kind in SERVERS:
+        for kind in row["servers"]:
             s = row[kind]
-            ratio = f"**{num(row['ratio'], 2)}x**" if kind == "arena" else ""
+            ratio = row["ratios"].get(kind)
             lines.append(
-                f"| {row['players']} | {kind} | {num(s['cpu_us_per_player_second'])} | {ratio} "
+                f"| {row['players']} | {kind} | {num(s[CPU])} "
+                f"| {f'**{num(ratio, 2)}x**' if ratio is not None else ''} "
                 f"| {num(s['ping_p50_ms'], 2)} / {num(s['ping_p99_ms'], 2)} "
                 f"| {num(s['states_per_player_second'], 2)} "
                 f"({num(s['states_per_player_second_min'], 2)}) "
@@ -191,6 +260,24 @@ def render_markdown(report: Mapping[str, Any]) -> str:
                 f"| {num(s['state_bytes_per_player_second'])} "
                 f"| {num(s['tcp_bytes_per_player_second'])} "
                 f"| {num(s['loadgen_cpu_percent'], 1)} |"
+            )
+    rounds = report.get("rounds") or []
+    if rounds:
+        arenas = [k for k in ARENAS if any(k in r["ratios"] for r in rounds)]
+        lines += [
+            "",
+            "## Each round (side by side)",
+            "",
+            "| players | round | servers | CPU 0, all servers (%) | "
+            + " | ".join(f"{k} / floor" for k in arenas) + " |",
+            "|---:|---:|---|---:|" + "---:|" * len(arenas),
+        ]
+        for r in rounds:
+            mark = " **competed**" if r["contended"] else ""
+            lines.append(
+                f"| {r['players']} | {r['round']} | {', '.join(r['servers'])} "
+                f"| {num(r['cpu0_percent'], 1)}{mark} | "
+                + " | ".join(num(r["ratios"].get(k), 2) for k in arenas) + " |"
             )
     lines += [
         "",
@@ -215,7 +302,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             f"| {num(r.get('tcp_bytes_per_player_second'))} "
             f"| {num(r.get('loadgen_cpu_percent'), 1)}{busy} | {r.get('failures')} |"
         )
-    lines += ["", *(f"**{line}**" for line in headline_lines(report["summary"]))]
+    lines += ["", *(f"**{line}**" for line in report["headline"])]
     lines += [
         "",
         "CPU per player-second is the server process's user + system CPU over the measured "
@@ -226,11 +313,18 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         "under load, over the players connected. State bytes: the average state payload the "
         "server sent (Arena's `/metrics`, the floor's `/healthz`); TCP bytes: every WebSocket "
         "byte the load generator received (states, pongs, frame headers), the fairest common "
-        "measure. Runs of one setup vary by about ±10% on a shared 2-core machine; the ratio "
-        "compares runs made minutes apart in the same session.",
+        "measure. " + (
+            "Side by side, every server had the same seconds of the machine: the ratios of one "
+            "round compare like with like; a round in which the servers' CPU summed above "
+            f"{SHARED_CPU_LIMIT:g}% of CPU 0 is marked, since they then waited for each other."
+            if report["config"].get("mode") == "side-by-side" else
+            "Runs of one setup vary by 20-25% on a shared 2-core machine; the ratio compares "
+            "runs made minutes apart in the same session (`--side-by-side` runs them at once)."
+        ),
     ]
     if report.get("profile"):
-        lines += ["", f"Flame graph of one extra Arena run at {c['profile_players']} players "
+        lines += ["", f"Flame graph of one extra Arena run at "
+                  f"{report['config']['profile_players']} players "
                   f"(py-spy, 200 Hz, not in the medians): `{report['profile']}`"]
     if report.get("interrupted"):
         lines += ["", "*The run was interrupted; the runs above are the ones that finished.*"]

@@ -13,7 +13,9 @@ can say whether the load generator was the limit. `--state-latency` adds each st
 `bench.floor` runs it as a subprocess: it reads the `loadgen: window open` / `window closed`
 lines and the `--json-out` file, and passes `--server-pid` so the server's CPU and RSS are read
 at exactly the window's edges; `bench.capacity --find-limit` runs it the same way, with
-`--state-latency`.
+`--state-latency`. `bench.floor --side-by-side` runs one per server at once and passes
+`--go-file`: each says `loadgen: ready` after its warm-up and waits for the file, so that every
+window opens at the same moment.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from bench.sampling import CLK_TCK, proc_rss, proc_stat
 from bench.wsframes import histogram_percentile, latency_histogram
 
 CLOSE_GRACE = 2.0  # seconds to wait for the server's close before aborting the rest
+GO_POLL = 0.01  # seconds between looks for --go-file
 
 # How a player logs in: (host, port, source address or None, name) -> the session cookie value.
 Login = Callable[[str, int, str | None, str], Awaitable[str]]
@@ -61,6 +64,7 @@ class LoadOptions:
     seed: int | None = None
     state_latency: bool = False  # count each state's latency (arrival minus its `ts`)
     linger: float = 0.0  # seconds the players stay on after the window, before closing
+    go_file: Path | None = None  # after the warm-up, open the window only once this exists
 
 
 class LoadRun:
@@ -199,6 +203,9 @@ async def run_load(options: LoadOptions, *, announce: bool = True) -> dict[str, 
         say(f"{joined}/{options.players} players joined in {ramp:.1f} s "
             f"({loop_name(loop)} loop); warm-up {options.warmup:g} s")
         await asyncio.sleep(options.warmup)
+        if options.go_file is not None:
+            say("ready")
+            await wait_for_file(options.go_file, options.connect_seconds)
         run.recording = True
         first = _edge(run)
         say("window open")
@@ -221,6 +228,17 @@ async def run_load(options: LoadOptions, *, announce: bool = True) -> dict[str, 
         await run.stop()
     return summarize(options, run, ramp, joined, first, last, rss,
                      total_cpu=time.process_time() - cpu0, loop=loop_name(loop))
+
+
+async def wait_for_file(path: Path, seconds: float) -> None:
+    """Poll until `path` exists (the players keep playing meanwhile); ValueError when it has
+    not appeared within `seconds`."""
+    try:
+        async with asyncio.timeout(seconds):
+            while not path.exists():  # noqa: ASYNC110, ASYNC240 - a file, no event; one stat
+                await asyncio.sleep(GO_POLL)
+    except TimeoutError:
+        raise ValueError(f"--go-file {path} did not appear within {seconds:g} s") from None
 
 
 def summarize(
@@ -375,6 +393,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="also measure each state's latency (arrival minus its ts)")
     parser.add_argument("--linger", type=float, default=0.0,
                         help="seconds the players stay connected after the window")
+    parser.add_argument("--go-file", type=Path, default=None,
+                        help="after the warm-up print `loadgen: ready` and open the window only "
+                             "once this file exists (at most --connect-seconds later), so that "
+                             "several load generators measure the same seconds")
     parser.add_argument("--no-uvloop", action="store_true", help="asyncio's default loop")
     parser.add_argument("--json-out", type=Path, default=None, help="write the result here")
     args = parser.parse_args(argv)
@@ -410,6 +432,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         state_latency=args.state_latency,
         linger=max(0.0, args.linger),
+        go_file=args.go_file,
     )
     try:
         result = run_with_loop(run_load(options), use_uvloop=not args.no_uvloop)

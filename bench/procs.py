@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -229,6 +229,34 @@ def wait_for_lines(path: Path, pattern: re.Pattern[str], proc: subprocess.Popen[
         if proc.poll() is not None:
             return None
         time.sleep(0.05)
+    return None
+
+
+def wait_for_each(waits: Sequence[tuple[Path, subprocess.Popen[bytes]]],
+                  pattern: re.Pattern[str], timeout: float,
+                  seen: Callable[[int], None]) -> int | None:
+    """Poll several logs until each has a line matching `pattern`, calling `seen(i)` as soon as
+    log `i` has it (so that each is answered at its own moment, not when the last arrives).
+    Returns None when all matched, else the index of the first log whose process ended first
+    or that was still waiting at the timeout."""
+    deadline = time.monotonic() + timeout
+    waiting = list(range(len(waits)))
+    while waiting:
+        for i in waiting[:]:
+            path, proc = waits[i]
+            try:
+                found = pattern.search(path.read_text(errors="replace")) is not None
+            except OSError:
+                found = False
+            if found:
+                waiting.remove(i)
+                seen(i)
+            elif proc.poll() is not None:
+                return i
+        if waiting and time.monotonic() >= deadline:
+            return waiting[0]
+        if waiting:
+            time.sleep(0.02)
     return None
 
 

@@ -4,11 +4,13 @@ timing thresholds."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import struct
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -224,53 +226,176 @@ async def test_loadgen_reports_a_refused_handshake(floor_url: str, monkeypatch):
     assert result["failure_kinds"] == {"handshake refused: HTTP 401": 3}
 
 
+async def test_loadgen_opens_its_window_only_once_the_go_file_exists(
+        floor_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    go = tmp_path / "go"
+    task = asyncio.ensure_future(run_load(LoadOptions(
+        url=floor_url, players=3, seconds=0.2, warmup=0.0, seed=1, go_file=go)))
+    out = ""
+    while "loadgen: ready" not in out:
+        assert not task.done()
+        await asyncio.sleep(0.02)
+        out += capsys.readouterr().out
+    await asyncio.sleep(0.5)  # longer than the window: without the wait it would be over
+    out += capsys.readouterr().out
+    assert "window open" not in out and not task.done()
+    go.touch()
+    result = await task
+    out += capsys.readouterr().out
+    assert out.index("ready") < out.index("window open") < out.index("window closed")
+    assert result["joined"] == 3 and result["failures"] == 0, result["failure_kinds"]
+
+
+async def test_a_go_file_that_never_comes_is_a_clear_error(tmp_path: Path):
+    with pytest.raises(ValueError, match="did not appear within"):
+        await loadgen.wait_for_file(tmp_path / "never", 0.05)
+
+
 # -- the whole comparison ----------------------------------------------------------------------
 
 
-def test_floor_run_writes_the_report(tmp_path: Path):
-    out = tmp_path / "results"
+def run_floor(out: Path, *args: str) -> tuple[dict[str, Any], str]:
+    """A tiny `python -m bench.floor` (20 players, 3 s windows) into `out`; its JSON report and
+    its Markdown."""
     done = subprocess.run(
         [sys.executable, "-m", "bench.floor", "--players", "20", "--seconds", "3",
-         "--warmup", "1", "--rounds", "1", "--out", str(out)],
+         "--warmup", "1", "--rounds", "1", "--out", str(out), *args],
         cwd=REPO, capture_output=True, text=True, timeout=90,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     reports = sorted(out.glob("*-floor.json"))
     assert len(reports) == 1
-    report = json.loads(reports[0].read_text())
+    return json.loads(reports[0].read_text()), reports[0].with_suffix(".md").read_text()
+
+
+def assert_clean_run(run: dict[str, Any]) -> None:
+    assert run["connected"] == 20, run
+    assert run["failures"] == 0, run["failure_kinds"]
+    assert 10 <= run["states_per_player_second_min"] <= 30, run  # about the tick rate
+    assert run["pongs"] > 0, run
+    assert run["cpu_us_per_player_second"] is not None
+    assert run["loadgen_cpu_percent"] is not None
+
+
+def test_floor_run_writes_the_report(tmp_path: Path):
+    out = tmp_path / "results"
+    report, markdown = run_floor(out, "--servers", "floor,arena")
     runs = report["runs"]
-    # One unmeasured warm-up run of each server, then the measured round.
+    assert report["config"]["mode"] == "alternating"
+    # One unmeasured warm-up run of each server, then the measured round, Arena first.
     assert [(r["server"], bool(r.get("warm_up"))) for r in runs] == [
         ("arena", True), ("floor", True), ("arena", False), ("floor", False)]
     assert report["summary"][0]["arena"]["runs"] == 1  # the warm-up is not in the medians
     for run in runs:
-        assert run["connected"] == 20, run
-        assert run["failures"] == 0, run["failure_kinds"]
-        assert 10 <= run["states_per_player_second_min"] <= 30, run  # about the tick rate
-        assert run["pongs"] > 0, run
-        assert run["cpu_us_per_player_second"] is not None
-        assert run["loadgen_cpu_percent"] is not None
+        assert_clean_run(run)
+        assert run["side_by_side"] is False
     # The floor's states are sized to what Arena sent in the run before.
     assert runs[1]["floor_state_bytes"] == round(runs[0]["state_bytes"])
     assert runs[3]["floor_state_bytes"] == round(runs[2]["state_bytes"])
-    assert report["summary"][0]["ratio"] is not None
-    markdown = reports[0].with_suffix(".md").read_text()
+    assert report["summary"][0]["ratios"]["arena"] is not None
+    assert report["rounds"] == []  # no side-by-side rounds
     assert "Arena / floor" in markdown and "Reproduce: `python -m bench.floor" in markdown
+    assert "one at a time" in markdown and "Each round (side by side)" not in markdown
+
+
+def test_side_by_side_run_measures_both_servers_at_once(tmp_path: Path):
+    out = tmp_path / "results"
+    report, markdown = run_floor(out, "--servers", "arena-protocol,floor", "--side-by-side",
+                       "--warm-runs", "0")
+    assert report["config"]["mode"] == "side-by-side"
+    runs = report["runs"]
+    assert [r["server"] for r in runs] == ["arena-protocol", "floor"]
+    for run in runs:
+        assert_clean_run(run)
+        assert run["side_by_side"] is True and run["round"] == 1
+    assert runs[0]["group"] == runs[1]["group"]
+    [row] = report["summary"]
+    ratio = row["ratios"]["arena-protocol"]
+    assert ratio == round(runs[0]["cpu_us_per_player_second"]
+                          / runs[1]["cpu_us_per_player_second"], 3)
+    assert row["round_ratios"] == {"arena-protocol": [ratio]}
+    [shared] = report["rounds"]
+    assert shared["ratios"] == {"arena-protocol": ratio}
+    assert shared["cpu0_percent"] == round(
+        runs[0]["server_cpu_percent"] + runs[1]["server_cpu_percent"], 1)
+    assert f"arena-protocol {runs[0]['cpu_us_per_player_second']:,.0f} µs = " in (
+        report["headline"][0])
+    assert "side by side: each round starts" in markdown
+    assert "## Each round (side by side)" in markdown and "arena-protocol / floor" in markdown
+
+
+def _run(server: str, round_no: int, cpu: float, **more: object) -> dict[str, Any]:
+    return {"server": server, "players": 400, "round": round_no,
+            "cpu_us_per_player_second": cpu, "failures": 0, **more}
 
 
 def test_summary_takes_medians_and_pairs_rounds():
-    def run(server: str, round_no: int, cpu: float) -> dict[str, object]:
-        return {"server": server, "players": 400, "round": round_no,
-                "cpu_us_per_player_second": cpu, "failures": 0}
-
-    runs = [run("arena", 1, 900.0), run("floor", 1, 600.0), run("arena", 2, 700.0),
-            run("floor", 2, 700.0), {**run("arena", 0, 5000.0), "profiled": True}]
+    runs = [_run("arena", 1, 900.0), _run("arena-protocol", 1, 300.0), _run("floor", 1, 600.0),
+            _run("arena", 2, 700.0), _run("arena-protocol", 2, 490.0), _run("floor", 2, 700.0),
+            _run("arena", 0, 5000.0, profiled=True), _run("floor", 0, 1.0, warm_up=True)]
     [row] = floor_report.summarize(runs)
+    assert row["servers"] == ["arena", "arena-protocol", "floor"]
     assert row["arena"]["cpu_us_per_player_second"] == 800.0
+    assert row["arena-protocol"]["cpu_us_per_player_second"] == 395.0
     assert row["floor"]["cpu_us_per_player_second"] == 650.0
-    assert row["ratio"] == round(800 / 650, 3)
-    assert row["round_ratios"] == [1.5, 1.0]
-    assert floor.plan(floor.Options(players=[8, 4], rounds=3)) == [
-        ("arena", 4, 1), ("floor", 4, 1), ("arena", 8, 1), ("floor", 8, 1),
-        ("floor", 8, 2), ("arena", 8, 2), ("floor", 4, 2), ("arena", 4, 2),
-        ("arena", 4, 3), ("floor", 4, 3), ("arena", 8, 3), ("floor", 8, 3)]
+    assert row["ratios"] == {"arena": round(800 / 650, 3), "arena-protocol": round(395 / 650, 3)}
+    assert row["round_ratios"] == {"arena": [1.5, 1.0], "arena-protocol": [0.5, 0.7]}
+    [line] = floor_report.headline_lines([row])
+    assert "arena 800 µs = 1.23x the floor" in line
+    assert "arena-protocol 395 µs = 0.61x the floor" in line
+
+
+def test_side_by_side_rounds_warn_when_the_servers_competed_for_the_cpu():
+    def together(group: int, round_no: int, cpus: tuple[float, float, float]) -> list[dict]:
+        return [_run(kind, round_no, cpu_us, group=group, side_by_side=True,
+                     server_cpu_percent=percent)
+                for kind, cpu_us, percent in zip(floor_report.SERVERS, (600.0, 420.0, 600.0),
+                                                 cpus, strict=True)]
+
+    runs = [*together(1, 0, (50.0, 40.0, 50.0)),  # a warm-up: not a measured round
+            *together(2, 1, (30.0, 20.0, 30.0)), *together(3, 2, (40.0, 20.0, 30.0))]
+    for run in runs[:3]:
+        run["warm_up"] = True
+    rounds = floor_report.shared_rounds(runs)
+    assert [(r["round"], r["cpu0_percent"], r["contended"]) for r in rounds] == [
+        (1, 80.0, False), (2, 90.0, True)]
+    assert rounds[0]["ratios"] == {"arena": 1.0, "arena-protocol": 0.7}
+    lines = floor_report.headline_lines(floor_report.summarize(runs), rounds)
+    assert [line for line in lines if line.startswith("warning")] == [
+        "warning: 400 players round 2: the servers used 90.0% of CPU 0 together (over 85% of "
+        "a core), so they competed for it: these figures are not clean"]
+
+
+def test_plan_for_three_servers_mirrors_every_other_round():
+    assert floor.plan(floor.Options(players=[8, 4], rounds=2)) == [
+        (("arena",), 4, 1), (("arena-protocol",), 4, 1), (("floor",), 4, 1),
+        (("arena",), 8, 1), (("arena-protocol",), 8, 1), (("floor",), 8, 1),
+        (("floor",), 8, 2), (("arena-protocol",), 8, 2), (("arena",), 8, 2),
+        (("floor",), 4, 2), (("arena-protocol",), 4, 2), (("arena",), 4, 2)]
+
+
+def test_plan_side_by_side_runs_every_server_of_a_round_together():
+    options = floor.Options(players=[8, 4], rounds=3, side_by_side=True,
+                            servers=("arena-protocol", "floor"))
+    assert floor.plan(options) == [
+        (("arena-protocol", "floor"), 4, 1), (("arena-protocol", "floor"), 8, 1),
+        (("floor", "arena-protocol"), 8, 2), (("floor", "arena-protocol"), 4, 2),
+        (("arena-protocol", "floor"), 4, 3), (("arena-protocol", "floor"), 8, 3)]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--servers", "arena,nginx"], "--servers takes each of"),
+    (["--servers", "floor,floor"], "--servers takes each of"),
+    (["--servers", "floor", "--side-by-side"], "--side-by-side needs at least two"),
+    (["--servers", "floor", "--profile"], "--profile profiles an Arena"),
+])
+def test_bad_server_choices_are_clear_errors(argv: list[str], message: str,
+                                             capsys: pytest.CaptureFixture[str]):
+    with pytest.raises(SystemExit):
+        floor.parse_args(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_servers_run_arenas_first_whatever_the_order_given():
+    assert floor.parse_args(["--servers", "floor,arena-protocol"]).server_list == (
+        "arena-protocol", "floor")
