@@ -108,22 +108,39 @@ def test_a_late_tick_catches_up_in_fixed_steps(clock, scheduler) -> None:
     a = session(mm, 1)
     send(a, {"type": "join", "mode": "arena"})
     room = mm.rooms()[0]
+    clock.now += TICK
+    assert room.tick() == 1  # the room's clock starts at its first tick
     clock.now += TICK * 3  # the loop was blocked for three periods
     assert room.tick() == 3
-    assert room.ticks == 3
+    assert room.ticks == 4
     assert room.stats.catchup_steps == 2
-    assert conn(a).of_type("state")[-1]["tick"] == 3
+    assert conn(a).of_type("state")[-1]["tick"] == 4
 
 
 def test_a_stall_longer_than_the_cap_skips_ahead(clock, scheduler) -> None:
     mm = make_matchmaker(clock, scheduler)
     send(session(mm, 1), {"type": "join", "mode": "arena"})
     room = mm.rooms()[0]
+    room.tick()
     clock.now += 10.0
     assert room.tick() == 5
     assert room.stats.dropped_steps == 195
     clock.now += TICK
     assert room.tick() == 1
+
+
+def test_a_room_ticked_at_another_phase_than_its_creation_sends_a_state_every_tick(
+    clock,
+) -> None:
+    """A room joins a timer group that ticks at the group's phase, not at the room's creation:
+    its clock starts at the first tick, so jitter never makes it step twice then not at all."""
+    room = Room("r", arena_spec(), seed=1, monotonic=clock)
+    clock.now += TICK * 0.74  # the group's next run comes 0.74 periods after the room
+    steps = [room.tick()]
+    for early in (-0.004, 0.004, -0.003, 0.003, 0.0, -0.004, 0.004, -0.002):
+        clock.now += TICK + early
+        steps.append(room.tick())
+    assert steps == [1] * 9
 
 
 def test_timer_jitter_does_not_cause_empty_or_double_ticks(clock) -> None:

@@ -154,8 +154,11 @@ class Room:
         self._next_player_id = 1
         self._observer = observer or TickObserver()
         self._counters = self._observer.counters
-        self._last = monotonic()
-        self._due = self._last + self.dt  # the fixed grid a timer started now would follow
+        # The room's clock starts at its first tick, whose grid it then follows: a room joins a
+        # timer group (engine/ticker.py) that ticks at its own phase, up to a period after the
+        # room was made. Before the first tick, `_last` is None.
+        self._last: float | None = None
+        self._due = 0.0
         self._behind = 0.0
         self.ticks = 0  # steps taken (ticking) or states sent (event-driven)
         # latest_only messages waiting for the next tick: (player id, type) -> body
@@ -438,9 +441,13 @@ class Room:
             return 0
         started = time.perf_counter()
         now = self._monotonic()
-        self._behind += now - self._last
-        self._last = now
         dt = self.dt
+        last = self._last
+        if last is None:  # the first tick: one step, on the grid of the timer that called it
+            last = now - dt
+            self._due = now
+        self._behind += now - last
+        self._last = now
         steps = int((self._behind + dt * _EARLY_SLACK) // dt)
         if steps <= 0:
             return 0
