@@ -38,10 +38,6 @@ from protocol.errors import ErrorCode, ProtocolError
 
 log = logging.getLogger("arena.room")
 
-# A tick that comes up to a quarter step early still steps once; without this slack, timer
-# jitter would alternate ticks of 0 and 2 steps.
-_EARLY_SLACK = 0.25
-
 CLOSE_TOO_SLOW = 4002  # application range: the client stopped reading for too long
 _DEPARTED_KEPT = 256  # players who left whose results a game may still report
 
@@ -154,12 +150,11 @@ class Room:
         self._next_player_id = 1
         self._observer = observer or TickObserver()
         self._counters = self._observer.counters
-        # The room's clock starts at its first tick, whose grid it then follows: a room joins a
-        # timer group (engine/ticker.py) that ticks at its own phase, up to a period after the
-        # room was made. Before the first tick, `_last` is None.
+        # When the previous tick ran (None before the first). Steps are counted between ticks,
+        # not from the room's creation: a room joins a timer group (engine/ticker.py) that
+        # ticks at the group's phase, and the first tick may come late (a busy loop).
         self._last: float | None = None
         self._due = 0.0
-        self._behind = 0.0
         self.ticks = 0  # steps taken (ticking) or states sent (event-driven)
         # latest_only messages waiting for the next tick: (player id, type) -> body
         self._latest: dict[tuple[int, str], Any] = {}
@@ -443,14 +438,18 @@ class Room:
         now = self._monotonic()
         dt = self.dt
         last = self._last
-        if last is None:  # the first tick: one step, on the grid of the timer that called it
-            last = now - dt
+        if last is None:  # the first tick: one step, and the grid of lateness starts here
+            steps = 1
             self._due = now
-        self._behind += now - last
+        else:
+            # The periods since the previous tick, rounded: the timer runs on a fixed grid, so
+            # a late tick (a step more) is followed by an early one (a step less) only if the
+            # count carried a remainder; rounding each interval carries none, so jitter of up
+            # to half a period never costs a state, whatever phase the timer has.
+            steps = int((now - last) / dt + 0.5)
+            if steps <= 0:
+                return 0  # called again within half a period: the next tick takes this time
         self._last = now
-        steps = int((self._behind + dt * _EARLY_SLACK) // dt)
-        if steps <= 0:
-            return 0
         lateness = now - self._due
         # Follow the grid like PeriodicCallback: slots missed while late are skipped.
         self._due += dt if lateness < dt else dt * (1 + int(lateness // dt))
@@ -461,9 +460,6 @@ class Room:
             stats.dropped_steps += steps - self._max_catchup
             counters.steps_dropped += steps - self._max_catchup
             steps = self._max_catchup
-            self._behind = 0.0
-        else:
-            self._behind -= steps * dt
         game = self.game
         try:
             latest = self._latest
