@@ -243,7 +243,10 @@ class ArenaGame:
                 eaten = []
                 for pellet_id in near:
                     px, py = pellets[pellet_id]
-                    if (px - x) ** 2 + (py - y) ** 2 < reach_sq and pellet_id not in eaten:
+                    px -= x
+                    py -= y
+                    # d * d, not d ** 2: the float power is over twice as slow.
+                    if px * px + py * py < reach_sq and pellet_id not in eaten:
                         eaten.append(pellet_id)
                 if eaten:
                     eaten.sort()
