@@ -192,9 +192,14 @@ def headline_lines(summary: Sequence[Mapping[str, Any]],
         for kind in row["servers"]:
             s = row[kind]
             ratio = row["ratios"].get(kind)
+            paired = row.get("round_ratios", {}).get(kind) or []
             parts.append(
                 f"{kind} {num(s[CPU])} µs"
                 + (f" = {num(ratio, 2)}x the floor" if ratio is not None else "")
+                # Each round's own ratio: in side-by-side rounds the pair shares the machine's
+                # state, so their median is steadier than the ratio of two medians.
+                + (f" (each round {num(min(paired), 2)} to {num(max(paired), 2)}x, median "
+                   f"{num(_median(paired), 2)}x)" if len(paired) > 1 else "")
                 + f" (ping p99 {num(s['ping_p99_ms'], 2)} ms, "
                 f"{num(s['states_per_player_second'], 2)} states/s per player, "
                 f"median of {s['runs']})"

@@ -341,8 +341,9 @@ def test_summary_takes_medians_and_pairs_rounds():
     assert row["ratios"] == {"arena": round(800 / 650, 3), "arena-protocol": round(395 / 650, 3)}
     assert row["round_ratios"] == {"arena": [1.5, 1.0], "arena-protocol": [0.5, 0.7]}
     [line] = floor_report.headline_lines([row])
-    assert "arena 800 µs = 1.23x the floor" in line
-    assert "arena-protocol 395 µs = 0.61x the floor" in line
+    assert "arena 800 µs = 1.23x the floor (each round 1.00 to 1.50x, median 1.25x)" in line
+    assert ("arena-protocol 395 µs = 0.61x the floor (each round 0.50 to 0.70x, median 0.60x)"
+            in line)
 
 
 def test_side_by_side_rounds_warn_when_the_servers_competed_for_the_cpu():
