@@ -43,11 +43,18 @@ from tests.test_reader import (
 )
 
 
-def parse(chunks: list[bytes], budget: int | None = None) -> list[tuple[Any, ...]]:
-    """Feed `chunks` one by one (with `budget`, resuming while `more`); all the events."""
+def parse(chunks: list[bytes], budget: int | None = None, *,
+          lone: bool = False) -> list[tuple[Any, ...]]:
+    """Feed `chunks` one by one (with `budget`, resuming while `more`); all the events. With
+    `lone`, each chunk is first offered to `lone_text`, as the asyncio wire does."""
     parser = FrameParser(MAX)
     events: list[tuple[Any, ...]] = []
     for chunk in chunks:
+        if lone:
+            text = parser.lone_text(chunk)
+            if text is not None:
+                events.append((TEXT, text))
+                continue
         if budget is None:
             events += parser.feed(chunk)
             continue
@@ -87,14 +94,17 @@ streams = st.tuples(st.lists(st.one_of(text, binary, ping, pong, fragmented), ma
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(streams, st.lists(st.integers(min_value=0, max_value=10_000), max_size=12),
-       st.sampled_from([None, 1, 2000]))
+       st.sampled_from([None, 1, 2000]), st.booleans())
 def test_same_events_as_tornados_reader_for_any_split(
         stream: tuple[list[bytes], tuple[bytes, str, int | None]], cuts: list[int],
-        budget: int | None) -> None:
+        budget: int | None, lone: bool) -> None:
     frames, (tail, kind, code) = stream
     data = b"".join(frames) + tail
     expected, written = asyncio.run(run(WebSocketProtocol13, split(data, cuts)))
-    events = parse(split(data, cuts), budget)
+    # With `lone`, frame boundaries are among the cuts, so whole frames arrive alone.
+    chunks = split(data, cuts) if not lone else [
+        piece for whole in frames for piece in split(whole, cuts)] + [tail]
+    events = parse(chunks, budget, lone=lone)
     if kind == "end":  # Tornado ends with the stream; the parser just waits for more
         assert expected[-1] == ("closed", None, None)
         expected = expected[:-1]
@@ -114,6 +124,39 @@ def test_every_single_byte_split_of_a_mixed_stream() -> None:
     for cut in range(len(data) + 1):
         assert parse([data[:cut], data[cut:]]) == expected, cut
     assert parse([bytes([b]) for b in data]) == expected
+
+
+def test_a_lone_frame_is_taken_whole_only_when_it_is_a_plain_small_text() -> None:
+    parser = FrameParser(MAX)
+    assert parser.lone_text(frame(0x1, b'{"type":"input"}')) == '{"type":"input"}'
+    assert parser.lone_text(frame(0x1, b"")) == ""
+    assert parser.lone_text(frame(0x1, b"x" * 125)) == "x" * 125
+    for other in (frame(0x1, b"x" * 126), frame(0x1, b"x", masked=False),
+                  frame(0x1, b"x", fin=False), frame(0x2, b"x"), frame(0x9, b"x"),
+                  frame(0x1, b"\xff\xfe"), frame(0x1, b"x", rsv=0x40),
+                  frame(0x1, b"ab")[:-1], frame(0x1, b"a") + frame(0x1, b"b"), b""):
+        assert parser.lone_text(other) is None, other
+    # Not while anything is under way: a partial frame, a fragmented message, after a close.
+    parser.feed(frame(0x1, b"ab")[:3])
+    assert parser.lone_text(frame(0x1, b"x")) is None
+    fragments = FrameParser(MAX)
+    fragments.feed(frame(0x1, b"a", fin=False))
+    assert fragments.lone_text(frame(0x1, b"x")) is None
+    assert fragments.feed(frame(0x1, b"x"))[0][:2] == (ERROR, 1002)
+    closed = FrameParser(MAX)
+    closed.feed(frame(0x8, struct.pack(">H", 1000)))
+    assert closed.lone_text(frame(0x1, b"x")) is None
+    small = FrameParser(4)
+    assert small.lone_text(frame(0x1, b"12345")) is None
+    assert small.feed(frame(0x1, b"12345"))[0][:2] == (ERROR, 1009)
+
+
+def test_broken_lone_frames_get_their_codes_through_feed() -> None:
+    for data, code in BROKEN:
+        events = parse([data], lone=True)
+        assert events[-1][0] == ERROR
+        if code is not None:
+            assert events[-1][1] == code
 
 
 def test_large_frames_use_the_16_and_64_bit_lengths() -> None:

@@ -168,6 +168,25 @@ class FrameParser:
             self._buf = data[pos:] if pos < end else b""
         return events
 
+    def lone_text(self, data: bytes) -> str | None:
+        """The text of `data` when it is exactly one whole, masked, final text frame shorter
+        than 126 bytes and nothing is buffered or under way; else None, and `feed` it.
+
+        The usual message (an input, a ping) arrives one frame per socket read: this parses
+        it without the event list, and leaves every other case, errors included, to `feed`.
+        """
+        n = len(data) - 6
+        if (
+            0 <= n < 126 and data[0] == 0x81 and data[1] == 0x80 | n
+            and not self._buf and self._fragments is None and not self.done
+            and n <= self.max_message_size
+        ):
+            try:
+                return _websocket_mask(data[2:6], data[6:]).decode("utf-8")
+            except UnicodeDecodeError:
+                return None  # `feed` answers it with 1007
+        return None
+
     def _take(self, data: bytes) -> bytes | bytearray:
         """The unparsed bytes so far followed by `data`, from offset 0."""
         buf = self._buf

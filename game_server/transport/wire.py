@@ -125,6 +125,18 @@ class WebSocketWire(asyncio.Protocol):
             self.data_received(data)
 
     def data_received(self, data: bytes) -> None:
+        if self._held is None and not self.server_terminated:
+            text = self.parser.lone_text(data)
+            if text is not None:  # one whole text frame, the usual read: no event list
+                try:
+                    result = self._on_text(text)
+                except (Exception, asyncio.CancelledError):
+                    self.handler.log_exception(*sys.exc_info())
+                    self.abort()
+                    return
+                if result is not None:
+                    self._hold(result, [], 0)
+                return
         if self.server_terminated:
             self._drain(data)
             return
@@ -205,17 +217,20 @@ class WebSocketWire(asyncio.Protocol):
                         self._end()  # not worth reading to the end
                     continue
                 if result is not None:
-                    # A coroutine: the next message waits for it, as under Tornado.
-                    future = asyncio.ensure_future(result)
-                    self._held = (future, events, i + 1)
-                    self._pause()
-                    future.add_done_callback(self._callback_done)
+                    self._hold(result, events, i + 1)
                     return False
             except (Exception, asyncio.CancelledError):
                 handler.log_exception(*sys.exc_info())
                 self.abort()
                 return False
         return True
+
+    def _hold(self, result: Any, events: list[Event], resume_at: int) -> None:
+        """A callback returned a coroutine: the next message waits for it, as under Tornado."""
+        future = asyncio.ensure_future(result)
+        self._held = (future, events, resume_at)
+        self._pause()
+        future.add_done_callback(self._callback_done)
 
     def _callback_done(self, future: asyncio.Future[Any]) -> None:
         held, self._held = self._held, None
