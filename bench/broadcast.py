@@ -218,6 +218,8 @@ def _server_config(data_dir: Path) -> Config:
         "max_connections_per_ip": 0,  # every socket comes from 127.0.0.1
         "ws_ping_interval": 3600.0,  # the drain process answers no pings
         "ws_ping_timeout": 3600.0,
+        # What this measures is Tornado's data path (the IOStream, the direct socket send).
+        "ws_transport": "tornado",
     }
     known = {f.name for f in dataclasses.fields(Config)}
     return Config(**{k: v for k, v in wanted.items() if k in known})

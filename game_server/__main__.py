@@ -141,7 +141,8 @@ def parse_config(
     switch("no-uvloop", "run on asyncio's default event loop instead of uvloop")
     switch("xheaders", "behind a reverse proxy: take client addresses (per-address limits) "
            "from X-Real-IP / X-Forwarded-For; never without a proxy that sets them")
-    switch("stock-reader", "read WebSocket frames with Tornado's own reader, not the batched one")
+    switch("stock-reader", "read WebSocket frames with Tornado's own reader, not Arena's "
+           "(so on Tornado's data path, whatever --ws-transport says)")
     parser.add_argument(
         "--game", action="append", metavar="MODULE:ATTR",
         default=[g.strip() for g in _env(environ, "games", "").split(",") if g.strip()],

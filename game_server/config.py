@@ -49,7 +49,7 @@ class Config:
     max_chats_per_second: float = 1.0
     batched_reader: bool = True
     # After the handshake: Tornado's IOStream ("tornado") or an asyncio Protocol ("protocol").
-    ws_transport: str = "tornado"
+    ws_transport: str = "protocol"
     # Games besides the shipped and pip-installed ones: "package.module:attr" (--game).
     games: tuple[str, ...] = ()
     uvloop: bool = True

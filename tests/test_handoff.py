@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import uvloop
-from tornado.websocket import WebSocketClientConnection
+from tornado.websocket import WebSocketClientConnection, WebSocketProtocol13
 
 from bench.wsframes import OP_TEXT, client_frame
 from game_server.__main__ import parse_config
@@ -104,7 +104,7 @@ def test_the_socket_leaves_tornado_and_descriptors_come_back(on_loop) -> None:
     on_loop("protocol", body)
 
 
-def test_the_default_transport_stays_on_tornados_stream(on_loop) -> None:
+def test_the_tornado_transport_stays_on_tornados_stream(on_loop) -> None:
     async def body(server: ArenaServer, c: Browserless) -> None:
         ws = await c.ws()
         ws.write_message('{"type":"ping","id":2}')
@@ -114,6 +114,26 @@ def test_the_default_transport_stays_on_tornados_stream(on_loop) -> None:
         assert isinstance(handler.session.connection, SocketConnection)  # type: ignore[union-attr]
 
     on_loop("tornado", body)
+
+
+async def test_the_stock_reader_keeps_tornados_data_path(tmp_path: Path) -> None:
+    """`--stock-reader` is Tornado's own reader, so Tornado's own stream, whatever
+    `--ws-transport` (by default `protocol`) says."""
+    srv = ArenaServer(make_config(tmp_path, ws_transport="protocol", batched_reader=False),
+                      passwords=PasswordHasher(n=2**10))
+    await srv.start()
+    c = Browserless(srv.url)
+    try:
+        await c.guest("stock")
+        ws = await c.ws()
+        ws.write_message('{"type":"ping","id":3}')
+        assert (await recv_until(ws, "pong"))["id"] == 3
+        handler = only_socket(srv)
+        assert type(handler.ws_connection) is WebSocketProtocol13
+        assert isinstance(handler.session.connection, SocketConnection)  # type: ignore[union-attr]
+    finally:
+        await c.aclose()
+        await srv.stop()
 
 
 def test_a_frame_sent_with_the_handshake_is_not_lost(on_loop) -> None:
@@ -146,13 +166,13 @@ def test_a_frame_sent_with_the_handshake_is_not_lost(on_loop) -> None:
 def test_the_flag_comes_from_the_command_line_or_the_environment(tmp_path: Path) -> None:
     env = {"ARENA_COOKIE_SECRET": "k" * 40}
     config, _ = parse_config(["--data-dir", str(tmp_path)], env)
-    assert config.ws_transport == "tornado"  # the default, until the new path is proven
+    assert config.ws_transport == "protocol"  # the default
     config, _ = parse_config(["--data-dir", str(tmp_path)],
-                             {**env, "ARENA_WS_TRANSPORT": "protocol"})
-    assert config.ws_transport == "protocol"
-    config, _ = parse_config(["--data-dir", str(tmp_path), "--ws-transport", "tornado"],
-                             {**env, "ARENA_WS_TRANSPORT": "protocol"})
+                             {**env, "ARENA_WS_TRANSPORT": "tornado"})
     assert config.ws_transport == "tornado"
+    config, _ = parse_config(["--data-dir", str(tmp_path), "--ws-transport", "protocol"],
+                             {**env, "ARENA_WS_TRANSPORT": "tornado"})
+    assert config.ws_transport == "protocol"
     config, _ = parse_config(["--data-dir", str(tmp_path), "--ws-transport", "uring"], env)
     with pytest.raises(ValueError, match="--ws-transport"):
         config.validate()

@@ -315,12 +315,13 @@ class GameSocket(tornado.websocket.WebSocketHandler):
         stock = super().get_websocket_protocol()
         if stock is None:
             return stock
+        config = self.services.config
+        if not config.batched_reader:
+            return stock  # Tornado's own reader: Tornado's own data path
         params = stock.params  # type: ignore[attr-defined]
-        if self.services.config.ws_transport == "protocol" and can_hand_off(self, params):
+        if config.ws_transport == "protocol" and can_hand_off(self, params):
             # After the handshake the socket leaves Tornado for an asyncio Protocol.
             return HandoffProtocol13(self, False, params)
-        if not self.services.config.batched_reader:
-            return stock
         # Same parameters as Tornado's own; only the frame reader differs (transport/reader.py).
         return BatchedProtocol13(self, False, stock.params)  # type: ignore[attr-defined]
 
