@@ -26,8 +26,6 @@ from typing import Any
 
 from tornado.util import _websocket_mask
 
-from game_server.transport.reader import _DRAIN_LIMIT, _FRAME_COST, _KNOWN_OPCODES
-
 TEXT = 0x1
 BINARY = 0x2
 CLOSE = 0x8
@@ -35,11 +33,95 @@ PING = 0x9
 PONG = 0xA
 ERROR = -1
 
-FRAME_COST = _FRAME_COST
-DRAIN_LIMIT = _DRAIN_LIMIT
+# Work is counted so a caller can yield to its event loop after `YIELD_BYTES` of it: each frame
+# counts its bytes plus a fixed cost, since for small frames the per-frame handling dominates.
+YIELD_BYTES = 256 * 1024
+FRAME_COST = 1024
+# Bytes a peer may still send after the server's close frame before its socket is dropped.
+DRAIN_LIMIT = 64 * 1024
+# Opcodes RFC 6455 defines: continuation, text, binary, close, ping, pong.
+KNOWN_OPCODES = frozenset((0x0, TEXT, BINARY, CLOSE, PING, PONG))
 
 Event = tuple[Any, ...]
 _NO_LIMIT = 1 << 62
+
+
+class FrameError(Exception):
+    """A client frame that breaks the protocol; `code` is the close code RFC 6455 asks for."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def read_header(data: bytes | bytearray, pos: int, fragments: bytearray | None,
+                max_size: int) -> tuple[int, int, int, int] | None:
+    """`(opcode, fin, head, length)` of the client frame at `pos`: `head` counts the header and
+    mask bytes, `length` the payload's. None while the header is incomplete.
+
+    `fragments` is the fragmented message under way (None if none), `max_size` the largest
+    message allowed, counted as soon as the header says so. `FrameError` for a frame that breaks
+    the protocol: 1002 (reserved bits or opcodes, unmasked, a fragmented or over-long control
+    frame, a continuation of nothing, a new message inside a fragmented one), 1009 (too big).
+    Both frame readers (`FrameParser`, the Tornado path's transport/reader.py) check here.
+    """
+    end = len(data)
+    header = data[pos]
+    second = data[pos + 1]
+    opcode = header & 0x0F
+    fin = header & 0x80
+    if header & 0x70:  # reserved bits: an extension nobody negotiated
+        raise FrameError(1002, "reserved bits set")
+    if opcode not in KNOWN_OPCODES:
+        raise FrameError(1002, "unknown opcode")
+    if not second & 0x80:
+        raise FrameError(1002, "client frames must be masked")
+    length = second & 0x7F
+    head = 6  # 2 header bytes + 4 mask bytes
+    if opcode & 0x8:
+        if length >= 126:
+            raise FrameError(1002, "control frame too long")
+        if not fin:
+            raise FrameError(1002, "fragmented control frame")
+    if length == 126:
+        if end - pos < 4:
+            return None
+        length = (data[pos + 2] << 8) | data[pos + 3]
+        head = 8
+    elif length == 127:
+        if end - pos < 10:
+            return None
+        length = int.from_bytes(data[pos + 2 : pos + 10], "big")
+        head = 14
+    if opcode == 0:
+        if fragments is None:
+            raise FrameError(1002, "continuation of nothing")
+    elif fragments is not None and not opcode & 0x8:
+        raise FrameError(1002, "new message inside a fragmented one")
+    if length + (len(fragments) if fragments is not None else 0) > max_size:
+        raise FrameError(1009, "message too big")
+    return opcode, fin, head, length
+
+
+def frame_extent(data: bytes | bytearray, pos: int) -> tuple[int, int] | None:
+    """`(head, length)` of whatever frame starts at `pos`, masked or not, unchecked (frames
+    skipped after a close are only delimited); None while its header is incomplete."""
+    end = len(data)
+    second = data[pos + 1]
+    length = second & 0x7F
+    head = 6 if second & 0x80 else 2
+    if length == 126:
+        if end - pos < 4:
+            return None
+        length = (data[pos + 2] << 8) | data[pos + 3]
+        head += 2
+    elif length == 127:
+        if end - pos < 10:
+            return None
+        length = int.from_bytes(data[pos + 2 : pos + 10], "big")
+        head += 8
+    return head, length
 
 
 def valid_close_code(code: int) -> bool:
@@ -85,49 +167,15 @@ class FrameParser:
             if work >= budget:
                 self.more = True
                 break
-            header = data[pos]
-            second = data[pos + 1]
-            opcode = header & 0x0F
-            fin = header & 0x80
-            if header & 0x70:  # reserved bits: an extension nobody negotiated
-                events.append(self._fail(1002, "reserved bits set"))
+            try:
+                found = read_header(data, pos, self._fragments, max_size)
+            except FrameError as exc:
+                events.append(self._fail(exc.code, exc.reason))
                 break
-            if opcode not in _KNOWN_OPCODES:
-                events.append(self._fail(1002, "unknown opcode"))
+            if found is None:
                 break
-            if not second & 0x80:
-                events.append(self._fail(1002, "client frames must be masked"))
-                break
-            length = second & 0x7F
-            head = 6  # 2 header bytes + 4 mask bytes
-            if opcode & 0x8:
-                if length >= 126:
-                    events.append(self._fail(1002, "control frame too long"))
-                    break
-                if not fin:
-                    events.append(self._fail(1002, "fragmented control frame"))
-                    break
-            if length == 126:
-                if end - pos < 4:
-                    break
-                length = (data[pos + 2] << 8) | data[pos + 3]
-                head = 8
-            elif length == 127:
-                if end - pos < 10:
-                    break
-                length = int.from_bytes(data[pos + 2 : pos + 10], "big")
-                head = 14
+            opcode, fin, head, length = found
             fragments = self._fragments
-            if opcode == 0:
-                if fragments is None:
-                    events.append(self._fail(1002, "continuation of nothing"))
-                    break
-            elif fragments is not None and not opcode & 0x8:
-                events.append(self._fail(1002, "new message inside a fragmented one"))
-                break
-            if length + (len(fragments) if fragments is not None else 0) > max_size:
-                events.append(self._fail(1009, "message too big"))
-                break
             if end - pos < head + length:
                 break
             mask = data[pos + head - 4 : pos + head]
@@ -246,24 +294,15 @@ class FrameParser:
                 return None, True
             if end - pos < 2:
                 break
-            second = data[pos + 1]
-            length = second & 0x7F
-            head = 6 if second & 0x80 else 2
-            if length == 126:
-                if end - pos < 4:
-                    break
-                length = (data[pos + 2] << 8) | data[pos + 3]
-                head += 2
-            elif length == 127:
-                if end - pos < 10:
-                    break
-                length = int.from_bytes(data[pos + 2 : pos + 10], "big")
-                head += 8
+            extent = frame_extent(data, pos)
+            if extent is None:
+                break
+            head, length = extent
             if data[pos] & 0x0F == CLOSE and length < 126:
                 if end - pos < head + length:
                     break
                 payload = bytes(data[pos + head : pos + head + length])
-                if second & 0x80:
+                if data[pos + 1] & 0x80:
                     payload = _websocket_mask(bytes(data[pos + head - 4 : pos + head]), payload)
                 pos += head + length
                 found = self._close(payload)

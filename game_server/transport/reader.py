@@ -20,11 +20,11 @@ text message that is not UTF-8, 1009 for a message over the size limit.
 Once the server has sent its close frame (a protocol error here, or a close from the server's
 own code, such as a flooder closed with 1008), nothing more is handed to the handler: frames are
 only scanned for the peer's close frame, which ends the connection, and a peer that keeps
-sending after being told to close loses its socket after `_DRAIN_LIMIT` bytes (otherwise
+sending after being told to close loses its socket after `DRAIN_LIMIT` bytes (otherwise
 Tornado's close timeout ends it).
 
 Work is counted across socket reads, not per read, and the reader yields to the IOLoop after
-`_YIELD_BYTES` of it: a socket that always has data (a flood) would otherwise never give the
+`YIELD_BYTES` of it: a socket that always has data (a flood) would otherwise never give the
 loop a turn, because a read that the stream's buffer can satisfy resolves without yielding.
 
 A handler may offer `on_text_message(text)`, set by the time `open()` returns: text messages
@@ -40,6 +40,15 @@ from tornado.iostream import StreamClosedError
 from tornado.util import _websocket_mask
 from tornado.websocket import WebSocketProtocol13
 
+from game_server.transport.frames import (
+    DRAIN_LIMIT,
+    FRAME_COST,
+    YIELD_BYTES,
+    FrameError,
+    frame_extent,
+    read_header,
+)
+
 READ_CHUNK = 65536
 # What the stream asks the kernel for in one read. IOStream allocates and zeroes a fresh buffer
 # of this size for every read (64 KiB by default: a memset that evicts the L1 and much of the
@@ -47,15 +56,8 @@ READ_CHUNK = 65536
 # holds many, and a larger message just takes a few reads.
 SOCKET_READ_SIZE = 4096
 
-# Yield to the IOLoop after this much work (counted across reads), like Tornado's own reader, so
-# one fast sender cannot starve the other sockets; each frame counts its bytes plus a fixed cost,
-# since for small frames the per-frame handling dominates.
-_YIELD_BYTES = 256 * 1024
-_FRAME_COST = 1024
-# Bytes a peer may still send after the server's close frame before its socket is dropped.
-_DRAIN_LIMIT = 64 * 1024
-# Opcodes RFC 6455 defines: continuation, text, binary, close, ping, pong.
-_KNOWN_OPCODES = frozenset((0x0, 0x1, 0x2, 0x8, 0x9, 0xA))
+# The work budget before yielding (counted across reads), a frame's cost and the drain limit
+# are the same for both frame readers: transport/frames.py has them.
 
 
 class BatchedProtocol13(WebSocketProtocol13):
@@ -72,7 +74,7 @@ class BatchedProtocol13(WebSocketProtocol13):
         sink = getattr(self.handler, "on_text_message", None)
         self._on_text = sink if sink is not None else self.handler.on_message
         buf = bytearray()
-        budget = _YIELD_BYTES
+        budget = YIELD_BYTES
         try:
             while not self.client_terminated:
                 chunk = await self.stream.read_bytes(READ_CHUNK, partial=True)
@@ -97,7 +99,7 @@ class BatchedProtocol13(WebSocketProtocol13):
                     buf = bytearray(memoryview(data)[consumed:])
                 budget -= work
                 if budget <= 0:
-                    budget = _YIELD_BYTES
+                    budget = YIELD_BYTES
                     await asyncio.sleep(0)
         except StreamClosedError:
             self._abort()
@@ -115,51 +117,20 @@ class BatchedProtocol13(WebSocketProtocol13):
         work = 0
         max_size = self.params.max_message_size
         while end - pos >= 2 and not self.server_terminated:
-            header = data[pos]
-            second = data[pos + 1]
-            opcode = header & 0x0F
-            fin = header & 0x80
-            if header & 0x70:  # reserved bits: an extension we did not negotiate
-                self._fail(1002, "reserved bits set")
+            try:
+                found = read_header(data, pos, self._fragmented_message_buffer, max_size)
+            except FrameError as exc:
+                if exc.code == 1009:
+                    # Not worth reading to the end: close and drop the socket now.
+                    self.close(1009, exc.reason)
+                    self._abort()
+                    return end, work
+                self._fail(exc.code, exc.reason)
                 break
-            if opcode not in _KNOWN_OPCODES:
-                self._fail(1002, "unknown opcode")
+            if found is None:
                 break
-            if not second & 0x80:  # unmasked client frame
-                self._fail(1002, "client frames must be masked")
-                break
-            length = second & 0x7F
-            head = 6  # 2 header bytes + 4 mask bytes
-            if opcode & 0x8:
-                if length >= 126:
-                    self._fail(1002, "control frame too long")
-                    break
-                if not fin:
-                    self._fail(1002, "fragmented control frame")
-                    break
-            if length == 126:
-                if end - pos < 4:
-                    break
-                length = (data[pos + 2] << 8) | data[pos + 3]
-                head = 8
-            elif length == 127:
-                if end - pos < 10:
-                    break
-                length = int.from_bytes(data[pos + 2 : pos + 10], "big")
-                head = 14
+            opcode, fin, head, length = found
             fragments = self._fragmented_message_buffer
-            if opcode == 0:
-                if fragments is None:
-                    self._fail(1002, "continuation of nothing")
-                    break
-            elif fragments is not None and not opcode & 0x8:
-                self._fail(1002, "new message inside a fragmented one")
-                break
-            if length + (len(fragments) if fragments is not None else 0) > max_size:
-                # Not worth reading to the end: close and drop the socket now.
-                self.close(1009, "message too big")
-                self._abort()
-                return end, work
             if end - pos < head + length:
                 break
             mask = data[pos + head - 4 : pos + head]
@@ -168,7 +139,7 @@ class BatchedProtocol13(WebSocketProtocol13):
                 mask, body = bytes(mask), bytes(body)
             payload = _websocket_mask(mask, body)
             pos += head + length
-            work += _FRAME_COST + head + length
+            work += FRAME_COST + head + length
             if opcode == 0:
                 fragments.extend(payload)  # type: ignore[union-attr]
                 if not fin:
@@ -209,7 +180,7 @@ class BatchedProtocol13(WebSocketProtocol13):
 
         Returns the bytes consumed from `pos` (an incomplete header or close frame, at most 139
         bytes, is left for the next read). The peer's close frame completes the closing
-        handshake (Tornado then closes the stream); more than `_DRAIN_LIMIT` bytes of anything
+        handshake (Tornado then closes the stream); more than `DRAIN_LIMIT` bytes of anything
         else drops the socket at once.
         """
         start = pos
@@ -222,29 +193,20 @@ class BatchedProtocol13(WebSocketProtocol13):
                 self._drained += take
                 if self._skip:
                     break
-            if self._drained > _DRAIN_LIMIT:
+            if self._drained > DRAIN_LIMIT:
                 self._abort()
                 return end - start
             if end - pos < 2:
                 break
-            second = data[pos + 1]
-            length = second & 0x7F
-            head = 6 if second & 0x80 else 2
-            if length == 126:
-                if end - pos < 4:
-                    break
-                length = (data[pos + 2] << 8) | data[pos + 3]
-                head += 2
-            elif length == 127:
-                if end - pos < 10:
-                    break
-                length = int.from_bytes(data[pos + 2 : pos + 10], "big")
-                head += 8
+            extent = frame_extent(data, pos)
+            if extent is None:
+                break
+            head, length = extent
             if data[pos] & 0x0F == 0x8 and length < 126:
                 if end - pos < head + length:
                     break
                 payload = bytes(data[pos + head : pos + head + length])
-                if second & 0x80:
+                if data[pos + 1] & 0x80:
                     payload = _websocket_mask(bytes(data[pos + head - 4 : pos + head]), payload)
                 self._handle_message(0x8, payload)
                 return pos + head + length - start

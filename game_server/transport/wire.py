@@ -36,12 +36,11 @@ from game_server.transport.frames import (
     PING,
     PONG,
     TEXT,
+    YIELD_BYTES,
     Event,
     FrameParser,
 )
-from game_server.transport.reader import _YIELD_BYTES
 
-YIELD_BYTES = _YIELD_BYTES
 # A pong is not queued behind this many bytes for a peer that is not reading (RFC 6455 5.5.3
 # lets an endpoint answer only some pings); the pinger is rate-limited by its session anyway.
 PONG_BACKLOG = 64 * 1024
