@@ -9,8 +9,9 @@ import orjson
 import pytest
 
 from client.world import World
+from game_server.engine.fanout import LAG_CHECK_INTERVAL
 from game_server.engine.matchmaker import Matchmaker
-from game_server.engine.room import LAG_CHECK_INTERVAL, Room
+from game_server.engine.room import Room
 from game_server.engine.session import PlayerSession
 from game_server.games.arena_mode import arena_spec
 from game_server.games.modes import default_modes
@@ -564,7 +565,7 @@ def test_churn_leaves_nothing_behind(clock, scheduler) -> None:
     scheduler.advance(mm.empty_room_grace + 3.0)  # held seats expire, spare rooms are disposed
     assert mm.rooms() == [room]
     assert room.player_count == 1
-    assert len(room._members) == 1 and not room._held and not room._lagging
+    assert len(room._members) == 1 and not room._held and not room._fanout.lagging
     assert len(mm._seats) == 1  # the keeper's own
     assert not mm._disposals
     assert room.game.world.player_count == 1

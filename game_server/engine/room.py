@@ -3,9 +3,9 @@
 A room holds a game written against the public game API (`games/api.py`) and is the game's
 `RoomHandle`. A ticking room steps its game a whole number of fixed steps per tick, measured
 against a monotonic clock (a late tick catches up, with a cap), builds one `state` message,
-encodes it once, and writes the same bytes to every member; an event-driven room sends a state
-after every accepted message, join, leave or timer. Private views are encoded once per distinct
-view. A failing game closes its room alone.
+hands it to its `StateFanout` (engine/fanout.py), which encodes it once and writes the same bytes
+to every member, slow readers aside; an event-driven room sends a state after every accepted
+message, join, leave or timer. A failing game closes its room alone.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from game_server.engine.connection import Connection, Identity
+from game_server.engine.fanout import RoomStats, StateFanout
 from game_server.engine.handle import GameHandle
 from game_server.engine.metrics import TickObserver
 from game_server.engine.ticker import Scheduler, Timer
@@ -38,14 +38,10 @@ from protocol.errors import ErrorCode, ProtocolError
 
 log = logging.getLogger("arena.room")
 
-CLOSE_TOO_SLOW = 4002  # application range: the client stopped reading for too long
 _DEPARTED_KEPT = 256  # players who left whose results a game may still report
 
 # What a room reports when a game records results: the room, then (account, outcome) pairs.
 ResultSink = Callable[["Room", list[tuple[Identity, Outcome]]], None]
-# How often each member's lag (seconds behind) is measured: a client that stops reading is
-# closed within `max_lag` plus about two of these.
-LAG_CHECK_INTERVAL = 0.2
 
 
 class Member(Protocol):
@@ -56,17 +52,6 @@ class Member(Protocol):
 
     def on_room_left(self, room: Room, reason: str) -> None:
         """Called after the member was removed from `room` (it has already been sent `left`)."""
-
-
-@dataclass
-class RoomStats:
-    """What happened to this one room's tick loop (the server-wide totals are in the
-    `EngineCounters` of its observer)."""
-
-    catchup_steps: int = 0
-    dropped_steps: int = 0
-    states_skipped: int = 0
-    resyncs: int = 0
 
 
 class Room:
@@ -137,19 +122,13 @@ class Room:
         # Players who left, for a game that reports them when its match ends (a player who quit
         # while losing still loses); the oldest are forgotten past `_DEPARTED_KEPT`.
         self._departed: dict[int, Identity] = {}
-        # Slow readers: players whose backlog passed `max_backlog`. States are skipped for them
-        # (never queued without bound) and a full state is sent when they catch up.
-        self._lagging: set[int] = set()
-        # Independently, every member's lag is measured a few times a second, and one more
-        # than `max_lag` seconds behind is closed (once: it stays a member until its socket
-        # has closed).
-        self._too_slow: set[int] = set()
-        self._next_lag_check = 0.0
-        self.max_backlog = max_backlog
-        self.max_lag = max_lag
         self._next_player_id = 1
         self._observer = observer or TickObserver()
         self._counters = self._observer.counters
+        # States to the members; slow readers skipped, then resynced; laggards closed (4002).
+        self._fanout = StateFanout(room_id, self._members, max_backlog=max_backlog,
+                                   max_lag=max_lag, stats=self.stats, counters=self._counters,
+                                   resync=self._resync)
         # When the previous tick ran (None before the first). Steps are counted between ticks,
         # not from the room's creation: a room joins a timer group (engine/ticker.py) that
         # ticks at the group's phase, and the first tick may come late (a busy loop).
@@ -221,8 +200,7 @@ class Room:
         member = self._members.pop(player_id, None)
         if member is None:
             return False
-        self._lagging.discard(player_id)
-        self._too_slow.discard(player_id)
+        self._fanout.forget(player_id)
         self._drop_latest(player_id)
         self._held[player_id] = member.identity
         self._call("on_drop", player_id)
@@ -271,8 +249,7 @@ class Room:
         held = self._held.pop(player_id, None)
         if member is None and held is None:
             return
-        self._lagging.discard(player_id)
-        self._too_slow.discard(player_id)
+        self._fanout.forget(player_id)
         self._drop_latest(player_id)
         self._call("on_leave", player_id, reason == "leave")
         identity = self._identities.pop(player_id, None)
@@ -492,103 +469,13 @@ class Room:
         return steps
 
     def _deliver(self, changes: Changes, now: float) -> None:
-        """Encode the state once (and each distinct private view once) and send it to every
-        member; skip it for a slow reader, which gets a full view when it catches up."""
-        ts = int(self._wall() * 1000)
-        data = encode(messages.state(tick=self.ticks, ts=ts, changes=changes.shared))
-        private = changes.private
-        members = self._members
-        recipients = len(members)
-        sent_bytes = len(data) * recipients
-        lagging = self._lagging
-        limit = self.max_backlog
-        stats = self.stats
-        if private:
-            self._deliver_private(private, data, ts, now)
-            return
-        for player_id, member in members.items():  # one view for all: the hot loop
-            if lagging and player_id in lagging:
-                conn = member.connection
-                if conn.backlog() > limit:
-                    recipients -= 1
-                    sent_bytes -= len(data)
-                    stats.states_skipped += 1
-                    continue
-                # Caught up: the states it missed are gone, so it gets everything at once.
-                lagging.discard(player_id)
-                conn.send(self._resync(player_id, ts))
-                stats.resyncs += 1
-            elif not member.connection.send_state(data, limit):
-                recipients -= 1
-                sent_bytes -= len(data)
-                stats.states_skipped += 1
-                lagging.add(player_id)
-        self._delivered(now, recipients, sent_bytes)
-
-    def _deliver_private(self, private: Mapping[int, Mapping[str, Any]], shared: bytes,
-                         ts: int, now: float) -> None:
-        """`_deliver` when some players have views of their own: each distinct view object
-        is encoded once, for however many players share it."""
-        encoded: dict[int, bytes] = {}
-        recipients = 0
-        sent_bytes = 0
-        lagging = self._lagging
-        limit = self.max_backlog
-        stats = self.stats
-        for player_id, member in self._members.items():
-            data = shared
-            view = private.get(player_id)
-            if view is not None:
-                found = encoded.get(id(view))
-                if found is None:
-                    found = encode(messages.state(tick=self.ticks, ts=ts, changes=view))
-                    encoded[id(view)] = found
-                data = found
-            conn = member.connection
-            if player_id in lagging:
-                if conn.backlog() > limit:
-                    stats.states_skipped += 1
-                    continue
-                lagging.discard(player_id)
-                data = self._resync(player_id, ts)
-                conn.send(data)
-                stats.resyncs += 1
-            elif not conn.send_state(data, limit):
-                stats.states_skipped += 1
-                lagging.add(player_id)
-                continue
-            recipients += 1
-            sent_bytes += len(data)
-        self._delivered(now, recipients, sent_bytes)
+        self._fanout.send(self.ticks, int(self._wall() * 1000), changes.shared, changes.private,
+                          now)
 
     def _resync(self, player_id: int, ts: int) -> bytes:
+        """The full state a slow reader gets once it has caught up."""
         return encode(messages.state(tick=self.ticks, ts=ts,
                                      changes={"full": self.game.view(player_id)}))
-
-    def _delivered(self, now: float, recipients: int, sent_bytes: int) -> None:
-        if now >= self._next_lag_check:
-            self._next_lag_check = now + LAG_CHECK_INTERVAL
-            self._close_the_too_slow(now)
-        counters = self._counters
-        counters.ticks += 1
-        counters.state_messages += recipients
-        counters.state_bytes += sent_bytes
-
-    def _close_the_too_slow(self, now: float) -> None:
-        """Close (4002) every member more than `max_lag` seconds behind.
-
-        Measured as time, not bytes: a client that stops reading is behind from the moment its
-        receive window is full, however much the kernels on either side would still buffer.
-        """
-        max_lag = self.max_lag
-        too_slow = self._too_slow
-        for player_id, member in list(self._members.items()):
-            behind = member.connection.lag(now)
-            if behind > max_lag and player_id not in too_slow:
-                too_slow.add(player_id)
-                log.info("room %s: closing player %d, not reading for %.1f s", self.id,
-                         player_id, behind)
-                member.connection.close(CLOSE_TOO_SLOW, "too slow: not reading")
 
     def fail(self, why: str) -> None:
         """Close the room after an error: members get `error` `room_closed`, then `left`."""
