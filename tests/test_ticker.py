@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable
 
 import pytest
-import uvloop
 
 from game_server.config import Config
 from game_server.engine.ticker import IOLoopScheduler
@@ -124,41 +121,3 @@ def test_a_group_size_below_one_is_refused() -> None:
         IOLoopScheduler(group_size=0)
     with pytest.raises(ValueError, match="--tick-group"):
         Config(cookie_secret="x" * 32, tick_group=0).validate()
-
-
-async def test_the_event_loop_gets_a_turn_between_two_timers_of_a_group() -> None:
-    # What arrived meanwhile (a ping) waits for one room's tick, not the whole group's.
-    scheduler = IOLoopScheduler(group_size=2)
-    calls = Calls()
-    loop = asyncio.get_running_loop()
-    timers = [
-        scheduler.every(PERIOD, calls.timer("a", then=lambda: loop.call_soon(
-            calls.order.append, "io"))),
-        scheduler.every(PERIOD, calls.timer("b")),
-    ]
-    await calls.wait_for(2)
-    for timer in timers:
-        timer.cancel()
-    assert calls.order[:3] == ["a", "io", "b"]
-
-
-@pytest.mark.parametrize("loop_factory", [asyncio.new_event_loop, uvloop.new_event_loop],
-                         ids=["asyncio", "uvloop"])
-def test_a_run_that_outlasts_its_period_is_not_started_again_before_it_ends(
-    loop_factory: Callable[[], asyncio.AbstractEventLoop],
-) -> None:
-    # A room overruns with two more still to come: the period comes round in between.
-    async def main() -> list[str]:
-        scheduler = IOLoopScheduler(group_size=4)
-        calls = Calls()
-        slow = calls.timer("b", then=lambda: time.sleep(PERIOD * 1.5))  # a room that overruns
-        timers = [scheduler.every(PERIOD, calls.timer(name) if name != "b" else slow)
-                  for name in "abcd"]
-        await calls.wait_for(12)
-        for timer in timers:
-            timer.cancel()
-        return calls.order
-
-    with asyncio.Runner(loop_factory=loop_factory) as runner:
-        order = runner.run(main())
-    assert order[:12] == ["a", "b", "c", "d"] * 3

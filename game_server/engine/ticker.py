@@ -4,8 +4,7 @@ The engine asks a `Scheduler` for timers instead of touching the IOLoop, so test
 manual scheduler and a manual clock. `IOLoopScheduler` is the real one: rooms' repeating timers
 share `PeriodicCallback`s a few at a time (`group_size`), each started when its first room is
 created, so the groups' ticks spread over the period instead of bursting together, while the
-rooms of one group tick one after another, a turn of the event loop apart
-(docs/tornado-notes.md says what that saves).
+rooms of one group tick back to back (docs/tornado-notes.md says what that saves).
 """
 
 from __future__ import annotations
@@ -40,20 +39,15 @@ class Scheduler(Protocol):
 class _TickGroup:
     """Up to `size` repeating callbacks of one interval on one `PeriodicCallback`.
 
-    They run in the order they joined, one per turn of the event loop (`call_soon`), so what
-    has arrived on the sockets meanwhile (a ping above all) is handled between two rooms rather
-    than after the whole group. A run that has not reached its last member when the period
-    comes round again is not started twice: the rooms measure time and catch up. Each callback
-    is called here, so what it returns is never looked at by Tornado (an `int` would cost an
-    awaitable check per call), and one that raises is logged without skipping the others.
+    They run back to back in the order they joined. Each is called through a loop here, so
+    what it returns is never looked at by Tornado (an `int` would cost an awaitable check per
+    call), and one that raises is logged without skipping the others.
     """
 
     def __init__(self, interval: float, size: int, on_empty: Callable[[_TickGroup], None]) -> None:
         self.size = size
         self.members: list[_GroupTimer] = []
         self._on_empty = on_empty
-        self._running: tuple[_GroupTimer, ...] | None = None
-        self._loop = IOLoop.current().asyncio_loop  # type: ignore[attr-defined]
         # jitter=0: a fixed grid; an overrun skips slots, and rooms catch up by measuring time.
         self._pc = PeriodicCallback(self._run, interval * 1000.0)
         self._pc.start()
@@ -63,25 +57,12 @@ class _TickGroup:
         return len(self.members) >= self.size
 
     def _run(self) -> None:
-        if self._running is not None:
-            return  # the last run has not reached its end: its rooms catch up by the clock
-        self._running = tuple(self.members)
-        self._step(0)
-
-    def _step(self, i: int) -> None:
-        run = self._running
-        assert run is not None  # set by _run until this run's last step
-        timer = run[i]
-        if timer.active:  # cancelled by an earlier member of this very run: not called
-            try:
-                timer.callback()
-            except Exception:
-                log.exception("timer callback %r failed", timer.callback)
-        i += 1
-        if i < len(run):
-            self._loop.call_soon(self._step, i)
-        else:
-            self._running = None
+        for timer in tuple(self.members):
+            if timer.active:  # cancelled by an earlier member of this very run: not called
+                try:
+                    timer.callback()
+                except Exception:
+                    log.exception("timer callback %r failed", timer.callback)
 
     def remove(self, timer: _GroupTimer) -> None:
         self.members.remove(timer)
@@ -123,13 +104,11 @@ class IOLoopScheduler:
     them: a new one joins the oldest group with room, else starts a group (and a phase) of its
     own. `group_size=1` gives every timer its own `PeriodicCallback`.
 
-    Why groups: a room's tick run soon after another's finds the interpreter's caches warm and
-    shares one `PeriodicCallback` run (a coroutine and a task each); at 400 players in rooms of
-    20, groups of 4 cost about a tenth less CPU than one callback per room. The event loop gets
-    a turn between two rooms of a group, so a ping waits for one room's tick at most, not the
-    group's. Why not one group for all: the server's whole period of work lands in one burst
-    at one phase, which saves a few percent of CPU but doubles ping p99 (about 0.6 ms against
-    0.95 at 400 players) and starves whatever shares the core for that long.
+    Why groups: a room's tick run straight after another's finds the interpreter's caches warm
+    and shares one `PeriodicCallback` run (a coroutine and a task each); at 400 players in
+    rooms of 20, groups of 4 cost about a tenth less CPU than one callback per room. Why not one
+    group for all: every room's sends would land in one burst with every ping waiting behind
+    it. A group's burst is `group_size` ticks long.
     """
 
     def __init__(self, group_size: int = DEFAULT_GROUP_SIZE) -> None:
