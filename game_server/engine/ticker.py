@@ -4,12 +4,15 @@ The engine asks a `Scheduler` for timers instead of touching the IOLoop, so test
 manual scheduler and a manual clock. `IOLoopScheduler` is the real one: rooms' repeating timers
 share `PeriodicCallback`s a few at a time (`group_size`), each started when its first room is
 created, so the groups' ticks spread over the period instead of bursting together, while the
-rooms of one group tick back to back (docs/tornado-notes.md says what that saves).
+rooms of one group tick one after another, a turn of the event loop apart
+(docs/tornado-notes.md says what that saves).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -18,6 +21,11 @@ from tornado.ioloop import IOLoop, PeriodicCallback
 log = logging.getLogger("arena.ticker")
 
 DEFAULT_GROUP_SIZE = 4
+# Above this share of a core used by the process, a group's rooms tick back to back.
+BUSY_SHARE = 0.5
+# A group's run that starts later than this share of its period runs its rooms back to back.
+LATE_LIMIT = 0.1
+LOAD_WINDOW = 0.5  # seconds over which the process's CPU share is measured
 
 
 class Timer(Protocol):
@@ -36,19 +44,56 @@ class Scheduler(Protocol):
         """Call `callback` once after `delay` seconds unless cancelled."""
 
 
+class _Load:
+    """Whether the process is busy: its CPU time over the last `LOAD_WINDOW` of loop time."""
+
+    def __init__(self, loop_time: Callable[[], float], cpu_time: Callable[[], float],
+                 busy_share: float) -> None:
+        self._loop_time = loop_time
+        self._cpu_time = cpu_time
+        self._busy_share = busy_share
+        self._since = loop_time()
+        self._cpu = cpu_time()
+        self.busy = False
+
+    def update(self, now: float) -> bool:
+        elapsed = now - self._since
+        if elapsed >= LOAD_WINDOW:
+            cpu = self._cpu_time()
+            self.busy = (cpu - self._cpu) > self._busy_share * elapsed
+            self._since, self._cpu = now, cpu
+        return self.busy
+
+
 class _TickGroup:
     """Up to `size` repeating callbacks of one interval on one `PeriodicCallback`.
 
-    They run back to back in the order they joined. Each is called through a loop here, so
-    what it returns is never looked at by Tornado (an `int` would cost an awaitable check per
-    call), and one that raises is logged without skipping the others.
+    They run in the order they joined. While the process is lightly loaded, one per turn of the
+    event loop (`call_soon`), so what has arrived on the sockets meanwhile (a ping above all) is
+    handled between two rooms rather than after the whole group. When it is busy (over
+    `BUSY_SHARE` of a core) or the run starts more than `LATE_LIMIT` of a period late, back to
+    back: a busy server that handles its sockets in big batches between whole groups keeps the
+    game's code and data in cache, and turns between rooms near capacity cost about a fifth of
+    the players a core holds (docs/tornado-notes.md). A run that has not
+    reached its last member when the period comes round again is not started twice: the rooms
+    measure time and catch up. Each callback is called here, so what it returns is never looked
+    at by Tornado (an `int` would cost an awaitable check per call), and one that raises is
+    logged without skipping the others.
     """
 
-    def __init__(self, interval: float, size: int, on_empty: Callable[[_TickGroup], None]) -> None:
+    def __init__(self, interval: float, size: int, on_empty: Callable[[_TickGroup], None],
+                 load: _Load, loop: asyncio.AbstractEventLoop) -> None:
         self.size = size
         self.members: list[_GroupTimer] = []
         self._on_empty = on_empty
+        self._interval = interval
+        self._running: tuple[_GroupTimer, ...] | None = None
+        self._spread = True  # this run gives the loop a turn between two members
+        self._load = load
+        self._loop = loop
         # jitter=0: a fixed grid; an overrun skips slots, and rooms catch up by measuring time.
+        # The grid is followed here too, to tell how late a run starts.
+        self._due = self._loop.time() + interval
         self._pc = PeriodicCallback(self._run, interval * 1000.0)
         self._pc.start()
 
@@ -57,12 +102,33 @@ class _TickGroup:
         return len(self.members) >= self.size
 
     def _run(self) -> None:
-        for timer in tuple(self.members):
+        interval = self._interval
+        now = self._loop.time()
+        late = now - self._due
+        self._due += interval * (1 + int(late // interval)) if late > 0.0 else interval
+        if self._running is not None:
+            return  # the last run has not reached its end: its rooms catch up by the clock
+        self._running = tuple(self.members)
+        self._spread = late < LATE_LIMIT * interval and not self._load.update(now)
+        self._step(0)
+
+    def _step(self, i: int) -> None:
+        run = self._running
+        assert run is not None  # set by _run until this run's last step
+        while True:
+            timer = run[i]
             if timer.active:  # cancelled by an earlier member of this very run: not called
                 try:
                     timer.callback()
                 except Exception:
                     log.exception("timer callback %r failed", timer.callback)
+            i += 1
+            if i >= len(run):
+                self._running = None
+                return
+            if self._spread:
+                self._loop.call_soon(self._step, i)
+                return
 
     def remove(self, timer: _GroupTimer) -> None:
         self.members.remove(timer)
@@ -104,24 +170,37 @@ class IOLoopScheduler:
     them: a new one joins the oldest group with room, else starts a group (and a phase) of its
     own. `group_size=1` gives every timer its own `PeriodicCallback`.
 
-    Why groups: a room's tick run straight after another's finds the interpreter's caches warm
-    and shares one `PeriodicCallback` run (a coroutine and a task each); at 400 players in
-    rooms of 20, groups of 4 cost about a tenth less CPU than one callback per room. Why not one
-    group for all: every room's sends would land in one burst with every ping waiting behind
-    it. A group's burst is `group_size` ticks long.
+    Why groups: a room's tick run soon after another's finds the interpreter's caches warm and
+    shares one `PeriodicCallback` run (a coroutine and a task each); at 400 players in rooms of
+    20, groups of 4 cost about a tenth less CPU than one callback per room. While the process
+    uses less than `busy_share` of a core (`cpu_time` against the loop's clock), the event loop
+    gets a turn between two rooms of a group, so a ping waits for one room's tick, not the
+    group's. Why not one group for all: the server's whole period of work lands in one burst
+    at one phase, which saves a few percent of CPU but doubles ping p99 and starves whatever
+    shares the core for that long.
     """
 
-    def __init__(self, group_size: int = DEFAULT_GROUP_SIZE) -> None:
+    def __init__(self, group_size: int = DEFAULT_GROUP_SIZE, *, busy_share: float = BUSY_SHARE,
+                 cpu_time: Callable[[], float] = time.process_time) -> None:
         if group_size < 1:
             raise ValueError("group_size must be at least 1")
         self.group_size = group_size
         self._groups: dict[float, list[_TickGroup]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._busy_share = busy_share
+        self._cpu_time = cpu_time
+        self._load: _Load | None = None
 
     def every(self, interval: float, callback: Callable[[], object]) -> Timer:
         groups = self._groups.setdefault(interval, [])
         group = next((g for g in groups if not g.full), None)
         if group is None:
-            group = _TickGroup(interval, self.group_size, self._forget(interval))
+            loop = IOLoop.current().asyncio_loop  # type: ignore[attr-defined]
+            if self._load is None or self._loop is not loop:
+                self._loop = loop
+                self._load = _Load(loop.time, self._cpu_time, self._busy_share)
+            group = _TickGroup(interval, self.group_size, self._forget(interval), self._load,
+                               loop)
             groups.append(group)
         return _GroupTimer(group, callback)
 
