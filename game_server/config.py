@@ -34,7 +34,7 @@ class Config:
     # cookies under TLS) from X-Scheme/X-Forwarded-Proto; Tornado's HTTPServer reads them.
     xheaders: bool = False
     tick_rate: int = 20
-    tick_group: int = 4  # rooms ticked back to back by one PeriodicCallback
+    tick_group: int = 4  # rooms ticked by one PeriodicCallback
     max_players: int = 20
     allowed_origins: tuple[str, ...] = ()
     cookie_secret: str | dict[int, str] = field(default="", repr=False)
