@@ -3,9 +3,9 @@
 The engine asks a `Scheduler` for timers instead of touching the IOLoop, so tests drive it with a
 manual scheduler and a manual clock. `IOLoopScheduler` is the real one: rooms' repeating timers
 share `PeriodicCallback`s a few at a time (`group_size`), each started when its first room is
-created, so the groups' ticks spread over the period instead of bursting together, while the
-rooms of one group tick one after another, a turn of the event loop apart
-(docs/tornado-notes.md says what that saves).
+created, so the groups' ticks spread over the period instead of bursting together. The rooms
+of one group tick a turn of the event loop apart while the process is lightly loaded, and back
+to back when it is busy (docs/tornado-notes.md says what each saves).
 """
 
 from __future__ import annotations
@@ -49,7 +49,6 @@ class _Load:
 
     def __init__(self, loop_time: Callable[[], float], cpu_time: Callable[[], float],
                  busy_share: float) -> None:
-        self._loop_time = loop_time
         self._cpu_time = cpu_time
         self._busy_share = busy_share
         self._since = loop_time()
