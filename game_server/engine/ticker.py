@@ -73,11 +73,11 @@ class _TickGroup:
     `BUSY_SHARE` of a core) or the run starts more than `LATE_LIMIT` of a period late, back to
     back: a busy server that handles its sockets in big batches between whole groups keeps the
     game's code and data in cache, and turns between rooms near capacity cost about a fifth of
-    the players a core holds (docs/tornado-notes.md). A run that has not
-    reached its last member when the period comes round again is not started twice: the rooms
-    measure time and catch up. Each callback is called here, so what it returns is never looked
-    at by Tornado (an `int` would cost an awaitable check per call), and one that raises is
-    logged without skipping the others.
+    the players a core holds (docs/tornado-notes.md). A run that has not reached its last
+    member when the period comes round again is not started twice: the rooms measure time and
+    catch up. Each callback is called here, so what it returns is never looked at by Tornado
+    (an `int` would cost an awaitable check per call), and one that raises is logged without
+    skipping the others.
     """
 
     def __init__(self, interval: float, size: int, on_empty: Callable[[_TickGroup], None],
