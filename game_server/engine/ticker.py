@@ -10,7 +10,6 @@ to back when it is busy (docs/tornado-notes.md says what each saves).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -45,17 +44,20 @@ class Scheduler(Protocol):
 
 
 class _Load:
-    """Whether the process is busy: its CPU time over the last `LOAD_WINDOW` of loop time."""
+    """Whether the process is busy: its CPU time over the last `LOAD_WINDOW` of loop time,
+    counted from the first `update`."""
 
-    def __init__(self, loop_time: Callable[[], float], cpu_time: Callable[[], float],
-                 busy_share: float) -> None:
+    def __init__(self, cpu_time: Callable[[], float], busy_share: float) -> None:
         self._cpu_time = cpu_time
         self._busy_share = busy_share
-        self._since = loop_time()
-        self._cpu = cpu_time()
+        self._since: float | None = None
+        self._cpu = 0.0
         self.busy = False
 
     def update(self, now: float) -> bool:
+        if self._since is None:
+            self._since, self._cpu = now, self._cpu_time()
+            return False
         elapsed = now - self._since
         if elapsed >= LOAD_WINDOW:
             cpu = self._cpu_time()
@@ -81,7 +83,7 @@ class _TickGroup:
     """
 
     def __init__(self, interval: float, size: int, on_empty: Callable[[_TickGroup], None],
-                 load: _Load, loop: asyncio.AbstractEventLoop) -> None:
+                 load: _Load) -> None:
         self.size = size
         self.members: list[_GroupTimer] = []
         self._on_empty = on_empty
@@ -89,7 +91,7 @@ class _TickGroup:
         self._running: tuple[_GroupTimer, ...] | None = None
         self._spread = True  # this run gives the loop a turn between two members
         self._load = load
-        self._loop = loop
+        self._loop = IOLoop.current().asyncio_loop  # type: ignore[attr-defined]
         # jitter=0: a fixed grid; an overrun skips slots, and rooms catch up by measuring time.
         # The grid is followed here too, to tell how late a run starts.
         self._due = self._loop.time() + interval
@@ -185,21 +187,13 @@ class IOLoopScheduler:
             raise ValueError("group_size must be at least 1")
         self.group_size = group_size
         self._groups: dict[float, list[_TickGroup]] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._busy_share = busy_share
-        self._cpu_time = cpu_time
-        self._load: _Load | None = None
+        self._load = _Load(cpu_time, busy_share)  # one measure for every group
 
     def every(self, interval: float, callback: Callable[[], object]) -> Timer:
         groups = self._groups.setdefault(interval, [])
         group = next((g for g in groups if not g.full), None)
         if group is None:
-            loop = IOLoop.current().asyncio_loop  # type: ignore[attr-defined]
-            if self._load is None or self._loop is not loop:
-                self._loop = loop
-                self._load = _Load(loop.time, self._cpu_time, self._busy_share)
-            group = _TickGroup(interval, self.group_size, self._forget(interval), self._load,
-                               loop)
+            group = _TickGroup(interval, self.group_size, self._forget(interval), self._load)
             groups.append(group)
         return _GroupTimer(group, callback)
 
