@@ -301,6 +301,33 @@ async def crawl(client: Browserless, pages: list[str]) -> dict[str, str]:
     return results
 
 
+def test_the_crawler_finds_what_a_browser_would_fetch() -> None:
+    module = """
+import { a, b } from './one.js';
+import {
+  c,
+} from "../two.js";
+import './side-effect.js';
+export { d } from '/client/three.js';
+export * from './four.js';
+const later = () => import('./five.js');
+const icon = new URL('./icon.png', import.meta.url);
+// import { gone } from './commented-out.js';
+const text = 'import x from "./in-a-string.js"';
+"""
+    assert sorted(module_imports(module)) == [
+        "../two.js", "./five.js", "./four.js", "./one.js", "./side-effect.js",
+        "/client/three.js"]
+    page = References()
+    page.feed("""<link rel="stylesheet" href="/static/a.css?v=1"><link rel="icon" href="data:,">
+<link rel="modulepreload" href="/client/pre.js"><script src="/classic.js"></script>
+<script type="module" src="/client/main.js"></script>
+<script type="module">import { go } from '/client/inline.js'; go();</script>""")
+    assert page.found == [("stylesheet", "/static/a.css?v=1"), ("module", "/client/pre.js"),
+                          ("script", "/classic.js"), ("module", "/client/main.js"),
+                          ("module", "/client/inline.js")]
+
+
 def declared_games(built: list[Built]) -> set[str]:
     """The modes the wheels declare as `arena.games` entry points."""
     names = set()
