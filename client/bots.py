@@ -1,10 +1,11 @@
 """Many bots in one process: log in as guests, join, play a mode, report what it was like.
 
 What a bot does in its room is its mode's policy (`client.policies`: the arena's steering
-brain, Liar's Dice, tic-tac-toe, or `--policy module:attr`); logging in, joining by mode,
-following matchmaking's `redirect`s to other processes (`client.joining.join_following`),
-coming back after a drop, pings and the report are the same for every game. In a game whose
-matches end, a bot whose match is over joins again by mode until the run ends.
+brain, Liar's Dice, the one an installed game ships as an `arena.policies` entry point, or
+`--policy module:attr`); logging in, joining by mode, following matchmaking's `redirect`s to
+other processes (`client.joining.join_following`), coming back after a drop, pings and the
+report are the same for every game. In a game whose matches end, a bot whose match is over
+joins again by mode until the run ends; the rounds of a match are counted in the room.
 
     python -m client.bots --url http://127.0.0.1:8888 --bots 10 --duration 60
     python -m client.bots --url http://127.0.0.1:8888 --mode dice --bots 4 --duration 30
@@ -29,12 +30,12 @@ from tornado.httpclient import AsyncHTTPClient
 
 from client.joining import GameSocket, Joined, JoinError, join_following, resume_seat
 from client.policies import (
-    POLICIES,
     ArenaPolicy,
     Finished,
     Policy,
     PolicyError,
     PolicyFactory,
+    known_modes,
     policy_for,
 )
 from client.report import BotReport, BotStats
@@ -58,7 +59,8 @@ class Bot:
     hands every server message to the policy and sends what it answers, calls the policy's
     `act()` every `policy.interval` seconds, and comes back after a dropped connection. When the
     policy says its match is over the bot leaves and joins again by mode, until `matches`
-    matches are finished (None: until the run ends).
+    matches are finished (None: until the run ends); the rounds it says ended are counted, and
+    the bot stays.
     """
 
     def __init__(
@@ -93,6 +95,7 @@ class Bot:
         self._joining = False  # acting and pings wait while a join is unanswered
         self._pings: dict[int, float] = {}
         self._resume: str | None = None  # the last `joined`'s token, to take the seat back
+        self._rounds = self._rounds_won = 0  # the policy's round counts already in the stats
 
     async def run(self, stop: asyncio.Event, deadline: float) -> BotStats:
         """Log in, join and play until `deadline` (loop time) or `stop`; never raises."""
@@ -335,6 +338,12 @@ class Bot:
         score = policy.score
         if score is not None and score > stats.best_mass:
             stats.best_mass = score
+        rounds = getattr(policy, "rounds", 0)
+        if rounds != self._rounds:  # a round ended and the match goes on: count it, stay
+            won = getattr(policy, "rounds_won", 0)
+            stats.rounds += rounds - self._rounds
+            stats.round_wins += won - self._rounds_won
+            self._rounds, self._rounds_won = rounds, won
         finished = policy.finished
         if finished is not None and not self._over:
             self._match_over(finished)
@@ -429,7 +438,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds (default 60)")
     parser.add_argument("--mode", default="arena",
                         help="game mode to play (default arena); policies: "
-                        + ", ".join(sorted(POLICIES)))
+                        + ", ".join(known_modes()))
     parser.add_argument("--policy", default=None, metavar="MODULE:ATTR",
                         help="the bot policy to play with (a callable taking a random.Random "
                         "and returning a client.policies.Policy), for a mode without one")

@@ -9,30 +9,39 @@ redirects, reconnecting, pings, the report) is `client.bots` and the same for ev
 - `act()` is called every `interval` seconds by real-time policies (`interval` None: never);
 - `finished` becomes a `Finished` once this player's match is over: the bot then leaves the
   room and joins again by mode, so it keeps playing new matches until its run ends;
-- `score` is a number worth reporting (the arena's mass), or None.
+- `score` is a number worth reporting (the arena's mass), or None;
+- optionally `rounds` and `rounds_won`: how many rounds ended (and were won) so far, for a game
+  whose match goes on over several rounds in one room: the bot counts them and stays.
 
 Policies are pure: no I/O, their randomness from the `rng` they are made with, so they are
-tested without a server and locust users reuse them. `policy_for(mode)` picks the shipped
-policy of a mode; `load_policy("package.module:attr")` a third party's (a callable taking the
-`rng`, returning a `Policy`). `TurnPolicy` is the base for turn-based games: it keeps the
-latest view and asks `decide` once per turn; the bot sends its answers `think` seconds later,
-as a person's would (a policy without `think` is answered at once).
+tested without a server and locust users reuse them. `ViewPolicy` keeps the player id, the
+latest view and the rounds; on it, `TurnPolicy` is the base for turn-based games (it asks
+`decide` once per turn; the bot sends the answer `think` seconds later, as a person's would)
+and `RealtimePolicy` the base for real-time ones (it asks `steer` every `interval` seconds).
+
+`policy_for(mode)` finds a mode's policy: an installed game ships its own as an entry point in
+the group `arena.policies` (the name is the mode, the value `package.module:attr` a callable
+that takes a `random.Random` and returns a `Policy`); Arena's own games' are built in;
+`load_policy("package.module:attr")` names one directly.
 """
 
 from __future__ import annotations
 
 import importlib
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from typing import Any, Protocol
 
 from client import dice_brain
-from client.brain import decide as steer
+from client.brain import decide as brain_decide
 from client.world import World
 
 Message = dict[str, Any]
 PolicyFactory = Callable[[random.Random], "Policy"]
+
+ENTRY_POINT_GROUP = "arena.policies"
 
 # Keys the engine adds to a `state` around the game's view (PROTOCOL.md, `state`).
 ENVELOPE_KEYS = frozenset({"type", "tick", "ts"})
@@ -48,6 +57,15 @@ class Finished:
 
     won: bool
     draw: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    """A round of a match ended, and the match goes on in the same room. `key` tells rounds
+    apart (a round number, say): each distinct key counts once. `won`: this player won it."""
+
+    key: Hashable
+    won: bool = False
 
 
 class Policy(Protocol):
@@ -67,100 +85,63 @@ class Policy(Protocol):
 
 
 def view_of(msg: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The game's view in a `joined` (its `state`) or an event-driven `state` (the message
-    without the envelope's keys); None for any other message."""
+    """The game's view in a `joined` (its `state`), a resync `state` (its `full`) or any other
+    `state` (the message without the envelope's keys); None for any other message."""
     kind = msg.get("type")
     if kind == "joined":
         state = msg.get("state")
         return dict(state) if isinstance(state, Mapping) else None
     if kind == "state":
+        full = msg.get("full")
+        if isinstance(full, Mapping):
+            return dict(full)
         return {k: v for k, v in msg.items() if k not in ENVELOPE_KEYS}
     return None
 
 
-# -- real time: the arena -----------------------------------------------------------------------
+# -- what every policy that follows a view shares -------------------------------------------------
 
 
-class ArenaPolicy:
-    """The arena: a `World` built from the states, steered by `client.brain` 10 times a second.
-    While dead the brain says (0, 0) every time; that is sent once."""
-
-    interval: float | None = 0.1  # 10 inputs a second, as a browser would send
-
-    def __init__(self, rng: random.Random) -> None:
-        self.world = World()
-        self._rng = rng
-        self._seq = 0
-        self._last: tuple[float, float] | None = None
-
-    def on_message(self, msg: Message) -> list[Message]:
-        kind = msg.get("type")
-        if kind == "state":
-            self.world.apply_state(msg)
-        elif kind == "joined":
-            self.world.apply_joined(msg)
-            self._last = None  # tell the new room where we head at once
-        return []
-
-    def act(self) -> list[Message]:
-        dx, dy = steer(self.world, self._rng)
-        if (dx, dy) == self._last == (0.0, 0.0):
-            return []
-        self._seq += 1
-        self._last = (dx, dy)
-        return [{"type": "input", "seq": self._seq, "dx": round(dx, 4), "dy": round(dy, 4)}]
-
-    @property
-    def finished(self) -> Finished | None:
-        return None  # an arena room has no end
-
-    @property
-    def score(self) -> int | None:
-        me = self.world.me_view
-        return me.mass if me is not None else None
-
-
-# -- turn-based games ---------------------------------------------------------------------------
-
-
-class TurnPolicy:
-    """Base of event-driven policies: keeps `me` (the player id from `joined`) and the latest
-    `view`, and sends what `decide(view)` says at most once per `turn_key(view)`, so states
-    sent for other events (a drop, a chat) during our turn do not repeat a move. A refused move
-    is not retried: the game's turn clock moves on. The bot sends the answers `think` seconds
-    later: a bot at machine speed would hit the server's rate limit within a few matches."""
+class ViewPolicy:
+    """Base of `TurnPolicy` and `RealtimePolicy`: keeps `me` (the player id from `joined`) and
+    `view` (the view from `joined`, then from every `state`, through `update`), notices the
+    end of the match (`outcome`) and of each round (`round_ended`). A subclass answers a view
+    in `on_view` and acts on the clock in `act`."""
 
     interval: float | None = None
-    think: float = 0.1
 
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
         self.me: int | None = None
-        self.view: dict[str, Any] | None = None
-        self._acted: Any = None
+        self.view: Any = None
+        self.rounds = 0  # rounds ended so far (every room), and of those won
+        self.rounds_won = 0
+        self._round: Hashable = None
         self._finished: Finished | None = None
 
     def on_message(self, msg: Message) -> list[Message]:
-        view = view_of(msg)
-        if msg.get("type") == "joined":
+        kind = msg.get("type")
+        if kind == "joined":
             player = msg.get("player")
             self.me = player if isinstance(player, int) else None
-            self._acted = self._finished = None
+            self._finished = None
+        elif kind != "state":
+            return []
+        view = self.update(None if kind == "joined" else self.view, msg)
         if view is None:
             return []
         self.view = view
+        ended = self.round_ended(view)
+        key = None if ended is None else ended.key
+        if kind == "joined":
+            self._round = key  # a round that ended before we came is not ours
+        elif ended is not None and key != self._round:
+            self._round = key
+            self.rounds += 1
+            self.rounds_won += ended.won
         if self._finished is None:
             self._finished = self.outcome(view)
-        if self._finished is not None or self.me is None:
-            return []
-        key = self.turn_key(view)
-        if key is None or key == self._acted:
-            return []
-        move = self.decide(view)
-        if move is None:
-            return []
-        self._acted = key
-        return [move]
+        return self.on_view(view)
 
     def act(self) -> list[Message]:
         return []
@@ -172,6 +153,115 @@ class TurnPolicy:
     @property
     def score(self) -> int | None:
         return None
+
+    # What a game's policy may fill in:
+
+    def update(self, view: Any, msg: Message) -> Any:
+        """The view after `msg`, a `joined` (`view` is then None) or a `state`. The default
+        takes the whole view each message carries (`view_of`); a game whose states carry
+        changes rather than whole views applies them to `view` here."""
+        return view_of(msg)
+
+    def outcome(self, view: Any) -> Finished | None:
+        """`Finished` once this player's match is over in `view`; the default: never."""
+        return None
+
+    def round_ended(self, view: Any) -> Round | None:
+        """The last round that ended in `view`, for a game whose match has rounds (the bot
+        counts each new one and stays in the room); the default: None, no rounds."""
+        return None
+
+    def on_view(self, view: Any) -> list[Message]:
+        """The messages to send now for the view just updated; the default: none."""
+        return []
+
+
+# -- real time ----------------------------------------------------------------------------------
+
+
+class RealtimePolicy(ViewPolicy):
+    """Base of real-time policies: every `interval` seconds, once seated and with a view, the
+    bot sends what `steer(view)` says (a browser sends its input about as often)."""
+
+    interval: float | None = 0.1
+
+    def act(self) -> list[Message]:
+        if self.me is None or self.view is None or self._finished is not None:
+            return []
+        return self.steer(self.view)
+
+    def steer(self, view: Any) -> list[Message]:
+        """The messages to send now (usually one input), given the latest view."""
+        raise NotImplementedError
+
+
+class ArenaPolicy(RealtimePolicy):
+    """The arena: its view is a `World` built from the states' deltas, steered by
+    `client.brain` 10 times a second. While dead the brain says (0, 0) every time; that is
+    sent once."""
+
+    interval: float | None = 0.1  # 10 inputs a second, as a browser would send
+
+    def __init__(self, rng: random.Random) -> None:
+        super().__init__(rng)
+        self.world = World()
+        self._seq = 0
+        self._last: tuple[float, float] | None = None
+
+    def update(self, view: Any, msg: Message) -> World:
+        if msg.get("type") == "joined":
+            self.world.apply_joined(msg)
+            self._last = None  # tell the new room where we head at once
+        else:
+            self.world.apply_state(msg)
+        return self.world
+
+    def steer(self, view: World) -> list[Message]:
+        dx, dy = brain_decide(view, self.rng)
+        if (dx, dy) == self._last == (0.0, 0.0):
+            return []
+        self._seq += 1
+        self._last = (dx, dy)
+        return [{"type": "input", "seq": self._seq, "dx": round(dx, 4), "dy": round(dy, 4)}]
+
+    @property
+    def score(self) -> int | None:
+        me = self.world.me_view
+        return me.mass if me is not None else None
+
+
+# -- turn-based games ---------------------------------------------------------------------------
+
+
+class TurnPolicy(ViewPolicy):
+    """Base of event-driven policies: sends what `decide(view)` says at most once per
+    `turn_key(view)`, so states sent for other events (a drop, a chat) during our turn do not
+    repeat a move. A refused move is not retried: the game's turn clock moves on. The bot sends
+    the answers `think` seconds later: a bot at machine speed would hit the server's rate limit
+    within a few matches."""
+
+    think: float = 0.1
+
+    def __init__(self, rng: random.Random) -> None:
+        super().__init__(rng)
+        self._acted: Any = None
+
+    def on_message(self, msg: Message) -> list[Message]:
+        if msg.get("type") == "joined":
+            self._acted = None
+        return super().on_message(msg)
+
+    def on_view(self, view: Mapping[str, Any]) -> list[Message]:
+        if self._finished is not None or self.me is None:
+            return []
+        key = self.turn_key(view)
+        if key is None or key == self._acted:
+            return []
+        move = self.decide(view)
+        if move is None:
+            return []
+        self._acted = key
+        return [move]
 
     # What a game's policy fills in:
 
@@ -219,6 +309,15 @@ class DicePolicy(TurnPolicy):
             return None
         return Finished(won=view.get("winner") == self.me)
 
+    def round_ended(self, view: Mapping[str, Any]) -> Round | None:
+        # A challenge ends a round: its reveal names the round, the hands of those who played
+        # it and the one who lost a die; the others won it.
+        reveal = view.get("reveal")
+        if not isinstance(reveal, Mapping):
+            return None
+        played = any(hand.get("player") == self.me for hand in reveal.get("hands", ()))
+        return Round(reveal.get("round"), won=played and reveal.get("loser") != self.me)
+
     def on_message(self, msg: Message) -> list[Message]:
         if msg.get("type") == "joined":
             self._waited = 0.0
@@ -241,64 +340,35 @@ class DicePolicy(TurnPolicy):
         return [{"type": "ready"}]
 
 
-class TicTacToePolicy(TurnPolicy):
-    """Tic-tac-toe with the example game's own bot, `arena_tictactoe.bot.choose_cell`."""
-
-    def __init__(self, rng: random.Random,
-                 choose_cell: Callable[[Mapping[str, Any], int], int | None]) -> None:
-        super().__init__(rng)
-        self._choose = choose_cell
-
-    def decide(self, view: Mapping[str, Any]) -> Message | None:
-        assert self.me is not None
-        cell = self._choose(view, self.me)
-        return None if cell is None else {"type": "move", "cell": cell}
-
-    def turn_key(self, view: Mapping[str, Any]) -> Any:
-        if view.get("status") != "playing" or view.get("turn") != self.me:
-            return None
-        return tuple(view.get("board", ()))
-
-    def outcome(self, view: Mapping[str, Any]) -> Finished | None:
-        if view.get("status") != "finished":
-            return None
-        winner = view.get("winner")
-        return Finished(won=winner == self.me, draw=winner is None)
-
-
-def tictactoe_policy(rng: random.Random) -> TicTacToePolicy:
-    """The tic-tac-toe policy; the game is an installed example (examples/tictactoe)."""
-    try:
-        from arena_tictactoe.bot import choose_cell
-    except ImportError as exc:
-        raise PolicyError(
-            "the tictactoe policy needs the arena_tictactoe package: "
-            f"pip install -e examples/tictactoe ({exc})") from exc
-    return TicTacToePolicy(rng, choose_cell)
-
-
 # -- which policy plays which mode --------------------------------------------------------------
 
-POLICIES: Mapping[str, PolicyFactory] = {
+# Arena's own games; installed games ship theirs as `arena.policies` entry points.
+BUILT_IN: Mapping[str, PolicyFactory] = {
     "arena": ArenaPolicy,
     "dice": DicePolicy,
-    "tictactoe": tictactoe_policy,
 }
+
+
+def known_modes() -> list[str]:
+    """The modes a policy can be found for without `--policy`: built in, or installed."""
+    return sorted({*BUILT_IN, *(entry.name for entry in entry_points(group=ENTRY_POINT_GROUP))})
 
 
 def policy_for(mode: str, reference: str | None = None) -> PolicyFactory:
     """The factory of the policy that plays `mode`: the one `reference` ("module:attr") names,
-    else the shipped one. Raises `PolicyError` for a mode without one, listing those known.
+    else the one an installed package declares for `mode` in the `arena.policies` entry-point
+    group, else Arena's own. Raises `PolicyError` for a mode without one, listing those known.
     The factory is tried once here, so a policy that cannot be made fails before any bot
     logs in."""
     if reference is not None:
         factory = load_policy(reference)
-    elif mode in POLICIES:
-        factory = POLICIES[mode]
     else:
-        known = ", ".join(sorted(POLICIES))
-        raise PolicyError(f"no bot policy for mode {mode!r} (policies: {known}); "
-                          "name one with --policy package.module:attr")
+        factory = _installed(mode) or BUILT_IN.get(mode)
+        if factory is None:
+            raise PolicyError(f"no bot policy for mode {mode!r} (policies: "
+                              f"{', '.join(known_modes())}); an installed game ships one as an "
+                              f"{ENTRY_POINT_GROUP!r} entry point, or name one with "
+                              "--policy package.module:attr")
     try:
         made = factory(random.Random(0))
     except PolicyError:
@@ -309,6 +379,24 @@ def policy_for(mode: str, reference: str | None = None) -> PolicyFactory:
         raise PolicyError(f"{reference or mode}: {made!r} is not a Policy "
                           "(it needs on_message and act)")
     return factory
+
+
+def _installed(mode: str) -> PolicyFactory | None:
+    """The policy an installed package declares for `mode`, or None; two are an error."""
+    found = [entry for entry in entry_points(group=ENTRY_POINT_GROUP) if entry.name == mode]
+    if not found:
+        return None
+    values = sorted({entry.value for entry in found})
+    if len(values) > 1:
+        raise PolicyError(f"two installed policies for mode {mode!r}: {', '.join(values)}")
+    where = f"the {mode} policy ({values[0]}, an {ENTRY_POINT_GROUP!r} entry point)"
+    try:
+        target = found[0].load()
+    except Exception as exc:
+        raise PolicyError(f"{where} cannot be loaded: {exc}") from exc
+    if not callable(target):
+        raise PolicyError(f"{where} is not callable: {target!r}")
+    return target
 
 
 def load_policy(reference: str) -> PolicyFactory:

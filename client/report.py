@@ -1,6 +1,7 @@
 """What bots saw: one bot's `BotStats`, and the `BotReport` of a run summed over its bots, whose
 `format()` is the summary `game-bots` prints: a scoring game's best score (the arena's mass),
-or for a game whose matches end the matches the bots finished and won."""
+or for a game whose matches end the matches the bots finished and won, and for a game whose
+matches have rounds the rounds that ended."""
 
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ class BotStats:
     matches: int = 0  # matches it finished (games whose matches end)
     wins: int = 0
     draws: int = 0
+    rounds: int = 0  # rounds that ended in its rooms, the match going on (games with rounds)
+    round_wins: int = 0
 
 
 @dataclass
@@ -64,6 +67,8 @@ class BotReport:
     matches: int = 0  # matches finished, counted once per bot that played in them
     wins: int = 0
     draws: int = 0
+    rounds: int = 0  # rounds ended, counted once per bot that played in them
+    round_wins: int = 0
 
     @classmethod
     def from_stats(cls, stats: list[BotStats], *, mode: str, duration: float) -> BotReport:
@@ -97,6 +102,8 @@ class BotReport:
             matches=sum(s.matches for s in stats),
             wins=sum(s.wins for s in stats),
             draws=sum(s.draws for s in stats),
+            rounds=sum(s.rounds for s in stats),
+            round_wins=sum(s.round_wins for s in stats),
         )
 
     @property
@@ -132,6 +139,9 @@ class BotReport:
         if self.matches or not self.best_mass:
             lines.append(f"matches:   {self.matches} finished by the bots,"
                          f" {self.wins} won, {self.draws} drawn")
+        if self.rounds:
+            lines.append(f"rounds:    {self.rounds} ended in the bots' matches,"
+                         f" {self.round_wins} won")
         lines.append(f"errors:    {errors}")
         if self.redirects or self.seat_fallbacks:
             # Only with matchmaking across processes: a single server never redirects.

@@ -12,10 +12,11 @@ from typing import Any
 
 import orjson
 import pytest
+from arena_tictactoe.bot import TicTacToePolicy
 from tornado.httpclient import AsyncHTTPClient
 
 from client.bots import Bot, run_bots
-from client.policies import DicePolicy, tictactoe_policy, view_of
+from client.policies import DicePolicy, view_of
 from client.report import BotReport
 from game_server.app import ArenaServer
 from game_server.storage.passwords import PasswordHasher
@@ -82,6 +83,11 @@ async def test_four_dice_bots_play_a_match_to_a_rated_winner(server: ArenaServer
     assert report.ok, report.failures
     assert report.errors == {}
     assert (report.matches, report.wins, report.draws) == (4, 1, 0)
+    # Every challenge ended a round, and the match went on: each bot counted every round
+    # (three players lost both their dice, the winner at most one) in the one room.
+    assert {s.rounds for s in report.bots} in ({6}, {7})
+    assert 0 < sum(s.round_wins for s in report.bots) < report.rounds  # one loser a round
+    assert f"rounds:    {report.rounds} ended in the bots' matches" in report.format()
     winner = next(s.name for s in report.bots if s.wins)
     await server.results.drain()
     # all four sat at one table: one match, four placements, four ratings
@@ -258,7 +264,7 @@ async def test_a_bot_dropped_mid_match_resumes_its_seat_and_finishes(tmp_path: P
     stop = asyncio.Event()
     try:
         loop = asyncio.get_running_loop()
-        a, b = (Bot(f"seat-{n}", srv.url, "tictactoe", policy=tictactoe_policy(random.Random(n)),
+        a, b = (Bot(f"seat-{n}", srv.url, "tictactoe", policy=TicTacToePolicy(random.Random(n)),
                     matches=1, rng=random.Random(n)) for n in (1, 2))
         deadline = loop.time() + 20.0
         runs = [asyncio.create_task(bot.run(stop, deadline)) for bot in (a, b)]

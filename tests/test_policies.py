@@ -1,24 +1,34 @@
-"""Bot policies without a server: what each mode's policy sends for the messages it reads, and
-how a policy is found for a mode (`client.policies`)."""
+"""Bot policies without a server: what each mode's policy sends for the messages it reads, the
+real-time base and the rounds a policy counts, and how a policy is found for a mode: Arena's
+own, an installed package's `arena.policies` entry point, or `module:attr` (`client.policies`)."""
 
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
+from arena_tictactoe.bot import TicTacToePolicy
 
+from client.bots import Bot
 from client.policies import (
-    POLICIES,
+    BUILT_IN,
     ArenaPolicy,
     DicePolicy,
     Finished,
+    Message,
     PolicyError,
+    RealtimePolicy,
+    Round,
+    known_modes,
     load_policy,
     policy_for,
-    tictactoe_policy,
     view_of,
 )
+from tests.conftest import REPO
 
 
 def dice_view(**overrides: Any) -> dict[str, Any]:
@@ -44,6 +54,7 @@ def joined(view: dict[str, Any], player: int = 1) -> dict[str, Any]:
 def test_view_of_strips_the_envelope() -> None:
     assert view_of(state({"status": "x"}, tick=9)) == {"status": "x"}
     assert view_of(joined({"status": "y"})) == {"status": "y"}
+    assert view_of(state({"full": {"status": "z"}})) == {"status": "z"}  # a resync
     assert view_of({"type": "reveal", "round": 1}) is None
 
 
@@ -93,7 +104,8 @@ def test_a_dice_bot_says_ready_only_after_a_table_waited() -> None:
 
 
 def test_the_tictactoe_policy_plays_the_example_bot_and_reports_the_result() -> None:
-    policy = tictactoe_policy(random.Random(1))
+    policy = policy_for("tictactoe")(random.Random(1))  # the installed package's entry point
+    assert isinstance(policy, TicTacToePolicy)
     board = ["X", "X", "", "O", "O", "", "", "", ""]
     view = {"status": "playing", "board": board, "turn": 2, "winner": None,
             "players": [{"player": 1, "mark": "X"}, {"player": 2, "mark": "O"}]}
@@ -101,26 +113,120 @@ def test_the_tictactoe_policy_plays_the_example_bot_and_reports_the_result() -> 
     assert policy.on_message(state(view)) == []
     policy.on_message(state({**view, "status": "finished", "turn": None, "winner": 2}))
     assert policy.finished == Finished(won=True)
-    other = tictactoe_policy(random.Random(1))
+    other = TicTacToePolicy(random.Random(1))
     other.on_message(joined({**view, "status": "finished", "turn": None, "winner": None}, 1))
     assert other.finished == Finished(won=False, draw=True)
 
 
 def test_the_arena_policy_steers_ten_times_a_second_and_says_stop_once() -> None:
     policy = ArenaPolicy(random.Random(1))
-    assert policy.interval == 0.1
-    first = policy.act()  # not joined yet: (0, 0), said once
+    assert isinstance(policy, RealtimePolicy) and policy.interval == 0.1
+    assert policy.act() == []  # not seated yet
+    policy.on_message({"type": "joined", "room": "r", "mode": "arena", "player": 7,
+                       "tick_rate": 20, "world": {}, "state": {"tick": 1, "players": []}})
+    assert policy.me == 7 and policy.view is policy.world
+    first = policy.act()  # seated, but not in the state yet: (0, 0), said once
     assert first == [{"type": "input", "seq": 1, "dx": 0.0, "dy": 0.0}]
     assert policy.act() == []
     assert policy.finished is None and policy.score is None
 
 
+class Chaser(RealtimePolicy):
+    """A real-time policy of a made-up ticking game: head for the `goal` of the latest view."""
+
+    interval = 0.05
+
+    def steer(self, view: Any) -> list[Message]:
+        return [{"type": "input", "to": view["goal"], "me": self.me}]
+
+
+def test_a_realtime_policy_keeps_the_latest_view_and_steers_on_the_clock() -> None:
+    policy = Chaser(random.Random(1))
+    assert policy.act() == []  # no seat, no view: nothing to steer
+    assert policy.on_message(joined({"goal": 1}, player=4)) == []  # answers come from act
+    assert policy.act() == [{"type": "input", "to": 1, "me": 4}]
+    policy.on_message(state({"goal": 2}))  # a state: the view it carries
+    policy.on_message({"type": "chat", "text": "hi"})  # not a view: kept as it was
+    assert policy.view == {"goal": 2} and policy.act()[0]["to"] == 2
+    policy.on_message(state({"full": {"goal": 3}}))  # a resync replaces everything
+    assert policy.act()[0]["to"] == 3
+    assert policy.finished is None and policy.rounds == 0
+
+
+class Tally(RealtimePolicy):
+    """A ticking game whose states carry changes, with rounds and a match that ends."""
+
+    def steer(self, view: Any) -> list[Message]:
+        return [{"type": "input"}]
+
+    def update(self, view: Any, msg: Message) -> Any:
+        changes = view_of(msg) or {}
+        return {**(view or {}), **changes}  # states carry only what changed
+
+    def round_ended(self, view: Any) -> Round | None:
+        last = view.get("last_round")
+        return None if last is None else Round(last["number"], won=last["winner"] == self.me)
+
+    def outcome(self, view: Any) -> Finished | None:
+        return Finished(won=view["champion"] == self.me) if view.get("champion") else None
+
+
+def test_a_policy_counts_each_round_once_and_the_match_end_stops_steering() -> None:
+    policy = Tally(random.Random(1))
+    # a round that ended before we came is not ours
+    policy.on_message(joined({"score": 0, "last_round": {"number": 4, "winner": 9}}, player=1))
+    assert (policy.rounds, policy.rounds_won) == (0, 0)
+    policy.on_message(state({"score": 1}))  # a change: the rest of the view stays
+    assert policy.view == {"score": 1, "last_round": {"number": 4, "winner": 9}}
+    policy.on_message(state({"last_round": {"number": 5, "winner": 1}}))
+    policy.on_message(state({"score": 2}))  # the same round still shown: counted once
+    policy.on_message(state({"last_round": {"number": 6, "winner": 2}}))
+    assert (policy.rounds, policy.rounds_won) == (2, 1)
+    assert policy.finished is None and policy.act() == [{"type": "input"}]
+    policy.on_message(state({"champion": 1}))
+    assert policy.finished == Finished(won=True) and policy.act() == []
+
+
+def test_the_dice_policy_counts_a_round_per_challenge() -> None:
+    policy = DicePolicy(random.Random(1))
+    policy.on_message(joined(dice_view(turn=2)))
+    hands = [{"player": 1, "dice": [3, 3]}, {"player": 2, "dice": [4]}]
+    reveal = {"round": 1, "loser": 2, "hands": hands}
+    policy.on_message(state(dice_view(round=2, turn=2, reveal=reveal)))
+    policy.on_message(state(dice_view(round=2, turn=2, turn_number=4, reveal=reveal)))
+    assert (policy.rounds, policy.rounds_won) == (1, 1)
+    policy.on_message(state(dice_view(round=3, turn=2, reveal={**reveal, "round": 2,
+                                                                "loser": 1})))
+    assert (policy.rounds, policy.rounds_won) == (2, 1)
+    # out of dice: a round played by the others is counted, not won
+    policy.on_message(state(dice_view(round=4, turn=2, reveal={**reveal, "round": 3,
+                                                                "hands": hands[1:]})))
+    assert (policy.rounds, policy.rounds_won) == (3, 1)
+    assert policy.finished is None
+
+
+def test_a_bot_counts_the_rounds_its_policy_saw_and_stays_in_the_room() -> None:
+    bot = Bot("b", "http://127.0.0.1:1", "dice", policy=DicePolicy(random.Random(1)))
+    bot.on_message(joined(dice_view(turn=2)))
+    for number in (1, 2, 3):
+        bot.on_message(state(dice_view(round=number + 1, turn=2,
+                                       reveal={"round": number, "loser": 1 + number % 2,
+                                               "hands": [{"player": 1}, {"player": 2}]})))
+    assert (bot.stats.rounds, bot.stats.round_wins, bot.stats.matches) == (3, 2, 0)
+    assert not bot._leaving  # a round's end is not the match's: no `leave`
+    bot.on_message(state(dice_view(status="finished", turn=None, winner=1,
+                                   reveal={"round": 4, "loser": 2, "hands": [{"player": 1}]})))
+    assert (bot.stats.rounds, bot.stats.matches, bot.stats.wins) == (4, 1, 1)
+
+
 def test_policies_by_mode_and_by_reference() -> None:
-    assert set(POLICIES) == {"arena", "dice", "tictactoe"}
+    assert set(BUILT_IN) == {"arena", "dice"}
+    assert {"arena", "dice", "tictactoe"} <= set(known_modes())
     assert policy_for("dice") is DicePolicy
+    assert policy_for("tictactoe") is TicTacToePolicy  # by its package's entry point
     assert policy_for("anything", "client.policies:DicePolicy") is DicePolicy
     with pytest.raises(PolicyError, match=r"no bot policy for mode 'chess' \(policies: arena, "
-                                          r"dice, tictactoe\)"):
+                                          r"dice, .*'arena.policies' entry point"):
         policy_for("chess")
     with pytest.raises(PolicyError, match="expected package.module:attribute"):
         load_policy("client.policies")
@@ -134,9 +240,42 @@ def test_policies_by_mode_and_by_reference() -> None:
         policy_for("x", "client.policies:view_of")
 
 
-def test_the_tictactoe_policy_without_its_package_says_how_to_install_it(monkeypatch) -> None:
-    import sys
+def install_policy(site: Path, dist: str, mode: str, value: str) -> None:
+    """An installed distribution declaring `mode`'s policy, as pip leaves it in site-packages:
+    its .dist-info with METADATA and entry_points.txt (found once `site` is on sys.path)."""
+    info = site / f"{dist}-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[arena.policies]\n{mode} = {value}\n")
 
-    monkeypatch.setitem(sys.modules, "arena_tictactoe.bot", None)  # as if not installed
-    with pytest.raises(PolicyError, match="pip install -e examples/tictactoe"):
-        policy_for("tictactoe")
+
+def test_an_installed_package_ships_its_policy_by_entry_point(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "rps_game.py").write_text(
+        "from client.policies import TurnPolicy\n\n\n"
+        "class Rock(TurnPolicy):\n"
+        "    def decide(self, view):\n        return {'type': 'throw', 'hand': 'rock'}\n\n"
+        "    def outcome(self, view):\n        return None\n")
+    install_policy(tmp_path, "rps_game", "rps", "rps_game:Rock")
+    install_policy(tmp_path, "broken_game", "broken", "no_such_module_here:Policy")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert "rps" in known_modes()
+    rock = policy_for("rps")(random.Random(1))
+    assert rock.on_message(joined({"round": 1})) == [{"type": "throw", "hand": "rock"}]
+    with pytest.raises(PolicyError, match=r"the broken policy \(no_such_module_here:Policy, an "
+                                          r"'arena.policies' entry point\) cannot be loaded"):
+        policy_for("broken")
+    install_policy(tmp_path, "rps_rival", "rps", "rps_rival:Paper")
+    with pytest.raises(PolicyError, match="two installed policies for mode 'rps': "
+                                          "rps_game:Rock, rps_rival:Paper"):
+        policy_for("rps")
+
+
+def test_the_bots_know_no_installed_game_by_name() -> None:
+    # tic-tac-toe is found by its package's entry point, like any pip-installed game
+    source = "".join((REPO / "client" / name).read_text() for name in ("policies.py", "bots.py"))
+    assert "arena_tictactoe" not in source and "tictactoe" not in source
+    done = subprocess.run([sys.executable, "-c", "import sys, client.bots, client.policies; "
+                           "print('arena_tictactoe' in sys.modules)"], cwd=REPO,
+                          capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "False"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, NamedTuple, Protocol
 
 # -- declarations: fields, messages, options ---------------------------------------------------
@@ -319,13 +320,32 @@ GameFactory = Callable[[RoomHandle], Game]
 
 
 @dataclass(frozen=True)
+class GamePage:
+    """The browser page a game ships: a directory in the game's package holding an ES module
+    and its assets (pictures, sounds, other modules), declared as package data.
+
+    The server serves the directory's files at `/games/<mode>/<path>`, and `/play?mode=<mode>`
+    runs `module` (relative to `directory`) on the table page: it imports the SDK
+    (`/client/sdk/arena.js`) or the table page's helpers (`/client/table.js`) by those absolute
+    paths, and its own files relatively. `template` is the server's page the module runs on:
+    "game.html", the table page, for every game but one; the arena game's full-window canvas
+    page is "play.html".
+    """
+
+    directory: Path
+    module: str = "page.js"
+    template: str = "game.html"
+
+
+@dataclass(frozen=True)
 class GameSpec:
     """A game mode: everything the server and its clients need to know to run and play it.
 
     `client` is public and free-form (a world's size, a board's shape): `GET /api/modes` and
     `joined` carry it. `options` are validated when a room is created; `messages` when they
     arrive. `min_players` is for the game's own use (matchmaking fills rooms up to
-    `max_players`).
+    `max_players`). `page` is the game's own browser page; without one, `/play` shows the
+    generic page (the views as text, and a form to send any message).
     """
 
     name: str
@@ -339,6 +359,7 @@ class GameSpec:
     title: str = ""
     description: str = ""
     client: Mapping[str, Any] = field(default_factory=dict)
+    page: GamePage | None = None
 
     def __post_init__(self) -> None:
         taken = RESERVED_TYPES.intersection(self.messages)

@@ -4,7 +4,8 @@ dropping and resuming, and the room's options."""
 from __future__ import annotations
 
 import pytest
-from arena_tictactoe import choose_cell, spec
+from arena_tictactoe import spec
+from arena_tictactoe.bot import choose_cell
 
 from game_server.games.api import GameError, InvalidField, Outcome
 from game_server.games.testing import GameHarness
