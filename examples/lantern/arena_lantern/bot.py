@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from arena_lantern.maze import Maze
-from client.policies import Finished, Message
+from client.policies import Message, RealtimePolicy, Round, view_of
 
 STEPS = ((1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (1, -1), (-1, 1), (-1, -1))
 
@@ -92,39 +92,30 @@ class Brain:
         return []
 
 
-class LanternPolicy:
-    """A bot's player of Lantern: keeps its player id and the view merged from `joined`, the
-    states and resyncs (`full`), and every `interval` seconds steers as its `Brain` says,
-    sending a `steer` only when the heading changes or a flare is lit."""
+class LanternPolicy(RealtimePolicy):
+    """A bot's player of Lantern. `RealtimePolicy` keeps its player id and its view, and asks
+    `steer` 10 times a second; a `steer` is sent only when the heading changes or a flare is
+    lit. Each round's end is counted (won: the most gems, some at least)."""
 
     interval: float | None = 0.1
 
     def __init__(self, rng: random.Random) -> None:
+        super().__init__(rng)
         self.brain = Brain(rng)
-        self.me: int | None = None
-        self.view: dict[str, Any] = {}
         self._last: tuple[int, int] | None = None
 
-    def on_message(self, msg: Message) -> list[Message]:
-        kind = msg.get("type")
-        if kind == "joined":
-            self.me = msg.get("player")
-            self.view = dict(msg.get("state") or {})
-            self._last = None
-        elif kind == "state":
-            if isinstance(msg.get("full"), Mapping):
-                self.view = dict(msg["full"])  # a resync: everything, after skipped states
-            else:
-                self.view.update((k, v) for k, v in msg.items() if k not in ("type", "tick", "ts"))
-        return []
-
-    def act(self) -> list[Message]:
-        if self.me is None:
-            return []
-        return self.steer(self.view)
+    def update(self, view: Any, msg: Message) -> dict[str, Any] | None:
+        """A state carries what changed each tick (the maze and the roster only in full views:
+        `joined`, and a resync's `full` after skipped states), so it is merged into the view."""
+        changes = view_of(msg)
+        if changes is None:
+            return view
+        if view is None or msg.get("type") == "joined" or "full" in msg:
+            self._last = None  # a new room, or back after a lag: say where we head at once
+            return changes
+        return {**view, **changes}
 
     def steer(self, view: Mapping[str, Any]) -> list[Message]:
-        """The messages to send now for `view`."""
         assert self.me is not None
         dx, dy, flare = self.brain.heading(view, self.me)
         if (dx, dy) == self._last and not flare:
@@ -132,13 +123,17 @@ class LanternPolicy:
         self._last = (dx, dy)
         return [{"type": "steer", "dx": dx, "dy": dy, "flare": flare}]
 
-    @property
-    def finished(self) -> Finished | None:
-        return None  # rounds follow each other in the same room
+    def round_ended(self, view: Mapping[str, Any]) -> Round | None:
+        results = view.get("results")
+        if view.get("status") != "break" or not results:
+            return None
+        best = results[0][1]
+        return Round(key=view.get("round"),
+                     won=best > 0 and any(p == self.me and g == best for p, g in results))
 
     @property
     def score(self) -> int | None:
-        mine = next((p for p in self.view.get("players", ()) if p[0] == self.me), None)
+        mine = next((p for p in (self.view or {}).get("players", ()) if p[0] == self.me), None)
         return mine[3] if mine is not None else None
 
 

@@ -383,9 +383,12 @@ def test_the_policy_keeps_the_view_across_states_and_resyncs() -> None:
     assert bot.view["maze"] == SPLIT and bot.score == 1
     bot.on_message({"type": "state", "tick": 90, "ts": 0,
                     "full": {"maze": SPLIT, "status": "break", "players": [[2, 4, 4, 6, 0, 0]],
-                             "gems": []}})
+                             "gems": [], "round": 1, "results": [[2, 6], [1, 6], [3, 0]]}})
     assert bot.view["status"] == "break" and bot.score == 6
+    assert (bot.rounds, bot.rounds_won) == (1, 1)  # a tie for the most gems wins
     assert bot.act() == [{"type": "steer", "dx": 0, "dy": 0, "flare": False}]
+    bot.on_message({"type": "state", "tick": 91, "ts": 0, "left": 4.9})
+    assert bot.rounds == 1 and bot.act() == []  # the same round's end counts once
 
 
 def test_the_spec_describes_the_mode() -> None:

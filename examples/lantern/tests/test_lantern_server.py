@@ -95,7 +95,7 @@ async def test_the_game_loaded_with_game_is_played_by_the_bots_command(tmp_path:
         assert modes["lantern"]["clock"] == {"kind": "ticking", "rate": 10}
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "client.bots", "--url", url, "--mode", "lantern",
-            "--policy", "arena_lantern.bot:policy", "--bots", "2", "--duration", "4",
+            "--bots", "2", "--duration", "4",
             "--seed", "3", "--options", orjson.dumps(SMALL).decode(),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         try:
