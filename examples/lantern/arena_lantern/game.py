@@ -36,6 +36,9 @@ FLARES, FLARE_SECONDS = 2, 3.0  # flares a player has each round, and how long o
 BREAK_SECONDS = 5  # between rounds
 TOP = 3  # how many leaders every view names
 
+# What stands on one cell, as views show it: the players ([player, x, y, ...] each), the gem.
+Spot = tuple[list[list[int]], list[int] | None]
+
 
 @dataclass(slots=True)
 class Walker:
@@ -69,7 +72,7 @@ class Lantern:
         self.maze = maze or Maze.generate(room.options["size"], self.rng)
         self.gem_count = max(4, len(self.maze.floor) // 60)
         self.walkers: dict[int, Walker] = {}
-        self.gems: dict[int, int] = {}  # cell -> cell, so `Maze.lit` can look gems up
+        self.gems: set[int] = set()  # the cells they lie on
         self.status = "waiting"  # then "playing" and "break" in turn
         self.round = 0
         self.left = 0.0  # seconds left in the round, or in the break
@@ -141,7 +144,7 @@ class Lantern:
                 walker.x, walker.y = x, y
                 cell = y * maze.width + x
                 if cell in gems:
-                    del gems[cell]
+                    gems.remove(cell)
                     walker.gems += 1
                     self._place_gem()
 
@@ -183,15 +186,22 @@ class Lantern:
         self.room.set_metadata(status="break")
 
     def _free_cell(self) -> tuple[int, int]:
-        taken = {w.y * self.maze.width + w.x for w in self.walkers.values()} | set(self.gems)
-        free = [cell for cell in self.maze.floor if cell not in taken] or self.maze.floor
-        cell = self.rng.choice(free)
-        return cell % self.maze.width, cell // self.maze.width
+        """A floor cell with no player and no gem, picked by the room's seed."""
+        floor, width = self.maze.floor, self.maze.width
+        taken = {w.y * width + w.x for w in self.walkers.values()}
+        for _ in range(64):  # on a mostly empty floor a few tries find one
+            cell = self.rng.choice(floor)
+            if cell not in taken and cell not in self.gems:
+                break
+        else:
+            free = [c for c in floor if c not in taken and c not in self.gems] or floor
+            cell = self.rng.choice(free)
+        return cell % width, cell // width
 
     def _place_gem(self) -> None:
         x, y = self._free_cell()
         cell = y * self.maze.width + x
-        self.gems[cell] = cell
+        self.gems.add(cell)
 
     # -- what players see --------------------------------------------------------------------------
 
@@ -201,7 +211,7 @@ class Lantern:
         common = self._common(self._roster())
         walker = self.walkers.get(player)
         if walker is not None and self.fog and self.status == "playing":
-            now = self._lit_view(walker.x, walker.y, self._radius(walker), self._by_cell(), common)
+            now = self._lit_view(walker.x, walker.y, self._radius(walker), self._spots(), common)
         else:
             now = self._open_view(common)
         return {"maze": list(self.maze.rows), "radius": RADIUS, "flare_radius": FLARE_RADIUS,
@@ -215,7 +225,7 @@ class Lantern:
         self.roster_changed = False
         if not self.fog or self.status != "playing":
             return Changes(shared=self._open_view(common))
-        by_cell = self._by_cell()
+        spots = self._spots()
         views: dict[tuple[int, int, int], dict[str, Any]] = {}
         private: dict[int, dict[str, Any]] = {}
         for player, walker in self.walkers.items():
@@ -223,7 +233,7 @@ class Lantern:
             key = (walker.x, walker.y, radius)
             view = views.get(key)
             if view is None:
-                view = views[key] = self._lit_view(walker.x, walker.y, radius, by_cell, common)
+                view = views[key] = self._lit_view(walker.x, walker.y, radius, spots, common)
             private[player] = view
         return Changes(shared={"status": self.status}, private=private)
 
@@ -237,15 +247,16 @@ class Lantern:
             common["roster"] = roster
         return common
 
-    def _lit_view(self, x: int, y: int, radius: int, by_cell: Mapping[int, list[Walker]],
+    def _lit_view(self, x: int, y: int, radius: int, spots: Mapping[int, Spot],
                   common: dict[str, Any]) -> dict[str, Any]:
         """What a lantern of `radius` at (x, y) shows: the players and gems it lights."""
-        maze = self.maze
-        width = maze.width
-        return {**common,
-                "players": [w.seen() for here in maze.lit(x, y, radius, by_cell) for w in here],
-                "gems": [[cell % width, cell // width]
-                         for cell in maze.lit(x, y, radius, self.gems)]}
+        players: list[list[int]] = []
+        gems: list[list[int]] = []
+        for here, gem in self.maze.lit(x, y, radius, spots):
+            players += here
+            if gem is not None:
+                gems.append(gem)
+        return {**common, "players": players, "gems": gems}
 
     def _open_view(self, common: dict[str, Any]) -> dict[str, Any]:
         """Everything, for everyone: between rounds, or with `fog` off."""
@@ -256,12 +267,22 @@ class Lantern:
             view["results"] = self.results
         return view
 
-    def _by_cell(self) -> dict[int, list[Walker]]:
-        found: dict[int, list[Walker]] = {}
+    def _spots(self) -> dict[int, Spot]:
+        """What stands on each cell that holds anything, as views show it: made once a step,
+        for all the lanterns to look up."""
         width = self.maze.width
+        spots: dict[int, Spot] = {}
         for walker in self.walkers.values():
-            found.setdefault(walker.y * width + walker.x, []).append(walker)
-        return found
+            cell = walker.y * width + walker.x
+            spot = spots.get(cell)
+            if spot is None:
+                spots[cell] = ([walker.seen()], None)
+            else:
+                spot[0].append(walker.seen())
+        for cell in self.gems:
+            here = spots.get(cell)
+            spots[cell] = (here[0] if here else [], [cell % width, cell // width])
+        return spots
 
     def _radius(self, walker: Walker) -> int:
         return FLARE_RADIUS if walker.burning > 0 else RADIUS

@@ -61,6 +61,7 @@ class Maze:
         self.height = len(rows)
         self.wall = bytes(c == WALL for row in rows for c in row)  # one flag per cell
         self.floor = [cell for cell, wall in enumerate(self.wall) if not wall]
+        self._made: dict[int, tuple[tuple[int, int, tuple[int, ...]], ...]] = {}
 
     @classmethod
     def generate(cls, size: int, rng: random.Random) -> Maze:
@@ -102,13 +103,23 @@ class Maze:
 
     def lit(self, x: int, y: int, radius: int, things: Mapping[int, T]) -> Iterator[T]:
         """What stands in `things` (by cell) on the floor a lantern of `radius` at (x, y) lights,
-        nearest first. Looks up each cell in reach, so it costs the same however many things
-        the maze holds."""
+        nearest first. It looks up each cell in reach, so it costs the same however many
+        things the maze holds, and follows each ray only to what it found."""
         width, wall = self.width, self.wall
         here = y * width + x
-        for dx, dy, between in sight_lines(radius):
-            if not 0 <= x + dx < width:
-                continue  # a cell number past the edge would be a cell of the next row
-            found = things.get(here + dy * width + dx)
-            if found is not None and not any(wall[here + cy * width + cx] for cx, cy in between):
+        for dx, step, between in self._rays(radius):
+            found = things.get(here + step)
+            # Past the left or right edge, a cell number is a cell of the row above or below.
+            if found is not None and 0 <= x + dx < width and not any(
+                    wall[here + cell] for cell in between):
                 yield found
+
+    def _rays(self, radius: int) -> tuple[tuple[int, int, tuple[int, ...]], ...]:
+        """`sight_lines(radius)` as steps in cell numbers of this maze, made once."""
+        rays = self._made.get(radius)
+        if rays is None:
+            width = self.width
+            rays = self._made[radius] = tuple(
+                (dx, dy * width + dx, tuple(cy * width + cx for cx, cy in between))
+                for dx, dy, between in sight_lines(radius))
+        return rays

@@ -146,7 +146,7 @@ def test_walking_four_cells_a_second_picks_gems_up_and_walls_stop_it() -> None:
     a = h.join("ann")
     place(h, a, 1, 1)
     h.game.gems.clear()
-    h.game.gems[1 * 11 + 3] = 1 * 11 + 3  # a gem at (3, 1)
+    h.game.gems.add(1 * 11 + 3)  # a gem at (3, 1)
     h.send(a, "steer", dx=1, dy=0)
     step(h, 5)  # 0.5 s: two cells
     assert (h.game.walkers[a].x, h.game.walkers[a].gems) == (3, 1)
