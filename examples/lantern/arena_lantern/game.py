@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from arena_lantern.maze import Maze
@@ -21,6 +22,7 @@ from game_server.games.api import (
     Changes,
     Field,
     GameError,
+    GamePage,
     GameSpec,
     MessageSpec,
     Outcome,
@@ -320,4 +322,5 @@ spec = GameSpec(
     max_players=16,
     leaderboard="best_score",
     client={"rate": RATE, "radius": RADIUS, "flare_radius": FLARE_RADIUS},
+    page=GamePage(Path(__file__).parent / "web"),  # page.js, on the table page: /play?mode=lantern
 )
