@@ -19,7 +19,7 @@ def test_a_fogged_room_sends_a_view_per_player_and_a_lit_one_shares_one() -> Non
 
 
 def test_the_command_prints_and_writes_one_row_per_size_and_kind(capsys, tmp_path: Path) -> None:
-    out = tmp_path / "views.md"
+    out = tmp_path / "views.out"  # Markdown, by any name
     assert main(["--players", "2,5", "--ticks", "3", "--warmup", "1", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     rows = [line for line in printed.splitlines() if re.match(r"\| \d+ \|", line)]
