@@ -37,6 +37,7 @@ from game_server.engine.seats import SeatTokens
 from game_server.engine.ticker import IOLoopScheduler, Scheduler
 from game_server.games.api import GameSpec, LeaderboardRule, Outcome
 from game_server.games.loading import server_modes
+from game_server.games.web import CLIENT_WEB
 from game_server.presence import Presence, SharedCounts, open_counts, open_presence
 from game_server.socket_cap import SocketCap
 from game_server.storage import open_storage
@@ -47,6 +48,7 @@ from game_server.transport import api, pages
 from game_server.transport.auth import SessionAuth
 from game_server.transport.base import Services
 from game_server.transport.events import SocketEvents
+from game_server.transport.files import ClientFileHandler, GameFileHandler
 from game_server.transport.ws import FrameCache, GameSocket, SocketRegistry
 from protocol import messages
 from protocol.codec import encode
@@ -54,16 +56,6 @@ from protocol.codec import encode
 log = logging.getLogger("arena")
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-WEB_CLIENT_DIR = PACKAGE_DIR.parent / "client" / "web"
-
-
-class ClientFileHandler(tornado.web.StaticFileHandler):
-    """Serves the browser client's ES modules; revalidated on every load so updates show."""
-
-    def set_extra_headers(self, path: str) -> None:
-        self.set_header("Cache-Control", "no-cache")
-        if path.endswith((".js", ".mjs")):
-            self.set_header("Content-Type", "text/javascript; charset=UTF-8")
 
 
 def build_app(
@@ -79,8 +71,9 @@ def build_app(
         (r"/", pages.LobbyPage, deps),
         (r"/login", pages.LoginPage, deps),
         (r"/logout", pages.LogoutPage, deps),
-        (r"/play", pages.PlayPage, {**deps, "client_dir": WEB_CLIENT_DIR}),
-        (r"/client/(.*)", ClientFileHandler, {"path": str(WEB_CLIENT_DIR)}),
+        (r"/play", pages.PlayPage, deps),
+        (r"/client/(.*)", ClientFileHandler, {"path": str(CLIENT_WEB)}),
+        (r"/games/([^/]+)/(.*)", GameFileHandler, {"modes": services.matchmaker.modes}),
         (r"/healthz", api.HealthHandler, deps),
         (r"/metrics", api.MetricsHandler, deps),
         (r"/api/xsrf", api.XsrfHandler, deps),

@@ -1,9 +1,11 @@
 """`python -m game_server new-game NAME`: a new game package, ready to install, test and load.
 
 The package it writes is a small, complete game ("first to press wins") with every hook of the
-game API filled in, a test that plays it with `GameHarness`, and a pyproject.toml declaring the
-game in the `arena.games` entry-point group, so `pip install` is all a server needs to find it.
-Rewrite the rules; the shape stays. docs/writing-a-game.md walks through the same shape.
+game API filled in, its browser page (`web/page.js`, declared on the spec), the policy bots play
+it with, a test that plays it with `GameHarness`, and a pyproject.toml declaring the game in the
+`arena.games` entry-point group and the policy in `arena.policies`, so `pip install` is all a
+server and `python -m client.bots` need to find them. Rewrite the rules; the shape stays.
+docs/writing-a-game.md walks through the same shape.
 """
 
 from __future__ import annotations
@@ -41,8 +43,16 @@ dependencies = ["arena"]
 [project.entry-points."arena.games"]
 $name = "$name:spec"
 
+# `python -m client.bots --mode $name` plays with the policy named here.
+[project.entry-points."arena.policies"]
+$name = "$name.bot:${cls}Policy"
+
 [tool.setuptools]
 packages = ["$name"]
+
+# The browser page (web/, declared on the spec) travels with the package.
+[tool.setuptools.package-data]
+$name = ["web/*"]
 
 [tool.pytest.ini_options]
 testpaths = ["tests"]
@@ -67,6 +77,7 @@ shape.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from game_server.games.api import (
@@ -74,6 +85,7 @@ from game_server.games.api import (
     EventDriven,
     Field,
     GameError,
+    GamePage,
     GameSpec,
     MessageSpec,
     Outcome,
@@ -174,19 +186,99 @@ spec = GameSpec(
     min_players=PLAYERS,
     max_players=PLAYERS,
     leaderboard="wins",
+    page=GamePage(Path(__file__).parent / "web"),  # web/page.js, served at /games/$name/
 )
 ''')
 
-TEST = Template('''\
-"""$title played through GameHarness, as the server would run it."""
+PAGE = Template('''\
+/**
+ * $title's page, at /play?mode=$name: the table page (`/client/table.js`: banner, table code,
+ * "another table" forms, refusals) around this game's own part, on the SDK
+ * (`/client/sdk/arena.js`). The server serves this folder at /games/$name/ (the GamePage on
+ * the spec): import Arena's modules by their absolute paths, this game's own files relatively.
+ */
+
+import { TablePage, el } from '/client/table.js';
+
+const page = new TablePage();
+const players = el('ul', 'players');
+players.id = 'players';
+const press = el('button', '', 'Press');
+press.id = 'press';
+press.addEventListener('click', () => page.arena.send('press'));
+page.root.append(players, press);
+
+// After `joined` and every state: draw the view (text only, never markup from the network).
+page.start((view) => {
+  const me = page.me;
+  if (view.status === 'waiting') page.status('Waiting for a second player…');
+  else if (view.status === 'playing') page.status('Press!');
+  else if (view.winner === null) page.status('Nobody pressed in time.');
+  else page.status(view.winner === me ? 'You win!' : 'Too slow.');
+  players.replaceChildren(...view.players.map((p) => {
+    const away = p.away ? el('span', 'muted', '(away)') : '';
+    const li = el('li', '', el('span', 'p-name', p.name), away);
+    li.classList.toggle('me', p.player === me);
+    return li;
+  }));
+  press.disabled = view.status !== 'playing';
+});
+''')
+
+BOT = Template('''\
+"""How bots play $title: `python -m client.bots --mode $name` finds this policy by the
+`arena.policies` entry point in pyproject.toml."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from client.policies import Finished, Message, TurnPolicy
+
+
+class ${cls}Policy(TurnPolicy):
+    """Press as soon as the round starts; the match is over when the round is."""
+
+    def decide(self, view: Mapping[str, Any]) -> Message | None:
+        """The message to send for this view, or None."""
+        return {"type": "press"} if view["status"] == "playing" else None
+
+    def turn_key(self, view: Mapping[str, Any]) -> Any:
+        """What identifies one turn: a move is sent once per key (None: nothing to do)."""
+        return "round" if view["status"] == "playing" else None
+
+    def outcome(self, view: Mapping[str, Any]) -> Finished | None:
+        """`Finished` once this player's match is over."""
+        if view["status"] != "finished":
+            return None
+        return Finished(won=view["winner"] == self.me, draw=view["winner"] is None)
+''')
+
+GITIGNORE = '''\
+__pycache__/
+*.egg-info/
+build/
+dist/
+.venv/
+.pytest_cache/
+.ruff_cache/
+'''
+
+TEST = Template('''\
+"""$title played through GameHarness, as the server would run it, and its bots' policy."""
+
+from __future__ import annotations
+
+import random
+
 import pytest
+from client.policies import Finished
 from game_server.games.api import GameError, InvalidField, Outcome
 from game_server.games.testing import GameHarness
 
 from $name import spec
+from $name.bot import ${cls}Policy
 
 
 def test_the_first_to_press_wins() -> None:
@@ -225,6 +317,18 @@ def test_bad_options_and_messages_are_refused() -> None:
     a = h.join("ann")
     with pytest.raises(InvalidField):
         h.send(a, "press", hard=True)
+
+
+def test_the_bot_presses_once_and_knows_who_won() -> None:
+    h = GameHarness(spec)
+    a, b = h.join("ann"), h.join("bob")
+    bot = ${cls}Policy(random.Random(1))
+    assert bot.on_message({"type": "joined", "player": a, "state": h.view(a)}) == [
+        {"type": "press"}]
+    assert bot.on_message({"type": "state", "tick": 1, **h.view(a)}) == []  # pressed already
+    h.send(b, "press")
+    bot.on_message({"type": "state", "tick": 2, **h.view(a)})
+    assert bot.finished == Finished(won=False)
 ''')
 
 
@@ -255,7 +359,10 @@ def render(name: str) -> dict[str, str]:
         "pyproject.toml": PYPROJECT.substitute(words),
         f"{name}/__init__.py": INIT.substitute(words),
         f"{name}/game.py": GAME.substitute(words),
+        f"{name}/bot.py": BOT.substitute(words),
+        f"{name}/web/page.js": PAGE.substitute(words),
         f"tests/test_{name}.py": TEST.substitute(words),
+        ".gitignore": GITIGNORE,
     }
 
 
@@ -296,5 +403,7 @@ def main(argv: Sequence[str]) -> int:
     for relative in render(args.name):
         print(f"  {relative}")
     print(f"Next:\n  cd {target}\n  pip install -e .      # into the environment Arena runs in\n"
-          f"  python -m pytest\n  python -m game_server --game {args.name}:spec")
+          f"  python -m pytest\n  python -m game_server --game {args.name}:spec\n"
+          f"  # then play at /play?mode={args.name}, or let two bots play:\n"
+          f"  python -m client.bots --mode {args.name} --bots 2 --duration 30")
     return 0

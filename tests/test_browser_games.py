@@ -1,7 +1,7 @@
 """The turn-based games' pages in real Chromium, two people in two browser contexts: a Liar's
-Dice match at a private table found by its code, a tic-tac-toe game from quick play, and the
-lobby's modes with a leaderboard each. Same server, fixtures and screenshots as
-tests/test_browser.py.
+Dice match at a private table found by its code, a tic-tac-toe game from quick play (its page
+served from its own package), and the lobby's modes with a leaderboard each. Same server,
+fixtures and screenshots as tests/test_browser.py.
 """
 
 from __future__ import annotations
@@ -118,6 +118,14 @@ async def test_two_people_play_tic_tac_toe_to_a_win(server: ArenaServer, new_pag
         assert await page.locator("#board button.line").count() == 3
     assert await xavier.text_content("#status") == "You win!"
     assert await olga.text_content("#status") == "Xavier (X) wins."
+    # The page came from the game's own package (arena_tictactoe/web), not from Arena's client;
+    # beside it, the package's other files, a missing one and Arena's old copy are all 404
+    # (asked outside the page, whose console would show each 404 as an error).
+    assert await olga.get_attribute("script[type=module]", "src") == "/games/tictactoe/page.js"
+    statuses = [(await olga.request.get(server.url + path)).status for path in (
+        "/games/tictactoe/page.js", "/games/tictactoe/..%2Fgame.py", "/games/tictactoe/..%2Fbot.py",
+        "/games/tictactoe/nope.js", "/games/nosuchmode/page.js", "/client/games/tictactoe.js")]
+    assert statuses == [200, 404, 404, 404, 404, 404]
     await xavier.screenshot(path=str(screenshot_dir() / "tictactoe.png"))
 
 

@@ -1,9 +1,13 @@
-"""`python -m game_server new-game NAME`: the package it writes passes its own test and lint, and
-a name or place it cannot use gets a clear error and exit code 2, with nothing written."""
+"""`python -m game_server new-game NAME`: the package it writes passes its own test and lint;
+installed with pip, a server runs it, serves its page, and `python -m client.bots` plays it by
+its entry point; a name or place it cannot use gets a clear error and exit code 2, with nothing
+written."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -13,6 +17,7 @@ import pytest
 
 from game_server.__main__ import main
 from game_server.scaffold import render
+from tests.conftest import Browserless, running
 
 RUFF_RULES = "E,F,W,I,B,UP"  # the repository's own selection (pyproject.toml)
 
@@ -33,14 +38,66 @@ def test_the_scaffolded_game_passes_its_own_test_and_lint(
         render("first_press"))
     project = tomllib.loads((package / "pyproject.toml").read_text())["project"]
     assert project["entry-points"]["arena.games"] == {"first_press": "first_press:spec"}
+    assert project["entry-points"]["arena.policies"] == {
+        "first_press": "first_press.bot:FirstPressPolicy"}
     assert project["dependencies"] == ["arena"]
+    assert "__pycache__/" in (package / ".gitignore").read_text().splitlines()
 
     tested = run_generated("pytest", "-q", "-p", "no:cacheprovider", cwd=package)
     assert tested.returncode == 0, tested.stdout + tested.stderr
-    assert "3 passed" in tested.stdout
+    assert "4 passed" in tested.stdout
     linted = run_generated("ruff", "check", "--isolated", "--select", RUFF_RULES,
                            "--line-length", "100", "--target-version", "py311", ".", cwd=package)
     assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
+async def run(*args: str, env: dict[str, str]) -> tuple[int, str]:
+    """A subprocess with `env` added, its exit code and output; killed if it outlives three
+    minutes."""
+    proc = await asyncio.create_subprocess_exec(
+        *args, env={**os.environ, **env}, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), 180)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    return proc.returncode or 0, out.decode(errors="replace")
+
+
+async def test_the_installed_game_is_served_with_its_page_and_played_by_bots(
+        tmp_path: Path) -> None:
+    assert main(["new-game", "quick_draw", "--dir", str(tmp_path)]) == 0
+    package = tmp_path / "quick_draw"
+    # A real install (not editable, so the page must travel as package data), into a folder
+    # of its own that the server and the bots see on PYTHONPATH: this environment stays clean.
+    site = tmp_path / "site"
+    code, out = await run(sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                          "--target", str(site), str(package), env={})
+    assert code == 0, out
+    page_js = site / "quick_draw" / "web" / "page.js"
+    assert page_js.read_bytes() == (package / "quick_draw" / "web" / "page.js").read_bytes()
+    env = {"PYTHONPATH": str(site)}
+    async with running(tmp_path / "data", env=env) as (_, url):
+        client = Browserless(url)
+        try:
+            await client.guest("Visitor")
+            play = (await client.request("GET", "/play?mode=quick_draw")).body.decode()
+            assert re.findall(r'<script type="module" src="([^"]+)"', play) == [
+                "/games/quick_draw/page.js"]
+            served = await client.request("GET", "/games/quick_draw/page.js")
+            assert served.code == 200 and served.body == page_js.read_bytes()
+            assert (await client.request("GET", "/games/quick_draw/..%2Fgame.py")).code == 404
+        finally:
+            await client.aclose()
+        # No --policy: the bots find the game's policy by its entry point.
+        code, out = await run(sys.executable, "-m", "client.bots", "--url", url, "--mode",
+                              "quick_draw", "--bots", "2", "--duration", "60", "--matches", "1",
+                              env=env)
+    assert code == 0, out
+    assert "2/2 connected, 2 joined (mode quick_draw" in out
+    assert "matches:   2 finished by the bots, 1 won, 0 drawn" in out
 
 
 @pytest.mark.parametrize(("name", "says"), [

@@ -15,6 +15,7 @@ from typing import Any
 from game_server.games.api import (
     Changes,
     Field,
+    GamePage,
     GameSpec,
     MessageSpec,
     Outcome,
@@ -23,6 +24,7 @@ from game_server.games.api import (
     Ticking,
 )
 from game_server.games.arena import ArenaGame, ArenaRules
+from game_server.games.web import CLIENT_WEB
 
 MAX_SEQ = 2**31 - 1
 MAX_DIRECTION = 1e6
@@ -126,4 +128,6 @@ def arena_spec(rules: ArenaRules | None = None, *, max_players: int = 20,
             "pellet_radius": rules.pellet_radius,
             "radius_factor": rules.radius_factor,
         },
+        # The full-window canvas page (client/web/play.js and its modules), not the table page.
+        page=GamePage(CLIENT_WEB, "play.js", template="play.html"),
     )

@@ -1,20 +1,21 @@
-"""HTML pages rendered from Tornado templates: login (with register and guest) and the lobby."""
+"""HTML pages rendered from Tornado templates: login (with register and guest), the lobby, and
+the page each mode is played on."""
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import tornado.web
+from tornado.escape import url_escape
 
 from game_server.accounts import AccountError
-from game_server.transport.base import BaseHandler, Services
+from game_server.transport.base import BaseHandler
 
 # How each leaderboard rule reads in the lobby ("Leaderboard by best score").
 RULE_WORDS = {"best_score": "best score", "wins": "wins", "rating": "rating"}
 
-_MODE_NAME = re.compile(r"[a-z0-9_-]{1,32}")
+# The page of a mode that ships none: its views as text, and a form to send any message.
+GENERIC_MODULE = "/client/games/generic.js"
 
 
 def safe_next(target: str | None) -> str:
@@ -83,34 +84,29 @@ class LobbyPage(BaseHandler):
 class PlayPage(BaseHandler):
     """`GET /play?mode=M` (quick play), `&create=private|public` (a new room with the mode's
     options from the other query arguments), `&code=C` (a private room), or `?room=ID`: the
-    page of that mode. The arena game has its canvas page; any other mode gets the table page
-    running its module `client/web/games/<mode>.js`, or the generic one that shows its views."""
-
-    def initialize(self, services: Services, client_dir: Path) -> None:
-        super().initialize(services)
-        self.client_dir = client_dir
+    page the mode's spec declares (`GameSpec.page`: its module, from `/games/M/`, on the
+    template it names), or for a mode without one, and a mode this server does not run (whose
+    join is refused there), the generic table page that shows the views. Without a mode or a
+    room: the server's first mode."""
 
     @tornado.web.authenticated
     async def get(self) -> None:
         room = self.get_argument("room", "")[:32]
         mode = self.get_argument("mode", "")[:32]
+        modes = self.services.matchmaker.modes
         if room and not mode:
             mode = await self._mode_of(room)
-        modes = self.services.matchmaker.modes
-        if mode not in modes or mode == "arena":
-            # The canvas page, as before; a mode this server does not run is refused there.
-            self.render("play.html", user=self.current_user, mode="" if room else mode or "arena",
-                        room=room)
-            return
-        spec = modes[mode]
-        self.render("game.html", user=self.current_user, mode=mode, title=spec.title or mode,
-                    module=self.page_module(mode))
-
-    def page_module(self, mode: str) -> str:
-        """The browser module that draws `mode`: its own page if the client has one."""
-        if _MODE_NAME.fullmatch(mode) and (self.client_dir / "games" / f"{mode}.js").is_file():
-            return f"games/{mode}.js"
-        return "games/generic.js"
+        elif not room and not mode:
+            mode = next(iter(modes), "")
+        spec = modes.get(mode)
+        page = spec.page if spec is not None else None
+        self.render(
+            page.template if page is not None else "game.html",
+            user=self.current_user, mode=mode, room=room,
+            title=(spec.title or mode) if spec is not None else mode,
+            module_url=(f"/games/{url_escape(mode, plus=False)}/{page.module}" if page is not None
+                        else GENERIC_MODULE),
+        )
 
     async def _mode_of(self, room: str) -> str:
         rooms, _ = await self.services.cluster.rooms()  # every process's rooms

@@ -4,7 +4,7 @@
  * the reveal after a challenge and the result. Built on the SDK through `table.js`.
  */
 
-import { TablePage, TurnClock, el } from '../table.js';
+import { TablePage, TurnClock, el } from '/client/table.js';
 import { bidText, faceOrder, lowestRaise, nameOf, revealText } from './dice-text.js';
 
 const page = new TablePage();

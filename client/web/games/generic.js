@@ -1,7 +1,8 @@
 /**
  * The page of a mode without a page of its own (a freshly scaffolded game, say): the table
  * shell, the view as JSON text, and a form that sends any of the mode's messages. A starting
- * point for the game's real page (`client/web/games/<mode>.js`).
+ * point for the game's real page, which its package ships (`GamePage` on its spec; the
+ * scaffold, `python -m game_server new-game`, writes one).
  */
 
 import { TablePage, el } from '../table.js';

@@ -9,6 +9,7 @@ forfeits, and so does a player who leaves mid-game. Wins feed the mode's leaderb
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from game_server.games.api import (
@@ -16,6 +17,7 @@ from game_server.games.api import (
     EventDriven,
     Field,
     GameError,
+    GamePage,
     GameSpec,
     MessageSpec,
     Outcome,
@@ -163,4 +165,5 @@ spec = GameSpec(
     max_players=2,
     leaderboard="wins",
     client={"rows": 3, "columns": 3},
+    page=GamePage(Path(__file__).parent / "web"),  # web/page.js, served at /games/tictactoe/
 )

@@ -34,8 +34,9 @@ locks: matchmaking skips it and newcomers are refused with "game already started
 
 from __future__ import annotations
 
-from game_server.games.api import EventDriven, Field, GameSpec, MessageSpec
+from game_server.games.api import EventDriven, Field, GamePage, GameSpec, MessageSpec
 from game_server.games.dice.game import MAX_PLAYERS, DiceGame
+from game_server.games.web import CLIENT_WEB
 
 MAX_DICE = 6
 
@@ -68,4 +69,5 @@ def dice_spec() -> GameSpec:
             "start_players": Field("int", low=2, high=MAX_PLAYERS, default=2),
         },
         client={"faces": 6, "max_dice": MAX_DICE},
+        page=GamePage(CLIENT_WEB / "games", "dice.js"),  # on the table page, with dice-text.js
     )

@@ -4,7 +4,7 @@
  * `{"type": "move", "cell": N}`.
  */
 
-import { TablePage, TurnClock, el } from '../table.js';
+import { TablePage, TurnClock, el } from '/client/table.js';
 
 const page = new TablePage();
 const board = el('div', 'board');
