@@ -37,4 +37,6 @@ test('the status line says the round, the time, the gems and the flares, or the 
   const ended = applyState(view, { status: 'break', round: 1, left: 4.2, results: [[1, 3]] });
   assert.equal(statusLine(ended, 1), 'Round 1 over. ann wins with 3. Next round in 5 s.');
   assert.equal(statusLine(null, 1), 'Waiting for the first round…');
+  const one = applyState(view, { players: [[1, 1, 1, 1, 1, 1]] });
+  assert.equal(statusLine(one, 1), 'Round 1: 60 s left · 1 gem · 1 flare (space)');
 });

@@ -58,5 +58,10 @@ export function statusLine(view, me) {
   const row = mine(view, me);
   const gems = row ? row[3] : 0;
   const flares = row ? row[4] : 0;
-  return `Round ${view.round}: ${Math.ceil(view.left)} s left · ${gems} gems · ${flares} flares (space)`;
+  return `Round ${view.round}: ${Math.ceil(view.left)} s left · ${count(gems, 'gem')} · ${count(flares, 'flare')} (space)`;
+}
+
+/** "1 gem", "2 gems". */
+export function count(n, word) {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }

@@ -6,7 +6,7 @@
  */
 
 import { TablePage, el } from '/client/table.js';
-import { applyState, heading, mine, nameOf, statusLine, steers } from './lantern.js';
+import { applyState, count, heading, mine, nameOf, statusLine, steers } from './lantern.js';
 
 const page = new TablePage();
 const canvas = el('canvas', 'lantern');
@@ -93,7 +93,7 @@ page.start((changes) => {
   if (joinedNow) sent = [0, 0];
   page.status(statusLine(view, page.me));
   leaders.replaceChildren(...(view.top ?? []).map(([player, gems]) => {
-    const li = el('li', '', el('span', 'p-name', nameOf(view, player)), el('span', 'p-info', `${gems} gems`));
+    const li = el('li', '', el('span', 'p-name', nameOf(view, player)), el('span', 'p-info', count(gems, 'gem')));
     li.classList.toggle('me', player === page.me);
     return li;
   }));
