@@ -237,6 +237,7 @@ class Lantern:
             if view is None:
                 view = views[key] = self._lit_view(walker.x, walker.y, radius, spots, common)
             private[player] = view
+        # Everyone has a view of its own: `shared` would go to a player without one (none).
         return Changes(shared={"status": self.status}, private=private)
 
     def _common(self, roster: dict[str, str] | None) -> dict[str, Any]:
