@@ -6,13 +6,19 @@ fixtures and screenshots as tests/test_browser.py.
 
 from __future__ import annotations
 
+import importlib
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from game_server.app import ArenaServer
 from game_server.games.api import Outcome
+from game_server.games.loading import server_modes
+from game_server.scaffold import scaffold
+from game_server.storage.passwords import PasswordHasher
 from tests import test_browser
+from tests.conftest import make_config
 from tests.test_browser import guest_login, screenshot_dir
 
 # The browser tests' own fixtures (a server, Chromium, pages in fresh contexts), used by name.
@@ -127,6 +133,39 @@ async def test_two_people_play_tic_tac_toe_to_a_win(server: ArenaServer, new_pag
         "/games/tictactoe/nope.js", "/games/nosuchmode/page.js", "/client/games/tictactoe.js")]
     assert statuses == [200, 404, 404, 404, 404, 404]
     await xavier.screenshot(path=str(screenshot_dir() / "tictactoe.png"))
+
+
+async def test_the_scaffolded_page_plays_in_the_browser(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, new_page: Any) -> None:
+    """`new-game`'s page stub, as written: two people press, one wins, no console error."""
+    scaffold("press_race", tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path / "press_race"))
+    spec = importlib.import_module("press_race").spec
+    srv = ArenaServer(make_config(tmp_path / "data"), passwords=PasswordHasher(n=2**10),
+                      modes={**server_modes(), spec.name: spec})
+    await srv.start()
+    try:
+        pages = []
+        for name in ("Ada", "Bea"):
+            page = await new_page()
+            await guest_login(page, srv.url, name)
+            await page.goto(f"{srv.url}/play?mode=press_race")
+            await page.wait_for_function(JOINED)
+            pages.append(page)
+        ada, bea = pages
+        assert await ada.get_attribute("script[type=module]", "src") == (
+            "/games/press_race/page.js")
+        await bea.wait_for_function("!document.getElementById('press').disabled")
+        assert await bea.text_content("#status") == "Press!"
+        assert await bea.locator("#players li").count() == 2
+        await bea.click("#press")
+        for page in pages:
+            await page.wait_for_function("window.arena.state.status === 'finished'")
+            assert await page.is_disabled("#press")
+        assert await bea.text_content("#status") == "You win!"
+        assert await ada.text_content("#status") == "Too slow."
+    finally:
+        await srv.stop()
 
 
 async def test_lobby_lists_the_modes_with_a_leaderboard_each(server: ArenaServer,
