@@ -25,10 +25,11 @@ $(RUN_STAMP): pyproject.toml | $(BIN)/python
 	@$(PIP_INSTALL) -e .
 	@touch $(RUN_STAMP)
 
-# The tutorial's game (examples/tictactoe) is a separate package; its tests run with the rest.
-$(STAMP): pyproject.toml examples/tictactoe/pyproject.toml | $(BIN)/python
+# The guides' games (examples/tictactoe, examples/lantern) are separate packages; their tests
+# run with the rest.
+$(STAMP): pyproject.toml examples/tictactoe/pyproject.toml examples/lantern/pyproject.toml | $(BIN)/python
 	@echo "Installing the test dependencies into $(VENV)"
-	@$(PIP_INSTALL) -e '.[test]' -e examples/tictactoe
+	@$(PIP_INSTALL) -e '.[test]' -e examples/tictactoe -e examples/lantern
 	@touch $(STAMP) $(RUN_STAMP)
 
 $(BENCH_STAMP): pyproject.toml | $(BIN)/python

@@ -247,7 +247,7 @@ async def test_bots_cli_plays_a_turn_based_mode(server: ArenaServer, mode: str) 
 async def test_bots_cli_refuses_a_mode_without_a_policy_and_names_those_known() -> None:
     code, out, err = await bots_cli("--mode", "chess", "--bots", "1")
     assert code == 2 and out == ""
-    assert "no bot policy for mode 'chess' (policies: arena, dice, tictactoe)" in err
+    assert "no bot policy for mode 'chess' (policies: arena, dice, lantern, tictactoe)" in err
     assert "--policy" in err
     code, _, err = await bots_cli("--mode", "chess", "--policy", "client.policies:Nope")
     assert code == 2 and "client.policies has no Nope" in err
