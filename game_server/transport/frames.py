@@ -1,19 +1,25 @@
-"""A WebSocket frame parser for the server side, free of I/O: bytes in, events out.
+"""WebSocket frames on the server side, free of I/O: the one encoder and the one parser.
 
-`FrameParser.feed(data)` returns the events of every complete frame the bytes so far make up:
-``(TEXT, str)``, ``(BINARY, bytes)``, ``(PING, bytes)``, ``(PONG, bytes)``, ``(CLOSE, code,
+`server_frame(payload, opcode)` is an unmasked, final server frame; `FrameCache` frames a
+broadcast payload once for all its recipients.
+
+`FrameParser.feed(data)` returns the events of every complete client frame the bytes so far make
+up: ``(TEXT, str)``, ``(BINARY, bytes)``, ``(PING, bytes)``, ``(PONG, bytes)``, ``(CLOSE, code,
 reason)`` for the peer's close frame, and ``(ERROR, code, reason)`` for a frame that breaks the
-protocol, with the close code RFC 6455 asks for. The rules are the batched reader's
-(transport/reader.py), which tests/test_reader.py proves against Tornado's own reader: client
-frames must be masked; reserved bits, reserved opcodes, a fragmented or over-long control frame,
-a continuation of nothing and a new message inside a fragmented one are 1002; a text message
-that is not UTF-8 is 1007; a message over `max_message_size` (counted as soon as a frame's header
-says so, before its payload arrives) is 1009. A close frame's payload is checked too (RFC 6455
-7.1.5, 7.4): one byte, or a code no endpoint may send, is 1002; a reason that is not UTF-8 1007.
+protocol, with the close code RFC 6455 asks for. The events are the messages Tornado's own reader
+hands its handler (tests/test_frame_parser.py holds the parser to it), with these deliberate
+differences: client frames must be masked (RFC 6455 5.1; Tornado accepts unmasked ones), and a
+frame that breaks the protocol gets a code where Tornado drops the socket without a word (RFC
+6455 7.1.7): reserved bits, reserved opcodes, an unmasked frame, a fragmented or over-long control
+frame, a continuation of nothing and a new message inside a fragmented one are 1002; a text
+message that is not UTF-8 is 1007; a message over `max_message_size` (counted as soon as a
+frame's header says so, before its payload arrives) is 1009, as Tornado says too. A close frame's
+payload is checked (RFC 6455 7.1.5, 7.4): one byte, or a code no endpoint may send, is 1002; a
+reason that is not UTF-8 1007.
 
 After a CLOSE or an ERROR the parser is `done` and delivers nothing more. Once the server has
 sent its own close frame, `drain(data)` skips whatever follows without checking it, looking
-only for the peer's close frame (returned as a CLOSE event), as the batched reader does.
+only for the peer's close frame (returned as a CLOSE event).
 
 `feed` takes an optional work budget: it stops after that much work (a frame counts its bytes
 plus `FRAME_COST`) and leaves the rest buffered, with `more` set, so that a caller on an event
@@ -22,6 +28,7 @@ loop can give other sockets a turn before it calls `feed(b"")` again.
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 from tornado.util import _websocket_mask
@@ -32,6 +39,7 @@ CLOSE = 0x8
 PING = 0x9
 PONG = 0xA
 ERROR = -1
+FIN = 0x80  # the first byte's final-fragment bit
 
 # Work is counted so a caller can yield to its event loop after `YIELD_BYTES` of it: each frame
 # counts its bytes plus a fixed cost, since for small frames the per-frame handling dominates.
@@ -44,6 +52,49 @@ KNOWN_OPCODES = frozenset((0x0, TEXT, BINARY, CLOSE, PING, PONG))
 
 Event = tuple[Any, ...]
 _NO_LIMIT = 1 << 62
+
+
+# -- encoding ----------------------------------------------------------------------------------
+
+
+def server_frame(payload: bytes, head: int = FIN | TEXT) -> bytes:
+    """One unmasked server frame (RFC 6455 5.2); `head`, its first byte, is `FIN | opcode`: a
+    final text frame unless told otherwise.
+
+    The first byte comes whole, not built per call: a state is framed here once per room and
+    tick (through `FrameCache`), and a pong or a close once each, at no more cost than before
+    there was one encoder for all of them.
+    """
+    n = len(payload)
+    if n < 126:
+        return bytes((head, n)) + payload
+    if n < 65536:
+        return struct.pack("!BBH", head, 126, n) + payload
+    return struct.pack("!BBQ", head, 127, n) + payload
+
+
+class FrameCache:
+    """Frames a payload once however many sockets it goes to.
+
+    A room hands the same bytes object to every member in a row; the cache keeps the last
+    payload (so its identity cannot be reused) and its frame, so all but the first recipient
+    reuse the frame (the connections read `_payload` and `_frame` inline, per member).
+    """
+
+    __slots__ = ("_payload", "_frame")
+
+    def __init__(self) -> None:
+        self._payload = b""
+        self._frame = server_frame(b"")
+
+    def frame(self, payload: bytes) -> bytes:
+        if payload is not self._payload:
+            self._payload = payload
+            self._frame = server_frame(payload)
+        return self._frame
+
+
+# -- parsing -----------------------------------------------------------------------------------
 
 
 class FrameError(Exception):
@@ -64,7 +115,6 @@ def read_header(data: bytes | bytearray, pos: int, fragments: bytearray | None,
     message allowed, counted as soon as the header says so. `FrameError` for a frame that breaks
     the protocol: 1002 (reserved bits or opcodes, unmasked, a fragmented or over-long control
     frame, a continuation of nothing, a new message inside a fragmented one), 1009 (too big).
-    Both frame readers (`FrameParser`, the Tornado path's transport/reader.py) check here.
     """
     end = len(data)
     header = data[pos]

@@ -4,15 +4,14 @@
 anything is allocated; after the upgrade it hands frames to a `PlayerSession`. `SocketConnection`
 is the engine's `Connection`: it writes prebuilt frames straight to the stream, counts what the
 client has not received yet (the stream's queue and the kernel's), and `FrameCache` frames each
-broadcast payload once for all its recipients. With `--ws-transport protocol` the socket leaves
-Tornado after `open()` instead (transport/handoff.py) and `WireConnection` is the `Connection`.
+broadcast payload once for all its recipients. `SocketConnection` serves TLS sockets only, on
+Tornado's own reader: a plain TCP socket leaves Tornado after `open()` (transport/handoff.py)
+and `WireConnection` is its `Connection`.
 """
 
 from __future__ import annotations
 
 import logging
-import socket
-import struct
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,44 +28,10 @@ from game_server.storage.base import StorageError, User
 from game_server.transport.backlog import SendClock, unacked_bytes
 from game_server.transport.base import Services
 from game_server.transport.events import CLOSE_REPLACED
+from game_server.transport.frames import FrameCache
 from game_server.transport.handoff import HandoffProtocol13, WireConnection, can_hand_off
-from game_server.transport.reader import BatchedProtocol13
 
 log = logging.getLogger("arena.ws")
-
-def text_frame(payload: bytes) -> bytes:
-    """One unfragmented, unmasked server-to-client text frame (RFC 6455 section 5.2)."""
-    n = len(payload)
-    if n < 126:
-        return bytes((0x81, n)) + payload
-    if n < 65536:
-        return struct.pack("!BBH", 0x81, 126, n) + payload
-    return struct.pack("!BBQ", 0x81, 127, n) + payload
-
-
-def write_frame(stream: IOStream, idle_socket: socket.socket | None, frame: bytes) -> bool:
-    """Write one frame; False if the connection is gone.
-
-    With `idle_socket` (the plain-TCP socket of a stream that has nothing queued), the frame goes
-    to the kernel directly, skipping the stream's buffer and write Future; whatever the kernel
-    does not take goes through the stream, which keeps the order since nothing else is queued.
-    """
-    if idle_socket is not None:
-        try:
-            sent = idle_socket.send(frame)
-        except BlockingIOError:
-            sent = 0
-        except OSError:
-            return False  # the connection is gone; the stream's reader will see it close
-        if sent == len(frame):
-            return True
-        frame = frame[sent:]
-    try:
-        stream.write(frame)
-    except StreamClosedError:
-        return False
-    return True
-
 
 def queue_behind(stream: IOStream, frame: bytes) -> None:
     """Append `frame` to an open stream that already has bytes waiting, without a Future.
@@ -78,27 +43,6 @@ def queue_behind(stream: IOStream, frame: bytes) -> None:
     """
     stream._write_buffer.append(frame)
     stream._total_write_index += len(frame)
-
-
-class FrameCache:
-    """Frames a payload once however many sockets it goes to.
-
-    A room hands the same bytes object to every member in a row; the cache keeps the last
-    payload (so its identity cannot be reused) and its frame, so all but the first recipient
-    reuse the frame.
-    """
-
-    __slots__ = ("_payload", "_frame")
-
-    def __init__(self) -> None:
-        self._payload = b""
-        self._frame = text_frame(b"")
-
-    def frame(self, payload: bytes) -> bytes:
-        if payload is not self._payload:
-            self._payload = payload
-            self._frame = text_frame(payload)
-        return self._frame
 
 
 class SocketConnection(SendClock):
@@ -157,7 +101,8 @@ class SocketConnection(SendClock):
         self.written += len(frame)
         sock = self._socket
         if pending == 0 and sock is not None:
-            # write_frame's direct path, inlined: this runs for every member at every tick.
+            # Straight to the kernel while nothing is queued: this runs for every member at
+            # every tick.
             try:
                 sent = sock.send(frame)
             except BlockingIOError:
@@ -241,7 +186,7 @@ class GameSocket(tornado.websocket.WebSocketHandler):
     _by_seat = False
     _seat_session = ""  # the session hash a seat token named
     _seat: SeatPass | None = None  # what a genuine seat token named
-    # Where the batched reader sends text messages: the session's own `handle`, set in open().
+    # Where the asyncio path sends text messages: the session's own `handle`, set in open().
     on_text_message: Callable[[str], None] | None = None
 
     def initialize(self, services: Services, frames: FrameCache) -> None:
@@ -315,15 +260,11 @@ class GameSocket(tornado.websocket.WebSocketHandler):
         stock = super().get_websocket_protocol()
         if stock is None:
             return stock
-        config = self.services.config
-        if not config.batched_reader:
-            return stock  # Tornado's own reader: Tornado's own data path
         params = stock.params  # type: ignore[attr-defined]
-        if config.ws_transport == "protocol" and can_hand_off(self, params):
-            # After the handshake the socket leaves Tornado for an asyncio Protocol.
+        if can_hand_off(self, params):
+            # Plain TCP: after the handshake the socket leaves Tornado for an asyncio Protocol.
             return HandoffProtocol13(self, False, params)
-        # Same parameters as Tornado's own; only the frame reader differs (transport/reader.py).
-        return BatchedProtocol13(self, False, stock.params)  # type: ignore[attr-defined]
+        return stock  # TLS: Tornado's own reader and stream
 
     def open(self, *args: str, **kwargs: str) -> None:
         self.opened_at = time.time()
