@@ -33,6 +33,8 @@ from typing import Any
 
 from tornado.util import _websocket_mask
 
+from protocol.closes import CloseCode
+
 TEXT = 0x1
 BINARY = 0x2
 CLOSE = 0x8
@@ -122,18 +124,18 @@ def read_header(data: bytes | bytearray, pos: int, fragments: bytearray | None,
     opcode = header & 0x0F
     fin = header & 0x80
     if header & 0x70:  # reserved bits: an extension nobody negotiated
-        raise FrameError(1002, "reserved bits set")
+        raise FrameError(CloseCode.PROTOCOL_ERROR, "reserved bits set")
     if opcode not in KNOWN_OPCODES:
-        raise FrameError(1002, "unknown opcode")
+        raise FrameError(CloseCode.PROTOCOL_ERROR, "unknown opcode")
     if not second & 0x80:
-        raise FrameError(1002, "client frames must be masked")
+        raise FrameError(CloseCode.PROTOCOL_ERROR, "client frames must be masked")
     length = second & 0x7F
     head = 6  # 2 header bytes + 4 mask bytes
     if opcode & 0x8:
         if length >= 126:
-            raise FrameError(1002, "control frame too long")
+            raise FrameError(CloseCode.PROTOCOL_ERROR, "control frame too long")
         if not fin:
-            raise FrameError(1002, "fragmented control frame")
+            raise FrameError(CloseCode.PROTOCOL_ERROR, "fragmented control frame")
     if length == 126:
         if end - pos < 4:
             return None
@@ -146,11 +148,11 @@ def read_header(data: bytes | bytearray, pos: int, fragments: bytearray | None,
         head = 14
     if opcode == 0:
         if fragments is None:
-            raise FrameError(1002, "continuation of nothing")
+            raise FrameError(CloseCode.PROTOCOL_ERROR, "continuation of nothing")
     elif fragments is not None and not opcode & 0x8:
-        raise FrameError(1002, "new message inside a fragmented one")
+        raise FrameError(CloseCode.PROTOCOL_ERROR, "new message inside a fragmented one")
     if length + (len(fragments) if fragments is not None else 0) > max_size:
-        raise FrameError(1009, "message too big")
+        raise FrameError(CloseCode.MESSAGE_TOO_BIG, "message too big")
     return opcode, fin, head, length
 
 
@@ -251,7 +253,7 @@ class FrameParser:
                     events.append((TEXT, payload.decode("utf-8")))
                 except UnicodeDecodeError:
                     pos -= head + length  # the frame stays, for `drain` to skip
-                    events.append(self._fail(1007, "text message is not UTF-8"))
+                    events.append(self._fail(CloseCode.INVALID_DATA, "text message is not UTF-8"))
                     break
             elif opcode == CLOSE:
                 events.append(self._close(payload))
@@ -305,14 +307,14 @@ class FrameParser:
         if not payload:
             return (CLOSE, None, None)
         if len(payload) == 1:
-            return self._fail(1002, "close frame with a one-byte payload")
+            return self._fail(CloseCode.PROTOCOL_ERROR, "close frame with a one-byte payload")
         code = (payload[0] << 8) | payload[1]
         if not valid_close_code(code):
-            return self._fail(1002, "invalid close code")
+            return self._fail(CloseCode.PROTOCOL_ERROR, "invalid close code")
         try:
             reason = payload[2:].decode("utf-8") if len(payload) > 2 else None
         except UnicodeDecodeError:
-            return self._fail(1007, "close reason is not UTF-8")
+            return self._fail(CloseCode.INVALID_DATA, "close reason is not UTF-8")
         return (CLOSE, code, reason)
 
     def _fail(self, code: int, reason: str) -> Event:

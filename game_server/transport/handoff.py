@@ -38,6 +38,7 @@ from tornado.websocket import WebSocketHandler, WebSocketProtocol13, _WebSocketP
 from game_server.transport.backlog import SendClock, unacked_bytes
 from game_server.transport.frames import FrameCache, server_frame
 from game_server.transport.wire import PONG_BACKLOG, WebSocketWire
+from protocol.closes import CloseCode
 
 
 def can_hand_off(handler: WebSocketHandler, params: _WebSocketParams) -> bool:
@@ -182,6 +183,6 @@ class WireConnection(SendClock):
             wire.write(frame)  # kept until the transport exists
         return True
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
+    def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         self._handler.close(code, reason)
 

@@ -42,6 +42,7 @@ from game_server.transport.frames import (
     FrameParser,
     server_frame,
 )
+from protocol.closes import CloseCode
 
 # A pong is not queued behind this many bytes for a peer that is not reading (RFC 6455 5.5.3
 # lets an endpoint answer only some pings); the pinger is rate-limited by its session anyway.
@@ -205,7 +206,7 @@ class WebSocketWire(asyncio.Protocol):
                     continue
                 else:  # ERROR
                     self.close(event[1], event[2])
-                    if event[1] == 1009:
+                    if event[1] == CloseCode.MESSAGE_TOO_BIG:
                         self._end()  # not worth reading to the end
                     continue
                 if result is not None:
@@ -282,7 +283,7 @@ class WebSocketWire(asyncio.Protocol):
         `close_timeout` without one. The same contract as Tornado's `close`."""
         if not self.server_terminated:
             if code is None and reason is not None:
-                code = 1000  # "normal closure"
+                code = CloseCode.NORMAL
             payload = b"" if code is None else struct.pack(">H", code)
             if reason:
                 payload += reason.encode("utf-8")[:123]
@@ -330,7 +331,7 @@ class WebSocketWire(asyncio.Protocol):
         if self.server_terminated:
             return
         if not self._received_pong:
-            self.close(1000, "ping timed out")
+            self.close(CloseCode.NORMAL, "ping timed out")
             return
         wait = max(0.0, sent_at + self._ping_interval - self._loop.time())
         self._ping_handle = self._loop.call_later(wait, self._ping)

@@ -27,9 +27,9 @@ from game_server.engine.session import PlayerSession
 from game_server.storage.base import StorageError, User
 from game_server.transport.backlog import SendClock, unacked_bytes
 from game_server.transport.base import Services
-from game_server.transport.events import CLOSE_REPLACED
 from game_server.transport.frames import FrameCache
 from game_server.transport.handoff import HandoffProtocol13, WireConnection, can_hand_off
+from protocol.closes import CloseCode
 
 log = logging.getLogger("arena.ws")
 
@@ -121,7 +121,7 @@ class SocketConnection(SendClock):
             pass
         return True
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
+    def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         self._handler.close(code, reason)
 
 
@@ -282,7 +282,7 @@ class GameSocket(tornado.websocket.WebSocketHandler):
         previous = self.services.sockets.add(self)
         if previous is not None:
             # One live game connection per account: the newest wins (a reload, a second tab).
-            previous.close(CLOSE_REPLACED, "replaced by a newer connection")
+            previous.close(CloseCode.REPLACED, "replaced by a newer connection")
         if self.services.cluster.distributed:
             self.services.cluster.connected(self.current_user.id, self.socket_id,
                                             self.opened_at)
