@@ -1,9 +1,9 @@
 """The WebSocket tests that ship inside Tornado (`tornado.test.websocket_test`), with every server
-socket that can leave Tornado handed over to the asyncio protocol (`--ws-transport protocol`).
+socket that can leave Tornado handed over to the asyncio protocol, Arena's data path.
 
 Their handlers are Tornado's own; `get_websocket_protocol` is patched for the duration of each
-test so that a plain-TCP, uncompressed socket gets `HandoffProtocol13`, as `GameSocket` does
-under the flag.
+test so that a plain-TCP, uncompressed socket gets `HandoffProtocol13`, as `GameSocket` gives
+every such socket.
 """
 
 from __future__ import annotations
