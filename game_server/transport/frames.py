@@ -1,7 +1,7 @@
 """WebSocket frames on the server side, free of I/O: the one encoder and the one parser.
 
-`server_frame(payload, opcode)` is an unmasked, final server frame; `FrameCache` frames a
-broadcast payload once for all its recipients.
+`server_frame(payload, head)` is an unmasked server frame (a final text frame by default);
+`FrameCache` frames a broadcast payload once for all its recipients.
 
 `FrameParser.feed(data)` returns the events of every complete client frame the bytes so far make
 up: ``(TEXT, str)``, ``(BINARY, bytes)``, ``(PING, bytes)``, ``(PONG, bytes)``, ``(CLOSE, code,

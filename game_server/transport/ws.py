@@ -46,7 +46,7 @@ def queue_behind(stream: IOStream, frame: bytes) -> None:
 
 
 class SocketConnection(SendClock):
-    """The engine's `Connection` over one accepted WebSocket.
+    """The engine's `Connection` over a WebSocket that stays on Tornado's stream (under TLS).
 
     Frames go straight to the Tornado stream (`write_message` would frame again and wrap a task
     per call). The backlog is what the client has not received: bytes in the stream's queue
@@ -56,8 +56,7 @@ class SocketConnection(SendClock):
     stopped reading. `SendClock` (transport/backlog.py) tells the lag from the backlog.
     """
 
-    __slots__ = ("_handler", "_ws", "_stream", "_socket", "_raw", "_frames", "hard_backlog",
-                 "dropped")
+    __slots__ = ("_handler", "_ws", "_stream", "_raw", "_frames", "hard_backlog", "dropped")
 
     def __init__(self, handler: GameSocket, frames: FrameCache, hard_backlog: int) -> None:
         super().__init__()
@@ -65,9 +64,7 @@ class SocketConnection(SendClock):
         self._ws = handler.ws_connection  # fixed once the socket is open
         stream = self._ws.stream  # type: ignore[union-attr]
         self._stream = stream
-        # Plain TCP only: under TLS every byte must go through the SSL stream.
-        self._socket = stream.socket if type(stream) is IOStream else None
-        self._raw = stream.socket  # the kernel's queue, under TLS too (ciphertext: near enough)
+        self._raw = stream.socket  # the kernel's queue (ciphertext under TLS: near enough)
         self._frames = frames
         self.hard_backlog = hard_backlog
         self.dropped = 0
@@ -90,8 +87,7 @@ class SocketConnection(SendClock):
         stream = self._stream
         if ws.server_terminated or ws.client_terminated:  # type: ignore[union-attr]
             return True  # closing: nothing to send, and not a lag either
-        # A stream closed under us needs no check here: its socket object is closed (fd -1), so
-        # a direct send fails with OSError, and stream.write raises StreamClosedError.
+        # A stream closed under us needs no check here: stream.write raises StreamClosedError.
         if self.written - self._received > limit and self.backlog() > limit:
             self.dropped += 1
             return False
@@ -99,20 +95,7 @@ class SocketConnection(SendClock):
         frames = self._frames
         frame = frames._frame if data is frames._payload else frames.frame(data)
         self.written += len(frame)
-        sock = self._socket
-        if pending == 0 and sock is not None:
-            # Straight to the kernel while nothing is queued: this runs for every member at
-            # every tick.
-            try:
-                sent = sock.send(frame)
-            except BlockingIOError:
-                sent = 0
-            except OSError:
-                return True  # the connection is gone; its reader will see it close
-            if sent == len(frame):
-                return True
-            frame = frame[sent:]
-        elif pending and not stream.closed():
+        if pending and not stream.closed():
             queue_behind(stream, frame)
             return True
         try:
