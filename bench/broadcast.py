@@ -5,8 +5,9 @@ Starts an `ArenaServer` in this process, opens N real WebSockets to it from a he
 and discards everything so no kernel buffer fills), and times, in CPU time of this process:
 
 - the server's send path: for every server-side connection what `Room.tick` does for a member
-  (the backlog check, then `SocketConnection.send(payload)`: `FrameCache` frames the payload once
-  per round, then `IOStream.write`), with a new payload object every round as a real tick has;
+  (the backlog check, then `WireConnection.send_state(payload)`: `FrameCache` frames the payload
+  once per round, then the asyncio transport's `write`), with a new payload object every round
+  as a real tick has;
 - the floor: `socket.send(frame)` of the same frame on the same server-side sockets.
 
 Both run in alternation (`--repeats`) and the medians are printed, with their ratio.
@@ -42,7 +43,7 @@ from client.session import login_guest
 from game_server.app import ArenaServer
 from game_server.config import Config
 from game_server.games.arena import ArenaGame, ArenaRules
-from game_server.transport.ws import text_frame
+from game_server.transport.frames import server_frame
 from protocol import messages
 from protocol.codec import encode
 
@@ -175,7 +176,7 @@ def raw_round(socks: Sequence[socket.socket], short: list[int]) -> Callable[[byt
     """A round of `sock.send(frame)` on every socket (the frame is built once per round)."""
 
     def send_all(payload: bytes) -> None:
-        frame = text_frame(payload)
+        frame = server_frame(payload)
         size = len(frame)
         for sock in socks:
             try:
@@ -203,7 +204,7 @@ async def _wait_idle(handlers: Sequence[Any], within: float = 10.0) -> None:
     """Until no server-side stream has bytes waiting, so raw sends never cut into a frame."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        if not any(h.ws_connection is not None and h.ws_connection.stream.writing()
+        if not any(h.ws_connection is not None and h.ws_connection.wire.queued()
                    for h in handlers):
             return
         await asyncio.sleep(0.01)
@@ -218,8 +219,6 @@ def _server_config(data_dir: Path) -> Config:
         "max_connections_per_ip": 0,  # every socket comes from 127.0.0.1
         "ws_ping_interval": 3600.0,  # the drain process answers no pings
         "ws_ping_timeout": 3600.0,
-        # What this measures is Tornado's data path (the IOStream, the direct socket send).
-        "ws_transport": "tornado",
     }
     known = {f.name for f in dataclasses.fields(Config)}
     return Config(**{k: v for k, v in wanted.items() if k in known})
@@ -271,7 +270,9 @@ async def _run_phases(server: ArenaServer, payload: bytes, rounds: int, repeats:
                       seconds: float) -> dict[str, Any]:
     handlers = [h for h in server.services.sockets if h.session is not None]
     connections = [h.session.connection for h in handlers]
-    socks = [h.ws_connection.stream.socket for h in handlers]
+    # The sockets the asyncio transports write to (transport/handoff.py): nothing is queued in
+    # them between phases (`_wait_idle`), so raw sends never cut into a frame.
+    socks = [h.ws_connection.sock for h in handlers]
     n = len(connections)
     limit = getattr(server.config, "max_backlog_bytes", 1 << 30)
     server_path = server_path_round(connections, limit)
@@ -302,7 +303,7 @@ async def _run_phases(server: ArenaServer, payload: bytes, rounds: int, repeats:
     return {
         "connections": n,
         "payload_bytes": len(payload),
-        "frame_bytes": len(text_frame(payload)),
+        "frame_bytes": len(server_frame(payload)),
         "rounds": rounds,
         "repeats": repeats,
         "server_path_cpu_us": round(real_cpu, 2),
@@ -322,7 +323,7 @@ def render(result: dict[str, Any]) -> str:
         f"broadcast: {r['connections']} WebSockets, {r['payload_bytes']}-byte state "
         f"({r['frame_bytes']}-byte frame), {r['repeats']} x {r['rounds']} rounds per path "
         f"(alternating; medians)",
-        f"  server send path  (backlog check + SocketConnection.send -> IOStream.write): "
+        f"  server send path  (backlog check + WireConnection.send -> transport.write):  "
         f"{r['server_path_cpu_us']:6.2f} µs CPU per recipient "
         f"(wall {r['server_path_wall_us']:.2f})",
         f"  floor             (socket.send of the same frame, same sockets):            "

@@ -1,7 +1,6 @@
 """`python -m bench.floor`: Arena against its bare transport floor, in one run.
 
-Runs Arena on each data path (`arena`: `--ws-transport tornado`, `arena-protocol`:
-`--ws-transport protocol`; hardening on, `--max-connections-per-ip 0`) and the floor
+Runs Arena (`arena`: hardening on, `--max-connections-per-ip 0`) and the floor
 (`python -m bench.floor_server`: the same login and messages, no game, no storage) as fresh
 processes pinned to CPU 0, each driven by the same load generator (`bench.loadgen`) pinned to
 CPU 1. `--servers` picks which. By default one at a time (for each player count going up, every
@@ -9,7 +8,7 @@ other round mirrored, going down); `--side-by-side` runs them all at once in eve
 with a load generator of its own and the windows opened together (`bench/floor_runs.py`). The
 floor's states are sized to the average state Arena sent in its latest run. Per run: server CPU
 per player-second over the measured window, ping RTT, states/s per player, RSS growth per player
-and bytes sent per player-second; then medians across rounds and each Arena's ratio to the
+and bytes sent per player-second; then medians across rounds and Arena's ratio to the
 floor. Writes `<date>-floor.json` and `.md` into `bench/results/` (or `--out`); `--profile` adds
 a py-spy flame graph of one extra Arena run.
 """
@@ -204,7 +203,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.side_by_side and len(servers) < 2:
         parser.error("--side-by-side needs at least two --servers")
     if args.profile and not any(k in ARENAS for k in servers):
-        parser.error("--profile profiles an Arena: put arena or arena-protocol in --servers")
+        parser.error("--profile profiles Arena: put arena in --servers")
     return args
 
 

@@ -11,8 +11,10 @@ from typing import Any
 
 from bench.report import machine_line, num, rounded, write_report_files
 
-SERVERS = ("arena", "arena-protocol", "floor")  # the order of a round; Arena kinds first
-ARENAS = ("arena", "arena-protocol")  # Arena with --ws-transport tornado / protocol
+SERVERS = ("arena", "floor")  # the order of a round; Arena first
+# The Arena kinds: one since Arena has one data path (results before that also have
+# "arena-protocol"; their "arena" was Tornado's data path).
+ARENAS = ("arena",)
 FLOOR = "floor"
 SHARED_CPU_LIMIT = 85.0  # side by side: % of CPU 0 the servers may use together and not compete
 LOADGEN_BUSY_PERCENT = 80.0  # above this the load generator may be the limit
@@ -228,8 +230,7 @@ def _setup_text(report: Mapping[str, Any]) -> str:
                  "mirrored (the other way round, going down)")
     return (
         "Setup: Arena (`python -m game_server --max-connections-per-ip 0`, every other limit at "
-        "its default; `arena` with `--ws-transport tornado`, `arena-protocol` with "
-        "`--ws-transport protocol`) and the floor (`python -m bench.floor_server`, states sized "
+        "its default) and the floor (`python -m bench.floor_server`, states sized "
         f"to Arena's average in its latest run) in fresh processes, {order}; "
         f"rounds: {c['rounds']}; each run: ramp, {c['warmup']:g} s warm-up, {c['seconds']:g} s "
         f"measured; {c['pinning']}. Load generator: {report.get('loadgen') or 'bench.loadgen'}."

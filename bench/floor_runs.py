@@ -115,7 +115,6 @@ class FloorBench:
                 sys.executable, "-m", "game_server", "--host", "127.0.0.1", "--port", "0",
                 "--data-dir", str(self.workdir / f"arena-{self.runs}"),
                 "--max-connections-per-ip", "0", "--log-level", "info",
-                "--ws-transport", "protocol" if kind == "arena-protocol" else "tornado",
             ]
             listening = LISTENING["arena"]
         else:

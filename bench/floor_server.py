@@ -1,8 +1,9 @@
 """`python -m bench.floor_server`: the transport floor Arena is measured against.
 
 Tornado with the known-good choices (TCP_NODELAY, one `PeriodicCallback` per room, uvloop,
-states encoded and framed once per tick and written straight to the stream, Arena's batched
-frame reader, 16 KiB frames, no compression) and nothing else: the same HTTP login and `/ws`
+states encoded and framed once per tick, Arena's data path: after the handshake the socket leaves
+Tornado for Arena's asyncio protocol and frames go straight to its transport, 16 KiB frames, no
+compression) and nothing else: the same HTTP login and `/ws`
 messages as Arena, rooms of 20 (join-or-create), a state of a configured size to every member at
 20 Hz, `pong` at once, the latest `input` per player kept. No game, no storage, no limits.
 
@@ -27,12 +28,11 @@ import tornado.web
 import tornado.websocket
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import PeriodicCallback
-from tornado.iostream import IOStream
 from tornado.netutil import bind_sockets
 from tornado.websocket import WebSocketProtocol
 
-from game_server.transport.reader import BatchedProtocol13
-from game_server.transport.ws import text_frame, write_frame
+from game_server.transport.frames import server_frame
+from game_server.transport.handoff import HandoffProtocol13, can_hand_off
 
 SESSION_COOKIE = "arena_session"
 DEFAULT_STATE_BYTES = 460  # about what Arena sent per state when this was written
@@ -87,13 +87,13 @@ class Room:
         self.tick += 1
         # Encoded once and framed once per tick, written straight to every member's stream.
         payload = state_head(self.tick, int(time.time() * 1000)) + self._body
-        frame = text_frame(payload)
+        frame = server_frame(payload)
         sent = 0
         for member in self.members:
             ws = member.ws_connection
             if ws is None:
                 continue
-            if not send_frame(ws.stream, frame):  # type: ignore[attr-defined]
+            if not send_frame(ws, frame):
                 continue
             sent += 1
         counters = self._counters
@@ -101,13 +101,21 @@ class Room:
         counters["state_bytes_sent"] += sent * len(payload)  # payload bytes, as Arena counts
 
 
-def send_frame(stream: IOStream, frame: bytes) -> bool:
-    """Arena's own write path (`game_server.transport.ws.write_frame`): straight to the socket
-    when the stream is idle, so the floor keeps every transport choice Arena makes."""
-    if stream.closed():
+def send_frame(ws: WebSocketProtocol, frame: bytes) -> bool:
+    """Arena's own write path (`WireConnection.send_state`): straight to the asyncio transport
+    (or into the wire until it exists), so the floor keeps every transport choice Arena makes."""
+    if ws.is_closing():
         return False
-    idle = stream._total_write_index == stream._total_write_done_index
-    return write_frame(stream, stream.socket if idle and type(stream) is IOStream else None, frame)
+    if isinstance(ws, HandoffProtocol13):
+        wire = ws.wire
+        transport = wire.transport
+        if transport is not None:
+            transport.write(frame)
+        else:
+            wire.write(frame)
+    else:  # a socket that could not leave Tornado: its own stream
+        ws.stream.write(frame)  # type: ignore[attr-defined]
+    return True
 
 
 class Rooms:
@@ -205,7 +213,8 @@ class FloorSocket(tornado.websocket.WebSocketHandler):
         stock = super().get_websocket_protocol()
         if stock is None:
             return None
-        return BatchedProtocol13(self, False, stock.params)  # type: ignore[attr-defined]
+        params = stock.params  # type: ignore[attr-defined]
+        return HandoffProtocol13(self, False, params) if can_hand_off(self, params) else stock
 
     def open(self, *args: str, **kwargs: str) -> None:
         self.set_nodelay(True)
@@ -237,7 +246,7 @@ class FloorSocket(tornado.websocket.WebSocketHandler):
         ws = self.ws_connection
         if ws is None or ws.is_closing():
             return
-        send_frame(ws.stream, text_frame(orjson.dumps(msg)))  # type: ignore[attr-defined]
+        send_frame(ws, server_frame(orjson.dumps(msg)))
 
 
 def build_app(rooms: Rooms, cookie_secret: str | None = None) -> tornado.web.Application:

@@ -43,6 +43,7 @@ from bench.wsframes import (
     close_code,
     redirect_target,
 )
+from protocol.closes import CloseCode
 
 if TYPE_CHECKING:
     from bench.loadgen import LoadRun
@@ -294,7 +295,7 @@ class Player:
         if transport is None or transport.is_closing():
             return
         if self._handshake is None:
-            transport.write(client_frame(struct.pack("!H", 1000), self.mask, OP_CLOSE))
+            transport.write(client_frame(struct.pack("!H", CloseCode.NORMAL), self.mask, OP_CLOSE))
         transport.close()
 
     def _refuse_for_good(self, kind: str) -> None:
@@ -428,6 +429,6 @@ class Player:
         if self.transport is None or self.transport.is_closing():
             return
         if self._handshake is None:
-            self.send(struct.pack("!H", 1000), OP_CLOSE)
+            self.send(struct.pack("!H", CloseCode.NORMAL), OP_CLOSE)
         else:
             self.transport.close()

@@ -30,6 +30,7 @@ from bench.locust_wire import (
     websocket_url,
 )
 from bench.wsframes import MAX_REDIRECTS, OP_CLOSE, OP_PING, OP_TEXT, redirect_target
+from protocol.closes import CloseCode
 
 XSRF_COOKIE = "_xsrf"
 CONNECT_TIMEOUT = 10.0  # seconds for the TCP connect + handshake, and again for `joined`
@@ -239,7 +240,7 @@ class GamePlayer(HttpUser):
             self._ws = None
         try:
             if ws.sock is not None:
-                ws.send_close(1000)
+                ws.send_close(CloseCode.NORMAL)
         except (OSError, websocket.WebSocketException):
             pass
         finally:
@@ -326,7 +327,7 @@ class GamePlayer(HttpUser):
             return
         try:
             if ws.sock is not None and wait_for_close:
-                ws.send_close(1000)
+                ws.send_close(CloseCode.NORMAL)
                 # Read until the server's close frame (bounded), so both sides close cleanly.
                 with gevent.Timeout(CLOSE_GRACE, False):
                     while True:

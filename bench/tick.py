@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from game_server.engine.room import Room
 from game_server.games.arena import ArenaRules
 from game_server.games.arena_mode import arena_spec
+from protocol.closes import CloseCode
 
 
 class NullConnection:
@@ -30,7 +31,7 @@ class NullConnection:
     def send(self, data: bytes) -> None:
         self.sent += len(data)
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
+    def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         pass
 
     def backlog(self) -> int:

@@ -40,6 +40,7 @@ from client.policies import (
 )
 from client.report import BotReport, BotStats
 from client.session import ArenaError, ArenaSocket, login_guest
+from protocol.closes import CloseCode
 
 PROG = "game-bots"
 PING_INTERVAL = 1.0
@@ -47,7 +48,7 @@ JOIN_TIMEOUT = 10.0  # how long to wait for `joined` after sending `join`
 RECONNECT_ATTEMPTS = 8  # after a dropped connection; 0.25 s doubling to 4 s apart, jittered
 # Closes after which a player would not come back on its own: replaced by a newer connection,
 # logged out, closed for flooding.
-FINAL_CLOSES = (4001, 4003, 1008)
+FINAL_CLOSES = (CloseCode.REPLACED, CloseCode.SESSION_ENDED, CloseCode.POLICY_VIOLATION)
 MAX_PENDING_PINGS = 32  # unanswered pings older than this many are forgotten
 UNREADABLE = "<unreadable message>"  # error key for frames we could not decode or apply
 

@@ -15,13 +15,13 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from client.session import (
-    CLOSE_SESSION_ENDED,
     DEFAULT_TIMEOUT,
     ArenaError,
     ArenaSocket,
     with_seat,
     without_seat,
 )
+from protocol.closes import CloseCode
 
 MAX_REDIRECTS = 3  # redirects followed in one join attempt; one more is a JoinError
 DEFAULT_SEAT_SECONDS = 5.0  # a redirect's seat is held this long when it does not say
@@ -80,7 +80,7 @@ class GameSocket(Protocol):
     async def recv(self) -> dict[str, Any] | None: ...
 
     async def aclose(
-        self, code: int = 1000, reason: str | None = None, *, grace: float = 2.0
+        self, code: int = CloseCode.NORMAL, reason: str | None = None, *, grace: float = 2.0
     ) -> None: ...
 
 
@@ -149,7 +149,7 @@ async def join_following(
         nonlocal current
         old, current = current, None
         if old is not None:
-            await old.aclose(1000, grace=close_grace)
+            await old.aclose(CloseCode.NORMAL, grace=close_grace)
         current = await connect(url)
         return current
 
@@ -165,9 +165,9 @@ async def join_following(
                     return Joined(current, msg, without_seat(current.url), redirects, fallbacks,
                                   errors)
                 code = str(msg.get("code")) if msg is not None and kind == "error" else None
-                if msg is None and current.close_code == CLOSE_SESSION_ENDED:
+                if msg is None and current.close_code == CloseCode.SESSION_ENDED:
                     raise JoinError("the login session was ended (close code 4003)",
-                                    code="session_ended", close_code=CLOSE_SESSION_ENDED)
+                                    code="session_ended", close_code=CloseCode.SESSION_ENDED)
                 if claiming_from is not None and (msg is None or code in _SEAT_REFUSALS):
                     # The seat was not had: matchmake again on the server that sent us.
                     if code is not None:
@@ -242,7 +242,7 @@ async def _close_unless(current: GameSocket | None, given: GameSocket, grace: fl
     """Close `current` when `join_following` opened it (the caller's own socket is theirs)."""
     if current is not None and current is not given:
         try:
-            await asyncio.shield(current.aclose(1000, grace=grace))
+            await asyncio.shield(current.aclose(CloseCode.NORMAL, grace=grace))
         except (asyncio.CancelledError, Exception):  # a best-effort close
             pass
 

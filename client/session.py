@@ -23,11 +23,12 @@ from tornado.websocket import (
     websocket_connect,
 )
 
+from protocol.closes import CloseCode
+
 SESSION_COOKIE = "arena_session"
 XSRF_COOKIE = "_xsrf"
 DEFAULT_TIMEOUT = 20.0
 DEFAULT_MAX_MESSAGE_SIZE = 1 << 20
-CLOSE_SESSION_ENDED = 4003  # the login session was ended (logout on any process)
 
 
 class ArenaError(Exception):
@@ -312,12 +313,12 @@ class ArenaSocket:
             raise ValueError(f"server sent a {type(msg).__name__}, not an object")
         return msg
 
-    def close(self, code: int = 1000, reason: str | None = None) -> None:
+    def close(self, code: int = CloseCode.NORMAL, reason: str | None = None) -> None:
         """Start a clean close (send our close frame); safe to call more than once."""
         self._connection.close(code, reason)
 
     async def aclose(
-        self, code: int = 1000, reason: str | None = None, *, grace: float = 2.0
+        self, code: int = CloseCode.NORMAL, reason: str | None = None, *, grace: float = 2.0
     ) -> None:
         """Close and wait up to `grace` seconds for the server's close frame.
 

@@ -130,9 +130,6 @@ def parse_config(
         "failed logins from one address within the window before 429", int)
     add("login-failure-window", defaults.login_failure_window,
         "seconds failed logins are remembered", float)
-    add("ws-transport", defaults.ws_transport,
-        "what drives a game socket after the handshake: tornado (its IOStream) or protocol "
-        "(an asyncio Protocol; plain TCP only, TLS sockets stay on tornado)")
     add("log-level", "info", "debug, info, warning or error")
     def switch(flag: str, help_text: str) -> None:
         default = _env(environ, flag, "") not in ("", "0", "false")
@@ -141,8 +138,6 @@ def parse_config(
     switch("no-uvloop", "run on asyncio's default event loop instead of uvloop")
     switch("xheaders", "behind a reverse proxy: take client addresses (per-address limits) "
            "from X-Real-IP / X-Forwarded-For; never without a proxy that sets them")
-    switch("stock-reader", "read WebSocket frames with Tornado's own reader, not Arena's "
-           "(so on Tornado's data path, whatever --ws-transport says)")
     parser.add_argument(
         "--game", action="append", metavar="MODULE:ATTR",
         default=[g.strip() for g in _env(environ, "games", "").split(",") if g.strip()],
@@ -181,8 +176,6 @@ def parse_config(
         max_connections_per_ip=args.max_connections_per_ip,
         max_messages_per_second=args.max_messages_per_second,
         max_chats_per_second=args.max_chats_per_second,
-        batched_reader=not args.stock_reader,
-        ws_transport=args.ws_transport,
         games=tuple(args.game),
         xheaders=args.xheaders,
         uvloop=not args.no_uvloop,
@@ -205,7 +198,7 @@ async def serve(config: Config, shared_sockets: list[socket.socket] | None = Non
         loop.add_signal_handler(sig, stop.set)
     log.info(
         "Arena listening on %s%s (public %s, %s presence, tick %d Hz, %d players a room, "
-        "data in %s, %s loop, WebSocket transport %s)",
+        "data in %s, %s loop)",
         server.url,
         "".join(f" and :{s.getsockname()[1]}" for s in (shared_sockets or [])[:1]),
         server.public_url,
@@ -214,7 +207,6 @@ async def serve(config: Config, shared_sockets: list[socket.socket] | None = Non
         config.max_players,
         config.data_dir,
         type(loop).__module__.split(".")[0],
-        config.ws_transport,
     )
     await stop.wait()
     log.info("shutting down")

@@ -49,8 +49,10 @@ from game_server.transport.auth import SessionAuth
 from game_server.transport.base import Services
 from game_server.transport.events import SocketEvents
 from game_server.transport.files import ClientFileHandler, GameFileHandler
-from game_server.transport.ws import FrameCache, GameSocket, SocketRegistry
+from game_server.transport.frames import FrameCache
+from game_server.transport.ws import GameSocket, SocketRegistry
 from protocol import messages
+from protocol.closes import CloseCode
 from protocol.codec import encode
 
 log = logging.getLogger("arena")
@@ -293,7 +295,7 @@ class ArenaServer:
         except TimeoutError:
             log.warning("could not leave the presence within %.0f s", grace)
         for handler in self.services.sockets:
-            handler.close(1001, "server shutting down")
+            handler.close(CloseCode.GOING_AWAY, "server shutting down")
         if self._http is not None:
             try:
                 await asyncio.wait_for(self._http.close_all_connections(), grace)

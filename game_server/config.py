@@ -13,7 +13,6 @@ from pathlib import Path
 
 COOKIE_SECRET_FILE = "cookie_secret"
 DATABASE_FILE = "arena.sqlite3"
-WS_TRANSPORTS = ("tornado", "protocol")
 
 
 @dataclass(frozen=True)
@@ -47,9 +46,6 @@ class Config:
     max_connections_per_ip: int = 32
     max_messages_per_second: float = 30.0
     max_chats_per_second: float = 1.0
-    batched_reader: bool = True
-    # After the handshake: Tornado's IOStream ("tornado") or an asyncio Protocol ("protocol").
-    ws_transport: str = "protocol"
     # Games besides the shipped and pip-installed ones: "package.module:attr" (--game).
     games: tuple[str, ...] = ()
     uvloop: bool = True
@@ -85,8 +81,6 @@ class Config:
             raise ValueError("--presence-ttl and --seat-ttl must be more than 0")
         if self.max_connections_per_ip < 0:
             raise ValueError("--max-connections-per-ip must be 0 (no limit) or more")
-        if self.ws_transport not in WS_TRANSPORTS:
-            raise ValueError("--ws-transport must be one of: " + ", ".join(WS_TRANSPORTS))
         if self.max_messages_per_second <= 0 or self.max_chats_per_second <= 0:
             raise ValueError("message and chat rates must be more than 0")
         if not self.cookie_secret or any(

@@ -21,7 +21,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HT
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from game_server.app import ArenaServer
-from game_server.config import WS_TRANSPORTS, Config
+from game_server.config import Config
 from game_server.storage.passwords import PasswordHasher
 
 TEST_SECRET = "test-secret-" + "x" * 40
@@ -225,26 +225,51 @@ def make_config(data_dir: Path, **overrides: Any) -> Config:
 
 
 @pytest.fixture
-def ws_transport() -> str:
-    """The `--ws-transport` the `server` fixture runs. A test module that must hold on both
-    overrides it with `both_ws_transports` (`ws_transport = both_ws_transports`)."""
-    return Config.ws_transport
-
-
-@pytest.fixture(params=WS_TRANSPORTS)
-def both_ws_transports(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
-@pytest.fixture
-async def server(tmp_path: Path, ws_transport: str) -> AsyncIterator[ArenaServer]:
-    srv = ArenaServer(make_config(tmp_path / "data", ws_transport=ws_transport),
-                      passwords=PasswordHasher(n=2**10))
+async def server(tmp_path: Path) -> AsyncIterator[ArenaServer]:
+    srv = ArenaServer(make_config(tmp_path / "data"), passwords=PasswordHasher(n=2**10))
     await srv.start()
     try:
         yield srv
     finally:
         await srv.stop()
+
+
+@asynccontextmanager
+async def tls_listener(srv: ArenaServer, cert_dir: Path) -> AsyncIterator[str]:
+    """`srv`'s application also served over TLS (a self-signed certificate made by ``openssl``
+    for 127.0.0.1) on a free port of its own; yields its https:// URL. Arena serves plain HTTP
+    and leaves TLS to a proxy, but an application embedding it may serve TLS itself: its game
+    sockets stay on Tornado's own reader and stream (transport/ws.py)."""
+    import shutil
+    import ssl
+
+    from tornado.httpserver import HTTPServer
+    from tornado.netutil import bind_sockets
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        message = "openssl not found; install it with: apt-get install -y openssl"
+        if os.environ.get("CI"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    cert, key = cert_dir / "tls-cert.pem", cert_dir / "tls-key.pem"
+    made = await asyncio.create_subprocess_exec(
+        openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await made.communicate()
+    assert made.returncode == 0, err.decode(errors="replace")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    sockets = bind_sockets(0, "127.0.0.1")
+    http = HTTPServer(srv.app, ssl_options=context)
+    http.add_sockets(sockets)
+    try:
+        yield f"https://127.0.0.1:{sockets[0].getsockname()[1]}"
+    finally:
+        http.stop()
+        await http.close_all_connections()
 
 
 class Browserless:
@@ -308,7 +333,8 @@ class Browserless:
         headers = {"Cookie": self.cookie_header() if cookie is None else cookie}
         if origin is not None:
             headers["Origin"] = origin
-        ws = await websocket_connect(HTTPRequest(self.ws_base + "/ws", headers=headers))
+        ws = await websocket_connect(HTTPRequest(self.ws_base + "/ws", headers=headers,
+                                                 validate_cert=self.validate_cert))
         self.sockets.append(ws)
         return ws
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from game_server.transport.events import CLOSE_REPLACED, SocketEvents
+from game_server.transport.events import SocketEvents
+from protocol.closes import CloseCode
 
 
 @dataclass
@@ -37,7 +38,7 @@ def test_an_event_about_a_newer_socket_closes_the_older_one_here() -> None:
     mine = FakeSocket("a/1", opened_at=100.0)
     events = SocketEvents(OneSocketRegistry(mine), "a")  # type: ignore[arg-type]
     events.connected(7, "b/1", 101.0)
-    assert mine.closed == [CLOSE_REPLACED]
+    assert mine.closed == [CloseCode.REPLACED]
 
 
 def test_both_processes_agree_which_of_two_sockets_opened_at_once_survives() -> None:

@@ -18,10 +18,7 @@ import orjson
 import pytest
 
 from bench.wsframes import OP_CLOSE, OP_TEXT, client_frame
-from tests.conftest import REPO, both_ws_transports
-
-# Every test here runs on both --ws-transport paths.
-ws_transport = both_ws_transports
+from tests.conftest import REPO
 
 MAX_GAP = 0.050  # the longest the server's loop may go without a turn during a flood
 FLOOD_SECONDS = 6.0

@@ -300,28 +300,28 @@ def test_floor_run_writes_the_report(tmp_path: Path):
 
 def test_side_by_side_run_measures_both_servers_at_once(tmp_path: Path):
     out = tmp_path / "results"
-    report, markdown = run_floor(out, "--servers", "arena-protocol,floor", "--side-by-side",
+    report, markdown = run_floor(out, "--servers", "arena,floor", "--side-by-side",
                        "--warm-runs", "0")
     assert report["config"]["mode"] == "side-by-side"
     runs = report["runs"]
-    assert [r["server"] for r in runs] == ["arena-protocol", "floor"]
+    assert [r["server"] for r in runs] == ["arena", "floor"]
     for run in runs:
         assert_clean_run(run)
         assert run["side_by_side"] is True and run["round"] == 1
     assert runs[0]["group"] == runs[1]["group"]
     [row] = report["summary"]
-    ratio = row["ratios"]["arena-protocol"]
+    ratio = row["ratios"]["arena"]
     assert ratio == round(runs[0]["cpu_us_per_player_second"]
                           / runs[1]["cpu_us_per_player_second"], 3)
-    assert row["round_ratios"] == {"arena-protocol": [ratio]}
+    assert row["round_ratios"] == {"arena": [ratio]}
     [shared] = report["rounds"]
-    assert shared["ratios"] == {"arena-protocol": ratio}
+    assert shared["ratios"] == {"arena": ratio}
     assert shared["cpu0_percent"] == round(
         runs[0]["server_cpu_percent"] + runs[1]["server_cpu_percent"], 1)
-    assert f"arena-protocol {runs[0]['cpu_us_per_player_second']:,.0f} µs = " in (
+    assert f"arena {runs[0]['cpu_us_per_player_second']:,.0f} µs = " in (
         report["headline"][0])
     assert "side by side: each round starts" in markdown
-    assert "## Each round (side by side)" in markdown and "arena-protocol / floor" in markdown
+    assert "## Each round (side by side)" in markdown and "arena / floor" in markdown
 
 
 def _run(server: str, round_no: int, cpu: float, **more: object) -> dict[str, Any]:
@@ -330,65 +330,62 @@ def _run(server: str, round_no: int, cpu: float, **more: object) -> dict[str, An
 
 
 def test_summary_takes_medians_and_pairs_rounds():
-    runs = [_run("arena", 1, 900.0), _run("arena-protocol", 1, 300.0), _run("floor", 1, 600.0),
-            _run("arena", 2, 700.0), _run("arena-protocol", 2, 490.0), _run("floor", 2, 700.0),
+    runs = [_run("arena", 1, 900.0), _run("floor", 1, 600.0),
+            _run("arena", 2, 700.0), _run("floor", 2, 700.0),
             _run("arena", 0, 5000.0, profiled=True), _run("floor", 0, 1.0, warm_up=True)]
     [row] = floor_report.summarize(runs)
-    assert row["servers"] == ["arena", "arena-protocol", "floor"]
+    assert row["servers"] == ["arena", "floor"]
     assert row["arena"]["cpu_us_per_player_second"] == 800.0
-    assert row["arena-protocol"]["cpu_us_per_player_second"] == 395.0
     assert row["floor"]["cpu_us_per_player_second"] == 650.0
-    assert row["ratios"] == {"arena": round(800 / 650, 3), "arena-protocol": round(395 / 650, 3)}
-    assert row["round_ratios"] == {"arena": [1.5, 1.0], "arena-protocol": [0.5, 0.7]}
+    assert row["ratios"] == {"arena": round(800 / 650, 3)}
+    assert row["round_ratios"] == {"arena": [1.5, 1.0]}
     [line] = floor_report.headline_lines([row])
     assert "arena 800 µs = 1.23x the floor (each round 1.00 to 1.50x, median 1.25x)" in line
-    assert ("arena-protocol 395 µs = 0.61x the floor (each round 0.50 to 0.70x, median 0.60x)"
-            in line)
 
 
 def test_side_by_side_rounds_warn_when_the_servers_competed_for_the_cpu():
-    def together(group: int, round_no: int, cpus: tuple[float, float, float]) -> list[dict]:
+    def together(group: int, round_no: int, cpus: tuple[float, float]) -> list[dict]:
         return [_run(kind, round_no, cpu_us, group=group, side_by_side=True,
                      server_cpu_percent=percent)
-                for kind, cpu_us, percent in zip(floor_report.SERVERS, (600.0, 420.0, 600.0),
+                for kind, cpu_us, percent in zip(floor_report.SERVERS, (420.0, 600.0),
                                                  cpus, strict=True)]
 
-    runs = [*together(1, 0, (50.0, 40.0, 50.0)),  # a warm-up: not a measured round
-            *together(2, 1, (30.0, 20.0, 30.0)), *together(3, 2, (40.0, 20.0, 30.0))]
-    for run in runs[:3]:
+    runs = [*together(1, 0, (50.0, 50.0)),  # a warm-up: not a measured round
+            *together(2, 1, (50.0, 30.0)), *together(3, 2, (50.0, 40.0))]
+    for run in runs[:2]:
         run["warm_up"] = True
     rounds = floor_report.shared_rounds(runs)
     assert [(r["round"], r["cpu0_percent"], r["contended"]) for r in rounds] == [
         (1, 80.0, False), (2, 90.0, True)]
-    assert rounds[0]["ratios"] == {"arena": 1.0, "arena-protocol": 0.7}
+    assert rounds[0]["ratios"] == {"arena": 0.7}
     lines = floor_report.headline_lines(floor_report.summarize(runs), rounds)
     assert [line for line in lines if line.startswith("warning")] == [
         "warning: 400 players round 2: the servers used 90.0% of CPU 0 together (over 85% of "
         "a core), so they competed for it: these figures are not clean"]
 
 
-def test_plan_for_three_servers_mirrors_every_other_round():
+def test_plan_for_both_servers_mirrors_every_other_round():
     assert floor.plan(floor.Options(players=[8, 4], rounds=2)) == [
-        (("arena",), 4, 1), (("arena-protocol",), 4, 1), (("floor",), 4, 1),
-        (("arena",), 8, 1), (("arena-protocol",), 8, 1), (("floor",), 8, 1),
-        (("floor",), 8, 2), (("arena-protocol",), 8, 2), (("arena",), 8, 2),
-        (("floor",), 4, 2), (("arena-protocol",), 4, 2), (("arena",), 4, 2)]
+        (("arena",), 4, 1), (("floor",), 4, 1),
+        (("arena",), 8, 1), (("floor",), 8, 1),
+        (("floor",), 8, 2), (("arena",), 8, 2),
+        (("floor",), 4, 2), (("arena",), 4, 2)]
 
 
 def test_plan_side_by_side_runs_every_server_of_a_round_together():
     options = floor.Options(players=[8, 4], rounds=3, side_by_side=True,
-                            servers=("arena-protocol", "floor"))
+                            servers=("arena", "floor"))
     assert floor.plan(options) == [
-        (("arena-protocol", "floor"), 4, 1), (("arena-protocol", "floor"), 8, 1),
-        (("floor", "arena-protocol"), 8, 2), (("floor", "arena-protocol"), 4, 2),
-        (("arena-protocol", "floor"), 4, 3), (("arena-protocol", "floor"), 8, 3)]
+        (("arena", "floor"), 4, 1), (("arena", "floor"), 8, 1),
+        (("floor", "arena"), 8, 2), (("floor", "arena"), 4, 2),
+        (("arena", "floor"), 4, 3), (("arena", "floor"), 8, 3)]
 
 
 @pytest.mark.parametrize("argv, message", [
     (["--servers", "arena,nginx"], "--servers takes each of"),
     (["--servers", "floor,floor"], "--servers takes each of"),
     (["--servers", "floor", "--side-by-side"], "--side-by-side needs at least two"),
-    (["--servers", "floor", "--profile"], "--profile profiles an Arena"),
+    (["--servers", "floor", "--profile"], "--profile profiles Arena"),
 ])
 def test_bad_server_choices_are_clear_errors(argv: list[str], message: str,
                                              capsys: pytest.CaptureFixture[str]):
@@ -397,6 +394,5 @@ def test_bad_server_choices_are_clear_errors(argv: list[str], message: str,
     assert message in capsys.readouterr().err
 
 
-def test_servers_run_arenas_first_whatever_the_order_given():
-    assert floor.parse_args(["--servers", "floor,arena-protocol"]).server_list == (
-        "arena-protocol", "floor")
+def test_servers_run_arena_first_whatever_the_order_given():
+    assert floor.parse_args(["--servers", "floor,arena"]).server_list == ("arena", "floor")

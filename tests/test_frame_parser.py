@@ -1,9 +1,9 @@
 """The I/O-free frame parser (transport/frames.py) against Tornado's own reader.
 
-The same random streams as tests/test_reader.py, split at random points (hypothesis): the
-parser's events must be what Tornado's `WebSocketProtocol13` hands its handler, and where a
-stream breaks the protocol, the parser's close code is the RFC's (the batched reader's, which
-test_reader.py holds to Tornado's where Tornado sends one at all).
+Random streams (tests/ws_streams.py), split at random points (hypothesis): the parser's events
+must be what Tornado's `WebSocketProtocol13` hands its handler, and where a stream breaks the
+protocol, the parser's close code is Tornado's where Tornado sends one at all (1009), else the
+one RFC 6455 asks for, where Tornado drops the socket without a word.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from game_server.transport.frames import (
     TEXT,
     FrameParser,
 )
-from tests.test_reader import (
+from tests.ws_streams import (
     BROKEN,
     MAX,
     binary,
@@ -65,7 +65,7 @@ def parse(chunks: list[bytes], budget: int | None = None, *,
 
 
 def as_tornado(events: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """The parser's events in the vocabulary of tests/test_reader.py's Recorder."""
+    """The parser's events in the vocabulary of tests/ws_streams.py's Recorder."""
     out: list[tuple[Any, ...]] = []
     for event in events:
         kind = event[0]
@@ -163,10 +163,13 @@ def test_large_frames_use_the_16_and_64_bit_lengths() -> None:
     for size in (126, 65535, 65536, 70000):
         parser = FrameParser(100_000)
         events = []
-        for chunk in split(frame(0x2, b"z" * size), [3, 9, 500]):
+        chunks = split(frame(0x2, b"z" * size), [3, 9, 500])
+        for chunk in chunks:
             events += parser.feed(chunk)
         assert events == [(BINARY, b"z" * size)]
         assert parser.buffered == 0
+        expected, _ = asyncio.run(run(WebSocketProtocol13, chunks, max_size=100_000))
+        assert as_tornado(events) == expected[:-1]  # Tornado's ends with the stream's end
 
 
 @pytest.mark.parametrize(("data", "code"), [

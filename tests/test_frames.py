@@ -1,4 +1,5 @@
-"""The transport's prebuilt frames: byte-exact against RFC 6455 and Tornado's own framing."""
+"""The server's one frame encoder (transport/frames.py): byte-exact against RFC 6455 and
+Tornado's own framing, for every opcode the server sends."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import struct
 
 import pytest
 
-from game_server.transport.ws import FrameCache, text_frame
+from game_server.transport.frames import BINARY, CLOSE, FIN, PONG, FrameCache, server_frame
 
 
 def parse(frame: bytes) -> tuple[int, bytes]:
@@ -28,13 +29,16 @@ def parse(frame: bytes) -> tuple[int, bytes]:
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 70000])
 def test_text_frames_at_every_length_boundary(size: int) -> None:
     payload = b"x" * size
-    first, body = parse(text_frame(payload))
+    first, body = parse(server_frame(payload))
     assert first == 0x81  # FIN + text opcode
     assert body == payload
 
 
-@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536])
-def test_same_bytes_as_tornado_would_write(size: int) -> None:
+@pytest.mark.parametrize(("size", "opcode"), [
+    *((size, opcode) for opcode in (0x1, BINARY) for size in (0, 125, 126, 65535, 65536)),
+    *((size, opcode) for opcode in (CLOSE, 0x9, PONG) for size in (0, 125)),  # control: < 126
+])
+def test_same_bytes_as_tornado_would_write(size: int, opcode: int) -> None:
     from tornado.websocket import WebSocketProtocol13
 
     written: list[bytes] = []
@@ -49,8 +53,10 @@ def test_same_bytes_as_tornado_would_write(size: int) -> None:
     proto._frame_compressor = None
     proto._wire_bytes_out = 0
     payload = b"y" * size
-    proto._write_frame(True, 0x1, payload)
-    assert b"".join(written) == text_frame(payload)
+    proto._write_frame(True, opcode, payload)
+    assert b"".join(written) == server_frame(payload, FIN | opcode)
+    if opcode == 0x1:
+        assert server_frame(payload) == server_frame(payload, FIN | opcode)  # text by default
 
 
 def test_the_cache_frames_each_payload_once() -> None:

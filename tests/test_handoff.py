@@ -1,11 +1,11 @@
-"""`--ws-transport protocol`: the socket leaves Tornado after the handshake, and nothing leaks.
+"""A plain TCP game socket leaves Tornado after the handshake, and nothing leaks.
 
 Real server, real sockets, on asyncio's own event loop and on uvloop's (the server's default;
 each has its own `connect_accepted_socket`): the handler's protocol and connection are the
 handed-over kind, the IOStream is closed while the connection lives on, descriptors come back to
-where they were once the sockets close, a frame the client sent together with its handshake is
-not lost, and the flag comes from the command line or ARENA_WS_TRANSPORT. And the real
-`python -m game_server` (uvloop) with the flag: players play, SIGTERM closes them with 1001.
+where they were once the sockets close, and a frame the client sent together with its handshake
+is not lost. A TLS socket stays on Tornado's own reader and stream. And the real
+`python -m game_server` (uvloop): players play, SIGTERM closes them with 1001.
 """
 
 from __future__ import annotations
@@ -24,12 +24,11 @@ import uvloop
 from tornado.websocket import WebSocketClientConnection, WebSocketProtocol13
 
 from bench.wsframes import OP_TEXT, client_frame
-from game_server.__main__ import parse_config
 from game_server.app import ArenaServer
 from game_server.storage.passwords import PasswordHasher
 from game_server.transport.handoff import HandoffProtocol13, WireConnection
 from game_server.transport.ws import GameSocket, SocketConnection
-from tests.conftest import Browserless, make_config, recv_until, running
+from tests.conftest import Browserless, make_config, recv_until, running, tls_listener
 from tests.test_flood import read_close_code
 from tests.test_presence import until
 
@@ -38,13 +37,12 @@ Body = Callable[[ArenaServer, Browserless], Awaitable[None]]
 
 
 @pytest.fixture(params=list(LOOPS))
-def on_loop(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str, Body], None]:
-    """Run a test body against a fresh server with that transport, on that event loop."""
+def on_loop(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[Body], None]:
+    """Run a test body against a fresh server, on that event loop."""
 
-    def run(transport: str, body: Body) -> None:
+    def run(body: Body) -> None:
         async def main() -> None:
-            srv = ArenaServer(make_config(tmp_path, ws_transport=transport),
-                              passwords=PasswordHasher(n=2**10))
+            srv = ArenaServer(make_config(tmp_path), passwords=PasswordHasher(n=2**10))
             await srv.start()
             c = Browserless(srv.url)
             try:
@@ -101,39 +99,29 @@ def test_the_socket_leaves_tornado_and_descriptors_come_back(on_loop) -> None:
         c.sockets.clear()
         await until(lambda: open_fds() <= before, what="every descriptor closed")
 
-    on_loop("protocol", body)
+    on_loop(body)
 
 
-def test_the_tornado_transport_stays_on_tornados_stream(on_loop) -> None:
+def test_a_tls_socket_stays_on_tornados_reader_and_stream(on_loop, tmp_path: Path) -> None:
     async def body(server: ArenaServer, c: Browserless) -> None:
-        ws = await c.ws()
-        ws.write_message('{"type":"ping","id":2}')
-        assert (await recv_until(ws, "pong"))["id"] == 2
-        handler = only_socket(server)
-        assert not isinstance(handler.ws_connection, HandoffProtocol13)
-        assert isinstance(handler.session.connection, SocketConnection)  # type: ignore[union-attr]
+        async with tls_listener(server, tmp_path) as url:
+            player = Browserless(url, validate_cert=False)
+            try:
+                await player.guest("over tls")
+                ws = await player.ws()
+                ws.write_message('{"type":"ping","id":2}')
+                assert (await recv_until(ws, "pong"))["id"] == 2
+                handler = only_socket(server)
+                assert type(handler.ws_connection) is WebSocketProtocol13
+                assert isinstance(handler.session.connection,  # type: ignore[union-attr]
+                                  SocketConnection)
+                ws.write_message('{"type":"join","mode":"arena"}')
+                await recv_until(ws, "joined")
+                assert (await recv_until(ws, "state"))["tick"] >= 0
+            finally:
+                await player.aclose()
 
-    on_loop("tornado", body)
-
-
-async def test_the_stock_reader_keeps_tornados_data_path(tmp_path: Path) -> None:
-    """`--stock-reader` is Tornado's own reader, so Tornado's own stream, whatever
-    `--ws-transport` (by default `protocol`) says."""
-    srv = ArenaServer(make_config(tmp_path, ws_transport="protocol", batched_reader=False),
-                      passwords=PasswordHasher(n=2**10))
-    await srv.start()
-    c = Browserless(srv.url)
-    try:
-        await c.guest("stock")
-        ws = await c.ws()
-        ws.write_message('{"type":"ping","id":3}')
-        assert (await recv_until(ws, "pong"))["id"] == 3
-        handler = only_socket(srv)
-        assert type(handler.ws_connection) is WebSocketProtocol13
-        assert isinstance(handler.session.connection, SocketConnection)  # type: ignore[union-attr]
-    finally:
-        await c.aclose()
-        await srv.stop()
+    on_loop(body)
 
 
 def test_a_frame_sent_with_the_handshake_is_not_lost(on_loop) -> None:
@@ -160,29 +148,12 @@ def test_a_frame_sent_with_the_handshake_is_not_lost(on_loop) -> None:
         finally:
             writer.close()
 
-    on_loop("protocol", body)
+    on_loop(body)
 
 
-def test_the_flag_comes_from_the_command_line_or_the_environment(tmp_path: Path) -> None:
-    env = {"ARENA_COOKIE_SECRET": "k" * 40}
-    config, _ = parse_config(["--data-dir", str(tmp_path)], env)
-    assert config.ws_transport == "protocol"  # the default
-    config, _ = parse_config(["--data-dir", str(tmp_path)],
-                             {**env, "ARENA_WS_TRANSPORT": "tornado"})
-    assert config.ws_transport == "tornado"
-    config, _ = parse_config(["--data-dir", str(tmp_path), "--ws-transport", "protocol"],
-                             {**env, "ARENA_WS_TRANSPORT": "tornado"})
-    assert config.ws_transport == "protocol"
-    config, _ = parse_config(["--data-dir", str(tmp_path), "--ws-transport", "uring"], env)
-    with pytest.raises(ValueError, match="--ws-transport"):
-        config.validate()
-
-
-@pytest.mark.parametrize("ws_transport", ["tornado", "protocol"])
 async def test_the_real_server_on_uvloop_plays_and_sigterm_closes_every_socket_with_1001(
-        tmp_path: Path, ws_transport: str) -> None:
-    env = {"ARENA_WS_TRANSPORT": ws_transport}
-    async with running(tmp_path / "data", env=env) as (proc, url):
+        tmp_path: Path) -> None:
+    async with running(tmp_path / "data") as (proc, url):
         players = [Browserless(url), Browserless(url)]
         try:
             sockets = []

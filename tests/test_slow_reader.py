@@ -6,20 +6,20 @@ import asyncio
 import base64
 import os
 import socket
+import ssl
 import struct
 import time
 from pathlib import Path
 
 import orjson
-import pytest
+from tornado.websocket import WebSocketProtocol13
 
 from bench.sampling import proc_rss
 from client.bots import run_bots
 from game_server.app import ArenaServer
-from game_server.config import WS_TRANSPORTS
 from game_server.storage.passwords import PasswordHasher
 from game_server.transport.handoff import HandoffProtocol13
-from tests.conftest import Browserless, make_config, recv_until, running
+from tests.conftest import Browserless, make_config, recv_until, running, tls_listener
 
 
 def masked_text_frame(payload: bytes) -> bytes:
@@ -49,15 +49,13 @@ async def open_raw_socket(port: int, cookie: str) -> socket.socket:
     return sock
 
 
-@pytest.mark.parametrize("ws_transport", WS_TRANSPORTS)
 async def test_a_slow_reader_is_bounded_and_closed_and_others_keep_their_rate(
-    tmp_path: Path, caplog, ws_transport: str
+    tmp_path: Path, caplog
 ) -> None:
     caplog.set_level("INFO", logger="arena.room")
     # Lag is time behind: long enough here for the backlog to pass 4 KiB (and states to be
     # skipped) before the sloth is closed, even while the bots are still arriving.
-    config = make_config(tmp_path, max_backlog_bytes=4 * 1024, max_lag_seconds=3.0,
-                         ws_transport=ws_transport)
+    config = make_config(tmp_path, max_backlog_bytes=4 * 1024, max_lag_seconds=3.0)
     srv = ArenaServer(config, passwords=PasswordHasher(n=2**10))
     await srv.start()
     slow_client, good = Browserless(srv.url), Browserless(srv.url)
@@ -116,54 +114,84 @@ async def test_a_slow_reader_is_bounded_and_closed_and_others_keep_their_rate(
         await srv.stop()
 
 
+def open_raw_tls_socket(port: int, cookie: str) -> ssl.SSLSocket:
+    """`open_raw_socket` over TLS, blocking (call it in a thread): a socket that reads only
+    when told to, so that nothing drains the kernel's buffer behind the test's back."""
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.settimeout(10)
+    raw.connect(("127.0.0.1", port))
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # the test's own self-signed certificate
+    sock = context.wrap_socket(raw, server_hostname="127.0.0.1")
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                  f"Sec-WebSocket-Version: 13\r\nCookie: {cookie}\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    sock.sendall(masked_text_frame(b'{"type":"join","mode":"arena"}'))
+    return sock
+
+
 async def test_frames_queued_for_a_slow_reader_carry_no_write_future_and_arrive_in_order(
     tmp_path: Path,
 ) -> None:
-    # Tornado's data path: its IOStream makes a Future per write call (the asyncio protocol's
-    # transport makes none at all).
-    config = make_config(tmp_path, max_lag_seconds=60.0, ws_transport="tornado")
+    # Tornado's data path, which TLS sockets keep: its IOStream makes a Future per write call
+    # (the asyncio protocol's transport makes none at all).
+    config = make_config(tmp_path, max_lag_seconds=60.0)
     srv = ArenaServer(config, passwords=PasswordHasher(n=2**10))
     await srv.start()
     sloth = Browserless(srv.url)
     sock = None
     try:
         await sloth.guest("sloth")
-        sock = await open_raw_socket(srv.port, sloth.cookie_header())
-        loop = asyncio.get_running_loop()
-        seen = b""
-        async with asyncio.timeout(5):
-            while b'"joined"' not in seen:  # the join was handled: the session has its room
-                seen += await loop.sock_recv(sock, 65536)
-        handler = next(iter(srv.sockets))
-        stream = handler.ws_connection.stream
-        stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-        connection = handler.session.connection
-        srv.matchmaker.rooms()[0].close()  # no states in between: only what the test sends
-        sent = [b'{"type":"n","n":%d,"pad":"%s"}' % (i, b"x" * 900) for i in range(150)]
-        for payload in sent:
-            connection.send(payload)
-        # Most of it waits in the stream (the kernels took a few KiB), and only the frame that
-        # first found the kernel full went through IOStream.write, which makes a Future (and a
-        # callback) per call, bigger than a state frame: the others were queued behind it.
-        assert len(stream._write_buffer) > 100_000
-        assert len(stream._write_futures) <= 1
-        data = b""
-        async with asyncio.timeout(10):
-            while data.count(b'"type":"n"') < len(sent) or not data.endswith(b'"}'):
-                data += await loop.sock_recv(sock, 65536)
-        payloads = []
-        pos = data.index(sent[0]) - 4  # frames of 126..65535 bytes: a 4-byte header
-        while pos < len(data):
-            assert data[pos] == 0x81 and data[pos + 1] == 126
-            length = struct.unpack_from("!H", data, pos + 2)[0]
-            payloads.append(data[pos + 4 : pos + 4 + length])
-            pos += 4 + length
-        assert payloads == sent
+        async with tls_listener(srv, tmp_path) as url:
+            port = int(url.rsplit(":", 1)[1])
+            sock = await asyncio.to_thread(open_raw_tls_socket, port, sloth.cookie_header())
+            await queue_frames_for_a_slow_reader(srv, sock)
     finally:
         if sock is not None:
             sock.close()
         await sloth.aclose()
         await srv.stop()
+
+
+async def queue_frames_for_a_slow_reader(srv: ArenaServer, sock: ssl.SSLSocket) -> None:
+    """Queue 150 frames for `sock`'s player, which reads nothing meanwhile; then read them."""
+    seen = b""
+    async with asyncio.timeout(5):
+        while b'"joined"' not in seen:  # the join was handled: the session has its room
+            seen += await asyncio.to_thread(sock.recv, 65536)
+    handler = next(iter(srv.sockets))
+    assert type(handler.ws_connection) is WebSocketProtocol13  # Tornado's own, under TLS
+    stream = handler.ws_connection.stream
+    stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    connection = handler.session.connection
+    srv.matchmaker.rooms()[0].close()  # no states in between: only what the test sends
+    sent = [b'{"type":"n","n":%d,"pad":"%s"}' % (i, b"x" * 900) for i in range(150)]
+    for payload in sent:
+        connection.send(payload)
+    # Most of it waits in the stream (the kernels took a few KiB), and only the frame that
+    # first found the kernel full went through IOStream.write, which makes a Future (and a
+    # callback) per call, bigger than a state frame: the others were queued behind it.
+    assert len(stream._write_buffer) > 100_000
+    assert len(stream._write_futures) <= 1
+    data = b""
+    async with asyncio.timeout(10):
+        while data.count(b'"type":"n"') < len(sent) or not data.endswith(b'"}'):
+            data += await asyncio.to_thread(sock.recv, 65536)
+    payloads = []
+    pos = data.index(sent[0]) - 4  # frames of 126..65535 bytes: a 4-byte header
+    while pos < len(data):
+        assert data[pos] == 0x81 and data[pos + 1] == 126
+        length = struct.unpack_from("!H", data, pos + 2)[0]
+        payloads.append(data[pos + 4 : pos + 4 + length])
+        pos += 4 + length
+    assert payloads == sent
 
 
 async def read_close_code(sock: socket.socket, within: float) -> int | None:
@@ -207,9 +235,8 @@ async def read_to_the_end(sock: socket.socket) -> None:
         pass
 
 
-@pytest.mark.parametrize("ws_transport", WS_TRANSPORTS)
 async def test_sixty_readers_that_never_read_are_closed_with_4002_in_time_and_rss_stays_flat(
-    tmp_path: Path, ws_transport: str,
+    tmp_path: Path,
 ) -> None:
     """Issue 14: 60 sockets from one address join, send inputs, never read. Each is closed with
     4002 within max-lag + 1 s of joining (its tiny receive buffer is full at once), and the
@@ -217,8 +244,7 @@ async def test_sixty_readers_that_never_read_are_closed_with_4002_in_time_and_rs
     max_lag, count = 2.0, 60
     window = 3 * max_lag
     async with running(tmp_path, "--max-connections-per-ip", "100",
-                       "--max-lag-seconds", str(max_lag),
-                       "--ws-transport", ws_transport) as (proc, url):
+                       "--max-lag-seconds", str(max_lag)) as (proc, url):
         assert proc.stderr is not None
         log_lines: list[bytes] = []
 

@@ -1,9 +1,12 @@
-"""The WebSocket tests that ship inside Tornado (`tornado.test.websocket_test`), with every server
-socket that can leave Tornado handed over to the asyncio protocol (`--ws-transport protocol`).
+"""The WebSocket tests that ship inside Tornado (`tornado.test.websocket_test`), all 70 of them,
+with every server socket that can leave Tornado handed over to the asyncio protocol, Arena's
+data path.
 
 Their handlers are Tornado's own; `get_websocket_protocol` is patched for the duration of each
-test so that a plain-TCP, uncompressed socket gets `HandoffProtocol13`, as `GameSocket` does
-under the flag.
+test so that a plain-TCP, uncompressed socket gets `HandoffProtocol13`, as `GameSocket` gives
+every such socket; a compressed one stays on Tornado's own reader, as it would under Arena (the
+compression tests check that fallback), and a few tests need no socket at all (masking, ping
+intervals).
 """
 
 from __future__ import annotations
@@ -14,10 +17,18 @@ from typing import Any
 
 import pytest
 from tornado.test.websocket_test import (  # noqa: F401 - collected here
+    ClientOnlyCompressionTest,
     ClientPeriodicPingTest,
+    CompressedMessageMemoryTest,
+    CythonMaskFunctionTest,
+    DefaultCompressionTest,
     FloodTest,
     ManualPingTest,
     MaxMessageSizeTest,
+    NoCompressionTest,
+    PingCalculationTest,
+    PythonMaskFunctionTest,
+    ServerOnlyCompressionTest,
     ServerPeriodicPingTest,
     ServerPingTimeoutTest,
     WebSocketNativeCoroutineTest,

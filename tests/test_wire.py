@@ -11,11 +11,8 @@ import orjson
 
 from game_server.app import ArenaServer
 from game_server.storage.passwords import PasswordHasher
-from tests.conftest import Browserless, both_ws_transports, make_config, recv_until
+from tests.conftest import Browserless, make_config, recv_until
 from tests.test_slow_reader import open_raw_socket
-
-# Every test here runs on both --ws-transport paths.
-ws_transport = both_ws_transports
 
 
 def masked(opcode: int, payload: bytes, fin: bool = True) -> bytes:
@@ -40,10 +37,8 @@ async def start(tmp_path: Path, **overrides) -> ArenaServer:  # noqa: ANN003
     return srv
 
 
-async def test_a_dead_peer_that_never_answers_pings_is_reaped(tmp_path: Path,
-                                                            ws_transport: str) -> None:
-    srv = await start(tmp_path, ws_ping_interval=0.3, ws_ping_timeout=0.3,
-                      ws_transport=ws_transport)
+async def test_a_dead_peer_that_never_answers_pings_is_reaped(tmp_path: Path) -> None:
+    srv = await start(tmp_path, ws_ping_interval=0.3, ws_ping_timeout=0.3)
     c = Browserless(srv.url)
     try:
         await c.guest("ghost")

@@ -1,11 +1,13 @@
 """The asyncio WebSocket protocol (transport/wire.py) against Tornado's own, over a fake transport.
 
-The same random streams as tests/test_reader.py, split at random points: `WebSocketWire` must hand
-its handler what Tornado's `WebSocketProtocol13` hands it, and write the same bytes (pongs, the
-echo of a close frame), except for the close frame with the RFC's code before it drops a
-connection that broke the protocol (the batched reader's deliberate difference). Then its own
-rules: a flood is parsed a turn's work at a time with reading paused, nothing reaches the handler
-after the server's close frame, a peer that keeps sending is dropped, pings and their timeout.
+Random streams (tests/ws_streams.py), split at random points: `WebSocketWire` must hand its
+handler what Tornado's `WebSocketProtocol13` hands it, and write the same bytes (pongs, the echo
+of a close frame), except for the close frame with the RFC's code before it drops a connection
+that broke the protocol, where Tornado drops it without a word, and unmasked client frames, which
+it refuses (RFC 6455 5.1) where Tornado accepts them. Then its own rules: text to the handler's
+`on_text_message`, a flood parsed a turn's work at a time with reading paused, nothing reaches
+the handler after the server's close frame, a peer that keeps sending is dropped, pings and their
+timeout, a callback that raises (even `CancelledError`) logged and the socket dropped.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from hypothesis import strategies as st
 from tornado.websocket import WebSocketProtocol13
 
 from game_server.transport.wire import WebSocketWire
-from tests.test_reader import (
+from tests.ws_streams import (
     MAX,
     Recorder,
     assert_like_tornado,
@@ -224,3 +226,44 @@ def test_coroutine_callbacks_run_one_at_a_time_in_order() -> None:
     data = b"".join(frame(0x1, b"m%d" % i) for i in range(5))
     events, _, _ = asyncio.run(drive(Sleeper(), split(data, [9, 30])))
     assert events == [("message", f"m{i}", False) for i in range(5)] + [("closed", None, None)]
+
+
+def test_unmasked_client_frames_are_refused_with_1002() -> None:
+    events, written, transport = asyncio.run(drive(Recorder(), [frame(0x1, b"hi", masked=False)]))
+    assert ("message", "hi") not in events
+    assert written.startswith(b"\x88") and written[2:4] == struct.pack(">H", 1002)
+
+
+class TextRecorder(Recorder):
+    """A handler with the text fast path: text messages arrive through `on_text_message`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on_text_message = lambda text: self.events.append(("text", text))
+
+
+def test_text_messages_go_to_on_text_message_and_binary_to_on_message() -> None:
+    data = (frame(0x1, b'{"type":"input"}') + frame(0x2, b"\x00bin") + frame(0x9, b"hi")
+            + frame(0x1, b"x", fin=False) + frame(0x0, b"y") + frame(0x8, struct.pack(">H", 1000)))
+    for chunks in ([data], split(data, [5, 17]), split(data, [22, 29])):  # the last: lone frames
+        events, _, _ = asyncio.run(drive(TextRecorder(), chunks))
+        assert events == [("text", '{"type":"input"}'), ("message", b"\x00bin"), ("ping", b"hi"),
+                          ("text", "xy"), ("closed", 1000, None)], chunks
+
+
+class Cancelling(Recorder):
+    def on_message(self, message: str | bytes) -> None:
+        raise asyncio.CancelledError()
+
+    def log_exception(self, *args: Any) -> None:
+        self.events.append(("exception", args[0].__name__))
+
+
+def test_a_handler_that_raises_cancelled_error_is_logged_and_the_socket_dropped() -> None:
+    data = frame(0x1, b"hi") + frame(0x1, b"again")
+    expected, _ = asyncio.run(run(WebSocketProtocol13, [data], handler=Cancelling()))
+    assert expected == [("exception", "CancelledError"), ("closed", None, None)]  # Tornado's
+    for chunks in ([data], split(data, [8])):  # parsed together, or each frame alone
+        events, written, transport = asyncio.run(drive(Cancelling(), chunks))
+        assert events == expected
+        assert transport.aborted and written == b""

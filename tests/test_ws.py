@@ -11,10 +11,7 @@ from tornado.websocket import WebSocketClientConnection
 
 from game_server.app import ArenaServer
 from game_server.storage.passwords import PasswordHasher
-from tests.conftest import Browserless, both_ws_transports, make_config, recv_until
-
-# Every test here runs on both --ws-transport paths (the `server` fixture's and make_config's).
-ws_transport = both_ws_transports
+from tests.conftest import Browserless, make_config, recv_until
 
 
 def acked(state: dict, player: int, seq: int) -> bool:
@@ -80,9 +77,8 @@ async def test_foreign_origins_are_refused_with_403(server, client_factory) -> N
     ws.close()
 
 
-async def test_configured_origins_are_allowed(tmp_path, ws_transport) -> None:
-    srv = ArenaServer(make_config(tmp_path, allowed_origins=("https://game.example",),
-                                  ws_transport=ws_transport),
+async def test_configured_origins_are_allowed(tmp_path) -> None:
+    srv = ArenaServer(make_config(tmp_path, allowed_origins=("https://game.example",)),
                       passwords=PasswordHasher(n=2**10))
     await srv.start()
     c = Browserless(srv.url)
@@ -154,7 +150,7 @@ async def test_bad_input_gets_errors_and_the_socket_stays_usable(client_factory)
 
 
 async def test_a_message_larger_than_one_socket_read_arrives_whole(client_factory) -> None:
-    # The server reads 4 KiB at a time (transport/reader.py): a 12 KiB frame spans reads.
+    # A 12 KiB frame may span socket reads: the parser keeps what is incomplete.
     _, ws, _ = await joined_player(client_factory, "long")
     ws.write_message('{"type": "ping", "id": 42' + " " * (12 * 1024) + "}")
     send(ws, {"type": "ping", "id": 43})
@@ -202,8 +198,8 @@ async def test_the_arena_result_is_saved_when_a_player_disconnects(server, clien
     assert you["score"] >= 10  # the arena reports its best mass when a player leaves
 
 
-async def test_shutdown_closes_sockets_with_1001(tmp_path, ws_transport) -> None:
-    srv = ArenaServer(make_config(tmp_path, ws_transport=ws_transport),
+async def test_shutdown_closes_sockets_with_1001(tmp_path) -> None:
+    srv = ArenaServer(make_config(tmp_path),
                       passwords=PasswordHasher(n=2**10))
     await srv.start()
     c = Browserless(srv.url)
@@ -234,8 +230,8 @@ async def test_a_second_socket_of_the_same_account_replaces_the_first(client_fac
     assert (await recv_until(second, "joined"))["player"]
 
 
-async def test_sockets_per_address_are_capped_with_429(tmp_path, ws_transport) -> None:
-    srv = ArenaServer(make_config(tmp_path, max_connections_per_ip=2, ws_transport=ws_transport),
+async def test_sockets_per_address_are_capped_with_429(tmp_path) -> None:
+    srv = ArenaServer(make_config(tmp_path, max_connections_per_ip=2),
                       passwords=PasswordHasher(n=2**10))
     await srv.start()
     clients = [Browserless(srv.url) for _ in range(3)]
@@ -257,8 +253,8 @@ async def test_sockets_per_address_are_capped_with_429(tmp_path, ws_transport) -
 
 
 async def test_reconnecting_with_the_resume_token_gets_the_same_player_back(
-        tmp_path, ws_transport) -> None:
-    srv = ArenaServer(make_config(tmp_path, resume_grace=15.0, ws_transport=ws_transport),
+        tmp_path) -> None:
+    srv = ArenaServer(make_config(tmp_path, resume_grace=15.0),
                       passwords=PasswordHasher(n=2**10))
     await srv.start()
     c = Browserless(srv.url)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from protocol.closes import CloseCode
+
 
 class Connection(Protocol):
     """One player's link: the engine writes encoded frames and may close it."""
@@ -15,7 +17,7 @@ class Connection(Protocol):
     def send(self, data: bytes) -> None:
         """Queue one text frame (UTF-8 JSON bytes). Never raises for a closed link."""
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
+    def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         """Close the link with a WebSocket close code."""
 
     def send_state(self, data: bytes, limit: int) -> bool:

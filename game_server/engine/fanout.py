@@ -6,7 +6,7 @@ reader*: its states are skipped rather than queued without bound, and once its b
 under the limit it gets one full view (`resync`) instead of the deltas it missed. Independently,
 every member's lag (how long the oldest byte it has not received has waited) is measured every
 `LAG_CHECK_INTERVAL` seconds, and a member more than `max_lag` seconds behind is closed with
-`CLOSE_TOO_SLOW` (4002), once.
+`CloseCode.TOO_SLOW` (4002), once.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from game_server.engine.metrics import EngineCounters
 from protocol import messages
+from protocol.closes import CloseCode
 from protocol.codec import encode
 
 if TYPE_CHECKING:
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("arena.room")
 
-CLOSE_TOO_SLOW = 4002  # application range: the client stopped reading for too long
 # How often each member's lag (seconds behind) is measured: a client that stops reading is
 # closed within `max_lag` plus about two of these.
 LAG_CHECK_INTERVAL = 0.2
@@ -161,4 +161,4 @@ class StateFanout:
                 too_slow.add(player_id)
                 log.info("room %s: closing player %d, not reading for %.1f s", self.room_id,
                          player_id, behind)
-                member.connection.close(CLOSE_TOO_SLOW, "too slow: not reading")
+                member.connection.close(CloseCode.TOO_SLOW, "too slow: not reading")

@@ -23,12 +23,11 @@ from game_server.engine.limits import Limits, TokenBucket
 from game_server.engine.matchmaker import Matchmaker
 from game_server.engine.room import Room
 from protocol import messages
+from protocol.closes import CloseCode
 from protocol.codec import bad_json, decode_object, encode, encode_error
 from protocol.errors import ErrorCode, ProtocolError
 
 log = logging.getLogger("arena.session")
-
-CLOSE_POLICY = 1008
 
 
 class PlayerSession:
@@ -140,7 +139,7 @@ class PlayerSession:
                 self.closed_for_abuse = True
                 log.info("closing %s (user %s): kept flooding", self.identity.name,
                          self.identity.id)
-                self.connection.close(CLOSE_POLICY, "rate limit exceeded")
+                self.connection.close(CloseCode.POLICY_VIOLATION, "rate limit exceeded")
             return
         if now - self._last_limit_notice >= 1.0:
             self._last_limit_notice = now

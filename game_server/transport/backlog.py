@@ -1,6 +1,6 @@
 """What a client has not received yet: the kernel's share of it, and how long it has waited.
 
-Both WebSocket transports (Tornado's stream, transport/ws.py; the asyncio protocol,
+Both WebSocket data paths (Tornado's stream under TLS, transport/ws.py; the asyncio protocol,
 transport/handoff.py) count a connection's backlog as the bytes still queued in the process
 plus the bytes in the kernel's send queue the peer has not acknowledged, and derive the lag the
 room closes slow readers on (4002) from it the same way: `SendClock`.

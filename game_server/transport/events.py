@@ -12,15 +12,13 @@ from typing import TYPE_CHECKING
 
 from game_server.storage.base import hash_session_id
 from protocol import messages
+from protocol.closes import CloseCode
 from protocol.codec import encode
 
 if TYPE_CHECKING:
     from game_server.transport.ws import SocketRegistry
 
 log = logging.getLogger("arena.events")
-
-CLOSE_REPLACED = 4001  # application range: this account connected again elsewhere
-CLOSE_LOGGED_OUT = 4003  # application range: the login session was ended
 
 
 class SocketEvents:
@@ -52,7 +50,7 @@ class SocketEvents:
         for handler in self._sockets:
             if handler.session_hash == session_hash:
                 log.info("closing %s's game socket: logged out", handler.current_user.name)
-                handler.close(CLOSE_LOGGED_OUT, "logged out")
+                handler.close(CloseCode.SESSION_ENDED, "logged out")
 
     def connected(self, user_id: int, socket_id: str, opened_at: float) -> None:
         """The account opened a game socket on another process at `opened_at`: the socket
@@ -68,4 +66,4 @@ class SocketEvents:
         if handler is None or handler.socket_id == socket_id:
             return
         if (handler.opened_at, handler.socket_id) < (opened_at, socket_id):
-            handler.close(CLOSE_REPLACED, "replaced by a newer connection")
+            handler.close(CloseCode.REPLACED, "replaced by a newer connection")

@@ -1,19 +1,25 @@
-"""A WebSocket frame parser for the server side, free of I/O: bytes in, events out.
+"""WebSocket frames on the server side, free of I/O: the one encoder and the one parser.
 
-`FrameParser.feed(data)` returns the events of every complete frame the bytes so far make up:
-``(TEXT, str)``, ``(BINARY, bytes)``, ``(PING, bytes)``, ``(PONG, bytes)``, ``(CLOSE, code,
+`server_frame(payload, head)` is an unmasked server frame (a final text frame by default);
+`FrameCache` frames a broadcast payload once for all its recipients.
+
+`FrameParser.feed(data)` returns the events of every complete client frame the bytes so far make
+up: ``(TEXT, str)``, ``(BINARY, bytes)``, ``(PING, bytes)``, ``(PONG, bytes)``, ``(CLOSE, code,
 reason)`` for the peer's close frame, and ``(ERROR, code, reason)`` for a frame that breaks the
-protocol, with the close code RFC 6455 asks for. The rules are the batched reader's
-(transport/reader.py), which tests/test_reader.py proves against Tornado's own reader: client
-frames must be masked; reserved bits, reserved opcodes, a fragmented or over-long control frame,
-a continuation of nothing and a new message inside a fragmented one are 1002; a text message
-that is not UTF-8 is 1007; a message over `max_message_size` (counted as soon as a frame's header
-says so, before its payload arrives) is 1009. A close frame's payload is checked too (RFC 6455
-7.1.5, 7.4): one byte, or a code no endpoint may send, is 1002; a reason that is not UTF-8 1007.
+protocol, with the close code RFC 6455 asks for. The events are the messages Tornado's own reader
+hands its handler (tests/test_frame_parser.py holds the parser to it), with these deliberate
+differences: client frames must be masked (RFC 6455 5.1; Tornado accepts unmasked ones), and a
+frame that breaks the protocol gets a code where Tornado drops the socket without a word (RFC
+6455 7.1.7): reserved bits, reserved opcodes, an unmasked frame, a fragmented or over-long control
+frame, a continuation of nothing and a new message inside a fragmented one are 1002; a text
+message that is not UTF-8 is 1007; a message over `max_message_size` (counted as soon as a
+frame's header says so, before its payload arrives) is 1009, as Tornado says too. A close frame's
+payload is checked (RFC 6455 7.1.5, 7.4): one byte, or a code no endpoint may send, is 1002; a
+reason that is not UTF-8 1007.
 
 After a CLOSE or an ERROR the parser is `done` and delivers nothing more. Once the server has
 sent its own close frame, `drain(data)` skips whatever follows without checking it, looking
-only for the peer's close frame (returned as a CLOSE event), as the batched reader does.
+only for the peer's close frame (returned as a CLOSE event).
 
 `feed` takes an optional work budget: it stops after that much work (a frame counts its bytes
 plus `FRAME_COST`) and leaves the rest buffered, with `more` set, so that a caller on an event
@@ -22,9 +28,12 @@ loop can give other sockets a turn before it calls `feed(b"")` again.
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 from tornado.util import _websocket_mask
+
+from protocol.closes import CloseCode
 
 TEXT = 0x1
 BINARY = 0x2
@@ -32,6 +41,7 @@ CLOSE = 0x8
 PING = 0x9
 PONG = 0xA
 ERROR = -1
+FIN = 0x80  # the first byte's final-fragment bit
 
 # Work is counted so a caller can yield to its event loop after `YIELD_BYTES` of it: each frame
 # counts its bytes plus a fixed cost, since for small frames the per-frame handling dominates.
@@ -44,6 +54,49 @@ KNOWN_OPCODES = frozenset((0x0, TEXT, BINARY, CLOSE, PING, PONG))
 
 Event = tuple[Any, ...]
 _NO_LIMIT = 1 << 62
+
+
+# -- encoding ----------------------------------------------------------------------------------
+
+
+def server_frame(payload: bytes, head: int = FIN | TEXT) -> bytes:
+    """One unmasked server frame (RFC 6455 5.2); `head`, its first byte, is `FIN | opcode`: a
+    final text frame unless told otherwise.
+
+    The first byte comes whole, not built per call: a state is framed here once per room and
+    tick (through `FrameCache`), and a pong or a close once each, at no more cost than before
+    there was one encoder for all of them.
+    """
+    n = len(payload)
+    if n < 126:
+        return bytes((head, n)) + payload
+    if n < 65536:
+        return struct.pack("!BBH", head, 126, n) + payload
+    return struct.pack("!BBQ", head, 127, n) + payload
+
+
+class FrameCache:
+    """Frames a payload once however many sockets it goes to.
+
+    A room hands the same bytes object to every member in a row; the cache keeps the last
+    payload (so its identity cannot be reused) and its frame, so all but the first recipient
+    reuse the frame (the connections read `_payload` and `_frame` inline, per member).
+    """
+
+    __slots__ = ("_payload", "_frame")
+
+    def __init__(self) -> None:
+        self._payload = b""
+        self._frame = server_frame(b"")
+
+    def frame(self, payload: bytes) -> bytes:
+        if payload is not self._payload:
+            self._payload = payload
+            self._frame = server_frame(payload)
+        return self._frame
+
+
+# -- parsing -----------------------------------------------------------------------------------
 
 
 class FrameError(Exception):
@@ -64,7 +117,6 @@ def read_header(data: bytes | bytearray, pos: int, fragments: bytearray | None,
     message allowed, counted as soon as the header says so. `FrameError` for a frame that breaks
     the protocol: 1002 (reserved bits or opcodes, unmasked, a fragmented or over-long control
     frame, a continuation of nothing, a new message inside a fragmented one), 1009 (too big).
-    Both frame readers (`FrameParser`, the Tornado path's transport/reader.py) check here.
     """
     end = len(data)
     header = data[pos]
@@ -72,18 +124,18 @@ def read_header(data: bytes | bytearray, pos: int, fragments: bytearray | None,
     opcode = header & 0x0F
     fin = header & 0x80
     if header & 0x70:  # reserved bits: an extension nobody negotiated
-        raise FrameError(1002, "reserved bits set")
+        raise FrameError(CloseCode.PROTOCOL_ERROR, "reserved bits set")
     if opcode not in KNOWN_OPCODES:
-        raise FrameError(1002, "unknown opcode")
+        raise FrameError(CloseCode.PROTOCOL_ERROR, "unknown opcode")
     if not second & 0x80:
-        raise FrameError(1002, "client frames must be masked")
+        raise FrameError(CloseCode.PROTOCOL_ERROR, "client frames must be masked")
     length = second & 0x7F
     head = 6  # 2 header bytes + 4 mask bytes
     if opcode & 0x8:
         if length >= 126:
-            raise FrameError(1002, "control frame too long")
+            raise FrameError(CloseCode.PROTOCOL_ERROR, "control frame too long")
         if not fin:
-            raise FrameError(1002, "fragmented control frame")
+            raise FrameError(CloseCode.PROTOCOL_ERROR, "fragmented control frame")
     if length == 126:
         if end - pos < 4:
             return None
@@ -96,11 +148,11 @@ def read_header(data: bytes | bytearray, pos: int, fragments: bytearray | None,
         head = 14
     if opcode == 0:
         if fragments is None:
-            raise FrameError(1002, "continuation of nothing")
+            raise FrameError(CloseCode.PROTOCOL_ERROR, "continuation of nothing")
     elif fragments is not None and not opcode & 0x8:
-        raise FrameError(1002, "new message inside a fragmented one")
+        raise FrameError(CloseCode.PROTOCOL_ERROR, "new message inside a fragmented one")
     if length + (len(fragments) if fragments is not None else 0) > max_size:
-        raise FrameError(1009, "message too big")
+        raise FrameError(CloseCode.MESSAGE_TOO_BIG, "message too big")
     return opcode, fin, head, length
 
 
@@ -201,7 +253,7 @@ class FrameParser:
                     events.append((TEXT, payload.decode("utf-8")))
                 except UnicodeDecodeError:
                     pos -= head + length  # the frame stays, for `drain` to skip
-                    events.append(self._fail(1007, "text message is not UTF-8"))
+                    events.append(self._fail(CloseCode.INVALID_DATA, "text message is not UTF-8"))
                     break
             elif opcode == CLOSE:
                 events.append(self._close(payload))
@@ -255,14 +307,14 @@ class FrameParser:
         if not payload:
             return (CLOSE, None, None)
         if len(payload) == 1:
-            return self._fail(1002, "close frame with a one-byte payload")
+            return self._fail(CloseCode.PROTOCOL_ERROR, "close frame with a one-byte payload")
         code = (payload[0] << 8) | payload[1]
         if not valid_close_code(code):
-            return self._fail(1002, "invalid close code")
+            return self._fail(CloseCode.PROTOCOL_ERROR, "invalid close code")
         try:
             reason = payload[2:].decode("utf-8") if len(payload) > 2 else None
         except UnicodeDecodeError:
-            return self._fail(1007, "close reason is not UTF-8")
+            return self._fail(CloseCode.INVALID_DATA, "close reason is not UTF-8")
         return (CLOSE, code, reason)
 
     def _fail(self, code: int, reason: str) -> Event:

@@ -1,4 +1,4 @@
-"""`--ws-transport protocol`: Tornado does the handshake, an asyncio Protocol the rest.
+"""The game socket's data path: Tornado does the handshake, an asyncio Protocol the rest.
 
 Tornado keeps everything before the 101 (`prepare`'s 401, `check_origin`'s 403, the per-address
 cap, seat tokens) and calls the handler's `open()` as always. `HandoffProtocol13` is the
@@ -30,17 +30,15 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from typing import TYPE_CHECKING
 
 from tornado.concurrent import Future
 from tornado.iostream import IOStream, StreamClosedError
 from tornado.websocket import WebSocketHandler, WebSocketProtocol13, _WebSocketParams
 
 from game_server.transport.backlog import SendClock, unacked_bytes
-from game_server.transport.wire import PONG_BACKLOG, WebSocketWire, server_frame
-
-if TYPE_CHECKING:
-    from game_server.transport.ws import FrameCache
+from game_server.transport.frames import FrameCache, server_frame
+from game_server.transport.wire import PONG_BACKLOG, WebSocketWire
+from protocol.closes import CloseCode
 
 
 def can_hand_off(handler: WebSocketHandler, params: _WebSocketParams) -> bool:
@@ -132,7 +130,7 @@ class HandoffProtocol13(WebSocketProtocol13):
         # write_message, write_ping and pongs all end here: through the wire instead.
         if self.is_closing():
             raise StreamClosedError()
-        self.wire.write(server_frame(opcode | flags, data))
+        self.wire.write(server_frame(data, 0x80 | opcode | flags))  # FIN: never fragmented
         future: Future[None] = Future()
         future.set_result(None)
         return future
@@ -185,6 +183,6 @@ class WireConnection(SendClock):
             wire.write(frame)  # kept until the transport exists
         return True
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
+    def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         self._handler.close(code, reason)
 

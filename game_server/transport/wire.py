@@ -5,7 +5,7 @@ Tornado's IOStream costs a Future and an IOLoop round per read and per write; a 
 `transport.write`, which sends at once when nothing is queued. `WebSocketWire` takes over a
 socket after Tornado's handshake (transport/handoff.py) and speaks RFC 6455 from there on:
 
-* frames are parsed by `FrameParser` (transport/frames.py: the batched reader's rules), text
+* frames are parsed by `FrameParser` (transport/frames.py, which frames what is sent too), text
   goes to the handler's `on_text_message` (else `on_message`), binary to `on_message`, pings
   are answered and reported to `on_ping`, pongs to `on_pong`;
 * a frame that breaks the protocol is answered with a close frame carrying the RFC's code (1002,
@@ -33,18 +33,22 @@ from typing import Any, Protocol
 from game_server.transport.frames import (
     BINARY,
     CLOSE,
+    FIN,
     PING,
     PONG,
     TEXT,
     YIELD_BYTES,
     Event,
     FrameParser,
+    server_frame,
 )
+from protocol.closes import CloseCode
 
 # A pong is not queued behind this many bytes for a peer that is not reading (RFC 6455 5.5.3
 # lets an endpoint answer only some pings); the pinger is rate-limited by its session anyway.
 PONG_BACKLOG = 64 * 1024
 _PING = b"\x89\x00"
+_PONG_HEAD = FIN | PONG
 
 
 class WireHandler(Protocol):
@@ -57,16 +61,6 @@ class WireHandler(Protocol):
     def on_pong(self, data: bytes) -> Any: ...
 
     def log_exception(self, *exc_info: Any) -> None: ...
-
-
-def server_frame(opcode: int, payload: bytes) -> bytes:
-    """One unmasked, final server frame (RFC 6455 5.2)."""
-    n = len(payload)
-    if n < 126:
-        return bytes((0x80 | opcode, n)) + payload
-    if n < 65536:
-        return struct.pack("!BBH", 0x80 | opcode, 126, n) + payload
-    return struct.pack("!BBQ", 0x80 | opcode, 127, n) + payload
 
 
 class WebSocketWire(asyncio.Protocol):
@@ -212,7 +206,7 @@ class WebSocketWire(asyncio.Protocol):
                     continue
                 else:  # ERROR
                     self.close(event[1], event[2])
-                    if event[1] == 1009:
+                    if event[1] == CloseCode.MESSAGE_TOO_BIG:
                         self._end()  # not worth reading to the end
                     continue
                 if result is not None:
@@ -265,7 +259,7 @@ class WebSocketWire(asyncio.Protocol):
     def _send_pong(self, data: bytes) -> None:
         if self.queued() > PONG_BACKLOG:
             return
-        self.write(server_frame(PONG, data))
+        self.write(server_frame(data, _PONG_HEAD))
 
     # -- the server's side -----------------------------------------------------------------------
 
@@ -289,11 +283,11 @@ class WebSocketWire(asyncio.Protocol):
         `close_timeout` without one. The same contract as Tornado's `close`."""
         if not self.server_terminated:
             if code is None and reason is not None:
-                code = 1000  # "normal closure"
+                code = CloseCode.NORMAL
             payload = b"" if code is None else struct.pack(">H", code)
             if reason:
                 payload += reason.encode("utf-8")[:123]
-            self.write(server_frame(CLOSE, payload))
+            self.write(server_frame(payload, FIN | CLOSE))
             self.server_terminated = True
             if self._ping_handle is not None:
                 self._ping_handle.cancel()
@@ -337,7 +331,7 @@ class WebSocketWire(asyncio.Protocol):
         if self.server_terminated:
             return
         if not self._received_pong:
-            self.close(1000, "ping timed out")
+            self.close(CloseCode.NORMAL, "ping timed out")
             return
         wait = max(0.0, sent_at + self._ping_interval - self._loop.time())
         self._ping_handle = self._loop.call_later(wait, self._ping)

@@ -4,15 +4,14 @@
 anything is allocated; after the upgrade it hands frames to a `PlayerSession`. `SocketConnection`
 is the engine's `Connection`: it writes prebuilt frames straight to the stream, counts what the
 client has not received yet (the stream's queue and the kernel's), and `FrameCache` frames each
-broadcast payload once for all its recipients. With `--ws-transport protocol` the socket leaves
-Tornado after `open()` instead (transport/handoff.py) and `WireConnection` is the `Connection`.
+broadcast payload once for all its recipients. `SocketConnection` serves TLS sockets only, on
+Tornado's own reader: a plain TCP socket leaves Tornado after `open()` (transport/handoff.py)
+and `WireConnection` is its `Connection`.
 """
 
 from __future__ import annotations
 
 import logging
-import socket
-import struct
 import time
 from collections.abc import Callable
 from typing import Any
@@ -28,45 +27,11 @@ from game_server.engine.session import PlayerSession
 from game_server.storage.base import StorageError, User
 from game_server.transport.backlog import SendClock, unacked_bytes
 from game_server.transport.base import Services
-from game_server.transport.events import CLOSE_REPLACED
+from game_server.transport.frames import FrameCache
 from game_server.transport.handoff import HandoffProtocol13, WireConnection, can_hand_off
-from game_server.transport.reader import BatchedProtocol13
+from protocol.closes import CloseCode
 
 log = logging.getLogger("arena.ws")
-
-def text_frame(payload: bytes) -> bytes:
-    """One unfragmented, unmasked server-to-client text frame (RFC 6455 section 5.2)."""
-    n = len(payload)
-    if n < 126:
-        return bytes((0x81, n)) + payload
-    if n < 65536:
-        return struct.pack("!BBH", 0x81, 126, n) + payload
-    return struct.pack("!BBQ", 0x81, 127, n) + payload
-
-
-def write_frame(stream: IOStream, idle_socket: socket.socket | None, frame: bytes) -> bool:
-    """Write one frame; False if the connection is gone.
-
-    With `idle_socket` (the plain-TCP socket of a stream that has nothing queued), the frame goes
-    to the kernel directly, skipping the stream's buffer and write Future; whatever the kernel
-    does not take goes through the stream, which keeps the order since nothing else is queued.
-    """
-    if idle_socket is not None:
-        try:
-            sent = idle_socket.send(frame)
-        except BlockingIOError:
-            sent = 0
-        except OSError:
-            return False  # the connection is gone; the stream's reader will see it close
-        if sent == len(frame):
-            return True
-        frame = frame[sent:]
-    try:
-        stream.write(frame)
-    except StreamClosedError:
-        return False
-    return True
-
 
 def queue_behind(stream: IOStream, frame: bytes) -> None:
     """Append `frame` to an open stream that already has bytes waiting, without a Future.
@@ -80,29 +45,8 @@ def queue_behind(stream: IOStream, frame: bytes) -> None:
     stream._total_write_index += len(frame)
 
 
-class FrameCache:
-    """Frames a payload once however many sockets it goes to.
-
-    A room hands the same bytes object to every member in a row; the cache keeps the last
-    payload (so its identity cannot be reused) and its frame, so all but the first recipient
-    reuse the frame.
-    """
-
-    __slots__ = ("_payload", "_frame")
-
-    def __init__(self) -> None:
-        self._payload = b""
-        self._frame = text_frame(b"")
-
-    def frame(self, payload: bytes) -> bytes:
-        if payload is not self._payload:
-            self._payload = payload
-            self._frame = text_frame(payload)
-        return self._frame
-
-
 class SocketConnection(SendClock):
-    """The engine's `Connection` over one accepted WebSocket.
+    """The engine's `Connection` over a WebSocket that stays on Tornado's stream (under TLS).
 
     Frames go straight to the Tornado stream (`write_message` would frame again and wrap a task
     per call). The backlog is what the client has not received: bytes in the stream's queue
@@ -112,8 +56,7 @@ class SocketConnection(SendClock):
     stopped reading. `SendClock` (transport/backlog.py) tells the lag from the backlog.
     """
 
-    __slots__ = ("_handler", "_ws", "_stream", "_socket", "_raw", "_frames", "hard_backlog",
-                 "dropped")
+    __slots__ = ("_handler", "_ws", "_stream", "_raw", "_frames", "hard_backlog", "dropped")
 
     def __init__(self, handler: GameSocket, frames: FrameCache, hard_backlog: int) -> None:
         super().__init__()
@@ -121,9 +64,7 @@ class SocketConnection(SendClock):
         self._ws = handler.ws_connection  # fixed once the socket is open
         stream = self._ws.stream  # type: ignore[union-attr]
         self._stream = stream
-        # Plain TCP only: under TLS every byte must go through the SSL stream.
-        self._socket = stream.socket if type(stream) is IOStream else None
-        self._raw = stream.socket  # the kernel's queue, under TLS too (ciphertext: near enough)
+        self._raw = stream.socket  # the kernel's queue (ciphertext under TLS: near enough)
         self._frames = frames
         self.hard_backlog = hard_backlog
         self.dropped = 0
@@ -146,8 +87,7 @@ class SocketConnection(SendClock):
         stream = self._stream
         if ws.server_terminated or ws.client_terminated:  # type: ignore[union-attr]
             return True  # closing: nothing to send, and not a lag either
-        # A stream closed under us needs no check here: its socket object is closed (fd -1), so
-        # a direct send fails with OSError, and stream.write raises StreamClosedError.
+        # A stream closed under us needs no check here: stream.write raises StreamClosedError.
         if self.written - self._received > limit and self.backlog() > limit:
             self.dropped += 1
             return False
@@ -155,19 +95,7 @@ class SocketConnection(SendClock):
         frames = self._frames
         frame = frames._frame if data is frames._payload else frames.frame(data)
         self.written += len(frame)
-        sock = self._socket
-        if pending == 0 and sock is not None:
-            # write_frame's direct path, inlined: this runs for every member at every tick.
-            try:
-                sent = sock.send(frame)
-            except BlockingIOError:
-                sent = 0
-            except OSError:
-                return True  # the connection is gone; its reader will see it close
-            if sent == len(frame):
-                return True
-            frame = frame[sent:]
-        elif pending and not stream.closed():
+        if pending and not stream.closed():
             queue_behind(stream, frame)
             return True
         try:
@@ -176,7 +104,7 @@ class SocketConnection(SendClock):
             pass
         return True
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
+    def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         self._handler.close(code, reason)
 
 
@@ -241,7 +169,7 @@ class GameSocket(tornado.websocket.WebSocketHandler):
     _by_seat = False
     _seat_session = ""  # the session hash a seat token named
     _seat: SeatPass | None = None  # what a genuine seat token named
-    # Where the batched reader sends text messages: the session's own `handle`, set in open().
+    # Where the asyncio path sends text messages: the session's own `handle`, set in open().
     on_text_message: Callable[[str], None] | None = None
 
     def initialize(self, services: Services, frames: FrameCache) -> None:
@@ -315,15 +243,11 @@ class GameSocket(tornado.websocket.WebSocketHandler):
         stock = super().get_websocket_protocol()
         if stock is None:
             return stock
-        config = self.services.config
-        if not config.batched_reader:
-            return stock  # Tornado's own reader: Tornado's own data path
         params = stock.params  # type: ignore[attr-defined]
-        if config.ws_transport == "protocol" and can_hand_off(self, params):
-            # After the handshake the socket leaves Tornado for an asyncio Protocol.
+        if can_hand_off(self, params):
+            # Plain TCP: after the handshake the socket leaves Tornado for an asyncio Protocol.
             return HandoffProtocol13(self, False, params)
-        # Same parameters as Tornado's own; only the frame reader differs (transport/reader.py).
-        return BatchedProtocol13(self, False, stock.params)  # type: ignore[attr-defined]
+        return stock  # TLS: Tornado's own reader and stream
 
     def open(self, *args: str, **kwargs: str) -> None:
         self.opened_at = time.time()
@@ -341,7 +265,7 @@ class GameSocket(tornado.websocket.WebSocketHandler):
         previous = self.services.sockets.add(self)
         if previous is not None:
             # One live game connection per account: the newest wins (a reload, a second tab).
-            previous.close(CLOSE_REPLACED, "replaced by a newer connection")
+            previous.close(CloseCode.REPLACED, "replaced by a newer connection")
         if self.services.cluster.distributed:
             self.services.cluster.connected(self.current_user.id, self.socket_id,
                                             self.opened_at)

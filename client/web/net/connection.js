@@ -8,6 +8,7 @@
  * Node.
  */
 
+import { CloseCode } from './closes.js';
 import { decode, messages } from './protocol.js';
 import { MAX_REDIRECTS, hostOf, readRedirect, withSeat } from './redirects.js';
 
@@ -33,12 +34,6 @@ const JOIN_REFUSALS = new Set([
   'room_not_found', 'room_full', 'room_locked', 'join_refused', 'unknown_mode', 'bad_field',
   'out_of_range',
 ]);
-
-/** Close code: this account opened a newer game connection (another tab); do not fight it. */
-export const CLOSE_REPLACED = 4001;
-
-/** Close code: the login session was ended (logout, on any process); log in again. */
-export const CLOSE_SESSION_ENDED = 4003;
 
 export class Connection {
   constructor({
@@ -194,7 +189,7 @@ export class Connection {
     this.clearTimer(this._retryTimer);
     this._retryTimer = null;
     this._forgetRedirect();
-    this._drop(1000, 'closed by client', false);
+    this._drop(CloseCode.NORMAL, 'closed by client', false);
   }
 
   // -- socket lifecycle ------------------------------------------------------------------------
@@ -214,7 +209,7 @@ export class Connection {
       socket = new this.WebSocketImpl(this.openUrl());
     } catch {
       if (this._redirect) this._fallBack('cannot open socket');
-      else this._scheduleReconnect(1006, 'cannot open socket');
+      else this._scheduleReconnect(CloseCode.ABNORMAL, 'cannot open socket');
       return;
     }
     this.socket = socket;
@@ -222,13 +217,13 @@ export class Connection {
     socket.onmessage = (event) => this._onMessage(socket, event);
     socket.onclose = (event) => {
       if (socket !== this.socket) return;
-      const code = event.code ?? 1006;
-      if (code === CLOSE_REPLACED) {
-        // Another tab or window of this account took over: reconnecting would take it back,
-        // and that one would do the same.
+      const code = event.code ?? CloseCode.ABNORMAL;
+      if (code === CloseCode.REPLACED) {
+        // This account opened a newer game connection (another tab or window): reconnecting
+        // would take it back, and that one would do the same.
         this.replaced = true;
         this._stopped = true;
-      } else if (code === CLOSE_SESSION_ENDED) {
+      } else if (code === CloseCode.SESSION_ENDED) {
         // Logged out (here or on another process): every reconnect would be refused.
         this.sessionEnded = true;
         this._stopped = true;
@@ -377,7 +372,7 @@ export class Connection {
     if (this.now() - this._lastHeard > this.silenceMs) {
       // Half-open socket: nothing heard for too long, even pongs. Drop it and reconnect.
       if (this._redirect) this._fallBack('silent');
-      else this._drop(4000, 'silent', true);
+      else this._drop(CloseCode.SILENT, 'silent', true);
       return;
     }
     this._ping();
@@ -439,7 +434,7 @@ export class Connection {
     this.room = null;
     this.resume = null;
     this._emit('redirect', { url, room, redirects: this.redirects });
-    this._teardown(1000, 'redirected');
+    this._teardown(CloseCode.NORMAL, 'redirected');
     this.url = url;
     this._authSeat = null;
     // The seat is only held for `expires_in`: a socket that cannot open by then is given up.
@@ -455,7 +450,7 @@ export class Connection {
     const redirect = this._redirect;
     if (!redirect) return;
     this._forgetRedirect();
-    this._teardown(1000, 'seat refused');
+    this._teardown(CloseCode.NORMAL, 'seat refused');
     this.url = redirect.from;
     this._authSeat = redirect.fromSeat;
     this.room = null;
@@ -500,7 +495,9 @@ export class Connection {
       socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
       if (socket.readyState === OPEN || socket.readyState === 0) {
         try {
-          socket.close(code >= 4000 || code === 1000 ? code : 1000, String(reason).slice(0, 100));
+          // A browser may send only 1000 and 4000-4999 (the application range).
+          const sent = code >= 4000 || code === CloseCode.NORMAL ? code : CloseCode.NORMAL;
+          socket.close(sent, String(reason).slice(0, 100));
         } catch {
           // already closing
         }

@@ -6,11 +6,7 @@
  * reconnect attempts keep the text of the drop that started them. No DOM: runs under Node.
  */
 
-/** Close code: the server is going away (Arena sends it when it stops: SIGTERM, SIGINT). */
-export const CLOSE_GOING_AWAY = 1001;
-
-/** Close code: the server is restarting and expects to be back shortly (RFC 6455 registry). */
-export const CLOSE_SERVICE_RESTART = 1012;
+import { CloseCode } from './closes.js';
 
 export const DROP_TEXT = {
   restart: 'The server is restarting — reconnecting…',
@@ -21,8 +17,9 @@ export const DROP_TEXT = {
 
 /** 'restart', 'shutdown' or 'lost': what close `code` with `reason` says, and nothing more. */
 export function closeCause(code, reason = '') {
-  if (code === CLOSE_SERVICE_RESTART) return 'restart';
-  if (code === CLOSE_GOING_AWAY) return /restart/i.test(reason) ? 'restart' : 'shutdown';
+  // GOING_AWAY: Arena sends it when it stops (SIGTERM, SIGINT); SERVICE_RESTART it never does.
+  if (code === CloseCode.SERVICE_RESTART) return 'restart';
+  if (code === CloseCode.GOING_AWAY) return /restart/i.test(reason) ? 'restart' : 'shutdown';
   return 'lost';
 }
 
