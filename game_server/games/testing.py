@@ -126,14 +126,13 @@ class GameHarness(RoomRules):
         self.seats: dict[int, Seat] = {}  # everyone in the game, connected or held
         self._members: dict[int, Seat] = {}
         self._held: dict[int, Seat] = {}
-        self._latest: dict[tuple[int, str], Any] = {}
         self._next_player_id = 1
         self._inboxes: dict[int, list[bytes]] = {}
         self._refused: GameError | None = None  # the game's refusal of the message in hand
         self.ticks = 0
         self.states: list[Changes] = []
         self.game: Game = spec.factory(self.room)
-        self._find_hooks()
+        self._rules_ready()
 
     @property
     def locked(self) -> bool:  # type: ignore[override]
