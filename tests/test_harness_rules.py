@@ -277,3 +277,13 @@ def test_received_is_what_the_socket_would_carry() -> None:
     assert [m["type"] for m in h.received(b)] == ["joined", "state"]  # dropped: gets nothing
     h.leave(a)
     assert h.received(a)[-1] == {"type": "left", "room": "room-1", "reason": "leave"}
+
+
+def test_a_ticking_game_steps_on_its_grid_however_time_is_cut_up() -> None:
+    h = GameHarness(TICKS)  # 10 steps a second
+    h.join("ann")
+    h.advance(0.06)
+    h.advance(0.06)  # 0.12 s in: one step, at 0.1, as the room's ticker would
+    assert h.game.calls.count(("on_step",)) == 1
+    h.advance(0.1)
+    assert h.game.calls.count(("on_step",)) == 2

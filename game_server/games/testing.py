@@ -130,6 +130,7 @@ class GameHarness(RoomRules):
         self._inboxes: dict[int, list[bytes]] = {}
         self._refused: GameError | None = None  # the game's refusal of the message in hand
         self.ticks = 0
+        self._next_step = 1.0 / self.tick_rate if self.ticking else None
         self.states: list[Changes] = []
         self.game: Game = spec.factory(self.room)
         self._rules_ready()
@@ -216,10 +217,12 @@ class GameHarness(RoomRules):
             raise refused
 
     def advance(self, seconds: float) -> None:
-        """Move time on: fire due timers in order (and step a ticking game at its rate)."""
+        """Move time on: fire due timers in order, and step a ticking game on its grid (every
+        1/rate seconds from the room's start, as the server's ticker does, however the time is
+        cut up: two calls of half a period make one step)."""
         end = self.room.now + seconds
         dt = 1.0 / self.tick_rate if self.ticking else None
-        next_step = self.room.now + dt if dt else None
+        next_step = self._next_step
         while True:
             due = [(when, name) for name, when in self.room.timers.items() if when <= end]
             timer = min(due) if due else None
@@ -236,6 +239,7 @@ class GameHarness(RoomRules):
             del self.room.timers[name]
             self._call("on_timer", name)
             self._after_event()
+        self._next_step = next_step
         self.room.now = end
 
     def step(self) -> None:
