@@ -287,3 +287,12 @@ def test_a_ticking_game_steps_on_its_grid_however_time_is_cut_up() -> None:
     assert h.game.calls.count(("on_step",)) == 1
     h.advance(0.1)
     assert h.game.calls.count(("on_step",)) == 2
+
+
+def test_the_server_refuses_an_engine_type_sent_to_a_player_who_is_not_there() -> None:
+    room = Room("r1", EVENTS)
+    with pytest.raises(ValueError, match="engine's own"):
+        room.handle.send(42, "state", {})
+    h = GameHarness(EVENTS)
+    with pytest.raises(ValueError, match="engine's own"):
+        h.room.send(42, "state", {})

@@ -31,9 +31,10 @@ class GameHandle:
         self.options = room.options
 
     def send(self, player: int, kind: str, body: Mapping[str, Any]) -> None:
+        msg = outgoing(kind, body)  # checked even for a player not here, as the harness does
         member = self._room._members.get(player)
         if member is not None:
-            member.connection.send(encode(outgoing(kind, body)))
+            member.connection.send(encode(msg))
 
     def broadcast(self, kind: str, body: Mapping[str, Any]) -> None:
         data = encode(outgoing(kind, body))

@@ -193,8 +193,11 @@ class GameHarness(RoomRules):
         """The dropped player is back; `JoinRefused` (`resume_failed`) if the seat is not held
         or the game will not have the player back (`on_join_attempt(seat, True)`)."""
         seat = self._held.get(player)
-        if seat is None or not self._may_resume(seat):
+        if seat is None:
             raise JoinRefused(ErrorCode.RESUME_FAILED, f"player {player}'s seat is not held")
+        if not self._may_resume(seat):
+            raise JoinRefused(ErrorCode.RESUME_FAILED, f"the game will not have player {player} "
+                              "back")
         del self._held[player]
         self._members[player] = seat
         self._call("on_resume", player)
