@@ -304,16 +304,14 @@ class Client:
 class ServerRun:
     """Plays a scenario on a real server through real sockets."""
 
-    def __init__(self, srv: ArenaServer, scheduler: ManualScheduler, recorder: Recorder,
-                 mode: str, options: dict[str, Any]) -> None:
+    def __init__(self, srv: ArenaServer, scheduler: ManualScheduler, mode: str,
+                 options: dict[str, Any]) -> None:
         self.srv = srv
         self.scheduler = scheduler
-        self.recorder = recorder
         self.mode = mode
         self.options = options
         self.clients: dict[str, Client] = {}
         self.room_id: str | None = None
-        self.player: dict[str, int] = {}
         self._pings = itertools.count(1)
 
     async def client(self, who: str) -> Client:
@@ -482,7 +480,7 @@ async def test_the_harness_and_a_real_room_agree(tmp_path: Path, mode: str,
     spec = GAMES[mode][0]
     recorder = Recorder(spec)
     async with manual_server(tmp_path / "data", recorder.spec) as (srv, scheduler):
-        server = ServerRun(srv, scheduler, recorder, mode, scenario.options)
+        server = ServerRun(srv, scheduler, mode, scenario.options)
         try:
             await server.run(scenario.steps)
             server_calls = list(recorder.calls)  # before the sockets close (drops)
