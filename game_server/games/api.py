@@ -18,6 +18,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, Protocol
 
+# Results are storage's too (games/results.py imports nothing); game authors find them here.
+from game_server.games.results import LeaderboardRule as LeaderboardRule
+from game_server.games.results import Outcome as Outcome
+
 # -- declarations: fields, messages, options ---------------------------------------------------
 
 FieldKind = Literal["int", "float", "str", "bool"]
@@ -174,23 +178,6 @@ class EventDriven:
 
 
 Clock = Ticking | EventDriven
-
-LeaderboardRule = Literal["best_score", "wins", "rating"]
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """One player's result in a finished match (or a finished life, for endless games).
-
-    `score` for games ranked by best score; `placement` (1 = first) for ranked matches, from
-    which wins and ratings follow; `won` when the game has only winners and losers.
-    """
-
-    player: int
-    score: int | None = None
-    placement: int | None = None
-    won: bool | None = None
-
 
 # -- what the game sees of the room -------------------------------------------------------------
 
