@@ -107,7 +107,7 @@ class GameHarness:
         """Seat a player; its id. `GameError` with code "join_refused" if the game says no."""
         player = next(self._ids)
         seat = Seat(player=player, user=user if user is not None else 1000 + player, name=name)
-        if len(self.seats) >= self.spec.max_players:
+        if len(self.seats) >= self.spec.room_seats(self.room.options):
             raise GameError("room_full", "the room is full")
         if self.room.locked:
             raise GameError("room_locked", "the room is locked")
@@ -151,7 +151,8 @@ class GameHarness:
     def advance(self, seconds: float) -> None:
         """Move time on: fire due timers in order (and step a ticking game at its rate)."""
         end = self.room.now + seconds
-        dt = 1.0 / self.spec.clock.rate if isinstance(self.spec.clock, Ticking) else None
+        clock = self.spec.room_clock(self.room.options)  # a room may choose its own rate
+        dt = 1.0 / clock.rate if isinstance(clock, Ticking) else None
         next_step = self.room.now + dt if dt else None
         while True:
             due = [(when, name) for name, when in self.room.timers.items() if when <= end]
