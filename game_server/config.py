@@ -1,7 +1,10 @@
 """The server's configuration, and where the cookie secret comes from.
 
-Only `game_server.__main__` reads the command line and the environment; everything else gets a
-`Config` (or the parts of it it needs) passed in.
+Each setting is declared once, as a field of `Config` made with `setting`: its type, default,
+`--help` words and the values it accepts. `game_server.__main__` makes the flags and their
+`ARENA_*` environment fallbacks from those declarations (it alone reads the command line and the
+environment), and `Config.validate` checks the same bounds. Everything else gets a `Config` (or
+the parts of it it needs) passed in.
 """
 
 from __future__ import annotations
