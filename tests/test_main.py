@@ -18,7 +18,7 @@ from tornado.httpclient import AsyncHTTPClient
 
 from game_server.__main__ import parse_config
 from game_server.config import Config, declared_settings, load_cookie_secret
-from tests.conftest import Browserless, recv_until, running
+from tests.conftest import REPO, Browserless, recv_until, running
 
 
 async def fetch(url: str) -> int:
@@ -136,6 +136,13 @@ def test_the_generated_secret_is_stable_across_restarts(tmp_path: Path) -> None:
     (tmp_path / "cookie_secret").write_text("short")
     with pytest.raises(ValueError):
         load_cookie_secret(tmp_path, None)
+
+
+def test_the_readmes_table_lists_every_setting_with_its_variable() -> None:
+    section = (REPO / "README.md").read_text().split("## Configuration", 1)[1].split("\n## ")[0]
+    rows = re.findall(r"^\| `(--[a-z-]+)` \| *(?:`(ARENA_[A-Z_]+)`)? *\|", section, re.MULTILINE)
+    assert dict(rows) == {**{f"--{d.flag}": d.env for d in declared_settings()},
+                          "--rotate-cookie-secret": ""}
 
 
 def test_help_names_every_default_after_the_environment(capsys) -> None:
