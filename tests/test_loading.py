@@ -121,6 +121,24 @@ def test_no_game_at_all_is_a_clear_error() -> None:
         server_modes(installed=False)
 
 
+def test_no_game_left_after_skipping_is_a_clear_error(broken_install: Path,
+                                                      tmp_path: Path) -> None:
+    """Where only broken games are installed (no site-packages, so not even Arena's own): the
+    skipped ones are logged, and the error says why nothing is left."""
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "game_server").symlink_to(REPO / "game_server")
+    probe = ("import logging, sys; logging.basicConfig(); "
+             "from game_server.games.loading import GameLoadError, server_modes\n"
+             "try:\n    server_modes()\nexcept GameLoadError as exc:\n    print(exc)")
+    done = subprocess.run([sys.executable, "-S", "-c", probe], cwd=tmp_path, text=True,
+                          capture_output=True, env={"PYTHONPATH": f"{source}{os.pathsep}"
+                                                    f"{broken_install}"}, check=True)
+    assert done.stdout.strip() == ("no game to run: the 2 installed under the arena.games entry "
+                                   "point cannot be loaded (see above)"), done
+    assert done.stderr.count("skipped, the other games run") == 2, done.stderr
+
+
 @pytest.fixture
 def broken_install(tmp_path: Path) -> Path:
     """A directory that, on sys.path, holds two installed games that cannot load: a package

@@ -86,7 +86,11 @@ def installed_games(*, strict: bool = False) -> list[GameSpec]:
     One that cannot be loaded is skipped with a warning naming it and why, unless `strict`:
     then it raises `GameLoadError`.
     """
-    specs = []
+    return _installed(strict)[0]
+
+
+def _installed(strict: bool) -> tuple[list[GameSpec], int]:
+    specs, skipped = [], 0
     for entry in _entries():
         try:
             specs.append(_load_entry(entry))
@@ -95,7 +99,8 @@ def installed_games(*, strict: bool = False) -> list[GameSpec]:
                 raise
             log.warning("%s; skipped, the other games run (--strict-games makes this fatal)",
                         exc)
-    return specs
+            skipped += 1
+    return specs, skipped
 
 
 def parse_mode_options(settings: Iterable[str]) -> dict[str, dict[str, str]]:
@@ -158,7 +163,7 @@ def server_modes(*, games: Iterable[str] = (), mode_options: Iterable[str] = (),
     Two different games under one name are an error; the same game found twice (installed and
     named) counts once. No game at all is an error too: a server with nothing to play.
     """
-    found = installed_games(strict=strict) if installed else []
+    found, skipped = _installed(strict) if installed else ([], 0)
     found += [load_game(reference) for reference in games]
     modes: dict[str, GameSpec] = {}
     for spec in found:
@@ -166,6 +171,9 @@ def server_modes(*, games: Iterable[str] = (), mode_options: Iterable[str] = (),
         if known is not None and known is not spec:
             raise GameLoadError(f"two games are named {spec.name!r}; names must be unique")
         modes[spec.name] = spec
+    if skipped and not modes:
+        raise GameLoadError(f"no game to run: the {skipped} installed under the "
+                            f"{ENTRY_POINT_GROUP} entry point cannot be loaded (see above)")
     if not modes:
         raise GameLoadError(
             f"no game found: none is installed under the {ENTRY_POINT_GROUP} entry point (Arena's "
