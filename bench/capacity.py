@@ -410,8 +410,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.latency_limit_ms <= 0:
         parser.error("--latency-limit-ms must be positive")
     args.search = search_options(parser, args)
-    try:
-        args.arena = server_modes(mode_options=args.mode_option)["arena"]
+    try:  # refused here, before anything starts, as the server would refuse it
+        server_modes(mode_options=args.mode_option)["arena"]
     except (GameLoadError, KeyError) as exc:
         parser.error(f"the arena mode as the server would run it: {exc}")
     return args
