@@ -14,9 +14,11 @@ import asyncio
 import ctypes
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
+import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -34,7 +36,7 @@ from game_server.config import (
     load_cookie_secret,
     rotate_cookie_secret,
 )
-from game_server.games.api import GameSpec, Ticking
+from game_server.games.api import Field, GameSpec, Ticking
 from game_server.games.loading import GameLoadError, server_modes
 
 log = logging.getLogger("arena")
@@ -50,10 +52,10 @@ def _shown(value: object) -> str:
     return str(value).replace("%", "%%")
 
 
-class DefaultsHelpFormatter(argparse.HelpFormatter):
+class DefaultsHelpFormatter(argparse.RawDescriptionHelpFormatter):
     """`--help` names every flag's default: the built-in one, or the `ARENA_*` environment
     variable's value when it is set (what the flag falls back to). A help text that already
-    says what its default is keeps its own words."""
+    says what its default is keeps its own words. (The epilog comes wrapped, as paragraphs.)"""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
@@ -118,6 +120,56 @@ def _add_setting(parser: argparse.ArgumentParser, declared: Declared, kind: Any,
         metavar=rules.metavar, help=rules.help)
 
 
+def _option_words(name: str, spec: Field) -> str:
+    words = name
+    if spec.low is not None and spec.high is not None:
+        words += f" {spec.low:g} to {spec.high:g}"
+    elif spec.choices:
+        words += " one of " + "/".join(map(str, spec.choices))
+    if spec.default is not None:
+        default = str(spec.default).lower() if spec.kind == "bool" else spec.default
+        words += f" (default {default})"
+    return words
+
+
+def modes_help(mode_options: Sequence[str]) -> str:
+    """What `--help` says of the modes this server would run and their options: the mode's
+    own settings (the arena's rate and seats among them), with the defaults they would have."""
+    try:
+        modes = server_modes(mode_options=mode_options)
+    except GameLoadError:
+        try:
+            modes = server_modes()  # the variable's settings are wrong: the games' own defaults
+        except GameLoadError as exc:
+            return _wrap(f"No mode to list: {exc}.")
+    lines = [_wrap("The modes found and their options: --mode-option MODE.OPTION=VALUE sets a "
+                   "default, a room created with options may choose within the bounds.")]
+    for name, mode in modes.items():
+        options = ", ".join(_option_words(option, spec) for option, spec in mode.options.items())
+        lines.append(_wrap(f"{name}: {options or 'no options'}", indent="  "))
+    return "\n".join(lines)
+
+
+def _wrap(text: str, indent: str = "") -> str:
+    width = min(shutil.get_terminal_size().columns, 100) - 2
+    return textwrap.fill(text, width, initial_indent=indent,
+                         subsequent_indent=indent + "    " if indent else "")
+
+
+class _Help(argparse.Action):
+    """`-h`/`--help`: the flags, then the modes and their options (found only when asked)."""
+
+    def __init__(self, *args: Any, mode_options: Sequence[str], **kwargs: Any) -> None:
+        super().__init__(*args, nargs=0, default=argparse.SUPPRESS, **kwargs)
+        self.mode_options = mode_options
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        parser.epilog = f"{_wrap(ENV_EPILOG)}\n\n{modes_help(self.mode_options)}"
+        parser.print_help()
+        parser.exit()
+
+
 def parse_config(
     argv: Sequence[str] | None, environ: Mapping[str, str]
 ) -> tuple[Config, str]:
@@ -125,8 +177,10 @@ def parse_config(
     for every setting declared in `Config`."""
     parser = argparse.ArgumentParser(
         prog="game-server", description="Arena: a multiplayer game server on Tornado.",
-        epilog=ENV_EPILOG, formatter_class=DefaultsHelpFormatter,
+        epilog=ENV_EPILOG, formatter_class=DefaultsHelpFormatter, add_help=False,
     )
+    parser.add_argument("-h", "--help", action=_Help, help="show this help message and exit",
+                        mode_options=_items(environ.get("ARENA_MODE_OPTIONS", ""), str))
     kinds = get_type_hints(Config)
     settings = declared_settings()
     for declared in settings:

@@ -145,9 +145,11 @@ def test_the_readmes_table_lists_every_setting_with_its_variable() -> None:
                           "--rotate-cookie-secret": ""}
 
 
-def test_help_names_every_default_after_the_environment(capsys) -> None:
+def test_help_names_every_default_after_the_environment(capsys, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "100")  # the width --help wraps at
     with pytest.raises(SystemExit) as exited:
-        parse_config(["--help"], {"ARENA_TICK_GROUP": "8", "ARENA_XHEADERS": "1"})
+        parse_config(["--help"], {"ARENA_TICK_GROUP": "8", "ARENA_XHEADERS": "1",
+                                  "ARENA_MODE_OPTIONS": "arena.tick_rate=30"})
     assert exited.value.code == 0
     text = capsys.readouterr().out
     options = text.split("\noptions:\n", 1)[1]
@@ -159,7 +161,7 @@ def test_help_names_every_default_after_the_environment(capsys) -> None:
     assert flags["--host"].endswith("address to listen on (default: 127.0.0.1)")
     assert flags["--port"].endswith("(default: 8888)")
     assert flags["--resume-grace"].endswith("(default: 15.0)")
-    assert flags["--mode-option"].endswith("(default: none)")
+    assert flags["--mode-option"].endswith("(default: arena.tick_rate=30)")
     assert flags["--strict-games"].endswith("(default: off)")
     assert "--tick-rate" not in flags and "--max-players" not in flags
     assert flags["--redis-url"].endswith("(default: none)")
@@ -168,6 +170,10 @@ def test_help_names_every_default_after_the_environment(capsys) -> None:
     assert flags["--tick-group"].endswith("one callback per room (default: 8)")
     assert flags["--xheaders"].endswith("(default: on)")
     assert "ARENA_TICK_GROUP" in " ".join(text.split())
+    # The modes' own settings, each with its bounds and the default it would have.
+    assert ("\n  arena: tick_rate 1 to 120 (default 30), max_players 1 to 1000 (default 20)\n"
+            in text)
+    assert "\n  tictactoe: turn_seconds 5 to 300 (default 30)\n" in text
 
 
 async def test_each_mode_runs_and_is_listed_with_its_own_rate_and_seats(tmp_path: Path) -> None:
