@@ -13,9 +13,10 @@ accepts (validated before the game sees them), the options a room is created wit
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, Protocol
 
 # Results are storage's too (games/results.py imports nothing); game authors find them here.
@@ -396,8 +397,8 @@ def with_option_defaults(spec: GameSpec, values: Mapping[str, Any]) -> GameSpec:
         declared = options.get(name)
         if declared is None:
             raise ValueError(f"mode {spec.name!r} has no option {name!r}")
-        options[name] = replace(declared, default=declared.check(name, value))
-    return replace(spec, options=options)
+        options[name] = dataclasses.replace(declared, default=declared.check(name, value))
+    return dataclasses.replace(spec, options=options)
 
 
 def _check_engine_option(mode: str, name: str, spec: Field, *, lowest: int) -> None:
