@@ -63,6 +63,8 @@ from bench.sampling import (
     proc_stat,
     process_tree,
 )
+from game_server.games.api import Ticking
+from game_server.games.loading import GameLoadError, server_modes
 
 LOCUSTFILE = BENCH_DIR / "locustfile.py"
 DEFAULT_STEPS = (50, 100, 200, 400, 800)
@@ -85,8 +87,7 @@ class Options:
     settle: float = 3.0
     processes: int = 1  # server processes; > 1: workers sharing one port, with a private Redis
     locust_workers: int = 0  # locust --processes; 0: one locust process
-    tick_rate: int = 20
-    max_players: int = 20
+    mode_options: tuple[str, ...] = ()  # the server's --mode-option settings
     pin: bool = True
     max_seconds: float = 1800.0
     out: Path = RESULTS_DIR
@@ -140,8 +141,7 @@ class Bench:
             *self.server_prefix, sys.executable, "-m", "game_server",
             "--host", "127.0.0.1", "--port", "0",
             "--data-dir", str(self.workdir / "data"),
-            "--tick-rate", str(self.options.tick_rate),
-            "--max-players", str(self.options.max_players),
+            *(arg for option in self.options.mode_options for arg in ("--mode-option", option)),
             "--log-level", "info",  # the start line says which port it took
         ]
         if not self.several:
@@ -381,8 +381,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--locust-workers", type=int, default=0,
                         help="locust --processes (worker processes; -1: one per core; "
                              "default 0: a single locust process)")
-    parser.add_argument("--tick-rate", type=int, default=20, help="server --tick-rate")
-    parser.add_argument("--max-players", type=int, default=20, help="server --max-players")
+    parser.add_argument("--mode-option", action="append", default=[],
+                        metavar="MODE.OPTION=VALUE",
+                        help="server --mode-option, such as arena.tick_rate=30 or "
+                             "arena.max_players=8 (repeatable; default: the modes' own)")
     parser.add_argument("--no-pin", action="store_true",
                         help="do not pin the server and locust to CPUs with taskset")
     parser.add_argument("--max-minutes", type=float, default=30.0,
@@ -408,11 +410,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.latency_limit_ms <= 0:
         parser.error("--latency-limit-ms must be positive")
     args.search = search_options(parser, args)
+    try:  # refused here, before anything starts, as the server would refuse it
+        server_modes(mode_options=args.mode_option)["arena"]
+    except (GameLoadError, KeyError) as exc:
+        parser.error(f"the arena mode as the server would run it: {exc}")
     return args
 
 
 def run(options: Options, command: str) -> dict[str, Any]:
     started = time.monotonic()
+    arena = server_modes(mode_options=options.mode_options)["arena"]
     search = options.search
     packages = ("tornado", "locust", "uvloop")
     report = new_report(command, machine_info(packages), steps=[], headline={})
@@ -425,8 +432,10 @@ def run(options: Options, command: str) -> dict[str, Any]:
             "settle": options.settle,
             "processes": bench.processes,
             "locust_workers": options.locust_workers,
-            "tick_rate": options.tick_rate,
-            "max_players": options.max_players,
+            # The arena's, as the server runs it (its defaults and --mode-option's).
+            "tick_rate": arena.clock.rate if isinstance(arena.clock, Ticking) else 0,
+            "max_players": arena.max_players,
+            "mode_options": list(options.mode_options),
             "pinning": bench.pinning_text,
             "latency_limit_ms": options.limits.latency_p99_ms,
         }
@@ -481,8 +490,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settle=args.settle,
         processes=args.processes,
         locust_workers=args.locust_workers,
-        tick_rate=args.tick_rate,
-        max_players=args.max_players,
+        mode_options=tuple(args.mode_option),
         pin=not args.no_pin,
         max_seconds=args.max_minutes * 60.0,
         out=args.out,

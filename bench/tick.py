@@ -63,7 +63,7 @@ class Member:
 def tick_cost(players: int, ticks: int, seed: int = 1) -> float:
     """Median CPU seconds of one tick of a room with `players` moving players."""
     clock = [0.0]
-    room = Room("bench", arena_spec(ArenaRules(), max_players=players), seed=seed,
+    room = Room("bench", arena_spec(ArenaRules()), seed=seed, options={"max_players": players},
                 monotonic=lambda: clock[0], wall=lambda: 1.7e9)
     rng = random.Random(seed)
     ids = [room.join(Member(i)) for i in range(players)]

@@ -1,9 +1,10 @@
 """`python -m game_server` / `game-server`: read flags and environment, run until SIGINT/SIGTERM.
 
-Every flag can also come from an environment variable (`--tick-rate` from `ARENA_TICK_RATE`, and
-so on); the flag wins. The cookie secret comes from `ARENA_COOKIE_SECRET` or a generated file in
-the data directory, never from a flag (flags show up in process lists); `ARENA_COOKIE_SECRET`
-may hold `VERSION SECRET` pairs separated by commas for rotation.
+The flags are made from the settings declared in `Config` (config.py), and each can also come
+from an environment variable (`--tick-group` from `ARENA_TICK_GROUP`, and so on); the flag
+wins. The cookie secret comes from `ARENA_COOKIE_SECRET` or a generated file in the data
+directory, never from a flag (flags show up in process lists); `ARENA_COOKIE_SECRET` may hold
+`VERSION SECRET` pairs separated by commas for rotation.
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ import asyncio
 import ctypes
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
-from collections.abc import Mapping, Sequence
+import textwrap
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, get_origin, get_type_hints
 
 from tornado.netutil import bind_sockets
 from tornado.process import fork_processes
@@ -27,9 +31,12 @@ from game_server.app import ArenaServer
 from game_server.config import (
     COOKIE_SECRET_FILE,
     Config,
+    Declared,
+    declared_settings,
     load_cookie_secret,
     rotate_cookie_secret,
 )
+from game_server.games.api import Field, GameSpec, Ticking
 from game_server.games.loading import GameLoadError, server_modes
 
 log = logging.getLogger("arena")
@@ -39,10 +46,16 @@ def _env(environ: Mapping[str, str], flag: str, default: str) -> str:
     return environ.get("ARENA_" + flag.upper().replace("-", "_"), default)
 
 
-class DefaultsHelpFormatter(argparse.HelpFormatter):
+def _shown(value: object) -> str:
+    if isinstance(value, tuple | list):
+        value = ",".join(map(str, value))
+    return str(value).replace("%", "%%")
+
+
+class DefaultsHelpFormatter(argparse.RawDescriptionHelpFormatter):
     """`--help` names every flag's default: the built-in one, or the `ARENA_*` environment
     variable's value when it is set (what the flag falls back to). A help text that already
-    says what its default is keeps its own words."""
+    says what its default is keeps its own words. (The epilog comes wrapped, as paragraphs.)"""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
@@ -51,99 +64,127 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
             return text
         if isinstance(action.default, bool) or action.default is None:
             return text + (" (default: on)" if action.default else " (default: off)")
-        if action.default == "":
+        if action.default in ("", (), []):
             return text + " (default: none)"
-        return text + " (default: %(default)s)"
+        return text + f" (default: {_shown(action.default)})"
 
 
 ENV_EPILOG = (
     "Every flag can also be set by an environment variable: ARENA_ and the flag's name in "
-    "capitals, dashes as underscores (--tick-rate: ARENA_TICK_RATE); the flag wins. The cookie "
-    "secret comes from ARENA_COOKIE_SECRET, or from a file generated in the data directory."
+    "capitals, dashes as underscores (--tick-group: ARENA_TICK_GROUP); the flag wins. The "
+    "cookie secret comes from ARENA_COOKIE_SECRET, or from a file generated in the data "
+    "directory."
 )
+
+
+def _items(text: str, parse: Callable[[str], Any]) -> list[Any]:
+    return [parse(item.strip()) for item in text.split(",") if item.strip()]
+
+
+class _Items(argparse.Action):
+    """A list setting's flag: each use adds comma-separated items. The first use replaces the
+    environment's list, so the flag wins as it does for every other setting."""
+
+    def __init__(self, *args: Any, parse: Callable[[str], Any], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.parse = parse
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        items = getattr(namespace, self.dest)
+        if items is self.default:
+            items = []
+        setattr(namespace, self.dest, [*items, *_items(values, self.parse)])
+
+
+def _add_setting(parser: argparse.ArgumentParser, declared: Declared, kind: Any,
+                 environ: Mapping[str, str]) -> None:
+    """One flag, from the setting's declaration in `Config`, falling back to its variable."""
+    rules = declared.rules
+    text = environ.get(declared.env)
+    if kind is bool:  # a switch: flag or variable given, the default flips
+        on = text is not None and text.strip().lower() not in ("", "0", "false")
+        parser.add_argument("--" + declared.flag, dest=declared.name, action="store_true",
+                            default=on, help=rules.help)
+        return
+    if get_origin(kind) is tuple:
+        parse = rules.parse or str
+        items = _items(text, parse) if text is not None else list(declared.default)
+        parser.add_argument("--" + declared.flag, dest=declared.name, action=_Items,
+                            parse=parse, default=items, metavar=rules.metavar, help=rules.help)
+        return
+    parser.add_argument(
+        "--" + declared.flag, dest=declared.name, type=rules.parse or kind,
+        # A text default goes through `type` too, so a bad variable is refused like a bad flag.
+        default=text if text is not None else declared.default,
+        metavar=rules.metavar, help=rules.help)
+
+
+def _option_words(name: str, spec: Field) -> str:
+    words = name
+    if spec.low is not None and spec.high is not None:
+        words += f" {spec.low:g} to {spec.high:g}"
+    elif spec.choices:
+        words += " one of " + "/".join(map(str, spec.choices))
+    if spec.default is not None:
+        default = str(spec.default).lower() if spec.kind == "bool" else spec.default
+        words += f" (default {default})"
+    return words
+
+
+def modes_help(mode_options: Sequence[str]) -> str:
+    """What `--help` says of the modes this server would run and their options: the mode's
+    own settings (the arena's rate and seats among them), with the defaults they would have."""
+    try:
+        modes = server_modes(mode_options=mode_options)
+    except GameLoadError:
+        try:
+            modes = server_modes()  # the variable's settings are wrong: the games' own defaults
+        except GameLoadError as exc:
+            return _wrap(f"No mode to list: {exc}.")
+    lines = [_wrap("The modes found and their options: --mode-option MODE.OPTION=VALUE sets a "
+                   "default, a room created with options may choose within the bounds.")]
+    for name, mode in modes.items():
+        options = ", ".join(_option_words(option, spec) for option, spec in mode.options.items())
+        lines.append(_wrap(f"{name}: {options or 'no options'}", indent="  "))
+    return "\n".join(lines)
+
+
+def _wrap(text: str, indent: str = "") -> str:
+    width = min(shutil.get_terminal_size().columns, 100) - 2
+    return textwrap.fill(text, width, initial_indent=indent,
+                         subsequent_indent=indent + "    " if indent else "")
+
+
+class _Help(argparse.Action):
+    """`-h`/`--help`: the flags, then the modes and their options (found only when asked)."""
+
+    def __init__(self, *args: Any, mode_options: Sequence[str], **kwargs: Any) -> None:
+        super().__init__(*args, nargs=0, default=argparse.SUPPRESS, **kwargs)
+        self.mode_options = mode_options
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        parser.epilog = f"{_wrap(ENV_EPILOG)}\n\n{modes_help(self.mode_options)}"
+        parser.print_help()
+        parser.exit()
 
 
 def parse_config(
     argv: Sequence[str] | None, environ: Mapping[str, str]
 ) -> tuple[Config, str]:
-    """Build a `Config` (and the log level) from flags with environment fallbacks."""
-    defaults = Config()
+    """Build a `Config` (and the log level) from flags with environment fallbacks: one flag
+    for every setting declared in `Config`."""
     parser = argparse.ArgumentParser(
         prog="game-server", description="Arena: a multiplayer game server on Tornado.",
-        epilog=ENV_EPILOG, formatter_class=DefaultsHelpFormatter,
+        epilog=ENV_EPILOG, formatter_class=DefaultsHelpFormatter, add_help=False,
     )
-
-    def add(flag: str, default: object, help_text: str, kind: type = str) -> None:
-        parser.add_argument(
-            "--" + flag, type=kind, default=kind(_env(environ, flag, str(default))), help=help_text
-        )
-
-    add("host", defaults.host, "address to listen on")
-    add("port", defaults.port, "port to listen on; 0 picks a free one", int)
-    add("data-dir", defaults.data_dir, "SQLite file and cookie secret live here", Path)
-    add("database-url", defaults.database_url,
-        "sqlite:///path or postgresql://user@host/db (default: SQLite in the data directory)")
-    add("redis-url", defaults.redis_url,
-        "redis://host:port/db shared by every process of this Arena (rooms, seats, lobby, "
-        "pub/sub); empty: one process, in-process presence")
-    add("public-url", defaults.public_url,
-        "http(s)://host:port[/path] players reach this process at (redirects point there); "
-        "{port} stands for this process's own port; default: http://HOST:PORT")
-    add("processes", defaults.processes,
-        "worker processes on this host sharing --port (0: one per core; >1 needs --redis-url)",
-        int)
-    add("worker-port", defaults.worker_port,
-        "with --processes: worker i also listens on this port + i for redirects "
-        "(default: the port after --port)", int)
-    add("presence-ttl", defaults.presence_ttl,
-        "seconds a room of a dead process stays in the lobby", float)
-    add("seat-ttl", defaults.seat_ttl,
-        "seconds a seat reserved for a redirected player waits to be claimed", float)
-    add("tick-rate", defaults.tick_rate, "simulation and state rate in Hz", int)
-    add("tick-group", defaults.tick_group,
-        "rooms ticked by one PeriodicCallback (cheaper than one each; a loop turn apart "
-        "under half a core of load, back to back above); 1: one callback per room", int)
-    add("max-players", defaults.max_players, "players per room", int)
-    add(
-        "allowed-origins",
-        ",".join(defaults.allowed_origins),
-        "comma-separated extra Origins allowed to open /ws (the server's own is always allowed)",
-    )
-    add("session-ttl-days", defaults.session_ttl_days, "login sessions expire after this", float)
-    add("empty-room-grace", defaults.empty_room_grace, "seconds an empty room lives on", float)
-    add("resume-grace", defaults.resume_grace,
-        "seconds a dropped player's seat is held for a resume; 0 turns resuming off", float)
-    add("max-connections-per-ip", defaults.max_connections_per_ip,
-        "open game sockets allowed from one address; 0 means no limit", int)
-    add("max-messages-per-second", defaults.max_messages_per_second,
-        "WebSocket messages a connection may send per second (bursts of twice that)", float)
-    add("max-chats-per-second", defaults.max_chats_per_second,
-        "chat messages a connection may send per second (bursts of five times that)", float)
-    add("max-backlog-bytes", defaults.max_backlog_bytes,
-        "bytes queued for a slow reader before its states are skipped (4x: nothing is queued)",
-        int)
-    add("max-lag-seconds", defaults.max_lag_seconds,
-        "seconds a reader may stay behind before it is closed with 4002", float)
-    add("max-login-failures", defaults.max_login_failures,
-        "failed logins for one username within the window before 429", int)
-    add("max-login-failures-per-ip", defaults.max_login_failures_per_ip,
-        "failed logins from one address within the window before 429", int)
-    add("login-failure-window", defaults.login_failure_window,
-        "seconds failed logins are remembered", float)
-    add("log-level", "info", "debug, info, warning or error")
-    def switch(flag: str, help_text: str) -> None:
-        default = _env(environ, flag, "") not in ("", "0", "false")
-        parser.add_argument("--" + flag, action="store_true", default=default, help=help_text)
-
-    switch("no-uvloop", "run on asyncio's default event loop instead of uvloop")
-    switch("xheaders", "behind a reverse proxy: take client addresses (per-address limits) "
-           "from X-Real-IP / X-Forwarded-For; never without a proxy that sets them")
-    parser.add_argument(
-        "--game", action="append", metavar="MODULE:ATTR",
-        default=[g.strip() for g in _env(environ, "games", "").split(",") if g.strip()],
-        help="also run this game: a GameSpec, or a callable making one (repeatable; "
-             "ARENA_GAMES takes a comma-separated list); games installed with pip under the "
-             "arena.games entry point run without it")
+    parser.add_argument("-h", "--help", action=_Help, help="show this help message and exit",
+                        mode_options=_items(environ.get("ARENA_MODE_OPTIONS", ""), str))
+    kinds = get_type_hints(Config)
+    settings = declared_settings()
+    for declared in settings:
+        _add_setting(parser, declared, kinds[declared.name], environ)
     parser.add_argument(
         "--rotate-cookie-secret",
         action="store_true",
@@ -154,59 +195,49 @@ def parse_config(
         version = rotate_cookie_secret(args.data_dir)
         print(f"cookie secret version {version} added to {args.data_dir}; restart to use it")
         raise SystemExit(0)
-    origins = tuple(o.strip().rstrip("/") for o in args.allowed_origins.split(",") if o.strip())
-    return Config(
-        host=args.host,
-        port=args.port,
-        data_dir=args.data_dir,
-        database_url=args.database_url,
-        redis_url=args.redis_url,
-        public_url=args.public_url.rstrip("/"),
-        processes=args.processes,
-        worker_port=args.worker_port,
-        presence_ttl=args.presence_ttl,
-        seat_ttl=args.seat_ttl,
-        tick_rate=args.tick_rate,
-        tick_group=args.tick_group,
-        max_players=args.max_players,
-        allowed_origins=origins,
-        session_ttl_days=args.session_ttl_days,
-        empty_room_grace=args.empty_room_grace,
-        resume_grace=args.resume_grace,
-        max_connections_per_ip=args.max_connections_per_ip,
-        max_messages_per_second=args.max_messages_per_second,
-        max_chats_per_second=args.max_chats_per_second,
-        games=tuple(args.game),
-        xheaders=args.xheaders,
-        uvloop=not args.no_uvloop,
-        max_backlog_bytes=args.max_backlog_bytes,
-        max_lag_seconds=args.max_lag_seconds,
-        max_login_failures=args.max_login_failures,
-        max_login_failures_per_ip=args.max_login_failures_per_ip,
-        login_failure_window=args.login_failure_window,
+    values: dict[str, Any] = {}
+    for declared in settings:
+        value = getattr(args, declared.name)
+        if kinds[declared.name] is bool:
+            value = (not declared.default) if value else declared.default
+        elif isinstance(value, list):
+            value = tuple(value)
+        values[declared.name] = value
+    config = Config(
+        **values,
         cookie_secret=load_cookie_secret(args.data_dir, environ.get("ARENA_COOKIE_SECRET")),
-    ), args.log_level
+    )
+    return config, config.log_level
 
 
-async def serve(config: Config, shared_sockets: list[socket.socket] | None = None) -> None:
+def describe_modes(modes: Mapping[str, GameSpec]) -> str:
+    """The modes as the start-up line lists them: each with its rate (or "events") and the
+    seats of its rooms, as its options' defaults make them."""
+    return ", ".join(
+        f"{name} ({spec.clock.rate} Hz, {spec.max_players} seats)"
+        if isinstance(spec.clock, Ticking) else f"{name} (events, {spec.max_players} seats)"
+        for name, spec in modes.items()
+    )
+
+
+async def serve(config: Config, shared_sockets: list[socket.socket] | None = None,
+                modes: dict[str, GameSpec] | None = None) -> None:
     """Run one server until SIGINT or SIGTERM, then stop it cleanly."""
-    server = ArenaServer(config, shared_sockets=shared_sockets)
+    server = ArenaServer(config, shared_sockets=shared_sockets, modes=modes)
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info(
-        "Arena listening on %s%s (public %s, %s presence, tick %d Hz, %d players a room, "
-        "data in %s, %s loop)",
+        "Arena listening on %s%s (public %s, %s presence, data in %s, %s loop); modes: %s",
         server.url,
         "".join(f" and :{s.getsockname()[1]}" for s in (shared_sockets or [])[:1]),
         server.public_url,
         "Redis" if config.redis_url else "in-process",
-        config.tick_rate,
-        config.max_players,
         config.data_dir,
         type(loop).__module__.split(".")[0],
+        describe_modes(server.matchmaker.modes),
     )
     await stop.wait()
     log.info("shutting down")
@@ -302,14 +333,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config, log_level = parse_config(argv, os.environ)
         config.validate()
-        server_modes(games=config.games)  # a game that cannot load stops us here, clearly
-    except (ValueError, GameLoadError) as exc:
+    except ValueError as exc:
         print(f"game-server: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(
         level=getattr(logging, str(log_level).upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    try:
+        # Loaded once, before any fork: a skipped game is logged once, and a game that cannot
+        # load (or a bad --mode-option) stops us here, clearly.
+        modes = server_modes(games=config.games, mode_options=config.mode_options,
+                             strict=config.strict_games)
+    except GameLoadError as exc:
+        print(f"game-server: {exc}", file=sys.stderr)
+        return 2
     shared: list[socket.socket] | None = None
     try:
         if config.processes != 1:
@@ -321,7 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log.warning("uvloop is not installed; using the default asyncio event loop")
             else:
                 asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-        asyncio.run(serve(config, shared))
+        asyncio.run(serve(config, shared, modes))
     except OSError as exc:
         print(f"game-server: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
         return 1

@@ -154,11 +154,10 @@ class ArenaServer:
             players_connected=lambda: len(self.sockets),
             seats_held=lambda: self.matchmaker.player_count,
             rooms=lambda: len(self.matchmaker.rooms()),
-            period=1.0 / config.tick_rate,
         )
         self.matchmaker = Matchmaker(
-            modes or server_modes(max_players=config.max_players,
-                                  tick_rate=config.tick_rate, games=config.games),
+            modes or server_modes(games=config.games, mode_options=config.mode_options,
+                                  strict=config.strict_games),
             scheduler=scheduler or IOLoopScheduler(group_size=config.tick_group),
             empty_room_grace=config.empty_room_grace,
             on_result=self._record_result,

@@ -1,59 +1,197 @@
 """The server's configuration, and where the cookie secret comes from.
 
-Only `game_server.__main__` reads the command line and the environment; everything else gets a
-`Config` (or the parts of it it needs) passed in.
+Each setting is declared once, as a field of `Config` made with `setting`: its type, default,
+`--help` words and the values it accepts. `game_server.__main__` makes the flags and their
+`ARENA_*` environment fallbacks from those declarations (it alone reads the command line and the
+environment), and `Config.validate` checks the same bounds. Everything else gets a `Config` (or
+the parts of it it needs) passed in.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 COOKIE_SECRET_FILE = "cookie_secret"
 DATABASE_FILE = "arena.sqlite3"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+_SETTING = "arena.setting"  # where a field's `Setting` lives in its metadata
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How one `Config` field is set from outside, declared next to the field (`setting`).
+
+    Its flag is `--` and the field's name with dashes unless `flag` says otherwise, and its
+    environment variable `ARENA_` and the flag's name in capitals (or `env`'s). A bool is a
+    switch that flips the field's default (`uvloop` defaults to on: `flag="no-uvloop"`); a
+    tuple takes comma-separated items, and its flag may be repeated. `parse` turns one text
+    value (one item, for a tuple) into the field's; `low`, `high` (inclusive), `above`
+    (exclusive), `choices` and `check` (a complaint, or None) are what `Config.validate`
+    accepts.
+    """
+
+    help: str
+    low: float | None = None
+    high: float | None = None
+    above: float | None = None
+    choices: tuple[str, ...] | None = None
+    parse: Callable[[str], Any] | None = None
+    check: Callable[[Any], str | None] | None = None
+    flag: str = ""
+    env: str = ""
+    metavar: str | None = None
+
+    def problem(self, value: Any) -> str | None:
+        """What is wrong with `value`, in words that follow the flag's name; None if nothing."""
+        if self.choices is not None and value not in self.choices:
+            return "must be one of: " + ", ".join(self.choices)
+        low, high = self.low, self.high
+        if low is not None and high is not None and not low <= value <= high:
+            return f"must be between {low:g} and {high:g}"
+        if low is not None and value < low:
+            return f"must be {low:g} or more"
+        if high is not None and value > high:
+            return f"must be {high:g} or less"
+        if self.above is not None and not value > self.above:
+            return f"must be more than {self.above:g}"
+        return self.check(value) if self.check is not None else None
+
+
+def setting(default: Any, help: str, **rules: Any) -> Any:
+    """A `Config` field that flags and the environment set: its default, its `--help` words,
+    and the `Setting` rules (bounds, flag name, parser) it is read and checked by."""
+    return field(default=default, metadata={_SETTING: Setting(help, **rules)})
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A setting as the command line sees it: the field, its rules, its flag and variable."""
+
+    name: str
+    default: Any
+    rules: Setting
+    flag: str
+    env: str
+
+
+def declared_settings() -> list[Declared]:
+    """Every setting of `Config`, in declaration order (the order `--help` lists them in)."""
+    found = []
+    for f in fields(Config):
+        rules = f.metadata.get(_SETTING)
+        if rules is None:
+            continue
+        flag = rules.flag or f.name.replace("_", "-")
+        env = "ARENA_" + (rules.env or flag).upper().replace("-", "_")
+        found.append(Declared(f.name, f.default, rules, flag, env))
+    return found
+
+
+def _url(text: str) -> str:
+    return text.strip().rstrip("/")
+
+
+def _http_url(url: str) -> str | None:
+    if url and not url.startswith(("http://", "https://")):
+        return "must start with http:// or https://"
+    return None
 
 
 @dataclass(frozen=True)
 class Config:
-    """Everything the server can be told; the defaults are the embedded single-process setup."""
+    """Everything the server can be told; the defaults are the embedded single-process setup.
 
-    host: str = "127.0.0.1"
-    port: int = 8888
-    data_dir: Path = Path("data")
-    database_url: str = ""  # sqlite:///path or postgresql://...; empty: SQLite in data_dir
-    redis_url: str = ""  # redis://host:port/db shared by every process; empty: one process
-    public_url: str = ""  # http(s)://host:port players reach this process at; empty: host:port
-    processes: int = 1  # forked workers sharing the port; 0: one per core
-    worker_port: int = 0  # first port of the workers' own ports; 0: the port after --port
-    presence_ttl: float = 5.0  # a room not refreshed for this long leaves the lobby
-    seat_ttl: float = 5.0  # a seat reserved for a redirected player lapses after this
+    A field made with `setting` is a flag and an environment variable too, declared here once:
+    `__main__` builds the command line from these declarations and `validate` checks them.
+    """
+
+    host: str = setting("127.0.0.1", "address to listen on")
+    port: int = setting(8888, "port to listen on; 0 picks a free one", low=0, high=65535)
+    data_dir: Path = setting(Path("data"), "SQLite file and cookie secret live here",
+                             parse=Path)
+    database_url: str = setting(
+        "", "sqlite:///path or postgresql://user@host/db (default: SQLite in the data "
+        "directory)")
+    redis_url: str = setting(
+        "", "redis://host:port/db shared by every process of this Arena (rooms, seats, lobby, "
+        "pub/sub); empty: one process, in-process presence")
+    public_url: str = setting(
+        "", "http(s)://host:port[/path] players reach this process at (redirects point there); "
+        "{port} stands for this process's own port; default: http://HOST:PORT",
+        parse=_url, check=_http_url)
+    processes: int = setting(
+        1, "worker processes on this host sharing --port (0: one per core; >1 needs "
+        "--redis-url)", low=0)
+    worker_port: int = setting(
+        0, "with --processes: worker i also listens on this port + i for redirects "
+        "(default: the port after --port)", low=0, high=65535)
+    presence_ttl: float = setting(5.0, "seconds a room of a dead process stays in the lobby",
+                                  above=0)
+    seat_ttl: float = setting(
+        5.0, "seconds a seat reserved for a redirected player waits to be claimed", above=0)
+    tick_group: int = setting(
+        4, "rooms ticked by one PeriodicCallback (cheaper than one each; a loop turn apart "
+        "under half a core of load, back to back above); 1: one callback per room",
+        low=1, high=1000)
+    allowed_origins: tuple[str, ...] = setting(
+        (), "comma-separated extra Origins allowed to open /ws (the server's own is always "
+        "allowed)", parse=_url)
+    session_ttl_days: float = setting(30.0, "login sessions expire after this", above=0)
+    empty_room_grace: float = setting(10.0, "seconds an empty room lives on", low=0)
+    resume_grace: float = setting(
+        15.0, "seconds a dropped player's seat is held for a resume; 0 turns resuming off",
+        low=0)
+    max_connections_per_ip: int = setting(
+        32, "open game sockets allowed from one address; 0 means no limit", low=0)
+    max_messages_per_second: float = setting(
+        30.0, "WebSocket messages a connection may send per second (bursts of twice that)",
+        above=0)
+    max_chats_per_second: float = setting(
+        1.0, "chat messages a connection may send per second (bursts of five times that)",
+        above=0)
+    max_backlog_bytes: int = setting(
+        64 * 1024, "bytes queued for a slow reader before its states are skipped (4x: nothing "
+        "is queued)", above=0)
+    max_lag_seconds: float = setting(
+        10.0, "seconds a reader may stay behind before it is closed with 4002", above=0)
+    max_login_failures: int = setting(
+        5, "failed logins for one username within the window before 429", low=1)
+    max_login_failures_per_ip: int = setting(
+        20, "failed logins from one address within the window before 429", low=1)
+    login_failure_window: float = setting(300.0, "seconds failed logins are remembered",
+                                          above=0)
+    log_level: str = setting("info", "debug, info, warning or error", choices=LOG_LEVELS,
+                             parse=str.lower)
+    uvloop: bool = setting(True, "run on asyncio's default event loop instead of uvloop",
+                           flag="no-uvloop")
     # Behind a proxy: client addresses from X-Real-IP/X-Forwarded-For, the scheme (Secure
     # cookies under TLS) from X-Scheme/X-Forwarded-Proto; Tornado's HTTPServer reads them.
-    xheaders: bool = False
-    tick_rate: int = 20
-    tick_group: int = 4  # rooms ticked by one PeriodicCallback
-    max_players: int = 20
-    allowed_origins: tuple[str, ...] = ()
+    xheaders: bool = setting(
+        False, "behind a reverse proxy: take client addresses (per-address limits) from "
+        "X-Real-IP / X-Forwarded-For; never without a proxy that sets them")
+    # Games besides the pip-installed ones: "package.module:attr".
+    games: tuple[str, ...] = setting(
+        (), "also run this game: a GameSpec, or a callable making one (repeatable; ARENA_GAMES "
+        "takes a comma-separated list); games installed with pip under the arena.games entry "
+        "point run without it", flag="game", env="games", metavar="MODULE:ATTR")
+    mode_options: tuple[str, ...] = setting(
+        (), "the default of one option of one mode, such as arena.tick_rate=30 or "
+        "arena.max_players=8 (repeatable; ARENA_MODE_OPTIONS takes a comma-separated list); "
+        "GET /api/modes lists every mode's options and their bounds",
+        flag="mode-option", env="mode-options", metavar="MODE.OPTION=VALUE")
+    strict_games: bool = setting(
+        False, "an installed game that cannot be loaded stops the server (for CI) instead of "
+        "being skipped with a warning")
     cookie_secret: str | dict[int, str] = field(default="", repr=False)
-    session_ttl_days: float = 30.0
-    empty_room_grace: float = 10.0
-    resume_grace: float = 15.0
     max_message_size: int = 16 * 1024
     ws_ping_interval: float = 20.0
     ws_ping_timeout: float = 20.0  # Tornado caps it at the interval
-    max_connections_per_ip: int = 32
-    max_messages_per_second: float = 30.0
-    max_chats_per_second: float = 1.0
-    # Games besides the shipped and pip-installed ones: "package.module:attr" (--game).
-    games: tuple[str, ...] = ()
-    uvloop: bool = True
-    max_backlog_bytes: int = 64 * 1024
-    max_lag_seconds: float = 10.0
-    max_login_failures: int = 5
-    max_login_failures_per_ip: int = 20
-    login_failure_window: float = 300.0
     debug: bool = False
 
     @property
@@ -62,27 +200,14 @@ class Config:
 
     def validate(self) -> None:
         """Raise ValueError with a clear message for settings the server cannot run with."""
-        if not 1 <= self.tick_rate <= 120:
-            raise ValueError("--tick-rate must be between 1 and 120")
-        if not 1 <= self.tick_group <= 1000:
-            raise ValueError("--tick-group must be between 1 and 1000")
-        if not 1 <= self.max_players <= 1000:
-            raise ValueError("--max-players must be between 1 and 1000")
-        if not 0 <= self.port <= 65535:
-            raise ValueError("--port must be between 0 and 65535")
-        if self.processes < 0:
-            raise ValueError("--processes must be 0 (one per core) or more")
+        for declared in declared_settings():
+            problem = declared.rules.problem(getattr(self, declared.name))
+            if problem:
+                raise ValueError(f"--{declared.flag} {problem}")
+        # Rules between settings, and the secret, which is no flag.
         if self.processes != 1 and not self.redis_url:
             raise ValueError("--processes other than 1 needs --redis-url: the workers share "
                              "their rooms, seats and lobby through Redis")
-        if self.public_url and not self.public_url.startswith(("http://", "https://")):
-            raise ValueError("--public-url must start with http:// or https://")
-        if self.presence_ttl <= 0 or self.seat_ttl <= 0:
-            raise ValueError("--presence-ttl and --seat-ttl must be more than 0")
-        if self.max_connections_per_ip < 0:
-            raise ValueError("--max-connections-per-ip must be 0 (no limit) or more")
-        if self.max_messages_per_second <= 0 or self.max_chats_per_second <= 0:
-            raise ValueError("message and chat rates must be more than 0")
         if not self.cookie_secret or any(
             len(s) < 32 for s in secret_versions(self.cookie_secret).values()
         ):

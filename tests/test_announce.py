@@ -60,7 +60,8 @@ async def two_processes(tmp_path: Path, redis_url: str  # noqa: F811
     servers = []
     try:
         for _ in range(2):  # one database, as every process of one Arena shares
-            server = ArenaServer(make_config(tmp_path, redis_url=redis_url, max_players=1),
+            server = ArenaServer(make_config(tmp_path, redis_url=redis_url,
+                                             mode_options=("arena.max_players=1",)),
                                  passwords=PasswordHasher(n=2**10))
             await server.start()
             servers.append(server)

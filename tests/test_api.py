@@ -9,7 +9,6 @@ import orjson
 from game_server.app import ArenaServer
 from game_server.games.api import Outcome
 from game_server.games.arena_mode import arena_spec
-from game_server.games.modes import default_modes
 from game_server.storage.passwords import PasswordHasher
 from tests.conftest import Browserless, make_config
 
@@ -239,7 +238,7 @@ async def test_leaderboard_around_me(server, client_factory) -> None:
 
 
 async def test_each_mode_ranks_by_its_own_rule(tmp_path) -> None:
-    modes = default_modes()
+    modes = {"arena": arena_spec()}
     modes["dice"] = dataclasses.replace(arena_spec(), name="dice", leaderboard="rating")
     modes["duel"] = dataclasses.replace(arena_spec(), name="duel", leaderboard="wins")
     server = ArenaServer(make_config(tmp_path / "data"), passwords=PasswordHasher(n=2**10),

@@ -116,7 +116,8 @@ def test_capacity_run_with_two_server_processes(tmp_path: Path):
     out = tmp_path / "results"
     done = subprocess.run(
         [sys.executable, "-m", "bench.capacity", "--processes", "2", "--steps", "4,8",
-         "--step-seconds", "3", "--settle", "1", "--max-players", "4", "--out", str(out)],
+         "--step-seconds", "3", "--settle", "1", "--mode-option", "arena.max_players=4", "--out",
+         str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )
     output = done.stdout + done.stderr
@@ -124,6 +125,7 @@ def test_capacity_run_with_two_server_processes(tmp_path: Path):
     [path] = out.glob("*-capacity.json")
     report = json.loads(path.read_text())
     assert report["config"]["processes"] == 2, report["config"]
+    assert report["config"]["max_players"] == 4  # the arena as the server ran it
     assert report["config"]["redis"].startswith("redis-server")
     assert report["headline"]["server_processes"] == 2
     assert [s["users"] for s in report["steps"]] == [4, 8], output

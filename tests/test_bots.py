@@ -39,7 +39,8 @@ async def test_ten_bots_and_a_websocket_client_share_one_ticking_room(server) ->
 
 
 async def test_bots_fill_rooms_of_the_configured_size(tmp_path) -> None:
-    srv = ArenaServer(make_config(tmp_path, max_players=4), passwords=PasswordHasher(n=2**10))
+    srv = ArenaServer(make_config(tmp_path, mode_options=("arena.max_players=4",)),
+                      passwords=PasswordHasher(n=2**10))
     await srv.start()
     try:
         playing = asyncio.create_task(run_bots(srv.url, bots=10, duration=3.0, seed=2))

@@ -157,7 +157,7 @@ async def test_a_seat_not_taken_does_not_open_a_second_room(tmp_path: Path, clie
     # Rooms of two, seats held 30 s: bob is sent to ann's room, never gets there (a refused or
     # failed connection), and joins by mode again at home. His unused seat must not make the
     # room look full, or every such return opens a room beside it (issue: 20/17/3, not 20/20).
-    config = {"max_players": 2, "seat_ttl": 30.0}
+    config = {"mode_options": ("arena.max_players=2",), "seat_ttl": 30.0}
     async with two_servers(tmp_path, config, config) as pair:
         joined, bob, first = await seat_offer(pair, clients)
         assert first["type"] == "redirect"

@@ -13,8 +13,8 @@ from game_server.engine.fanout import LAG_CHECK_INTERVAL
 from game_server.engine.matchmaker import Matchmaker
 from game_server.engine.room import Room
 from game_server.engine.session import PlayerSession
+from game_server.games.api import with_option_defaults
 from game_server.games.arena_mode import arena_spec
-from game_server.games.modes import default_modes
 from protocol.errors import ErrorCode, ProtocolError
 from tests.conftest import FakeConnection, FakeIdentity, ManualClock, ManualScheduler
 
@@ -35,8 +35,9 @@ class Seat:
 
 def make_matchmaker(clock: ManualClock, scheduler: ManualScheduler, **kw: Any) -> Matchmaker:
     ids = iter(f"room{i}" for i in range(1000))
+    # The arena's seats and rate are its options: these set their defaults.
     sizes = {k: kw.pop(k) for k in ("max_players", "tick_rate") if k in kw}
-    kw.setdefault("modes", default_modes(**sizes))
+    kw.setdefault("modes", {"arena": with_option_defaults(arena_spec(), sizes)})
     return Matchmaker(scheduler=scheduler, monotonic=clock, wall=lambda: 1_700_000_000.0,
                       room_ids=lambda: next(ids), seeds=lambda: 7, **kw)
 
@@ -195,6 +196,28 @@ def test_each_room_gets_its_own_timer(clock, scheduler) -> None:
     assert len([t for t in scheduler.active if t.interval]) == 3
 
 
+def test_each_room_has_the_seats_and_rate_its_options_chose(clock, scheduler) -> None:
+    """The arena's seats and rate are room options: the mode's defaults for quick play, a
+    table's own when it is created with others, each ticked at its own rate."""
+    mm = make_matchmaker(clock, scheduler, max_players=2, tick_rate=10)
+    quick = [session(mm, i) for i in range(3)]
+    for s in quick:
+        send(s, {"type": "join", "mode": "arena"})
+    assert sorted(r.player_count for r in mm.rooms()) == [1, 2]
+    assert conn(quick[0]).of_type("joined")[0]["tick_rate"] == 10
+    table = session(mm, 9)
+    send(table, {"type": "create", "mode": "arena", "private": True,
+                 "options": {"max_players": 5, "tick_rate": 40}})
+    room = table.room
+    assert room is not None and (room.max_players, room.tick_rate) == (5, 40)
+    assert conn(table).of_type("joined")[0]["tick_rate"] == 40
+    assert sorted(t.interval for t in scheduler.active if t.interval) == [0.025, 0.1, 0.1]
+    over = session(mm, 10)
+    send(over, {"type": "create", "mode": "arena", "options": {"tick_rate": 121}})
+    assert [e["code"] for e in conn(over).of_type("error")] == ["out_of_range"]
+    assert len(mm.rooms()) == 3
+
+
 def test_join_by_room_id_and_its_refusals(clock, scheduler) -> None:
     mm = make_matchmaker(clock, scheduler, max_players=2)
     a, b, c = session(mm, 1), session(mm, 2), session(mm, 3)
@@ -332,8 +355,7 @@ def exploding_spec():
 
 
 def test_a_failing_game_closes_only_its_room(clock, scheduler, caplog) -> None:
-    modes = default_modes()
-    modes["boom"] = exploding_spec()
+    modes = {"arena": arena_spec(), "boom": exploding_spec()}
     mm = make_matchmaker(clock, scheduler, modes=modes)
     good, bad = session(mm, 1), session(mm, 2)
     send(good, {"type": "join", "mode": "arena"})

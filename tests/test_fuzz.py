@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from game_server.engine.session import PlayerSession
-from game_server.games.modes import default_modes
+from game_server.games.arena_mode import arena_spec
 from protocol import ProtocolError, decode_client
 from protocol import messages as m
 from tests.conftest import FakeConnection, FakeIdentity, ManualClock, ManualScheduler
@@ -61,7 +61,7 @@ def test_a_session_fed_anything_answers_and_stays_usable(frames: list) -> None:
 
     clock = ManualClock()
     scheduler = ManualScheduler(clock)
-    mm = Matchmaker(default_modes(), scheduler=scheduler, monotonic=clock, seeds=lambda: 1)
+    mm = Matchmaker({"arena": arena_spec()}, scheduler=scheduler, monotonic=clock, seeds=lambda: 1)
     conn = FakeConnection()
     session = PlayerSession(FakeIdentity(1, "fuzz"), conn, mm, monotonic=clock)
     for frame in frames:

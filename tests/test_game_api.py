@@ -17,7 +17,9 @@ from game_server.games.api import (
     Outcome,
     Ticking,
     check_fields,
+    with_option_defaults,
 )
+from game_server.games.arena_mode import arena_spec
 from game_server.games.testing import GameHarness
 
 
@@ -130,3 +132,63 @@ def test_the_harness_validates_runs_timers_and_records_what_the_game_did() -> No
     h.advance(0.2)
     assert h.room.outcomes == [[Outcome(player=a, score=2), Outcome(player=b, score=2)]]
     assert h.sent_to(b)[-1].body == {"total": 2}
+
+
+def _seats_and_rate(**options: Field) -> GameSpec:
+    return GameSpec(name="shaped", factory=lambda room: None, messages={}, options=options)
+
+
+def test_the_seats_and_rate_options_shape_each_room_within_their_bounds() -> None:
+    seats = Field("int", low=2, high=50, default=8)
+    rate = Field("int", low=1, high=60, default=10)
+    spec = _seats_and_rate(max_players=seats, tick_rate=rate)
+    # The spec's own seats and clock follow the options' defaults: declared once.
+    assert (spec.max_players, spec.clock) == (8, Ticking(10))
+    assert spec.describe()["clock"] == {"kind": "ticking", "rate": 10}
+    room = check_fields(spec.options, {"max_players": 3})
+    assert (spec.room_seats(room), spec.room_clock(room)) == (3, Ticking(10))
+    room = check_fields(spec.options, {"tick_rate": 60})
+    assert (spec.room_seats(room), spec.room_clock(room)) == (8, Ticking(60))
+    with pytest.raises(InvalidField, match="at most 50"):
+        check_fields(spec.options, {"max_players": 51})
+    # A mode without them: the spec's own values, whatever the room's options.
+    plain = GameSpec(name="plain", factory=lambda room: None, messages={}, max_players=4,
+                     clock=Ticking(15))
+    assert (plain.room_seats({}), plain.room_clock({})) == (4, Ticking(15))
+
+
+@pytest.mark.parametrize("options, clock", [
+    ({"max_players": Field("int", low=1, default=8)}, Ticking()),  # no upper bound
+    ({"max_players": Field("int", low=0, high=9, default=8)}, Ticking()),  # zero seats
+    ({"max_players": Field("float", low=1, high=9, default=8)}, Ticking()),
+    ({"max_players": Field("int", low=1, high=9)}, Ticking()),  # no default
+    ({"tick_rate": Field("int", low=1, high=60, default=10)}, EventDriven()),
+    ({"tick_rate": Field("int", high=60, default=10)}, Ticking()),
+])
+def test_the_seats_and_rate_options_must_be_bounded_integers(options, clock) -> None:
+    with pytest.raises(ValueError, match="must be an int with a default|needs a Ticking"):
+        GameSpec(name="bad", factory=lambda room: None, messages={}, options=options,
+                 clock=clock)
+
+
+def test_an_operator_sets_option_defaults_within_their_bounds() -> None:
+    spec = _seats_and_rate(max_players=Field("int", low=1, high=50, default=8),
+                           speed=Field("float", low=0.5, high=2.0, default=1.0))
+    changed = with_option_defaults(spec, {"max_players": 20, "speed": 1.5})
+    assert changed.max_players == 20 and changed.options["speed"].default == 1.5
+    assert spec.max_players == 8  # the original is untouched
+    assert check_fields(changed.options, {}) == {"max_players": 20, "speed": 1.5}
+    with pytest.raises(InvalidField, match="at most 50"):
+        with_option_defaults(spec, {"max_players": 51})
+    with pytest.raises(ValueError, match="no option 'colour'"):
+        with_option_defaults(spec, {"colour": "red"})
+
+
+def test_the_harness_seats_as_many_as_the_rooms_option_says() -> None:
+    h = GameHarness(arena_spec(), options={"max_players": 2, "tick_rate": 10})
+    h.join("a"), h.join("b")
+    with pytest.raises(GameError, match="full"):
+        h.join("c")
+    before = len(h.states)
+    h.advance(0.5)  # five steps at 10 Hz
+    assert len(h.states) - before == 5

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 
 from tests.conftest import REPO
 
@@ -31,3 +32,14 @@ def test_no_game_nouns_outside_the_games() -> None:
                 continue
             found.append(f"{path}:{number}: {line.strip()}")
     assert not found, "a game's nouns outside the games:\n" + "\n".join(found)
+
+
+def test_storage_depends_on_results_not_on_the_game_api() -> None:
+    """Storage knows what a match leaves behind (games/results.py), never the rest of the game
+    API, so the API can grow without storage noticing."""
+    probe = ("import sys, game_server.storage, game_server.storage.sqlite, "
+             "game_server.storage.postgres, game_server.storage.leaderboards; "
+             "print(sorted(m for m in sys.modules if m.startswith('game_server.games')))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True,
+                          text=True, check=True)
+    assert done.stdout.split() == ["['game_server.games',", "'game_server.games.results']"]

@@ -20,8 +20,8 @@ from game_server.games.api import (
     RoomHandle,
     Seat,
 )
+from game_server.games.arena_mode import arena_spec
 from game_server.games.loading import load_game
-from game_server.games.modes import default_modes
 from tests.conftest import FakeConnection, FakeIdentity, ManualClock, ManualScheduler
 
 
@@ -93,8 +93,7 @@ class World:
         self.clock = ManualClock()
         self.scheduler = ManualScheduler(self.clock)
         self.results: list[tuple[str, list[tuple[int, Outcome]]]] = []
-        modes = default_modes()
-        modes["tally"] = TALLY
+        modes = {"arena": arena_spec(), "tally": TALLY}
         modes["tictactoe"] = load_game("arena_tictactoe:spec")
         codes = iter(["ABC23", "XYZ78", "MNP46"])
         self.mm = Matchmaker(

@@ -84,7 +84,7 @@ async def forked_server(data_dir: Path, redis_url: str) -> AsyncIterator[Workers
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "game_server", "--port", "0", "--worker-port", str(first),
         "--processes", "2", "--redis-url", redis_url, "--data-dir", str(data_dir),
-        "--presence-ttl", str(PRESENCE_TTL), "--max-players", str(ROOM_SIZE),
+        "--presence-ttl", str(PRESENCE_TTL), "--mode-option", f"arena.max_players={ROOM_SIZE}",
         "--max-connections-per-ip", "0", "--empty-room-grace", "30",
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
         env={**os.environ, "ARENA_COOKIE_SECRET": TEST_SECRET})

@@ -136,10 +136,9 @@ class Metrics(TickObserver):
     """
 
     def __init__(self, *, players_connected: Callable[[], int], seats_held: Callable[[], int],
-                 rooms: Callable[[], int], period: float) -> None:
+                 rooms: Callable[[], int]) -> None:
         super().__init__()
         self.registry = CollectorRegistry()
-        self.period = period
         self._players_connected = players_connected
         self._seats_held = seats_held
         self._rooms = rooms

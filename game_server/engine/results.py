@@ -8,7 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from game_server.games.api import LeaderboardRule, Outcome
+from game_server.games.results import LeaderboardRule, Outcome
 
 log = logging.getLogger("arena.results")
 

@@ -90,9 +90,12 @@ class Room(RoomRules):
         self.seed = seed
         # Validated here too, so a room made in code cannot skip what `create` checks.
         self.options: Mapping[str, Any] = check_options(spec.options, options)
-        self.max_players = max_players if max_players is not None else spec.max_players
-        self.ticking = isinstance(spec.clock, Ticking)
-        self.tick_rate = spec.clock.rate if isinstance(spec.clock, Ticking) else 0
+        # A mode may let each room choose its seats and rate (its options; games/api.py).
+        self.max_players = max_players if max_players is not None else spec.room_seats(
+            self.options)
+        clock = spec.room_clock(self.options)
+        self.ticking = isinstance(clock, Ticking)
+        self.tick_rate = clock.rate if isinstance(clock, Ticking) else 0
         self.dt = 1.0 / self.tick_rate if self.tick_rate else 0.0
         self.private = private
         self.code = code

@@ -13,11 +13,16 @@ accepts (validated before the game sees them), the options a room is created wit
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, Protocol
+
+# Results are storage's too (games/results.py imports nothing); game authors find them here.
+from game_server.games.results import LeaderboardRule as LeaderboardRule
+from game_server.games.results import Outcome as Outcome
 
 # -- declarations: fields, messages, options ---------------------------------------------------
 
@@ -176,23 +181,6 @@ class EventDriven:
 
 Clock = Ticking | EventDriven
 
-LeaderboardRule = Literal["best_score", "wins", "rating"]
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """One player's result in a finished match (or a finished life, for endless games).
-
-    `score` for games ranked by best score; `placement` (1 = first) for ranked matches, from
-    which wins and ratings follow; `won` when the game has only winners and losers.
-    """
-
-    player: int
-    score: int | None = None
-    placement: int | None = None
-    won: bool | None = None
-
-
 # -- what the game sees of the room -------------------------------------------------------------
 
 
@@ -315,6 +303,10 @@ class Changes(NamedTuple):
 
 # -- the description of a game ------------------------------------------------------------------
 
+# Options the engine honours when a mode declares them (see `GameSpec`).
+SEATS_OPTION = "max_players"
+RATE_OPTION = "tick_rate"
+
 
 GameFactory = Callable[[RoomHandle], Game]
 
@@ -346,6 +338,13 @@ class GameSpec:
     arrive. `min_players` is for the game's own use (matchmaking fills rooms up to
     `max_players`). `page` is the game's own browser page; without one, `/play` shows the
     generic page (the views as text, and a form to send any message).
+
+    Two option names are the engine's: a mode that declares `max_players` (`SEATS_OPTION`) or
+    `tick_rate` (`RATE_OPTION`, ticking modes only) as an integer option with bounds and a
+    default lets each room have its own seat count or rate within those bounds (chosen when
+    the room is created, defaulted by the operator with `--mode-option`). The spec's own
+    `max_players` and `clock` then follow the option's default: declare the value once, as
+    the option.
     """
 
     name: str
@@ -366,8 +365,31 @@ class GameSpec:
         if taken:
             raise ValueError(f"mode {self.name!r}: message types {sorted(taken)} are the "
                              "engine's own")
+        seats = self.options.get(SEATS_OPTION)
+        if seats is not None:
+            _check_engine_option(self.name, SEATS_OPTION, seats, lowest=self.min_players)
+            object.__setattr__(self, "max_players", seats.default)
+        rate = self.options.get(RATE_OPTION)
+        if rate is not None:
+            if not isinstance(self.clock, Ticking):
+                raise ValueError(f"mode {self.name!r}: option {RATE_OPTION!r} needs a Ticking "
+                                 "clock")
+            _check_engine_option(self.name, RATE_OPTION, rate, lowest=1)
+            object.__setattr__(self, "clock", Ticking(rate.default))
         if not 1 <= self.min_players <= self.max_players:
             raise ValueError(f"mode {self.name!r}: need 1 <= min_players <= max_players")
+
+    def room_seats(self, options: Mapping[str, Any]) -> int:
+        """The seat count of a room made with `options` (validated, defaults filled in)."""
+        if SEATS_OPTION in self.options:
+            return int(options[SEATS_OPTION])
+        return self.max_players
+
+    def room_clock(self, options: Mapping[str, Any]) -> Clock:
+        """The clock of a room made with `options` (validated, defaults filled in)."""
+        if RATE_OPTION in self.options:
+            return Ticking(int(options[RATE_OPTION]))
+        return self.clock
 
     def describe(self) -> dict[str, Any]:
         """The mode as `GET /api/modes` lists it."""
@@ -385,6 +407,28 @@ class GameSpec:
                          for kind, spec in self.messages.items()},
             "client": dict(self.client),
         }
+
+
+def with_option_defaults(spec: GameSpec, values: Mapping[str, Any]) -> GameSpec:
+    """`spec` with new defaults for some of its options (an operator's choice, such as a
+    mode's tick rate), each checked against the option's declaration: `InvalidField` for a
+    value out of its bounds, `ValueError` for an option the mode does not declare."""
+    options = dict(spec.options)
+    for name, value in values.items():
+        declared = options.get(name)
+        if declared is None:
+            raise ValueError(f"mode {spec.name!r} has no option {name!r}")
+        options[name] = dataclasses.replace(declared, default=declared.check(name, value))
+    return dataclasses.replace(spec, options=options)
+
+
+def _check_engine_option(mode: str, name: str, spec: Field, *, lowest: int) -> None:
+    # The engine sizes rooms and clocks by these: bounded integers, whatever a client asks for.
+    if (spec.kind != "int" or spec.low is None or spec.high is None or spec.low < lowest
+            or spec.default is None):
+        raise ValueError(f"mode {mode!r}: option {name!r} must be an int with a default, "
+                         f"low >= {lowest} and a high bound")
+    spec.check(name, spec.default)
 
 
 def _describe_field(spec: Field) -> dict[str, Any]:

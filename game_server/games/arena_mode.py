@@ -8,11 +8,12 @@ input becomes a `(seq, dx, dy)` tuple without a dict of validated fields.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from game_server.games.api import (
+    RATE_OPTION,
+    SEATS_OPTION,
     Changes,
     Field,
     GamePage,
@@ -105,20 +106,27 @@ class ArenaPlay:
         return Changes(shared=self.world.take_changes())
 
 
-def arena_spec(rules: ArenaRules | None = None, *, max_players: int = 20,
-               tick_rate: int = 20) -> GameSpec:
+# The arena's seats and rate are options the engine honours (games/api.py): an operator sets
+# their defaults (`--mode-option arena.tick_rate=30`), a private table may choose its own,
+# within these bounds.
+MAX_TICK_RATE = 120
+MAX_SEATS = 1000
+
+
+def arena_spec(rules: ArenaRules | None = None) -> GameSpec:
     """The Agar-like arena: grow by eating pellets and smaller players; bigger is slower."""
     rules = rules or ArenaRules()
-    if tick_rate < 1 or not math.isfinite(tick_rate):
-        raise ValueError("tick_rate must be at least 1")
     return GameSpec(
         name="arena",
         factory=lambda room: ArenaPlay(room, rules),
         messages={"input": MessageSpec(
             INPUT_FIELDS, fast=plain_input, build=_input_tuple, latest_only=True,
             supersedes=_newer)},
-        clock=Ticking(tick_rate),
-        max_players=max_players,
+        clock=Ticking(),
+        options={
+            RATE_OPTION: Field("int", low=1, high=MAX_TICK_RATE, default=20),
+            SEATS_OPTION: Field("int", low=1, high=MAX_SEATS, default=20),
+        },
         leaderboard="best_score",
         title="Arena",
         description="Steer your circle, eat pellets to grow, eat players smaller than you.",

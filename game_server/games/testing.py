@@ -118,10 +118,12 @@ class GameHarness(RoomRules):
         self.room_id = room_id
         self.room = HarnessRoom(room_id, seed, check_options(spec.options, options),
                                 wire=self._wire)
-        self.ticking = isinstance(spec.clock, Ticking)
-        self.tick_rate = spec.clock.rate if isinstance(spec.clock, Ticking) else 0
+        # A mode may let each room choose its seats and rate (its options), as the room does.
+        clock = spec.room_clock(self.room.options)
+        self.ticking = isinstance(clock, Ticking)
+        self.tick_rate = clock.rate if isinstance(clock, Ticking) else 0
         self.closed = False
-        self.max_players = spec.max_players
+        self.max_players = spec.room_seats(self.room.options)
         self._messages = spec.messages
         self.seats: dict[int, Seat] = {}  # everyone in the game, connected or held
         self._members: dict[int, Seat] = {}

@@ -3,7 +3,7 @@ API.
 
 SQLite (``sqlite.py``) is the embedded default; PostgreSQL (``postgres.py``) serves several
 hosts. Every implementation stores only a hash of each session id (``hash_session_id``).
-Results know no game: a mode's matches are lists of ``games.api.Outcome``, folded into standings
+Results know no game: a mode's matches are lists of ``games.results.Outcome``, folded into standings
 and ranked by the mode's leaderboard rule (``leaderboards.py``).
 """
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
-from game_server.games.api import LeaderboardRule, Outcome
+from game_server.games.results import LeaderboardRule, Outcome
 
 # Bytes of randomness in a session id; token_urlsafe(32) gives 43 URL-safe characters.
 SESSION_ID_BYTES = 32

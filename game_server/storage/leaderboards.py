@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, get_args
 
-from game_server.games.api import LeaderboardRule, Outcome
+from game_server.games.results import LeaderboardRule, Outcome
 
 from .ratings import START, updated_ratings
 
@@ -84,7 +84,7 @@ def check_match(
         if not _is_int(user_id):
             raise ValueError(f"a user id is an int, got {user_id!r}")
         if not isinstance(outcome, Outcome):
-            raise ValueError(f"an outcome is a games.api.Outcome, got {outcome!r}")
+            raise ValueError(f"an outcome is a games.results.Outcome, got {outcome!r}")
         if outcome.score is not None and not (_is_int(outcome.score)
                                               and outcome.score in _SCORE_RANGE):
             raise ValueError(f"a score is a 64-bit int or None, got {outcome.score!r}")

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-from game_server.games.api import LeaderboardRule, Outcome
+from game_server.games.results import LeaderboardRule, Outcome
 
 from . import leaderboards
 from .base import (

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from game_server.games.api import LeaderboardRule, Outcome
+from game_server.games.results import LeaderboardRule, Outcome
 
 from . import leaderboards
 from .base import (
