@@ -49,6 +49,8 @@ class _ManualTimer:
         self.interval = interval
         self.callback = callback
         self.cancelled = False
+        self.start = due  # a repeating timer's grid: call n at start + n * interval
+        self.count = 0
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -67,7 +69,9 @@ class ManualScheduler:
         return timer
 
     def every(self, interval: float, callback: Callable[[], object]) -> _ManualTimer:
-        return self._push(_ManualTimer(self, self.clock.now + interval, interval, callback))
+        timer = _ManualTimer(self, self.clock.now + interval, interval, callback)
+        timer.start, timer.count = self.clock.now, 1
+        return self._push(timer)
 
     def later(self, delay: float, callback: Callable[[], object]) -> _ManualTimer:
         return self._push(_ManualTimer(self, self.clock.now + delay, None, callback))
@@ -85,7 +89,10 @@ class ManualScheduler:
             self.clock.now = max(self.clock.now, due)
             timer.callback()
             if timer.interval is not None and not timer.cancelled:
-                timer.due = due + timer.interval
+                # The n-th call at start + n * interval, not a sum of intervals (which drifts
+                # off a grid that timers set at the same moment fall on).
+                timer.count += 1
+                timer.due = timer.start + timer.count * timer.interval
                 self._push(timer)
         self.clock.now = end
 

@@ -45,11 +45,20 @@ from typing import Any
 
 import orjson
 import pytest
+from arena_lantern import spec as lantern_spec
 from arena_tictactoe import spec as tictactoe_spec
 from tornado.websocket import WebSocketClientConnection
 
 from game_server.app import ArenaServer
-from game_server.games.api import Changes, EventDriven, Field, GameError, GameSpec, MessageSpec
+from game_server.games.api import (
+    Changes,
+    EventDriven,
+    Field,
+    GameError,
+    GameSpec,
+    MessageSpec,
+    with_option_defaults,
+)
 from game_server.games.arena_mode import arena_spec
 from game_server.games.contract import JoinRefused, Refused
 from game_server.games.dice import dice_spec
@@ -73,7 +82,7 @@ class Scenario:
 
 # -- the scenarios ----------------------------------------------------------------------------
 
-ARENA = arena_spec(max_players=3)
+ARENA = with_option_defaults(arena_spec(), {"max_players": 3})
 
 
 def inputs(first: int, count: int, dx: float = 0.5) -> list[tuple[str, dict[str, Any]]]:
@@ -168,6 +177,31 @@ TICTACTOE_SCENARIOS = [
     ], options={"turn_seconds": 5}),
 ]
 
+LANTERN_SCENARIOS = [
+    Scenario("steers_flares_fog_and_the_round_timer", [
+        ("join", "a"), ("join", "b"), ("wait", 0.1),
+        # The flare is kept over the plain steer sent after it (its `supersedes`).
+        ("burst", "a", [("steer", {"dx": 1, "dy": 0, "flare": True}),
+                        ("steer", {"dx": 0, "dy": 1})]),
+        ("burst", "b", [("steer", {"dx": -1, "dy": 0}), ("steer", {"dx": 0, "dy": -1})]),
+        ("wait", 0.1),
+        ("send", "a", "steer", {"dx": 2, "dy": 0}),  # out_of_range
+        ("send", "a", "shine", {}),  # unknown_type
+        ("send", "b", "steer", {"dx": 1, "dy": 1, "flare": True}),
+        ("drop", "b"),  # its kept steer never reaches the game
+        ("wait", 0.2),
+        ("resume", "b"),
+        ("send", "b", "steer", {"dx": 1, "dy": 0, "flare": True}),
+        ("wait", 0.1),
+        ("send", "b", "steer", {"dx": 0, "dy": 1, "flare": True}),
+        ("wait", 0.1),
+        ("send", "b", "steer", {"dx": 0, "dy": 1, "flare": True}),  # no_flares, at the tick
+        ("wait", 5.0),  # the round ends on its timer
+        ("send", "a", "steer", {"dx": 0, "dy": 1, "flare": True}),  # not_playing
+        ("leave", "a"),
+        ("wait", 0.3),
+    ], options={"round_seconds": 5, "size": 12}),
+]
 
 
 class Gatekeeper:
@@ -233,6 +267,7 @@ GAMES: dict[str, tuple[GameSpec, list[Scenario]]] = {
     "arena": (ARENA, ARENA_SCENARIOS),
     "dice": (DICE, DICE_SCENARIOS),
     "tictactoe": (tictactoe_spec, TICTACTOE_SCENARIOS),
+    "lantern": (lantern_spec, LANTERN_SCENARIOS),
     "gatekeeper": (GATEKEEPER, GATEKEEPER_SCENARIOS),
 }
 

@@ -100,6 +100,9 @@ class HarnessRoom:
         self.outcomes.append(list(outcomes))
 
 
+_SAME_MOMENT = 1e-9  # seconds: a timer and a step this close are due together
+
+
 class GameHarness(RoomRules):
     """Drive one game as its room would: join, send messages, drop, resume, move time on.
 
@@ -132,7 +135,7 @@ class GameHarness(RoomRules):
         self._inboxes: dict[int, list[bytes]] = {}
         self._refused: GameError | None = None  # the game's refusal of the message in hand
         self.ticks = 0
-        self._next_step = 1.0 / self.tick_rate if self.ticking else None
+        self._steps_due = 1  # the grid's next step: step k falls at k / rate seconds
         self.states: list[Changes] = []
         self.game: Game = spec.factory(self.room)
         self._rules_ready()
@@ -224,27 +227,28 @@ class GameHarness(RoomRules):
     def advance(self, seconds: float) -> None:
         """Move time on: fire due timers in order, and step a ticking game on its grid (every
         1/rate seconds from the room's start, as the server's ticker does, however the time is
-        cut up: two calls of half a period make one step)."""
+        cut up: two calls of half a period make one step). A timer due at the same moment as a
+        step fires first: it was set before the ticker came round to that step."""
         end = self.room.now + seconds
-        dt = 1.0 / self.tick_rate if self.ticking else None
-        next_step = self._next_step
+        rate = self.tick_rate if self.ticking else 0
         while True:
             due = [(when, name) for name, when in self.room.timers.items() if when <= end]
             timer = min(due) if due else None
-            if next_step is not None and next_step <= end and (timer is None
-                                                               or next_step <= timer[0]):
-                self.room.now = next_step
+            # Step k is at k / rate exactly, never a sum of periods (which drifts).
+            next_step = self._steps_due / rate if rate else None
+            if next_step is not None and next_step <= end + _SAME_MOMENT and (
+                    timer is None or next_step < timer[0] - _SAME_MOMENT):
+                self.room.now = max(self.room.now, next_step)
                 self.step()
-                next_step += dt  # type: ignore[operator]
+                self._steps_due += 1
                 continue
             if timer is None:
                 break
             when, name = timer
-            self.room.now = when
+            self.room.now = max(self.room.now, when)
             del self.room.timers[name]
             self._call("on_timer", name)
             self._after_event()
-        self._next_step = next_step
         self.room.now = end
 
     def step(self) -> None:
