@@ -69,8 +69,9 @@ def test_a_spec_refuses_engine_message_names_and_describes_itself() -> None:
         messages={"bid": MessageSpec({"count": Field("int", low=1, high=30)})})
     described = spec.describe()
     assert described["clock"] == {"kind": "events"}
-    assert described["messages"] == {"bid": {"count": {"kind": "int", "low": 1, "high": 30,
-                                                       "required": True}}}
+    assert described["messages"] == {"bid": {
+        "fields": {"count": {"kind": "int", "low": 1, "high": 30, "required": True}},
+        "latest_only": False}}
     assert described["options"] == {"private": {"kind": "bool", "default": False}}
     assert GameSpec(name="a", factory=lambda room: None, messages={},
                     clock=Ticking(30)).describe()["clock"] == {"kind": "ticking", "rate": 30}
@@ -130,3 +131,45 @@ def test_the_harness_validates_runs_timers_and_records_what_the_game_did() -> No
     h.advance(0.2)
     assert h.room.outcomes == [[Outcome(player=a, score=2), Outcome(player=b, score=2)]]
     assert h.sent_to(b)[-1].body == {"total": 2}
+
+
+def test_a_game_declares_its_replies_and_error_codes_but_never_an_engine_one() -> None:
+    spec = GameSpec(
+        name="race", factory=lambda room: None, clock=Ticking(10),
+        messages={"steer": MessageSpec({"x": Field("int", low=0, high=1)}, latest_only=True),
+                  "boost": MessageSpec()},
+        replies={"lap": "you finished a lap: its number and time"},
+        errors={"no_boost_left": "every boost of this race is spent"})
+    described = spec.describe()
+    assert described["messages"]["steer"]["latest_only"] is True
+    assert described["messages"]["boost"] == {"fields": {}, "latest_only": False}
+    assert described["replies"] == {"lap": "you finished a lap: its number and time"}
+    assert described["errors"] == {"no_boost_left": "every boost of this race is spent"}
+    with pytest.raises(ValueError, match="engine's own"):
+        GameSpec(name="bad", factory=lambda room: None, messages={},
+                 errors={"room_full": "no seat left"})
+    with pytest.raises(ValueError, match="engine's own"):
+        GameSpec(name="bad", factory=lambda room: None, messages={},
+                 replies={"joined": "welcome"})
+    for code in ("room_full", "join_refused", "bad_field", "rate_limited"):
+        with pytest.raises(ValueError, match="engine error code"):
+            GameError(code, "a game may not say this")
+    assert GameError("no_boost_left", "spent").code == "no_boost_left"
+
+
+def test_the_shipped_games_declare_every_code_they_raise() -> None:
+    import re
+    from pathlib import Path
+
+    from game_server.games.dice import dice_spec
+    from game_server.games.loading import load_game
+
+    repo = Path(__file__).resolve().parent.parent
+    for spec, folder in ((dice_spec(), "game_server/games/dice"),
+                         (load_game("arena_tictactoe:spec"),
+                          "examples/tictactoe/arena_tictactoe")):
+        source = "".join(p.read_text() for p in (repo / folder).glob("*.py"))
+        raised = set(re.findall(r'GameError\(\s*"(\w+)"', source))
+        assert raised and raised == set(spec.errors), spec.name
+        sent = set(re.findall(r'\.(?:send|broadcast)\(\s*(?:\w+,\s*)?"(\w+)"', source))
+        assert sent == set(spec.replies), spec.name

@@ -313,3 +313,24 @@ def test_a_player_who_left_mid_round_still_gets_the_result_the_game_reports() ->
     send(b, type="add", n=1)
     _, outcomes = w.results[-1]
     assert (21, Outcome(player=quitter, placement=3)) in outcomes
+
+
+class Impostor(Tally):
+    """Refuses an `add` with an engine code, as a buggy game might."""
+
+    def on_message(self, player: int, kind: str, body: Any) -> None:
+        raise GameError("room_full", "pretending to be the server")
+
+
+def test_a_game_that_raises_an_engine_code_fails_instead_of_speaking_for_the_server() -> None:
+    w = World()
+    w.mm.modes["impostor"] = GameSpec(
+        name="impostor", factory=Impostor, clock=EventDriven(), max_players=4,
+        options=TALLY.options, messages=TALLY.messages)
+    a, b = w.player(1), w.player(2)
+    send(a, type="join", mode="impostor")
+    send(b, type="join", mode="impostor")
+    send(a, type="add", n=1)
+    codes = [m["code"] for m in conn(a).of_type("error")]
+    assert "room_full" not in codes and codes[-1] == "room_closed"
+    assert a.room is None and b.room is None

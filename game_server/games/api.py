@@ -16,7 +16,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import Any, ClassVar, Literal, NamedTuple, Protocol
+
+from protocol.errors import ErrorCode
 
 # -- declarations: fields, messages, options ---------------------------------------------------
 
@@ -27,6 +29,10 @@ RESERVED_TYPES = frozenset({
     "join", "create", "leave", "ping", "chat", "joined", "state", "pong", "left", "redirect",
     "error", "server_closing",
 })
+
+# Error codes the engine itself sends (protocol/errors.py): a game's refusals take other codes,
+# so a client can always tell "the server said no" from "the game said no".
+ENGINE_CODES = frozenset(code.value for code in ErrorCode)
 
 
 class InvalidField(ValueError):
@@ -244,11 +250,19 @@ class RoomHandle(Protocol):
 class GameError(Exception):
     """Raised by a game hook to refuse a message: the sender gets `error` with `code`.
 
-    `code` is the game's own, stable, snake_case word ("not_your_turn", "illegal_bid"); the
-    room and every other player are unaffected.
+    `code` is the game's own, stable, snake_case word ("not_your_turn", "illegal_bid"),
+    declared in its spec's `errors`; the room and every other player are unaffected. An engine
+    code (`room_full`, `bad_field`, ... : `ENGINE_CODES`) is refused with `ValueError`: a
+    client must be able to trust that those come from the server.
     """
 
+    #: Whether this kind of error may carry an engine code (the test harness's own refusals
+    #: of a seat, which stand in for the server's).
+    engine: ClassVar[bool] = False
+
     def __init__(self, code: str, message: str) -> None:
+        if code in ENGINE_CODES and not self.engine:
+            raise ValueError(f"{code!r} is an engine error code; a game's codes are its own")
         super().__init__(message)
         self.code = code
         self.message = message
@@ -326,6 +340,11 @@ class GameSpec:
     `joined` carry it. `options` are validated when a room is created; `messages` when they
     arrive. `min_players` is for the game's own use (matchmaking fills rooms up to
     `max_players`).
+
+    `replies` declares the message types the game sends (through `RoomHandle.send` and
+    `broadcast`), each with what it tells the client; `errors` declares the codes of its
+    `GameError`s, each with its meaning. Both are listed by `GET /api/modes`, so a client
+    knows every message and refusal it may get; neither may take an engine name.
     """
 
     name: str
@@ -339,11 +358,21 @@ class GameSpec:
     title: str = ""
     description: str = ""
     client: Mapping[str, Any] = field(default_factory=dict)
+    replies: Mapping[str, str] = field(default_factory=dict)
+    errors: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         taken = RESERVED_TYPES.intersection(self.messages)
         if taken:
             raise ValueError(f"mode {self.name!r}: message types {sorted(taken)} are the "
+                             "engine's own")
+        taken = RESERVED_TYPES.intersection(self.replies)
+        if taken:
+            raise ValueError(f"mode {self.name!r}: replies {sorted(taken)} are the engine's "
+                             "own message types")
+        taken = ENGINE_CODES.intersection(self.errors)
+        if taken:
+            raise ValueError(f"mode {self.name!r}: error codes {sorted(taken)} are the "
                              "engine's own")
         if not 1 <= self.min_players <= self.max_players:
             raise ValueError(f"mode {self.name!r}: need 1 <= min_players <= max_players")
@@ -360,8 +389,12 @@ class GameSpec:
             "max_players": self.max_players,
             "leaderboard": self.leaderboard,
             "options": {name: _describe_field(f) for name, f in self.options.items()},
-            "messages": {kind: {name: _describe_field(f) for name, f in spec.fields.items()}
+            "messages": {kind: {"fields": {name: _describe_field(f)
+                                           for name, f in spec.fields.items()},
+                                "latest_only": spec.latest_only}
                          for kind, spec in self.messages.items()},
+            "replies": dict(self.replies),
+            "errors": dict(self.errors),
             "client": dict(self.client),
         }
 

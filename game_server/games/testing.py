@@ -29,6 +29,13 @@ from game_server.games.api import (
 )
 
 
+class SeatRefused(GameError):
+    """The harness refusing a seat as the server would, with the engine's code ("room_full",
+    "room_locked", "join_refused"): the one `GameError` that may carry an engine code."""
+
+    engine = True
+
+
 @dataclass
 class Sent:
     """A message the game sent: to one player (`to`), or to everyone (`to` None)."""
@@ -104,17 +111,18 @@ class GameHarness:
     # -- members --------------------------------------------------------------------------------
 
     def join(self, name: str, user: int | None = None) -> int:
-        """Seat a player; its id. `GameError` with code "join_refused" if the game says no."""
+        """Seat a player; its id. `SeatRefused` (a `GameError`) with code "join_refused" if
+        the game says no, "room_full" or "room_locked" as the room would."""
         player = next(self._ids)
         seat = Seat(player=player, user=user if user is not None else 1000 + player, name=name)
         if len(self.seats) >= self.spec.max_players:
-            raise GameError("room_full", "the room is full")
+            raise SeatRefused("room_full", "the room is full")
         if self.room.locked:
-            raise GameError("room_locked", "the room is locked")
+            raise SeatRefused("room_locked", "the room is locked")
         refuse = self._hook("on_join_attempt")
         reason = refuse(seat, False) if refuse else None
         if reason:
-            raise GameError("join_refused", reason)
+            raise SeatRefused("join_refused", reason)
         self.seats[player] = seat
         self._call("on_join", seat)
         self._after_event()

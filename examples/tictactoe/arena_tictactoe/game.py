@@ -163,4 +163,10 @@ spec = GameSpec(
     max_players=2,
     leaderboard="wins",
     client={"rows": 3, "columns": 3},
+    errors={  # every code a move may be refused with: GET /api/modes lists them
+        "not_started": "waiting for a second player",
+        "not_your_turn": "it is not your turn",
+        "cell_taken": "that cell is taken",
+        "game_over": "the game is over",
+    },
 )
