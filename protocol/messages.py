@@ -75,17 +75,20 @@ def joined(
     mode: str,
     player: int,
     tick_rate: int,
-    world: dict[str, Any],
+    client: dict[str, Any],
+    options: dict[str, Any],
     state: dict[str, Any],
 ) -> dict[str, Any]:
-    """The answer to a successful `join`: identity in the room and a full state."""
+    """The answer to a successful `join`: identity in the room, the mode's public `client`
+    data, the room's `options`, and a full state."""
     return {
         "type": "joined",
         "room": room,
         "mode": mode,
         "player": player,
         "tick_rate": tick_rate,
-        "world": world,
+        "client": client,
+        "options": options,
         "state": state,
     }
 

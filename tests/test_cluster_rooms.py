@@ -158,6 +158,10 @@ async def test_quick_play_elsewhere_matches_options(pair, clients) -> None:
     _, joined, how = await seated(clients, b, "bob", mode="dice",
                                   options={"start_players": 3, "dice": 5, "turn_seconds": 60})
     assert (how, joined["room"]) == ("redirect", by_options[60].id)
+    assert joined["options"] == dict(by_options[60].options)  # the room's, defaults and all
+    for server in (a, b):  # every lobby lists each room with its options
+        listed = {r["id"]: r["options"] for r in await lobby(server)}
+        assert listed == {room.id: dict(room.options) for room in by_options.values()}
     # Options no table has: a table of its own, here.
     _, joined, how = await seated(clients, b, "cid", mode="dice",
                                   options={"turn_seconds": 45, "start_players": 3})

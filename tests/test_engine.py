@@ -83,7 +83,8 @@ def test_joined_carries_a_full_state_and_the_player_id(clock, scheduler) -> None
     send(b, {"type": "join", "mode": "arena"})
     joined = conn(b).of_type("joined")[0]
     assert joined["room"] == "room0" and joined["player"] == 2 and joined["tick_rate"] == 20
-    assert joined["world"]["width"] == 3000
+    assert joined["client"]["width"] == 3000
+    assert "world" not in joined and isinstance(joined["options"], dict)
     names = {row[0]: row[1] for row in joined["state"]["players"]}
     assert names == {1: "ann", 2: "bob"}
     assert len(joined["state"]["pellets"]) == 300

@@ -233,7 +233,8 @@ class Room:
             mode=self.mode.name,
             player=player_id,
             tick_rate=self.tick_rate,
-            world=self.mode.client,
+            client=dict(self.mode.client),
+            options=dict(self.options),
             state=self.game.view(player_id),
         )
         if self.code is not None:
@@ -494,6 +495,7 @@ class Room:
             "mode": self.mode.name,
             "players": self.player_count,
             "max_players": self.max_players,
+            "options": dict(self.options),
         }
         if self.locked:
             out["locked"] = True

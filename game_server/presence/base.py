@@ -80,6 +80,7 @@ class RoomRecord:
             "reserved": self.reserved,
             "process": self.process,
             "url": self.url,
+            "options": orjson.loads(self.options),
         }
         if self.locked:
             out["locked"] = True

@@ -153,7 +153,7 @@ export class ClientWorld {
   }
 
   applyJoined(msg) {
-    const world = msg.world || {};
+    const world = msg.client || {};
     this.room = msg.room ?? null;
     this.mode = msg.mode ?? null;
     this.me = msg.player ?? null;

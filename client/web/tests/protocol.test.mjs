@@ -9,7 +9,7 @@ const JOINED = {
   mode: 'arena',
   player: 3,
   tick_rate: 20,
-  world: { width: 3000, height: 2000, pellet_radius: 5, radius_factor: 4 },
+  client: { width: 3000, height: 2000, pellet_radius: 5, radius_factor: 4 },
   state: {
     tick: 120,
     players: [
@@ -110,7 +110,7 @@ test('a second joined starts over', () => {
     mode: 'arena',
     player: 1,
     tick_rate: 30,
-    world: { width: 500, height: 400 },
+    client: { width: 500, height: 400 },
     state: { tick: 5, players: [[1, 'me', 5, 5, 10, 0, true]], pellets: [], leaderboard: [] },
   });
   assert.equal(world.room, 'other');
