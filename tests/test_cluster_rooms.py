@@ -162,6 +162,16 @@ async def test_quick_play_elsewhere_matches_options(pair, clients) -> None:
     for server in (a, b):  # every lobby lists each room with its options
         listed = {r["id"]: r["options"] for r in await lobby(server)}
         assert listed == {room.id: dict(room.options) for room in by_options.values()}
+    # Only some options named, or a range: the fullest table that matches them.
+    _, joined, how = await seated(clients, b, "gus", mode="dice",
+                                  options={"ones_wild": True, "max_turn_seconds": 30})
+    assert (how, joined["room"]) == ("redirect", by_options[20].id)
+    _, joined, how = await seated(clients, b, "hal", mode="dice",
+                                  options={"min_turn_seconds": 30})
+    assert (how, joined["room"]) == ("redirect", by_options[60].id)
+    assert [r["id"] for r in await lobby(b, "?min_turn_seconds=30")] == [by_options[60].id]
+    assert [r["id"] for r in await lobby(a, "?mode=dice&turn_seconds=20&max_players=3")] == [
+        by_options[20].id]
     # Options no table has: a table of its own, here.
     _, joined, how = await seated(clients, b, "cid", mode="dice",
                                   options={"turn_seconds": 45, "start_players": 3})
@@ -189,6 +199,10 @@ async def test_metadata_and_locks_reach_every_lobby_at_once(pair, clients) -> No
                 "B lists A's room playing and locked")
     assert [r["id"] for r in await lobby(b, "?mode=tictactoe&status=playing")] == [room.id]
     assert await lobby(b, "?status=waiting") == []
+    assert [r["id"] for r in await lobby(b, "?min_players=2&turn_seconds=30")] == [room.id]
+    response = await Browserless(b.url).http.fetch(f"{b.url}/api/rooms?min_players=two",
+                                                   raise_error=False)
+    assert response.code == 400 and orjson.loads(response.body)["error"] == "bad_filter"
 
 
 async def test_a_seat_refused_at_the_claim_is_not_counted(pair, clients) -> None:

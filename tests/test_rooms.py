@@ -42,6 +42,8 @@ class Tally:
     def on_join_attempt(self, seat: Seat, resuming: bool) -> str | None:
         if resuming and self.goal == 1:
             return "no comebacks in sudden death"
+        if seat.name == "rookie" and self.goal == 1:
+            return "no rookies in sudden death"
         return "no cheaters" if seat.name == "cheater" else None
 
     def on_join(self, seat: Seat) -> None:
@@ -225,7 +227,7 @@ def test_options_choose_the_room_and_bad_options_are_refused() -> None:
     w = World()
     a, b, c = w.player(1), w.player(2), w.player(3)
     send(a, type="join", mode="tally", options={"goal": 3})
-    send(b, type="join", mode="tally")  # goal 5 by default: another room
+    send(b, type="join", mode="tally", options={"goal": 5})  # another goal: another room
     assert a.room is not b.room
     send(c, type="join", mode="tally", options={"goal": 101})
     assert last(c, "error")["code"] == "out_of_range" and c.room is None
@@ -334,3 +336,42 @@ def test_a_game_that_raises_an_engine_code_fails_instead_of_speaking_for_the_ser
     codes = [m["code"] for m in conn(a).of_type("error")]
     assert "room_full" not in codes and codes[-1] == "room_closed"
     assert a.room is None and b.room is None
+
+
+def test_quick_play_matches_only_the_options_named_and_ranges_of_numbers() -> None:
+    w = World()
+    a, b, c, d, e = (w.player(n) for n in range(1, 6))
+    send(a, type="join", mode="tally", options={"goal": 3})
+    send(b, type="join", mode="tally")  # names nothing: the fullest open room, whatever its goal
+    assert b.room is a.room and last(b, "joined")["options"] == {"goal": 3}
+    send(c, type="join", mode="tally", options={"goal": 7})  # no such room: one with goal 7
+    assert c.room is not a.room and c.room is not None and c.room.options == {"goal": 7}
+    send(d, type="join", mode="tally", options={"min_goal": 4})
+    assert d.room is c.room  # goal 7 is at least 4; goal 3 is not
+    send(e, type="join", mode="tally", options={"min_goal": 8, "max_goal": 60})
+    assert e.room is not None and e.room.options == {"goal": 8}  # the default 5, kept inside
+    rooms = {id(r) for r in w.mm.rooms()}
+    for bad, code in (({"min_goal": 9, "max_goal": 4}, "out_of_range"),
+                      ({"max_goal": 0}, "out_of_range"),  # no goal of 0 or less exists
+                      ({"min_gaol": 1}, "bad_field"), ({"min_goal": "4"}, "bad_field"),
+                      ({"goal": 4, "min_goal": 2}, "bad_field")):
+        late = w.player(9)
+        send(late, type="join", mode="tally", options=bad)
+        assert (late.room, last(late, "error")["code"]) == (None, code), bad
+    assert {id(r) for r in w.mm.rooms()} == rooms  # a refused filter opened nothing
+
+
+def test_quick_play_moves_on_when_a_game_refuses_the_seat() -> None:
+    w = World()
+    a, rookie, b = w.player(1, "ann"), w.player(2, "rookie"), w.player(3, "bob")
+    send(a, type="join", mode="tally", options={"goal": 1})
+    send(rookie, type="join", mode="tally")  # the sudden-death room says no: a room of its own
+    assert rookie.room is not None and rookie.room is not a.room
+    assert rookie.room.options == {"goal": 5} and not conn(rookie).of_type("error")
+    send(b, type="join", mode="tally", options={"max_goal": 4})
+    assert b.room is a.room
+    # A seat no room would give is still refused, with the game's reason.
+    cheater = w.player(4, "cheater")
+    send(cheater, type="join", mode="tally")
+    assert last(cheater, "error") == {"type": "error", "code": "join_refused",
+                                      "message": "no cheaters"}

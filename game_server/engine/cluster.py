@@ -3,8 +3,9 @@
 A room lives in exactly one process. This process registers its rooms in the presence, keeps
 them alive by heartbeat (which also rebuilds them after the presence lost them) and reports
 their player counts; a room's lock and metadata are republished as soon as its game changes
-them. Joining by mode picks the fullest open room of that mode with the same options anywhere
-(never a locked or private one): a seat is reserved there atomically; in a room of this
+them. Joining by mode picks the fullest open room of that mode whose options match those asked
+for anywhere (never a locked or private one; a room here whose game refuses the player is
+passed over for the next): a seat is reserved there atomically; in a room of this
 process the player is seated at once, in a room of another the player gets a `redirect` with
 a signed seat token (`SeatTokens`) and claims the seat over there. A private room's code is
 registered with the room (unique across processes), so joining by code works the same way
@@ -22,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from game_server.engine.filters import OptionFilter
 from game_server.engine.matchmaker import Matchmaker, normal_code
 from game_server.engine.room import Member, Room
 from game_server.engine.seats import SeatTokenError, SeatTokens
@@ -215,10 +217,10 @@ class Cluster:
 
     async def place(self, member: Member, mode: str, session_hash: str,
                     options: Mapping[str, Any] | None = None) -> Seated | Redirect:
-        """Seat `member` in the fullest open room of `mode` with `options` (validated here,
-        completed with defaults) on any process, else in a new room here: seated here, or a
+        """Seat `member` in the fullest open room of `mode` whose options match `options`
+        (validated here) on any process, else in a new room here: seated here, or a
         `Redirect` to the process that holds the room."""
-        wanted = self.matchmaker.validate_options(mode, options)  # unknown_mode, bad options
+        wanted = self.matchmaker.quick_play(mode, options)  # unknown_mode, bad options
         lock = self._locks.setdefault(mode, asyncio.Lock())
         async with lock:  # this process's joins of one mode fill rooms one after another
             try:
@@ -227,20 +229,18 @@ class Cluster:
             except PresenceUnavailable as exc:
                 log.warning("presence unreachable; seating %s in a room here: %s",
                             member.identity.name, exc)
-                room, player_id, token = self.matchmaker.join(member, mode=mode,
-                                                              options=wanted)
+                room, player_id, token = self.matchmaker.quick_seat(member, mode, wanted)
                 self._count("local")
                 return Seated(room, player_id, token)
         self._count("redirected" if isinstance(placed, Redirect) else "here")
         return placed
 
-    async def _place(self, member: Member, mode: str, options: Mapping[str, Any],
+    async def _place(self, member: Member, mode: str, wanted: OptionFilter,
                      session_hash: str) -> Seated | Redirect:
-        key = options_key(options)
-        lock_name = f"create:{mode}:{key}"
+        lock_name = f"create:{mode}:{wanted.key()}"
         delay = 0.01
         for _ in range(_CREATE_ATTEMPTS):
-            placed = await self._into_open_room(member, mode, key, session_hash)
+            placed = await self._into_open_room(member, mode, wanted, session_hash)
             if placed is not None:
                 return placed
             # No open room: create one, under the lock of the mode and options, so two
@@ -252,10 +252,10 @@ class Cluster:
                 delay = min(delay * 2, 0.2)
                 continue
             try:
-                placed = await self._into_open_room(member, mode, key, session_hash)
+                placed = await self._into_open_room(member, mode, wanted, session_hash)
                 if placed is not None:
                     return placed
-                room = self.matchmaker.create_room(mode, options)
+                room = self.matchmaker.create_room(mode, wanted.create_options())
                 await self.presence.register_room(self.record(room))
                 self._reported[room.id] = 0
             finally:
@@ -265,13 +265,18 @@ class Cluster:
                 return placed
         raise ProtocolError(ErrorCode.UNAVAILABLE, "could not find or open a room; try again")
 
-    async def _into_open_room(self, member: Member, mode: str, key: str, session_hash: str
-                              ) -> Seated | Redirect | None:
+    async def _into_open_room(self, member: Member, mode: str, wanted: OptionFilter,
+                              session_hash: str) -> Seated | Redirect | None:
         records = await self.presence.rooms(mode)
-        open_rooms = [r for r in records if r.matchable and r.options == key]
+        open_rooms = [r for r in records if r.matchable and wanted.matches(r.option_values)]
         open_rooms.sort(key=lambda r: (-(r.players + r.reserved), r.process != self.process_id))
         for record in open_rooms[:_CANDIDATES]:
-            placed = await self._seat_in(record, member, session_hash)
+            try:
+                placed = await self._seat_in(record, member, session_hash)
+            except ProtocolError:
+                if record.process != self.process_id:
+                    raise
+                continue  # a room here whose game refused the player: the next one
             if placed is not None:
                 return placed
         return None
