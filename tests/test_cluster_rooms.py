@@ -222,3 +222,17 @@ async def test_a_seat_refused_at_the_claim_is_not_counted(pair, clients) -> None
     # The presence counted bob when his seat was claimed; the owner puts it right.
     await a.cluster.sync()
     assert [(r["id"], r["players"]) for r in await lobby(b)] == [(table.id, 2)]
+
+
+async def test_quick_play_across_processes_passes_over_a_room_that_refuses(tmp_path, clients
+                                                                          ) -> None:
+    games = {"games": ("tests.test_rooms:TALLY",)}
+    async with two_servers(tmp_path, games, games) as (a, b):
+        _, _, _ = await seated(clients, a, "ann", mode="tally", options={"goal": 1})
+        [sudden_death] = a.matchmaker.rooms()
+        # The fullest open tally room is ann's, whose game refuses rookies: a room of its own.
+        _, joined, how = await seated(clients, a, "rookie", mode="tally")
+        assert how == "joined" and joined["room"] != sudden_death.id
+        assert joined["options"] == {"goal": 5}
+        _, joined, how = await seated(clients, b, "bob", mode="tally", options={"max_goal": 2})
+        assert (how, joined["room"]) == ("redirect", sudden_death.id)
