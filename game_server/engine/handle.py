@@ -2,7 +2,8 @@
 
 The room gives its game a `GameHandle`, never itself: the game can send, schedule timers, set
 its room's public metadata, lock it and report results, and nothing else (it cannot close the
-room, seat players or reach their connections).
+room, seat players or reach their connections). What it may send and set is checked by
+games/contract.py, as the test harness checks it.
 """
 
 from __future__ import annotations
@@ -10,20 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from game_server.games.api import RESERVED_TYPES, Outcome
+from game_server.games.api import Outcome
+from game_server.games.contract import apply_metadata, outgoing, timer_delay
 from protocol.codec import encode
 
 if TYPE_CHECKING:
     from game_server.engine.room import Room
-
-
-def game_message(kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
-    """A game's own message as it goes on the wire: `{"type": kind, ...body}`."""
-    if kind in RESERVED_TYPES:
-        raise ValueError(f"message type {kind!r} is the engine's own")
-    msg = dict(body)
-    msg["type"] = kind
-    return msg
 
 
 class GameHandle:
@@ -40,10 +33,10 @@ class GameHandle:
     def send(self, player: int, kind: str, body: Mapping[str, Any]) -> None:
         member = self._room._members.get(player)
         if member is not None:
-            member.connection.send(encode(game_message(kind, body)))
+            member.connection.send(encode(outgoing(kind, body)))
 
     def broadcast(self, kind: str, body: Mapping[str, Any]) -> None:
-        data = encode(game_message(kind, body))
+        data = encode(outgoing(kind, body))
         for member in self._room._members.values():
             member.connection.send(data)
 
@@ -54,7 +47,7 @@ class GameHandle:
         if room.closed:
             return
         self.cancel(name)
-        room._timers[name] = room.scheduler.later(max(0.0, delay), lambda: room.fire(name))
+        room._timers[name] = room.scheduler.later(timer_delay(delay), lambda: room.fire(name))
 
     def cancel(self, name: str) -> None:
         timer = self._room._timers.pop(name, None)
@@ -62,16 +55,7 @@ class GameHandle:
             timer.cancel()
 
     def set_metadata(self, **values: str | int | float | bool | None) -> None:
-        metadata = self._room.metadata
-        before = dict(metadata)
-        for key, value in values.items():
-            if value is None:
-                metadata.pop(key, None)
-            elif isinstance(value, str | int | float | bool):
-                metadata[key] = value
-            else:
-                raise TypeError(f"metadata {key!r} must be a string, number or boolean")
-        if metadata != before:
+        if apply_metadata(self._room.metadata, values):
             self._room.changed()
 
     def lock(self) -> None:

@@ -25,13 +25,11 @@ from game_server.games.api import (
     Game,
     GameError,
     GameSpec,
-    InvalidField,
     Outcome,
     Seat,
     Ticking,
-    check_fields,
-    decode_fields,
 )
+from game_server.games.contract import RoomRules, check_options
 from protocol import messages
 from protocol.codec import encode, encode_error
 from protocol.errors import ErrorCode, ProtocolError
@@ -54,8 +52,11 @@ class Member(Protocol):
         """Called after the member was removed from `room` (it has already been sent `left`)."""
 
 
-class Room:
+class Room(RoomRules):
     """One running game and the players in it.
+
+    What reaches the game, and who gets a seat, is decided by `RoomRules` (games/contract.py),
+    which the test harness shares.
 
     The game is made by its spec's factory with the room's `GameHandle` (`handle`), the only
     part of the room a game sees. Members are the
@@ -88,10 +89,7 @@ class Room:
         self.mode = spec
         self.seed = seed
         # Validated here too, so a room made in code cannot skip what `create` checks.
-        try:
-            self.options: Mapping[str, Any] = check_fields(spec.options, options or {})
-        except InvalidField as exc:
-            raise ProtocolError(ErrorCode(exc.code), f"options: {exc}") from None
+        self.options: Mapping[str, Any] = check_options(spec.options, options)
         self.max_players = max_players if max_players is not None else spec.max_players
         self.ticking = isinstance(spec.clock, Ticking)
         self.tick_rate = spec.clock.rate if isinstance(spec.clock, Ticking) else 0
@@ -139,19 +137,9 @@ class Room:
         self._latest: dict[tuple[int, str], Any] = {}
         self.handle = GameHandle(self)
         self.game: Game = spec.factory(self.handle)
-        self._hooks = {name: getattr(self.game, name, None) for name in (
-            "on_join_attempt", "on_join", "on_leave", "on_drop", "on_resume", "on_timer",
-            "on_dispose")}
+        self._find_hooks()
 
     # -- membership -------------------------------------------------------------------------
-
-    @property
-    def player_count(self) -> int:
-        return len(self._members) + len(self._held)
-
-    @property
-    def is_full(self) -> bool:
-        return len(self._members) + len(self._held) >= self.max_players
 
     @property
     def is_open(self) -> bool:
@@ -167,25 +155,12 @@ class Room:
     def join(self, member: Member, resume_token: str | None = None) -> int:
         """Seat `member`, send it `joined` with its view, and return its player id.
 
-        `ProtocolError` when the room is closed, full or locked, or the game refuses the seat.
+        `ProtocolError` (a `JoinRefused`) when the room is closed, full or locked, or the game
+        refuses the seat.
         """
-        if self.closed:
-            raise ProtocolError(ErrorCode.ROOM_CLOSED, f"room {self.id} is closed")
-        if self.is_full:
-            raise ProtocolError(ErrorCode.ROOM_FULL, f"room {self.id} is full")
-        if self.locked:
-            raise ProtocolError(ErrorCode.ROOM_LOCKED, f"room {self.id} is not taking players")
-        player_id = self._next_player_id
         identity = member.identity
-        seat = Seat(player=player_id, user=identity.id, name=identity.name)
-        attempt = self._hooks["on_join_attempt"]
-        if attempt is not None:
-            reason = self._guarded(attempt, seat, False)
-            if reason:
-                raise ProtocolError(ErrorCode.JOIN_REFUSED, str(reason))
-            if self.closed:
-                raise ProtocolError(ErrorCode.ROOM_CLOSED, f"room {self.id} is closed")
-        self._next_player_id += 1
+        seat = self._admit(identity.id, identity.name, self.id)
+        player_id = seat.player
         self._members[player_id] = member
         self._identities[player_id] = identity
         self._call("on_join", seat)
@@ -210,13 +185,8 @@ class Room:
     def resume(self, player_id: int, member: Member, resume_token: str | None = None) -> bool:
         """Give a held seat to `member` (the same account, reconnected); send it `joined`."""
         identity = self._held.get(player_id)
-        if identity is None or identity.id != member.identity.id or self.closed:
-            return False
-        attempt = self._hooks["on_join_attempt"]
-        if attempt is not None and self._guarded(
-                attempt, Seat(player=player_id, user=identity.id, name=identity.name), True):
-            return False  # the game will not have this player back (or it failed)
-        if self.closed:
+        if identity is None or identity.id != member.identity.id or not self._may_resume(
+                Seat(player=player_id, user=identity.id, name=identity.name)):
             return False
         del self._held[player_id]
         self._members[player_id] = member
@@ -292,54 +262,11 @@ class Room:
         """Whether this room's game takes client messages of type `kind`."""
         return kind in self._messages
 
-    def message(self, player_id: int, kind: str, obj: dict[str, Any]) -> None:
-        """One client message for the game: validated against its spec, then delivered.
-
-        `ProtocolError` for an unknown type or bad fields; a `GameError` from the game is
-        answered to the sender alone.
-        """
-        spec = self._messages.get(kind)
-        if spec is None:
-            raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {kind[:32]!r}")
-        fast = spec.fast
-        body = fast(obj) if fast is not None else None
-        if body is None:
-            try:
-                body = decode_fields(spec, obj)  # the fast decoder has had its go
-            except InvalidField as exc:
-                raise ProtocolError(ErrorCode(exc.code), f"{kind}: {exc}") from None
-        if spec.latest_only and self.ticking:
-            # Handed to the game in the next tick, next to the step that reads it: the game's
-            # player objects stay out of the input path (ten inputs per player and second).
-            key = (player_id, kind)
-            latest = self._latest
-            kept = latest.get(key)
-            if kept is None or spec.supersedes is None or spec.supersedes(body, kept):
-                latest[key] = body
-            return
-        if player_id not in self._members:
-            return
-        try:
-            self.game.on_message(player_id, kind, body)
-        except GameError as exc:
-            self._refuse(player_id, exc)
-            return
-        except Exception:
-            log.exception("room %s: game failed on %r from player %d", self.id, kind, player_id)
-            self.fail("the room's game failed")
-            return
-        self._after_event()
-
     def _refuse(self, player_id: int, exc: GameError) -> None:
         member = self._members.get(player_id)
         if member is not None:
             self._counters.error(exc.code)
             member.connection.send(encode(messages.error(exc.code, exc.message)))
-
-    def _drop_latest(self, player_id: int) -> None:
-        if self._latest:
-            for key in [k for k in self._latest if k[0] == player_id]:
-                del self._latest[key]
 
     def chat(self, player_id: int, text: str) -> None:
         member = self._members.get(player_id)
@@ -388,6 +315,10 @@ class Room:
             log.exception("room %s: game failed in %s", self.id, hook.__name__)
             self.fail("the room's game failed")
             return None
+
+    def _game_failed(self, exc: Exception, doing: str) -> None:
+        log.error("room %s: game failed %s", self.id, doing, exc_info=exc)
+        self.fail("the room's game failed")
 
     def _call(self, name: str, *args: Any) -> None:
         hook = self._hooks[name]
@@ -440,15 +371,8 @@ class Room:
             steps = self._max_catchup
         game = self.game
         try:
-            latest = self._latest
-            if latest:
-                on_message = game.on_message
-                for (player_id, kind), body in latest.items():
-                    try:
-                        on_message(player_id, kind, body)
-                    except GameError as exc:
-                        self._refuse(player_id, exc)
-                latest.clear()
+            if self._latest:
+                self._deliver_latest()
             step = game.on_step
             for _ in range(steps):
                 step(dt)

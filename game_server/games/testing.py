@@ -1,39 +1,47 @@
 """Play a game through the public API in a test, without a server: `GameHarness`.
 
-The harness is a room in miniature with a manual clock: it validates messages against the
-game's `GameSpec` as the server does, runs timers when the test moves time on, and records what
-the game sent, reported and published. Game authors use it for their own tests; Arena's games
-use it for theirs. It is the same contract the real room keeps, minus sockets and processes.
+The harness is a room in miniature with a manual clock. It makes the room's decisions with the
+room's own code (`RoomRules`, games/contract.py): which messages reach the game and when
+(`latest_only` inputs of a ticking game wait for the next step), who gets a seat, what the game
+may send and set. It runs timers when the test moves time on, and records what the game sent,
+reported and published, and what each player would have received. tests/test_parity.py runs
+the same scenarios through it and through a real server and compares the two.
+
+Where the server answers a client with `error`, the harness raises the same `ProtocolError`
+code (`Refused`, `JoinRefused`); where the server closes a room because its game misbehaved
+(a hook raised, it sent an engine message type, set a list as metadata), the harness raises
+the game's exception.
 """
 
 from __future__ import annotations
 
 import heapq
-import itertools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from game_server.games.api import (
-    RESERVED_TYPES,
     Changes,
     Game,
     GameError,
     GameSpec,
-    InvalidField,
     Outcome,
     Seat,
     Ticking,
-    check_fields,
-    decode_body,
 )
-
-
-class SeatRefused(GameError):
-    """The harness refusing a seat as the server would, with the engine's code ("room_full",
-    "room_locked", "join_refused"): the one `GameError` that may carry an engine code."""
-
-    engine = True
+from game_server.games.contract import (
+    JoinRefused,
+    Refused,
+    RoomRules,
+    apply_metadata,
+    check_options,
+    outgoing,
+    timer_delay,
+)
+from protocol import messages
+from protocol.errors import ErrorCode
 
 
 @dataclass
@@ -58,27 +66,29 @@ class HarnessRoom:
     outcomes: list[list[Outcome]] = field(default_factory=list)
     timers: dict[str, float] = field(default_factory=dict)  # name -> due time
     now: float = 0.0
+    # Where a message goes on the wire: (to, the message), `to` None for every member.
+    wire: Callable[[int | None, dict[str, Any]], None] | None = field(default=None, repr=False)
 
     def send(self, player: int, kind: str, body: Mapping[str, Any]) -> None:
+        msg = outgoing(kind, body)
         self.sent.append(Sent(player, kind, dict(body)))
+        if self.wire is not None:
+            self.wire(player, msg)
 
     def broadcast(self, kind: str, body: Mapping[str, Any]) -> None:
+        msg = outgoing(kind, body)
         self.sent.append(Sent(None, kind, dict(body)))
+        if self.wire is not None:
+            self.wire(None, msg)
 
     def schedule(self, name: str, delay: float) -> None:
-        if delay < 0:
-            raise ValueError("a timer's delay must not be negative")
-        self.timers[name] = self.now + delay
+        self.timers[name] = self.now + timer_delay(delay)
 
     def cancel(self, name: str) -> None:
         self.timers.pop(name, None)
 
     def set_metadata(self, **values: str | int | float | bool | None) -> None:
-        for key, value in values.items():
-            if value is None:
-                self.metadata.pop(key, None)
-            else:
-                self.metadata[key] = value
+        apply_metadata(self.metadata, values)
 
     def lock(self) -> None:
         self.locked = True
@@ -90,76 +100,126 @@ class HarnessRoom:
         self.outcomes.append(list(outcomes))
 
 
-class GameHarness:
+class GameHarness(RoomRules):
     """Drive one game as its room would: join, send messages, drop, resume, move time on.
 
-    `send` validates like the server (unknown types and bad fields raise `InvalidField`, and
-    a `GameError` from the game propagates); `views` and `states` give what each player would
-    receive.
+    `send` validates like the server: an unknown type, a sender who is not seated and
+    connected, or bad fields raise `Refused` (a `ProtocolError` with the server's code), and a
+    `GameError` from the game propagates. In a ticking game, `latest_only` messages wait for
+    the next step of `advance`, where a refusal is recorded in `received` only. `join` raises
+    `JoinRefused` with the server's code (`room_full`, `room_locked`, `join_refused`); `resume`
+    raises it (`resume_failed`) when the game will not have the player back. `received(player)`
+    is every message the player would have read on its socket.
     """
 
     def __init__(self, spec: GameSpec, *, seed: int = 1, options: Mapping[str, Any] | None = None,
                  room_id: str = "room-1") -> None:
         self.spec = spec
-        self.room = HarnessRoom(room_id, seed, check_fields(spec.options, options or {}))
-        self.game: Game = spec.factory(self.room)
-        self.seats: dict[int, Seat] = {}
-        self.held: set[int] = set()
-        self._ids = itertools.count(1)
+        self.room_id = room_id
+        self.room = HarnessRoom(room_id, seed, check_options(spec.options, options),
+                                wire=self._wire)
+        self.ticking = isinstance(spec.clock, Ticking)
+        self.tick_rate = spec.clock.rate if isinstance(spec.clock, Ticking) else 0
+        self.closed = False
+        self.max_players = spec.max_players
+        self._messages = spec.messages
+        self.seats: dict[int, Seat] = {}  # everyone in the game, connected or held
+        self._members: dict[int, Seat] = {}
+        self._held: dict[int, Seat] = {}
+        self._latest: dict[tuple[int, str], Any] = {}
+        self._next_player_id = 1
+        self._inboxes: dict[int, list[bytes]] = {}
+        self._refused: GameError | None = None  # the game's refusal of the message in hand
+        self.ticks = 0
         self.states: list[Changes] = []
+        self.game: Game = spec.factory(self.room)
+        self._find_hooks()
+
+    @property
+    def locked(self) -> bool:  # type: ignore[override]
+        return self.room.locked
+
+    @property
+    def held(self) -> Mapping[int, Seat]:
+        """Players whose connection dropped, waiting for a resume (by id)."""
+        return self._held
+
+    @property
+    def connected(self) -> Mapping[int, Seat]:
+        """Players seated with an open connection (by id)."""
+        return self._members
 
     # -- members --------------------------------------------------------------------------------
 
     def join(self, name: str, user: int | None = None) -> int:
-        """Seat a player; its id. `SeatRefused` (a `GameError`) with code "join_refused" if
-        the game says no, "room_full" or "room_locked" as the room would."""
-        player = next(self._ids)
-        seat = Seat(player=player, user=user if user is not None else 1000 + player, name=name)
-        if len(self.seats) >= self.spec.max_players:
-            raise SeatRefused("room_full", "the room is full")
-        if self.room.locked:
-            raise SeatRefused("room_locked", "the room is locked")
-        refuse = self._hook("on_join_attempt")
-        reason = refuse(seat, False) if refuse else None
-        if reason:
-            raise SeatRefused("join_refused", reason)
+        """Seat a player; its id. `JoinRefused` (code `room_full`, `room_locked` or
+        `join_refused`) when the room or the game says no; a refused join uses up no id."""
+        seat = self._admit(user if user is not None else 1000 + self._next_player_id, name,
+                           self.room_id)
+        player = seat.player
         self.seats[player] = seat
+        self._members[player] = seat
+        self._inboxes[player] = []
         self._call("on_join", seat)
+        self._send_joined(player)
         self._after_event()
         return player
 
     def leave(self, player: int, consented: bool = True) -> None:
+        """The player is gone for good: it left (`consented`), or its held seat expired."""
+        if player not in self.seats:
+            raise ValueError(f"player {player} is not in the room")
         del self.seats[player]
-        self.held.discard(player)
+        connected = self._members.pop(player, None) is not None
+        self._held.pop(player, None)
+        self._drop_latest(player)
         self._call("on_leave", player, consented)
+        if connected:
+            self._to(player, messages.left(room=self.room_id,
+                                           reason="leave" if consented else "disconnect"))
         self._after_event()
 
     def drop(self, player: int) -> None:
-        self.held.add(player)
+        """The player's connection dropped; its seat is held for `resume`."""
+        seat = self._members.pop(player, None)
+        if seat is None:
+            raise ValueError(f"player {player} is not connected")
+        self._drop_latest(player)
+        self._held[player] = seat
         self._call("on_drop", player)
         self._after_event()
 
     def resume(self, player: int) -> None:
-        self.held.remove(player)
+        """The dropped player is back; `JoinRefused` (`resume_failed`) if the seat is not held
+        or the game will not have the player back (`on_join_attempt(seat, True)`)."""
+        seat = self._held.get(player)
+        if seat is None or not self._may_resume(seat):
+            raise JoinRefused(ErrorCode.RESUME_FAILED, f"player {player}'s seat is not held")
+        del self._held[player]
+        self._members[player] = seat
         self._call("on_resume", player)
+        self._send_joined(player)
         self._after_event()
 
     # -- messages and time ----------------------------------------------------------------------
 
-    def send(self, player: int, kind: str, **fields: Any) -> None:
-        """One client message from `player`, validated as the server would."""
-        spec = self.spec.messages.get(kind)
-        if spec is None or kind in RESERVED_TYPES:
-            raise InvalidField(f'unknown message type "{kind}"')
-        body = decode_body(spec, {"type": kind, **fields})
-        self.game.on_message(player, kind, body)
-        if not isinstance(self.spec.clock, Ticking):
-            self._after_event()
+    def send(self, player: int, kind: str, /, **fields: Any) -> None:
+        """One client message from `player`, validated and delivered as the server would."""
+        self._refused = None
+        try:
+            self.message(player, kind, {**fields, "type": kind})
+        except Refused as exc:
+            self._to(player, messages.error(exc.code.value, exc.message))
+            raise
+        refused = self._refused
+        if refused is not None:  # the game refused it at once (not kept for a step)
+            self._refused = None
+            raise refused
 
     def advance(self, seconds: float) -> None:
         """Move time on: fire due timers in order (and step a ticking game at its rate)."""
         end = self.room.now + seconds
-        dt = 1.0 / self.spec.clock.rate if isinstance(self.spec.clock, Ticking) else None
+        dt = 1.0 / self.tick_rate if self.ticking else None
         next_step = self.room.now + dt if dt else None
         while True:
             due = [(when, name) for name, when in self.room.timers.items() if when <= end]
@@ -167,8 +227,7 @@ class GameHarness:
             if next_step is not None and next_step <= end and (timer is None
                                                                or next_step <= timer[0]):
                 self.room.now = next_step
-                self._call("on_step", dt)
-                self.states.append(self.game.changes())
+                self.step()
                 next_step += dt  # type: ignore[operator]
                 continue
             if timer is None:
@@ -179,6 +238,17 @@ class GameHarness:
             self._call("on_timer", name)
             self._after_event()
         self.room.now = end
+
+    def step(self) -> None:
+        """One tick of a ticking game, as the room runs it: the kept `latest_only` inputs,
+        one step, one state to every connected player. (`advance` calls it at the rate.)"""
+        if not self.ticking:
+            raise ValueError(f"mode {self.spec.name!r} does not tick")
+        if self._latest:
+            self._deliver_latest()
+        self.game.on_step(1.0 / self.tick_rate)
+        self.ticks += 1
+        self._state(self.game.changes())
 
     def pending_timers(self) -> list[tuple[float, str]]:
         """(due in seconds from now, name) of every pending timer, soonest first."""
@@ -204,16 +274,62 @@ class GameHarness:
         """Every message the game sent that `player` received (its own and broadcasts)."""
         return [s for s in self.room.sent if s.to is None or s.to == player]
 
-    # -- helpers --------------------------------------------------------------------------------
+    def received(self, player: int) -> list[dict[str, Any]]:
+        """Every message `player` would have read on its socket, in order, as JSON objects:
+        `joined`, `state`, the game's messages, `error` and `left` (the server's `tick` and
+        `ts` are counted by the harness's own clock)."""
+        return [orjson.loads(data) for data in self._inboxes.get(player, ())]
 
-    def _hook(self, name: str) -> Any:
-        return getattr(self.game, name, None)
+    # -- RoomRules: how the harness calls its game ------------------------------------------------
+
+    def _guarded(self, hook: Callable[..., Any], *args: Any) -> Any:
+        return hook(*args)  # a failing game fails the test
+
+    def _game_failed(self, exc: Exception, doing: str) -> None:
+        raise exc
+
+    def _refuse(self, player_id: int, exc: GameError) -> None:
+        self._refused = exc
+        self._to(player_id, messages.error(exc.code, exc.message))
+
+    def _after_event(self) -> None:
+        if not self.ticking:
+            self.ticks += 1
+            self._state(self.game.changes())
+
+    # -- the wire -------------------------------------------------------------------------------
 
     def _call(self, name: str, *args: Any) -> None:
-        hook = self._hook(name)
+        hook = self._hooks[name]
         if hook is not None:
             hook(*args)
 
-    def _after_event(self) -> None:
-        if not isinstance(self.spec.clock, Ticking):
-            self.states.append(self.game.changes())
+    def _to(self, player: int, msg: dict[str, Any]) -> None:
+        # Encoded at once, as the server does: a body that is not JSON fails here, and a game
+        # that mutates what it sent afterwards does not rewrite history.
+        inbox = self._inboxes.get(player)
+        if inbox is not None:
+            inbox.append(orjson.dumps(msg))
+
+    def _wire(self, to: int | None, msg: dict[str, Any]) -> None:
+        data = orjson.dumps(msg)
+        for player in self._members if to is None else (to,):
+            if player in self._members:
+                self._inboxes[player].append(data)
+
+    def _send_joined(self, player: int) -> None:
+        self._to(player, messages.joined(
+            room=self.room_id, mode=self.spec.name, player=player, tick_rate=self.tick_rate,
+            client=dict(self.spec.client), options=dict(self.room.options),
+            state=self.game.view(player)))  # type: ignore[arg-type]
+
+    def _state(self, changes: Changes) -> None:
+        self.states.append(changes)
+        ts = int(self.room.now * 1000)
+        shared = orjson.dumps(messages.state(tick=self.ticks, ts=ts, changes=changes.shared))
+        private = changes.private or {}
+        for player in self._members:
+            view = private.get(player)
+            self._inboxes[player].append(
+                shared if view is None
+                else orjson.dumps(messages.state(tick=self.ticks, ts=ts, changes=view)))
