@@ -351,14 +351,16 @@ def test_a_failing_game_closes_only_its_room(clock, scheduler, caplog) -> None:
     assert bad.room is good.room
 
 
-def test_close_all_removes_everyone_and_reports_results(clock, scheduler) -> None:
+def test_a_shutdown_removes_everyone_and_the_arena_reports_each_best(clock, scheduler) -> None:
     results: list[int] = []
     mm = make_matchmaker(clock, scheduler, max_players=1,
                          on_result=lambda room, pairs: results.extend(w.id for w, _ in pairs))
-    for i in range(3):
-        send(session(mm, i), {"type": "join", "mode": "arena"})
-    mm.close_all("server_closing")
+    players = [session(mm, i) for i in range(3)]
+    for s in players:
+        send(s, {"type": "join", "mode": "arena"})
+    mm.terminate_all(10.0)  # the arena reports from on_terminate, not from departures
     assert mm.rooms() == [] and sorted(results) == [0, 1, 2]
+    assert [conn(s).of_type("left")[-1]["reason"] for s in players] == ["server_closing"] * 3
 
 
 def test_protocol_errors_from_the_matchmaker_have_codes(clock, scheduler) -> None:

@@ -173,3 +173,39 @@ def test_the_shipped_games_declare_every_code_they_raise() -> None:
         assert raised and raised == set(spec.errors), spec.name
         sent = set(re.findall(r'\.(?:send|broadcast)\(\s*(?:\w+,\s*)?"(\w+)"', source))
         assert sent == set(spec.replies), spec.name
+
+
+def test_the_harness_has_the_rooms_join_fields_kicks_closes_groups_and_shutdowns() -> None:
+    from game_server.games.contract import JoinRefused, Refused
+    from tests.test_rooms import HUDDLE
+
+    h = GameHarness(HUDDLE)
+    host = h.join("host")
+    blue = h.join("bea", fields={"team": "blue"})
+    red = h.join("rex", fields={"team": "red"})
+    assert h.seats[blue].fields == {"team": "blue"} and h.seats[host].fields == {"team": "red"}
+    with pytest.raises(Refused) as bad:
+        h.join("x", fields={"team": "green"})
+    assert bad.value.code == "out_of_range"
+    with pytest.raises(JoinRefused) as full:
+        h.join("y", fields={"team": "red"})
+    assert full.value.code == "join_refused" and str(full.value) == "team red is full"
+    h.send(host, "talk", text="go left")
+    assert [(s.to, s.kind) for s in h.room.sent] == [(host, "team_talk"), (red, "team_talk")]
+    assert not [m for m in h.received(blue) if m["type"] == "team_talk"]
+    h.send(host, "boot", player=blue)
+    assert h.received(blue)[-1] == {"type": "left", "room": "room-1", "reason": "kicked",
+                                    "message": "kicked by the host for bad manners"}
+    assert blue not in h.seats and h.game.left == [(blue, False)]
+    h.send(host, "end")
+    for player in (host, red):
+        assert h.received(player)[-1] == {"type": "left", "room": "room-1", "reason": "closed",
+                                          "message": "the host ended the game"}
+    assert h.closed and h.game.disposed and h.seats == {} and h.room.closed_with
+    shutdown = GameHarness(HUDDLE)
+    shutdown.join("ann")
+    shutdown.terminate(3.0)
+    assert shutdown.game.terminated == [3.0] and shutdown.game.left == []
+    assert shutdown.received(1)[-1]["reason"] == "server_closing"
+    with pytest.raises(ValueError, match="reason"):
+        GameHarness(HUDDLE).room.kick(1, "   ")

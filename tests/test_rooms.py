@@ -375,3 +375,127 @@ def test_quick_play_moves_on_when_a_game_refuses_the_seat() -> None:
     send(cheater, type="join", mode="tally")
     assert last(cheater, "error") == {"type": "error", "code": "join_refused",
                                       "message": "no cheaters"}
+
+
+class Huddle:
+    """Teams chosen at the door: a team talk reaches teammates only, the host (player 1) may
+    kick anyone or end the game, and a shutdown is noted, not reported."""
+
+    def __init__(self, room: RoomHandle) -> None:
+        self.room = room
+        self.teams: dict[int, str] = {}
+        self.left: list[tuple[int, bool]] = []
+        self.terminated: list[float] = []
+        self.disposed = False
+
+    def on_join_attempt(self, seat: Seat, resuming: bool) -> str | None:
+        if not resuming and list(self.teams.values()).count(seat.fields["team"]) >= 2:
+            return f"team {seat.fields['team']} is full"
+        return None
+
+    def on_join(self, seat: Seat) -> None:
+        self.teams[seat.player] = seat.fields["team"]
+
+    def on_leave(self, player: int, consented: bool) -> None:
+        self.left.append((player, consented))
+        self.teams.pop(player, None)
+
+    def on_message(self, player: int, kind: str, body: Any) -> None:
+        if kind == "talk":
+            mates = [p for p, team in self.teams.items() if team == self.teams[player]]
+            self.room.send_to(mates, "team_talk", {"from": player, "text": body["text"]})
+        elif kind == "boot":
+            self.room.report([Outcome(player=player, placement=1)])
+            self.room.kick(body["player"], "kicked by the host for bad manners")
+        elif kind == "end":
+            self.room.close("the host ended the game")
+
+    def on_terminate(self, grace: float) -> None:
+        self.terminated.append(grace)
+
+    def on_dispose(self) -> None:
+        self.disposed = True
+
+    def view(self, player: int) -> dict[str, Any]:
+        return {"teams": {str(p): t for p, t in self.teams.items()}}
+
+    def changes(self) -> Changes:
+        return Changes(shared=self.view(0))
+
+
+HUDDLE = GameSpec(
+    name="huddle", factory=Huddle, clock=EventDriven(), max_players=6, leaderboard="wins",
+    join_fields={"team": Field("str", choices=("red", "blue"), default="red")},
+    messages={"talk": MessageSpec({"text": Field("str", max_chars=50)}),
+              "boot": MessageSpec({"player": Field("int", low=1, high=99)}),
+              "end": MessageSpec()},
+    replies={"team_talk": "a teammate's words"})
+
+
+def huddle_world() -> World:
+    w = World()
+    w.mm.modes["huddle"] = HUDDLE
+    return w
+
+
+def test_join_fields_are_validated_and_reach_the_game_in_the_seat() -> None:
+    w = huddle_world()
+    red, blue, red2, red3 = (w.player(n) for n in range(1, 5))
+    send(red, type="join", mode="huddle")  # the default team
+    send(blue, type="join", mode="huddle", fields={"team": "blue"})
+    send(red2, type="join", room=red.room.id, fields={"team": "red"})
+    game = red.room.game
+    assert game.teams == {1: "red", 2: "blue", 3: "red"}
+    for bad, code in (({"team": "green"}, "out_of_range"), ({"team": 1}, "bad_field"),
+                      ({"colour": "red"}, "bad_field")):
+        late = w.player(9)
+        send(late, type="join", mode="huddle", fields=bad)
+        assert (late.room, last(late, "error")["code"]) == (None, code), bad
+    # Red is full here: quick play passes over this room for a new one.
+    send(red3, type="join", mode="huddle", fields={"team": "red"})
+    assert red3.room is not None and red3.room is not red.room
+    # A resume keeps the seat's fields.
+    token = blue.resume_token
+    blue.disconnect()
+    back = w.player(2)
+    send(back, type="join", resume=token)
+    assert back.room is red.room and game.teams[2] == "blue"
+
+
+def test_a_game_sends_to_a_group_kicks_with_a_reason_and_closes_its_room() -> None:
+    w = huddle_world()
+    host, blue, red = w.player(1, "host"), w.player(2), w.player(3)
+    send(host, type="join", mode="huddle")
+    send(blue, type="join", mode="huddle", fields={"team": "blue"})
+    send(red, type="join", mode="huddle")
+    room, game = host.room, host.room.game
+    send(host, type="talk", text="go left")
+    assert last(red, "team_talk") == {"type": "team_talk", "from": 1, "text": "go left"}
+    assert last(host, "team_talk")["text"] == "go left" and not conn(blue).of_type("team_talk")
+    send(host, type="boot", player=blue.player_id)
+    assert last(blue, "left") == {"type": "left", "room": room.id, "reason": "kicked",
+                                  "message": "kicked by the host for bad manners"}
+    assert blue.room is None and blue.resume_token is None and game.left == [(2, False)]
+    send(blue, type="join", mode="huddle", fields={"team": "blue"})  # back in the lobby
+    assert blue.room is room
+    send(host, type="end")
+    for s in (host, blue, red):
+        assert last(s, "left") == {"type": "left", "room": room.id, "reason": "closed",
+                                   "message": "the host ended the game"}
+        assert s.room is None
+    assert room.closed and game.disposed and w.mm.get(room.id) is None
+    assert game.left == [(2, False)]  # closing is no one's departure
+    assert w.results == [("huddle", [(1, Outcome(player=1, placement=1))])]  # reported: kept
+
+
+def test_a_shutdown_is_the_games_on_terminate_never_its_players_leaving() -> None:
+    w = huddle_world()
+    a, b = w.player(1), w.player(2)
+    send(a, type="join", mode="huddle")
+    send(b, type="join", mode="huddle", fields={"team": "blue"})
+    room, game = a.room, a.room.game
+    b.disconnect()  # a held seat, too
+    w.mm.terminate_all(7.5)
+    assert game.terminated == [7.5] and game.left == [] and game.disposed
+    assert last(a, "left")["reason"] == "server_closing" and "message" not in last(a, "left")
+    assert room.closed and w.results == [] and w.mm.rooms() == []

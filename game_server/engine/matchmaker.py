@@ -20,6 +20,7 @@ from game_server.engine.metrics import TickObserver
 from game_server.engine.room import Member, ResultSink, Room
 from game_server.engine.ticker import Scheduler, Timer
 from game_server.games.api import GameSpec, InvalidField, check_fields
+from game_server.games.contract import check_join_fields
 from protocol.errors import ErrorCode, ProtocolError
 
 log = logging.getLogger("arena.matchmaker")
@@ -119,9 +120,11 @@ class Matchmaker:
     def join(
         self, member: Member, *, mode: str | None = None, room_id: str | None = None,
         code: str | None = None, options: Mapping[str, Any] | None = None,
+        fields: Mapping[str, Any] | None = None,
     ) -> tuple[Room, int, str | None]:
         """Seat `member` by mode (the fullest open room whose options match `options`, else a
-        new one), in room `room_id`, or in the private room with `code`.
+        new one), in room `room_id`, or in the private room with `code`, with the player's
+        join `fields`.
 
         Returns the room, the member's player id in it, and the token that resumes the seat
         after a dropped connection (None when resuming is off); raises `ProtocolError` with a
@@ -136,33 +139,38 @@ class Matchmaker:
             if room is None or room.closed or room.private:
                 raise ProtocolError(ErrorCode.ROOM_NOT_FOUND, f"no room {room_id!r}")
         else:
-            return self.quick_seat(member, mode, self.quick_play(mode, options))
-        return self.seat(member, room)
+            return self.quick_seat(member, mode, self.quick_play(mode, options), fields)
+        return self.seat(member, room, fields)
 
-    def quick_seat(self, member: Member, mode: str | None, wanted: OptionFilter
-                   ) -> tuple[Room, int, str | None]:
+    def quick_seat(self, member: Member, mode: str | None, wanted: OptionFilter,
+                   fields: Mapping[str, Any] | None = None) -> tuple[Room, int, str | None]:
         """Seat `member` in the fullest open room of `mode` that matches `wanted` and whose
         game takes it (a refusal moves on to the next room), else in a new room."""
+        check_join_fields(self._spec(mode).join_fields, fields)  # refused before any room
         for room in self.open_rooms(mode, wanted):
             try:
-                return self.seat(member, room)
+                return self.seat(member, room, fields)
             except ProtocolError:
                 continue  # refused, or the game failed or locked the room: the next one
-        return self.seat(member, self.create_room(mode, wanted.create_options()))
+        return self.seat(member, self.create_room(mode, wanted.create_options()), fields)
 
     def create(self, member: Member, mode: str, options: Mapping[str, Any] | None = None,
-               *, private: bool = False) -> tuple[Room, int, str | None]:
+               *, private: bool = False, fields: Mapping[str, Any] | None = None,
+               ) -> tuple[Room, int, str | None]:
         """A new room of `mode` with `options` (private: joined only by its code); seat
-        `member` in it."""
-        room = self.create_room(mode, self.validate_options(mode, options), private=private)
-        return self.seat(member, room)
+        `member` in it with its join `fields`."""
+        checked = self.validate_options(mode, options)
+        check_join_fields(self._spec(mode).join_fields, fields)  # refused before the room
+        room = self.create_room(mode, checked, private=private)
+        return self.seat(member, room, fields)
 
-    def seat(self, member: Member, room: Room) -> tuple[Room, int, str | None]:
-        """Seat `member` in `room` (which checks it is open to it)."""
+    def seat(self, member: Member, room: Room, fields: Mapping[str, Any] | None = None
+             ) -> tuple[Room, int, str | None]:
+        """Seat `member` in `room` (which checks it is open to it, and the join `fields`)."""
         self._cancel_disposal(room.id)
         token = secrets.token_urlsafe(18) if self.resume_grace > 0 else None
         try:
-            player_id = room.join(member, token)
+            player_id = room.join(member, token, fields)
         except ProtocolError:
             if room.player_count == 0 and not room.closed:
                 self._room_emptied(room)
@@ -318,7 +326,13 @@ class Matchmaker:
         if timer is not None:
             timer.cancel()
 
-    def close_all(self, reason: str = "server_closing") -> None:
-        """Close every room: members are removed (their results saved) with `reason`."""
+    def close_all(self, reason: str = "room_closed") -> None:
+        """Close every room: members are removed with `reason`; games hear no departures."""
         for room in list(self._rooms.values()):
             room.close(reason)
+
+    def terminate_all(self, grace: float) -> None:
+        """The server is shutting down: every room's game hears it (`on_terminate(grace)`,
+        never as its players leaving), then the room closes with "server_closing"."""
+        for room in list(self._rooms.values()):
+            room.terminate(grace)

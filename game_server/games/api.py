@@ -14,7 +14,7 @@ accepts (validated before the game sees them), the options a room is created wit
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, NamedTuple, Protocol
 
@@ -203,11 +203,14 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Seat:
-    """A player as the game knows it: the room's player id, the account, the display name."""
+    """A player as the game knows it: the room's player id, the account, the display name,
+    and the join fields the player chose (validated against the spec's `join_fields`, defaults
+    filled in; the same on a resume)."""
 
     player: int
     user: int
     name: str
+    fields: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
 
 class RoomHandle(Protocol):
@@ -222,6 +225,10 @@ class RoomHandle(Protocol):
 
     def send(self, player: int, kind: str, body: Mapping[str, Any]) -> None:
         """Send one message of type `kind` to one player (a private notice, not a state)."""
+
+    def send_to(self, players: Iterable[int], kind: str, body: Mapping[str, Any]) -> None:
+        """Send one message of type `kind` to each of `players` (a team, say), encoded once.
+        Players not connected are skipped."""
 
     def broadcast(self, kind: str, body: Mapping[str, Any]) -> None:
         """Send one message of type `kind` to every player in the room."""
@@ -245,6 +252,17 @@ class RoomHandle(Protocol):
 
     def report(self, outcomes: list[Outcome]) -> None:
         """Record results; storage ranks them by the mode's leaderboard rule."""
+
+    def kick(self, player: int, reason: str) -> None:
+        """Take `player` out of the room: it gets `left` with reason "kicked" and `reason` as
+        the message, and goes back to the lobby; its seat is not held for a resume. The game's
+        `on_leave(player, False)` is called before this returns, as for any departure."""
+
+    def close(self, reason: str) -> None:
+        """Close the room: every player gets `left` with reason "closed" and `reason` as the
+        message, and goes back to the lobby. No `on_leave` follows (the game chose this); the
+        results already reported stay. `on_dispose` is called before this returns, and
+        nothing after it."""
 
 
 class GameError(Exception):
@@ -302,6 +320,13 @@ class Game(Protocol):
     def on_timer(self, name: str) -> None:
         """A timer scheduled through `RoomHandle.schedule` is due."""
 
+    def on_terminate(self, grace: float) -> None:
+        """The server is shutting down (SIGINT, SIGTERM): the room closes right after this
+        call, with at most `grace` seconds left to the whole shutdown. Its players get no
+        `on_leave`: a shutdown is nobody's forfeit, and a match it cuts short reports nothing
+        unless the game reports it here (an endless game may record each player's best, say).
+        Then `on_dispose`."""
+
     def on_dispose(self) -> None:
         """The room is closing; nothing more will be called."""
 
@@ -345,6 +370,10 @@ class GameSpec:
     `broadcast`), each with what it tells the client; `errors` declares the codes of its
     `GameError`s, each with its meaning. Both are listed by `GET /api/modes`, so a client
     knows every message and refusal it may get; neither may take an engine name.
+
+    `join_fields` are what a player brings to a room (a team, a deck, a character): sent in
+    `join` or `create` as `fields`, validated like a message's fields, and handed to the game
+    in the `Seat` of `on_join_attempt` and `on_join`.
     """
 
     name: str
@@ -360,6 +389,7 @@ class GameSpec:
     client: Mapping[str, Any] = field(default_factory=dict)
     replies: Mapping[str, str] = field(default_factory=dict)
     errors: Mapping[str, str] = field(default_factory=dict)
+    join_fields: Mapping[str, Field] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         taken = RESERVED_TYPES.intersection(self.messages)
@@ -389,6 +419,7 @@ class GameSpec:
             "max_players": self.max_players,
             "leaderboard": self.leaderboard,
             "options": {name: _describe_field(f) for name, f in self.options.items()},
+            "join_fields": {name: _describe_field(f) for name, f in self.join_fields.items()},
             "messages": {kind: {"fields": {name: _describe_field(f)
                                            for name, f in spec.fields.items()},
                                 "latest_only": spec.latest_only}
