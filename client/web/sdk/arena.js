@@ -27,6 +27,18 @@ export class ArenaError extends Error {
 }
 
 /**
+ * What to tell a player about a `left` it did not ask for: the game's words when it kicked the
+ * player (`kicked`) or closed the room (`closed`), else null (a `leave`, a shutdown, whose
+ * notice comes with `server_closing`, or a failed room, which is joined again).
+ */
+export function leftText(msg) {
+  const why = typeof msg?.message === 'string' && msg.message ? msg.message : null;
+  if (msg?.reason === 'kicked') return `You were removed from the room${why ? `: ${why}` : '.'}`;
+  if (msg?.reason === 'closed') return `The room was closed${why ? `: ${why}` : '.'}`;
+  return null;
+}
+
+/**
  * The view a state message carries: a `joined`'s `state`, a resync's `full`, or the state's
  * own fields without `type`, `tick` and `ts` (a whole view for turn-based games; the changes
  * since the last state for the arena game, which reads `on('state')` instead).
@@ -198,7 +210,8 @@ export class Arena {
     return this._add('joined', fn);
   }
 
-  /** Out of the room for good: `fn(left)` (`reason`: leave, room_closed, server_closing). */
+  /** Out of the room for good: `fn(left)` (`reason`: leave, kicked, closed, room_closed,
+   * server_closing; with kicked and closed, the game's `message`: see `leftText`). */
   onLeft(fn) {
     return this._add('left', fn);
   }
