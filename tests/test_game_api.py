@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 
@@ -209,3 +210,31 @@ def test_the_harness_has_the_rooms_join_fields_kicks_closes_groups_and_shutdowns
     assert shutdown.received(1)[-1]["reason"] == "server_closing"
     with pytest.raises(ValueError, match="reason"):
         GameHarness(HUDDLE).room.kick(1, "   ")
+
+
+class Chatty:
+    """Sends what it is told to: a declared reply, or one it never declared."""
+
+    def __init__(self, room: Any) -> None:
+        self.room = room
+
+    def on_message(self, player: int, kind: str, body: Any) -> None:
+        self.room.send(player, body["kind"], {})
+
+    def view(self, player: int) -> dict[str, Any]:
+        return {}
+
+    def changes(self) -> Changes:
+        return Changes(shared={})
+
+
+def test_a_game_that_declares_its_replies_sends_no_other() -> None:
+    spec = GameSpec(name="chatty", factory=Chatty, clock=EventDriven(),
+                    messages={"say": MessageSpec({"kind": Field("str", max_chars=20)})},
+                    replies={"hello": "a greeting"})
+    h = GameHarness(spec)
+    p = h.join("ann")
+    h.send(p, "say", kind="hello")
+    assert [m["type"] for m in h.received(p)][-2:] == ["hello", "state"]
+    with pytest.raises(ValueError, match="declared replies"):
+        h.send(p, "say", kind="goodbye")

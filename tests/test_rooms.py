@@ -499,3 +499,18 @@ def test_a_shutdown_is_the_games_on_terminate_never_its_players_leaving() -> Non
     assert game.terminated == [7.5] and game.left == [] and game.disposed
     assert last(a, "left")["reason"] == "server_closing" and "message" not in last(a, "left")
     assert room.closed and w.results == [] and w.mm.rooms() == []
+
+
+def test_a_reply_the_game_did_not_declare_closes_its_room() -> None:
+    w = huddle_world()
+    a = w.player(1)
+    send(a, type="join", mode="huddle")
+    room = a.room
+    room.handle.send(a.player_id, "team_talk", {"text": "declared"})
+    assert last(a, "team_talk")["text"] == "declared"
+    send(a, type="end")  # a clean close first: then try the same on a new room
+    send(a, type="join", mode="huddle")
+    a.room.game.on_message = lambda player, kind, body: a.room.handle.send(
+        player, "shout", {})
+    send(a, type="talk", text="hi")
+    assert last(a, "error")["code"] == "room_closed" and a.room is None

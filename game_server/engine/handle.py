@@ -23,10 +23,11 @@ if TYPE_CHECKING:
 class GameHandle:
     """One room's `RoomHandle`, as its game's factory receives it."""
 
-    __slots__ = ("_room", "room_id", "seed", "options")
+    __slots__ = ("_room", "_replies", "room_id", "seed", "options")
 
     def __init__(self, room: Room) -> None:
         self._room = room
+        self._replies = room.mode.replies
         self.room_id = room.id
         self.seed = room.seed
         self.options = room.options
@@ -34,10 +35,10 @@ class GameHandle:
     def send(self, player: int, kind: str, body: Mapping[str, Any]) -> None:
         member = self._room._members.get(player)
         if member is not None:
-            member.connection.send(encode(outgoing(kind, body)))
+            member.connection.send(encode(outgoing(kind, body, self._replies)))
 
     def send_to(self, players: Iterable[int], kind: str, body: Mapping[str, Any]) -> None:
-        data = encode(outgoing(kind, body))
+        data = encode(outgoing(kind, body, self._replies))
         members = self._room._members
         for player in set(players):
             member = members.get(player)
@@ -45,7 +46,7 @@ class GameHandle:
                 member.connection.send(data)
 
     def broadcast(self, kind: str, body: Mapping[str, Any]) -> None:
-        data = encode(outgoing(kind, body))
+        data = encode(outgoing(kind, body, self._replies))
         for member in self._room._members.values():
             member.connection.send(data)
 

@@ -100,14 +100,19 @@ def decode_message(kind: str, spec: MessageSpec, obj: dict[str, Any]) -> Any:
 # -- what the game may do through its handle -----------------------------------------------------
 
 
-def outgoing(kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
+def outgoing(kind: str, body: Mapping[str, Any],
+             replies: Mapping[str, str] | None = None) -> dict[str, Any]:
     """A game's own message as it goes on the wire: `{"type": kind, ...body}`.
 
     `ValueError` for one of the engine's types (`state`, `error`, `chat`...): a client could not
-    tell it from the real thing. On the server the game's room closes; the harness raises.
+    tell it from the real thing; and, when the game declares its `replies`, for a type it did
+    not declare (clients read the declaration in `GET /api/modes`). On the server the game's
+    room closes; the harness raises.
     """
     if kind in RESERVED_TYPES:
         raise ValueError(f"message type {kind!r} is the engine's own")
+    if replies and kind not in replies:
+        raise ValueError(f"message type {kind!r} is not among the mode's declared replies")
     msg = dict(body)
     msg["type"] = kind
     return msg

@@ -74,22 +74,23 @@ class HarnessRoom:
     on_close: Callable[[str], None] | None = field(default=None, repr=False)
     kicked: list[tuple[int, str]] = field(default_factory=list)  # (player, reason)
     closed_with: str | None = None  # the reason of the game's `close`, once it closed
+    replies: Mapping[str, str] = field(default_factory=dict)  # the spec's declared replies
 
     def send(self, player: int, kind: str, body: Mapping[str, Any]) -> None:
-        msg = outgoing(kind, body)
+        msg = outgoing(kind, body, self.replies)
         self.sent.append(Sent(player, kind, dict(body)))
         if self.wire is not None:
             self.wire(player, msg)
 
     def send_to(self, players: Iterable[int], kind: str, body: Mapping[str, Any]) -> None:
-        msg = outgoing(kind, body)
+        msg = outgoing(kind, body, self.replies)
         for player in sorted(set(players)):
             self.sent.append(Sent(player, kind, dict(body)))
             if self.wire is not None:
                 self.wire(player, msg)
 
     def broadcast(self, kind: str, body: Mapping[str, Any]) -> None:
-        msg = outgoing(kind, body)
+        msg = outgoing(kind, body, self.replies)
         self.sent.append(Sent(None, kind, dict(body)))
         if self.wire is not None:
             self.wire(None, msg)
@@ -142,7 +143,8 @@ class GameHarness(RoomRules):
         self.spec = spec
         self.room_id = room_id
         self.room = HarnessRoom(room_id, seed, check_options(spec.options, options),
-                                wire=self._wire, on_kick=self._kick, on_close=self._close)
+                                wire=self._wire, on_kick=self._kick, on_close=self._close,
+                                replies=spec.replies)
         self.ticking = isinstance(spec.clock, Ticking)
         self.tick_rate = spec.clock.rate if isinstance(spec.clock, Ticking) else 0
         self.closed = False
