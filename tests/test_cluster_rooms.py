@@ -234,5 +234,18 @@ async def test_quick_play_across_processes_passes_over_a_room_that_refuses(tmp_p
         _, joined, how = await seated(clients, a, "rookie", mode="tally")
         assert how == "joined" and joined["room"] != sudden_death.id
         assert joined["options"] == {"goal": 5}
+        rookies = joined["room"]
         _, joined, how = await seated(clients, b, "bob", mode="tally", options={"max_goal": 2})
         assert (how, joined["room"]) == ("redirect", sudden_death.id)
+        # From the other process: sent to the fullest room (ann's, on A), refused there at the
+        # claim; quick play goes on over there: the next room that matches the player's own
+        # filter, the first rookie's.
+        await a.cluster.sync()  # the refused claims counted players: A puts the counts right
+        client, ws = await player(clients, b, "rookie2")
+        send(ws, type="join", mode="tally", options={"min_goal": 1})
+        offer = await _answer(ws)
+        assert (offer["type"], offer["room"]) == ("redirect", sudden_death.id)
+        ws.close()
+        ws = await follow(client, offer)
+        assert (await recv_until(ws, "joined"))["room"] == rookies
+        assert sudden_death.player_count == 2 and b.matchmaker.rooms() == []

@@ -42,7 +42,7 @@ class Tally:
     def on_join_attempt(self, seat: Seat, resuming: bool) -> str | None:
         if resuming and self.goal == 1:
             return "no comebacks in sudden death"
-        if seat.name == "rookie" and self.goal == 1:
+        if seat.name.startswith("rookie") and self.goal == 1:
             return "no rookies in sudden death"
         return "no cheaters" if seat.name == "cheater" else None
 

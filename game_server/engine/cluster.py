@@ -218,17 +218,20 @@ class Cluster:
 
     async def place(self, member: Member, mode: str, session_hash: str,
                     options: Mapping[str, Any] | None = None,
-                    fields: Mapping[str, Any] | None = None) -> Seated | Redirect:
+                    fields: Mapping[str, Any] | None = None, *, retry: bool = True
+                    ) -> Seated | Redirect:
         """Seat `member` in the fullest open room of `mode` whose options match `options`
         (validated here) on any process, else in a new room here: seated here, or a
-        `Redirect` to the process that holds the room."""
+        `Redirect` to the process that holds the room. With `retry`, a redirect's token carries
+        `options`, so that a refusal over there leads to one more quick play there."""
         wanted = self.matchmaker.quick_play(mode, options)  # unknown_mode, bad options
         check_join_fields(self.matchmaker.modes[mode].join_fields, fields)  # bad fields
         lock = self._locks.setdefault(mode, asyncio.Lock())
         async with lock:  # this process's joins of one mode fill rooms one after another
             try:
                 await self._withdraw_offer(member.identity.id)
-                placed = await self._place(member, mode, wanted, session_hash, fields)
+                quick = dict(options or {}) if retry else None
+                placed = await self._place(member, mode, wanted, session_hash, fields, quick)
             except PresenceUnavailable as exc:
                 log.warning("presence unreachable; seating %s in a room here: %s",
                             member.identity.name, exc)
@@ -240,12 +243,12 @@ class Cluster:
         return placed
 
     async def _place(self, member: Member, mode: str, wanted: OptionFilter,
-                     session_hash: str, fields: Mapping[str, Any] | None
-                     ) -> Seated | Redirect:
+                     session_hash: str, fields: Mapping[str, Any] | None,
+                     quick: dict[str, Any] | None) -> Seated | Redirect:
         lock_name = f"create:{mode}:{wanted.key()}"
         delay = 0.01
         for _ in range(_CREATE_ATTEMPTS):
-            placed = await self._into_open_room(member, mode, wanted, session_hash, fields)
+            placed = await self._into_open_room(member, mode, wanted, session_hash, fields, quick)
             if placed is not None:
                 return placed
             # No open room: create one, under the lock of the mode and options, so two
@@ -257,7 +260,8 @@ class Cluster:
                 delay = min(delay * 2, 0.2)
                 continue
             try:
-                placed = await self._into_open_room(member, mode, wanted, session_hash, fields)
+                placed = await self._into_open_room(member, mode, wanted, session_hash, fields,
+                                                    quick)
                 if placed is not None:
                     return placed
                 room = self.matchmaker.create_room(mode, wanted.create_options())
@@ -271,14 +275,14 @@ class Cluster:
         raise ProtocolError(ErrorCode.UNAVAILABLE, "could not find or open a room; try again")
 
     async def _into_open_room(self, member: Member, mode: str, wanted: OptionFilter,
-                              session_hash: str, fields: Mapping[str, Any] | None
-                              ) -> Seated | Redirect | None:
+                              session_hash: str, fields: Mapping[str, Any] | None,
+                              quick: dict[str, Any] | None) -> Seated | Redirect | None:
         records = await self.presence.rooms(mode)
         open_rooms = [r for r in records if r.matchable and wanted.matches(r.option_values)]
         open_rooms.sort(key=lambda r: (-(r.players + r.reserved), r.process != self.process_id))
         for record in open_rooms[:_CANDIDATES]:
             try:
-                placed = await self._seat_in(record, member, session_hash, fields)
+                placed = await self._seat_in(record, member, session_hash, fields, quick)
             except ProtocolError:
                 if record.process != self.process_id:
                     raise
@@ -351,7 +355,8 @@ class Cluster:
         raise ProtocolError(ErrorCode.UNAVAILABLE, "could not open a room; try again")
 
     async def _seat_in(self, record: RoomRecord, member: Member, session_hash: str,
-                       fields: Mapping[str, Any] | None = None) -> Seated | Redirect | None:
+                       fields: Mapping[str, Any] | None = None,
+                       quick: dict[str, Any] | None = None) -> Seated | Redirect | None:
         """Reserve a seat in `record`'s room and take it here or hand out a redirect to it;
         None when the room has no seat after all."""
         here = record.process == self.process_id
@@ -365,7 +370,7 @@ class Cluster:
         if here:
             return await self._claim_here(member, record.id, seat, fields)
         token = self.seats.issue(room=record.id, seat=seat, user=member.identity.id,
-                                 session=session_hash, ttl=self.seat_ttl)
+                                 session=session_hash, ttl=self.seat_ttl, quick=quick)
         self._remember_offer(member.identity.id, record.id, seat)
         return Redirect(record.url, record.id, token, self.seat_ttl)
 
@@ -392,10 +397,11 @@ class Cluster:
 
     # -- claiming a seat ------------------------------------------------------------------------
 
-    async def claim(self, member: Member, token: str,
-                    fields: Mapping[str, Any] | None = None) -> Seated:
+    async def claim(self, member: Member, token: str, fields: Mapping[str, Any] | None = None,
+                    session_hash: str = "") -> Seated | Redirect:
         """Seat `member` with the seat token of a `redirect` issued by any process (and its
-        join `fields`, sent again with the token)."""
+        join `fields`, sent again with the token). When the room's game refuses a seat that
+        quick play found, quick play goes on from here, once (its redirects carry no retry)."""
         try:
             seat = self.seats.verify(token)
         except SeatTokenError as exc:
@@ -411,6 +417,11 @@ class Cluster:
             seated = await self._claim_here(member, seat.room, seat.seat, fields)
             self._count("claimed")
             return seated
+        except ProtocolError as exc:
+            if exc.code is not ErrorCode.JOIN_REFUSED or seat.quick is None:
+                raise
+            return await self.place(member, room.mode.name, session_hash, seat.quick, fields,
+                                    retry=False)
         except PresenceUnavailable:
             raise ProtocolError(ErrorCode.UNAVAILABLE,
                                 "matchmaking across servers is down; try again soon") from None

@@ -182,7 +182,7 @@ class PlayerSession:
         elif msg.seat is not None:
             if cluster is None:
                 raise ProtocolError(ErrorCode.SEAT_INVALID, "this server takes no seat tokens")
-            self._join_later(cluster.claim(self, msg.seat, msg.fields))
+            self._join_later(cluster.claim(self, msg.seat, msg.fields, self.session_hash))
         elif cluster is not None and cluster.distributed:
             if msg.code is not None:
                 self._join_later(cluster.place_by_code(self, msg.code, self.session_hash,
