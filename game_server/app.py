@@ -13,7 +13,8 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -140,11 +141,13 @@ class ArenaServer:
         presence: Presence | None = None,
         counts: SharedCounts | None = None,
         shared_sockets: list[socket.socket] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         """`presence` defaults to the one `--redis-url` names (in memory without it);
         `counts` (login failures, sockets per address) default to the presence's Redis (in
         memory without it); `shared_sockets` are a listening port bound before forking,
-        served besides this process's own `config.port`."""
+        served besides this process's own `config.port`; `monotonic` is the rooms' clock (a test
+        that drives `scheduler` by hand passes the same manual clock)."""
         config.validate()
         self.config = config
         self.storage = storage or open_storage(config.database_url or config.database_path)
@@ -168,6 +171,7 @@ class ArenaServer:
             max_backlog=config.max_backlog_bytes,
             max_lag=config.max_lag_seconds,
             resume_grace=config.resume_grace,
+            monotonic=monotonic,
         )
         process_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
         self.presence = presence or open_presence(

@@ -33,9 +33,11 @@ class GameHandle:
         self.options = room.options
 
     def send(self, player: int, kind: str, body: Mapping[str, Any]) -> None:
+        # Checked even for a player not here, as the harness does.
+        msg = outgoing(kind, body, self._replies)
         member = self._room._members.get(player)
         if member is not None:
-            member.connection.send(encode(outgoing(kind, body, self._replies)))
+            member.connection.send(encode(msg))
 
     def send_to(self, players: Iterable[int], kind: str, body: Mapping[str, Any]) -> None:
         data = encode(outgoing(kind, body, self._replies))

@@ -135,11 +135,9 @@ class Room(RoomRules):
         self._last: float | None = None
         self._due = 0.0
         self.ticks = 0  # steps taken (ticking) or states sent (event-driven)
-        # latest_only messages waiting for the next tick: (player id, type) -> body
-        self._latest: dict[tuple[int, str], Any] = {}
         self.handle = GameHandle(self)
         self.game: Game = spec.factory(self.handle)
-        self._find_hooks()
+        self._rules_ready()
 
     # -- membership -------------------------------------------------------------------------
 

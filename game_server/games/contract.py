@@ -176,16 +176,21 @@ class RoomRules:
     _join_fields: Mapping[str, Field]  # what a player brings to a seat (GameSpec.join_fields)
     _members: Mapping[int, Any]  # seated players whose connection is open
     _held: Mapping[int, Any]  # seated players whose connection dropped, waiting for a resume
-    _latest: dict[tuple[int, str], Any]  # latest_only inputs waiting for the next step
+    # latest_only inputs waiting for the next step: type -> player id -> body (one dict per
+    # type, made once, so an input costs two lookups and no key to build)
+    _latest: dict[str, dict[int, Any]]
     _next_player_id: int
     _hooks: dict[str, Callable[..., Any] | None]
 
     HOOKS = ("on_join_attempt", "on_join", "on_leave", "on_drop", "on_resume", "on_timer",
              "on_terminate", "on_dispose")
 
-    def _find_hooks(self) -> None:
-        """Look the game's optional hooks up once (a game may leave any of them out)."""
+    def _rules_ready(self) -> None:
+        """Set up once `game`, `ticking` and `_messages` are: the game's optional hooks looked
+        up once (a game may leave any of them out), and where latest_only inputs wait."""
         self._hooks = {name: getattr(self.game, name, None) for name in self.HOOKS}
+        self._latest = ({kind: {} for kind, spec in self._messages.items() if spec.latest_only}
+                        if self.ticking else {})
 
     # -- what subclasses provide --------------------------------------------------------------
 
@@ -267,14 +272,14 @@ class RoomRules:
         body = fast(obj) if fast is not None else None
         if body is None:
             body = decode_message(kind, spec, obj)  # the fast decoder has had its go
-        if spec.latest_only and self.ticking:
-            # Handed to the game in the next tick, next to the step that reads it: the game's
-            # player objects stay out of the input path (ten inputs per player and second).
-            key = (player_id, kind)
-            latest = self._latest
-            kept = latest.get(key)
+        latest = self._latest.get(kind)
+        if latest is not None:
+            # latest_only in a ticking room: handed to the game in the next tick, next to the
+            # step that reads it; the game's player objects stay out of the input path (ten
+            # inputs per player and second).
+            kept = latest.get(player_id)
             if kept is None or spec.supersedes is None or spec.supersedes(body, kept):
-                latest[key] = body
+                latest[player_id] = body
             return
         try:
             self.game.on_message(player_id, kind, body)
@@ -289,17 +294,18 @@ class RoomRules:
     def _deliver_latest(self) -> None:
         """Hand the kept `latest_only` inputs to the game (just before a step). A `GameError`
         goes to `_refuse`; anything else the game raises is the caller's to handle."""
-        latest = self._latest
-        on_message = self.game.on_message
-        for (player_id, kind), body in latest.items():
-            try:
-                on_message(player_id, kind, body)
-            except GameError as exc:
-                self._refuse(player_id, exc)
-        latest.clear()
+        on_message = None
+        for kind, latest in self._latest.items():
+            if latest:
+                on_message = on_message or self.game.on_message
+                for player_id, body in latest.items():
+                    try:
+                        on_message(player_id, kind, body)
+                    except GameError as exc:
+                        self._refuse(player_id, exc)
+                latest.clear()
 
     def _drop_latest(self, player_id: int) -> None:
         """The player dropped or left: its kept inputs never reach the game."""
-        if self._latest:
-            for key in [k for k in self._latest if k[0] == player_id]:
-                del self._latest[key]
+        for latest in self._latest.values():
+            latest.pop(player_id, None)

@@ -154,14 +154,14 @@ class GameHarness(RoomRules):
         self.seats: dict[int, Seat] = {}  # everyone in the game, connected or held
         self._members: dict[int, Seat] = {}
         self._held: dict[int, Seat] = {}
-        self._latest: dict[tuple[int, str], Any] = {}
         self._next_player_id = 1
         self._inboxes: dict[int, list[bytes]] = {}
         self._refused: GameError | None = None  # the game's refusal of the message in hand
         self.ticks = 0
+        self._next_step = 1.0 / self.tick_rate if self.ticking else None
         self.states: list[Changes] = []
         self.game: Game = spec.factory(self.room)
-        self._find_hooks()
+        self._rules_ready()
 
     @property
     def locked(self) -> bool:  # type: ignore[override]
@@ -237,7 +237,8 @@ class GameHarness(RoomRules):
         self.seats.clear()
         self._members.clear()
         self._held.clear()
-        self._latest.clear()
+        for waiting in self._latest.values():
+            waiting.clear()
         self.room.timers.clear()
         self._call("on_dispose")
 
@@ -255,8 +256,11 @@ class GameHarness(RoomRules):
         """The dropped player is back; `JoinRefused` (`resume_failed`) if the seat is not held
         or the game will not have the player back (`on_join_attempt(seat, True)`)."""
         seat = self._held.get(player)
-        if seat is None or not self._may_resume(seat):
+        if seat is None:
             raise JoinRefused(ErrorCode.RESUME_FAILED, f"player {player}'s seat is not held")
+        if not self._may_resume(seat):
+            raise JoinRefused(ErrorCode.RESUME_FAILED, f"the game will not have player {player} "
+                              "back")
         del self._held[player]
         self._members[player] = seat
         self._call("on_resume", player)
@@ -279,10 +283,12 @@ class GameHarness(RoomRules):
             raise refused
 
     def advance(self, seconds: float) -> None:
-        """Move time on: fire due timers in order (and step a ticking game at its rate)."""
+        """Move time on: fire due timers in order, and step a ticking game on its grid (every
+        1/rate seconds from the room's start, as the server's ticker does, however the time is
+        cut up: two calls of half a period make one step)."""
         end = self.room.now + seconds
         dt = 1.0 / self.tick_rate if self.ticking else None
-        next_step = self.room.now + dt if dt else None
+        next_step = self._next_step
         while True:
             due = [(when, name) for name, when in self.room.timers.items() if when <= end]
             timer = min(due) if due else None
@@ -299,6 +305,7 @@ class GameHarness(RoomRules):
             del self.room.timers[name]
             self._call("on_timer", name)
             self._after_event()
+        self._next_step = next_step
         self.room.now = end
 
     def step(self) -> None:
