@@ -133,21 +133,22 @@ export class Arena {
     return this;
   }
 
-  /** Quick play in `mode` with matchmaking `options`, or join `room` (an id). */
-  join({ mode = null, options = null, room = null } = {}) {
-    this.connection.join({ mode, options, room, resume: this._loadResume() });
+  /** Quick play in `mode` with matchmaking `options`, or join `room` (an id); `fields`: the
+   * game's join fields (a team, a character: `GET /api/modes` lists them). */
+  join({ mode = null, options = null, room = null, fields = null } = {}) {
+    this.connection.join({ mode, options, room, fields, resume: this._loadResume() });
     return this;
   }
 
   /** A new room of `mode` with `options`; `private` ones get a code (in `joined.code`). */
-  create({ mode, options = null, private: isPrivate = false }) {
-    this.connection.join({ mode, options, create: { private: isPrivate }, resume: this._loadResume() });
+  create({ mode, options = null, private: isPrivate = false, fields = null }) {
+    this.connection.join({ mode, options, fields, create: { private: isPrivate }, resume: this._loadResume() });
     return this;
   }
 
   /** Join the private room whose code a friend read out (any case, spaces and dashes). */
-  joinByCode(code) {
-    this.connection.join({ code: String(code), resume: this._loadResume() });
+  joinByCode(code, { fields = null } = {}) {
+    this.connection.join({ code: String(code), fields, resume: this._loadResume() });
     return this;
   }
 
