@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pytest
 
 from game_server.engine.matchmaker import Matchmaker, normal_code
 from game_server.engine.session import PlayerSession
@@ -20,8 +21,10 @@ from game_server.games.api import (
     RoomHandle,
     Seat,
 )
+from game_server.games.contract import JoinRefused
 from game_server.games.loading import load_game
 from game_server.games.modes import default_modes
+from game_server.games.testing import GameHarness
 from tests.conftest import FakeConnection, FakeIdentity, ManualClock, ManualScheduler
 
 
@@ -395,6 +398,8 @@ class Huddle:
 
     def on_join(self, seat: Seat) -> None:
         self.teams[seat.player] = seat.fields["team"]
+        if seat.name == "spy":
+            self.room.kick(seat.player, "spies are sent home")
 
     def on_leave(self, player: int, consented: bool) -> None:
         self.left.append((player, consented))
@@ -514,3 +519,19 @@ def test_a_reply_the_game_did_not_declare_closes_its_room() -> None:
         player, "shout", {})
     send(a, type="talk", text="hi")
     assert last(a, "error")["code"] == "room_closed" and a.room is None
+
+
+def test_a_newcomer_kicked_in_on_join_is_refused_and_never_seated() -> None:
+    w = huddle_world()
+    a, spy = w.player(1), w.player(2, "spy")
+    send(a, type="join", mode="huddle")
+    send(spy, type="join", room=a.room.id, fields={"team": "blue"})
+    assert [m["type"] for m in conn(spy).messages] == ["left", "error"]
+    assert last(spy, "left")["message"] == "spies are sent home"
+    assert last(spy, "error")["code"] == "join_refused" and spy.room is None
+    assert not conn(spy).of_type("joined") and a.room.player_count == 1
+    h = GameHarness(HUDDLE)
+    h.join("ann")
+    with pytest.raises(JoinRefused) as refused:
+        h.join("spy")
+    assert refused.value.code == "join_refused" and list(h.seats) == [1]

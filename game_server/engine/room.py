@@ -168,8 +168,10 @@ class Room(RoomRules):
         self._members[player_id] = member
         self._identities[player_id] = identity
         self._call("on_join", seat)
-        if self.closed:  # the game failed on the newcomer
+        if self.closed:  # the game failed on the newcomer (or closed its room)
             raise ProtocolError(ErrorCode.ROOM_CLOSED, f"room {self.id} is closed")
+        if player_id not in self._members:  # the game kicked the newcomer at once
+            raise ProtocolError(ErrorCode.JOIN_REFUSED, "the game took the seat back")
         self._send_joined(member, player_id, resume_token)
         self._after_event()
         return player_id

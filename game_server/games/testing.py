@@ -192,6 +192,10 @@ class GameHarness(RoomRules):
         self._members[player] = seat
         self._inboxes[player] = []
         self._call("on_join", seat)
+        if self.closed:  # the game closed its room on the newcomer
+            raise JoinRefused(ErrorCode.ROOM_CLOSED, f"room {self.room_id} is closed")
+        if player not in self._members:  # the game kicked the newcomer at once
+            raise JoinRefused(ErrorCode.JOIN_REFUSED, "the game took the seat back")
         self._send_joined(player)
         self._after_event()
         return player
