@@ -180,6 +180,8 @@ def test_the_harness_has_the_rooms_join_fields_kicks_closes_groups_and_shutdowns
     from game_server.games.contract import JoinRefused, Refused
     from tests.test_rooms import HUDDLE
 
+    assert HUDDLE.describe()["join_fields"] == {
+        "team": {"kind": "str", "choices": ["red", "blue"], "default": "red"}}
     h = GameHarness(HUDDLE)
     host = h.join("host")
     blue = h.join("bea", fields={"team": "blue"})
