@@ -166,5 +166,7 @@ def _number(value: object) -> bool:
 
 
 def _same(a: object, b: object) -> bool:
-    """Equal as JSON values: True is not 1."""
-    return type(a) is type(b) and a == b if isinstance(a, bool) or isinstance(b, bool) else a == b
+    """Equal as JSON values: True is not 1 (Python says it is)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    return a == b
