@@ -89,7 +89,7 @@ class World:
 
     def apply_joined(self, msg: Message) -> None:
         """Start over from a `joined` message: room, our id, world constants and a full state."""
-        world = msg.get("world") or {}
+        world = msg.get("client") or {}
         self.room = msg.get("room")
         self.mode = msg.get("mode")
         self.me = msg.get("player")

@@ -290,7 +290,9 @@ class ArenaServer:
         for handler in self.services.sockets:
             if handler.session is not None:
                 handler.session.connection.send(notice)
-        self.matchmaker.close_all("server_closing")  # every seat's result is recorded here
+        # Games hear of the shutdown (on_terminate), not of players leaving: a shutdown is
+        # nobody's forfeit; what a game reports now is recorded below.
+        self.matchmaker.terminate_all(grace)
         self._unsubscribe()
         try:
             await asyncio.wait_for(self.socket_cap.stop(), grace)

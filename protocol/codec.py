@@ -89,14 +89,14 @@ def _short_name(obj: dict[str, Any], key: str, limit: int = m.MAX_NAME_FIELD_CHA
 _JOIN_KEYS = ("mode", "room", "resume", "seat", "code")
 
 
-def _options(obj: dict[str, Any], what: str) -> dict[str, Any] | None:
-    options = obj.get("options")
+def _options(obj: dict[str, Any], what: str, key: str = "options") -> dict[str, Any] | None:
+    options = obj.get(key)
     if options is None:
         return None
     if type(options) is not dict:
-        raise _bad(f"{what}.options must be an object")
+        raise _bad(f"{what}.{key} must be an object")
     if len(options) > m.MAX_OPTIONS:
-        raise _range(f"{what}.options has at most {m.MAX_OPTIONS} keys")
+        raise _range(f"{what}.{key} has at most {m.MAX_OPTIONS} keys")
     return options
 
 
@@ -107,14 +107,19 @@ def _parse_join(obj: dict[str, Any]) -> m.Join:
     key = given[0]
     if key != "mode" and obj.get("options") is not None:
         raise _bad("join.options go with 'mode' only")
+    if key == "resume" and obj.get("fields") is not None:
+        raise _bad("join.fields do not go with 'resume': the seat keeps its own")
+    fields = _options(obj, "join", "fields")
     if key == "seat":
-        return m.Join(mode=None, room=None, seat=_short_name(obj, key, m.MAX_SEAT_CHARS))
+        return m.Join(mode=None, room=None, seat=_short_name(obj, key, m.MAX_SEAT_CHARS),
+                      fields=fields)
     if key == "code":
-        return m.Join(mode=None, room=None, code=_short_name(obj, key, m.MAX_CODE_CHARS))
+        return m.Join(mode=None, room=None, code=_short_name(obj, key, m.MAX_CODE_CHARS),
+                      fields=fields)
     value = _short_name(obj, key)
     return m.Join(mode=value if key == "mode" else None, room=value if key == "room" else None,
                   resume=value if key == "resume" else None,
-                  options=_options(obj, "join") if key == "mode" else None)
+                  options=_options(obj, "join") if key == "mode" else None, fields=fields)
 
 
 def _parse_create(obj: dict[str, Any]) -> m.Create:
@@ -124,7 +129,7 @@ def _parse_create(obj: dict[str, Any]) -> m.Create:
     if type(private) is not bool:
         raise _bad("create.private must be true or false")
     return m.Create(mode=_short_name(obj, "mode"), options=_options(obj, "create"),
-                    private=private)
+                    private=private, fields=_options(obj, "create", "fields"))
 
 
 def _parse_chat(obj: dict[str, Any]) -> m.Chat:

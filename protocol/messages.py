@@ -17,7 +17,7 @@ MAX_CHAT_CHARS = 200
 MAX_NAME_FIELD_CHARS = 32  # mode and room ids, resume tokens
 MAX_SEAT_CHARS = 1024  # signed seat tokens from a `redirect`
 MAX_CODE_CHARS = 12  # private room codes as typed (spaces and dashes allowed)
-MAX_OPTIONS = 16  # keys in a `join` or `create` options object
+MAX_OPTIONS = 16  # keys in a `join` or `create` options (or fields) object
 CHAT_SCOPES = ("room", "global")
 
 
@@ -25,7 +25,8 @@ CHAT_SCOPES = ("room", "global")
 class Join:
     """`join`: matchmaking by `mode` (with `options`), a given `room` id, a private room's
     `code`, the `resume` token of a seat held after a dropped connection, or the `seat` token
-    of a `redirect` (exactly one of mode, room, code, resume, seat is set)."""
+    of a `redirect` (exactly one of mode, room, code, resume, seat is set). `fields` are the
+    player's join fields (a team, a character) for any of them but `resume`."""
 
     mode: str | None
     room: str | None
@@ -33,16 +34,18 @@ class Join:
     seat: str | None = None
     code: str | None = None
     options: dict[str, Any] | None = None
+    fields: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Create:
     """`create`: a new room of `mode` with `options`; `private` rooms are joined only by the
-    code `joined` carries."""
+    code `joined` carries; `fields` are the creator's join fields."""
 
     mode: str
     options: dict[str, Any] | None = None
     private: bool = False
+    fields: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,17 +78,20 @@ def joined(
     mode: str,
     player: int,
     tick_rate: int,
-    world: dict[str, Any],
+    client: dict[str, Any],
+    options: dict[str, Any],
     state: dict[str, Any],
 ) -> dict[str, Any]:
-    """The answer to a successful `join`: identity in the room and a full state."""
+    """The answer to a successful `join`: identity in the room, the mode's public `client`
+    data, the room's `options`, and a full state."""
     return {
         "type": "joined",
         "room": room,
         "mode": mode,
         "player": player,
         "tick_rate": tick_rate,
-        "world": world,
+        "client": client,
+        "options": options,
         "state": state,
     }
 
@@ -113,8 +119,13 @@ def redirect(*, url: str, room: str, seat: str, expires_in: float) -> dict[str, 
     return {"type": "redirect", "url": url, "room": room, "seat": seat, "expires_in": expires_in}
 
 
-def left(*, room: str, reason: str) -> dict[str, Any]:
-    return {"type": "left", "room": room, "reason": reason}
+def left(*, room: str, reason: str, message: str | None = None) -> dict[str, Any]:
+    """Out of the room, and why: `reason` is a stable word; `message`, when the game kicked
+    the player or closed the room, is the game's own words for the player to read."""
+    msg = {"type": "left", "room": room, "reason": reason}
+    if message is not None:
+        msg["message"] = message
+    return msg
 
 
 def server_closing(message: str) -> dict[str, Any]:

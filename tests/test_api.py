@@ -123,7 +123,8 @@ async def test_rooms_list(server, client_factory) -> None:
     assert listed["complete"] is True
     assert listed["rooms"] == [{
         "id": joined["room"], "mode": "arena", "players": 1, "max_players": 20,
-        "process": server.presence.process_id, "url": server.url.replace("http", "ws") + "/ws",
+        "options": joined["options"], "process": server.presence.process_id,
+        "url": server.url.replace("http", "ws") + "/ws",
     }]
     ws.close()
 

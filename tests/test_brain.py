@@ -19,7 +19,7 @@ def make_world(me=(1500, 1500, 10), others=(), pellets=(), alive=True):
             "mode": "arena",
             "player": 1,
             "tick_rate": 20,
-            "world": {"width": 3000, "height": 3000, "pellet_radius": 5, "radius_factor": 4},
+            "client": {"width": 3000, "height": 3000, "pellet_radius": 5, "radius_factor": 4},
             "state": {
                 "tick": 1,
                 "players": players,

@@ -217,3 +217,33 @@ async def test_a_private_arena_room_by_code(server: ArenaServer, new_page: Any) 
     await friend.wait_for_function("window.arena && window.arena.room && window.arena.states > 2")
     assert await friend.evaluate("window.arena.room") == room.id
     assert room.player_count == 2
+
+
+async def test_a_kick_and_a_closed_room_show_the_games_reason(server: ArenaServer,
+                                                              new_page: Any) -> None:
+    banner_up = "!document.getElementById('banner').hidden"
+    # The table page (tic-tac-toe): the game kicks the player.
+    kim = await new_page()
+    await guest_login(kim, server.url, "Kim")
+    async with kim.expect_navigation():
+        await kim.click(".mode-card[data-mode=tictactoe] a.create")
+    await kim.wait_for_function(JOINED + " && window.arena.code")
+    room = server.matchmaker.get(await kim.evaluate("window.arena.room"))
+    assert room is not None
+    room.handle.kick(await kim.evaluate("window.arena.player"), "no <b>bots</b> at this table")
+    await kim.wait_for_function(banner_up)
+    assert await kim.text_content("#banner") == (
+        "You were removed from the room: no <b>bots</b> at this table")  # text, not markup
+    assert await kim.evaluate("window.arena.room") is None
+    # The arena's page: the game closes the room.
+    host = await new_page()
+    await guest_login(host, server.url, "Hal")
+    async with host.expect_navigation():
+        await host.click(".mode-card[data-mode=arena] a.create")
+    await host.wait_for_function("window.arena && window.arena.room && window.arena.states > 2")
+    room = server.matchmaker.get(await host.evaluate("window.arena.room"))
+    assert room is not None
+    room.handle.close("the round is over")
+    await host.wait_for_function(banner_up)
+    assert await host.text_content("#banner") == "The room was closed: the round is over"
+    await host.screenshot(path=str(screenshot_dir() / "arena-room-closed.png"))

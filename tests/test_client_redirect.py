@@ -126,7 +126,7 @@ class ScriptedSocket:
 HOME = "ws://127.0.0.1:8888/ws"
 AWAY = "ws://127.0.0.3:8888/ws"
 JOINED = {"type": "joined", "room": "r9", "mode": "arena", "player": 1, "tick_rate": 20,
-          "resume": "tok", "world": {}, "state": {"tick": 0, "players": [], "pellets": [],
+          "resume": "tok", "client": {}, "state": {"tick": 0, "players": [], "pellets": [],
                                                   "leaderboard": []}}
 
 
@@ -372,7 +372,7 @@ class _Game(WebSocketHandler):
     def seat(self) -> None:
         self.send({"type": "joined", "room": f"room-{self.node.name}", "mode": "arena",
                    "player": 1, "tick_rate": 20, "resume": "r",
-                   "world": {"width": 3000, "height": 3000, "pellet_radius": 5,
+                   "client": {"width": 3000, "height": 3000, "pellet_radius": 5,
                              "radius_factor": 4},
                    "state": {"tick": 0, "players": [[1, self.account, 1500, 1500, 10, 0, True]],
                              "pellets": [[0, 1600, 1500]], "leaderboard": [[1, 10]]}})

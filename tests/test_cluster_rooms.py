@@ -158,6 +158,20 @@ async def test_quick_play_elsewhere_matches_options(pair, clients) -> None:
     _, joined, how = await seated(clients, b, "bob", mode="dice",
                                   options={"start_players": 3, "dice": 5, "turn_seconds": 60})
     assert (how, joined["room"]) == ("redirect", by_options[60].id)
+    assert joined["options"] == dict(by_options[60].options)  # the room's, defaults and all
+    for server in (a, b):  # every lobby lists each room with its options
+        listed = {r["id"]: r["options"] for r in await lobby(server)}
+        assert listed == {room.id: dict(room.options) for room in by_options.values()}
+    # Only some options named, or a range: the fullest table that matches them.
+    _, joined, how = await seated(clients, b, "gus", mode="dice",
+                                  options={"ones_wild": True, "max_turn_seconds": 30})
+    assert (how, joined["room"]) == ("redirect", by_options[20].id)
+    _, joined, how = await seated(clients, b, "hal", mode="dice",
+                                  options={"min_turn_seconds": 30})
+    assert (how, joined["room"]) == ("redirect", by_options[60].id)
+    assert [r["id"] for r in await lobby(b, "?min_turn_seconds=30")] == [by_options[60].id]
+    assert [r["id"] for r in await lobby(a, "?mode=dice&turn_seconds=20&max_players=3")] == [
+        by_options[20].id]
     # Options no table has: a table of its own, here.
     _, joined, how = await seated(clients, b, "cid", mode="dice",
                                   options={"turn_seconds": 45, "start_players": 3})
@@ -185,6 +199,10 @@ async def test_metadata_and_locks_reach_every_lobby_at_once(pair, clients) -> No
                 "B lists A's room playing and locked")
     assert [r["id"] for r in await lobby(b, "?mode=tictactoe&status=playing")] == [room.id]
     assert await lobby(b, "?status=waiting") == []
+    assert [r["id"] for r in await lobby(b, "?min_players=2&turn_seconds=30")] == [room.id]
+    response = await Browserless(b.url).http.fetch(f"{b.url}/api/rooms?min_players=two",
+                                                   raise_error=False)
+    assert response.code == 400 and orjson.loads(response.body)["error"] == "bad_filter"
 
 
 async def test_a_seat_refused_at_the_claim_is_not_counted(pair, clients) -> None:
@@ -204,3 +222,30 @@ async def test_a_seat_refused_at_the_claim_is_not_counted(pair, clients) -> None
     # The presence counted bob when his seat was claimed; the owner puts it right.
     await a.cluster.sync()
     assert [(r["id"], r["players"]) for r in await lobby(b)] == [(table.id, 2)]
+
+
+async def test_quick_play_across_processes_passes_over_a_room_that_refuses(tmp_path, clients
+                                                                          ) -> None:
+    games = {"games": ("tests.test_rooms:TALLY",)}
+    async with two_servers(tmp_path, games, games) as (a, b):
+        _, _, _ = await seated(clients, a, "ann", mode="tally", options={"goal": 1})
+        [sudden_death] = a.matchmaker.rooms()
+        # The fullest open tally room is ann's, whose game refuses rookies: a room of its own.
+        _, joined, how = await seated(clients, a, "rookie", mode="tally")
+        assert how == "joined" and joined["room"] != sudden_death.id
+        assert joined["options"] == {"goal": 5}
+        rookies = joined["room"]
+        _, joined, how = await seated(clients, b, "bob", mode="tally", options={"max_goal": 2})
+        assert (how, joined["room"]) == ("redirect", sudden_death.id)
+        # From the other process: sent to the fullest room (ann's, on A), refused there at the
+        # claim; quick play goes on over there: the next room that matches the player's own
+        # filter, the first rookie's.
+        await a.cluster.sync()  # the refused claims counted players: A puts the counts right
+        client, ws = await player(clients, b, "rookie2")
+        send(ws, type="join", mode="tally", options={"min_goal": 1})
+        offer = await _answer(ws)
+        assert (offer["type"], offer["room"]) == ("redirect", sudden_death.id)
+        ws.close()
+        ws = await follow(client, offer)
+        assert (await recv_until(ws, "joined"))["room"] == rookies
+        assert sudden_death.player_count == 2 and b.matchmaker.rooms() == []

@@ -84,7 +84,8 @@ def test_joined_carries_a_full_state_and_the_player_id(clock, scheduler) -> None
     send(b, {"type": "join", "mode": "arena"})
     joined = conn(b).of_type("joined")[0]
     assert joined["room"] == "room0" and joined["player"] == 2 and joined["tick_rate"] == 20
-    assert joined["world"]["width"] == 3000
+    assert joined["client"]["width"] == 3000
+    assert "world" not in joined and isinstance(joined["options"], dict)
     names = {row[0]: row[1] for row in joined["state"]["players"]}
     assert names == {1: "ann", 2: "bob"}
     assert len(joined["state"]["pellets"]) == 300
@@ -372,14 +373,16 @@ def test_a_failing_game_closes_only_its_room(clock, scheduler, caplog) -> None:
     assert bad.room is good.room
 
 
-def test_close_all_removes_everyone_and_reports_results(clock, scheduler) -> None:
+def test_a_shutdown_removes_everyone_and_the_arena_reports_each_best(clock, scheduler) -> None:
     results: list[int] = []
     mm = make_matchmaker(clock, scheduler, max_players=1,
                          on_result=lambda room, pairs: results.extend(w.id for w, _ in pairs))
-    for i in range(3):
-        send(session(mm, i), {"type": "join", "mode": "arena"})
-    mm.close_all("server_closing")
+    players = [session(mm, i) for i in range(3)]
+    for s in players:
+        send(s, {"type": "join", "mode": "arena"})
+    mm.terminate_all(10.0)  # the arena reports from on_terminate, not from departures
     assert mm.rooms() == [] and sorted(results) == [0, 1, 2]
+    assert [conn(s).of_type("left")[-1]["reason"] for s in players] == ["server_closing"] * 3
 
 
 def test_protocol_errors_from_the_matchmaker_have_codes(clock, scheduler) -> None:

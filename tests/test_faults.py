@@ -86,3 +86,26 @@ async def test_kill_9_loses_no_account_and_no_saved_score(tmp_path: Path) -> Non
         masses = {name: await best_mass(url, name) for name in names}
     assert masses["user0"] >= 10
     assert all(masses[n] == 0 for n in names[1:])
+
+
+async def test_a_shutdown_during_a_rated_dice_match_is_nobodys_forfeit(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    async with running(data) as (proc, url):
+        clients = [await register(url, name) for name in ("ann", "bob")]
+        sockets = [await c.ws() for c in clients]
+        for ws in sockets:  # two seated: Liar's Dice starts its rated match
+            ws.write_message(orjson.dumps({"type": "join", "mode": "dice"}).decode())
+            await recv_until(ws, "joined")
+        await recv_until(sockets[0], "state", where=lambda m: m.get("status") == "playing")
+        proc.send_signal(signal.SIGINT)
+        for ws in sockets:
+            assert (await recv_until(ws, "left"))["reason"] == "server_closing"
+        async with asyncio.timeout(20):
+            assert await proc.wait() == 0
+        for c in clients:
+            await c.aclose()
+    async with running(data) as (proc, url):  # what the storage kept: no result at all
+        c = Browserless(url)
+        board = orjson.loads((await c.request("GET", "/api/leaderboard?mode=dice")).body)
+        assert board["leaderboard"] == []
+        await c.aclose()

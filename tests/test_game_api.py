@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 
@@ -71,8 +72,9 @@ def test_a_spec_refuses_engine_message_names_and_describes_itself() -> None:
         messages={"bid": MessageSpec({"count": Field("int", low=1, high=30)})})
     described = spec.describe()
     assert described["clock"] == {"kind": "events"}
-    assert described["messages"] == {"bid": {"count": {"kind": "int", "low": 1, "high": 30,
-                                                       "required": True}}}
+    assert described["messages"] == {"bid": {
+        "fields": {"count": {"kind": "int", "low": 1, "high": 30, "required": True}},
+        "latest_only": False}}
     assert described["options"] == {"private": {"kind": "bool", "default": False}}
     assert GameSpec(name="a", factory=lambda room: None, messages={},
                     clock=Ticking(30)).describe()["clock"] == {"kind": "ticking", "rate": 30}
@@ -192,3 +194,112 @@ def test_the_harness_seats_as_many_as_the_rooms_option_says() -> None:
     before = len(h.states)
     h.advance(0.5)  # five steps at 10 Hz
     assert len(h.states) - before == 5
+
+
+def test_a_game_declares_its_replies_and_error_codes_but_never_an_engine_one() -> None:
+    spec = GameSpec(
+        name="race", factory=lambda room: None, clock=Ticking(10),
+        messages={"steer": MessageSpec({"x": Field("int", low=0, high=1)}, latest_only=True),
+                  "boost": MessageSpec()},
+        replies={"lap": "you finished a lap: its number and time"},
+        errors={"no_boost_left": "every boost of this race is spent"})
+    described = spec.describe()
+    assert described["messages"]["steer"]["latest_only"] is True
+    assert described["messages"]["boost"] == {"fields": {}, "latest_only": False}
+    assert described["replies"] == {"lap": "you finished a lap: its number and time"}
+    assert described["errors"] == {"no_boost_left": "every boost of this race is spent"}
+    with pytest.raises(ValueError, match="engine's own"):
+        GameSpec(name="bad", factory=lambda room: None, messages={},
+                 errors={"room_full": "no seat left"})
+    with pytest.raises(ValueError, match="engine's own"):
+        GameSpec(name="bad", factory=lambda room: None, messages={},
+                 replies={"joined": "welcome"})
+    for code in ("room_full", "join_refused", "bad_field", "rate_limited"):
+        with pytest.raises(ValueError, match="engine error code"):
+            GameError(code, "a game may not say this")
+    assert GameError("no_boost_left", "spent").code == "no_boost_left"
+
+
+def test_the_shipped_games_declare_every_code_they_raise() -> None:
+    import re
+    from pathlib import Path
+
+    from game_server.games.dice import dice_spec
+    from game_server.games.loading import load_game
+
+    repo = Path(__file__).resolve().parent.parent
+    for spec, folder in ((dice_spec(), "game_server/games/dice"),
+                         (load_game("arena_tictactoe:spec"),
+                          "examples/tictactoe/arena_tictactoe"),
+                         (load_game("arena_lantern:spec"), "examples/lantern/arena_lantern")):
+        source = "".join(p.read_text() for p in (repo / folder).glob("*.py"))
+        raised = set(re.findall(r'GameError\(\s*"(\w+)"', source))
+        assert raised and raised == set(spec.errors), spec.name
+        sent = set(re.findall(r'\.(?:send|broadcast)\(\s*(?:\w+,\s*)?"(\w+)"', source))
+        assert sent == set(spec.replies), spec.name
+
+
+def test_the_harness_has_the_rooms_join_fields_kicks_closes_groups_and_shutdowns() -> None:
+    from game_server.games.contract import JoinRefused, Refused
+    from tests.test_rooms import HUDDLE
+
+    assert HUDDLE.describe()["join_fields"] == {
+        "team": {"kind": "str", "choices": ["red", "blue"], "default": "red"}}
+    h = GameHarness(HUDDLE)
+    host = h.join("host")
+    blue = h.join("bea", fields={"team": "blue"})
+    red = h.join("rex", fields={"team": "red"})
+    assert h.seats[blue].fields == {"team": "blue"} and h.seats[host].fields == {"team": "red"}
+    with pytest.raises(Refused) as bad:
+        h.join("x", fields={"team": "green"})
+    assert bad.value.code == "out_of_range"
+    with pytest.raises(JoinRefused) as full:
+        h.join("y", fields={"team": "red"})
+    assert full.value.code == "join_refused" and str(full.value) == "team red is full"
+    h.send(host, "talk", text="go left")
+    assert [(s.to, s.kind) for s in h.room.sent] == [(host, "team_talk"), (red, "team_talk")]
+    assert not [m for m in h.received(blue) if m["type"] == "team_talk"]
+    h.send(host, "boot", player=blue)
+    assert h.received(blue)[-1] == {"type": "left", "room": "room-1", "reason": "kicked",
+                                    "message": "kicked by the host for bad manners"}
+    assert blue not in h.seats and h.game.left == [(blue, False)]
+    h.send(host, "end")
+    for player in (host, red):
+        assert h.received(player)[-1] == {"type": "left", "room": "room-1", "reason": "closed",
+                                          "message": "the host ended the game"}
+    assert h.closed and h.game.disposed and h.seats == {} and h.room.closed_with
+    shutdown = GameHarness(HUDDLE)
+    shutdown.join("ann")
+    shutdown.terminate(3.0)
+    assert shutdown.game.terminated == [3.0] and shutdown.game.left == []
+    assert shutdown.received(1)[-1]["reason"] == "server_closing"
+    with pytest.raises(ValueError, match="reason"):
+        GameHarness(HUDDLE).room.kick(1, "   ")
+
+
+class Chatty:
+    """Sends what it is told to: a declared reply, or one it never declared."""
+
+    def __init__(self, room: Any) -> None:
+        self.room = room
+
+    def on_message(self, player: int, kind: str, body: Any) -> None:
+        self.room.send(player, body["kind"], {})
+
+    def view(self, player: int) -> dict[str, Any]:
+        return {}
+
+    def changes(self) -> Changes:
+        return Changes(shared={})
+
+
+def test_a_game_that_declares_its_replies_sends_no_other() -> None:
+    spec = GameSpec(name="chatty", factory=Chatty, clock=EventDriven(),
+                    messages={"say": MessageSpec({"kind": Field("str", max_chars=20)})},
+                    replies={"hello": "a greeting"})
+    h = GameHarness(spec)
+    p = h.join("ann")
+    h.send(p, "say", kind="hello")
+    assert [m["type"] for m in h.received(p)][-2:] == ["hello", "state"]
+    with pytest.raises(ValueError, match="declared replies"):
+        h.send(p, "say", kind="goodbye")

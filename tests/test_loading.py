@@ -73,7 +73,7 @@ async def test_modes_and_rooms_tell_clients_what_runs(tmp_path) -> None:
         assert {"arena", "dice", "tictactoe", "twin"} <= set(by_name)
         assert by_name["dice"]["clock"] == {"kind": "events"}
         assert by_name["dice"]["leaderboard"] == "rating"
-        assert by_name["arena"]["messages"]["input"]["seq"]["kind"] == "int"
+        assert by_name["arena"]["messages"]["input"]["fields"]["seq"]["kind"] == "int"
         await c.guest("host")
         ws = await c.ws()
         ws.write_message(orjson.dumps({"type": "create", "mode": "tictactoe",

@@ -26,10 +26,12 @@ To add a game: put its `GameSpec` in `GAMES` with a list of `Scenario`s; a scena
 options and a list of steps:
 
     ("join", "a")                  client "a" joins (the first join creates the room)
+    ("join", "a", {"team": "red"})  ... with join fields
     ("send", "a", "move", {...})   one game message from "a" (any type, any fields)
     ("burst", "a", [(type, {...}), ...])   several messages back to back
     ("wait", 0.25)                 move the clock: timers, and ticks of a ticking game
     ("drop", "a") / ("resume", "a") / ("leave", "a")
+    ("terminate", 5.0)             the server shuts down (the game's on_terminate, then close)
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ from tests.conftest import Browserless, ManualClock, ManualScheduler, make_confi
 Step = tuple[Any, ...]
 
 RECORDED = ("on_join_attempt", "on_join", "on_leave", "on_drop", "on_resume", "on_message",
-            "on_step", "on_timer", "on_dispose", "view", "changes")
+            "on_step", "on_timer", "on_terminate", "on_dispose", "view", "changes")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -263,12 +265,83 @@ GATEKEEPER_SCENARIOS = [
     ]),
 ]
 
+class Captain:
+    """A test game for the handle's reach: teams chosen with join fields (two a team), a team
+    talk sent to teammates only, a kick and a close with reasons, and a shutdown hook."""
+
+    def __init__(self, room: Any) -> None:
+        self.room = room
+        self.teams: dict[int, str] = {}
+
+    def on_join_attempt(self, seat: Any, resuming: bool) -> str | None:
+        full = list(self.teams.values()).count(seat.fields["team"]) >= 2
+        return "that team is full" if full and not resuming else None
+
+    def on_join(self, seat: Any) -> None:
+        self.teams[seat.player] = seat.fields["team"]
+
+    def on_leave(self, player: int, consented: bool) -> None:
+        self.teams.pop(player, None)
+
+    def on_message(self, player: int, kind: str, body: Any) -> None:
+        if kind == "talk":
+            mates = [p for p, team in self.teams.items() if team == self.teams[player]]
+            self.room.send_to(mates, "team_talk", {"from": player, "text": body["text"]})
+        elif kind == "kick":
+            self.room.kick(body["player"], "the captain sent you off")
+        else:
+            self.room.close("the captain ended the game")
+
+    def on_terminate(self, grace: float) -> None:
+        self.room.broadcast("team_talk", {"from": 0, "text": "the server is stopping"})
+
+    def view(self, player: int) -> dict[str, Any]:
+        return {"teams": sorted(self.teams.items())}
+
+    def changes(self) -> Changes:
+        return Changes(shared=self.view(0))
+
+
+CAPTAIN = GameSpec(name="captain", factory=Captain, clock=EventDriven(), max_players=4,
+                   join_fields={"team": Field("str", choices=("red", "blue"), default="red")},
+                   messages={"talk": MessageSpec({"text": Field("str", max_chars=20)}),
+                             "kick": MessageSpec({"player": Field("int", low=1, high=9)}),
+                             "close": MessageSpec()},
+                   replies={"team_talk": "a teammate's words"})
+
+CAPTAIN_SCENARIOS = [
+    Scenario("join_fields_team_talk_a_kick_and_a_close", [
+        ("join", "a"),
+        ("join", "b", {"team": "blue"}),
+        ("join", "c", {"team": "red"}),
+        ("join", "d", {"team": "red"}),  # join_refused: red is full
+        ("join", "e", {"team": "green"}),  # out_of_range
+        ("join", "f", {"side": "red"}),  # bad_field
+        ("send", "a", "talk", {"text": "left"}),
+        ("send", "b", "talk", {"text": "right"}),
+        ("drop", "c"),
+        ("resume", "c"),  # the seat keeps its team
+        ("send", "c", "talk", {"text": "back"}),
+        ("send", "a", "kick", {"player": 2}),
+        ("send", "b", "talk", {"text": "hey"}),  # not in a room any more
+        ("join", "b", {"team": "blue"}),
+        ("send", "a", "close", {}),
+    ]),
+    Scenario("a_shutdown_is_on_terminate_not_leaves", [
+        ("join", "a"), ("join", "b", {"team": "blue"}),
+        ("send", "a", "talk", {"text": "ready"}),
+        ("drop", "b"),
+        ("terminate", 5.0),
+    ]),
+]
+
 GAMES: dict[str, tuple[GameSpec, list[Scenario]]] = {
     "arena": (ARENA, ARENA_SCENARIOS),
     "dice": (DICE, DICE_SCENARIOS),
     "tictactoe": (tictactoe_spec, TICTACTOE_SCENARIOS),
     "lantern": (lantern_spec, LANTERN_SCENARIOS),
     "gatekeeper": (GATEKEEPER, GATEKEEPER_SCENARIOS),
+    "captain": (CAPTAIN, CAPTAIN_SCENARIOS),
 }
 
 CASES = [pytest.param(mode, scenario, id=f"{mode}-{scenario.name}")
@@ -398,6 +471,8 @@ class ServerRun:
             what, *args = step
             if what == "wait":
                 self.scheduler.advance(args[0])
+            elif what == "terminate":
+                self.srv.matchmaker.terminate_all(args[0])  # what a stop does to the rooms
             elif what == "drop":
                 client = self.clients[args[0]]
                 assert client.ws is not None
@@ -408,10 +483,12 @@ class ServerRun:
             else:
                 client = await self.client(args[0])
                 if what == "join":
-                    await self.write(client, {"type": "join", "mode": self.mode,
-                                              "options": self.options}
-                                     if self.room_id is None
-                                     else {"type": "join", "room": self.room_id})
+                    join = ({"type": "join", "mode": self.mode, "options": self.options}
+                            if self.room_id is None
+                            else {"type": "join", "room": self.room_id})
+                    if len(args) > 1:
+                        join["fields"] = args[1]
+                    await self.write(client, join)
                 elif what == "resume":
                     client.ws = await client.http.ws()
                     await self.write(client, {"type": "join", "resume": client.token})
@@ -461,14 +538,17 @@ class HarnessRun:
         h = self.h
         for step in steps:
             what, *args = step
-            who = args[0] if what != "wait" else None
+            who = args[0] if what not in ("wait", "terminate") else None
             player = self.player.get(who, 0) if who else 0
             try:
                 if what == "wait":
                     h.advance(args[0])
+                elif what == "terminate":
+                    h.terminate(args[0])
                 elif what == "join":
                     user = self.users[who]
-                    self.player[who] = h.join(user["name"], user=user["id"])
+                    self.player[who] = h.join(user["name"], user=user["id"],
+                                              fields=args[1] if len(args) > 1 else None)
                 elif what == "drop":
                     h.drop(player)
                 elif what == "resume":

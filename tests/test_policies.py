@@ -48,7 +48,7 @@ def state(view: dict[str, Any], tick: int = 1) -> dict[str, Any]:
 
 def joined(view: dict[str, Any], player: int = 1) -> dict[str, Any]:
     return {"type": "joined", "room": "r", "mode": "dice", "player": player, "tick_rate": 0,
-            "world": {}, "state": view}
+            "client": {}, "state": view}
 
 
 def test_view_of_strips_the_envelope() -> None:

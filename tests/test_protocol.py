@@ -33,6 +33,10 @@ def test_bytes_and_str_frames_decode_the_same() -> None:
         ('{"type": "input", "seq": 1, "dx": 0, "dy": 0}', ErrorCode.UNKNOWN_TYPE),  # a game's
         ('{"type": "join", "code": "AB CD", "options": {}}', ErrorCode.BAD_FIELD),
         ('{"type": "join", "mode": "dice", "options": [1]}', ErrorCode.BAD_FIELD),
+        ('{"type": "join", "mode": "dice", "fields": "red"}', ErrorCode.BAD_FIELD),
+        ('{"type": "join", "resume": "tok", "fields": {"team": "red"}}', ErrorCode.BAD_FIELD),
+        ('{"type": "create", "mode": "dice", "fields": {' + ", ".join(
+            f'"k{i}": 1' for i in range(17)) + '}}', ErrorCode.OUT_OF_RANGE),
         ('{"type": "join", "code": "' + "A" * 13 + '"}', ErrorCode.OUT_OF_RANGE),
         ('{"type": "create"}', ErrorCode.BAD_FIELD),
         ('{"type": "create", "mode": "dice", "private": 1}', ErrorCode.BAD_FIELD),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pytest
 
 from game_server.engine.matchmaker import Matchmaker, normal_code
 from game_server.engine.session import PlayerSession
@@ -21,7 +22,9 @@ from game_server.games.api import (
     Seat,
 )
 from game_server.games.arena_mode import arena_spec
+from game_server.games.contract import JoinRefused
 from game_server.games.loading import load_game
+from game_server.games.testing import GameHarness
 from tests.conftest import FakeConnection, FakeIdentity, ManualClock, ManualScheduler
 
 
@@ -42,6 +45,8 @@ class Tally:
     def on_join_attempt(self, seat: Seat, resuming: bool) -> str | None:
         if resuming and self.goal == 1:
             return "no comebacks in sudden death"
+        if seat.name.startswith("rookie") and self.goal == 1:
+            return "no rookies in sudden death"
         return "no cheaters" if seat.name == "cheater" else None
 
     def on_join(self, seat: Seat) -> None:
@@ -224,7 +229,7 @@ def test_options_choose_the_room_and_bad_options_are_refused() -> None:
     w = World()
     a, b, c = w.player(1), w.player(2), w.player(3)
     send(a, type="join", mode="tally", options={"goal": 3})
-    send(b, type="join", mode="tally")  # goal 5 by default: another room
+    send(b, type="join", mode="tally", options={"goal": 5})  # another goal: another room
     assert a.room is not b.room
     send(c, type="join", mode="tally", options={"goal": 101})
     assert last(c, "error")["code"] == "out_of_range" and c.room is None
@@ -312,3 +317,220 @@ def test_a_player_who_left_mid_round_still_gets_the_result_the_game_reports() ->
     send(b, type="add", n=1)
     _, outcomes = w.results[-1]
     assert (21, Outcome(player=quitter, placement=3)) in outcomes
+
+
+class Impostor(Tally):
+    """Refuses an `add` with an engine code, as a buggy game might."""
+
+    def on_message(self, player: int, kind: str, body: Any) -> None:
+        raise GameError("room_full", "pretending to be the server")
+
+
+def test_a_game_that_raises_an_engine_code_fails_instead_of_speaking_for_the_server() -> None:
+    w = World()
+    w.mm.modes["impostor"] = GameSpec(
+        name="impostor", factory=Impostor, clock=EventDriven(), max_players=4,
+        options=TALLY.options, messages=TALLY.messages)
+    a, b = w.player(1), w.player(2)
+    send(a, type="join", mode="impostor")
+    send(b, type="join", mode="impostor")
+    send(a, type="add", n=1)
+    codes = [m["code"] for m in conn(a).of_type("error")]
+    assert "room_full" not in codes and codes[-1] == "room_closed"
+    assert a.room is None and b.room is None
+
+
+def test_quick_play_matches_only_the_options_named_and_ranges_of_numbers() -> None:
+    w = World()
+    a, b, c, d, e = (w.player(n) for n in range(1, 6))
+    send(a, type="join", mode="tally", options={"goal": 3})
+    send(b, type="join", mode="tally")  # names nothing: the fullest open room, whatever its goal
+    assert b.room is a.room and last(b, "joined")["options"] == {"goal": 3}
+    send(c, type="join", mode="tally", options={"goal": 7})  # no such room: one with goal 7
+    assert c.room is not a.room and c.room is not None and c.room.options == {"goal": 7}
+    send(d, type="join", mode="tally", options={"min_goal": 4})
+    assert d.room is c.room  # goal 7 is at least 4; goal 3 is not
+    send(e, type="join", mode="tally", options={"min_goal": 8, "max_goal": 60})
+    assert e.room is not None and e.room.options == {"goal": 8}  # the default 5, kept inside
+    rooms = {id(r) for r in w.mm.rooms()}
+    for bad, code in (({"min_goal": 9, "max_goal": 4}, "out_of_range"),
+                      ({"max_goal": 0}, "out_of_range"),  # no goal of 0 or less exists
+                      ({"min_gaol": 1}, "bad_field"), ({"min_goal": "4"}, "bad_field"),
+                      ({"goal": 4, "min_goal": 2}, "bad_field")):
+        late = w.player(9)
+        send(late, type="join", mode="tally", options=bad)
+        assert (late.room, last(late, "error")["code"]) == (None, code), bad
+    assert {id(r) for r in w.mm.rooms()} == rooms  # a refused filter opened nothing
+
+
+def test_quick_play_moves_on_when_a_game_refuses_the_seat() -> None:
+    w = World()
+    a, rookie, b = w.player(1, "ann"), w.player(2, "rookie"), w.player(3, "bob")
+    send(a, type="join", mode="tally", options={"goal": 1})
+    send(rookie, type="join", mode="tally")  # the sudden-death room says no: a room of its own
+    assert rookie.room is not None and rookie.room is not a.room
+    assert rookie.room.options == {"goal": 5} and not conn(rookie).of_type("error")
+    send(b, type="join", mode="tally", options={"max_goal": 4})
+    assert b.room is a.room
+    # A seat no room would give is still refused, with the game's reason.
+    cheater = w.player(4, "cheater")
+    send(cheater, type="join", mode="tally")
+    assert last(cheater, "error") == {"type": "error", "code": "join_refused",
+                                      "message": "no cheaters"}
+
+
+class Huddle:
+    """Teams chosen at the door: a team talk reaches teammates only, the host (player 1) may
+    kick anyone or end the game, and a shutdown is noted, not reported."""
+
+    def __init__(self, room: RoomHandle) -> None:
+        self.room = room
+        self.teams: dict[int, str] = {}
+        self.left: list[tuple[int, bool]] = []
+        self.terminated: list[float] = []
+        self.disposed = False
+
+    def on_join_attempt(self, seat: Seat, resuming: bool) -> str | None:
+        if not resuming and list(self.teams.values()).count(seat.fields["team"]) >= 2:
+            return f"team {seat.fields['team']} is full"
+        return None
+
+    def on_join(self, seat: Seat) -> None:
+        self.teams[seat.player] = seat.fields["team"]
+        if seat.name == "spy":
+            self.room.kick(seat.player, "spies are sent home")
+
+    def on_leave(self, player: int, consented: bool) -> None:
+        self.left.append((player, consented))
+        self.teams.pop(player, None)
+
+    def on_message(self, player: int, kind: str, body: Any) -> None:
+        if kind == "talk":
+            mates = [p for p, team in self.teams.items() if team == self.teams[player]]
+            self.room.send_to(mates, "team_talk", {"from": player, "text": body["text"]})
+        elif kind == "boot":
+            self.room.report([Outcome(player=player, placement=1)])
+            self.room.kick(body["player"], "kicked by the host for bad manners")
+        elif kind == "end":
+            self.room.close("the host ended the game")
+
+    def on_terminate(self, grace: float) -> None:
+        self.terminated.append(grace)
+
+    def on_dispose(self) -> None:
+        self.disposed = True
+
+    def view(self, player: int) -> dict[str, Any]:
+        return {"teams": {str(p): t for p, t in self.teams.items()}}
+
+    def changes(self) -> Changes:
+        return Changes(shared=self.view(0))
+
+
+HUDDLE = GameSpec(
+    name="huddle", factory=Huddle, clock=EventDriven(), max_players=6, leaderboard="wins",
+    join_fields={"team": Field("str", choices=("red", "blue"), default="red")},
+    messages={"talk": MessageSpec({"text": Field("str", max_chars=50)}),
+              "boot": MessageSpec({"player": Field("int", low=1, high=99)}),
+              "end": MessageSpec()},
+    replies={"team_talk": "a teammate's words"})
+
+
+def huddle_world() -> World:
+    w = World()
+    w.mm.modes["huddle"] = HUDDLE
+    return w
+
+
+def test_join_fields_are_validated_and_reach_the_game_in_the_seat() -> None:
+    w = huddle_world()
+    red, blue, red2, red3 = (w.player(n) for n in range(1, 5))
+    send(red, type="join", mode="huddle")  # the default team
+    send(blue, type="join", mode="huddle", fields={"team": "blue"})
+    send(red2, type="join", room=red.room.id, fields={"team": "red"})
+    game = red.room.game
+    assert game.teams == {1: "red", 2: "blue", 3: "red"}
+    for bad, code in (({"team": "green"}, "out_of_range"), ({"team": 1}, "bad_field"),
+                      ({"colour": "red"}, "bad_field")):
+        late = w.player(9)
+        send(late, type="join", mode="huddle", fields=bad)
+        assert (late.room, last(late, "error")["code"]) == (None, code), bad
+    # Red is full here: quick play passes over this room for a new one.
+    send(red3, type="join", mode="huddle", fields={"team": "red"})
+    assert red3.room is not None and red3.room is not red.room
+    # A resume keeps the seat's fields.
+    token = blue.resume_token
+    blue.disconnect()
+    back = w.player(2)
+    send(back, type="join", resume=token)
+    assert back.room is red.room and game.teams[2] == "blue"
+
+
+def test_a_game_sends_to_a_group_kicks_with_a_reason_and_closes_its_room() -> None:
+    w = huddle_world()
+    host, blue, red = w.player(1, "host"), w.player(2), w.player(3)
+    send(host, type="join", mode="huddle")
+    send(blue, type="join", mode="huddle", fields={"team": "blue"})
+    send(red, type="join", mode="huddle")
+    room, game = host.room, host.room.game
+    send(host, type="talk", text="go left")
+    assert last(red, "team_talk") == {"type": "team_talk", "from": 1, "text": "go left"}
+    assert last(host, "team_talk")["text"] == "go left" and not conn(blue).of_type("team_talk")
+    send(host, type="boot", player=blue.player_id)
+    assert last(blue, "left") == {"type": "left", "room": room.id, "reason": "kicked",
+                                  "message": "kicked by the host for bad manners"}
+    assert blue.room is None and blue.resume_token is None and game.left == [(2, False)]
+    send(blue, type="join", mode="huddle", fields={"team": "blue"})  # back in the lobby
+    assert blue.room is room
+    send(host, type="end")
+    for s in (host, blue, red):
+        assert last(s, "left") == {"type": "left", "room": room.id, "reason": "closed",
+                                   "message": "the host ended the game"}
+        assert s.room is None
+    assert room.closed and game.disposed and w.mm.get(room.id) is None
+    assert game.left == [(2, False)]  # closing is no one's departure
+    assert w.results == [("huddle", [(1, Outcome(player=1, placement=1))])]  # reported: kept
+
+
+def test_a_shutdown_is_the_games_on_terminate_never_its_players_leaving() -> None:
+    w = huddle_world()
+    a, b = w.player(1), w.player(2)
+    send(a, type="join", mode="huddle")
+    send(b, type="join", mode="huddle", fields={"team": "blue"})
+    room, game = a.room, a.room.game
+    b.disconnect()  # a held seat, too
+    w.mm.terminate_all(7.5)
+    assert game.terminated == [7.5] and game.left == [] and game.disposed
+    assert last(a, "left")["reason"] == "server_closing" and "message" not in last(a, "left")
+    assert room.closed and w.results == [] and w.mm.rooms() == []
+
+
+def test_a_reply_the_game_did_not_declare_closes_its_room() -> None:
+    w = huddle_world()
+    a = w.player(1)
+    send(a, type="join", mode="huddle")
+    room = a.room
+    room.handle.send(a.player_id, "team_talk", {"text": "declared"})
+    assert last(a, "team_talk")["text"] == "declared"
+    send(a, type="end")  # a clean close first: then try the same on a new room
+    send(a, type="join", mode="huddle")
+    a.room.game.on_message = lambda player, kind, body: a.room.handle.send(
+        player, "shout", {})
+    send(a, type="talk", text="hi")
+    assert last(a, "error")["code"] == "room_closed" and a.room is None
+
+
+def test_a_newcomer_kicked_in_on_join_is_refused_and_never_seated() -> None:
+    w = huddle_world()
+    a, spy = w.player(1), w.player(2, "spy")
+    send(a, type="join", mode="huddle")
+    send(spy, type="join", room=a.room.id, fields={"team": "blue"})
+    assert [m["type"] for m in conn(spy).messages] == ["left", "error"]
+    assert last(spy, "left")["message"] == "spies are sent home"
+    assert last(spy, "error")["code"] == "join_refused" and spy.room is None
+    assert not conn(spy).of_type("joined") and a.room.player_count == 1
+    h = GameHarness(HUDDLE)
+    h.join("ann")
+    with pytest.raises(JoinRefused) as refused:
+        h.join("spy")
+    assert refused.value.code == "join_refused" and list(h.seats) == [1]

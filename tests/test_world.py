@@ -12,7 +12,7 @@ def joined(**overrides):
         "mode": "arena",
         "player": 3,
         "tick_rate": 20,
-        "world": {"width": 3000, "height": 3000, "pellet_radius": 5, "radius_factor": 4},
+        "client": {"width": 3000, "height": 3000, "pellet_radius": 5, "radius_factor": 4},
         "state": {
             "tick": 120,
             "players": [[3, "ann", 1503, 871, 10, 0, True], [1, "bot-1", 220, 2990, 31, 88, True]],
@@ -224,7 +224,7 @@ def test_other_message_types_are_ignored():
 def test_a_full_state_resync_replaces_everything() -> None:
     world = World()
     world.apply({"type": "joined", "room": "r", "mode": "arena", "player": 1, "tick_rate": 20,
-                 "world": {"width": 3000, "height": 3000},
+                 "client": {"width": 3000, "height": 3000},
                  "state": {"tick": 5, "players": [[1, "me", 10, 10, 10, 0, True],
                                                   [2, "old", 50, 50, 10, 0, True]],
                            "pellets": [[0, 1, 1]], "leaderboard": [[1, 10]]}})

@@ -15,7 +15,7 @@ import { ClientWorld, isGlobalChat } from './net/protocol.js';
 import { Steering, keyDirection, quantize } from './input.js';
 import { CanvasRenderer, zoomFor } from './render/canvas.js';
 import { loadResume, saveResume } from './resume.js';
-import { Arena } from './sdk/arena.js';
+import { Arena, leftText } from './sdk/arena.js';
 
 const INPUT_INTERVAL_MS = 100; // 10 Hz
 const INPUT_HEARTBEAT_MS = 500; // resend an unchanged direction at least this often
@@ -32,6 +32,7 @@ class PlayPage {
     this.code = params.get('code'); // a private room's, as a friend read it out
     this.create = params.get('create'); // 'private' or 'public': a room of our own
     this.world = new ClientWorld();
+    this.farewell = null; // what the canvas says once a game kicked us or closed the room
     this.clock = new ClockSync();
     this.interp = new Interpolator();
     this.predictor = new Predictor();
@@ -112,7 +113,14 @@ class PlayPage {
     arena.on('joined', (msg, receivedAt) => this._onJoined(msg, receivedAt));
     arena.on('state', (msg, receivedAt) => this._onState(msg, receivedAt));
     arena.on('chat', (msg) => this.chat.append(msg.name, msg.text, isGlobalChat(msg)));
-    arena.on('left', () => this._leaveRoom());
+    arena.on('left', (msg) => {
+      this._leaveRoom();
+      const text = leftText(msg); // kicked, or the room closed: the game's reason
+      if (text) {
+        this.hud.showBanner(text);
+        this.farewell = 'Out of the room — back to the lobby to play again';
+      }
+    });
     arena.on('server_closing', (msg) => this.drops.message(msg));
     arena.onError((err) => {
       console.warn(`server: ${err.code}: ${err.message}`);
@@ -132,6 +140,7 @@ class PlayPage {
   }
 
   _onJoined(msg, receivedAt) {
+    this.farewell = null;
     const world = this.world;
     world.apply(msg);
     this.interp.clear();
@@ -291,7 +300,7 @@ class PlayPage {
         this._follow(me, t);
       }
     } else {
-      status = this.connection.connected ? 'Joining…' : this.drops.everConnected ? 'Reconnecting…' : 'Connecting…';
+      status = this.farewell ?? (this.connection.connected ? 'Joining…' : this.drops.everConnected ? 'Reconnecting…' : 'Connecting…');
     }
     this.renderer.draw({
       world,

@@ -9,7 +9,7 @@
 
 import { DropNotice } from './net/drops.js';
 import { loadResume, saveResume } from './resume.js';
-import { Arena } from './sdk/arena.js';
+import { Arena, leftText } from './sdk/arena.js';
 
 export const $ = (id) => document.getElementById(id);
 
@@ -99,6 +99,11 @@ export class TablePage {
       window.location.assign(`/login?next=${encodeURIComponent(next)}`);
     });
     arena.on('server_closing', (msg) => this.drops.message(msg));
+    // Kicked, or the game closed the room: its reason stays up, above the game.
+    arena.onLeft((msg) => {
+      const text = leftText(msg);
+      if (text) this.banner(text);
+    });
     arena.onJoined((msg) => this._joined(msg));
     arena.onState((view) => {
       this.states += 1;

@@ -3,8 +3,9 @@
 A room lives in exactly one process. This process registers its rooms in the presence, keeps
 them alive by heartbeat (which also rebuilds them after the presence lost them) and reports
 their player counts; a room's lock and metadata are republished as soon as its game changes
-them. Joining by mode picks the fullest open room of that mode with the same options anywhere
-(never a locked or private one): a seat is reserved there atomically; in a room of this
+them. Joining by mode picks the fullest open room of that mode whose options match those asked
+for anywhere (never a locked or private one; a room here whose game refuses the player is
+passed over for the next): a seat is reserved there atomically; in a room of this
 process the player is seated at once, in a room of another the player gets a `redirect` with
 a signed seat token (`SeatTokens`) and claims the seat over there. A private room's code is
 registered with the room (unique across processes), so joining by code works the same way
@@ -22,9 +23,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from game_server.engine.filters import OptionFilter
 from game_server.engine.matchmaker import Matchmaker, normal_code
 from game_server.engine.room import Member, Room
 from game_server.engine.seats import SeatTokenError, SeatTokens
+from game_server.games.contract import check_join_fields
 from game_server.presence.base import (
     KIND_CHAT,
     KIND_CONNECTED,
@@ -214,33 +217,38 @@ class Cluster:
     # -- joining by mode ------------------------------------------------------------------------
 
     async def place(self, member: Member, mode: str, session_hash: str,
-                    options: Mapping[str, Any] | None = None) -> Seated | Redirect:
-        """Seat `member` in the fullest open room of `mode` with `options` (validated here,
-        completed with defaults) on any process, else in a new room here: seated here, or a
-        `Redirect` to the process that holds the room."""
-        wanted = self.matchmaker.validate_options(mode, options)  # unknown_mode, bad options
+                    options: Mapping[str, Any] | None = None,
+                    fields: Mapping[str, Any] | None = None, *, retry: bool = True
+                    ) -> Seated | Redirect:
+        """Seat `member` in the fullest open room of `mode` whose options match `options`
+        (validated here) on any process, else in a new room here: seated here, or a
+        `Redirect` to the process that holds the room. With `retry`, a redirect's token carries
+        `options`, so that a refusal over there leads to one more quick play there."""
+        wanted = self.matchmaker.quick_play(mode, options)  # unknown_mode, bad options
+        check_join_fields(self.matchmaker.modes[mode].join_fields, fields)  # bad fields
         lock = self._locks.setdefault(mode, asyncio.Lock())
         async with lock:  # this process's joins of one mode fill rooms one after another
             try:
                 await self._withdraw_offer(member.identity.id)
-                placed = await self._place(member, mode, wanted, session_hash)
+                quick = dict(options or {}) if retry else None
+                placed = await self._place(member, mode, wanted, session_hash, fields, quick)
             except PresenceUnavailable as exc:
                 log.warning("presence unreachable; seating %s in a room here: %s",
                             member.identity.name, exc)
-                room, player_id, token = self.matchmaker.join(member, mode=mode,
-                                                              options=wanted)
+                room, player_id, token = self.matchmaker.quick_seat(member, mode, wanted,
+                                                                    fields)
                 self._count("local")
                 return Seated(room, player_id, token)
         self._count("redirected" if isinstance(placed, Redirect) else "here")
         return placed
 
-    async def _place(self, member: Member, mode: str, options: Mapping[str, Any],
-                     session_hash: str) -> Seated | Redirect:
-        key = options_key(options)
-        lock_name = f"create:{mode}:{key}"
+    async def _place(self, member: Member, mode: str, wanted: OptionFilter,
+                     session_hash: str, fields: Mapping[str, Any] | None,
+                     quick: dict[str, Any] | None) -> Seated | Redirect:
+        lock_name = f"create:{mode}:{wanted.key()}"
         delay = 0.01
         for _ in range(_CREATE_ATTEMPTS):
-            placed = await self._into_open_room(member, mode, key, session_hash)
+            placed = await self._into_open_room(member, mode, wanted, session_hash, fields, quick)
             if placed is not None:
                 return placed
             # No open room: create one, under the lock of the mode and options, so two
@@ -252,32 +260,39 @@ class Cluster:
                 delay = min(delay * 2, 0.2)
                 continue
             try:
-                placed = await self._into_open_room(member, mode, key, session_hash)
+                placed = await self._into_open_room(member, mode, wanted, session_hash, fields,
+                                                    quick)
                 if placed is not None:
                     return placed
-                room = self.matchmaker.create_room(mode, options)
+                room = self.matchmaker.create_room(mode, wanted.create_options())
                 await self.presence.register_room(self.record(room))
                 self._reported[room.id] = 0
             finally:
                 await self.presence.unlock(lock_name, token)
-            placed = await self._seat_in(self.record(room), member, session_hash)
+            placed = await self._seat_in(self.record(room), member, session_hash, fields)
             if placed is not None:
                 return placed
         raise ProtocolError(ErrorCode.UNAVAILABLE, "could not find or open a room; try again")
 
-    async def _into_open_room(self, member: Member, mode: str, key: str, session_hash: str
-                              ) -> Seated | Redirect | None:
+    async def _into_open_room(self, member: Member, mode: str, wanted: OptionFilter,
+                              session_hash: str, fields: Mapping[str, Any] | None,
+                              quick: dict[str, Any] | None) -> Seated | Redirect | None:
         records = await self.presence.rooms(mode)
-        open_rooms = [r for r in records if r.matchable and r.options == key]
+        open_rooms = [r for r in records if r.matchable and wanted.matches(r.option_values)]
         open_rooms.sort(key=lambda r: (-(r.players + r.reserved), r.process != self.process_id))
         for record in open_rooms[:_CANDIDATES]:
-            placed = await self._seat_in(record, member, session_hash)
+            try:
+                placed = await self._seat_in(record, member, session_hash, fields, quick)
+            except ProtocolError:
+                if record.process != self.process_id:
+                    raise
+                continue  # a room here whose game refused the player: the next one
             if placed is not None:
                 return placed
         return None
 
-    async def place_in_room(self, member: Member, room_id: str, session_hash: str
-                            ) -> Seated | Redirect:
+    async def place_in_room(self, member: Member, room_id: str, session_hash: str,
+                            fields: Mapping[str, Any] | None = None) -> Seated | Redirect:
         """Seat `member` in the room `room_id`, wherever it runs (the lobby's "join"); a
         private room is not found this way."""
         try:
@@ -285,12 +300,13 @@ class Cluster:
         except PresenceUnavailable:
             records = []
         if not records or records[0].private:
-            room, player_id, token = self.matchmaker.join(member, room_id=room_id)
+            room, player_id, token = self.matchmaker.join(member, room_id=room_id, fields=fields)
             return Seated(room, player_id, token)
-        return await self._seat_in_record(member, records[0], session_hash, f"room {room_id!r}")
+        return await self._seat_in_record(member, records[0], session_hash, f"room {room_id!r}",
+                                          fields)
 
-    async def place_by_code(self, member: Member, code: str, session_hash: str
-                            ) -> Seated | Redirect:
+    async def place_by_code(self, member: Member, code: str, session_hash: str,
+                            fields: Mapping[str, Any] | None = None) -> Seated | Redirect:
         """Seat `member` in the private room whose code is `code` (as typed), wherever it
         runs: seated here, or a `Redirect`; `room_not_found` for a code no room has."""
         wanted = normal_code(code)
@@ -300,26 +316,29 @@ class Cluster:
         except PresenceUnavailable:
             record = None  # this process's own rooms still answer to their codes
         if record is None:
-            room, player_id, token = self.matchmaker.join(member, code=wanted)
+            room, player_id, token = self.matchmaker.join(member, code=wanted, fields=fields)
             return Seated(room, player_id, token)
-        return await self._seat_in_record(member, record, session_hash, "that room")
+        return await self._seat_in_record(member, record, session_hash, "that room", fields)
 
     async def _seat_in_record(self, member: Member, record: RoomRecord, session_hash: str,
-                              what: str) -> Seated | Redirect:
+                              what: str, fields: Mapping[str, Any] | None
+                              ) -> Seated | Redirect:
         """A seat in the room of `record`, asked for by name: why not, when there is none."""
         if record.locked:
             raise ProtocolError(ErrorCode.ROOM_LOCKED, f"{what} is not taking players")
         if record.free > 0:
-            placed = await self._seat_in(record, member, session_hash)
+            placed = await self._seat_in(record, member, session_hash, fields)
             if placed is not None:
                 return placed
         raise ProtocolError(ErrorCode.ROOM_FULL, f"{what} is full")
 
     async def create(self, member: Member, mode: str, options: Mapping[str, Any] | None,
-                     *, private: bool = False) -> Seated:
+                     *, private: bool = False, fields: Mapping[str, Any] | None = None
+                     ) -> Seated:
         """A new room here of `mode` with `options`, registered at once (a private one with a
         code no other process's room has), with `member` seated in it."""
         wanted = self.matchmaker.validate_options(mode, options)
+        check_join_fields(self.matchmaker.modes[mode].join_fields, fields)
         for _ in range(_CODE_ATTEMPTS):
             room = self.matchmaker.create_room(mode, wanted, private=private)
             try:
@@ -330,13 +349,14 @@ class Cluster:
                 registered = True
             if registered:
                 self._reported[room.id] = 0
-                room, player_id, token = self.matchmaker.seat(member, room)
+                room, player_id, token = self.matchmaker.seat(member, room, fields)
                 return Seated(room, player_id, token)
             room.close("room_closed")  # its code is another process's room's: draw again
         raise ProtocolError(ErrorCode.UNAVAILABLE, "could not open a room; try again")
 
-    async def _seat_in(self, record: RoomRecord, member: Member, session_hash: str
-                       ) -> Seated | Redirect | None:
+    async def _seat_in(self, record: RoomRecord, member: Member, session_hash: str,
+                       fields: Mapping[str, Any] | None = None,
+                       quick: dict[str, Any] | None = None) -> Seated | Redirect | None:
         """Reserve a seat in `record`'s room and take it here or hand out a redirect to it;
         None when the room has no seat after all."""
         here = record.process == self.process_id
@@ -348,9 +368,9 @@ class Cluster:
         if not await self.presence.reserve(record.id, seat, self.seat_ttl):
             return None
         if here:
-            return await self._claim_here(member, record.id, seat)
+            return await self._claim_here(member, record.id, seat, fields)
         token = self.seats.issue(room=record.id, seat=seat, user=member.identity.id,
-                                 session=session_hash, ttl=self.seat_ttl)
+                                 session=session_hash, ttl=self.seat_ttl, quick=quick)
         self._remember_offer(member.identity.id, record.id, seat)
         return Redirect(record.url, record.id, token, self.seat_ttl)
 
@@ -377,8 +397,11 @@ class Cluster:
 
     # -- claiming a seat ------------------------------------------------------------------------
 
-    async def claim(self, member: Member, token: str) -> Seated:
-        """Seat `member` with the seat token of a `redirect` issued by any process."""
+    async def claim(self, member: Member, token: str, fields: Mapping[str, Any] | None = None,
+                    session_hash: str = "") -> Seated | Redirect:
+        """Seat `member` with the seat token of a `redirect` issued by any process (and its
+        join `fields`, sent again with the token). When the room's game refuses a seat that
+        quick play found, quick play goes on from here, once (its redirects carry no retry)."""
         try:
             seat = self.seats.verify(token)
         except SeatTokenError as exc:
@@ -391,14 +414,20 @@ class Cluster:
             raise ProtocolError(ErrorCode.SEAT_INVALID,
                                 f"room {seat.room!r} is not on this server; join by mode")
         try:
-            seated = await self._claim_here(member, seat.room, seat.seat)
+            seated = await self._claim_here(member, seat.room, seat.seat, fields)
             self._count("claimed")
             return seated
+        except ProtocolError as exc:
+            if exc.code is not ErrorCode.JOIN_REFUSED or seat.quick is None:
+                raise
+            return await self.place(member, room.mode.name, session_hash, seat.quick, fields,
+                                    retry=False)
         except PresenceUnavailable:
             raise ProtocolError(ErrorCode.UNAVAILABLE,
                                 "matchmaking across servers is down; try again soon") from None
 
-    async def _claim_here(self, member: Member, room_id: str, seat: str) -> Seated:
+    async def _claim_here(self, member: Member, room_id: str, seat: str,
+                          fields: Mapping[str, Any] | None = None) -> Seated:
         self._claims[room_id] = self._claims.get(room_id, 0) + 1
         try:
             claimed = await self.presence.claim(room_id, seat)
@@ -417,7 +446,7 @@ class Cluster:
                 raise ProtocolError(ErrorCode.ROOM_CLOSED, f"room {room_id} is closed")
             # The seat was granted by mode, id or code (a private room's too): seat directly;
             # the room still refuses when it filled, locked or its game says no.
-            room, player_id, token = self.matchmaker.seat(member, room)
+            room, player_id, token = self.matchmaker.seat(member, room, fields)
         except ProtocolError:
             self._reported.pop(room_id, None)  # the claim counted a player: count again
             raise

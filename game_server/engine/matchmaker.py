@@ -2,8 +2,9 @@
 
 The matchmaker owns the in-process room registry; each ticking room it creates gets its own
 repeating timer from the `Scheduler`, so rooms tick independently and their phases spread.
-Quick play joins the fullest open room of a mode whose options are the ones asked for; a room
-made with `create` may be private, joined only by its short code.
+Quick play joins the fullest open room of a mode whose options match those asked for (only
+those named: engine/filters.py), trying the next when a game refuses the seat, else a new
+room; a room made with `create` may be private, joined only by its short code.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from game_server.engine.filters import OptionFilter, option_filter
 from game_server.engine.metrics import TickObserver
 from game_server.engine.room import Member, ResultSink, Room
 from game_server.engine.ticker import Scheduler, Timer
 from game_server.games.api import GameSpec, InvalidField, check_fields
+from game_server.games.contract import check_join_fields
 from protocol.errors import ErrorCode, ProtocolError
 
 log = logging.getLogger("arena.matchmaker")
@@ -117,9 +120,11 @@ class Matchmaker:
     def join(
         self, member: Member, *, mode: str | None = None, room_id: str | None = None,
         code: str | None = None, options: Mapping[str, Any] | None = None,
+        fields: Mapping[str, Any] | None = None,
     ) -> tuple[Room, int, str | None]:
-        """Seat `member` by mode (the fullest open room with these options, else a new one),
-        in room `room_id`, or in the private room with `code`.
+        """Seat `member` by mode (the fullest open room whose options match `options`, else a
+        new one), in room `room_id`, or in the private room with `code`, with the player's
+        join `fields`.
 
         Returns the room, the member's player id in it, and the token that resumes the seat
         after a dropped connection (None when resuming is off); raises `ProtocolError` with a
@@ -134,23 +139,38 @@ class Matchmaker:
             if room is None or room.closed or room.private:
                 raise ProtocolError(ErrorCode.ROOM_NOT_FOUND, f"no room {room_id!r}")
         else:
-            wanted = self.validate_options(mode, options)
-            room = self._fullest_open_room(mode, wanted) or self.create_room(mode, wanted)
-        return self.seat(member, room)
+            return self.quick_seat(member, mode, self.quick_play(mode, options), fields)
+        return self.seat(member, room, fields)
+
+    def quick_seat(self, member: Member, mode: str | None, wanted: OptionFilter,
+                   fields: Mapping[str, Any] | None = None) -> tuple[Room, int, str | None]:
+        """Seat `member` in the fullest open room of `mode` that matches `wanted` and whose
+        game takes it (a refusal moves on to the next room), else in a new room."""
+        check_join_fields(self._spec(mode).join_fields, fields)  # refused before any room
+        for room in self.open_rooms(mode, wanted):
+            try:
+                return self.seat(member, room, fields)
+            except ProtocolError:
+                continue  # refused, or the game failed or locked the room: the next one
+        return self.seat(member, self.create_room(mode, wanted.create_options()), fields)
 
     def create(self, member: Member, mode: str, options: Mapping[str, Any] | None = None,
-               *, private: bool = False) -> tuple[Room, int, str | None]:
+               *, private: bool = False, fields: Mapping[str, Any] | None = None,
+               ) -> tuple[Room, int, str | None]:
         """A new room of `mode` with `options` (private: joined only by its code); seat
-        `member` in it."""
-        room = self.create_room(mode, self.validate_options(mode, options), private=private)
-        return self.seat(member, room)
+        `member` in it with its join `fields`."""
+        checked = self.validate_options(mode, options)
+        check_join_fields(self._spec(mode).join_fields, fields)  # refused before the room
+        room = self.create_room(mode, checked, private=private)
+        return self.seat(member, room, fields)
 
-    def seat(self, member: Member, room: Room) -> tuple[Room, int, str | None]:
-        """Seat `member` in `room` (which checks it is open to it)."""
+    def seat(self, member: Member, room: Room, fields: Mapping[str, Any] | None = None
+             ) -> tuple[Room, int, str | None]:
+        """Seat `member` in `room` (which checks it is open to it, and the join `fields`)."""
         self._cancel_disposal(room.id)
         token = secrets.token_urlsafe(18) if self.resume_grace > 0 else None
         try:
-            player_id = room.join(member, token)
+            player_id = room.join(member, token, fields)
         except ProtocolError:
             if room.player_count == 0 and not room.closed:
                 self._room_emptied(room)
@@ -162,15 +182,30 @@ class Matchmaker:
     def validate_options(self, mode: str | None,
                          options: Mapping[str, Any] | None) -> dict[str, Any]:
         """The options of a room of `mode`, checked and completed with defaults."""
+        spec = self._spec(mode)
+        try:
+            return check_fields(spec.options, options or {})
+        except InvalidField as exc:
+            raise ProtocolError(ErrorCode(exc.code), f"options: {exc}") from None
+
+    def quick_play(self, mode: str | None, options: Mapping[str, Any] | None) -> OptionFilter:
+        """Quick play's filter of `mode`'s rooms for `options` (engine/filters.py), checked,
+        and checked to make a room when none matches."""
+        spec = self._spec(mode)
+        try:
+            wanted = option_filter(spec.options, options)
+            wanted.create_options()
+        except InvalidField as exc:
+            raise ProtocolError(ErrorCode(exc.code), f"options: {exc}") from None
+        return wanted
+
+    def _spec(self, mode: str | None) -> GameSpec:
         spec = self.modes.get(mode) if mode is not None else None
         if spec is None:
             known = ", ".join(sorted(self.modes))
             raise ProtocolError(
                 ErrorCode.UNKNOWN_MODE, f"unknown mode {mode!r}; this server runs: {known}")
-        try:
-            return check_fields(spec.options, options or {})
-        except InvalidField as exc:
-            raise ProtocolError(ErrorCode(exc.code), f"options: {exc}") from None
+        return spec
 
     # -- dropped connections and resuming -------------------------------------------------
 
@@ -207,22 +242,13 @@ class Matchmaker:
         if seat is not None and seat.room.holds(seat.player_id):
             seat.room.remove(seat.player_id, "disconnect")
 
-    def _fullest_open_room(self, mode: str | None,
-                           options: Mapping[str, Any] | None = None) -> Room | None:
-        best: Room | None = None
-        for room in self._rooms.values():
-            if room.mode.name != mode or not room.is_open:
-                continue
-            if options is not None and room.options != options:
-                continue
-            if best is None or room.player_count > best.player_count:
-                best = room
-        return best
-
-    def fullest_open_room(self, mode: str,
-                          options: Mapping[str, Any] | None = None) -> Room | None:
-        """This process's fullest open room of `mode` (with `options`), if any."""
-        return self._fullest_open_room(mode, options)
+    def open_rooms(self, mode: str | None, wanted: OptionFilter | None = None) -> list[Room]:
+        """This process's open rooms of `mode` that match `wanted`, fullest first."""
+        rooms = [room for room in self._rooms.values()
+                 if room.mode.name == mode and room.is_open
+                 and (wanted is None or wanted.matches(room.options))]
+        rooms.sort(key=lambda room: -room.player_count)  # stable: the older first among equals
+        return rooms
 
     def create_room(self, mode_name: str, options: Mapping[str, Any] | None = None, *,
                     private: bool = False) -> Room:
@@ -300,7 +326,13 @@ class Matchmaker:
         if timer is not None:
             timer.cancel()
 
-    def close_all(self, reason: str = "server_closing") -> None:
-        """Close every room: members are removed (their results saved) with `reason`."""
+    def close_all(self, reason: str = "room_closed") -> None:
+        """Close every room: members are removed with `reason`; games hear no departures."""
         for room in list(self._rooms.values()):
             room.close(reason)
+
+    def terminate_all(self, grace: float) -> None:
+        """The server is shutting down: every room's game hears it (`on_terminate(grace)`,
+        never as its players leaving), then the room closes with "server_closing"."""
+        for room in list(self._rooms.values()):
+            room.terminate(grace)

@@ -115,6 +115,8 @@ class Room(RoomRules):
         self._on_closed = on_closed
         self._max_catchup = max_catchup_steps
         self._messages = spec.messages
+        self._join_fields = spec.join_fields
+        self._seat_fields: dict[int, Mapping[str, Any]] = {}  # join fields, kept for a resume
         self._members: dict[int, Member] = {}
         # Seats of players whose connection dropped: still in the game, waiting for a resume
         # (the matchmaker owns the timer). They count toward the room's size.
@@ -153,20 +155,26 @@ class Room(RoomRules):
     def members(self) -> list[Member]:
         return list(self._members.values())
 
-    def join(self, member: Member, resume_token: str | None = None) -> int:
-        """Seat `member`, send it `joined` with its view, and return its player id.
+    def join(self, member: Member, resume_token: str | None = None,
+             fields: Mapping[str, Any] | None = None) -> int:
+        """Seat `member` with its join `fields`, send it `joined` with its view, and return
+        its player id.
 
         `ProtocolError` (a `JoinRefused`) when the room is closed, full or locked, or the game
-        refuses the seat.
+        refuses the seat; `bad_field` or `out_of_range` for fields the game does not take.
         """
         identity = member.identity
-        seat = self._admit(identity.id, identity.name, self.id)
+        seat = self._admit(identity.id, identity.name, self.id, fields)
         player_id = seat.player
+        if seat.fields:
+            self._seat_fields[player_id] = seat.fields
         self._members[player_id] = member
         self._identities[player_id] = identity
         self._call("on_join", seat)
-        if self.closed:  # the game failed on the newcomer
+        if self.closed:  # the game failed on the newcomer (or closed its room)
             raise ProtocolError(ErrorCode.ROOM_CLOSED, f"room {self.id} is closed")
+        if player_id not in self._members:  # the game kicked the newcomer at once
+            raise ProtocolError(ErrorCode.JOIN_REFUSED, "the game took the seat back")
         self._send_joined(member, player_id, resume_token)
         self._after_event()
         return player_id
@@ -187,7 +195,8 @@ class Room(RoomRules):
         """Give a held seat to `member` (the same account, reconnected); send it `joined`."""
         identity = self._held.get(player_id)
         if identity is None or identity.id != member.identity.id or not self._may_resume(
-                Seat(player=player_id, user=identity.id, name=identity.name)):
+                Seat(player=player_id, user=identity.id, name=identity.name,
+                     fields=self._seat_fields.get(player_id, {}))):
             return False
         del self._held[player_id]
         self._members[player_id] = member
@@ -204,7 +213,8 @@ class Room(RoomRules):
             mode=self.mode.name,
             player=player_id,
             tick_rate=self.tick_rate,
-            world=self.mode.client,
+            client=dict(self.mode.client),
+            options=dict(self.options),
             state=self.game.view(player_id),
         )
         if self.code is not None:
@@ -213,16 +223,20 @@ class Room(RoomRules):
             msg["resume"] = resume_token
         member.connection.send(encode(msg))
 
-    def remove(self, player_id: int, reason: str = "leave") -> None:
+    def remove(self, player_id: int, reason: str = "leave", message: str | None = None,
+               *, tell_game: bool = True) -> None:
         """Take a player (seated or held) out: the game hears it left (by choice when `reason`
-        is "leave"), the player is told `left`, and the room reports when it empties."""
+        is "leave") unless not `tell_game`, the player is told `left` (with the game's
+        `message`, if any), and the room reports when it empties."""
         member = self._members.pop(player_id, None)
         held = self._held.pop(player_id, None)
         if member is None and held is None:
             return
         self._fanout.forget(player_id)
         self._drop_latest(player_id)
-        self._call("on_leave", player_id, reason == "leave")
+        self._seat_fields.pop(player_id, None)
+        if tell_game:
+            self._call("on_leave", player_id, reason == "leave")
         identity = self._identities.pop(player_id, None)
         if identity is not None:
             departed = self._departed
@@ -230,20 +244,38 @@ class Room(RoomRules):
             if len(departed) > _DEPARTED_KEPT:
                 del departed[next(iter(departed))]
         if member is not None:
-            member.connection.send(encode(messages.left(room=self.id, reason=reason)))
+            member.connection.send(encode(messages.left(room=self.id, reason=reason,
+                                                        message=message)))
             member.on_room_left(self, reason)
         if not self.closed:
             self._after_event()
         if self.player_count == 0 and not self.closed and self._on_empty is not None:
             self._on_empty(self)
 
-    def close(self, reason: str = "room_closed") -> None:
-        """Remove every member with `reason` and mark the room closed (idempotent)."""
+    def kick(self, player_id: int, message: str) -> None:
+        """The game takes a player out: `left` "kicked" with the game's `message`; the game
+        hears it as a departure not chosen (`on_leave(player, False)`)."""
+        if not self.closed:
+            self.remove(player_id, "kicked", message)
+
+    def terminate(self, grace: float) -> None:
+        """The server is shutting down: the game hears it (`on_terminate(grace)`), never as its
+        players leaving, then the room closes with "server_closing"; a match cut short reports
+        only what the game reports in that hook."""
+        if self.closed:
+            return
+        self._call("on_terminate", grace)
+        self.close("server_closing")
+
+    def close(self, reason: str = "room_closed", message: str | None = None) -> None:
+        """Remove every member with `reason` (and the game's `message`) and mark the room
+        closed (idempotent). The game hears no `on_leave`: nobody chose to go, and a forfeit
+        reported now would be false; it gets `on_dispose`."""
         if self.closed:
             return
         self.closed = True
         for player_id in [*self._members, *self._held]:
-            self.remove(player_id, reason)
+            self.remove(player_id, reason, message, tell_game=False)
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
@@ -419,6 +451,7 @@ class Room(RoomRules):
             "mode": self.mode.name,
             "players": self.player_count,
             "max_players": self.max_players,
+            "options": dict(self.options),
         }
         if self.locked:
             out["locked"] = True

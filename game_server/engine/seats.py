@@ -5,7 +5,9 @@ player a token for it (the `redirect` message). The token names the room, the re
 account and its login session (by the session's hash: tokens travel in URLs, which end up in
 proxies' logs), and when it expires; it is signed with the cookie secret every
 process of one Arena shares, so the holder's process can check it without asking anyone. It is
-single-use because the reservation it names can be claimed only once (`Presence.claim`).
+single-use because the reservation it names can be claimed only once (`Presence.claim`). A
+seat found by quick play also carries the options the player asked for, so that if the room's
+game refuses the player there, quick play goes on from that process.
 """
 
 from __future__ import annotations
@@ -14,12 +16,16 @@ import base64
 import hashlib
 import hmac
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
 _CONTEXT = b"arena-seat-v1|"
+# A token's body with a quick play's options stays under this many bytes of JSON, so the whole
+# token (base64, version and signature) fits the protocol's MAX_SEAT_CHARS (1024).
+MAX_QUICK_BYTES = 600
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +37,9 @@ class SeatPass:
     user: int
     session: str  # the login session's hash (never its id): the seat is good while it is live
     expires: float  # wall-clock seconds
+    # The options of the quick play that found the seat: where the room's game refuses the
+    # player, the process that holds it tries quick play once more with them (None: no retry).
+    quick: dict[str, Any] | None = None
 
 
 class SeatTokenError(ValueError):
@@ -61,11 +70,17 @@ class SeatTokens:
         digest = hmac.new(self._keys[version], body.encode("ascii"), hashlib.sha256).digest()
         return _b64(digest)
 
-    def issue(self, *, room: str, seat: str, user: int, session: str, ttl: float) -> str:
-        """A token for `seat` in `room`, good for `ttl` seconds."""
-        body = _b64(orjson.dumps({
-            "r": room, "s": seat, "u": user, "k": session, "x": round(self._wall() + ttl, 3),
-        }))
+    def issue(self, *, room: str, seat: str, user: int, session: str, ttl: float,
+              quick: Mapping[str, Any] | None = None) -> str:
+        """A token for `seat` in `room`, good for `ttl` seconds; `quick`: the options of the
+        quick play that found it, carried while the token stays short (else left out)."""
+        fields: dict[str, Any] = {
+            "r": room, "s": seat, "u": user, "k": session, "x": round(self._wall() + ttl, 3)}
+        if quick is not None:
+            with_quick = orjson.dumps({**fields, "q": dict(quick)})
+            if len(with_quick) <= MAX_QUICK_BYTES:
+                fields["q"] = dict(quick)
+        body = _b64(orjson.dumps(fields))
         return f"{self._version}.{body}.{self._mac(self._version, body)}"
 
     def verify(self, token: str) -> SeatPass:
@@ -84,8 +99,9 @@ class SeatTokens:
             raise SeatTokenError("bad signature")
         try:
             data = orjson.loads(_unb64(body))
+            quick = data.get("q")
             seat = SeatPass(str(data["r"]), str(data["s"]), int(data["u"]), str(data["k"]),
-                            float(data["x"]))
+                            float(data["x"]), quick if isinstance(quick, dict) else None)
         except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
             raise SeatTokenError(f"unreadable body: {exc}") from None
         if seat.expires <= self._wall():

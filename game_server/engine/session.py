@@ -181,27 +181,31 @@ class PlayerSession:
         elif msg.seat is not None:
             if cluster is None:
                 raise ProtocolError(ErrorCode.SEAT_INVALID, "this server takes no seat tokens")
-            self._join_later(cluster.claim(self, msg.seat))
+            self._join_later(cluster.claim(self, msg.seat, msg.fields, self.session_hash))
         elif cluster is not None and cluster.distributed:
             if msg.code is not None:
-                self._join_later(cluster.place_by_code(self, msg.code, self.session_hash))
+                self._join_later(cluster.place_by_code(self, msg.code, self.session_hash,
+                                                       msg.fields))
             elif msg.mode is not None:
-                self._join_later(cluster.place(self, msg.mode, self.session_hash, msg.options))
+                self._join_later(cluster.place(self, msg.mode, self.session_hash, msg.options,
+                                               msg.fields))
             else:
-                self._join_later(cluster.place_in_room(self, str(msg.room), self.session_hash))
+                self._join_later(cluster.place_in_room(self, str(msg.room), self.session_hash,
+                                                       msg.fields))
         else:
             self.room, self.player_id, self.resume_token = self._matchmaker.join(
-                self, mode=msg.mode, room_id=msg.room, code=msg.code, options=msg.options
-            )
+                self, mode=msg.mode, room_id=msg.room, code=msg.code, options=msg.options,
+                fields=msg.fields)
 
     def _on_create(self, msg: messages.Create) -> None:
         self._not_seated()
         cluster = self._cluster
         if cluster is not None and cluster.distributed:  # registered (and its code) at once
-            self._join_later(cluster.create(self, msg.mode, msg.options, private=msg.private))
+            self._join_later(cluster.create(self, msg.mode, msg.options, private=msg.private,
+                                            fields=msg.fields))
             return
         self.room, self.player_id, self.resume_token = self._matchmaker.create(
-            self, msg.mode, msg.options, private=msg.private)
+            self, msg.mode, msg.options, private=msg.private, fields=msg.fields)
 
     def _join_later(self, placing: Awaitable[Seated | Redirect]) -> None:
         """Run a join that must ask other processes; its answer comes when it is done."""

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import Any, ClassVar, Literal, NamedTuple, Protocol
 
 # Results are storage's too (games/results.py imports nothing); game authors find them here.
 from game_server.games.results import LeaderboardRule as LeaderboardRule
 from game_server.games.results import Outcome as Outcome
+from protocol.errors import ErrorCode
 
 # -- declarations: fields, messages, options ---------------------------------------------------
 
@@ -33,6 +34,10 @@ RESERVED_TYPES = frozenset({
     "join", "create", "leave", "ping", "chat", "joined", "state", "pong", "left", "redirect",
     "error", "server_closing",
 })
+
+# Error codes the engine itself sends (protocol/errors.py): a game's refusals take other codes,
+# so a client can always tell "the server said no" from "the game said no".
+ENGINE_CODES = frozenset(code.value for code in ErrorCode)
 
 
 class InvalidField(ValueError):
@@ -186,11 +191,14 @@ Clock = Ticking | EventDriven
 
 @dataclass(frozen=True)
 class Seat:
-    """A player as the game knows it: the room's player id, the account, the display name."""
+    """A player as the game knows it: the room's player id, the account, the display name,
+    and the join fields the player chose (validated against the spec's `join_fields`, defaults
+    filled in; the same on a resume)."""
 
     player: int
     user: int
     name: str
+    fields: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
 
 class RoomHandle(Protocol):
@@ -205,6 +213,10 @@ class RoomHandle(Protocol):
 
     def send(self, player: int, kind: str, body: Mapping[str, Any]) -> None:
         """Send one message of type `kind` to one player (a private notice, not a state)."""
+
+    def send_to(self, players: Iterable[int], kind: str, body: Mapping[str, Any]) -> None:
+        """Send one message of type `kind` to each of `players` (a team, say), encoded once.
+        Players not connected are skipped."""
 
     def broadcast(self, kind: str, body: Mapping[str, Any]) -> None:
         """Send one message of type `kind` to every player in the room."""
@@ -229,15 +241,34 @@ class RoomHandle(Protocol):
     def report(self, outcomes: list[Outcome]) -> None:
         """Record results; storage ranks them by the mode's leaderboard rule."""
 
+    def kick(self, player: int, reason: str) -> None:
+        """Take `player` out of the room: it gets `left` with reason "kicked" and `reason` as
+        the message, and goes back to the lobby; its seat is not held for a resume. The game's
+        `on_leave(player, False)` is called before this returns, as for any departure."""
+
+    def close(self, reason: str) -> None:
+        """Close the room: every player gets `left` with reason "closed" and `reason` as the
+        message, and goes back to the lobby. No `on_leave` follows (the game chose this); the
+        results already reported stay. `on_dispose` is called before this returns, and
+        nothing after it."""
+
 
 class GameError(Exception):
     """Raised by a game hook to refuse a message: the sender gets `error` with `code`.
 
-    `code` is the game's own, stable, snake_case word ("not_your_turn", "illegal_bid"); the
-    room and every other player are unaffected.
+    `code` is the game's own, stable, snake_case word ("not_your_turn", "illegal_bid"),
+    declared in its spec's `errors`; the room and every other player are unaffected. An engine
+    code (`room_full`, `bad_field`, ... : `ENGINE_CODES`) is refused with `ValueError`: a
+    client must be able to trust that those come from the server.
     """
 
+    #: Whether this kind of error may carry an engine code (the test harness's own refusals
+    #: of a seat, which stand in for the server's).
+    engine: ClassVar[bool] = False
+
     def __init__(self, code: str, message: str) -> None:
+        if code in ENGINE_CODES and not self.engine:
+            raise ValueError(f"{code!r} is an engine error code; a game's codes are its own")
         super().__init__(message)
         self.code = code
         self.message = message
@@ -276,6 +307,13 @@ class Game(Protocol):
 
     def on_timer(self, name: str) -> None:
         """A timer scheduled through `RoomHandle.schedule` is due."""
+
+    def on_terminate(self, grace: float) -> None:
+        """The server is shutting down (SIGINT, SIGTERM): the room closes right after this
+        call, with at most `grace` seconds left to the whole shutdown. Its players get no
+        `on_leave`: a shutdown is nobody's forfeit, and a match it cuts short reports nothing
+        unless the game reports it here (an endless game may record each player's best, say).
+        Then `on_dispose`."""
 
     def on_dispose(self) -> None:
         """The room is closing; nothing more will be called."""
@@ -345,6 +383,16 @@ class GameSpec:
     the room is created, defaulted by the operator with `--mode-option`). The spec's own
     `max_players` and `clock` then follow the option's default: declare the value once, as
     the option.
+
+
+    `replies` declares the message types the game sends (through `RoomHandle.send` and
+    `broadcast`), each with what it tells the client; `errors` declares the codes of its
+    `GameError`s, each with its meaning. Both are listed by `GET /api/modes`, so a client
+    knows every message and refusal it may get; neither may take an engine name.
+
+    `join_fields` are what a player brings to a room (a team, a deck, a character): sent in
+    `join` or `create` as `fields`, validated like a message's fields, and handed to the game
+    in the `Seat` of `on_join_attempt` and `on_join`.
     """
 
     name: str
@@ -359,6 +407,9 @@ class GameSpec:
     description: str = ""
     client: Mapping[str, Any] = field(default_factory=dict)
     page: GamePage | None = None
+    replies: Mapping[str, str] = field(default_factory=dict)
+    errors: Mapping[str, str] = field(default_factory=dict)
+    join_fields: Mapping[str, Field] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         taken = RESERVED_TYPES.intersection(self.messages)
@@ -376,6 +427,14 @@ class GameSpec:
                                  "clock")
             _check_engine_option(self.name, RATE_OPTION, rate, lowest=1)
             object.__setattr__(self, "clock", Ticking(rate.default))
+        taken = RESERVED_TYPES.intersection(self.replies)
+        if taken:
+            raise ValueError(f"mode {self.name!r}: replies {sorted(taken)} are the engine's "
+                             "own message types")
+        taken = ENGINE_CODES.intersection(self.errors)
+        if taken:
+            raise ValueError(f"mode {self.name!r}: error codes {sorted(taken)} are the "
+                             "engine's own")
         if not 1 <= self.min_players <= self.max_players:
             raise ValueError(f"mode {self.name!r}: need 1 <= min_players <= max_players")
 
@@ -403,8 +462,13 @@ class GameSpec:
             "max_players": self.max_players,
             "leaderboard": self.leaderboard,
             "options": {name: _describe_field(f) for name, f in self.options.items()},
-            "messages": {kind: {name: _describe_field(f) for name, f in spec.fields.items()}
+            "join_fields": {name: _describe_field(f) for name, f in self.join_fields.items()},
+            "messages": {kind: {"fields": {name: _describe_field(f)
+                                           for name, f in spec.fields.items()},
+                                "latest_only": spec.latest_only}
                          for kind, spec in self.messages.items()},
+            "replies": dict(self.replies),
+            "errors": dict(self.errors),
             "client": dict(self.client),
         }
 

@@ -78,8 +78,10 @@ class ArenaPlay:
         self.room = room
         self.world = ArenaGame(rules, room.seed)
         self._set_input = self.world.set_input
+        self._seated: dict[int, None] = {}  # players in the room, in join order
 
     def on_join(self, seat: Seat) -> None:
+        self._seated[seat.player] = None
         self.world.add_player(seat.player, seat.name)
 
     def on_drop(self, player: int) -> None:
@@ -90,7 +92,15 @@ class ArenaPlay:
         best = self.world.best_mass(player)
         if best > 0:
             self.room.report([Outcome(player=player, score=best)])
+        self._seated.pop(player, None)
         self.world.remove_player(player)
+
+    def on_terminate(self, grace: float) -> None:
+        # The server is stopping: nobody left, but each stay still ends with its best mass.
+        outcomes = [Outcome(player=p, score=best) for p in self._seated
+                    if (best := self.world.best_mass(p)) > 0]
+        if outcomes:
+            self.room.report(outcomes)
 
     def on_message(self, player: int, kind: str, body: Any) -> None:
         seq, dx, dy = body  # `input` is the only message: (seq, dx, dy)

@@ -78,6 +78,16 @@ def check_options(options_spec: Mapping[str, Field], options: Mapping[str, Any] 
         raise Refused(ErrorCode(exc.code), f"options: {exc}") from None
 
 
+def check_join_fields(join_fields: Mapping[str, Field], fields: Mapping[str, Any] | None
+                      ) -> dict[str, Any]:
+    """A player's validated join fields (defaults filled in), or `Refused` with the field's
+    code."""
+    try:
+        return check_fields(join_fields, fields or {})
+    except InvalidField as exc:
+        raise Refused(ErrorCode(exc.code), f"fields: {exc}") from None
+
+
 def decode_message(kind: str, spec: MessageSpec, obj: dict[str, Any]) -> Any:
     """The body of a client message of type `kind` whose fast decoder (if any) declined it:
     validated `fields`, then `build`; `Refused` with the field's code."""
@@ -90,14 +100,19 @@ def decode_message(kind: str, spec: MessageSpec, obj: dict[str, Any]) -> Any:
 # -- what the game may do through its handle -----------------------------------------------------
 
 
-def outgoing(kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
+def outgoing(kind: str, body: Mapping[str, Any],
+             replies: Mapping[str, str] | None = None) -> dict[str, Any]:
     """A game's own message as it goes on the wire: `{"type": kind, ...body}`.
 
     `ValueError` for one of the engine's types (`state`, `error`, `chat`...): a client could not
-    tell it from the real thing. On the server the game's room closes; the harness raises.
+    tell it from the real thing; and, when the game declares its `replies`, for a type it did
+    not declare (clients read the declaration in `GET /api/modes`). On the server the game's
+    room closes; the harness raises.
     """
     if kind in RESERVED_TYPES:
         raise ValueError(f"message type {kind!r} is the engine's own")
+    if replies and kind not in replies:
+        raise ValueError(f"message type {kind!r} is not among the mode's declared replies")
     msg = dict(body)
     msg["type"] = kind
     return msg
@@ -119,6 +134,20 @@ def apply_metadata(metadata: dict[str, Any], values: Mapping[str, Any]) -> bool:
         else:
             metadata[key] = value
     return metadata != before
+
+
+MAX_FAREWELL_CHARS = 200  # a kick's or a close's reason, as the player reads it
+
+
+def farewell(reason: str) -> str:
+    """The reason a game gives for a kick or a close, as it goes to the player: a non-empty
+    string of at most `MAX_FAREWELL_CHARS` characters, else `ValueError` (the game's bug)."""
+    if type(reason) is not str or not reason.strip():
+        raise ValueError("a kick or a close needs a reason the player can read")
+    if len(reason) > MAX_FAREWELL_CHARS:
+        raise ValueError(f"a kick's or a close's reason is at most {MAX_FAREWELL_CHARS} "
+                         "characters")
+    return reason.strip()
 
 
 def timer_delay(delay: float) -> float:
@@ -144,6 +173,7 @@ class RoomRules:
     locked: bool
     max_players: int
     _messages: Mapping[str, MessageSpec]
+    _join_fields: Mapping[str, Field]  # what a player brings to a seat (GameSpec.join_fields)
     _members: Mapping[int, Any]  # seated players whose connection is open
     _held: Mapping[int, Any]  # seated players whose connection dropped, waiting for a resume
     # latest_only inputs waiting for the next step: type -> player id -> body (one dict per
@@ -153,7 +183,7 @@ class RoomRules:
     _hooks: dict[str, Callable[..., Any] | None]
 
     HOOKS = ("on_join_attempt", "on_join", "on_leave", "on_drop", "on_resume", "on_timer",
-             "on_dispose")
+             "on_terminate", "on_dispose")
 
     def _rules_ready(self) -> None:
         """Set up once `game`, `ticking` and `_messages` are: the game's optional hooks looked
@@ -190,18 +220,21 @@ class RoomRules:
     def is_full(self) -> bool:
         return len(self._members) + len(self._held) >= self.max_players
 
-    def _admit(self, user: int, name: str, room: str) -> Seat:
-        """The seat a newcomer gets, with the next player id, or `JoinRefused`.
+    def _admit(self, user: int, name: str, room: str,
+               fields: Mapping[str, Any] | None = None) -> Seat:
+        """The seat a newcomer gets, with the next player id and its join `fields` (validated:
+        `Refused` with the field's code), or `JoinRefused`.
 
         The id is used up only here, once every check passed: a refused join costs none.
         """
+        chosen = check_join_fields(self._join_fields, fields)
         if self.closed:
             raise JoinRefused(ErrorCode.ROOM_CLOSED, f"room {room} is closed")
         if self.is_full:
             raise JoinRefused(ErrorCode.ROOM_FULL, f"room {room} is full")
         if self.locked:
             raise JoinRefused(ErrorCode.ROOM_LOCKED, f"room {room} is not taking players")
-        seat = Seat(player=self._next_player_id, user=user, name=name)
+        seat = Seat(player=self._next_player_id, user=user, name=name, fields=chosen)
         attempt = self._hooks["on_join_attempt"]
         if attempt is not None:
             reason = self._guarded(attempt, seat, False)

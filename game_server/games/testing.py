@@ -16,7 +16,7 @@ the game's exception.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,7 @@ from game_server.games.contract import (
     RoomRules,
     apply_metadata,
     check_options,
+    farewell,
     outgoing,
     timer_delay,
 )
@@ -68,15 +69,28 @@ class HarnessRoom:
     now: float = 0.0
     # Where a message goes on the wire: (to, the message), `to` None for every member.
     wire: Callable[[int | None, dict[str, Any]], None] | None = field(default=None, repr=False)
+    # What the harness does for `kick(player, reason)` and `close(reason)`.
+    on_kick: Callable[[int, str], None] | None = field(default=None, repr=False)
+    on_close: Callable[[str], None] | None = field(default=None, repr=False)
+    kicked: list[tuple[int, str]] = field(default_factory=list)  # (player, reason)
+    closed_with: str | None = None  # the reason of the game's `close`, once it closed
+    replies: Mapping[str, str] = field(default_factory=dict)  # the spec's declared replies
 
     def send(self, player: int, kind: str, body: Mapping[str, Any]) -> None:
-        msg = outgoing(kind, body)
+        msg = outgoing(kind, body, self.replies)
         self.sent.append(Sent(player, kind, dict(body)))
         if self.wire is not None:
             self.wire(player, msg)
 
+    def send_to(self, players: Iterable[int], kind: str, body: Mapping[str, Any]) -> None:
+        msg = outgoing(kind, body, self.replies)
+        for player in sorted(set(players)):
+            self.sent.append(Sent(player, kind, dict(body)))
+            if self.wire is not None:
+                self.wire(player, msg)
+
     def broadcast(self, kind: str, body: Mapping[str, Any]) -> None:
-        msg = outgoing(kind, body)
+        msg = outgoing(kind, body, self.replies)
         self.sent.append(Sent(None, kind, dict(body)))
         if self.wire is not None:
             self.wire(None, msg)
@@ -99,6 +113,18 @@ class HarnessRoom:
     def report(self, outcomes: list[Outcome]) -> None:
         self.outcomes.append(list(outcomes))
 
+    def kick(self, player: int, reason: str) -> None:
+        reason = farewell(reason)
+        self.kicked.append((player, reason))
+        if self.on_kick is not None:
+            self.on_kick(player, reason)
+
+    def close(self, reason: str) -> None:
+        reason = farewell(reason)
+        self.closed_with = reason
+        if self.on_close is not None:
+            self.on_close(reason)
+
 
 _SAME_MOMENT = 1e-9  # seconds: a timer and a step this close are due together
 
@@ -120,7 +146,8 @@ class GameHarness(RoomRules):
         self.spec = spec
         self.room_id = room_id
         self.room = HarnessRoom(room_id, seed, check_options(spec.options, options),
-                                wire=self._wire)
+                                wire=self._wire, on_kick=self._kick, on_close=self._close,
+                                replies=spec.replies)
         # A mode may let each room choose its seats and rate (its options), as the room does.
         clock = spec.room_clock(self.room.options)
         self.ticking = isinstance(clock, Ticking)
@@ -128,6 +155,7 @@ class GameHarness(RoomRules):
         self.closed = False
         self.max_players = spec.room_seats(self.room.options)
         self._messages = spec.messages
+        self._join_fields = spec.join_fields
         self.seats: dict[int, Seat] = {}  # everyone in the game, connected or held
         self._members: dict[int, Seat] = {}
         self._held: dict[int, Seat] = {}
@@ -156,33 +184,72 @@ class GameHarness(RoomRules):
 
     # -- members --------------------------------------------------------------------------------
 
-    def join(self, name: str, user: int | None = None) -> int:
-        """Seat a player; its id. `JoinRefused` (code `room_full`, `room_locked` or
-        `join_refused`) when the room or the game says no; a refused join uses up no id."""
+    def join(self, name: str, user: int | None = None,
+             fields: Mapping[str, Any] | None = None) -> int:
+        """Seat a player with its join `fields`; its id. `JoinRefused` (code `room_full`,
+        `room_locked` or `join_refused`) when the room or the game says no, `Refused`
+        (`bad_field`, `out_of_range`) for fields the game does not take; a refused join uses up
+        no id."""
         seat = self._admit(user if user is not None else 1000 + self._next_player_id, name,
-                           self.room_id)
+                           self.room_id, fields)
         player = seat.player
         self.seats[player] = seat
         self._members[player] = seat
         self._inboxes[player] = []
         self._call("on_join", seat)
+        if self.closed:  # the game closed its room on the newcomer
+            raise JoinRefused(ErrorCode.ROOM_CLOSED, f"room {self.room_id} is closed")
+        if player not in self._members:  # the game kicked the newcomer at once
+            raise JoinRefused(ErrorCode.JOIN_REFUSED, "the game took the seat back")
         self._send_joined(player)
         self._after_event()
         return player
 
     def leave(self, player: int, consented: bool = True) -> None:
         """The player is gone for good: it left (`consented`), or its held seat expired."""
+        self._remove(player, "leave" if consented else "disconnect", None)
+
+    def _remove(self, player: int, reason: str, message: str | None) -> None:
         if player not in self.seats:
             raise ValueError(f"player {player} is not in the room")
         del self.seats[player]
         connected = self._members.pop(player, None) is not None
         self._held.pop(player, None)
         self._drop_latest(player)
-        self._call("on_leave", player, consented)
+        self._call("on_leave", player, reason == "leave")
         if connected:
-            self._to(player, messages.left(room=self.room_id,
-                                           reason="leave" if consented else "disconnect"))
+            self._to(player, messages.left(room=self.room_id, reason=reason, message=message))
         self._after_event()
+
+    def terminate(self, grace: float = 10.0) -> None:
+        """The server shuts down: the game's `on_terminate(grace)`, then the room closes with
+        "server_closing" and no `on_leave` (what the game reported meanwhile is in
+        `room.outcomes`)."""
+        self._call("on_terminate", grace)
+        self._shut("server_closing", None)
+
+    def _kick(self, player: int, reason: str) -> None:
+        if not self.closed and player in self.seats:
+            self._remove(player, "kicked", reason)
+
+    def _close(self, reason: str) -> None:
+        self._shut("closed", reason)
+
+    def _shut(self, reason: str, message: str | None) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for player in list(self.seats):
+            if player in self._members:
+                self._to(player, messages.left(room=self.room_id, reason=reason,
+                                               message=message))
+        self.seats.clear()
+        self._members.clear()
+        self._held.clear()
+        for waiting in self._latest.values():
+            waiting.clear()
+        self.room.timers.clear()
+        self._call("on_dispose")
 
     def drop(self, player: int) -> None:
         """The player's connection dropped; its seat is held for `resume`."""
@@ -305,7 +372,7 @@ class GameHarness(RoomRules):
         self._to(player_id, messages.error(exc.code, exc.message))
 
     def _after_event(self) -> None:
-        if not self.ticking:
+        if not self.ticking and not self.closed:
             self.ticks += 1
             self._state(self.game.changes())
 
@@ -332,7 +399,8 @@ class GameHarness(RoomRules):
     def _send_joined(self, player: int) -> None:
         self._to(player, messages.joined(
             room=self.room_id, mode=self.spec.name, player=player, tick_rate=self.tick_rate,
-            world=self.spec.client, state=self.game.view(player)))  # type: ignore[arg-type]
+            client=dict(self.spec.client), options=dict(self.room.options),
+            state=self.game.view(player)))  # type: ignore[arg-type]
 
     def _state(self, changes: Changes) -> None:
         self.states.append(changes)

@@ -63,6 +63,11 @@ class RoomRecord:
         return self.max_players - self.players - self.reserved
 
     @property
+    def option_values(self) -> dict[str, Any]:
+        """The room's options, as quick play's filter reads them."""
+        return orjson.loads(self.options)
+
+    @property
     def matchable(self) -> bool:
         """Whether quick play may offer a seat here (with the right mode and options)."""
         return self.free > 0 and not (self.locked or self.private)
@@ -80,6 +85,7 @@ class RoomRecord:
             "reserved": self.reserved,
             "process": self.process,
             "url": self.url,
+            "options": orjson.loads(self.options),
         }
         if self.locked:
             out["locked"] = True

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from game_server.accounts import AccountError
 from game_server.announce import AnnouncementVerifier, check_text
+from game_server.engine.filters import BadFilter, lobby_filter, lobby_match
 from game_server.games.api import LeaderboardRule
 from game_server.names import SERVER_NAME
 from game_server.transport.base import ApiError, JsonHandler, Services
@@ -87,30 +88,25 @@ class MeHandler(JsonHandler):
 
 
 class RoomsHandler(JsonHandler):
-    """`GET /api/rooms`: every live room with its mode and seats."""
+    """`GET /api/rooms`: every live room with its mode, seats, options and metadata;
+    `?mode=M` keeps one mode's, `?KEY=V`, `?min_KEY=N` and `?max_KEY=N` filter on the room's
+    player count, metadata and options (engine/filters.py)."""
 
     async def prepare(self) -> None:
         pass  # public, like a server browser; no session lookup
 
     async def get(self) -> None:
-        rooms, complete = await self.services.cluster.rooms()
-        # ?mode=M keeps that mode's rooms; any other key=value keeps rooms whose public
-        # metadata has that value (compared as text: ?status=waiting).
-        wanted = {k: v[-1].decode() for k, v in self.request.query_arguments.items()}
+        wanted = {key: values[-1].decode(errors="replace")
+                  for key, values in self.request.query_arguments.items()}
         mode = wanted.pop("mode", None)
-        if mode is not None:
-            rooms = [r for r in rooms if r.get("mode") == mode]
-        for key, value in wanted.items():
-            rooms = [r for r in rooms if _as_text(r.get("metadata", {}).get(key)) == value]
+        try:
+            checks = lobby_filter(wanted)
+        except BadFilter as exc:
+            raise ApiError(400, "bad_filter", str(exc)) from None
+        rooms, complete = await self.services.cluster.rooms()
+        rooms = [r for r in rooms if (mode is None or r.get("mode") == mode)
+                 and lobby_match(r, checks)]
         self.send_json({"rooms": rooms, "complete": complete})
-
-
-def _as_text(value: object) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 class ModesHandler(JsonHandler):

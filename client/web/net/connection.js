@@ -76,6 +76,7 @@ export class Connection {
     this.mode = null;
     this.code = null; // the private room's code: how it is joined again (not by its id)
     this.options = null; // matchmaking options for a join by mode
+    this.fields = null; // the game's join fields (a team, a character), for every join
     this.create = null; // {private} while a room of ours is still to be created
     this.resume = null; // token from the last `joined`: gets the seat back after a drop
     this.inRoom = false;
@@ -126,7 +127,7 @@ export class Connection {
    * connected, and again after every reconnect (a created room is then joined again by its id,
    * or by its code when it is private).
    */
-  join({ mode = null, room = null, resume = null, code = null, options = null, create = null } = {}) {
+  join({ mode = null, room = null, resume = null, code = null, options = null, create = null, fields = null } = {}) {
     this.target = {
       mode: mode || null,
       room: room || null,
@@ -134,6 +135,7 @@ export class Connection {
       options: options || null,
       create: create ? { private: Boolean(create.private) } : null,
     };
+    this.fields = fields || null; // the game's join fields: sent with every join but a resume
     this.room = room || null;
     this.mode = mode || null;
     this.code = code || null;
@@ -335,24 +337,24 @@ export class Connection {
   _sendJoin() {
     if (this._redirect) {
       this._joining = 'seat';
-      this.send(messages.join({ seat: this._redirect.seat }));
+      this.send(messages.join({ seat: this._redirect.seat, fields: this.fields }));
     } else if (this.resume) {
       this._joining = 'resume';
       this.send(messages.join({ resume: this.resume }));
     } else if (this.code) {
       this._joining = 'code';
-      this.send(messages.join({ code: this.code }));
+      this.send(messages.join({ code: this.code, fields: this.fields }));
     } else if (this.room) {
       this._joining = 'room';
-      this.send(messages.join({ room: this.room }));
+      this.send(messages.join({ room: this.room, fields: this.fields }));
     } else if (this.create) {
       this._joining = 'create';
       const mode = this.mode || this.target?.mode || 'arena';
-      this.send(messages.create({ mode, options: this.options, private: this.create.private }));
+      this.send(messages.create({ mode, options: this.options, private: this.create.private, fields: this.fields }));
     } else {
       this._joining = 'mode';
       const mode = this.mode || this.target?.mode || 'arena';
-      this.send(messages.join({ mode, options: this.options }));
+      this.send(messages.join({ mode, options: this.options, fields: this.fields }));
     }
   }
 

@@ -25,20 +25,25 @@ export const messages = {
    * room's), then `room`, then `mode` (default arena, with its matchmaking `options`): one is
    * sent.
    */
-  join({ mode = null, room = null, resume = null, seat = null, code = null, options = null } = {}) {
-    if (seat) return JSON.stringify({ type: 'join', seat });
-    if (resume) return JSON.stringify({ type: 'join', resume });
-    if (code) return JSON.stringify({ type: 'join', code });
-    if (room) return JSON.stringify({ type: 'join', room });
-    const msg = { type: 'join', mode: mode || 'arena' };
-    if (options && Object.keys(options).length) msg.options = options;
+  join({ mode = null, room = null, resume = null, seat = null, code = null, options = null, fields = null } = {}) {
+    let msg;
+    if (seat) msg = { type: 'join', seat };
+    else if (resume) return JSON.stringify({ type: 'join', resume }); // the seat keeps its fields
+    else if (code) msg = { type: 'join', code };
+    else if (room) msg = { type: 'join', room };
+    else {
+      msg = { type: 'join', mode: mode || 'arena' };
+      if (options && Object.keys(options).length) msg.options = options;
+    }
+    if (fields && Object.keys(fields).length) msg.fields = fields; // the game's join fields
     return JSON.stringify(msg);
   },
   /** A new room of `mode` with `options`; a `private` one is joined only by its code. */
-  create({ mode, options = null, private: isPrivate = false }) {
+  create({ mode, options = null, private: isPrivate = false, fields = null }) {
     const msg = { type: 'create', mode };
     if (options && Object.keys(options).length) msg.options = options;
     if (isPrivate) msg.private = true;
+    if (fields && Object.keys(fields).length) msg.fields = fields;
     return JSON.stringify(msg);
   },
   /** A game's own message: `{"type": type, ...body}` (the body cannot change the type). */
@@ -153,7 +158,7 @@ export class ClientWorld {
   }
 
   applyJoined(msg) {
-    const world = msg.world || {};
+    const world = msg.client || {};
     this.room = msg.room ?? null;
     this.mode = msg.mode ?? null;
     this.me = msg.player ?? null;

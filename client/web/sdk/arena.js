@@ -27,6 +27,18 @@ export class ArenaError extends Error {
 }
 
 /**
+ * What to tell a player about a `left` it did not ask for: the game's words when it kicked the
+ * player (`kicked`) or closed the room (`closed`), else null (a `leave`, a shutdown, whose
+ * notice comes with `server_closing`, or a failed room, which is joined again).
+ */
+export function leftText(msg) {
+  const why = typeof msg?.message === 'string' && msg.message ? msg.message : null;
+  if (msg?.reason === 'kicked') return `You were removed from the room${why ? `: ${why}` : '.'}`;
+  if (msg?.reason === 'closed') return `The room was closed${why ? `: ${why}` : '.'}`;
+  return null;
+}
+
+/**
  * The view a state message carries: a `joined`'s `state`, a resync's `full`, or the state's
  * own fields without `type`, `tick` and `ts` (a whole view for turn-based games; the changes
  * since the last state for the arena game, which reads `on('state')` instead).
@@ -121,21 +133,22 @@ export class Arena {
     return this;
   }
 
-  /** Quick play in `mode` with matchmaking `options`, or join `room` (an id). */
-  join({ mode = null, options = null, room = null } = {}) {
-    this.connection.join({ mode, options, room, resume: this._loadResume() });
+  /** Quick play in `mode` with matchmaking `options`, or join `room` (an id); `fields`: the
+   * game's join fields (a team, a character: `GET /api/modes` lists them). */
+  join({ mode = null, options = null, room = null, fields = null } = {}) {
+    this.connection.join({ mode, options, room, fields, resume: this._loadResume() });
     return this;
   }
 
   /** A new room of `mode` with `options`; `private` ones get a code (in `joined.code`). */
-  create({ mode, options = null, private: isPrivate = false }) {
-    this.connection.join({ mode, options, create: { private: isPrivate }, resume: this._loadResume() });
+  create({ mode, options = null, private: isPrivate = false, fields = null }) {
+    this.connection.join({ mode, options, fields, create: { private: isPrivate }, resume: this._loadResume() });
     return this;
   }
 
   /** Join the private room whose code a friend read out (any case, spaces and dashes). */
-  joinByCode(code) {
-    this.connection.join({ code: String(code), resume: this._loadResume() });
+  joinByCode(code, { fields = null } = {}) {
+    this.connection.join({ code: String(code), fields, resume: this._loadResume() });
     return this;
   }
 
@@ -198,7 +211,8 @@ export class Arena {
     return this._add('joined', fn);
   }
 
-  /** Out of the room for good: `fn(left)` (`reason`: leave, room_closed, server_closing). */
+  /** Out of the room for good: `fn(left)` (`reason`: leave, kicked, closed, room_closed,
+   * server_closing; with kicked and closed, the game's `message`: see `leftText`). */
   onLeft(fn) {
     return this._add('left', fn);
   }

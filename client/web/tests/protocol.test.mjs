@@ -9,7 +9,7 @@ const JOINED = {
   mode: 'arena',
   player: 3,
   tick_rate: 20,
-  world: { width: 3000, height: 2000, pellet_radius: 5, radius_factor: 4 },
+  client: { width: 3000, height: 2000, pellet_radius: 5, radius_factor: 4 },
   state: {
     tick: 120,
     players: [
@@ -48,6 +48,12 @@ test('client messages follow PROTOCOL.md', () => {
   assert.deepEqual(JSON.parse(messages.join({ room: 'ab12', mode: 'arena' })), { type: 'join', room: 'ab12' });
   assert.deepEqual(JSON.parse(messages.join()), { type: 'join', mode: 'arena' });
   assert.deepEqual(JSON.parse(messages.join({ resume: 'tok', room: 'ab12', mode: 'arena' })), { type: 'join', resume: 'tok' });
+  // Join fields go with every join but a resume (the held seat keeps its own).
+  const fields = { team: 'red' };
+  assert.deepEqual(JSON.parse(messages.join({ mode: 'teams', fields })), { type: 'join', mode: 'teams', fields });
+  assert.deepEqual(JSON.parse(messages.join({ seat: 'tok', fields })), { type: 'join', seat: 'tok', fields });
+  assert.deepEqual(JSON.parse(messages.join({ resume: 'tok', fields })), { type: 'join', resume: 'tok' });
+  assert.deepEqual(JSON.parse(messages.create({ mode: 'teams', fields })), { type: 'create', mode: 'teams', fields });
   assert.deepEqual(JSON.parse(messages.input(17, 0.6, -0.8)), { type: 'input', seq: 17, dx: 0.6, dy: -0.8 });
   assert.deepEqual(JSON.parse(messages.ping(42)), { type: 'ping', id: 42 });
   assert.deepEqual(JSON.parse(messages.chat('gg')), { type: 'chat', text: 'gg' });
@@ -110,7 +116,7 @@ test('a second joined starts over', () => {
     mode: 'arena',
     player: 1,
     tick_rate: 30,
-    world: { width: 500, height: 400 },
+    client: { width: 500, height: 400 },
     state: { tick: 5, players: [[1, 'me', 5, 5, 10, 0, true]], pellets: [], leaderboard: [] },
   });
   assert.equal(world.room, 'other');

@@ -321,6 +321,10 @@ spec = GameSpec(
     },
     min_players=1,
     max_players=16,
+    errors={  # every code a steer may be refused with: GET /api/modes lists them
+        "not_playing": "a flare between rounds",
+        "no_flares": "a flare when this round's flares are spent",
+    },
     leaderboard="best_score",
     client={"rate": RATE, "radius": RADIUS, "flare_radius": FLARE_RADIUS},
     page=GamePage(Path(__file__).parent / "web"),  # page.js, on the table page: /play?mode=lantern

@@ -166,4 +166,10 @@ spec = GameSpec(
     leaderboard="wins",
     client={"rows": 3, "columns": 3},
     page=GamePage(Path(__file__).parent / "web"),  # web/page.js, served at /games/tictactoe/
+    errors={  # every code a move may be refused with: GET /api/modes lists them
+        "not_started": "waiting for a second player",
+        "not_your_turn": "it is not your turn",
+        "cell_taken": "that cell is taken",
+        "game_over": "the game is over",
+    },
 )

@@ -185,6 +185,10 @@ def test_the_bot_wins_when_it_can_and_blocks_when_it_must() -> None:
 def test_the_spec_describes_the_mode() -> None:
     described = spec.describe()
     assert described["clock"] == {"kind": "events"} and described["leaderboard"] == "wins"
-    assert described["messages"] == {"move": {"cell": {"kind": "int", "low": 0, "high": 8,
-                                                       "required": True}}}
+    assert described["messages"] == {"move": {
+        "fields": {"cell": {"kind": "int", "low": 0, "high": 8, "required": True}},
+        "latest_only": False}}
+    assert set(described["errors"]) == {"not_started", "not_your_turn", "cell_taken",
+                                        "game_over"}
+    assert described["replies"] == {}
     assert described["options"]["turn_seconds"]["default"] == 30

@@ -70,4 +70,25 @@ def dice_spec() -> GameSpec:
         },
         client={"faces": 6, "max_dice": MAX_DICE},
         page=GamePage(CLIENT_WEB / "games", "dice.js"),  # on the table page, with dice-text.js
+        replies={
+            "match_started": "the match started (the room is now locked): round and turn",
+            "reveal": "a challenge: every hand of the round, the count, the loser",
+            "timed_out": "a turn clock ran out and the lowest legal move was made",
+            "player_out": "a player left mid-match and is out; the round starts again",
+            "game_over": "the last player in won: the winner and every placement",
+        },
+        errors={
+            "not_started": "bid or challenge before the match started",
+            "already_started": "ready once the match started",
+            "not_seated": "ready from someone without a seat at the table",
+            "not_your_turn": "a move by a player who is not on turn",
+            "bid_too_low": "a bid that does not raise the current one",
+            "bid_too_high": "a bid whose count exceeds the dice in play",
+            "bad_bid": "a bid outside the counts and faces of the game",
+            "no_bid_to_challenge": "a challenge when the round has no bid yet",
+            "eliminated": "a move by a player who is out of the match",
+            "not_playing": "a move by someone in the room who was not dealt into the match",
+            "game_over": "a move after the match ended",
+            "unknown_message": "a message type the game does not play",
+        },
     )
