@@ -128,6 +128,8 @@ def test_no_game_left_after_skipping_is_a_clear_error(broken_install: Path,
     source = tmp_path / "source"
     source.mkdir()
     (source / "game_server").symlink_to(REPO / "game_server")
+    (source / "protocol").symlink_to(REPO / "protocol")  # the game API's error codes
+    (source / "orjson").symlink_to(Path(orjson.__file__).parent)  # which protocol/ encodes with
     probe = ("import logging, sys; logging.basicConfig(); "
              "from game_server.games.loading import GameLoadError, server_modes\n"
              "try:\n    server_modes()\nexcept GameLoadError as exc:\n    print(exc)")

@@ -395,5 +395,7 @@ def test_the_policy_keeps_the_view_across_states_and_resyncs() -> None:
 def test_the_spec_describes_the_mode() -> None:
     described = spec.describe()
     assert described["clock"] == {"kind": "ticking", "rate": 10}
-    assert described["messages"]["steer"]["flare"] == {"kind": "bool", "default": False}
+    assert described["messages"]["steer"]["fields"]["flare"] == {"kind": "bool", "default": False}
+    assert described["messages"]["steer"]["latest_only"] is True
+    assert set(described["errors"]) == {"not_playing", "no_flares"}
     assert set(described["options"]) == {"round_seconds", "size", "fog"}
