@@ -13,7 +13,7 @@ from game_server.engine.fanout import LAG_CHECK_INTERVAL
 from game_server.engine.matchmaker import Matchmaker
 from game_server.engine.room import Room
 from game_server.engine.session import PlayerSession
-from game_server.games.api import with_option_defaults
+from game_server.games.api import Changes, EventDriven, GameSpec, with_option_defaults
 from game_server.games.arena_mode import arena_spec
 from protocol.errors import ErrorCode, ProtocolError
 from tests.conftest import FakeConnection, FakeIdentity, ManualClock, ManualScheduler
@@ -530,6 +530,41 @@ def test_a_dropped_player_resumes_the_same_seat_with_its_token(clock, scheduler)
     assert again.room is room and not room.holds(joined["player"])
     scheduler.advance(20.0)  # the old expiry timer was cancelled
     assert room.player_count == 2
+
+
+class _NoComebacks:
+    """A game that never takes a dropped player back (`on_join_attempt` refuses resumes)."""
+
+    def __init__(self, room: Any) -> None:
+        self.left: list[int] = []
+
+    def on_join_attempt(self, seat: Any, resuming: bool) -> str | None:
+        return "no comebacks" if resuming else None
+
+    def on_leave(self, player: int, consented: bool) -> None:
+        self.left.append(player)
+
+    def view(self, player: int) -> dict[str, Any]:
+        return {}
+
+    def changes(self) -> Changes:
+        return Changes(shared={})
+
+
+def test_a_resume_the_game_refuses_still_lets_the_seat_expire(clock, scheduler) -> None:
+    spec = GameSpec(name="strict", factory=_NoComebacks, messages={}, clock=EventDriven())
+    mm = make_matchmaker(clock, scheduler, resume_grace=15.0, modes={"strict": spec})
+    a = session(mm, 1, "ann")
+    send(a, {"type": "join", "mode": "strict"})
+    joined = conn(a).of_type("joined")[0]
+    a.disconnect()
+    room = mm.rooms()[0]
+    again = session(mm, 1, "ann")
+    send(again, {"type": "join", "resume": joined["resume"]})
+    assert conn(again).of_type("error")[0]["code"] == "resume_failed"
+    assert room.holds(joined["player"])
+    scheduler.advance(15.1)  # the grace ends: the held seat goes, and the game hears it
+    assert not room.holds(joined["player"]) and room.game.left == [joined["player"]]
 
 
 def test_resume_is_refused_after_the_grace_or_for_another_account(clock, scheduler) -> None:

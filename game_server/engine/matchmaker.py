@@ -224,11 +224,13 @@ class Matchmaker:
         if seat is None or seat.user_id != member.identity.id or seat.room.closed:
             raise ProtocolError(ErrorCode.RESUME_FAILED,
                                 "that seat is gone (expired or never yours); join again")
+        if not seat.room.resume(seat.player_id, member, token):
+            # The seat stays held (the game would not have the player back, or it is in use):
+            # its expiry still runs, so a seat nobody can take does not stay in the room.
+            raise ProtocolError(ErrorCode.RESUME_FAILED, "that seat is in use; join again")
         if seat.timer is not None:
             seat.timer.cancel()
             seat.timer = None
-        if not seat.room.resume(seat.player_id, member, token):
-            raise ProtocolError(ErrorCode.RESUME_FAILED, "that seat is in use; join again")
         return seat.room, seat.player_id
 
     def forget(self, token: str | None) -> None:
