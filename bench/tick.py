@@ -21,12 +21,14 @@ from protocol.closes import CloseCode
 
 
 class NullConnection:
-    """A connection that accepts every frame and never lags."""
+    """A connection that accepts every frame and never lags; it keeps the last state it got
+    (bench.views counts a tick's distinct encodings by it)."""
 
-    __slots__ = ("sent",)
+    __slots__ = ("last", "sent")
 
     def __init__(self) -> None:
         self.sent = 0
+        self.last: bytes | None = None
 
     def send(self, data: bytes) -> None:
         self.sent += len(data)
@@ -42,6 +44,7 @@ class NullConnection:
 
     def send_state(self, data: bytes, limit: int) -> bool:
         self.sent += len(data)
+        self.last = data
         return True
 
 

@@ -24,52 +24,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.tick import Member
 from game_server.engine.room import Room
 
 CELLS_PER_PLAYER = 80
-
-
-class NullConnection:
-    """A connection that accepts every frame and never lags; it keeps the last state it got, so
-    the bench can count the distinct encodings of a tick."""
-
-    __slots__ = ("last", "sent")
-
-    def __init__(self) -> None:
-        self.sent = 0
-        self.last: bytes | None = None
-
-    def send(self, data: bytes) -> None:
-        self.sent += len(data)
-
-    def close(self, code: int = 1000, reason: str = "") -> None:
-        pass
-
-    def backlog(self) -> int:
-        return 0
-
-    def lag(self, now: float) -> float:
-        return 0.0
-
-    def send_state(self, data: bytes, limit: int) -> bool:
-        self.sent += len(data)
-        self.last = data
-        return True
-
-
-@dataclass(frozen=True)
-class Player:
-    id: int
-    name: str
-
-
-class Member:
-    def __init__(self, i: int) -> None:
-        self.identity = Player(i, f"p{i}")
-        self.connection = NullConnection()
-
-    def on_room_left(self, room: Room, reason: str) -> None:
-        pass
 
 
 class IdleTimer:

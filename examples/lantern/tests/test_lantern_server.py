@@ -5,11 +5,8 @@ arena_lantern:spec` with `python -m client.bots --mode lantern` playing it."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +18,7 @@ from client.bots import run_bots
 from game_server.app import ArenaServer
 from game_server.config import Config
 from game_server.storage.passwords import PasswordHasher
+from tests.conftest import running
 
 SMALL = {"size": 12, "round_seconds": 5}  # a small maze: gems are found within seconds
 
@@ -67,30 +65,8 @@ async def test_bots_play_rounds_in_process_and_their_scores_are_ranked(tmp_path:
     assert max(row["score"] for row in board["leaderboard"]) > 0
 
 
-@asynccontextmanager
-async def serving(data_dir: Path, *args: str) -> AsyncIterator[str]:
-    """`python -m game_server` on a free port with `args`; its URL. Killed afterwards."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "game_server", "--port", "0", "--data-dir", str(data_dir), *args,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=dict(os.environ))
-    try:
-        assert proc.stderr is not None
-        async with asyncio.timeout(30):
-            while True:
-                line = (await proc.stderr.readline()).decode()
-                assert line, "the server exited before it was ready"
-                found = re.search(r"Arena listening on (http://\S+)", line)
-                if found:
-                    break
-        yield found.group(1)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-
-
 async def test_the_game_loaded_with_game_is_played_by_the_bots_command(tmp_path: Path) -> None:
-    async with serving(tmp_path, "--game", "arena_lantern:spec") as url:
+    async with running(tmp_path, "--game", "arena_lantern:spec") as (_, url):
         modes = {m["name"]: m for m in (await get_json(f"{url}/api/modes"))["modes"]}
         assert modes["lantern"]["clock"] == {"kind": "ticking", "rate": 10}
         proc = await asyncio.create_subprocess_exec(
