@@ -21,7 +21,12 @@ from bench.wsframes import OP_PING, OP_TEXT, client_frame
 
 
 def handshake(port: int, cookie: str) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port))
+    return upgrade(socket.create_connection(("127.0.0.1", port)), port, cookie)
+
+
+def upgrade(sock: socket.socket, port: int, cookie: str) -> socket.socket:
+    """Send the WebSocket upgrade for `/ws` on `sock` (plain or TLS) and read the answer, one
+    byte at a time so that nothing after the head is consumed; `sock` once upgraded."""
     key = base64.b64encode(os.urandom(16)).decode()
     sock.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
                   f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"

@@ -20,6 +20,7 @@ from game_server.app import ArenaServer
 from game_server.storage.passwords import PasswordHasher
 from game_server.transport.handoff import HandoffProtocol13
 from tests.conftest import Browserless, make_config, recv_until, running, tls_listener
+from tests.flooder import upgrade
 
 
 def masked_text_frame(payload: bytes) -> bytes:
@@ -125,14 +126,7 @@ def open_raw_tls_socket(port: int, cookie: str) -> ssl.SSLSocket:
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE  # the test's own self-signed certificate
     sock = context.wrap_socket(raw, server_hostname="127.0.0.1")
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                  f"Sec-WebSocket-Version: 13\r\nCookie: {cookie}\r\n\r\n").encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += sock.recv(1)
-    assert head.startswith(b"HTTP/1.1 101"), head
+    upgrade(sock, port, cookie)
     sock.sendall(masked_text_frame(b'{"type":"join","mode":"arena"}'))
     return sock
 
