@@ -1,22 +1,26 @@
 """`python -m bench.floor`: Arena against its bare transport floor, in one run.
 
-Runs Arena (`arena`: hardening on, `--max-connections-per-ip 0`) and the floor
-(`python -m bench.floor_server`: the same login and messages, no game, no storage) as fresh
-processes pinned to CPU 0, each driven by the same load generator (`bench.loadgen`) pinned to
-CPU 1. `--servers` picks which. By default one at a time (for each player count going up, every
-other round mirrored, going down); `--side-by-side` runs them all at once in every round, each
-with a load generator of its own and the windows opened together (`bench/floor_runs.py`). The
-floor's states are sized to the average state Arena sent in its latest run. Per run: server CPU
-per player-second over the measured window, ping RTT, states/s per player, RSS growth per player
-and bytes sent per player-second; then medians across rounds and Arena's ratio to the
-floor. Writes `<date>-floor.json` and `.md` into `bench/results/` (or `--out`); `--profile` adds
-a py-spy flame graph of one extra Arena run.
+Runs Arena (`arena`: hardening on, `--max-connections-per-ip 0`), the floor (`floor`: a bare
+Tornado server, `python -m bench.floor_server`: the same login and messages, no game, no
+storage), optionally the same floor on Arena's asyncio data path (`floor-wire`) and the Arena of
+another checkout (`arena-baseline`, `--baseline DIR`) as fresh processes pinned to CPU 0, each
+driven by the same load generator (`bench.loadgen`) pinned to CPU 1. `--servers` picks which.
+By default one at a time (for each player count going up, every other round mirrored, going
+down); `--side-by-side` runs them all at once in every round, each with a load generator of its
+own and the windows opened together (`bench/floor_runs.py`). The floors' states are sized to
+the average state Arena sent in its latest run. Per run: server CPU per player-second over the
+measured window, ping RTT, states/s per player, RSS growth per player and bytes sent per
+player-second; then medians across rounds and each Arena's ratio to each floor (and Arena's to
+the baseline), of the medians and of each round. Writes `<date>-floor.json` and `.md` into
+`bench/results/` (or `--out`); `--profile` adds a py-spy flame graph of one extra Arena run.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.floor_report import (
+    ARENA,
     ARENAS,
+    BASELINE,
     SERVERS,
     headline_lines,
     progress_line,
@@ -92,18 +98,27 @@ def run(options: Options, command: str) -> dict[str, Any]:
             "profile_players": options.profile_players if options.profile else None,
             "pinning": bench.pinning_text,
         }
+        if BASELINE in options.servers and options.baseline is not None:
+            report["config"]["baseline"] = {
+                "dir": str(options.baseline), "commit": checkout_commit(options.baseline),
+                "args": list(options.baseline_args),
+            }
         steps = plan(options)
         what = "rounds of them together" if options.side_by_side else "runs"
         print(f"floor benchmark of {', '.join(options.servers)}, {mode}: {len(steps)} {what}, "
               f"{bench.pinning_text}", flush=True)
         sizes = [options.state_bytes or DEFAULT_STATE_BYTES]
 
+        # The floors' states are sized like this checkout's Arena's (the baseline's only when
+        # it runs alone).
+        sizer = ARENA if ARENA in options.servers else BASELINE
+
         def keep(records: list[dict[str, Any]], prefix: str = "") -> None:
-            """Record a round's runs; the floor's next states are sized like Arena's latest."""
+            """Record a round's runs; the floors' next states are sized like Arena's latest."""
             for record in records:
                 report["runs"].append(record)
                 print(prefix + progress_line(record), flush=True)
-                if record["server"] in ARENAS and options.state_bytes is None and record.get(
+                if record["server"] == sizer and options.state_bytes is None and record.get(
                         "state_bytes"):
                     sizes.append(max(1, round(record["state_bytes"])))
 
@@ -146,17 +161,34 @@ def run(options: Options, command: str) -> dict[str, Any]:
     return report
 
 
+def checkout_commit(directory: Path) -> str | None:
+    """The short commit `directory` has checked out, if it is a git checkout."""
+    try:
+        done = subprocess.run(["git", "-C", str(directory), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.floor",
-        description="Arena on each data path against its bare transport floor, one at a time "
-                    "or side by side, same load generator.",
+        description="Arena against a bare Tornado server (and the same server on Arena's data "
+                    "path, and another checkout's Arena), one at a time or side by side, same "
+                    "load generator.",
     )
     parser.add_argument("--players", default="400,800",
                         help="comma-separated player counts (default %(default)s)")
-    parser.add_argument("--servers", default=",".join(SERVERS),
+    parser.add_argument("--servers", default="arena,floor",
                         help="comma-separated servers to run, of " + ", ".join(SERVERS)
-                             + " (default all; run in that order)")
+                             + " (default %(default)s; run in that order)")
+    parser.add_argument("--baseline", type=Path, default=None, metavar="DIR",
+                        help="the checkout `arena-baseline` runs: DIR/.venv/bin/python -m "
+                             "game_server in DIR, with the same flags as `arena`")
+    parser.add_argument("--baseline-args", default="", metavar="FLAGS",
+                        help="more flags for the baseline's game_server only, one string "
+                             "(e.g. \"--ws-transport protocol\")")
     parser.add_argument("--side-by-side", action="store_true",
                         help="run the servers of a round at once (all on CPU 0), each with its "
                              "own load generator, their windows opened together")
@@ -204,6 +236,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--side-by-side needs at least two --servers")
     if args.profile and not any(k in ARENAS for k in servers):
         parser.error("--profile profiles Arena: put arena in --servers")
+    try:
+        args.baseline_arg_list = tuple(shlex.split(args.baseline_args))
+    except ValueError as exc:
+        parser.error(f"--baseline-args: {exc}")
+    if (BASELINE in servers) != (args.baseline is not None):
+        parser.error("arena-baseline in --servers and --baseline DIR go together")
+    if args.baseline is not None:
+        args.baseline = args.baseline.resolve()
+        if not (args.baseline / ".venv" / "bin" / "python").exists():
+            parser.error(f"--baseline {args.baseline}: no .venv/bin/python there (make "
+                         "`.venv/.installed` in that checkout first)")
+    elif args.baseline_arg_list:
+        parser.error("--baseline-args needs --baseline")
     return args
 
 
@@ -225,6 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         profile_format=args.profile_format,
         max_seconds=args.max_minutes * 60.0,
         out=args.out,
+        baseline=args.baseline,
+        baseline_args=args.baseline_arg_list,
     )
     report = run(options, command_line("bench.floor", argv))
     for line in report["headline"]:

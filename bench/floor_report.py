@@ -1,6 +1,6 @@
 """What a floor comparison's numbers mean: one run's record from the load generator's result and
-the server's counters, medians across rounds with the ratio Arena / floor, and the report (JSON
-and Markdown)."""
+the server's counters, medians across rounds with each Arena's ratio to each floor (and Arena to
+the baseline Arena), and the report (JSON and Markdown)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,18 @@ from typing import Any
 
 from bench.report import machine_line, num, rounded, write_report_files
 
-SERVERS = ("arena", "floor")  # the order of a round; Arena first
-# The Arena kinds: one since Arena has one data path (results before that also have
-# "arena-protocol"; their "arena" was Tornado's data path).
-ARENAS = ("arena",)
+# The order of a round: the Arenas first. `arena` is this checkout, `arena-baseline` the Arena
+# of another checkout (`--baseline DIR`); `floor` is the bare Tornado server (the yardstick),
+# `floor-wire` the same server on Arena's asyncio data path. (Results from before 2026-12-06
+# have no floor-wire; their `floor` was Tornado with Arena's batched reader, then, on 2026-12-05
+# and 06, Arena's asyncio path. Results before 2026-12-05 also have "arena-protocol"; their
+# "arena" was Tornado's data path.)
+SERVERS = ("arena", "arena-baseline", "floor", "floor-wire")
+ARENA, BASELINE = "arena", "arena-baseline"
+ARENAS = (ARENA, BASELINE)
 FLOOR = "floor"
+FLOORS = (FLOOR, "floor-wire")
+DATA_PATHS = {"floor": "tornado", "floor-wire": "wire"}  # bench.floor_server --data-path
 SHARED_CPU_LIMIT = 85.0  # side by side: % of CPU 0 the servers may use together and not compete
 LOADGEN_BUSY_PERCENT = 80.0  # above this the load generator may be the limit
 
@@ -106,9 +113,22 @@ def measured_runs(runs: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return [r for r in runs if not r.get("profiled") and not r.get("warm_up")]
 
 
+def ratio_pairs(kinds: Sequence[str]) -> list[tuple[str, str]]:
+    """(numerator, denominator) of every ratio the servers in `kinds` give: each Arena to each
+    floor, then Arena to the baseline Arena."""
+    pairs = [(a, f) for a in ARENAS if a in kinds for f in FLOORS if f in kinds]
+    if ARENA in kinds and BASELINE in kinds:
+        pairs.append((ARENA, BASELINE))
+    return pairs
+
+
+def ratio_name(pair: tuple[str, str]) -> str:
+    return f"{pair[0]}/{pair[1]}"
+
+
 def summarize(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Per player count: each server's medians across rounds, each Arena kind's ratio to the
-    floor (of the medians) and its ratio in each round."""
+    """Per player count: each server's medians across rounds, and every ratio of `ratio_pairs`
+    (named "arena/floor" and so on): of the medians, and of each round's own pair."""
     out = []
     measured = measured_runs(runs)
     for players in sorted({r["players"] for r in measured}):
@@ -121,41 +141,41 @@ def summarize(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             row[kind] = {name: _median([r.get(name) for r in theirs]) for name in MEDIAN_FIELDS}
             row[kind]["runs"] = len(theirs)
             row[kind]["failures"] = sum(r.get("failures") or 0 for r in theirs)
-        floor = row[FLOOR][CPU] if FLOOR in row else None
-        for kind in kinds:
-            if kind in ARENAS:
-                row["ratios"][kind] = _ratio(row[kind][CPU], floor)
-                row["round_ratios"][kind] = [
-                    ratio for r in mine if r["server"] == kind
-                    if (ratio := _ratio(r.get(CPU), _floor_cpu(mine, r["round"]))) is not None
-                ]
+        for top, bottom in ratio_pairs(kinds):
+            name = ratio_name((top, bottom))
+            row["ratios"][name] = _ratio(row[top][CPU], row[bottom][CPU])
+            row["round_ratios"][name] = [
+                ratio for r in mine if r["server"] == top
+                if (ratio := _ratio(r.get(CPU), _cpu(mine, bottom, r["round"]))) is not None
+            ]
         out.append(row)
     return out
 
 
-def _floor_cpu(runs: Sequence[Mapping[str, Any]], round_no: int) -> float | None:
-    return next((r.get(CPU) for r in runs if r["server"] == FLOOR and r["round"] == round_no),
+def _cpu(runs: Sequence[Mapping[str, Any]], kind: str, round_no: int) -> float | None:
+    return next((r.get(CPU) for r in runs if r["server"] == kind and r["round"] == round_no),
                 None)
 
 
 def shared_rounds(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Side by side: per measured round, the servers' CPU summed (all of it on CPU 0: above
-    `SHARED_CPU_LIMIT` they competed for it) and each Arena kind's ratio to the floor."""
+    `SHARED_CPU_LIMIT` they competed for it) and the round's ratios (`ratio_pairs`)."""
     out = []
     measured = [r for r in measured_runs(runs) if r.get("side_by_side")]
     for group in sorted({r["group"] for r in measured}):
         mine = [r for r in measured if r["group"] == group]
         cpu = [r.get("server_cpu_percent") for r in mine]
         total = round(sum(c for c in cpu if c is not None), 1) if None not in cpu else None
-        floor = _floor_cpu(mine, mine[0]["round"])
+        kinds = [r["server"] for r in mine]
         out.append({
             "players": mine[0]["players"],
             "round": mine[0]["round"],
             "servers": [r["server"] for r in mine],
             "cpu0_percent": total,
             "contended": total is not None and total > SHARED_CPU_LIMIT,
-            "ratios": {r["server"]: _ratio(r.get(CPU), floor) for r in mine
-                       if r["server"] in ARENAS},
+            "ratios": {ratio_name(pair): _ratio(_cpu(mine, pair[0], mine[0]["round"]),
+                                                _cpu(mine, pair[1], mine[0]["round"]))
+                       for pair in ratio_pairs(kinds)},
         })
     return out
 
@@ -186,27 +206,32 @@ def progress_line(record: Mapping[str, Any]) -> str:
 def headline_lines(summary: Sequence[Mapping[str, Any]],
                    rounds: Sequence[Mapping[str, Any]] = ()) -> list[str]:
     """Per player count each server's median CPU per player-second, ping p99 and states/s per
-    player, and each Arena kind's ratio to the floor; then a warning for every side-by-side
-    round in which the servers competed for CPU 0."""
+    player; then every ratio (each Arena to each floor, Arena to the baseline): of the medians
+    and each round's own; then a warning for every side-by-side round in which the servers
+    competed for CPU 0."""
     lines = []
     for row in summary:
         parts = []
         for kind in row["servers"]:
             s = row[kind]
-            ratio = row["ratios"].get(kind)
-            paired = row.get("round_ratios", {}).get(kind) or []
             parts.append(
-                f"{kind} {num(s[CPU])} µs"
-                + (f" = {num(ratio, 2)}x the floor" if ratio is not None else "")
-                # Each round's own ratio: in side-by-side rounds the pair shares the machine's
-                # state, so their median is steadier than the ratio of two medians.
-                + (f" (each round {num(min(paired), 2)} to {num(max(paired), 2)}x, median "
-                   f"{num(_median(paired), 2)}x)" if len(paired) > 1 else "")
-                + f" (ping p99 {num(s['ping_p99_ms'], 2)} ms, "
+                f"{kind} {num(s[CPU])} µs (ping p99 {num(s['ping_p99_ms'], 2)} ms, "
                 f"{num(s['states_per_player_second'], 2)} states/s per player, "
                 f"median of {s['runs']})"
             )
         lines.append(f"{row['players']} players, CPU per player-second: " + "; ".join(parts))
+        ratios = []
+        for name, ratio in row["ratios"].items():
+            paired = row.get("round_ratios", {}).get(name) or []
+            ratios.append(
+                f"{name} {num(ratio, 2)}x"
+                # Each round's own ratio: in side-by-side rounds the pair shares the machine's
+                # state, so their median is steadier than the ratio of two medians.
+                + (f" (each round {', '.join(num(p, 2) for p in paired)}; median "
+                   f"{num(_median(paired), 2)}x)" if len(paired) > 1 else "")
+            )
+        if ratios:
+            lines.append(f"{row['players']} players, ratios of the medians: " + "; ".join(ratios))
     for r in rounds:
         if r["contended"]:
             lines.append(
@@ -215,6 +240,25 @@ def headline_lines(summary: Sequence[Mapping[str, Any]],
                 "a core), so they competed for it: these figures are not clean"
             )
     return lines
+
+
+SERVER_TEXT = {
+    "arena": "`arena`: this checkout's Arena (`python -m game_server --max-connections-per-ip 0`, "
+             "every other limit at its default)",
+    "floor": "`floor`: the bare Tornado server (`python -m bench.floor_server`: Tornado's own "
+             "frame reader and IOStream writes, the same login and messages, no game, no "
+             "storage), the yardstick",
+    "floor-wire": "`floor-wire`: the same server on Arena's asyncio data path "
+                  "(`--data-path wire`)",
+}
+
+
+def _baseline_text(config: Mapping[str, Any]) -> str:
+    base = config.get("baseline") or {}
+    args = " ".join(base.get("args") or [])
+    return (f"`arena-baseline`: the Arena of another checkout, `{base.get('dir')}` at "
+            f"{base.get('commit') or 'an unknown commit'} (its own `.venv`, the same flags"
+            + (f" and `{args}`" if args else "") + ")")
 
 
 def _setup_text(report: Mapping[str, Any]) -> str:
@@ -228,10 +272,11 @@ def _setup_text(report: Mapping[str, Any]) -> str:
     else:
         order = (f"one at a time: {names} for each player count going up, every other round "
                  "mirrored (the other way round, going down)")
+    described = "; ".join(_baseline_text(c) if k == BASELINE else SERVER_TEXT[k]
+                          for k in servers if k in SERVER_TEXT or k == BASELINE)
     return (
-        "Setup: Arena (`python -m game_server --max-connections-per-ip 0`, every other limit at "
-        "its default) and the floor (`python -m bench.floor_server`, states sized "
-        f"to Arena's average in its latest run) in fresh processes, {order}; "
+        f"Servers: {described}. The floors' states are sized to Arena's average in its latest "
+        f"run. Each in fresh processes, {order}; "
         f"rounds: {c['rounds']}; each run: ramp, {c['warmup']:g} s warm-up, {c['seconds']:g} s "
         f"measured; {c['pinning']}. Load generator: {report.get('loadgen') or 'bench.loadgen'}."
     )
@@ -247,18 +292,16 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         "",
         "## Medians across rounds",
         "",
-        "| players | server | µs CPU per player-s | Arena / floor | ping p50 / p99 (ms) "
+        "| players | server | µs CPU per player-s | ping p50 / p99 (ms) "
         "| states/s per player (min) | RSS KB per player | state bytes | server state B per "
         "player-s | TCP B per player-s | load generator CPU % |",
-        "|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+        "|---:|---|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for row in report["summary"]:
         for kind in row["servers"]:
             s = row[kind]
-            ratio = row["ratios"].get(kind)
             lines.append(
                 f"| {row['players']} | {kind} | {num(s[CPU])} "
-                f"| {f'**{num(ratio, 2)}x**' if ratio is not None else ''} "
                 f"| {num(s['ping_p50_ms'], 2)} / {num(s['ping_p99_ms'], 2)} "
                 f"| {num(s['states_per_player_second'], 2)} "
                 f"({num(s['states_per_player_second_min'], 2)}) "
@@ -267,23 +310,38 @@ def render_markdown(report: Mapping[str, Any]) -> str:
                 f"| {num(s['tcp_bytes_per_player_second'])} "
                 f"| {num(s['loadgen_cpu_percent'], 1)} |"
             )
+    if any(row["ratios"] for row in report["summary"]):
+        lines += [
+            "",
+            "## Ratios of CPU per player-second",
+            "",
+            "| players | ratio | of the medians | each round | median of the rounds |",
+            "|---:|---|---:|---|---:|",
+        ]
+        for row in report["summary"]:
+            for name, ratio in row["ratios"].items():
+                paired = row.get("round_ratios", {}).get(name) or []
+                lines.append(
+                    f"| {row['players']} | {name.replace('/', ' / ')} | **{num(ratio, 2)}x** "
+                    f"| {', '.join(num(p, 2) for p in paired)} | {num(_median(paired), 2)} |"
+                )
     rounds = report.get("rounds") or []
     if rounds:
-        arenas = [k for k in ARENAS if any(k in r["ratios"] for r in rounds)]
+        names = list(dict.fromkeys(name for r in rounds for name in r["ratios"]))
         lines += [
             "",
             "## Each round (side by side)",
             "",
             "| players | round | servers | CPU 0, all servers (%) | "
-            + " | ".join(f"{k} / floor" for k in arenas) + " |",
-            "|---:|---:|---|---:|" + "---:|" * len(arenas),
+            + " | ".join(name.replace("/", " / ") for name in names) + " |",
+            "|---:|---:|---|---:|" + "---:|" * len(names),
         ]
         for r in rounds:
             mark = " **competed**" if r["contended"] else ""
             lines.append(
                 f"| {r['players']} | {r['round']} | {', '.join(r['servers'])} "
                 f"| {num(r['cpu0_percent'], 1)}{mark} | "
-                + " | ".join(num(r["ratios"].get(k), 2) for k in arenas) + " |"
+                + " | ".join(num(r["ratios"].get(name), 2) for name in names) + " |"
             )
     lines += [
         "",

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.floor_report import ARENAS, FLOOR, SERVERS, summarize_run
+from bench.floor_report import ARENAS, BASELINE, DATA_PATHS, FLOORS, summarize_run
 from bench.procs import Processes, pinning, tail, wait_for_each
 from bench.prom import Metrics, metric_total, parse_prometheus
 from bench.report import REPO_DIR, RESULTS_DIR, display_path
@@ -48,7 +48,7 @@ class Options:
     """What `python -m bench.floor` was asked for."""
 
     players: list[int] = field(default_factory=lambda: [400, 800])
-    servers: tuple[str, ...] = SERVERS
+    servers: tuple[str, ...] = ("arena", "floor")
     side_by_side: bool = False
     seconds: float = 30.0
     warmup: float = 5.0
@@ -62,6 +62,12 @@ class Options:
     profile_format: str = "flamegraph"
     max_seconds: float = 3600.0
     out: Path = RESULTS_DIR
+    baseline: Path | None = None  # the checkout `arena-baseline` runs (its own .venv)
+    baseline_args: tuple[str, ...] = ()  # more `game_server` flags for it only
+
+    @property
+    def baseline_python(self) -> Path | None:
+        return self.baseline / ".venv" / "bin" / "python" if self.baseline else None
 
     def run_estimate(self, players: int, servers: int = 1) -> float:
         """A generous bound on one round: start, ramps (one CPU for every server's logins),
@@ -111,20 +117,25 @@ class FloorBench:
     def start_server(self, kind: str, state_bytes: int) -> tuple[subprocess.Popen[bytes], str]:
         log = self.workdir / f"run-{self.runs}-{kind}.log"
         if kind in ARENAS:
+            python, extra = sys.executable, ()
+            if kind == BASELINE:
+                python, extra = str(self.options.baseline_python), self.options.baseline_args
             argv = [
-                sys.executable, "-m", "game_server", "--host", "127.0.0.1", "--port", "0",
+                python, "-m", "game_server", "--host", "127.0.0.1", "--port", "0",
                 "--data-dir", str(self.workdir / f"arena-{self.runs}"),
-                "--max-connections-per-ip", "0", "--log-level", "info",
+                "--max-connections-per-ip", "0", "--log-level", "info", *extra,
             ]
             listening = LISTENING["arena"]
         else:
             argv = [
                 sys.executable, "-m", "bench.floor_server", "--host", "127.0.0.1", "--port", "0",
-                "--state-bytes", str(state_bytes),
+                "--state-bytes", str(state_bytes), "--data-path", DATA_PATHS[kind],
             ]
             listening = LISTENING["floor"]
         return self.procs.start_listening(
             [*self.server_prefix, *argv], log, listening, STARTUP_TIMEOUT, f"the {kind} server",
+            # The baseline runs in its own checkout, so that `-m game_server` is its code.
+            cwd=self.options.baseline if kind == BASELINE else None,
         )
 
     def counters(self, kind: str, url: str) -> dict[str, float] | None:
@@ -181,7 +192,7 @@ class FloorBench:
             record = summarize_run(
                 lane.kind, players, round_no, json.loads(lane.result_path.read_text()),
                 lane.rss_idle, lane.before, lane.after, max(1e-9, lane.t1 - lane.t0),
-                state_bytes if lane.kind == FLOOR else None,
+                state_bytes if lane.kind in FLOORS else None,
             )
             record.update(run=lane.number, group=self.rounds, side_by_side=together)
             if profile is not None:

@@ -1,13 +1,22 @@
 """`python -m bench.floor_server`: the transport floor Arena is measured against.
 
-Tornado with the known-good choices (TCP_NODELAY, one `PeriodicCallback` per room, uvloop,
-states encoded and framed once per tick, Arena's data path: after the handshake the socket leaves
-Tornado for Arena's asyncio protocol and frames go straight to its transport, 16 KiB frames, no
-compression) and nothing else: the same HTTP login and `/ws`
-messages as Arena, rooms of 20 (join-or-create), a state of a configured size to every member at
-20 Hz, `pong` at once, the latest `input` per player kept. No game, no storage, no limits.
+A bare Tornado server with the known-good choices (TCP_NODELAY, one `PeriodicCallback` per
+room, uvloop, states encoded and framed once per tick, 16 KiB frames, no compression) and
+nothing else: the same HTTP login and `/ws` messages as Arena, rooms of 20 (join-or-create), a
+state of a configured size to every member at 20 Hz, `pong` at once, the latest `input` per
+player kept. No game, no storage, no limits.
+
+`--data-path` picks how frames travel once the socket is open:
+
+- `tornado` (the default, the yardstick): Tornado's stock `WebSocketProtocol13` reads the
+  frames, and each tick's frame is written with Tornado's own `IOStream.write`. Of Arena's
+  transport only the framing function (`server_frame`) is used.
+- `wire`: Arena's own data path: after the handshake the socket leaves Tornado for Arena's
+  asyncio protocol (`HandoffProtocol13` and its wire) and frames go straight to its transport.
+  Arena against this floor is the cost of everything Arena adds above its transport.
 
     python -m bench.floor_server --port 8899 --state-bytes 460
+    python -m bench.floor_server --port 8899 --data-path wire
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ import secrets
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -42,6 +51,7 @@ MAX_MESSAGE_SIZE = 16 * 1024
 PING_INTERVAL = 20.0  # the same server pings as Arena's, to reap dead peers
 FIRST_TICK = 10_000  # five digits for over an hour at 20 Hz, so the state size stays exact
 TS_EXAMPLE = 1_700_000_000_000  # milliseconds since 1970 have 13 digits until 2286
+DATA_PATHS = ("tornado", "wire")
 
 log = logging.getLogger("arena.floor")
 
@@ -70,13 +80,15 @@ class Room:
     """Up to `ROOM_SIZE` sockets and one `PeriodicCallback`, started with the room, so the
     rooms' ticks are spread over the period."""
 
-    __slots__ = ("members", "tick", "_body", "_callback", "_counters")
+    __slots__ = ("members", "tick", "_body", "_callback", "_counters", "_send")
 
-    def __init__(self, body: bytes, counters: dict[str, int]) -> None:
+    def __init__(self, body: bytes, counters: dict[str, int],
+                 send: Callable[[WebSocketProtocol, bytes], bool]) -> None:
         self.members: list[FloorSocket] = []
         self.tick = FIRST_TICK
         self._body = body
         self._counters = counters
+        self._send = send
         self._callback = PeriodicCallback(self._tick, 1000.0 / TICK_RATE)
         self._callback.start()
 
@@ -85,15 +97,16 @@ class Room:
 
     def _tick(self) -> None:
         self.tick += 1
-        # Encoded once and framed once per tick, written straight to every member's stream.
+        # Encoded once and framed once per tick, written straight to every member's socket.
         payload = state_head(self.tick, int(time.time() * 1000)) + self._body
         frame = server_frame(payload)
+        send = self._send
         sent = 0
         for member in self.members:
             ws = member.ws_connection
             if ws is None:
                 continue
-            if not send_frame(ws, frame):
+            if not send(ws, frame):
                 continue
             sent += 1
         counters = self._counters
@@ -101,7 +114,15 @@ class Room:
         counters["state_bytes_sent"] += sent * len(payload)  # payload bytes, as Arena counts
 
 
-def send_frame(ws: WebSocketProtocol, frame: bytes) -> bool:
+def send_tornado(ws: WebSocketProtocol, frame: bytes) -> bool:
+    """Tornado's own write path: the frame, made once, into the socket's `IOStream`."""
+    if ws.is_closing():
+        return False
+    ws.stream.write(frame)  # type: ignore[attr-defined]
+    return True
+
+
+def send_wire(ws: WebSocketProtocol, frame: bytes) -> bool:
     """Arena's own write path (`WireConnection.send_state`): straight to the asyncio transport
     (or into the wire until it exists), so the floor keeps every transport choice Arena makes."""
     if ws.is_closing():
@@ -121,7 +142,11 @@ def send_frame(ws: WebSocketProtocol, frame: bytes) -> bool:
 class Rooms:
     """Join-or-create: the fullest room with a free seat, else a new one."""
 
-    def __init__(self, state_bytes: int) -> None:
+    def __init__(self, state_bytes: int, data_path: str = "tornado") -> None:
+        if data_path not in DATA_PATHS:
+            raise ValueError(f"data path {data_path!r} is not one of {', '.join(DATA_PATHS)}")
+        self.data_path = data_path
+        self.send = send_wire if data_path == "wire" else send_tornado
         self.body = state_body(state_bytes)
         self.state_bytes = len(state_head(FIRST_TICK, TS_EXAMPLE)) + len(self.body)
         self.rooms: dict[int, Room] = {}
@@ -135,7 +160,7 @@ class Rooms:
                                                   len(best.members)):
                 best_id, best = room_id, room
         if best is None or best_id is None:
-            best_id, best = next(self._ids), Room(self.body, self.counters)
+            best_id, best = next(self._ids), Room(self.body, self.counters, self.send)
             self.rooms[best_id] = best
         best.members.append(socket)
         return best_id
@@ -188,7 +213,8 @@ class HealthHandler(tornado.web.RequestHandler):
         self.rooms = rooms
 
     def get(self) -> None:
-        self.write({"status": "ok", "rooms": len(self.rooms.rooms),
+        self.write({"status": "ok", "data_path": self.rooms.data_path,
+                    "rooms": len(self.rooms.rooms),
                     "players": self.rooms.players,
                     "state_payload_bytes": self.rooms.state_bytes, **self.rooms.counters})
 
@@ -211,8 +237,8 @@ class FloorSocket(tornado.websocket.WebSocketHandler):
 
     def get_websocket_protocol(self) -> WebSocketProtocol | None:
         stock = super().get_websocket_protocol()
-        if stock is None:
-            return None
+        if stock is None or self.rooms.data_path == "tornado":
+            return stock
         params = stock.params  # type: ignore[attr-defined]
         return HandoffProtocol13(self, False, params) if can_hand_off(self, params) else stock
 
@@ -246,7 +272,7 @@ class FloorSocket(tornado.websocket.WebSocketHandler):
         ws = self.ws_connection
         if ws is None or ws.is_closing():
             return
-        send_frame(ws, server_frame(orjson.dumps(msg)))
+        self.rooms.send(ws, server_frame(orjson.dumps(msg)))
 
 
 def build_app(rooms: Rooms, cookie_secret: str | None = None) -> tornado.web.Application:
@@ -268,8 +294,8 @@ def build_app(rooms: Rooms, cookie_secret: str | None = None) -> tornado.web.App
     )
 
 
-async def serve(host: str, port: int, state_bytes: int) -> None:
-    rooms = Rooms(state_bytes)
+async def serve(host: str, port: int, state_bytes: int, data_path: str = "tornado") -> None:
+    rooms = Rooms(state_bytes, data_path)
     server = HTTPServer(build_app(rooms))
     sockets = bind_sockets(port, host)
     server.add_sockets(sockets)
@@ -278,7 +304,8 @@ async def serve(host: str, port: int, state_bytes: int) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    print(f"floor listening on http://{host}:{actual} (state {rooms.state_bytes} bytes, rooms "
+    print(f"floor listening on http://{host}:{actual} ({data_path} data path, state "
+          f"{rooms.state_bytes} bytes, rooms "
           f"of {ROOM_SIZE}, {TICK_RATE} Hz, {type(loop).__module__.split('.')[0]} loop)",
           flush=True)
     await stop.wait()
@@ -295,6 +322,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8899, help="0 picks a free port")
     parser.add_argument("--state-bytes", type=int, default=DEFAULT_STATE_BYTES,
                         help="payload size of each state (default %(default)s)")
+    parser.add_argument("--data-path", choices=DATA_PATHS, default="tornado",
+                        help="tornado: Tornado's own frame reader and IOStream writes (the "
+                             "bare Tornado floor); wire: Arena's asyncio data path "
+                             "(default %(default)s)")
     parser.add_argument("--no-uvloop", action="store_true")
     args = parser.parse_args(argv)
     if args.state_bytes < 1 or args.state_bytes > MAX_MESSAGE_SIZE * 4:
@@ -303,7 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bench.loadgen import run_with_loop
 
     try:
-        run_with_loop(serve(args.host, args.port, args.state_bytes),
+        run_with_loop(serve(args.host, args.port, args.state_bytes, args.data_path),
                       use_uvloop=not args.no_uvloop)
     except OSError as exc:
         print(f"floor: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)

@@ -40,9 +40,10 @@ class Processes:
         self._procs: list[subprocess.Popen[bytes]] = []
         self._wait_group: set[int] = set()
 
-    def start(self, argv: list[str], log_path: Path, *,
-              wait_group: bool = False) -> subprocess.Popen[bytes]:
-        """Start `argv` in a process group of its own, its output into `log_path`.
+    def start(self, argv: list[str], log_path: Path, *, wait_group: bool = False,
+              cwd: Path | None = None) -> subprocess.Popen[bytes]:
+        """Start `argv` in a process group of its own, its output into `log_path`, in `cwd`
+        (default: the directory given at construction).
 
         `wait_group`: when stopping it, give the rest of its group (forked server workers that
         shut down cleanly on SIGTERM) the same grace as the process itself before SIGKILL.
@@ -50,7 +51,7 @@ class Processes:
         with log_path.open("ab") as log:
             proc = subprocess.Popen(
                 argv,
-                cwd=self.cwd,
+                cwd=cwd or self.cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -62,20 +63,21 @@ class Processes:
         return proc
 
     def start_listening(self, argv: list[str], log_path: Path, listening: re.Pattern[str],
-                        timeout: float, name: str) -> tuple[subprocess.Popen[bytes], str]:
+                        timeout: float, name: str,
+                        cwd: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
         """Start a server and wait for the log line whose group 1 is its URL; a server that does
         not get there is stopped and reported as a RuntimeError naming it."""
-        proc, [match] = self.start_waiting(argv, log_path, listening, timeout, name)
+        proc, [match] = self.start_waiting(argv, log_path, listening, timeout, name, cwd=cwd)
         return proc, match.group(1)
 
     def start_waiting(
         self, argv: list[str], log_path: Path, pattern: re.Pattern[str], timeout: float,
-        name: str, count: int = 1, *, wait_group: bool = False,
+        name: str, count: int = 1, *, wait_group: bool = False, cwd: Path | None = None,
     ) -> tuple[subprocess.Popen[bytes], list[re.Match[str]]]:
         """Start a process and wait until its log has `count` lines matching `pattern` (one per
         forked worker, say); one that does not get there is stopped and reported as a
         RuntimeError naming it."""
-        proc = self.start(argv, log_path, wait_group=wait_group)
+        proc = self.start(argv, log_path, wait_group=wait_group, cwd=cwd)
         matches = wait_for_lines(log_path, pattern, proc, timeout, count)
         if matches is None:
             self.stop(proc)

@@ -14,15 +14,16 @@ from typing import Any
 
 import orjson
 import pytest
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.util import _websocket_mask
+from tornado.websocket import WebSocketProtocol13, websocket_connect
 
 from bench import floor, floor_report, loadgen, wsframes
 from bench.floor_server import FIRST_TICK, Rooms, build_app, state_body, state_head
 from bench.loadgen import LoadOptions, percentile, run_load
-from bench.loadgen_login import set_cookies, source_address
+from bench.loadgen_login import guest_login, set_cookies, source_address
 from bench.wsframes import (
     OP_BINARY,
     OP_CLOSE,
@@ -32,6 +33,7 @@ from bench.wsframes import (
     ProtocolError,
     client_frame,
 )
+from game_server.transport.handoff import HandoffProtocol13
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -174,9 +176,9 @@ def test_floor_states_have_the_size_asked_for(size: int):
     assert payload.startswith(wsframes.STATE_PREFIX)
 
 
-@pytest.fixture
-async def floor_url():
-    rooms = Rooms(300)
+@pytest.fixture(params=["tornado", "wire"])
+async def floor_url(request: pytest.FixtureRequest):
+    rooms = Rooms(300, request.param)
     server = HTTPServer(build_app(rooms))
     sockets = bind_sockets(0, "127.0.0.1")
     server.add_sockets(sockets)
@@ -212,6 +214,35 @@ async def test_loadgen_players_get_states_and_pongs_from_the_floor(floor_url: st
     assert result["pongs"] > 0 and result["ping_p99_ms"] is not None
     assert result["bytes_received"] > 0
     assert result["cpu_percent"] is not None
+
+
+async def test_each_data_path_keeps_its_own_protocol():
+    """`tornado` is the bare floor: Tornado's stock protocol reads and its IOStream writes;
+    `wire` hands the socket to Arena's asyncio protocol."""
+    for data_path, expected in (("tornado", WebSocketProtocol13), ("wire", HandoffProtocol13)):
+        rooms = Rooms(300, data_path)
+        server = HTTPServer(build_app(rooms, cookie_secret="s" * 32))
+        sockets = bind_sockets(0, "127.0.0.1")
+        server.add_sockets(sockets)
+        port = sockets[0].getsockname()[1]
+        try:
+            cookie = await guest_login("127.0.0.1", port, None, "p")
+            conn = await websocket_connect(HTTPRequest(
+                f"ws://127.0.0.1:{port}/ws", headers={"Cookie": f"arena_session={cookie}"}))
+            conn.write_message(orjson.dumps({"type": "join"}).decode())
+            assert orjson.loads(await conn.read_message())["type"] == "joined"
+            state = orjson.loads(await conn.read_message())
+            assert state["type"] == "state"
+            [member] = rooms.rooms[1].members
+            assert type(member.ws_connection) is expected, data_path
+            conn.close()
+        finally:
+            server.stop()
+            for room in list(rooms.rooms.values()):
+                room.stop()
+            await server.close_all_connections()
+    with pytest.raises(ValueError, match="not one of tornado, wire"):
+        Rooms(300, "nginx")
 
 
 async def test_loadgen_reports_a_refused_handshake(floor_url: str, monkeypatch):
@@ -292,9 +323,10 @@ def test_floor_run_writes_the_report(tmp_path: Path):
     # The floor's states are sized to what Arena sent in the run before.
     assert runs[1]["floor_state_bytes"] == round(runs[0]["state_bytes"])
     assert runs[3]["floor_state_bytes"] == round(runs[2]["state_bytes"])
-    assert report["summary"][0]["ratios"]["arena"] is not None
+    assert report["summary"][0]["ratios"]["arena/floor"] is not None
     assert report["rounds"] == []  # no side-by-side rounds
-    assert "Arena / floor" in markdown and "Reproduce: `python -m bench.floor" in markdown
+    assert "| 20 | arena / floor | **" in markdown
+    assert "Reproduce: `python -m bench.floor" in markdown
     assert "one at a time" in markdown and "Each round (side by side)" not in markdown
 
 
@@ -310,16 +342,16 @@ def test_side_by_side_run_measures_both_servers_at_once(tmp_path: Path):
         assert run["side_by_side"] is True and run["round"] == 1
     assert runs[0]["group"] == runs[1]["group"]
     [row] = report["summary"]
-    ratio = row["ratios"]["arena"]
+    ratio = row["ratios"]["arena/floor"]
     assert ratio == round(runs[0]["cpu_us_per_player_second"]
                           / runs[1]["cpu_us_per_player_second"], 3)
-    assert row["round_ratios"] == {"arena": [ratio]}
+    assert row["round_ratios"] == {"arena/floor": [ratio]}
     [shared] = report["rounds"]
-    assert shared["ratios"] == {"arena": ratio}
+    assert shared["ratios"] == {"arena/floor": ratio}
     assert shared["cpu0_percent"] == round(
         runs[0]["server_cpu_percent"] + runs[1]["server_cpu_percent"], 1)
-    assert f"arena {runs[0]['cpu_us_per_player_second']:,.0f} µs = " in (
-        report["headline"][0])
+    assert f"arena {runs[0]['cpu_us_per_player_second']:,.0f} µs (" in report["headline"][0]
+    assert f"arena/floor {ratio:.2f}x" in report["headline"][1]
     assert "side by side: each round starts" in markdown
     assert "## Each round (side by side)" in markdown and "arena / floor" in markdown
 
@@ -337,17 +369,39 @@ def test_summary_takes_medians_and_pairs_rounds():
     assert row["servers"] == ["arena", "floor"]
     assert row["arena"]["cpu_us_per_player_second"] == 800.0
     assert row["floor"]["cpu_us_per_player_second"] == 650.0
-    assert row["ratios"] == {"arena": round(800 / 650, 3)}
-    assert row["round_ratios"] == {"arena": [1.5, 1.0]}
-    [line] = floor_report.headline_lines([row])
-    assert "arena 800 µs = 1.23x the floor (each round 1.00 to 1.50x, median 1.25x)" in line
+    assert row["ratios"] == {"arena/floor": round(800 / 650, 3)}
+    assert row["round_ratios"] == {"arena/floor": [1.5, 1.0]}
+    servers, ratios = floor_report.headline_lines([row])
+    assert "arena 800 µs (ping p99" in servers and "floor 650 µs (ping p99" in servers
+    assert ratios == ("400 players, ratios of the medians: arena/floor 1.23x (each round 1.50, "
+                      "1.00; median 1.25x)")
+
+
+def test_every_arena_is_compared_with_every_floor_and_the_baseline():
+    runs = [_run(kind, round_no, cpu)
+            for round_no in (1, 2)
+            for kind, cpu in (("arena", 500.0), ("arena-baseline", 400.0), ("floor", 625.0),
+                              ("floor-wire", 250.0 * round_no))]
+    [row] = floor_report.summarize(runs)
+    assert row["servers"] == ["arena", "arena-baseline", "floor", "floor-wire"]
+    assert row["ratios"] == {"arena/floor": 0.8, "arena/floor-wire": round(500 / 375, 3),
+                             "arena-baseline/floor": 0.64,
+                             "arena-baseline/floor-wire": round(400 / 375, 3),
+                             "arena/arena-baseline": 1.25}
+    assert row["round_ratios"]["arena/floor-wire"] == [2.0, 1.0]
+    assert row["round_ratios"]["arena/arena-baseline"] == [1.25, 1.25]
+    for run in runs:
+        run.update(group=run["round"], side_by_side=True, server_cpu_percent=20.0)
+    rounds = floor_report.shared_rounds(runs)
+    assert [r["ratios"]["arena/floor-wire"] for r in rounds] == [2.0, 1.0]
+    assert [r["contended"] for r in rounds] == [False, False]  # 80% of CPU 0
 
 
 def test_side_by_side_rounds_warn_when_the_servers_competed_for_the_cpu():
     def together(group: int, round_no: int, cpus: tuple[float, float]) -> list[dict]:
         return [_run(kind, round_no, cpu_us, group=group, side_by_side=True,
                      server_cpu_percent=percent)
-                for kind, cpu_us, percent in zip(floor_report.SERVERS, (420.0, 600.0),
+                for kind, cpu_us, percent in zip(("arena", "floor"), (420.0, 600.0),
                                                  cpus, strict=True)]
 
     runs = [*together(1, 0, (50.0, 50.0)),  # a warm-up: not a measured round
@@ -357,7 +411,7 @@ def test_side_by_side_rounds_warn_when_the_servers_competed_for_the_cpu():
     rounds = floor_report.shared_rounds(runs)
     assert [(r["round"], r["cpu0_percent"], r["contended"]) for r in rounds] == [
         (1, 80.0, False), (2, 90.0, True)]
-    assert rounds[0]["ratios"] == {"arena": 0.7}
+    assert rounds[0]["ratios"] == {"arena/floor": 0.7}
     lines = floor_report.headline_lines(floor_report.summarize(runs), rounds)
     assert [line for line in lines if line.startswith("warning")] == [
         "warning: 400 players round 2: the servers used 90.0% of CPU 0 together (over 85% of "
@@ -386,6 +440,12 @@ def test_plan_side_by_side_runs_every_server_of_a_round_together():
     (["--servers", "floor,floor"], "--servers takes each of"),
     (["--servers", "floor", "--side-by-side"], "--side-by-side needs at least two"),
     (["--servers", "floor", "--profile"], "--profile profiles Arena"),
+    (["--servers", "arena,arena-baseline"], "arena-baseline in --servers and --baseline DIR"),
+    (["--baseline", "."], "arena-baseline in --servers and --baseline DIR"),
+    (["--servers", "arena,arena-baseline", "--baseline", "/nonexistent"], "no .venv/bin/python"),
+    (["--baseline-args", "--ws-transport protocol"], "--baseline-args needs --baseline"),
+    (["--servers", "arena,arena-baseline", "--baseline", ".", "--baseline-args", "'open"],
+     "--baseline-args: "),
 ])
 def test_bad_server_choices_are_clear_errors(argv: list[str], message: str,
                                              capsys: pytest.CaptureFixture[str]):
@@ -396,3 +456,47 @@ def test_bad_server_choices_are_clear_errors(argv: list[str], message: str,
 
 def test_servers_run_arena_first_whatever_the_order_given():
     assert floor.parse_args(["--servers", "floor,arena"]).server_list == ("arena", "floor")
+    assert floor.parse_args(["--servers", "floor-wire,floor,arena"]).server_list == (
+        "arena", "floor", "floor-wire")
+
+
+@pytest.fixture
+def second_checkout(tmp_path: Path):
+    """A `git worktree` of HEAD sharing this checkout's .venv: `-m game_server` run in it
+    imports its own copy of the code (the working directory comes first on sys.path)."""
+    checkout = tmp_path / "base"
+    subprocess.run(["git", "worktree", "add", "--detach", str(checkout), "HEAD"], cwd=REPO,
+                   check=True, capture_output=True, timeout=60)
+    try:
+        (checkout / ".venv").symlink_to(REPO / ".venv")
+        yield checkout
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(checkout)], cwd=REPO,
+                       check=True, capture_output=True, timeout=60)
+
+
+def test_baseline_runs_the_arena_of_another_checkout(tmp_path: Path, second_checkout: Path):
+    # A flag only the baseline gets: the baseline's server must take it and run.
+    report, markdown = run_floor(
+        tmp_path / "results", "--servers", "arena,arena-baseline,floor", "--side-by-side",
+        "--warm-runs", "0", "--baseline", str(second_checkout),
+        "--baseline-args", "--empty-room-grace 7")
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=second_checkout,
+                          capture_output=True, text=True, check=True).stdout.strip()
+    assert report["config"]["baseline"] == {"dir": str(second_checkout.resolve()),
+                                            "commit": head, "args": ["--empty-room-grace", "7"]}
+    runs = report["runs"]
+    assert [r["server"] for r in runs] == ["arena", "arena-baseline", "floor"]
+    for run in runs:
+        assert_clean_run(run)
+    [row] = report["summary"]
+    cpu = {r["server"]: r["cpu_us_per_player_second"] for r in runs}
+    assert row["ratios"] == {
+        "arena/floor": round(cpu["arena"] / cpu["floor"], 3),
+        "arena-baseline/floor": round(cpu["arena-baseline"] / cpu["floor"], 3),
+        "arena/arena-baseline": round(cpu["arena"] / cpu["arena-baseline"], 3),
+    }
+    assert "arena/arena-baseline" in report["headline"][1]
+    assert f"`arena-baseline`: the Arena of another checkout, `{second_checkout.resolve()}` at " \
+           f"{head}" in markdown
+    assert "| 20 | arena / arena-baseline | **" in markdown
