@@ -279,3 +279,18 @@ def test_the_bots_know_no_installed_game_by_name() -> None:
                            "print('arena_tictactoe' in sys.modules)"], cwd=REPO,
                           capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_every_mode_the_server_runs_has_a_bot_policy_found_by_name() -> None:
+    """`python -m client.bots --mode M` can play every game this server loads (the shipped
+    ones and those installed by entry point), each with a policy of its own."""
+    from game_server.games.loading import server_modes
+
+    modes = server_modes()
+    assert {"arena", "dice", "tictactoe", "lantern"} <= set(modes)
+    for mode in modes:
+        policy = policy_for(mode)(random.Random(1))
+        assert callable(policy.on_message) and callable(policy.act), mode
+        joined = {"type": "joined", "room": "r", "mode": mode, "player": 1, "tick_rate": 0,
+                  "client": {}, "options": {}, "state": {}}
+        assert isinstance(policy.on_message(joined), list), mode
