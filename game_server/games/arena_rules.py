@@ -79,6 +79,7 @@ class PlayerState:
     qx: float = 0.0
     qy: float = 0.0
     qreach: float = 0.0
+    born: int = 0  # the tick this life began (read once, at its death: the `eaten` row)
 
     @property
     def reported_seq(self) -> int:

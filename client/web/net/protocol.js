@@ -149,7 +149,7 @@ export class ClientWorld {
   /**
    * Apply a `joined` or `state` (other types are ignored). Returns null for other types, else
    * what changed: {joined, moved, spawned, eaten, gone, pellets, leaderboard}, lists of ids
-   * (`eaten` of [victim, eater]) in the order they were applied.
+   * (`eaten` of [victim, eater, mass, ticks]) in the order they were applied.
    */
   apply(msg) {
     if (msg?.type === 'joined') return this.applyJoined(msg);
@@ -227,11 +227,12 @@ export class ClientWorld {
       touched.add(p.id);
     }
     for (const id of touched) changes.moved.push(id);
-    for (const [victim, eater] of msg.eaten || []) {
-      const p = players.get(victim);
+    for (const row of msg.eaten || []) {
+      const p = players.get(row[0]);
       if (!p) continue;
       p.alive = false;
-      changes.eaten.push([victim, eater]);
+      // [victim, eater], then the victim's mass at its death and the ticks it lived.
+      changes.eaten.push(row.slice(0, 4));
     }
     for (const id of msg.gone || []) {
       if (players.delete(id)) changes.gone.push(id);
