@@ -4,7 +4,8 @@
  */
 
 const GRID_STEP = 50; // world units between grid lines
-const VIEW_SPAN = 1000; // world units across the larger screen side at zoom 1
+const VIEW_SPAN = 1000; // world units across the larger screen side at zoom 1, at most
+const MIN_SPAN = 650; // and across the smaller side, at least: a phone sees as far as a desktop
 
 /** A stable, well-spread colour for an id. */
 export function colorFor(id, { saturation = 70, lightness = 55 } = {}) {
@@ -45,7 +46,8 @@ export class CanvasRenderer {
 
   /** World units to CSS pixels at `zoom`. */
   scaleFor(zoom) {
-    return (zoom * Math.max(this.width, this.height)) / VIEW_SPAN;
+    const { width, height } = this;
+    return zoom * Math.min(Math.max(width, height) / VIEW_SPAN, Math.min(width, height) / MIN_SPAN);
   }
 
   /**
