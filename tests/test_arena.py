@@ -14,8 +14,10 @@ SPEED_10 = 200.0 / math.sqrt(10)  # full speed of a player of mass 10
 
 
 def make_game(seed: int = 0, **overrides: Any) -> ArenaGame:
-    """A 1000x1000 world without pellets unless asked: scenarios stay exact."""
-    settings: dict[str, Any] = {"world_width": 1000.0, "world_height": 1000.0, "pellet_count": 0}
+    """A 1000x1000 world without pellets unless asked, at the speed these scenarios were
+    written for (speed_factor 200): they test the rules' mechanics, not their tuning."""
+    settings: dict[str, Any] = {"world_width": 1000.0, "world_height": 1000.0, "pellet_count": 0,
+                                "speed_factor": 200.0}
     settings.update(overrides)
     return ArenaGame(ArenaRules(**settings), seed=seed)
 
@@ -34,7 +36,7 @@ def pellet(game: ArenaGame, pellet_id: int) -> list[int]:
 
 
 def test_rules_radius_and_speed() -> None:
-    rules = ArenaRules()
+    rules = ArenaRules(speed_factor=200.0)
     assert rules.radius(16) == 16.0
     assert rules.radius(10) == pytest.approx(math.sqrt(10) * 4)
     assert rules.speed(16) == 50.0
@@ -681,3 +683,13 @@ def test_an_eaten_row_tells_the_victim_its_mass_and_ticks_alive_counted_from_its
     game.step(0.05)
     # It respawned at the start of a step: that step and three more before the one it died in.
     assert game.take_changes()["eaten"] == [[2, 1, 10, 4]]
+
+
+def test_a_room_of_more_seats_gets_a_world_as_roomy_per_seat() -> None:
+    rules = ArenaRules()
+    assert rules.for_seats(rules.seats) is rules
+    big = rules.for_seats(rules.seats * 4)
+    assert (big.world_width, big.world_height) == (rules.world_width * 2, rules.world_height * 2)
+    assert big.pellet_count == rules.pellet_count * 4
+    small = rules.for_seats(1)  # never below half the side
+    assert small.world_width == rules.world_width / 2

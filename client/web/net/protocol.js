@@ -78,11 +78,11 @@ export function isGlobalChat(msg) {
 
 /** The defaults of the arena rules, used until `joined` tells the real world. */
 export const DEFAULT_WORLD = Object.freeze({
-  width: 3000,
-  height: 3000,
+  width: 1600,
+  height: 1600,
   pelletRadius: 5,
   radiusFactor: 4,
-  speedFactor: 200,
+  speedFactor: 260,
 });
 
 /**
@@ -169,6 +169,12 @@ export class ClientWorld {
     this.pelletRadius = num(world.pellet_radius, DEFAULT_WORLD.pelletRadius);
     this.radiusFactor = num(world.radius_factor, DEFAULT_WORLD.radiusFactor);
     this.speedFactor = num(world.speed_factor, DEFAULT_WORLD.speedFactor);
+    // A room's own world size (the arena's grows with its seats) wins over the mode's.
+    const size = msg.state?.size;
+    if (Array.isArray(size) && size.length === 2) {
+      this.width = num(size[0], this.width);
+      this.height = num(size[1], this.height);
+    }
     this.ts = null;
     this.tick = 0;
     const changes = this._load(msg.state || {});
