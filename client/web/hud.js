@@ -4,6 +4,16 @@
  * from the network reaches the DOM through `textContent` only.
  */
 
+import { colorFor } from './render/canvas.js';
+
+/** A dot of the player's circle colour: ties a leaderboard row to a circle on screen. */
+function dot(id) {
+  const span = document.createElement('span');
+  span.className = 'lb-dot';
+  span.style.background = colorFor(id);
+  return span;
+}
+
 function setText(el, text) {
   if (el && el.textContent !== text) el.textContent = text;
 }
@@ -79,7 +89,7 @@ export class Hud {
       const value = document.createElement('span');
       value.className = 'lb-mass';
       value.textContent = String(mass);
-      li.append(name, ' ', value);
+      li.append(dot(id), name, ' ', value);
       return li;
     });
     const rank = this._rank;
@@ -94,7 +104,7 @@ export class Hud {
       const value = document.createElement('span');
       value.className = 'lb-mass';
       value.textContent = String(world.meView?.mass ?? '');
-      li.append(name, ' ', value);
+      li.append(dot(world.me), name, ' ', value);
       items.push(li);
     }
     list.replaceChildren(...items);
