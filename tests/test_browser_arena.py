@@ -5,10 +5,12 @@ layout at 390x844 with touch. Same server, fixtures and screenshots as tests/tes
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
+from client.bots import run_bots
 from game_server.app import ArenaServer
 from tests import test_browser
 from tests.test_browser import guest_login, play, screenshot_dir
@@ -18,6 +20,29 @@ browser = test_browser.browser
 new_page = test_browser.new_page
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+IN_VIEW = """() => {
+    const me = window.arena.me(), view = window.arena.view();
+    if (!me) return 0;
+    return window.arena.others().filter((o) => Math.abs(o.x - me.x) <= view.width / 2
+        && Math.abs(o.y - me.y) <= view.height / 2).length;
+}"""
+
+
+async def test_a_newcomer_sees_others_on_screen(server: ArenaServer, new_page: Any) -> None:
+    stop = asyncio.Event()
+    bots = asyncio.create_task(run_bots(server.url, bots=8, duration=60.0, seed=5, stop=stop))
+    try:
+        page = await new_page()
+        await guest_login(page, server.url, "Newcomer")
+        await page.goto(f"{server.url}/play?mode=arena")
+        await page.wait_for_function("window.arena && window.arena.others().length >= 8")
+        await page.wait_for_function(f"({IN_VIEW})() >= 2")
+        await page.screenshot(path=str(screenshot_dir() / "arena-desktop.png"))
+    finally:
+        stop.set()
+        await bots
 
 
 async def test_a_bad_code_says_no_room_has_it_and_offers_quick_play_and_the_lobby(
@@ -31,6 +56,7 @@ async def test_a_bad_code_says_no_room_has_it_and_offers_quick_play_and_the_lobb
     assert await page.get_attribute("#join-failed-quick", "href") == "/play?mode=arena"
     assert await page.is_visible("#join-failed a[href='/']")
     assert not await page.is_visible("#banner")  # no "reload this page" advice
+    await page.screenshot(path=str(screenshot_dir() / "arena-bad-code.png"))
     async with page.expect_navigation():
         await page.click("#join-failed-quick")
     await page.wait_for_function("window.arena && window.arena.room && window.arena.states > 2")

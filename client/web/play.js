@@ -500,6 +500,7 @@ class PlayPage {
 }
 
 function formatSeconds(seconds) {
+  if (seconds < 10) return `${seconds.toFixed(1)} s`;
   const s = Math.round(seconds);
   return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
 }
