@@ -18,7 +18,7 @@ from tests.conftest import make_config
 
 VIEW_WIDTH, VIEW_HEIGHT = 1040.0, 650.0
 BOTS = 10
-MIN_AVERAGE_IN_VIEW = 1.5
+MIN_AVERAGE_IN_VIEW = 1.0  # measured 1.5 to 1.6 (seed 7); before the tuning, 0.2 and 0.4
 
 
 def others_in_view(players: list[list]) -> float:
