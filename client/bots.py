@@ -389,6 +389,20 @@ def _reason(exc: Exception) -> str:
 # -- running -------------------------------------------------------------------------------------
 
 
+_TAG_LETTERS = "abcdefghijkmnpqrstuvwxyz"  # no l or o: read aloud, they pass for 1 and 0
+
+
+def team_names(prefix: str, count: int) -> list[str]:
+    """`PREFIX-1-tag` ... `PREFIX-count-tag`, the tag three letters drawn for this run.
+
+    Each bot logs in as a new guest, and a leaderboard ranks accounts: without the tag, every
+    run added another "bot-5" to it. The tag is drawn apart from `--seed`, which makes the
+    bots' play repeatable, not their names.
+    """
+    tag = "".join(random.SystemRandom().choice(_TAG_LETTERS) for _ in range(3))
+    return [f"{prefix}-{i}-{tag}" for i in range(1, count + 1)]
+
+
 async def run_bots(
     url: str,
     bots: int,
@@ -420,9 +434,10 @@ async def run_bots(
     # Our own client instance: the shared one queues beyond 10 requests and is never closed.
     http_client = AsyncHTTPClient(force_instance=True, max_clients=min(max(bots, 10), 100))
     team = []
+    names = team_names(name_prefix, bots)
     for i in range(1, bots + 1):
         rng = random.Random(master.getrandbits(64))
-        team.append(Bot(f"{name_prefix}-{i}", url, mode, policy=factory(rng), options=options,
+        team.append(Bot(names[i - 1], url, mode, policy=factory(rng), options=options,
                         matches=matches, http_client=http_client, rng=rng))
     started = loop.time()
     try:
@@ -447,7 +462,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help='room options to quick-play with, e.g. \'{"start_players": 4}\'')
     parser.add_argument("--matches", type=int, default=None,
                         help="each bot stops after finishing this many matches (turn games)")
-    parser.add_argument("--name-prefix", default="bot", help="bots are named PREFIX-1, PREFIX-2…")
+    parser.add_argument("--name-prefix", default="bot",
+                        help="bots are named PREFIX-1-TAG, PREFIX-2-TAG… (TAG: the run's)")
     parser.add_argument("--seed", type=int, default=None, help="seed for reproducible play")
     args = parser.parse_args(argv)
     if not args.url.startswith(("http://", "https://")):

@@ -98,6 +98,10 @@ class World:
         self.height = world.get("height", self.height)
         self.pellet_radius = world.get("pellet_radius", self.pellet_radius)
         self.radius_factor = world.get("radius_factor", self.radius_factor)
+        # A room's own world size (the arena's grows with its seats) wins over the mode's.
+        size = (msg.get("state") or {}).get("size")
+        if isinstance(size, list) and len(size) == 2:
+            self.width, self.height = size
         self.ts = None
 
         self._load_full(msg.get("state") or {})

@@ -14,8 +14,10 @@ SPEED_10 = 200.0 / math.sqrt(10)  # full speed of a player of mass 10
 
 
 def make_game(seed: int = 0, **overrides: Any) -> ArenaGame:
-    """A 1000x1000 world without pellets unless asked: scenarios stay exact."""
-    settings: dict[str, Any] = {"world_width": 1000.0, "world_height": 1000.0, "pellet_count": 0}
+    """A 1000x1000 world without pellets unless asked, at the speed these scenarios were
+    written for (speed_factor 200): they test the rules' mechanics, not their tuning."""
+    settings: dict[str, Any] = {"world_width": 1000.0, "world_height": 1000.0, "pellet_count": 0,
+                                "speed_factor": 200.0}
     settings.update(overrides)
     return ArenaGame(ArenaRules(**settings), seed=seed)
 
@@ -34,7 +36,7 @@ def pellet(game: ArenaGame, pellet_id: int) -> list[int]:
 
 
 def test_rules_radius_and_speed() -> None:
-    rules = ArenaRules()
+    rules = ArenaRules(speed_factor=200.0)
     assert rules.radius(16) == 16.0
     assert rules.radius(10) == pytest.approx(math.sqrt(10) * 4)
     assert rules.speed(16) == 50.0
@@ -183,7 +185,7 @@ def test_eat_ratio_threshold() -> None:
     assert row(game, 2)[6] is False
     assert not game.is_alive(2)
     changes = game.take_changes()
-    assert changes["eaten"] == [[2, 1]]
+    assert changes["eaten"] == [[2, 1, 100, 1]]  # mass at death, ticks lived
     assert changes["leaderboard"] == [[1, 225]]
     assert changes["mass"] == [1, 225]  # the dead are never "moved" nor "mass"
     assert "moved" not in changes
@@ -212,7 +214,7 @@ def test_victim_respawns_after_the_delay() -> None:
     game.set_input(2, 1, 1.0, 0.0)
     game.step(0.25)
     assert not game.is_alive(2)
-    assert game.take_changes()["eaten"] == [[2, 1]]
+    assert game.take_changes()["eaten"] == [[2, 1, 20, 0]]
     dead_spot = row(game, 2)[2:4]
     # A dead player's inputs advance its seq but do not move it.
     assert game.set_input(2, 2, 0.0, 1.0)
@@ -241,7 +243,7 @@ def test_the_dead_neither_eat_nor_are_eaten() -> None:
         game.place_player(player_id, 500.0, 500.0, mass=mass)
     game.step(0.05)
     # 1 eats 2 then 3, in id order.
-    assert game.take_changes()["eaten"] == [[2, 1], [3, 1]]
+    assert game.take_changes()["eaten"] == [[2, 1, 50, 0], [3, 1, 20, 0]]
     assert row(game, 1)[4] == 170
     game.place_player(2, 500.0, 500.0, mass=1)
     game.step(0.05)
@@ -365,7 +367,7 @@ def test_new_player_eaten_before_being_reported() -> None:
     # Not announced while dead: it shows up in "spawned" when it respawns.
     changes = game.take_changes()
     assert "spawned" not in changes
-    assert changes["eaten"] == [[2, 1]]
+    assert changes["eaten"] == [[2, 1, 10, 0]]
     assert row(game, 2)[6] is False
 
 
@@ -606,7 +608,7 @@ def test_players_closing_in_from_afar_are_eaten_on_time(speed: float) -> None:
             eaten += [(step, row) for row in game.take_changes().get("eaten", [])]
         kills.append(eaten)
     assert kills[0] == kills[1]
-    assert [row for _, row in kills[0]] == [[2, 1], [3, 1]]
+    assert [row[:2] for _, row in kills[0]] == [[2, 1], [3, 1]]
     assert kills[0][0][0] > 20
 
 
@@ -659,4 +661,35 @@ def test_a_player_grown_by_pellets_on_the_way_eats_on_time() -> None:
             eaten += [(step, row) for row in game.take_changes().get("eaten", [])]
         kills.append(eaten)
     assert kills[0] == kills[1]
-    assert [row for _, row in kills[0]] == [[2, 1]]
+    assert [row[:2] for _, row in kills[0]] == [[2, 1]]
+
+
+def test_an_eaten_row_tells_the_victim_its_mass_and_ticks_alive_counted_from_its_respawn() -> None:
+    game = make_game(respawn_delay=0.1)
+    game.add_player(1, "big")
+    game.add_player(2, "small")
+    game.place_player(1, 100.0, 100.0, mass=100)
+    game.place_player(2, 2000.0, 2000.0, mass=30)
+    for _ in range(5):
+        game.step(0.05)
+    game.place_player(2, 100.0, 100.0)
+    game.step(0.05)
+    assert game.take_changes()["eaten"] == [[2, 1, 30, 5]]
+    while not game.is_alive(2):
+        game.step(0.05)
+    for _ in range(3):
+        game.step(0.05)
+    game.place_player(2, game.full_state()["players"][0][2], game.full_state()["players"][0][3])
+    game.step(0.05)
+    # It respawned at the start of a step: that step and three more before the one it died in.
+    assert game.take_changes()["eaten"] == [[2, 1, 10, 4]]
+
+
+def test_a_room_of_more_seats_gets_a_world_as_roomy_per_seat() -> None:
+    rules = ArenaRules()
+    assert rules.for_seats(rules.seats) is rules
+    big = rules.for_seats(rules.seats * 4)
+    assert (big.world_width, big.world_height) == (rules.world_width * 2, rules.world_height * 2)
+    assert big.pellet_count == rules.pellet_count * 4
+    small = rules.for_seats(1)  # never below half the side
+    assert small.world_width == rules.world_width / 2

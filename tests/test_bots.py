@@ -75,3 +75,12 @@ async def test_bots_cli_prints_a_summary(server) -> None:
     text = out.decode()
     assert "3/3 connected" in text and "ping" in text and "best mass" in text
     assert err.decode() == ""
+
+
+def test_two_runs_of_bots_never_share_a_name() -> None:
+    from client.bots import team_names
+
+    first, second = team_names("bot", 10), team_names("bot", 10)
+    assert len(set(first)) == 10 and all(n.startswith("bot-") for n in first)
+    assert first[4].startswith("bot-5-")
+    assert not set(first) & set(second)  # runs used to add another "bot-5" to the leaderboard

@@ -84,11 +84,11 @@ def test_joined_carries_a_full_state_and_the_player_id(clock, scheduler) -> None
     send(b, {"type": "join", "mode": "arena"})
     joined = conn(b).of_type("joined")[0]
     assert joined["room"] == "room0" and joined["player"] == 2 and joined["tick_rate"] == 20
-    assert joined["client"]["width"] == 3000
+    assert joined["client"]["width"] == 1600
     assert "world" not in joined and isinstance(joined["options"], dict)
     names = {row[0]: row[1] for row in joined["state"]["players"]}
     assert names == {1: "ann", 2: "bob"}
-    assert len(joined["state"]["pellets"]) == 300
+    assert len(joined["state"]["pellets"]) == 360
 
 
 def test_states_carry_increasing_ticks_server_time_and_acked_seq(clock, scheduler) -> None:
@@ -467,7 +467,7 @@ def test_a_slow_reader_skips_states_then_gets_a_full_resync(clock, scheduler) ->
     resync = conn(slow).messages[-1]
     assert resync["type"] == "state" and "full" in resync
     assert {row[0] for row in resync["full"]["players"]} == {1, 2}
-    assert len(resync["full"]["pellets"]) == 300
+    assert len(resync["full"]["pellets"]) == 360
     scheduler.advance(TICK)
     assert "full" not in conn(slow).messages[-1]  # back to deltas
     assert mm.rooms()[0].stats.resyncs == 1

@@ -238,3 +238,12 @@ def test_a_full_state_resync_replaces_everything() -> None:
     assert world.players[3].alive is False
     assert world.pellets == {0: (9, 9), 1: (2, 2)}
     assert world.me == 1
+
+
+def test_a_rooms_own_world_size_wins_over_the_modes() -> None:
+    msg = joined()
+    msg["state"] = {**msg["state"], "size": [5060.0, 5060.0]}  # a 200-seat arena room
+    world = World()
+    world.apply(msg)
+    assert (world.width, world.height) == (5060.0, 5060.0)
+    assert joined_world().width == 3000  # without it, the mode's `client` size

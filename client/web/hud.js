@@ -4,14 +4,43 @@
  * from the network reaches the DOM through `textContent` only.
  */
 
+import { colorFor } from './render/canvas.js';
+
+/** A dot of the player's circle colour: ties a leaderboard row to a circle on screen. */
+function dot(id) {
+  const span = document.createElement('span');
+  span.className = 'lb-dot';
+  span.style.background = colorFor(id);
+  return span;
+}
+
 function setText(el, text) {
   if (el && el.textContent !== text) el.textContent = text;
 }
 
+/**
+ * Our rank among the players alive, by mass then id as the server ranks its leaderboard:
+ * {rank, of}, or null while we are not alive. Every player's mass is in the world already.
+ */
+export function rankOf(world) {
+  const me = world.meView;
+  if (!world.joined || !me || !me.alive) return null;
+  let rank = 1;
+  let of = 0;
+  for (const p of world.players.values()) {
+    if (!p.alive) continue;
+    of += 1;
+    if (p.mass > me.mass || (p.mass === me.mass && p.id < me.id)) rank += 1;
+  }
+  return { rank, of };
+}
+
 export class Hud {
   /** The page's elements by role; any of them may be missing. */
-  constructor({ ping, fps, players, mass, room, leaderboard, banner }) {
+  constructor({ ping, fps, players, mass, rank, room, leaderboard, banner }) {
     this.ping = ping;
+    this.rank = rank;
+    this._rank = null; // our rank when the leaderboard was last drawn
     this.fps = fps;
     this.players = players;
     this.mass = mass;
@@ -35,6 +64,13 @@ export class Hud {
     const me = world.meView;
     setText(this.mass, me ? String(me.mass) : '–');
     setText(this.room, world.room ?? '–');
+    const rank = rankOf(world);
+    setText(this.rank, rank ? `${rank.rank} of ${rank.of}` : '–');
+    // Outside the top list our own row follows it, so a changed rank redraws the list.
+    if ((rank?.rank ?? null) !== this._rank) {
+      this._rank = rank?.rank ?? null;
+      this._leaderboardDirty = true;
+    }
     if (this._leaderboardDirty) {
       this._leaderboardDirty = false;
       this._renderLeaderboard(world);
@@ -53,9 +89,24 @@ export class Hud {
       const value = document.createElement('span');
       value.className = 'lb-mass';
       value.textContent = String(mass);
-      li.append(name, ' ', value);
+      li.append(dot(id), name, ' ', value);
       return li;
     });
+    const rank = this._rank;
+    if (rank !== null && !world.leaderboard.some(({ id }) => id === world.me)) {
+      // Below the top list: our own rank, after a gap.
+      const li = document.createElement('li');
+      li.className = 'me me-below';
+      li.value = rank;
+      const name = document.createElement('span');
+      name.className = 'lb-name';
+      name.textContent = world.name(world.me) ?? 'you';
+      const value = document.createElement('span');
+      value.className = 'lb-mass';
+      value.textContent = String(world.meView?.mass ?? '');
+      li.append(dot(world.me), name, ' ', value);
+      items.push(li);
+    }
     list.replaceChildren(...items);
   }
 

@@ -18,6 +18,9 @@ import { loadResume, saveResume } from './resume.js';
 import { Arena, leftText } from './sdk/arena.js';
 
 const INPUT_INTERVAL_MS = 100; // 10 Hz
+// Phones and small windows: the HUD and chat fold away (tap to open) so the world shows.
+const SMALL_SCREEN = '(max-width: 640px), (max-height: 500px)';
+const TOUCH = '(pointer: coarse)';
 const INPUT_HEARTBEAT_MS = 500; // resend an unchanged direction at least this often
 const MAX_SEQ = 2 ** 31 - 1;
 
@@ -53,12 +56,15 @@ class PlayPage {
     this._fpsFrames = 0;
     this._fpsSince = now();
     this._lastFrameAt = null;
+    this.death = null; // {by, mass, seconds, respawned} while the death screen is up
+    this.joinFailed = null; // {code, message}: the reason no room could be joined
 
     this.hud = new Hud({
       ping: $('hud-ping'),
       fps: $('hud-fps'),
       players: $('hud-players'),
       mass: $('hud-mass'),
+      rank: $('hud-rank'),
       room: $('room-id'),
       leaderboard: $('room-leaderboard'),
       banner: $('banner'),
@@ -72,6 +78,7 @@ class PlayPage {
     this._listenInput();
     this.chat.listen(this.connection);
     this._listenBack();
+    this._listenPanels();
     if (this.code) this.arena.connect().joinByCode(this.code);
     else if (this.create) this.arena.connect().create({ mode: this.wanted.mode || 'arena', private: this.create !== 'public' });
     else this.arena.connect().join(this.wanted);
@@ -124,7 +131,7 @@ class PlayPage {
     arena.on('server_closing', (msg) => this.drops.message(msg));
     arena.onError((err) => {
       console.warn(`server: ${err.code}: ${err.message}`);
-      if (!arena.inRoom) this.hud.showBanner('No room could be joined right now — reload this page to try again.');
+      if (!arena.inRoom) this._showJoinFailed(err);
     });
   }
 
@@ -139,8 +146,30 @@ class PlayPage {
     }
   }
 
+  /** No room could be joined: say why, plainly, and offer the ways on (quick play, lobby). */
+  _showJoinFailed(err) {
+    this.joinFailed = { code: err.code, message: err.message };
+    const mode = this.wanted.mode || 'arena';
+    let text;
+    if (err.code === 'room_not_found' && this.code) {
+      text = `No room has the code “${this.code}”: it may be mistyped, or the room has closed.`;
+    } else if (err.code === 'room_not_found') {
+      text = 'That room is gone: it closed, or it never existed.';
+    } else if (err.code === 'room_full') {
+      text = 'That room is full.';
+    } else {
+      text = err.message ? `The server said: ${err.message}` : `The server refused (${err.code}).`;
+    }
+    $('join-failed-text').textContent = text;
+    $('join-failed-quick').href = `/play?mode=${encodeURIComponent(mode)}`;
+    $('join-failed').hidden = false;
+    this.farewell = 'Not in a room';
+  }
+
   _onJoined(msg, receivedAt) {
     this.farewell = null;
+    this.joinFailed = null;
+    $('join-failed').hidden = true;
     const world = this.world;
     world.apply(msg);
     this.interp.clear();
@@ -178,6 +207,9 @@ class PlayPage {
     }
     const wasAlive = Boolean(world.meView?.alive);
     const changes = world.apply(msg);
+    for (const [victim, eater, mass, ticks] of changes.eaten) {
+      if (victim === world.me) this._showDeath(eater, mass, ticks);
+    }
     for (const id of changes.moved) {
       const p = world.players.get(id);
       if (id === world.me) {
@@ -193,8 +225,10 @@ class PlayPage {
       if (id === world.me && changes.full && wasAlive) {
         this.predictor.reconcile({ seq: p.seq, x: p.x, y: p.y, mass: p.mass }, receivedAt, this.connection.rtt ?? 0);
       } else if (id === world.me) {
-        // Respawned: the server dropped our direction; start over from the new spot.
+        // Respawned: the server dropped our direction; start over from the new spot (standing
+        // still while the death screen is up, until Play again).
         this.predictor.reset({ x: p.x, y: p.y, mass: p.mass, at: receivedAt });
+        this._respawned();
         this.lastSent = null;
         this._sendInput(true);
       } else {
@@ -206,8 +240,42 @@ class PlayPage {
     if (changes.leaderboard) this.hud.leaderboardChanged();
   }
 
+  /** The death screen: who ate us, our score (the mass we died at: a life only grows) and how
+   * long we lived, from the game's `eaten` row. Play again waits for the respawn. */
+  _showDeath(eater, mass, ticks) {
+    const world = this.world;
+    const seconds = Number.isFinite(ticks) ? (ticks * world.tickInterval) / 1000 : null;
+    this.death = { by: world.name(eater), mass: mass ?? null, seconds, respawned: false };
+    $('death-by').textContent = world.name(eater) ?? 'someone who left';
+    $('death-score').textContent = Number.isFinite(mass) ? String(mass) : '–';
+    $('death-time').textContent = seconds === null ? '–' : formatSeconds(seconds);
+    const again = $('play-again');
+    again.disabled = true;
+    again.textContent = 'Respawning…';
+    $('death').hidden = false;
+  }
+
+  _respawned() {
+    if (!this.death) return;
+    this.death.respawned = true;
+    const again = $('play-again');
+    again.disabled = false;
+    again.textContent = 'Play again';
+    again.focus({ preventScroll: true });
+  }
+
+  _playAgain() {
+    if (!this.death?.respawned) return;
+    this.death = null;
+    $('death').hidden = true;
+    this.lastSent = null;
+    this._sendInput(true);
+  }
+
   /** Out of the room (for good, or until the connection is back). */
   _leaveRoom() {
+    this.death = null;
+    $('death').hidden = true;
     this.world.reset();
     this.interp.clear();
     this.predictor.clear();
@@ -241,6 +309,9 @@ class PlayPage {
       if (this.steering.keyDown(code)) {
         event.preventDefault();
         if (!event.repeat) this._sendInput(false);
+      } else if (event.key === 'Enter' && this.death?.respawned) {
+        event.preventDefault();
+        this._playAgain();
       } else if (event.key === 'Enter' && this.chat.input) {
         event.preventDefault();
         this.chat.input.focus();
@@ -258,7 +329,8 @@ class PlayPage {
     const world = this.world;
     const me = world.meView;
     if (!this.connection.inRoom || !me || !me.alive) return;
-    const [dx, dy] = quantize(this.steering.direction());
+    // Behind the death screen we stand still: the new life starts with Play again.
+    const [dx, dy] = this.death ? [0, 0] : quantize(this.steering.direction());
     const at = now();
     const last = this.lastSent;
     const changed = !last || last.dx !== dx || last.dy !== dy;
@@ -279,6 +351,28 @@ class PlayPage {
     // Leaving on purpose gives the seat up at once (and saves the best mass) instead of
     // holding it for a resume that will not come.
     $('back')?.addEventListener('click', () => this.arena.leave());
+    $('play-again').addEventListener('click', () => this._playAgain());
+  }
+
+  /** Small screens fold the HUD and chat; a tap on a panel opens or folds it. Touch screens
+   * say how to steer and chat by touch. */
+  _listenPanels() {
+    const small = window.matchMedia(SMALL_SCREEN);
+    const fit = () => document.body.classList.toggle('small', small.matches);
+    fit();
+    small.addEventListener('change', fit);
+    for (const panel of document.querySelectorAll('.hud-stats, .hud-leaderboard')) {
+      panel.addEventListener('click', () => panel.classList.toggle('open'));
+    }
+    const chat = document.querySelector('.hud-chat');
+    const toggle = $('chat-toggle');
+    toggle.addEventListener('click', () => {
+      const open = chat.classList.toggle('open');
+      toggle.setAttribute('aria-expanded', String(open));
+      toggle.textContent = open ? 'Close chat' : 'Chat';
+      if (open) this.chat.input.focus();
+    });
+    if (window.matchMedia(TOUCH).matches) this.chat.input.placeholder = 'Tap here to chat';
   }
 
   // -- drawing -------------------------------------------------------------------------------
@@ -294,7 +388,7 @@ class PlayPage {
       if (me) {
         if (me.alive) {
           players.push({ id: world.me, name: world.name(world.me), x: me.x, y: me.y, mass: me.mass, me: true });
-        } else {
+        } else if (!this.death) {
           status = 'You were eaten — respawning…';
         }
         this._follow(me, t);
@@ -389,12 +483,26 @@ class PlayPage {
       others() {
         return page._others(now()).map(({ id, name, x, y, mass }) => ({ id, name, x, y, mass }));
       },
+      get death() {
+        return page.death;
+      },
+      /** The world units the view spans: {width, height}. */
+      view() {
+        const scale = page.renderer.scaleFor(page.camera.zoom);
+        return { width: page.renderer.width / scale, height: page.renderer.height / scale };
+      },
       steer(dx, dy) {
         page.steering.force(dx ?? null, dy);
         page._sendInput(false);
       },
     };
   }
+}
+
+function formatSeconds(seconds) {
+  if (seconds < 10) return `${seconds.toFixed(1)} s`;
+  const s = Math.round(seconds);
+  return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
 }
 
 function isTyping(target) {

@@ -85,7 +85,7 @@ class ArenaGame:
             raise ValueError(f"player {player_id} is already in the game")
         x, y = self._random_spot()
         mass = self.rules.start_mass
-        player = PlayerState(id=player_id, name=name, x=x, y=y, mass=mass)
+        player = PlayerState(id=player_id, name=name, x=x, y=y, mass=mass, born=self.tick)
         self._set_mass(player, mass)
         self._players[player_id] = player
         self._board_dirty = True
@@ -296,6 +296,7 @@ class ArenaGame:
             player.dx = player.dy = 0.0
             self._set_mass(player, self.rules.start_mass)
             player.alive = True
+            player.born = self.tick
             self._spawned[player.id] = None
             self._board_dirty = True
             self._calm = -1.0  # back in the world, anywhere
@@ -358,7 +359,9 @@ class ArenaGame:
         victim.dx = victim.dy = victim.vx = victim.vy = 0.0
         victim.respawn_in = self.rules.respawn_delay
         self._dead[victim.id] = None
-        self._eaten.append([victim.id, eater.id])
+        # What the victim's death screen shows comes with the row: its mass (a life only grows,
+        # so this is the life's best) and how many ticks it lived.
+        self._eaten.append([victim.id, eater.id, victim.mass, self.tick - victim.born])
 
     def _grow(self, player: PlayerState, amount: int) -> None:
         self._board_dirty = True
@@ -414,9 +417,10 @@ class ArenaGame:
         triples: the change of a player's rounded position since it was last reported, so a
         client applies ``spawned`` before ``moved``. ``mass`` (flat ``id, mass`` pairs) and
         ``acks`` (flat ``id, seq`` pairs: the last input processed) list only what changed.
-        ``eaten`` rows are kept only while the victim is still dead; a player who joined and
-        left in between appears nowhere. The hot lists are flat to keep a state small: about
-        8 bytes a moving player.
+        ``eaten`` rows ``[victim, eater, mass, ticks]`` carry the victim's mass at its death (the
+        best of that life) and the ticks it lived; they are kept only while the victim is still
+        dead; a player who joined and left in between appears nowhere. The hot lists are flat
+        to keep a state small: about 8 bytes a moving player.
         """
         changes: dict[str, Any] = {}
         just_spawned = self._spawned

@@ -76,7 +76,10 @@ class ArenaPlay:
 
     def __init__(self, room: RoomHandle, rules: ArenaRules) -> None:
         self.room = room
+        # The world grows with the room's seats: the same crowd per screen in every room.
+        rules = rules.for_seats(int(room.options.get(SEATS_OPTION, rules.seats)))
         self.world = ArenaGame(rules, room.seed)
+        self._size = [rules.world_width, rules.world_height]
         self._set_input = self.world.set_input
         self._seated: dict[int, None] = {}  # players in the room, in join order
 
@@ -110,7 +113,8 @@ class ArenaPlay:
         self.world.step(dt)
 
     def view(self, player: int) -> Mapping[str, Any]:
-        return self.world.full_state()
+        # `size`: this room's world, where the mode's `client` data gives a 20-seat room's.
+        return {**self.world.full_state(), "size": self._size}
 
     def changes(self) -> Changes:
         return Changes(shared=self.world.take_changes())
@@ -135,7 +139,7 @@ def arena_spec(rules: ArenaRules | None = None) -> GameSpec:
         clock=Ticking(),
         options={
             RATE_OPTION: Field("int", low=1, high=MAX_TICK_RATE, default=20),
-            SEATS_OPTION: Field("int", low=1, high=MAX_SEATS, default=20),
+            SEATS_OPTION: Field("int", low=1, high=MAX_SEATS, default=rules.seats),
         },
         leaderboard="best_score",
         title="Arena",
@@ -145,6 +149,7 @@ def arena_spec(rules: ArenaRules | None = None) -> GameSpec:
             "height": rules.world_height,
             "pellet_radius": rules.pellet_radius,
             "radius_factor": rules.radius_factor,
+            "speed_factor": rules.speed_factor,  # the page predicts our own moves with it
         },
         # The full-window canvas page (client/web/play.js and its modules), not the table page.
         page=GamePage(CLIENT_WEB, "play.js", template="play.html"),

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -14,14 +15,21 @@ from dataclasses import dataclass
 class ArenaRules:
     """Every constant of the game, in one place."""
 
-    world_width: float = 3000.0
-    world_height: float = 3000.0
-    pellet_count: int = 300
+    # Sized so that a room's players meet: ten players in 1600 x 1600 put one or two others in
+    # a desktop view (1040 x 650 units) at any time, where 3000 x 3000 showed under one; pellets
+    # over twice as dense as before, so circling for a while grows you. This is the world of a
+    # room of `seats` seats; `for_seats` scales it to other rooms, the same area per seat.
+    world_width: float = 1600.0
+    world_height: float = 1600.0
+    pellet_count: int = 360
+    seats: int = 20
     pellet_radius: float = 5.0
     pellet_mass: int = 1
     start_mass: int = 10
     radius_factor: float = 4.0  # radius = sqrt(mass) * radius_factor
-    speed_factor: float = 200.0  # speed (units/s) = speed_factor / sqrt(mass)
+    # speed (units/s) = speed_factor / sqrt(mass): 82 at the start mass (was 63), half a
+    # desktop view in about 6 s
+    speed_factor: float = 260.0
     eat_ratio: float = 1.25  # eater mass >= eat_ratio * victim mass, and distance < r1 + r2
     respawn_delay: float = 3.0  # seconds a victim stays dead
     leaderboard_size: int = 10
@@ -34,8 +42,21 @@ class ArenaRules:
             raise ValueError("pellet_count, leaderboard_size and respawn_delay must be >= 0")
         if self.start_mass < 1 or self.pellet_mass < 0:
             raise ValueError("start_mass must be >= 1 and pellet_mass >= 0")
+        if self.seats < 1:
+            raise ValueError("seats must be >= 1")
         if self.eat_ratio <= 1 or self.grid_cell_size <= 0:
             raise ValueError("eat_ratio must be > 1 and grid_cell_size > 0")
+
+    def for_seats(self, seats: int) -> ArenaRules:
+        """These rules for a room of `seats` seats: the world and its pellets scaled to the same
+        area and density per seat (a 200-seat room is not ten times as crowded), never below
+        half the side."""
+        scale = max(0.5, math.sqrt(seats / self.seats))
+        if scale == 1.0:
+            return self
+        return dataclasses.replace(
+            self, world_width=self.world_width * scale, world_height=self.world_height * scale,
+            pellet_count=round(self.pellet_count * scale * scale), seats=seats)
 
     def radius(self, mass: float) -> float:
         """The radius of a player of this mass."""
@@ -79,6 +100,7 @@ class PlayerState:
     qx: float = 0.0
     qy: float = 0.0
     qreach: float = 0.0
+    born: int = 0  # the tick this life began (read once, at its death: the `eaten` row)
 
     @property
     def reported_seq(self) -> int:

@@ -78,11 +78,11 @@ export function isGlobalChat(msg) {
 
 /** The defaults of the arena rules, used until `joined` tells the real world. */
 export const DEFAULT_WORLD = Object.freeze({
-  width: 3000,
-  height: 3000,
+  width: 1600,
+  height: 1600,
   pelletRadius: 5,
   radiusFactor: 4,
-  speedFactor: 200,
+  speedFactor: 260,
 });
 
 /**
@@ -149,7 +149,7 @@ export class ClientWorld {
   /**
    * Apply a `joined` or `state` (other types are ignored). Returns null for other types, else
    * what changed: {joined, moved, spawned, eaten, gone, pellets, leaderboard}, lists of ids
-   * (`eaten` of [victim, eater]) in the order they were applied.
+   * (`eaten` of [victim, eater, mass, ticks]) in the order they were applied.
    */
   apply(msg) {
     if (msg?.type === 'joined') return this.applyJoined(msg);
@@ -169,6 +169,12 @@ export class ClientWorld {
     this.pelletRadius = num(world.pellet_radius, DEFAULT_WORLD.pelletRadius);
     this.radiusFactor = num(world.radius_factor, DEFAULT_WORLD.radiusFactor);
     this.speedFactor = num(world.speed_factor, DEFAULT_WORLD.speedFactor);
+    // A room's own world size (the arena's grows with its seats) wins over the mode's.
+    const size = msg.state?.size;
+    if (Array.isArray(size) && size.length === 2) {
+      this.width = num(size[0], this.width);
+      this.height = num(size[1], this.height);
+    }
     this.ts = null;
     this.tick = 0;
     const changes = this._load(msg.state || {});
@@ -227,11 +233,12 @@ export class ClientWorld {
       touched.add(p.id);
     }
     for (const id of touched) changes.moved.push(id);
-    for (const [victim, eater] of msg.eaten || []) {
-      const p = players.get(victim);
+    for (const row of msg.eaten || []) {
+      const p = players.get(row[0]);
       if (!p) continue;
       p.alive = false;
-      changes.eaten.push([victim, eater]);
+      // [victim, eater], then the victim's mass at its death and the ticks it lived.
+      changes.eaten.push(row.slice(0, 4));
     }
     for (const id of msg.gone || []) {
       if (players.delete(id)) changes.gone.push(id);

@@ -4,13 +4,18 @@
  */
 
 const GRID_STEP = 50; // world units between grid lines
-const VIEW_SPAN = 1000; // world units across the larger screen side at zoom 1
+const VIEW_SPAN = 1000; // world units across the larger screen side at zoom 1, at most
+const MIN_SPAN = 650; // and across the smaller side, at least: a phone sees as far as a desktop
 
-/** A stable, well-spread colour for an id. */
+const LIGHTNESS_STEPS = [-12, 0, 12]; // three shades of each hue: twins of hue still differ
+
+/** A stable, well-spread colour for an id (`lightness` is the middle of three shades). */
 export function colorFor(id, { saturation = 70, lightness = 55 } = {}) {
   // Knuth's multiplicative hash spreads neighbouring ids (1, 2, 3...) across the wheel.
-  const h = (Math.imul(Number(id) | 0, 2654435761) >>> 0) % 360;
-  return `hsl(${h}, ${saturation}%, ${lightness}%)`;
+  const hash = Math.imul(Number(id) | 0, 2654435761) >>> 0;
+  const h = hash % 360;
+  const l = lightness + LIGHTNESS_STEPS[(hash >>> 20) % LIGHTNESS_STEPS.length];
+  return `hsl(${h}, ${saturation}%, ${l}%)`;
 }
 
 /** The camera zoom for our mass: 1 at the start mass, zooming out slowly as we grow. */
@@ -45,7 +50,8 @@ export class CanvasRenderer {
 
   /** World units to CSS pixels at `zoom`. */
   scaleFor(zoom) {
-    return (zoom * Math.max(this.width, this.height)) / VIEW_SPAN;
+    const { width, height } = this;
+    return zoom * Math.min(Math.max(width, height) / VIEW_SPAN, Math.min(width, height) / MIN_SPAN);
   }
 
   /**

@@ -71,7 +71,7 @@ test('a fresh world is empty with the default arena size', () => {
   const world = new ClientWorld();
   assert.equal(world.joined, false);
   assert.equal(world.meView, null);
-  assert.equal(world.width, 3000);
+  assert.equal(world.width, 1600);
   assert.equal(world.players.size, 0);
   assert.equal(world.apply({ type: 'pong', id: 1 }), null);
 });
@@ -89,7 +89,7 @@ test('joined sets the room, me, the world, players, pellets and leaderboard', ()
   assert.equal(world.height, 2000);
   assert.equal(world.pelletRadius, 5);
   assert.equal(world.radiusFactor, 4);
-  assert.equal(world.speedFactor, 200);
+  assert.equal(world.speedFactor, 260); // the default: this joined does not say
   assert.deepEqual(world.meView, { id: 3, name: 'ann', x: 1503, y: 871, mass: 10, seq: 0, alive: true });
   assert.equal(world.players.get(2).alive, false);
   assert.equal(world.name(1), 'bot-1');
@@ -287,4 +287,16 @@ test('a full state replaces players, pellets and leaderboard', () => {
   // Deltas apply on top of it as usual.
   world.apply({ type: 'state', tick: 401, ts: 14050, moved: [3, 1, 0], acks: [3, 34] });
   assert.equal(world.meView.x, 11);
+});
+
+test("a room's own world size in the joined state wins over the mode's", () => {
+  const world = new ClientWorld();
+  world.apply({
+    type: 'joined', room: 'r', mode: 'arena', player: 1, tick_rate: 20,
+    client: { width: 1600, height: 1600, speed_factor: 260 },
+    state: { tick: 0, players: [[1, 'ann', 10, 10, 10, 0, true]], pellets: [], leaderboard: [], size: [5060, 5060] },
+  });
+  assert.equal(world.width, 5060);
+  assert.equal(world.height, 5060);
+  assert.equal(world.speedFactor, 260);
 });
