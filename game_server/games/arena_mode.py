@@ -134,8 +134,11 @@ def arena_spec(rules: ArenaRules | None = None) -> GameSpec:
             supersedes=_newer)},
         clock=Ticking(),
         options={
-            RATE_OPTION: Field("int", low=1, high=MAX_TICK_RATE, default=20),
-            SEATS_OPTION: Field("int", low=1, high=MAX_SEATS, default=20),
+            RATE_OPTION: Field("int", low=1, high=MAX_TICK_RATE, default=20,
+                               label="Updates per second",
+                               hint="How often the world moves on; more is smoother."),
+            SEATS_OPTION: Field("int", low=1, high=MAX_SEATS, default=20,
+                                label="Players", hint="How many can play in this room."),
         },
         leaderboard="best_score",
         title="Arena",
@@ -147,5 +150,6 @@ def arena_spec(rules: ArenaRules | None = None) -> GameSpec:
             "radius_factor": rules.radius_factor,
         },
         # The full-window canvas page (client/web/play.js and its modules), not the table page.
-        page=GamePage(CLIENT_WEB, "play.js", template="play.html"),
+        page=GamePage(CLIENT_WEB, "play.js", template="play.html",
+                      picture="pictures/arena.svg"),
     )
