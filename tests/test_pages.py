@@ -128,6 +128,8 @@ async def test_the_lobby_lists_every_mode(tmp_path: Path) -> None:
         assert f'<td class="room-name">{room_name(room.id)}</td>' in html
         assert room.id not in re.sub(r'data-room-id="[^"]+"|room=[0-9a-f]+', "", html)
         assert "<td class=\"room-mode\">Liar&#x27;s Dice</td>" in html
+        meta = re.search(r'<td class="room-meta">([^<]*)</td>', html).group(1)
+        assert "Dice per player 5" in meta and "Ones are wild yes" in meta and "_" not in meta
         dice_card = html[html.index('data-mode="dice"'):]
         assert re.search(r'class="mode-rooms">1</span> room\b', dice_card)
     finally:

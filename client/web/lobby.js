@@ -7,7 +7,7 @@
  * built with `textContent`: room names, metadata and player names are data, never markup.
  */
 
-import { fillOptions } from './options.js';
+import { fillOptions, optionLabel } from './options.js';
 import { Arena } from './sdk/arena.js';
 
 const ROOMS_EVERY_MS = 2000;
@@ -21,17 +21,22 @@ function cell(text, className) {
   return td;
 }
 
-/** A room's public metadata as one line: "status waiting · dice 1" (players are a column). */
-export function metadataText(metadata) {
+/** A room's public metadata as one line (players are a column, the name its own): a room
+ * option by its label, "Dice per player 1 · Ones are wild yes · status waiting". `labels`:
+ * option name to label, from the mode's description. */
+export function metadataText(metadata, labels = {}) {
   return Object.entries(metadata || {})
-    .filter(([key]) => key !== 'players')
-    .map(([key, value]) => `${key} ${value}`)
+    .filter(([key]) => key !== 'players' && key !== 'name')
+    .map(([key, value]) => {
+      const shown = value === true ? 'yes' : value === false ? 'no' : value;
+      return `${labels[key] ?? key.replace(/_/g, ' ')} ${shown}`;
+    })
     .join(' · ');
 }
 
 /** One `<tr data-room-id>` of the rooms table, the same markup lobby.html renders: the room
  * by its readable name (`name`, from GET /api/rooms), its game by title (`titles`). */
-export function roomRow(room, titles = {}) {
+export function roomRow(room, titles = {}, labels = {}) {
   const tr = document.createElement('tr');
   tr.dataset.roomId = String(room.id);
   tr.dataset.mode = String(room.mode);
@@ -45,7 +50,7 @@ export function roomRow(room, titles = {}) {
     cell(String(room.name ?? room.id), 'room-name'),
     cell(String(titles[room.mode] ?? room.mode), 'room-mode'),
     cell(`${room.players} / ${room.max_players}`, 'room-players'),
-    cell(metadataText(room.metadata), 'room-meta'),
+    cell(metadataText(room.metadata, labels[room.mode]), 'room-meta'),
     action,
   );
   return tr;
@@ -61,13 +66,13 @@ function emptyRow() {
 }
 
 /** The rooms, grouped by mode (the order of the modes on the page), fullest first. */
-export function renderRooms(tbody, rooms, modeOrder = [], titles = {}) {
+export function renderRooms(tbody, rooms, modeOrder = [], titles = {}, labels = {}) {
   const rank = (mode) => {
     const i = modeOrder.indexOf(mode);
     return i === -1 ? modeOrder.length : i;
   };
   const sorted = [...rooms].sort((a, b) => rank(a.mode) - rank(b.mode) || b.players - a.players);
-  tbody.replaceChildren(...(sorted.length ? sorted.map((room) => roomRow(room, titles)) : [emptyRow()]));
+  tbody.replaceChildren(...(sorted.length ? sorted.map((room) => roomRow(room, titles, labels)) : [emptyRow()]));
 }
 
 /** Per mode, the players in its rooms and how many rooms it has (as pages.py counts them). */
@@ -134,17 +139,15 @@ function poll(fn, everyMs) {
   return () => clearTimeout(timer);
 }
 
+/** Per mode, its options' labels (option name to label). */
+export function optionLabels(modes) {
+  return Object.fromEntries(modes.map((m) => [m.name, Object.fromEntries(
+    Object.entries(m.options ?? {}).map(([name, field]) => [name, optionLabel(name, field)]))]));
+}
+
 /** Each card's "private table with options" form: an input per option the mode declares. */
-async function fillCreateForms(arena) {
+function fillCreateForms(modes) {
   const boxes = [...document.querySelectorAll('.create-options[data-mode]')];
-  if (!boxes.length) return;
-  let modes = [];
-  try {
-    modes = await arena.modes();
-  } catch (err) {
-    console.warn(String(err)); // the forms still create a table, with the defaults
-    return;
-  }
   for (const box of boxes) {
     const spec = modes.find((m) => m.name === box.dataset.mode);
     fillOptions(box, spec?.options, `${box.dataset.mode}-option`);
@@ -157,17 +160,21 @@ function start() {
   const modeOrder = boards.map((list) => list.dataset.mode);
   const cards = [...document.querySelectorAll('.mode-card[data-mode]')];
   const titles = Object.fromEntries(cards.map((card) => [card.dataset.mode, card.dataset.title]));
+  let labels = {}; // filled in once the modes are described
+  arena.modes().then((modes) => {
+    labels = optionLabels(modes);
+    fillCreateForms(modes);
+  }, (err) => console.warn(String(err))); // the forms still create a table, with the defaults
   const tbody = document.getElementById('rooms')?.tBodies[0];
   if (tbody) {
     poll(async () => {
       const got = await arena.rooms();
       const rooms = Array.isArray(got) ? got : [];
-      renderRooms(tbody, rooms, modeOrder, titles);
+      renderRooms(tbody, rooms, modeOrder, titles, labels);
       const counts = modeCounts(rooms);
       for (const card of cards) renderCounts(card, counts[card.dataset.mode]);
     }, ROOMS_EVERY_MS);
   }
-  fillCreateForms(arena);
   for (const list of boards) {
     const empty = list.parentElement.querySelector('.lb-empty');
     poll(async () => {

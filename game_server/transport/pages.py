@@ -94,6 +94,22 @@ def named_rooms(rooms: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{**room, "name": display_name(room)} for room in rooms]
 
 
+def metadata_text(room: dict[str, Any], modes: dict[str, GameSpec]) -> str:
+    """A room's public metadata as the lobby shows it (lobby.js's `metadataText`): a room
+    option by its label ("Dice per player 5 · Ones are wild yes · status waiting")."""
+    spec = modes.get(str(room.get("mode", "")))
+    options = spec.options if spec is not None else {}
+    parts = []
+    for key, value in (room.get("metadata") or {}).items():
+        if key in ("players", "name"):
+            continue
+        option = options.get(key)
+        label = option.label if option is not None and option.label else key.replace("_", " ")
+        shown = "yes" if value is True else "no" if value is False else value
+        parts.append(f"{label} {shown}")
+    return " · ".join(parts)
+
+
 class LobbyPage(BaseHandler):
     """`GET /`: the lobby (every game as a card, the live rooms by name) for a logged-in
     player; for an anonymous visitor, the first screen: a name box and Play, which makes a
@@ -112,7 +128,9 @@ class LobbyPage(BaseHandler):
                         picture=self._picture)
             return
         self.render("lobby.html", user=self.current_user, rooms=named_rooms(rooms),
-                    modes=modes, rules=RULE_WORDS, counts=counts, picture=self._picture)
+                    modes=modes, rules=RULE_WORDS, counts=counts, picture=self._picture,
+                    metadata_text=lambda room: metadata_text(
+                        room, self.services.matchmaker.modes))
 
     def _picture(self, spec: GameSpec) -> str:
         return spec.picture_url() or self.static_url(GENERIC_PICTURE)
