@@ -89,8 +89,6 @@ async def test_a_first_visit_plays_in_one_click(server: ArenaServer, new_page: A
     assert page.url.startswith(server.url + "/play")
     room = await page.evaluate("window.arena.room")
     assert {r.id: r.mode.name for r in server.matchmaker.rooms()}[room] == "arena"
-    if new_page.viewport == "desktop":
-        await page.screenshot(path=str(screenshot_dir() / "first-game.png"))
     # The guest has the offered name: the lobby greets them by it.
     await page.goto(server.url + "/")
     assert await page.text_content("#me") == offered
