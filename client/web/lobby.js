@@ -49,7 +49,7 @@ export function roomRow(room, titles = {}, labels = {}) {
   tr.append(
     cell(String(room.name ?? room.id), 'room-name'),
     cell(String(titles[room.mode] ?? room.mode), 'room-mode'),
-    cell(`${room.players} / ${room.max_players}`, 'room-players'),
+    cell(`${room.connected ?? room.players} / ${room.max_players}${room.away ? ` (${room.away} away)` : ''}`, 'room-players'),
     cell(metadataText(room.metadata, labels[room.mode]), 'room-meta'),
     action,
   );
@@ -75,12 +75,13 @@ export function renderRooms(tbody, rooms, modeOrder = [], titles = {}, labels = 
   tbody.replaceChildren(...(sorted.length ? sorted.map((room) => roomRow(room, titles, labels)) : [emptyRow()]));
 }
 
-/** Per mode, the players in its rooms and how many rooms it has (as pages.py counts them). */
+/** Per mode, the players online in its rooms (connected, where the server says so; held seats
+ * are away, not online) and how many rooms it has (as pages.py counts them). */
 export function modeCounts(rooms) {
   const counts = {};
   for (const room of rooms) {
     const entry = (counts[room.mode] ??= { players: 0, rooms: 0 });
-    entry.players += Number(room.players) || 0;
+    entry.players += Number(room.connected ?? room.players) || 0;
     entry.rooms += 1;
   }
   return counts;

@@ -80,11 +80,12 @@ GENERIC_PICTURE = "modes/generic.svg"
 
 
 def mode_counts(rooms: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
-    """Per mode, the players in its rooms and how many rooms it has (the lobby's cards)."""
+    """Per mode, the players online in its rooms (`connected` where the rooms list has it: a
+    held seat is away, not online) and how many rooms it has (the lobby's cards)."""
     counts: dict[str, dict[str, int]] = {}
     for room in rooms:
         entry = counts.setdefault(str(room.get("mode", "")), {"players": 0, "rooms": 0})
-        entry["players"] += int(room.get("players", 0) or 0)
+        entry["players"] += int(room.get("connected", room.get("players", 0)) or 0)
         entry["rooms"] += 1
     return counts
 
