@@ -185,7 +185,10 @@ spec = GameSpec(
     factory=$cls,
     clock=EventDriven(),
     messages={"press": MessageSpec()},
-    options={"round_seconds": Field("int", low=1, high=600, default=10)},
+    # label and hint: what the lobby's and table page's forms show for the option
+    options={"round_seconds": Field("int", low=1, high=600, default=10,
+                                    label="Seconds per round",
+                                    hint="Nobody presses in time: nobody wins.")},
     min_players=PLAYERS,
     max_players=PLAYERS,
     leaderboard="wins",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import orjson
 
 from game_server.app import ArenaServer
 from game_server.games.api import Outcome
 from game_server.games.arena_mode import arena_spec
+from game_server.names import room_name
 from game_server.storage.passwords import PasswordHasher
 from tests.conftest import Browserless, make_config
 
@@ -125,14 +127,21 @@ async def test_rooms_list(server, client_factory) -> None:
         "id": joined["room"], "mode": "arena", "players": 1, "max_players": 20,
         "options": joined["options"], "process": server.presence.process_id,
         "url": server.url.replace("http", "ws") + "/ws",
+        "name": room_name(joined["room"]),  # what the lobby calls it ("Amber Fox")
     }]
     ws.close()
 
 
-async def test_lobby_redirects_anonymous_visitors_to_login(client_factory) -> None:
+async def test_the_first_screen_offers_play_and_login_to_anonymous_visitors(
+    client_factory,
+) -> None:
     c = client_factory()
     r = await c.request("GET", "/")
-    assert r.code == 302 and r.headers["Location"].startswith("/login?next=%2F")
+    # a name box (with a name offered) and Play, which makes a guest and lands in quick play
+    assert r.code == 200 and b'id="play-form"' in r.body and b'name="_xsrf"' in r.body
+    assert b'action="/login?next=%2Fplay%3Fmode%3Darena"' in r.body
+    assert re.search(rb'<input id="play-name" name="name" value="\w+ \w+"', r.body)
+    assert b'href="/login?next=%2F"' in r.body  # logging in stays a click away
     await c.guest("frank")
     r = await c.request("GET", "/")
     assert r.code == 200 and b"frank" in r.body

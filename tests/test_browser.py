@@ -208,7 +208,7 @@ async def test_quick_play_draws_moves_and_shows_others(server: ArenaServer,
         page = await new_page()
         await guest_login(page, server.url, "Pilot")
         async with page.expect_navigation():
-            await page.click("#quick-play")
+            await page.click(".mode-card[data-mode=arena] a.quick")
         await page.wait_for_function(
             "window.arena && window.arena.connected && window.arena.states > 2")
         assert page.url.startswith(server.url + "/play")

@@ -83,7 +83,7 @@ async def test_quick_play_on_one_host_plays_in_a_room_on_the_other(hosts, browse
         # B's lobby lists A's room.
         await page.wait_for_selector(f"#rooms tr[data-room-id='{room.id}']", timeout=15000)
         async with page.expect_navigation():
-            await page.click("#quick-play")
+            await page.click(".mode-card[data-mode=arena] a.quick")
         await page.wait_for_function(
             "window.arena && window.arena.connected && window.arena.room && "
             "window.arena.states > 2", timeout=15000)

@@ -303,3 +303,24 @@ def test_a_game_that_declares_its_replies_sends_no_other() -> None:
     assert [m["type"] for m in h.received(p)][-2:] == ["hello", "state"]
     with pytest.raises(ValueError, match="declared replies"):
         h.send(p, "say", kind="goodbye")
+
+
+def test_the_shipped_games_label_their_options_and_show_a_picture() -> None:
+    from game_server.games.dice import dice_spec
+    from game_server.games.loading import load_game
+
+    for spec in (arena_spec(), dice_spec(), load_game("arena_tictactoe:spec"),
+                 load_game("arena_lantern:spec")):
+        described = spec.describe()
+        assert spec.options, spec.name
+        for name, option in described["options"].items():
+            # words for people, never the option's own name with its underscores
+            assert option["label"] and "_" not in option["label"], (spec.name, name)
+            assert option["hint"].endswith("."), (spec.name, name)
+        assert described["picture"] == f"/games/{spec.name}/{spec.page.picture}"
+        assert (spec.page.directory / spec.page.picture).is_file(), spec.name
+    assert dice_spec().describe()["options"]["turn_seconds"]["label"] == "Seconds per turn"
+    # an option without them is described as before; a mode without a page has no picture
+    bare = GameSpec("bare", lambda room: None, {}, options={"n": Field("int", default=1)})
+    assert bare.describe()["options"]["n"] == {"kind": "int", "default": 1}
+    assert bare.describe()["picture"] is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import orjson
 import pytest
 
@@ -59,3 +61,22 @@ async def test_the_login_form_refuses_a_reserved_guest_name(client_factory) -> N
     assert response.code == 400
     assert b"reserved" in response.body
     assert "arena_session" not in c.cookies
+
+
+def test_rooms_have_readable_names_the_same_everywhere() -> None:
+    from game_server.names import display_name, guest_suggestion, room_name
+
+    ids = [f"{n:08x}" for n in range(0, 2**32, 2**32 // 500)]
+    names = [room_name(i) for i in ids]
+    assert names == [room_name(i) for i in ids]  # deterministic: every process agrees
+    assert all(re.fullmatch(r"[A-Z][a-z]+ [A-Z][a-z]+", n) for n in names)
+    assert len(set(names)) > 400  # 500 ids, few shared names
+    assert not any(is_reserved(n) for n in names)
+    # a game's own `name` metadata wins; blank or non-text names do not
+    assert display_name({"id": "ab12cd34", "metadata": {"name": "Friday night"}}) == "Friday night"
+    assert display_name({"id": "ab12cd34", "metadata": {"name": " "}}) == room_name("ab12cd34")
+    assert display_name({"id": "ab12cd34", "metadata": {"name": 3}}) == room_name("ab12cd34")
+    # a first-screen guest name fits the guest rules (1 to 20 characters, not reserved)
+    for seed in range(0, 1 << 16, 97):
+        offered = guest_suggestion(seed)
+        assert 1 <= len(offered) <= 20 and not is_reserved(offered)

@@ -14,6 +14,7 @@ import arena_tictactoe
 from game_server.app import ArenaServer
 from game_server.games.dice import dice_spec
 from game_server.games.loading import server_modes
+from game_server.names import room_name
 from game_server.storage.passwords import PasswordHasher
 from tests.conftest import Browserless, make_config
 
@@ -115,6 +116,22 @@ async def test_the_lobby_lists_every_mode(tmp_path: Path) -> None:
         assert cards == list(server.matchmaker.modes)
         assert 'href="/play?mode=dice&amp;create=private"' in html
         assert "Leaderboard <span class=\"muted\">by rating</span>" in html
+        # each card's picture: the mode's own, served from its page directory
+        pictures = re.findall(r'<img class="mode-picture" src="([^"]+)"', html)
+        assert pictures[:2] == ["/games/arena/pictures/arena.svg", "/games/dice/dice.svg"]
+        for src in pictures:
+            picture = await client.request("GET", src)
+            assert picture.code == 200 and picture.headers["Content-Type"] == "image/svg+xml"
+        # a room by its readable name, its game by title, with the cards' live counts
+        room = server.matchmaker.create_room("dice")
+        html = (await client.request("GET", "/")).body.decode()
+        assert f'<td class="room-name">{room_name(room.id)}</td>' in html
+        assert room.id not in re.sub(r'data-room-id="[^"]+"|room=[0-9a-f]+', "", html)
+        assert "<td class=\"room-mode\">Liar&#x27;s Dice</td>" in html
+        meta = re.search(r'<td class="room-meta">([^<]*)</td>', html).group(1)
+        assert "Dice per player 5" in meta and "Ones are wild yes" in meta and "_" not in meta
+        dice_card = html[html.index('data-mode="dice"'):]
+        assert re.search(r'class="mode-rooms">1</span> room\b', dice_card)
     finally:
         await client.aclose()
         await server.stop()

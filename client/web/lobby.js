@@ -1,10 +1,13 @@
 /**
- * The lobby page: the modes the server runs (rendered by the server: quick play, a private
- * table, join by code), the live rooms of every mode with their metadata (every 2 s) and each
- * mode's leaderboard (every 10 s), through the SDK's HTTP calls. Rows are built with
- * `textContent`: room ids, metadata and names are data, never markup.
+ * The lobby page: the games the server runs, each a card (rendered by the server: picture,
+ * quick play, a private table, join by code) whose players online and room count follow the
+ * live rooms; the rooms of every game by their readable names with their metadata (every 2 s);
+ * each game's leaderboard (every 10 s); and each card's "private table with options" form,
+ * built from GET /api/modes (labels and hints as the game declares them). Everything is
+ * built with `textContent`: room names, metadata and player names are data, never markup.
  */
 
+import { fillOptions, optionLabel } from './options.js';
 import { Arena } from './sdk/arena.js';
 
 const ROOMS_EVERY_MS = 2000;
@@ -18,23 +21,25 @@ function cell(text, className) {
   return td;
 }
 
-/** A room's public metadata as one line: "status waiting · dice 1" (players are a column). */
-export function metadataText(metadata) {
+/** A room's public metadata as one line (players are a column, the name its own): a room
+ * option by its label, "Dice per player 1 · Ones are wild yes · status waiting". `labels`:
+ * option name to label, from the mode's description. */
+export function metadataText(metadata, labels = {}) {
   return Object.entries(metadata || {})
-    .filter(([key]) => key !== 'players')
-    .map(([key, value]) => `${key} ${value}`)
+    .filter(([key]) => key !== 'players' && key !== 'name')
+    .map(([key, value]) => {
+      const shown = value === true ? 'yes' : value === false ? 'no' : value;
+      return `${labels[key] ?? key.replace(/_/g, ' ')} ${shown}`;
+    })
     .join(' · ');
 }
 
-/** One `<tr data-room-id>` of the rooms table, the same markup lobby.html renders. */
-export function roomRow(room) {
+/** One `<tr data-room-id>` of the rooms table, the same markup lobby.html renders: the room
+ * by its readable name (`name`, from GET /api/rooms), its game by title (`titles`). */
+export function roomRow(room, titles = {}, labels = {}) {
   const tr = document.createElement('tr');
   tr.dataset.roomId = String(room.id);
   tr.dataset.mode = String(room.mode);
-  const id = cell('', 'room-id');
-  const code = document.createElement('code');
-  code.textContent = String(room.id);
-  id.append(code);
   const join = document.createElement('a');
   join.className = 'join';
   join.href = `/play?room=${encodeURIComponent(room.id)}`;
@@ -42,10 +47,10 @@ export function roomRow(room) {
   const action = cell('', 'room-join');
   action.append(join);
   tr.append(
-    id,
-    cell(String(room.mode), 'room-mode'),
-    cell(`${room.players} / ${room.max_players}`, 'room-players'),
-    cell(metadataText(room.metadata), 'room-meta'),
+    cell(String(room.name ?? room.id), 'room-name'),
+    cell(String(titles[room.mode] ?? room.mode), 'room-mode'),
+    cell(`${room.connected ?? room.players} / ${room.max_players}${room.away ? ` (${room.away} away)` : ''}`, 'room-players'),
+    cell(metadataText(room.metadata, labels[room.mode]), 'room-meta'),
     action,
   );
   return tr;
@@ -61,13 +66,37 @@ function emptyRow() {
 }
 
 /** The rooms, grouped by mode (the order of the modes on the page), fullest first. */
-export function renderRooms(tbody, rooms, modeOrder = []) {
+export function renderRooms(tbody, rooms, modeOrder = [], titles = {}, labels = {}) {
   const rank = (mode) => {
     const i = modeOrder.indexOf(mode);
     return i === -1 ? modeOrder.length : i;
   };
   const sorted = [...rooms].sort((a, b) => rank(a.mode) - rank(b.mode) || b.players - a.players);
-  tbody.replaceChildren(...(sorted.length ? sorted.map(roomRow) : [emptyRow()]));
+  tbody.replaceChildren(...(sorted.length ? sorted.map((room) => roomRow(room, titles, labels)) : [emptyRow()]));
+}
+
+/** Per mode, the players online in its rooms (connected, where the server says so; held seats
+ * are away, not online) and how many rooms it has (as pages.py counts them). */
+export function modeCounts(rooms) {
+  const counts = {};
+  for (const room of rooms) {
+    const entry = (counts[room.mode] ??= { players: 0, rooms: 0 });
+    entry.players += Number(room.connected ?? room.players) || 0;
+    entry.rooms += 1;
+  }
+  return counts;
+}
+
+/** A card's live line: "3 online · 1 room". */
+export function renderCounts(card, count = { players: 0, rooms: 0 }) {
+  const players = card.querySelector('.mode-players');
+  const rooms = card.querySelector('.mode-rooms');
+  if (players) players.textContent = String(count.players);
+  if (rooms) {
+    rooms.textContent = String(count.rooms);
+    const word = rooms.nextSibling;
+    if (word && word.nodeType === Node.TEXT_NODE) word.textContent = count.rooms === 1 ? ' room' : ' rooms';
+  }
 }
 
 /** The figure an entry ranks by under `rule`: a best score, a number of wins or a rating. */
@@ -111,15 +140,40 @@ function poll(fn, everyMs) {
   return () => clearTimeout(timer);
 }
 
+/** Per mode, its options' labels (option name to label). */
+export function optionLabels(modes) {
+  return Object.fromEntries(modes.map((m) => [m.name, Object.fromEntries(
+    Object.entries(m.options ?? {}).map(([name, field]) => [name, optionLabel(name, field)]))]));
+}
+
+/** Each card's "private table with options" form: an input per option the mode declares. */
+function fillCreateForms(modes) {
+  const boxes = [...document.querySelectorAll('.create-options[data-mode]')];
+  for (const box of boxes) {
+    const spec = modes.find((m) => m.name === box.dataset.mode);
+    fillOptions(box, spec?.options, `${box.dataset.mode}-option`);
+  }
+}
+
 function start() {
   const arena = new Arena(); // HTTP only here: the lobby opens no game socket
   const boards = [...document.querySelectorAll('ol.leaderboard[data-mode]')];
   const modeOrder = boards.map((list) => list.dataset.mode);
+  const cards = [...document.querySelectorAll('.mode-card[data-mode]')];
+  const titles = Object.fromEntries(cards.map((card) => [card.dataset.mode, card.dataset.title]));
+  let labels = {}; // filled in once the modes are described
+  arena.modes().then((modes) => {
+    labels = optionLabels(modes);
+    fillCreateForms(modes);
+  }, (err) => console.warn(String(err))); // the forms still create a table, with the defaults
   const tbody = document.getElementById('rooms')?.tBodies[0];
   if (tbody) {
     poll(async () => {
-      const rooms = await arena.rooms();
-      renderRooms(tbody, Array.isArray(rooms) ? rooms : [], modeOrder);
+      const got = await arena.rooms();
+      const rooms = Array.isArray(got) ? got : [];
+      renderRooms(tbody, rooms, modeOrder, titles, labels);
+      const counts = modeCounts(rooms);
+      for (const card of cards) renderCounts(card, counts[card.dataset.mode]);
     }, ROOMS_EVERY_MS);
   }
   for (const list of boards) {

@@ -8,6 +8,7 @@
  */
 
 import { DropNotice } from './net/drops.js';
+import { fillOptions } from './options.js';
 import { loadResume, saveResume } from './resume.js';
 import { Arena, leftText } from './sdk/arena.js';
 
@@ -181,29 +182,7 @@ export class TablePage {
     } catch (err) {
       console.warn(String(err));
     }
-    for (const [name, field] of Object.entries(spec?.options ?? {})) {
-      const label = el('label', '', name.replace(/_/g, ' '));
-      let input;
-      if (field.kind === 'bool') {
-        input = el('select');
-        for (const [value, text] of [['true', 'yes'], ['false', 'no']]) {
-          const option = el('option', '', text);
-          option.value = value;
-          input.append(option);
-        }
-        input.value = field.default === false ? 'false' : 'true';
-      } else {
-        input = el('input');
-        input.type = field.kind === 'int' || field.kind === 'float' ? 'number' : 'text';
-        if (field.low !== undefined) input.min = String(field.low);
-        if (field.high !== undefined) input.max = String(field.high);
-        if (field.default !== undefined) input.value = String(field.default);
-      }
-      input.name = name;
-      input.id = `option-${name}`;
-      label.append(input);
-      box.append(label);
-    }
+    fillOptions(box, spec?.options); // labels and hints as the mode declares them
   }
 
   _exposeTestHook() {

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, NamedTuple, Protocol
+from urllib.parse import quote
 
 # Results are storage's too (games/results.py imports nothing); game authors find them here.
 from game_server.games.results import LeaderboardRule as LeaderboardRule
@@ -59,6 +60,10 @@ class Field:
     `kind` is the JSON type ("int" accepts only integers, "float" integers or floats, never
     NaN or infinities). `low`/`high` bound numbers, `max_chars` strings, `choices` any kind.
     A field with a `default` may be left out; without one it is required.
+
+    `label` and `hint` are for people: the words a form shows for a room option ("Seconds per
+    turn") and one line under it on what it does ("A player who waits longer loses the
+    round"). Without a label, forms show the name with spaces for underscores.
     """
 
     kind: FieldKind
@@ -68,6 +73,8 @@ class Field:
     choices: tuple[Any, ...] | None = None
     default: Any = None
     required: bool = True
+    label: str = ""
+    hint: str = ""
 
     def __post_init__(self) -> None:
         if self.default is not None:
@@ -359,12 +366,14 @@ class GamePage:
     (`/client/sdk/arena.js`) or the table page's helpers (`/client/table.js`) by those absolute
     paths, and its own files relatively. `template` is the server's page the module runs on:
     "game.html", the table page, for every game but one; the arena game's full-window canvas
-    page is "play.html".
+    page is "play.html". `picture` (relative to `directory`, an SVG or PNG) is the game's small
+    picture on its lobby card; without one the lobby draws a generic one.
     """
 
     directory: Path
     module: str = "page.js"
     template: str = "game.html"
+    picture: str | None = None
 
 
 @dataclass(frozen=True)
@@ -470,7 +479,14 @@ class GameSpec:
             "replies": dict(self.replies),
             "errors": dict(self.errors),
             "client": dict(self.client),
+            "picture": self.picture_url(),
         }
+
+    def picture_url(self) -> str | None:
+        """Where the mode's lobby picture is served (`GamePage.picture`), or None."""
+        if self.page is None or not self.page.picture:
+            return None
+        return f"/games/{quote(self.name, safe='')}/{quote(self.page.picture)}"
 
 
 def with_option_defaults(spec: GameSpec, values: Mapping[str, Any]) -> GameSpec:
@@ -497,6 +513,10 @@ def _check_engine_option(mode: str, name: str, spec: Field, *, lowest: int) -> N
 
 def _describe_field(spec: Field) -> dict[str, Any]:
     out: dict[str, Any] = {"kind": spec.kind}
+    if spec.label:
+        out["label"] = spec.label
+    if spec.hint:
+        out["hint"] = spec.hint
     for key in ("low", "high", "max_chars", "default"):
         value = getattr(spec, key)
         if value is not None:

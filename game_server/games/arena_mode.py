@@ -138,8 +138,11 @@ def arena_spec(rules: ArenaRules | None = None) -> GameSpec:
             supersedes=_newer)},
         clock=Ticking(),
         options={
-            RATE_OPTION: Field("int", low=1, high=MAX_TICK_RATE, default=20),
-            SEATS_OPTION: Field("int", low=1, high=MAX_SEATS, default=rules.seats),
+            RATE_OPTION: Field("int", low=1, high=MAX_TICK_RATE, default=20,
+                               label="Updates per second",
+                               hint="How often the world moves on; more is smoother."),
+            SEATS_OPTION: Field("int", low=1, high=MAX_SEATS, default=rules.seats,
+                                label="Players", hint="How many can play in this room."),
         },
         leaderboard="best_score",
         title="Arena",
@@ -152,5 +155,6 @@ def arena_spec(rules: ArenaRules | None = None) -> GameSpec:
             "speed_factor": rules.speed_factor,  # the page predicts our own moves with it
         },
         # The full-window canvas page (client/web/play.js and its modules), not the table page.
-        page=GamePage(CLIENT_WEB, "play.js", template="play.html"),
+        page=GamePage(CLIENT_WEB, "play.js", template="play.html",
+                      picture="pictures/arena.svg"),
     )

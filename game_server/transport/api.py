@@ -8,7 +8,7 @@ from game_server.accounts import AccountError
 from game_server.announce import AnnouncementVerifier, check_text
 from game_server.engine.filters import BadFilter, lobby_filter, lobby_match
 from game_server.games.api import LeaderboardRule
-from game_server.names import SERVER_NAME
+from game_server.names import SERVER_NAME, display_name
 from game_server.transport.base import ApiError, JsonHandler, Services
 from protocol.errors import ProtocolError
 
@@ -88,9 +88,9 @@ class MeHandler(JsonHandler):
 
 
 class RoomsHandler(JsonHandler):
-    """`GET /api/rooms`: every live room with its mode, seats, options and metadata;
-    `?mode=M` keeps one mode's, `?KEY=V`, `?min_KEY=N` and `?max_KEY=N` filter on the room's
-    player count, metadata and options (engine/filters.py)."""
+    """`GET /api/rooms`: every live room with its readable name, mode, seats, options and
+    metadata; `?mode=M` keeps one mode's, `?KEY=V`, `?min_KEY=N` and `?max_KEY=N` filter on
+    the room's player count, metadata and options (engine/filters.py)."""
 
     async def prepare(self) -> None:
         pass  # public, like a server browser; no session lookup
@@ -104,8 +104,9 @@ class RoomsHandler(JsonHandler):
         except BadFilter as exc:
             raise ApiError(400, "bad_filter", str(exc)) from None
         rooms, complete = await self.services.cluster.rooms()
-        rooms = [r for r in rooms if (mode is None or r.get("mode") == mode)
-                 and lobby_match(r, checks)]
+        # Each with its readable name ("Amber Fox"), which the lobby shows instead of the id.
+        rooms = [{**r, "name": display_name(r)} for r in rooms
+                 if (mode is None or r.get("mode") == mode) and lobby_match(r, checks)]
         self.send_json({"rooms": rooms, "complete": complete})
 
 

@@ -3,12 +3,16 @@ the page each mode is played on."""
 
 from __future__ import annotations
 
+import secrets
+from typing import Any
 from urllib.parse import urlsplit
 
 import tornado.web
 from tornado.escape import url_escape
 
 from game_server.accounts import AccountError
+from game_server.games.api import GameSpec
+from game_server.names import display_name, guest_suggestion
 from game_server.transport.base import BaseHandler
 
 # How each leaderboard rule reads in the lobby ("Leaderboard by best score").
@@ -71,14 +75,66 @@ class LoginPage(BaseHandler):
         )
 
 
-class LobbyPage(BaseHandler):
-    """`GET /`: who you are and the live rooms; anonymous visitors go to the login page."""
+# The lobby card's picture of a mode that declares none (`GamePage.picture`).
+GENERIC_PICTURE = "modes/generic.svg"
 
-    @tornado.web.authenticated
+
+def mode_counts(rooms: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Per mode, the players online in its rooms (`connected` where the rooms list has it: a
+    held seat is away, not online) and how many rooms it has (the lobby's cards)."""
+    counts: dict[str, dict[str, int]] = {}
+    for room in rooms:
+        entry = counts.setdefault(str(room.get("mode", "")), {"players": 0, "rooms": 0})
+        entry["players"] += int(room.get("connected", room.get("players", 0)) or 0)
+        entry["rooms"] += 1
+    return counts
+
+
+def named_rooms(rooms: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`rooms` (as the cluster lists them), each with its readable `name` (names.py)."""
+    return [{**room, "name": display_name(room)} for room in rooms]
+
+
+def metadata_text(room: dict[str, Any], modes: dict[str, GameSpec]) -> str:
+    """A room's public metadata as the lobby shows it (lobby.js's `metadataText`): a room
+    option by its label ("Dice per player 5 · Ones are wild yes · status waiting")."""
+    spec = modes.get(str(room.get("mode", "")))
+    options = spec.options if spec is not None else {}
+    parts = []
+    for key, value in (room.get("metadata") or {}).items():
+        if key in ("players", "name"):
+            continue
+        option = options.get(key)
+        label = option.label if option is not None and option.label else key.replace("_", " ")
+        shown = "yes" if value is True else "no" if value is False else value
+        parts.append(f"{label} {shown}")
+    return " · ".join(parts)
+
+
+class LobbyPage(BaseHandler):
+    """`GET /`: the lobby (every game as a card, the live rooms by name) for a logged-in
+    player; for an anonymous visitor, the first screen: a name box and Play, which makes a
+    guest and goes straight into the first mode's quick play, and a way to log in."""
+
     async def get(self) -> None:
         rooms, _ = await self.services.cluster.rooms()  # every process's rooms
-        self.render("lobby.html", user=self.current_user, rooms=rooms,
-                    modes=list(self.services.matchmaker.modes.values()), rules=RULE_WORDS)
+        modes = list(self.services.matchmaker.modes.values())
+        counts = mode_counts(rooms)
+        if not self.current_user:
+            first = modes[0].name if modes else ""
+            self.render("welcome.html", modes=modes, counts=counts,
+                        suggestion=guest_suggestion(secrets.randbelow(1 << 16)),
+                        play_url=f"/play?mode={url_escape(first)}" if first else "/play",
+                        online=sum(c["players"] for c in counts.values()),
+                        picture=self._picture)
+            return
+        self.render("lobby.html", user=self.current_user, rooms=named_rooms(rooms),
+                    modes=modes, rules=RULE_WORDS, counts=counts, picture=self._picture,
+                    metadata_text=lambda room: metadata_text(
+                        room, self.services.matchmaker.modes))
+
+    def _picture(self, spec: GameSpec) -> str:
+        return spec.picture_url() or self.static_url(GENERIC_PICTURE)
 
 
 class PlayPage(BaseHandler):

@@ -315,9 +315,12 @@ spec = GameSpec(
     clock=Ticking(RATE),
     messages={"steer": STEER},
     options={
-        "round_seconds": Field("int", low=5, high=600, default=60),
-        "size": Field("int", low=12, high=128, default=32),
-        "fog": Field("bool", default=True),
+        "round_seconds": Field("int", low=5, high=600, default=60, label="Round length (s)",
+                               hint="The gems you hold when time is up are your score."),
+        "size": Field("int", low=12, high=128, default=32, label="Maze size",
+                      hint="Cells on each side: bigger mazes take longer to explore."),
+        "fog": Field("bool", default=True, label="Fog",
+                     hint="Only what your lantern lights is shown."),
     },
     min_players=1,
     max_players=16,
@@ -327,5 +330,6 @@ spec = GameSpec(
     },
     leaderboard="best_score",
     client={"rate": RATE, "radius": RADIUS, "flare_radius": FLARE_RADIUS},
-    page=GamePage(Path(__file__).parent / "web"),  # page.js, on the table page: /play?mode=lantern
+    # web/page.js on the table page (/play?mode=lantern); web/picture.svg on its lobby card
+    page=GamePage(Path(__file__).parent / "web", picture="picture.svg"),
 )

@@ -160,12 +160,15 @@ spec = GameSpec(
     factory=TicTacToe,
     clock=EventDriven(),  # no tick: a state goes out after each accepted move or timer
     messages={"move": MessageSpec({"cell": Field("int", low=0, high=8)})},
-    options={"turn_seconds": Field("int", low=5, high=300, default=30)},
+    options={"turn_seconds": Field("int", low=5, high=300, default=30,
+                                   label="Seconds per turn",
+                                   hint="Run out of time and you lose the game.")},
     min_players=2,
     max_players=2,
     leaderboard="wins",
     client={"rows": 3, "columns": 3},
-    page=GamePage(Path(__file__).parent / "web"),  # web/page.js, served at /games/tictactoe/
+    # web/page.js, served at /games/tictactoe/; web/picture.svg is its card in the lobby
+    page=GamePage(Path(__file__).parent / "web", picture="picture.svg"),
     errors={  # every code a move may be refused with: GET /api/modes lists them
         "not_started": "waiting for a second player",
         "not_your_turn": "it is not your turn",

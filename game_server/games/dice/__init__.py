@@ -63,13 +63,21 @@ def dice_spec() -> GameSpec:
             "ready": MessageSpec(),
         },
         options={
-            "dice": Field("int", low=1, high=MAX_DICE, default=5),
-            "turn_seconds": Field("int", low=5, high=120, default=30),
-            "ones_wild": Field("bool", default=True),
-            "start_players": Field("int", low=2, high=MAX_PLAYERS, default=2),
+            "dice": Field("int", low=1, high=MAX_DICE, default=5,
+                          label="Dice per player",
+                          hint="Each player starts with this many; lose them all and you are out."),
+            "turn_seconds": Field("int", low=5, high=120, default=30,
+                                  label="Seconds per turn",
+                                  hint="Wait longer and the lowest legal move is played for you."),
+            "ones_wild": Field("bool", default=True, label="Ones are wild",
+                               hint="A one counts as any face when the dice are revealed."),
+            "start_players": Field("int", low=2, high=MAX_PLAYERS, default=2,
+                                   label="Players to start",
+                                   hint="The match starts once this many are seated."),
         },
         client={"faces": 6, "max_dice": MAX_DICE},
-        page=GamePage(CLIENT_WEB / "games", "dice.js"),  # on the table page, with dice-text.js
+        # On the table page, with dice-text.js; dice.svg is its lobby picture.
+        page=GamePage(CLIENT_WEB / "games", "dice.js", picture="dice.svg"),
         replies={
             "match_started": "the match started (the room is now locked): round and turn",
             "reveal": "a challenge: every hand of the round, the count, the loser",
