@@ -44,7 +44,7 @@ export function roomRow(room) {
   tr.append(
     id,
     cell(String(room.mode), 'room-mode'),
-    cell(`${room.players} / ${room.max_players}`, 'room-players'),
+    cell(`${room.connected ?? room.players} / ${room.max_players}${room.away ? ` (${room.away} away)` : ''}`, 'room-players'),
     cell(metadataText(room.metadata), 'room-meta'),
     action,
   );
