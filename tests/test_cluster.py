@@ -175,18 +175,23 @@ async def test_a_seat_not_taken_does_not_open_a_second_room(tmp_path: Path, clie
 async def test_quick_play_across_servers_passes_over_a_room_of_only_held_seats(
         tmp_path: Path, clients) -> None:
     # ann plays on A and drops: her seat is held there for a resume, and A reports the room
-    # with nobody connected. bob, joining on B, starts a room there rather than sit alone
-    # beside her held seat; carol, joining on A, is sent to bob (issue #22: held seats split
-    # players).
+    # with nobody connected at once (not at the next heartbeat: 20 s away here). bob, joining
+    # on B, starts a room there rather than sit alone beside her held seat; carol, joining on
+    # A, is sent to bob (issue #22: held seats split players).
     config = {"resume_grace": 60.0}
-    async with two_servers(tmp_path, config, config) as (a, b):
+    shared = LocalPresence("A", shared=True, room_ttl=60.0)  # heartbeats 20 s apart
+    async with two_servers(tmp_path, config, config,
+                           presences=(shared, shared.peer("B"))) as (a, b):
         _, ws = await player(clients, a, "ann")
         send(ws, type="join", mode="arena")
         ghost = (await recv_until(ws, "joined"))["room"]
+        await a.cluster.sync()  # the heartbeat's report: ann is there
+        assert [r.connected for r in await a.presence.rooms()] == [1]
         ws.close()
-        while a.matchmaker.connected_count:  # noqa: ASYNC110 - the server sees the close later
-            await asyncio.sleep(0.01)
-        await a.cluster.sync()  # the heartbeat's report, now
+        async with asyncio.timeout(5):
+            # No event says "reported"; the presence is polled, within a bound.
+            while [r.connected for r in await a.presence.rooms()] != [0]:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
         [record] = await a.presence.rooms()
         assert (record.id, record.players, record.connected, record.away) == (ghost, 1, 0, 1)
         bob, ws = await player(clients, b, "bob")

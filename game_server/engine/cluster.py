@@ -102,8 +102,10 @@ class Cluster:
         self._outage = False
         self._count = on_placement or (lambda outcome: None)
         self._changed: set[str] = set()  # rooms whose lock or metadata changed, to republish
+        self._recount: set[str] = set()  # rooms where a player dropped or came back, to report
         matchmaker.room_closed_hooks.append(self._room_closed)
         matchmaker.room_changed_hooks.append(self._room_changed)
+        matchmaker.room_counts_hooks.append(self._counts_changed)
 
     @property
     def process_id(self) -> str:
@@ -194,6 +196,40 @@ class Cluster:
         if not self._changed:
             loop.call_soon(self._publish_changes)
         self._changed.add(room.id)
+
+    def _counts_changed(self, room: Room) -> None:
+        """A player of `room` dropped, came back or lost its held seat: report the room's
+        counts now (all such changes of a turn of the event loop together), or quick play
+        elsewhere would seat newcomers beside the absent until the next heartbeat."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop, no presence calls: the next heartbeat carries it
+        if not self._recount:
+            loop.call_soon(self._report_counts)
+        self._recount.add(room.id)
+
+    def _report_counts(self) -> None:
+        room_ids = list(self._recount)
+        self._recount.clear()
+        self.spawn(self._report(room_ids))
+
+    async def _report(self, room_ids: list[str]) -> None:
+        for room_id in room_ids:
+            room = self.matchmaker.get(room_id)
+            if room is None or room.closed:
+                continue
+            # Counted right before it is sent, as `sync` does.
+            record = self.record(room)
+            counts = (record.players, record.connected)
+            if self._reported.get(room_id) == counts:
+                continue
+            self._reported[room_id] = counts
+            try:
+                await self.presence.set_players(room_id, *counts)
+            except PresenceUnavailable:
+                self._reported.pop(room_id, None)  # the next heartbeat reports it
+                return
 
     def _publish_changes(self) -> None:
         rooms = [self.matchmaker.get(room_id) for room_id in self._changed]

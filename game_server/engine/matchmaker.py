@@ -114,6 +114,9 @@ class Matchmaker:
         self.room_closed_hooks: list[Callable[[Room], None]] = []
         # Called with a room whose lock or metadata changed (the cluster republishes it).
         self.room_changed_hooks: list[Callable[[Room], None]] = []
+        # Called with a room where a player dropped, resumed or lost a held seat: who is there
+        # changed (the cluster reports its counts now, not at the next heartbeat).
+        self.room_counts_hooks: list[Callable[[Room], None]] = []
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -238,8 +241,9 @@ class Matchmaker:
         if seat is None or seat.room is not room or not room.hold(player_id):
             room.remove(player_id, "disconnect")
             self.forget(token)
-            return
-        seat.timer = self._scheduler.later(self.resume_grace, lambda: self._expire(token))
+        else:
+            seat.timer = self._scheduler.later(self.resume_grace, lambda: self._expire(token))
+        self._counts_changed(room)
 
     def resume(self, member: Member, token: str) -> tuple[Room, int]:
         """Put `member` back in the seat `token` names, if it is its own and still held."""
@@ -254,6 +258,7 @@ class Matchmaker:
         if seat.timer is not None:
             seat.timer.cancel()
             seat.timer = None
+        self._counts_changed(seat.room)
         return seat.room, seat.player_id
 
     def forget(self, token: str | None) -> None:
@@ -266,6 +271,12 @@ class Matchmaker:
         seat = self._seats.pop(token, None)
         if seat is not None and seat.room.holds(seat.player_id):
             seat.room.remove(seat.player_id, "disconnect")
+            self._counts_changed(seat.room)
+
+    def _counts_changed(self, room: Room) -> None:
+        if not room.closed:
+            for hook in self.room_counts_hooks:
+                hook(room)
 
     def open_rooms(self, mode: str | None, wanted: OptionFilter | None = None) -> list[Room]:
         """This process's open rooms of `mode` that match `wanted` for quick play: the most
