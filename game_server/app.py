@@ -153,6 +153,7 @@ class ArenaServer:
         self.metrics = Metrics(
             players_connected=lambda: len(self.sockets),
             seats_held=lambda: self.matchmaker.player_count,
+            seats_away=lambda: self.matchmaker.away_count,
             rooms=lambda: len(self.matchmaker.rooms()),
         )
         self.matchmaker = Matchmaker(

@@ -24,7 +24,7 @@ async def test_healthz(client_factory) -> None:
     response = await c.request("GET", "/healthz")
     assert response.code == 200
     assert body(response) == {"status": "ok", "rooms": 0, "players_connected": 0,
-                              "seats_held": 0}
+                              "seats_held": 0, "seats_connected": 0, "seats_away": 0}
 
 
 async def test_register_login_me_logout(client_factory) -> None:
@@ -124,8 +124,8 @@ async def test_rooms_list(server, client_factory) -> None:
     listed = body(await c.request("GET", "/api/rooms"))
     assert listed["complete"] is True
     assert listed["rooms"] == [{
-        "id": joined["room"], "mode": "arena", "players": 1, "max_players": 20,
-        "options": joined["options"], "process": server.presence.process_id,
+        "id": joined["room"], "mode": "arena", "players": 1, "connected": 1, "away": 0,
+        "max_players": 20, "options": joined["options"], "process": server.presence.process_id,
         "url": server.url.replace("http", "ws") + "/ws",
         "name": room_name(joined["room"]),  # what the lobby calls it ("Amber Fox")
     }]

@@ -172,6 +172,39 @@ async def test_a_seat_not_taken_does_not_open_a_second_room(tmp_path: Path, clie
         assert (await recv_until(moved, "joined"))["room"] == joined["room"]
 
 
+async def test_quick_play_across_servers_passes_over_a_room_of_only_held_seats(
+        tmp_path: Path, clients) -> None:
+    # ann plays on A and drops: her seat is held there for a resume, and A reports the room
+    # with nobody connected at once (not at the next heartbeat: 20 s away here). bob, joining
+    # on B, starts a room there rather than sit alone beside her held seat; carol, joining on
+    # A, is sent to bob (issue #22: held seats split players).
+    config = {"resume_grace": 60.0}
+    shared = LocalPresence("A", shared=True, room_ttl=60.0)  # heartbeats 20 s apart
+    async with two_servers(tmp_path, config, config,
+                           presences=(shared, shared.peer("B"))) as (a, b):
+        _, ws = await player(clients, a, "ann")
+        send(ws, type="join", mode="arena")
+        ghost = (await recv_until(ws, "joined"))["room"]
+        await a.cluster.sync()  # the heartbeat's report: ann is there
+        assert [r.connected for r in await a.presence.rooms()] == [1]
+        ws.close()
+        async with asyncio.timeout(5):
+            # No event says "reported"; the presence is polled, within a bound.
+            while [r.connected for r in await a.presence.rooms()] != [0]:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        [record] = await a.presence.rooms()
+        assert (record.id, record.players, record.connected, record.away) == (ghost, 1, 0, 1)
+        bob, ws = await player(clients, b, "bob")
+        ws, joined = await join_anywhere(bob, ws)
+        assert joined["room"] != ghost and b.matchmaker.get(joined["room"]) is not None
+        carol, ws = await player(clients, a, "carol")
+        ws, joined2 = await join_anywhere(carol, ws)
+        assert joined2["room"] == joined["room"]
+        listed = orjson.loads((await Browserless(a.url).http.fetch(a.url + "/api/rooms")).body)
+        assert sorted((r["id"] == ghost, r["players"], r["connected"], r["away"])
+                      for r in listed["rooms"]) == [(False, 2, 2, 0), (True, 1, 0, 1)]
+
+
 async def test_a_seat_refused_at_the_door_is_freed_at_once(tmp_path: Path, clients) -> None:
     # A takes one socket per address: bob's seat connection is refused (429), and the seat
     # it came for is free again right away, not after the seat's 30 s.

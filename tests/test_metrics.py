@@ -110,11 +110,20 @@ async def _both_counts(c: Browserless) -> tuple[dict[str, Any], dict[str, Any]]:
     health = orjson.loads((await c.request("GET", "/healthz")).body)
     m = scrape((await c.request("GET", "/metrics")).body.decode())
     return (
-        {k: health[k] for k in ("rooms", "players_connected", "seats_held")},
+        {k: health[k] for k in ("rooms", "players_connected", "seats_held", "seats_connected",
+                                "seats_away")},
         {"rooms": m[("arena_rooms", ())],
          "players_connected": m[("arena_players_connected", ())],
-         "seats_held": m[("arena_seats_held", ())]},
+         "seats_held": m[("arena_seats_held", ())],
+         "seats_connected": m[("arena_seats_connected", ())],
+         "seats_away": m[("arena_seats_away", ())]},
     )
+
+
+def _counts(*, rooms: int, sockets: int, connected: int, away: int) -> dict[str, Any]:
+    """The counts as `_both_counts` gives them: seats taken are those connected and away."""
+    return {"rooms": rooms, "players_connected": sockets, "seats_held": connected + away,
+            "seats_connected": connected, "seats_away": away}
 
 
 async def test_healthz_and_metrics_agree_on_connected_players_and_held_seats(
@@ -128,21 +137,17 @@ async def test_healthz_and_metrics_agree_on_connected_players_and_held_seats(
         c = Browserless(srv.url)
         clients.append(c)
         await c.guest("counted")
-        assert await _both_counts(c) == ({"rooms": 0, "players_connected": 0, "seats_held": 0},
-                                         {"rooms": 0, "players_connected": 0, "seats_held": 0})
+        assert await _both_counts(c) == 2 * (_counts(rooms=0, sockets=0, connected=0, away=0),)
         ws = await c.ws()
         while not len(srv.sockets):  # noqa: ASYNC110 - open() runs after the handshake answer
             await asyncio.sleep(0.01)
-        assert await _both_counts(c) == ({"rooms": 0, "players_connected": 1, "seats_held": 0},
-                                         {"rooms": 0, "players_connected": 1, "seats_held": 0})
+        assert await _both_counts(c) == 2 * (_counts(rooms=0, sockets=1, connected=0, away=0),)
         ws.write_message(orjson.dumps({"type": "join", "mode": "arena"}).decode())
         await recv_until(ws, "joined")
-        assert await _both_counts(c) == ({"rooms": 1, "players_connected": 1, "seats_held": 1},
-                                         {"rooms": 1, "players_connected": 1, "seats_held": 1})
+        assert await _both_counts(c) == 2 * (_counts(rooms=1, sockets=1, connected=1, away=0),)
         ws.close()
         while len(srv.sockets):  # noqa: ASYNC110 - the server sees the close a moment later
             await asyncio.sleep(0.01)
-        assert await _both_counts(c) == ({"rooms": 1, "players_connected": 0, "seats_held": 1},
-                                         {"rooms": 1, "players_connected": 0, "seats_held": 1})
+        assert await _both_counts(c) == 2 * (_counts(rooms=1, sockets=0, connected=0, away=1),)
     finally:
         await srv.stop()

@@ -43,8 +43,10 @@ WS = "ws://127.0.0.2:8888/ws"
 
 
 def room(room_id: str = "r1", *, mode: str = "arena", process: str = "p1", players: int = 0,
-         max_players: int = 8) -> RoomRecord:
-    return RoomRecord(room_id, mode, process, WS, players, max_players)
+         max_players: int = 8, connected: int | None = None) -> RoomRecord:
+    """A record; its players all connected unless `connected` says how many are."""
+    return RoomRecord(room_id, mode, process, WS, players, max_players,
+                      connected=players if connected is None else connected)
 
 
 async def until(check: Callable[[], Any], within: float = 5.0, what: str = "condition") -> None:
@@ -176,10 +178,33 @@ async def test_register_again_replaces_the_record(world: World) -> None:
 async def test_set_players(world: World) -> None:
     p = await world.presence()
     await p.register_room(room(players=0))
-    await p.set_players("r1", 5)
-    assert (await one(p)).players == 5
-    await p.set_players("gone", 3)  # not a room: nothing is created
+    await p.set_players("r1", 5, 2)
+    record = await one(p)
+    assert (record.players, record.connected, record.away) == (5, 2, 3)
+    await p.set_players("gone", 3, 3)  # not a room: nothing is created
     assert await ids(p) == ["r1"]
+
+
+async def test_connected_and_away_travel_with_the_players(world: World) -> None:
+    # Quick play ranks rooms by the people there: of a room's players (its seats taken), how
+    # many are connected; the rest are away (held seats). The owner sets both, a claim adds a
+    # connected player, and neither a heartbeat nor an update rewrites them.
+    a = await world.presence("p1")
+    b = await world.presence("p2")
+    await a.register_room(room(players=15, connected=0, max_players=20))
+    record = await one(b)
+    assert (record.players, record.connected, record.away) == (15, 0, 15)
+    assert {k: record.to_json()[k] for k in ("players", "connected", "away")} == {
+        "players": 15, "connected": 0, "away": 15}
+    assert await b.reserve("r1", "s1", 30)
+    assert await a.claim("r1", "s1")
+    assert (await one(b)).connected == 1 and (await one(b)).players == 16
+    await a.heartbeat([room(players=15, connected=15, max_players=20)])
+    await a.update_room(room(players=15, connected=15, max_players=20))
+    assert ((await one(b)).players, (await one(b)).connected) == (16, 1)
+    await a.set_players("r1", 6, 6)  # the held seats expired
+    record = await one(b)
+    assert (record.players, record.connected, record.away) == (6, 6, 0)
 
 
 async def test_remove_room_drops_it_and_its_seats(world: World) -> None:
@@ -213,13 +238,13 @@ async def test_heartbeat_keeps_rooms_alive(world: World) -> None:
     records = [room("r1"), room("r2", mode="duel")]
     for record in records:
         await p.register_room(record)
-    await p.set_players("r1", 3)
+    await p.set_players("r1", 3, 1)
     for _ in range(6):  # 1.5 room TTLs in all
         await world.elapse(ROOM_TTL / 4)
         await p.heartbeat(records)
         assert await ids(p) == ["r1", "r2"]
     # A heartbeat refreshes a live room; it does not overwrite what the owner set since.
-    assert (await one(p)).players == 3
+    assert ((await one(p)).players, (await one(p)).connected) == (3, 1)
     await p.heartbeat([])  # nothing to do
 
 
@@ -231,8 +256,8 @@ async def test_heartbeat_recreates_a_vanished_room(world: World) -> None:
         return await ids(p) == []
 
     await world.eventually(gone, ROOM_TTL)
-    await p.heartbeat([room("r1", players=2), room("r3", max_players=4)])
-    assert await one(p, "r1") == room("r1", players=2)
+    await p.heartbeat([room("r1", players=2, connected=1), room("r3", max_players=4)])
+    assert await one(p, "r1") == room("r1", players=2, connected=1)
     assert await one(p, "r3") == room("r3", max_players=4)
     await p.remove_room("r1")  # and one re-created that way expires as usual
     await world.eventually(gone, ROOM_TTL)
@@ -264,10 +289,10 @@ async def test_matchmaking_fields_round_trip(world: World) -> None:
 async def test_update_room_rewrites_all_but_players(world: World) -> None:
     p = await world.presence()
     await p.register_room(room(players=1))
-    await p.set_players("r1", 3)
+    await p.set_players("r1", 3, 3)
     changed = replace(room(players=0), locked=True, metadata={"status": "playing"})
     await p.update_room(changed)
-    assert await one(p) == replace(changed, players=3)
+    assert await one(p) == replace(changed, players=3, connected=3)
     await p.update_room(replace(changed, locked=False, metadata={}))
     assert await one(p) == room(players=3)
     await p.update_room(room("gone"))  # not a room: nothing is created
@@ -277,9 +302,10 @@ async def test_update_room_rewrites_all_but_players(world: World) -> None:
 async def test_heartbeat_refreshes_fields_but_players(world: World) -> None:
     p = await world.presence()
     await p.register_room(room(players=1))
-    await p.set_players("r1", 2)
+    await p.set_players("r1", 2, 1)
     await p.heartbeat([replace(room(players=0), locked=True, metadata={"round": 3})])
-    assert await one(p) == replace(room(players=2), locked=True, metadata={"round": 3})
+    assert await one(p) == replace(room(players=2, connected=1), locked=True,
+                                   metadata={"round": 3})
 
 
 async def test_a_private_room_is_found_by_its_code_only_while_it_lives(world: World) -> None:
@@ -321,7 +347,7 @@ async def test_reserve_respects_players_plus_reserved(world: World) -> None:
     assert not await a.reserve("r1", "s3", 30)  # 1 player + 2 reserved = 3
     record = await one(b)
     assert (record.players, record.reserved, record.free) == (1, 2, 0)
-    await a.set_players("r1", 0)  # a player left
+    await a.set_players("r1", 0, 0)  # a player left
     assert await b.reserve("r1", "s3", 30)
     assert not await b.reserve("r1", "s4", 30)
 
@@ -347,7 +373,7 @@ async def test_claim_is_single_use_and_counts_as_a_player(world: World) -> None:
     assert not await b.claim("r1", "s1")
     assert not await a.claim("r1", "never-reserved")
     record = await one(b)
-    assert (record.players, record.reserved) == (2, 0)
+    assert (record.players, record.connected, record.reserved) == (2, 2, 0)
     assert await b.reserve("r1", "s2", 30)
     assert not await b.reserve("r1", "s3", 30)  # 2 players + 1 reserved
 
@@ -464,7 +490,8 @@ async def test_redis_key_layout(redis_url: str) -> None:
         await p.register_room(room(players=2, max_players=4))
         assert await p.reserve("r1", "s1", 30)
         assert await direct.hgetall("t1:room:r1") == {
-            "mode": "arena", "process": "p1", "url": WS, "players": "2", "max_players": "4",
+            "mode": "arena", "process": "p1", "url": WS, "players": "2", "connected": "2",
+            "max_players": "4",
             "locked": "0", "private": "0", "code": "", "metadata": "{}", "options": "{}",
         }
         assert 0 < await direct.pttl("t1:room:r1") <= ROOM_TTL * 1000
@@ -500,6 +527,26 @@ async def test_redis_key_layout(redis_url: str) -> None:
 
 async def _gone(client: aioredis.Redis, key: str) -> bool:
     return await client.exists(key) == 0
+
+
+async def test_redis_a_record_of_a_release_without_the_connected_count(redis_url: str) -> None:
+    # During a rolling upgrade, a process of the previous release writes no `connected`: its
+    # players count as there (as quick play counted them then), so its rooms are still offered.
+    p = await started(redis_url, "p1", prefix="t3")
+    direct = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        await direct.hset("t3:room:r1", mapping={
+            "mode": "arena", "process": "p0", "url": WS, "players": "3", "max_players": "8",
+            "locked": "0", "private": "0", "code": "", "metadata": "{}", "options": "{}"})
+        await direct.pexpire("t3:room:r1", 5000)
+        await direct.sadd("t3:rooms", "r1")
+        record = await one(p)
+        assert (record.players, record.connected, record.away) == (3, 3, 0)
+        await p.set_players("r1", 3, 1)  # an upgraded owner writes both
+        assert ((await one(p)).connected, (await one(p)).away) == (1, 2)
+    finally:
+        await direct.aclose()
+        await p.close()
 
 
 async def test_redis_prefixes_are_separate_deployments(redis_url: str) -> None:
@@ -552,7 +599,7 @@ async def test_redis_down_fails_fast_and_nothing_crashes(
         await p.register_room(room())
         private_redis.stop()
         calls: list[Callable[[], Awaitable[object]]] = [
-            p.rooms, lambda: p.register_room(room()), lambda: p.set_players("r1", 1),
+            p.rooms, lambda: p.register_room(room()), lambda: p.set_players("r1", 1, 1),
             lambda: p.heartbeat([room()]), lambda: p.remove_room("r1"),
             lambda: p.reserve("r1", "s", 5), lambda: p.claim("r1", "s"),
             lambda: p.release("r1", "s"), lambda: p.publish({"kind": "chat"}),

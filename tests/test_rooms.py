@@ -534,3 +534,52 @@ def test_a_newcomer_kicked_in_on_join_is_refused_and_never_seated() -> None:
     with pytest.raises(JoinRefused) as refused:
         h.join("spy")
     assert refused.value.code == "join_refused" and list(h.seats) == [1]
+
+
+def test_joined_and_the_state_after_a_drop_resume_or_expiry_say_who_is_away() -> None:
+    # The HUD counts "Players N (M away)": the newcomer's `joined` lists the held seats, and
+    # the state after a seat is held, resumed or let go says so to everyone (private views
+    # included), once; the states in between carry nothing more.
+    w = World()
+    a, b = w.player(1, "ann"), w.player(2, "bob")
+    send(a, type="join", mode="tally")
+    send(b, type="join", mode="tally")
+    assert last(b, "joined")["away"] == []
+    token, ann = a.resume_token, a.player_id
+    a.disconnect()
+    assert last(b, "state") == {"type": "state", "tick": 3, "ts": last(b, "state")["ts"],
+                                "public": True, "mine": 0, "away": [ann]}
+    send(b, type="add", n=1)
+    assert "away" not in last(b, "state") and last(b, "state")["mine"] == 1
+    c = w.player(3, "cy")
+    send(c, type="join", mode="tally")
+    assert last(c, "joined")["away"] == [ann]
+    back = w.player(1, "ann")
+    send(back, type="join", resume=token)
+    assert last(back, "joined")["away"] == []
+    assert last(b, "state")["away"] == [] and last(c, "state")["away"] == []
+    c.disconnect()
+    assert last(b, "state")["away"] == [c.player_id]
+    w.scheduler.advance(w.mm.resume_grace + 1)  # cy's seat is let go
+    assert last(b, "state")["away"] == [] and w.mm.away_count == 0
+
+
+def test_a_ticking_room_says_who_is_away_in_the_next_tick_only() -> None:
+    w = World()
+    a, b = w.player(1, "ann"), w.player(2, "bob")
+    send(a, type="join", mode="arena")
+    send(b, type="join", mode="arena")
+    room = a.room
+    assert room is not None and room is b.room
+    room.tick()
+    assert "away" not in last(b, "state")
+    ann = a.player_id
+    a.disconnect()
+    assert (room.connected_count, room.away_count, room.player_count) == (1, 1, 2)
+    assert room.describe()["connected"] == 1 and room.describe()["away"] == 1
+    w.clock.now += room.dt
+    room.tick()
+    assert last(b, "state")["away"] == [ann]
+    w.clock.now += room.dt
+    room.tick()
+    assert "away" not in last(b, "state")

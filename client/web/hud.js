@@ -60,7 +60,7 @@ export class Hud {
     const rtt = connection.connected ? connection.rtt : null;
     setText(this.ping, rtt === null ? '– ms' : `${Math.round(rtt)} ms`);
     setText(this.fps, String(fps));
-    setText(this.players, String(world.joined ? world.players.size : 0));
+    setText(this.players, world.joined ? world.playersText() : '0');
     const me = world.meView;
     setText(this.mass, me ? String(me.mass) : '–');
     setText(this.room, world.room ?? '–');

@@ -2,12 +2,14 @@
 
 A room lives in exactly one process. This process registers its rooms in the presence, keeps
 them alive by heartbeat (which also rebuilds them after the presence lost them) and reports
-their player counts; a room's lock and metadata are republished as soon as its game changes
-them. Joining by mode picks the fullest open room of that mode whose options match those asked
-for anywhere (never a locked or private one; a room here whose game refuses the player is
-passed over for the next): a seat is reserved there atomically; in a room of this
-process the player is seated at once, in a room of another the player gets a `redirect` with
-a signed seat token (`SeatTokens`) and claims the seat over there. A private room's code is
+their player counts (seats taken, and how many of those players are connected); a room's lock
+and metadata are republished as soon as its game changes them. Joining by mode picks the open
+room of that mode with the most people connected whose options match those asked for anywhere
+(never a locked or private one, nor one of only held seats: engine/matchmaker.py's
+`worth_joining`; a room here whose game refuses the player is passed over for the next): a
+seat is reserved there atomically; in a room of this process the player is seated at once, in
+a room of another the player gets a `redirect` with a signed seat token (`SeatTokens`) and
+claims the seat over there. A private room's code is
 registered with the room (unique across processes), so joining by code works the same way
 from any process. With the presence unreachable, running rooms go on and joins fall back to
 this process's own rooms.
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from game_server.engine.filters import OptionFilter
-from game_server.engine.matchmaker import Matchmaker, normal_code
+from game_server.engine.matchmaker import Matchmaker, normal_code, worth_joining
 from game_server.engine.room import Member, Room
 from game_server.engine.seats import SeatTokenError, SeatTokens
 from game_server.games.contract import check_join_fields
@@ -41,8 +43,8 @@ from protocol.errors import ErrorCode, ProtocolError
 
 log = logging.getLogger("arena.cluster")
 
-# Rooms this many places apart in the fullest-first order are tried before giving up on the
-# shared registry and creating a room here.
+# Rooms this many places apart in quick play's order (the most people first) are tried before
+# giving up on the shared registry and creating a room here.
 _CANDIDATES = 4
 _CREATE_ATTEMPTS = 20  # rounds of "look for a seat, else try to create a room"
 _CREATE_LOCK_TTL = 2.0  # seconds: a process that dies holding the lock blocks no one longer
@@ -92,15 +94,18 @@ class Cluster:
         # user id -> (room id, seat, loop time it lapses) of the last redirect sent from here:
         # oldest first, so lapsed ones are dropped from the front.
         self._offered: dict[int, tuple[str, str, float]] = {}
-        self._reported: dict[str, int] = {}  # room id -> players last written to the presence
+        # room id -> (players, connected) last written to the presence
+        self._reported: dict[str, tuple[int, int]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._beat: asyncio.Task[None] | None = None
         self._outage = False
         self._count = on_placement or (lambda outcome: None)
         self._changed: set[str] = set()  # rooms whose lock or metadata changed, to republish
+        self._recount: set[str] = set()  # rooms where a player dropped or came back, to report
         matchmaker.room_closed_hooks.append(self._room_closed)
         matchmaker.room_changed_hooks.append(self._room_changed)
+        matchmaker.room_counts_hooks.append(self._counts_changed)
 
     @property
     def process_id(self) -> str:
@@ -142,10 +147,11 @@ class Cluster:
             for room in self.matchmaker.rooms():
                 # Counted right before it is sent: a count taken before an await could be
                 # older than claims that completed meanwhile, and would admit too many seats.
-                players = self.record(room).players
-                if not room.closed and self._reported.get(room.id) != players:
-                    self._reported[room.id] = players
-                    await self.presence.set_players(room.id, players)
+                record = self.record(room)
+                counts = (record.players, record.connected)
+                if not room.closed and self._reported.get(room.id) != counts:
+                    self._reported[room.id] = counts
+                    await self.presence.set_players(room.id, *counts)
         except PresenceUnavailable as exc:
             if not self._outage:
                 self._outage = True
@@ -156,13 +162,16 @@ class Cluster:
             log.info("presence reachable again; %d rooms registered", len(records))
 
     def record(self, room: Room) -> RoomRecord:
-        """`room` as the presence lists it, counting seats claimed but not yet taken."""
+        """`room` as the presence lists it, counting seats claimed but not yet taken (as
+        players, connected ones)."""
+        claims = self._claims.get(room.id, 0)
         return RoomRecord(
             id=room.id,
             mode=room.mode.name,
             process=self.process_id,
             url=self.url,
-            players=room.player_count + self._claims.get(room.id, 0),
+            players=room.player_count + claims,
+            connected=room.connected_count + claims,
             max_players=room.max_players,
             locked=room.locked,
             private=room.private,
@@ -187,6 +196,40 @@ class Cluster:
         if not self._changed:
             loop.call_soon(self._publish_changes)
         self._changed.add(room.id)
+
+    def _counts_changed(self, room: Room) -> None:
+        """A player of `room` dropped, came back or lost its held seat: report the room's
+        counts now (all such changes of a turn of the event loop together), or quick play
+        elsewhere would seat newcomers beside the absent until the next heartbeat."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop, no presence calls: the next heartbeat carries it
+        if not self._recount:
+            loop.call_soon(self._report_counts)
+        self._recount.add(room.id)
+
+    def _report_counts(self) -> None:
+        room_ids = list(self._recount)
+        self._recount.clear()
+        self.spawn(self._report(room_ids))
+
+    async def _report(self, room_ids: list[str]) -> None:
+        for room_id in room_ids:
+            room = self.matchmaker.get(room_id)
+            if room is None or room.closed:
+                continue
+            # Counted right before it is sent, as `sync` does.
+            record = self.record(room)
+            counts = (record.players, record.connected)
+            if self._reported.get(room_id) == counts:
+                continue
+            self._reported[room_id] = counts
+            try:
+                await self.presence.set_players(room_id, *counts)
+            except PresenceUnavailable:
+                self._reported.pop(room_id, None)  # the next heartbeat reports it
+                return
 
     def _publish_changes(self) -> None:
         rooms = [self.matchmaker.get(room_id) for room_id in self._changed]
@@ -220,8 +263,8 @@ class Cluster:
                     options: Mapping[str, Any] | None = None,
                     fields: Mapping[str, Any] | None = None, *, retry: bool = True
                     ) -> Seated | Redirect:
-        """Seat `member` in the fullest open room of `mode` whose options match `options`
-        (validated here) on any process, else in a new room here: seated here, or a
+        """Seat `member` in the open room of `mode` with the most people whose options match
+        `options` (validated here) on any process, else in a new room here: seated here, or a
         `Redirect` to the process that holds the room. With `retry`, a redirect's token carries
         `options`, so that a refusal over there leads to one more quick play there."""
         wanted = self.matchmaker.quick_play(mode, options)  # unknown_mode, bad options
@@ -266,7 +309,7 @@ class Cluster:
                     return placed
                 room = self.matchmaker.create_room(mode, wanted.create_options())
                 await self.presence.register_room(self.record(room))
-                self._reported[room.id] = 0
+                self._reported[room.id] = (0, 0)
             finally:
                 await self.presence.unlock(lock_name, token)
             placed = await self._seat_in(self.record(room), member, session_hash, fields)
@@ -278,8 +321,11 @@ class Cluster:
                               session_hash: str, fields: Mapping[str, Any] | None,
                               quick: dict[str, Any] | None) -> Seated | Redirect | None:
         records = await self.presence.rooms(mode)
-        open_rooms = [r for r in records if r.matchable and wanted.matches(r.option_values)]
-        open_rooms.sort(key=lambda r: (-(r.players + r.reserved), r.process != self.process_id))
+        # A reservation is someone on the way: counted as there.
+        open_rooms = [r for r in records if r.matchable and wanted.matches(r.option_values)
+                      and worth_joining(r.connected + r.reserved, r.away)]
+        open_rooms.sort(key=lambda r: (-(r.connected + r.reserved), r.away,
+                                       r.process != self.process_id))
         for record in open_rooms[:_CANDIDATES]:
             try:
                 placed = await self._seat_in(record, member, session_hash, fields, quick)
@@ -348,7 +394,7 @@ class Cluster:
                             " %s", room.id, exc)
                 registered = True
             if registered:
-                self._reported[room.id] = 0
+                self._reported[room.id] = (0, 0)
                 room, player_id, token = self.matchmaker.seat(member, room, fields)
                 return Seated(room, player_id, token)
             room.close("room_closed")  # its code is another process's room's: draw again
@@ -450,7 +496,8 @@ class Cluster:
         except ProtocolError:
             self._reported.pop(room_id, None)  # the claim counted a player: count again
             raise
-        self._reported[room_id] = self._reported.get(room_id, 0) + 1  # the claim counted it
+        players, connected = self._reported.get(room_id, (0, 0))
+        self._reported[room_id] = (players + 1, connected + 1)  # the claim counted it
         return Seated(room, player_id, token)
 
     # -- between processes ----------------------------------------------------------------------

@@ -1,10 +1,13 @@
-"""Rooms by mode: find the fullest open room or create one, and dispose of empty rooms.
+"""Rooms by mode: find the open room with the most people or create one; dispose of empty ones.
 
 The matchmaker owns the in-process room registry; each ticking room it creates gets its own
 repeating timer from the `Scheduler`, so rooms tick independently and their phases spread.
-Quick play joins the fullest open room of a mode whose options match those asked for (only
-those named: engine/filters.py), trying the next when a game refuses the seat, else a new
-room; a room made with `create` may be private, joined only by its short code.
+Quick play joins the open room of a mode with the most people connected whose options match
+those asked for (only those named: engine/filters.py), trying the next when a game refuses the
+seat, else a new room. Held seats (players who dropped and may resume) still take room, but
+are nobody to play with: a room of only held seats is passed over for a new room, or the people
+who come now would fill it beside the absent and split from those who come next. A room made
+with `create` may be private, joined only by its short code.
 """
 
 from __future__ import annotations
@@ -46,6 +49,15 @@ def random_code() -> str:
 def normal_code(code: str) -> str:
     """A code as typed (any case, spaces or dashes) in its canonical form."""
     return "".join(ch for ch in code.upper() if ch.isalnum())
+
+
+def worth_joining(connected: int, away: int) -> bool:
+    """Whether quick play offers a room with `connected` people and `away` held seats: not
+    when nobody is there but held seats. Such a room is as empty of people as a new one and
+    has fewer free seats, so newcomers seated there would fill it early and split from those
+    who come after them; a new room keeps them together. (An entirely empty room, waiting to
+    be disposed of, is as good as a new one and is reused.)"""
+    return connected > 0 or away == 0
 
 
 class _Seat:
@@ -102,6 +114,9 @@ class Matchmaker:
         self.room_closed_hooks: list[Callable[[Room], None]] = []
         # Called with a room whose lock or metadata changed (the cluster republishes it).
         self.room_changed_hooks: list[Callable[[Room], None]] = []
+        # Called with a room where a player dropped, resumed or lost a held seat: who is there
+        # changed (the cluster reports its counts now, not at the next heartbeat).
+        self.room_counts_hooks: list[Callable[[Room], None]] = []
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -113,7 +128,18 @@ class Matchmaker:
 
     @property
     def player_count(self) -> int:
+        """Seats taken in this process's rooms (connected players and held seats)."""
         return sum(room.player_count for room in self._rooms.values())
+
+    @property
+    def connected_count(self) -> int:
+        """Seated players whose connection is open, in this process's rooms."""
+        return sum(room.connected_count for room in self._rooms.values())
+
+    @property
+    def away_count(self) -> int:
+        """Held seats (dropped players waiting to resume) in this process's rooms."""
+        return sum(room.away_count for room in self._rooms.values())
 
     # -- joining ------------------------------------------------------------------------------
 
@@ -122,9 +148,9 @@ class Matchmaker:
         code: str | None = None, options: Mapping[str, Any] | None = None,
         fields: Mapping[str, Any] | None = None,
     ) -> tuple[Room, int, str | None]:
-        """Seat `member` by mode (the fullest open room whose options match `options`, else a
-        new one), in room `room_id`, or in the private room with `code`, with the player's
-        join `fields`.
+        """Seat `member` by mode (the open room with the most people whose options match
+        `options`, else a new one), in room `room_id`, or in the private room with `code`,
+        with the player's join `fields`.
 
         Returns the room, the member's player id in it, and the token that resumes the seat
         after a dropped connection (None when resuming is off); raises `ProtocolError` with a
@@ -144,8 +170,8 @@ class Matchmaker:
 
     def quick_seat(self, member: Member, mode: str | None, wanted: OptionFilter,
                    fields: Mapping[str, Any] | None = None) -> tuple[Room, int, str | None]:
-        """Seat `member` in the fullest open room of `mode` that matches `wanted` and whose
-        game takes it (a refusal moves on to the next room), else in a new room."""
+        """Seat `member` in the first of `open_rooms(mode, wanted)` whose game takes it (a
+        refusal moves on to the next room), else in a new room."""
         check_join_fields(self._spec(mode).join_fields, fields)  # refused before any room
         for room in self.open_rooms(mode, wanted):
             try:
@@ -215,8 +241,9 @@ class Matchmaker:
         if seat is None or seat.room is not room or not room.hold(player_id):
             room.remove(player_id, "disconnect")
             self.forget(token)
-            return
-        seat.timer = self._scheduler.later(self.resume_grace, lambda: self._expire(token))
+        else:
+            seat.timer = self._scheduler.later(self.resume_grace, lambda: self._expire(token))
+        self._counts_changed(room)
 
     def resume(self, member: Member, token: str) -> tuple[Room, int]:
         """Put `member` back in the seat `token` names, if it is its own and still held."""
@@ -231,6 +258,7 @@ class Matchmaker:
         if seat.timer is not None:
             seat.timer.cancel()
             seat.timer = None
+        self._counts_changed(seat.room)
         return seat.room, seat.player_id
 
     def forget(self, token: str | None) -> None:
@@ -243,13 +271,23 @@ class Matchmaker:
         seat = self._seats.pop(token, None)
         if seat is not None and seat.room.holds(seat.player_id):
             seat.room.remove(seat.player_id, "disconnect")
+            self._counts_changed(seat.room)
+
+    def _counts_changed(self, room: Room) -> None:
+        if not room.closed:
+            for hook in self.room_counts_hooks:
+                hook(room)
 
     def open_rooms(self, mode: str | None, wanted: OptionFilter | None = None) -> list[Room]:
-        """This process's open rooms of `mode` that match `wanted`, fullest first."""
+        """This process's open rooms of `mode` that match `wanted` for quick play: the most
+        people connected first, then the fewest held seats (the most room to grow); a room
+        of only held seats is left out (see `worth_joining`)."""
         rooms = [room for room in self._rooms.values()
                  if room.mode.name == mode and room.is_open
+                 and worth_joining(room.connected_count, room.away_count)
                  and (wanted is None or wanted.matches(room.options))]
-        rooms.sort(key=lambda room: -room.player_count)  # stable: the older first among equals
+        # Stable: the older first among equals.
+        rooms.sort(key=lambda room: (-room.connected_count, room.away_count))
         return rooms
 
     def create_room(self, mode_name: str, options: Mapping[str, Any] | None = None, *,

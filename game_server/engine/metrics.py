@@ -91,6 +91,10 @@ GAUGES = {
                           "Open game sockets (connected players, in a room or not)"),
     "seats_held": ("arena_seats_held", "Seats taken in this process's rooms: players in them "
                    "plus dropped players whose seat waits --resume-grace for a resume"),
+    "seats_connected": ("arena_seats_connected", "Seats in this process's rooms whose player "
+                        "is connected"),
+    "seats_away": ("arena_seats_away", "Seats in this process's rooms whose player dropped "
+                   "and may resume within --resume-grace"),
 }
 
 
@@ -132,15 +136,18 @@ class Metrics(TickObserver):
 
     Two counts of players, never to be confused: `players_connected` counts open game sockets,
     `seats_held` counts seats in rooms, a dropped player's seat included while it waits for a
-    resume. `counts()` gives both (and the rooms) to `/healthz`; `/metrics` exports the same.
+    resume; it splits into `seats_connected` (the player is there) and `seats_away` (dropped,
+    may resume). `counts()` gives them (and the rooms) to `/healthz`; `/metrics` exports the
+    same.
     """
 
     def __init__(self, *, players_connected: Callable[[], int], seats_held: Callable[[], int],
-                 rooms: Callable[[], int]) -> None:
+                 rooms: Callable[[], int], seats_away: Callable[[], int]) -> None:
         super().__init__()
         self.registry = CollectorRegistry()
         self._players_connected = players_connected
         self._seats_held = seats_held
+        self._seats_away = seats_away
         self._rooms = rooms
         self.tick_duration = TickHistogram(TICK_BUCKETS)
         self.tick_lateness = TickHistogram(LATENESS_BUCKETS)
@@ -161,9 +168,11 @@ class Metrics(TickObserver):
             ["route"], buckets=HTTP_BUCKETS, registry=self.registry)
 
     def counts(self) -> dict[str, int]:
-        """Rooms, connected players and held seats now (the keys of `GAUGES`)."""
+        """Rooms, connected players and seats (taken, connected, away) now (the keys of
+        `GAUGES`)."""
+        held, away = self._seats_held(), self._seats_away()
         return {"rooms": self._rooms(), "players_connected": self._players_connected(),
-                "seats_held": self._seats_held()}
+                "seats_held": held, "seats_connected": held - away, "seats_away": away}
 
     def tick(self, *, duration: float, lateness: float, overrun: bool) -> None:
         self.tick_duration.observe(duration)

@@ -187,6 +187,7 @@ class Room(RoomRules):
         self._fanout.forget(player_id)
         self._drop_latest(player_id)
         self._held[player_id] = member.identity
+        self._away_changed()
         self._call("on_drop", player_id)
         self._after_event()
         return True
@@ -200,6 +201,7 @@ class Room(RoomRules):
             return False
         del self._held[player_id]
         self._members[player_id] = member
+        self._away_changed()
         self._call("on_resume", player_id)
         if self.closed:
             return False
@@ -219,6 +221,7 @@ class Room(RoomRules):
         )
         if self.code is not None:
             msg["code"] = self.code
+        msg["away"] = list(self._held)
         if resume_token is not None:
             msg["resume"] = resume_token
         member.connection.send(encode(msg))
@@ -235,6 +238,8 @@ class Room(RoomRules):
         self._fanout.forget(player_id)
         self._drop_latest(player_id)
         self._seat_fields.pop(player_id, None)
+        if held is not None:
+            self._away_changed()
         if tell_game:
             self._call("on_leave", player_id, reason == "leave")
         identity = self._identities.pop(player_id, None)
@@ -429,10 +434,29 @@ class Room(RoomRules):
         self._fanout.send(self.ticks, int(self._wall() * 1000), changes.shared, changes.private,
                           now)
 
+    def _away_changed(self) -> None:
+        """A seat was held, resumed or let go: the next state says who is away. `_deliver` is
+        swapped for `_deliver_away` until then, so that ticks with no change pay nothing."""
+        self.__dict__["_deliver"] = self._deliver_away
+
+    def _deliver_away(self, changes: Changes, now: float) -> None:
+        """`_deliver`, the state carrying `away`: the player ids of the held seats."""
+        del self.__dict__["_deliver"]
+        away = list(self._held)
+        private: Mapping[int, Mapping[str, Any]] = changes.private
+        if private:
+            # A view shared by several players stays one object (the fanout encodes it once).
+            views: dict[int, Mapping[str, Any]] = {}
+            private = {player: views.get(id(view)) or views.setdefault(
+                id(view), {**view, "away": away}) for player, view in private.items()}
+        self._fanout.send(self.ticks, int(self._wall() * 1000), {**changes.shared, "away": away},
+                          private, now)
+
     def _resync(self, player_id: int, ts: int) -> bytes:
-        """The full state a slow reader gets once it has caught up."""
-        return encode(messages.state(tick=self.ticks, ts=ts,
-                                     changes={"full": self.game.view(player_id)}))
+        """The full state a slow reader gets once it has caught up (with who is away: the
+        states it skipped may have said so)."""
+        return encode(messages.state(tick=self.ticks, ts=ts, changes={
+            "full": self.game.view(player_id), "away": list(self._held)}))
 
     def fail(self, why: str) -> None:
         """Close the room after an error: members get `error` `room_closed`, then `left`."""
@@ -445,11 +469,14 @@ class Room(RoomRules):
         self.close("room_closed")
 
     def describe(self) -> dict[str, object]:
-        """The room as the lobby lists it."""
+        """The room as the lobby lists it: `players` (seats taken) are `connected` players
+        and `away` ones (held seats, waiting for a resume)."""
         out: dict[str, object] = {
             "id": self.id,
             "mode": self.mode.name,
             "players": self.player_count,
+            "connected": len(self._members),
+            "away": len(self._held),
             "max_players": self.max_players,
             "options": dict(self.options),
         }

@@ -339,7 +339,9 @@ class Changes(NamedTuple):
     The engine encodes `shared` once and each distinct private view object once, however many
     players get it; players not in `private` get `shared`. A game with no hidden information
     returns only `shared`, at the cost of one encoding per state. (A named tuple: a ticking
-    game makes one per tick.)
+    game makes one per tick.) The keys `type`, `tick`, `ts` and `away` are the engine's: the
+    state after a seat was held, resumed or let go carries `away`, the player ids of the held
+    seats, in every view.
     """
 
     shared: Mapping[str, Any]

@@ -214,7 +214,18 @@ class RoomRules:
 
     @property
     def player_count(self) -> int:
+        """Seats taken: players connected and players away (held seats)."""
         return len(self._members) + len(self._held)
+
+    @property
+    def connected_count(self) -> int:
+        """Seated players whose connection is open: the people who are there."""
+        return len(self._members)
+
+    @property
+    def away_count(self) -> int:
+        """Held seats: players whose connection dropped, who may still resume."""
+        return len(self._held)
 
     @property
     def is_full(self) -> bool:

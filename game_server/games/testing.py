@@ -159,6 +159,7 @@ class GameHarness(RoomRules):
         self.seats: dict[int, Seat] = {}  # everyone in the game, connected or held
         self._members: dict[int, Seat] = {}
         self._held: dict[int, Seat] = {}
+        self._away_changed = False  # the next state says who is away, as the room's does
         self._next_player_id = 1
         self._inboxes: dict[int, list[bytes]] = {}
         self._refused: GameError | None = None  # the game's refusal of the message in hand
@@ -214,7 +215,8 @@ class GameHarness(RoomRules):
             raise ValueError(f"player {player} is not in the room")
         del self.seats[player]
         connected = self._members.pop(player, None) is not None
-        self._held.pop(player, None)
+        if self._held.pop(player, None) is not None:
+            self._away_changed = True
         self._drop_latest(player)
         self._call("on_leave", player, reason == "leave")
         if connected:
@@ -258,6 +260,7 @@ class GameHarness(RoomRules):
             raise ValueError(f"player {player} is not connected")
         self._drop_latest(player)
         self._held[player] = seat
+        self._away_changed = True
         self._call("on_drop", player)
         self._after_event()
 
@@ -272,6 +275,7 @@ class GameHarness(RoomRules):
                               "back")
         del self._held[player]
         self._members[player] = seat
+        self._away_changed = True
         self._call("on_resume", player)
         self._send_joined(player)
         self._after_event()
@@ -397,16 +401,24 @@ class GameHarness(RoomRules):
                 self._inboxes[player].append(data)
 
     def _send_joined(self, player: int) -> None:
-        self._to(player, messages.joined(
+        joined = messages.joined(
             room=self.room_id, mode=self.spec.name, player=player, tick_rate=self.tick_rate,
             client=dict(self.spec.client), options=dict(self.room.options),
-            state=self.game.view(player)))  # type: ignore[arg-type]
+            state=self.game.view(player))  # type: ignore[arg-type]
+        joined["away"] = list(self._held)  # the held seats' players, as the room sends
+        self._to(player, joined)
 
     def _state(self, changes: Changes) -> None:
         self.states.append(changes)
         ts = int(self.room.now * 1000)
-        shared = orjson.dumps(messages.state(tick=self.ticks, ts=ts, changes=changes.shared))
+        shared_changes: Mapping[str, Any] = changes.shared
         private = changes.private or {}
+        if self._away_changed:  # a seat was held, resumed or let go: say who is away now
+            self._away_changed = False
+            away = list(self._held)
+            shared_changes = {**shared_changes, "away": away}
+            private = {player: {**view, "away": away} for player, view in private.items()}
+        shared = orjson.dumps(messages.state(tick=self.ticks, ts=ts, changes=shared_changes))
         for player in self._members:
             view = private.get(player)
             self._inboxes[player].append(

@@ -9,7 +9,9 @@ Seat accounting: a room's record carries `players` (set by its owner: members, h
 claims in flight) and the live reservations (`reserved`). `reserve` admits a seat only while
 `players + reserved < max_players` and the room is not locked, atomically across processes;
 `claim` turns a reservation into a player (single use); a reservation not claimed within its
-time-to-live lapses.
+time-to-live lapses. Of the `players`, `connected` are there (members and claims in flight); the
+rest are away (held seats, waiting for a resume). Quick play ranks rooms by who is there: the
+owner sets both counts together, and a claim adds one to each.
 
 What matchmaking needs besides seats travels in the record too: whether the game `locked` the
 room, whether it is `private` (then its `code` finds it, and nothing else offers it), the
@@ -52,6 +54,8 @@ class RoomRecord:
     players: int
     max_players: int
     reserved: int = 0  # live seat reservations (filled in by `rooms()`; ignored on writes)
+    # Of `players`, those connected (members and claims in flight); the others are away.
+    connected: int = 0
     locked: bool = False  # the game locked it: no seat is reserved in it
     private: bool = False  # joined by `code` only: never offered by quick play nor listed
     code: str | None = None  # a private room's code, in `normal_code` form
@@ -68,12 +72,17 @@ class RoomRecord:
         return orjson.loads(self.options)
 
     @property
+    def away(self) -> int:
+        """Held seats: players whose connection dropped, who may still resume."""
+        return self.players - self.connected
+
+    @property
     def matchable(self) -> bool:
         """Whether quick play may offer a seat here (with the right mode and options)."""
         return self.free > 0 and not (self.locked or self.private)
 
-    def with_players(self, players: int) -> RoomRecord:
-        return replace(self, players=players)
+    def with_players(self, players: int, connected: int) -> RoomRecord:
+        return replace(self, players=players, connected=connected)
 
     def to_json(self) -> dict[str, Any]:
         """The room as `GET /api/rooms` and the lobby list it (never asked of a private one)."""
@@ -81,6 +90,8 @@ class RoomRecord:
             "id": self.id,
             "mode": self.mode,
             "players": self.players,
+            "connected": self.connected,
+            "away": self.away,
             "max_players": self.max_players,
             "reserved": self.reserved,
             "process": self.process,
@@ -135,17 +146,18 @@ class Presence(abc.ABC):
     @abc.abstractmethod
     async def update_room(self, record: RoomRecord) -> None:
         """The owner's room changed (locked, metadata): rewrite a live record's fields but
-        `players`; a no-op for a room the presence does not hold."""
+        `players` and `connected`; a no-op for a room the presence does not hold."""
 
     @abc.abstractmethod
-    async def set_players(self, room_id: str, players: int) -> None:
-        """The owner's room now counts `players` (members, held seats and claims in flight)."""
+    async def set_players(self, room_id: str, players: int, connected: int) -> None:
+        """The owner's room now counts `players` (members, held seats and claims in flight),
+        `connected` of them there (members and claims in flight)."""
 
     @abc.abstractmethod
     async def heartbeat(self, records: list[RoomRecord]) -> None:
         """Refresh this process's rooms for another `room_ttl` and their fields but `players`
-        (what `update_room` writes); re-create any that vanished (an expired key, a restarted
-        Redis) from `records`, the owner's truth."""
+        and `connected` (what `update_room` writes); re-create any that vanished (an expired
+        key, a restarted Redis) from `records`, the owner's truth."""
 
     @abc.abstractmethod
     async def remove_room(self, room_id: str) -> None:
@@ -168,7 +180,8 @@ class Presence(abc.ABC):
 
     @abc.abstractmethod
     async def claim(self, room_id: str, seat: str) -> bool:
-        """Use the reservation `seat` (once): True if it was live; it now counts as a player."""
+        """Use the reservation `seat` (once): True if it was live; it now counts as a player,
+        a connected one."""
 
     @abc.abstractmethod
     async def release(self, room_id: str, seat: str) -> None:

@@ -98,19 +98,21 @@ class LocalPresence(Presence):
     async def update_room(self, record: RoomRecord) -> None:
         held = self._live(record.id)
         if held is not None:
-            self._rooms[record.id] = replace(record, players=held.players, reserved=0)
+            self._rooms[record.id] = replace(record, players=held.players,
+                                             connected=held.connected, reserved=0)
 
-    async def set_players(self, room_id: str, players: int) -> None:
+    async def set_players(self, room_id: str, players: int, connected: int) -> None:
         record = self._live(room_id)
         if record is not None:
-            self._rooms[room_id] = record.with_players(players)
+            self._rooms[room_id] = record.with_players(players, connected)
 
     async def heartbeat(self, records: list[RoomRecord]) -> None:
         expiry = self._clock() + self.room_ttl
         for record in records:
             held = self._live(record.id)
-            players = record.players if held is None else held.players
-            self._rooms[record.id] = replace(record, players=players, reserved=0)
+            counted = record if held is None else held
+            self._rooms[record.id] = replace(record, players=counted.players,
+                                             connected=counted.connected, reserved=0)
             self._expires[record.id] = expiry
 
     async def remove_room(self, room_id: str) -> None:
@@ -149,7 +151,7 @@ class LocalPresence(Presence):
         record = self._live(room_id)
         if record is None or self._reservations(room_id).pop(seat, None) is None:
             return False
-        self._rooms[room_id] = record.with_players(record.players + 1)
+        self._rooms[room_id] = record.with_players(record.players + 1, record.connected + 1)
         return True
 
     async def release(self, room_id: str, seat: str) -> None:

@@ -2,8 +2,8 @@
 
 Keys, under a prefix (``arena`` by default):
 
-* ``arena:room:{id}``: a hash (mode, process, url, players, max_players, locked, private,
-  code, metadata as JSON, options key) that expires ``room_ttl`` after the owner's last
+* ``arena:room:{id}``: a hash (mode, process, url, players, connected, max_players, locked,
+  private, code, metadata as JSON, options key) that expires ``room_ttl`` after the owner's last
   heartbeat;
 * ``arena:seats:{id}``: a sorted set of reservations, seat -> expiry in Redis's own clock (ms),
   expiring with the room;
@@ -74,13 +74,15 @@ if not expiry then return 0 end
 redis.call('ZREM', KEYS[2], ARGV[1])
 if tonumber(expiry) <= now then return 0 end
 redis.call('HINCRBY', KEYS[1], 'players', 1)
+redis.call('HINCRBY', KEYS[1], 'connected', 1)
 return 1
 """
 
-# KEYS: room. ARGV: players. Only a live room: a hash created here would never expire.
+# KEYS: room. ARGV: players, connected. Only a live room: a hash created here would never
+# expire.
 _SET_PLAYERS = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'players', ARGV[1])
+redis.call('HSET', KEYS[1], 'players', ARGV[1], 'connected', ARGV[2])
 return 1
 """
 
@@ -117,13 +119,14 @@ return 1
 """
 
 # A record's fields in the order `heartbeat` passes them.
-_FIELDS = ("mode", "process", "url", "players", "max_players", "locked", "private", "code",
-           "metadata", "options")
+_FIELDS = ("mode", "process", "url", "players", "connected", "max_players", "locked", "private",
+           "code", "metadata", "options")
+_COUNTS = ("players", "connected")  # the owner sets them and claims add to them: never rewritten
 
 # KEYS: the rooms set, then room and seats of each record. ARGV: ttl (ms), key prefix, then
 # id and the `_FIELDS` of each record. A vanished room is re-created; a live one gets every
-# field but `players` (its owner sets those, claims add to them). A code is taken back unless
-# another live room holds it.
+# field but `players` and `connected` (its owner sets those, claims add to them). A code is
+# taken back unless another live room holds it.
 _HEARTBEAT = (
     "local prefix = ARGV[2]\n"
     "local fields = {" + ", ".join(f"'{name}'" for name in _FIELDS) + "}\n"
@@ -133,7 +136,9 @@ for i = 1, (#KEYS - 1) / 2 do
   local id, code = ARGV[a], ''
   local fresh = redis.call('EXISTS', room) == 0
   for f, name in ipairs(fields) do
-    if fresh or name ~= 'players' then redis.call('HSET', room, name, ARGV[a + f]) end
+    if fresh or (name ~= 'players' and name ~= 'connected') then
+      redis.call('HSET', room, name, ARGV[a + f])
+    end
     if name == 'code' then code = ARGV[a + f] end
   end
   redis.call('PEXPIRE', room, ARGV[1])
@@ -193,8 +198,8 @@ return found
 
 def _values(record: RoomRecord) -> list[str | int]:
     """`record`'s `_FIELDS` as Redis stores them."""
-    return [record.mode, record.process, record.url, record.players, record.max_players,
-            int(record.locked), int(record.private), record.code or "",
+    return [record.mode, record.process, record.url, record.players, record.connected,
+            record.max_players, int(record.locked), int(record.private), record.code or "",
             orjson.dumps(record.metadata).decode(), record.options]
 
 
@@ -205,9 +210,12 @@ def _record(room_id: str, flat: list[str], reserved: int) -> RoomRecord:
         metadata = orjson.loads(f.get("metadata") or "{}")
     except orjson.JSONDecodeError:
         metadata = None
+    players = int(f.get("players", 0))
     return RoomRecord(
         room_id, f.get("mode", ""), f.get("process", ""), f.get("url", ""),
-        int(f.get("players", 0)), int(f.get("max_players", 0)), int(reserved),
+        players, int(f.get("max_players", 0)), int(reserved),
+        # A record written by a release without the count: everyone counts as there.
+        connected=int(f["connected"]) if "connected" in f else players,
         locked=f.get("locked") == "1", private=f.get("private") == "1",
         code=f.get("code") or None,
         metadata=metadata if isinstance(metadata, dict) else {},
@@ -330,13 +338,14 @@ class RedisPresence(Presence):
     async def update_room(self, record: RoomRecord) -> None:
         keys, args = self._keys(record.id)[:1], []
         for name, value in zip(_FIELDS, _values(record), strict=True):
-            if name != "players":
+            if name not in _COUNTS:
                 args += [name, value]
         await self._call("update_room", lambda r: self._update(keys, args, r))
 
-    async def set_players(self, room_id: str, players: int) -> None:
+    async def set_players(self, room_id: str, players: int, connected: int) -> None:
         keys = self._keys(room_id)[:1]
-        await self._call("set_players", lambda r: self._set_players(keys, [players], r))
+        await self._call("set_players",
+                         lambda r: self._set_players(keys, [players, connected], r))
 
     async def heartbeat(self, records: list[RoomRecord]) -> None:
         if not records:

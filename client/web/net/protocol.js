@@ -89,6 +89,7 @@ export const DEFAULT_WORLD = Object.freeze({
  * The room we are in, as far as the server told us. Feed it every message with `apply`.
  *
  * players: Map id -> {id, name, x, y, mass, seq, alive}
+ * away: Set of the ids of players whose connection dropped (their seats held for a resume)
  * pellets: Map id -> {x, y}
  * leaderboard: [{id, mass}] biggest first
  */
@@ -112,8 +113,22 @@ export class ClientWorld {
     this.radiusFactor = DEFAULT_WORLD.radiusFactor;
     this.speedFactor = DEFAULT_WORLD.speedFactor;
     this.players = new Map();
+    this.away = new Set();
     this.pellets = new Map();
     this.leaderboard = [];
+  }
+
+  /** Players in the room who are away (dropped, their seats held for a resume). */
+  get awayCount() {
+    let n = 0;
+    for (const id of this.away) if (this.players.has(id)) n += 1;
+    return n;
+  }
+
+  /** The HUD's player count: those connected, and those away if any ("10 (5 away)"). */
+  playersText() {
+    const away = this.awayCount;
+    return playersText(this.players.size - away, away);
   }
 
   /** True once a `joined` has been applied (and no `left` since). */
@@ -177,6 +192,7 @@ export class ClientWorld {
     }
     this.ts = null;
     this.tick = 0;
+    this.away = new Set(Array.isArray(msg.away) ? msg.away : []);
     const changes = this._load(msg.state || {});
     changes.joined = true;
     return changes;
@@ -192,6 +208,8 @@ export class ClientWorld {
   applyState(msg) {
     if (msg.tick !== undefined) this.tick = msg.tick;
     if (msg.ts !== undefined) this.ts = msg.ts;
+    // The server says who is away in the state after a seat was held, resumed or let go.
+    if (Array.isArray(msg.away)) this.away = new Set(msg.away);
     if (msg.full && typeof msg.full === 'object') {
       const changes = this._load(msg.full);
       if (msg.tick !== undefined) this.tick = msg.tick;
@@ -277,6 +295,11 @@ export class ClientWorld {
     changes.leaderboard = true;
     return changes;
   }
+}
+
+/** A room's head count for people: "3", or "3 (2 away)" with players whose seats are held. */
+export function playersText(connected, away) {
+  return away > 0 ? `${connected} (${away} away)` : String(connected);
 }
 
 function emptyChanges() {

@@ -300,3 +300,24 @@ test("a room's own world size in the joined state wins over the mode's", () => {
   assert.equal(world.height, 5060);
   assert.equal(world.speedFactor, 260);
 });
+
+test('joined and states say who is away; the head count is of those connected', () => {
+  const world = new ClientWorld();
+  world.apply({ ...structuredClone(JOINED), away: [1] });
+  assert.deepEqual([...world.away], [1]);
+  assert.equal(world.awayCount, 1);
+  assert.equal(world.playersText(), '2 (1 away)');
+  world.apply({ type: 'state', tick: 121, ts: 5 }); // a state without `away`: nothing changes
+  assert.equal(world.playersText(), '2 (1 away)');
+  world.apply({ type: 'state', tick: 122, ts: 6, away: [1, 2] });
+  assert.equal(world.playersText(), '1 (2 away)');
+  world.apply({ type: 'state', tick: 123, ts: 7, gone: [2] }); // gone: no longer counted
+  assert.equal(world.playersText(), '1 (1 away)');
+  world.apply({ type: 'state', tick: 124, ts: 8, away: [] });
+  assert.equal(world.playersText(), '2');
+  // A resync after skipped states carries `away` beside the full view.
+  world.apply({ type: 'state', tick: 130, ts: 9, full: structuredClone(JOINED.state), away: [2] });
+  assert.equal(world.playersText(), '2 (1 away)');
+  world.apply(structuredClone(JOINED)); // a joined without `away` (an older server): nobody
+  assert.equal(world.playersText(), '3');
+});

@@ -45,7 +45,9 @@ def test_a_slow_reader_skips_states_then_gets_its_whole_view() -> None:
     ann.connection.pending = 0  # caught up
     tick()
     resync = orjson.loads(ann.connection.raw[-1])
-    assert resync["type"] == "state" and set(resync) == {"type", "tick", "ts", "full"}
+    # The whole view, and who is away (the states it skipped may have said so).
+    assert resync["type"] == "state" and set(resync) == {"type", "tick", "ts", "full", "away"}
+    assert resync["away"] == []
     full = resync["full"]
     assert full == orjson.loads(orjson.dumps(room.game.view(a)))  # view(player), as it is now
     assert full["roster"] == {"1": "ann", "2": "bob", "3": "cat"}
