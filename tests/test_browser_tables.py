@@ -1,0 +1,157 @@
+"""The table pages when things go wrong or end, in real Chromium (issue #22, items 1, 2, 8, 9):
+a table lost to a server restart and a wrong code say so plainly and offer the ways on; disabled
+buttons look disabled; an operator's announcement is a banner on a dice table and in the arena;
+the reveal and the end of a Liar's Dice match come above the controls. Screenshots of each state
+go to build/screenshots (or $ARENA_SCREENSHOT_DIR), as in tests/test_browser.py.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from game_server.app import ArenaServer
+from tests import test_browser
+from tests.conftest import running
+from tests.servers import free_port
+from tests.test_browser import CHROMIUM, guest_login, screenshot_dir
+
+server = test_browser.server
+browser = test_browser.browser
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+JOINED = "window.arena && window.arena.connected && window.arena.room && window.arena.states > 0"
+PLAYING = "window.arena.state && window.arena.state.status === 'playing'"
+# A refused login or registration is answered so on purpose (as in tests/test_browser.py).
+REFUSED = re.compile(r"status of 40[19]\b")
+# While a server stops and is down, Chromium logs each connection that fails (the WebSocket's
+# reconnect attempts, the SDK's session check): expected then, and only then.
+NETWORK = re.compile(r"WebSocket connection to .* failed|Failed to load resource: net::ERR_"
+                     r"|WebSocket is already in CLOSING or CLOSED state")
+
+assert CHROMIUM is not None  # test_browser skipped this module otherwise
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def new_page(browser: Any) -> AsyncIterator[Callable[..., Awaitable[Any]]]:
+    """Pages in fresh contexts (own cookies) at 1280x800; any page error or console error but
+    a failed connection while `make.server_down` is set fails the test."""
+    contexts: list[Any] = []
+    errors: list[str] = []
+
+    def console(msg: Any) -> None:
+        if msg.type != "error" or REFUSED.search(msg.text):
+            return
+        if not (getattr(make, "server_down", False) and NETWORK.search(msg.text)):
+            errors.append(msg.text)
+
+    async def make() -> Any:
+        context = await browser.new_context(viewport={"width": 1280, "height": 800})
+        contexts.append(context)
+        page = await context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", console)
+        return page
+
+    yield make
+    for context in contexts:
+        await context.close()
+    assert errors == [], errors
+
+
+async def seat_two(new_page: Callable[..., Awaitable[Any]], url: str, dice: int
+                   ) -> tuple[Any, Any, str]:
+    """Ann makes a private table with `dice` dice each, Bob joins it by code: the match is on."""
+    ann = await new_page()
+    await guest_login(ann, url, "Ann")
+    await ann.goto(f"{url}/play?mode=dice&create=private&dice={dice}")
+    await ann.wait_for_function(JOINED + " && window.arena.code")
+    code = await ann.evaluate("window.arena.code")
+    bob = await new_page()
+    await guest_login(bob, url, "Bob")
+    await bob.goto(f"{url}/play?mode=dice&code={code}")
+    await bob.wait_for_function(JOINED)
+    for page in (ann, bob):
+        await page.wait_for_function(PLAYING)
+    return ann, bob, code
+
+
+async def on_turn(ann: Any, bob: Any) -> tuple[Any, Any]:
+    """(the page whose turn it is, the other)."""
+    view = await ann.evaluate("window.arena.state")
+    me = await ann.evaluate("window.arena.player")
+    return (ann, bob) if view["turn"] == me else (bob, ann)
+
+
+async def box(page: Any, selector: str) -> dict[str, float]:
+    found = await page.locator(selector).bounding_box()
+    assert found is not None, f"{selector} is not drawn"
+    return found  # type: ignore[no-any-return]
+
+
+# -- item 1: a dead table says so --------------------------------------------------------------
+
+async def test_a_bad_code_says_there_is_no_such_table(server: ArenaServer, new_page: Any) -> None:
+    page = await new_page()
+    await guest_login(page, server.url, "Wrongcode")
+    await page.goto(server.url + "/play?mode=dice&code=zzzz9")
+    await page.wait_for_function("window.arena.gone")
+    assert await page.text_content("#status") == "No table with code ZZZZ9."
+    # No controls of a table that does not exist, no "Connecting..." left up.
+    for selector in ("#game-root", "#bid", "#challenge", "#ready", "#notice"):
+        assert await page.is_hidden(selector), selector
+    assert await page.get_attribute("#gone-lobby", "href") == "/"
+    assert await page.get_attribute("#gone-new", "href") == "/play?mode=dice&create=private"
+    await page.screenshot(path=str(screenshot_dir() / "dice-bad-code.png"))
+    # The ways on work: a new private table, joined.
+    async with page.expect_navigation():
+        await page.click("#gone-new")
+    await page.wait_for_function(JOINED + " && window.arena.code")
+    assert await page.is_visible("#ready")
+    assert await page.is_hidden("#gone")
+
+
+async def test_a_table_lost_to_a_restart_says_it_is_gone(tmp_path: Path, new_page: Any) -> None:
+    """A real server process stopped mid-match and started again on the same port and data
+    directory: the pages drop the dead table (no "Your turn", clock, dice or live Bid) and say
+    the table is gone, with the lobby and a new table on offer."""
+    data, port = tmp_path / "data", free_port()
+    env = {"ARENA_COOKIE_SECRET": "", "ARENA_REDIS_URL": ""}
+    async with running(data, "--port", str(port), env=env) as (proc, url):
+        ann, bob, _ = await seat_two(new_page, url, dice=3)
+        first, _ = await on_turn(ann, bob)
+        assert "Your turn" in await first.text_content("#status")
+        await first.screenshot(path=str(screenshot_dir() / "dice-play.png"))
+        new_page.server_down = True
+        proc.terminate()
+        await proc.wait()
+    for page in (ann, bob):
+        # While the server is down, the table shown is dimmed, inert, and not "Your turn".
+        await page.wait_for_function("document.getElementById('game').classList.contains('stale')")
+        assert "Your turn" not in await page.text_content("#status")
+        assert await page.evaluate("document.getElementById('game-root').inert")
+    async with running(data, "--port", str(port), env=env) as (_, again):
+        assert again == url
+        for page in (ann, bob):
+            await page.wait_for_function("window.arena.gone", timeout=20000)
+            assert await page.text_content("#status") == "This table is gone."
+            assert "server restarted" in await page.text_content("#gone")
+            for selector in ("#game-root", "#bid", "#challenge", "#clock", "#my-dice", "#banner",
+                             "#notice", "#room-line"):
+                assert await page.is_hidden(selector), selector
+            assert "Your turn" not in await page.inner_text("body")
+            assert await page.evaluate("window.arena.state") is None
+        new_page.server_down = False  # the pages gave up asking: nothing may fail from here
+        await first.screenshot(path=str(screenshot_dir() / "dice-gone.png"))
+        # The lobby is one click away, and the session outlived the restart.
+        async with first.expect_navigation():
+            await first.click("#gone-lobby")
+        assert first.url == url + "/"
+        for page in (ann, bob):
+            await page.close()  # before this server goes too (each retry would log an error)
