@@ -155,3 +155,43 @@ async def test_a_table_lost_to_a_restart_says_it_is_gone(tmp_path: Path, new_pag
         assert first.url == url + "/"
         for page in (ann, bob):
             await page.close()  # before this server goes too (each retry would log an error)
+
+
+# -- item 2: disabled buttons look disabled --------------------------------------------------
+
+STYLE = """(id) => { const s = getComputedStyle(document.getElementById(id));
+  return {opacity: Number(s.opacity), cursor: s.cursor, background: s.backgroundColor,
+          disabled: document.getElementById(id).disabled}; }"""
+
+
+async def test_disabled_buttons_look_disabled(server: ArenaServer, new_page: Any) -> None:
+    page = await new_page()
+    await guest_login(page, server.url, "Waiting")
+    await page.goto(server.url + "/play?mode=dice&create=private")
+    await page.wait_for_function(JOINED)
+    # Waiting: Ready can be pressed, Bid and Challenge cannot, and they look it.
+    ready = await page.evaluate(STYLE, "ready")
+    assert ready["disabled"] is False and ready["opacity"] == 1 and ready["cursor"] == "pointer"
+    for button in ("bid", "challenge"):
+        style = await page.evaluate(STYLE, button)
+        assert style["disabled"] is True
+        assert style["opacity"] <= 0.6 and style["cursor"] == "not-allowed", style
+        assert style["background"] != ready["background"], style
+    # Hovering a disabled button does not light it up.
+    await page.hover("#bid", force=True)
+    assert (await page.evaluate(STYLE, "bid"))["background"] != ready["background"]
+    await page.click("#ready")
+    await page.wait_for_function("document.getElementById('ready').disabled")
+    style = await page.evaluate(STYLE, "ready")
+    assert style["opacity"] <= 0.6 and style["cursor"] == "not-allowed", style
+
+    # In play, the player not on turn: Bid and Challenge look disabled too.
+    ann, bob, _ = await seat_two(new_page, server.url, dice=2)
+    first, second = await on_turn(ann, bob)
+    for button in ("bid", "challenge"):
+        style = await second.evaluate(STYLE, button)
+        assert style["disabled"] is True
+        assert style["opacity"] <= 0.6 and style["cursor"] == "not-allowed", style
+    live = await first.evaluate(STYLE, "bid")
+    assert live["disabled"] is False and live["opacity"] == 1 and live["cursor"] == "pointer"
+    await second.screenshot(path=str(screenshot_dir() / "dice-not-your-turn.png"))
