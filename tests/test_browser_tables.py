@@ -195,3 +195,59 @@ async def test_disabled_buttons_look_disabled(server: ArenaServer, new_page: Any
     live = await first.evaluate(STYLE, "bid")
     assert live["disabled"] is False and live["opacity"] == 1 and live["cursor"] == "pointer"
     await second.screenshot(path=str(screenshot_dir() / "dice-not-your-turn.png"))
+
+
+# -- item 9: the reveal and the end, above the controls --------------------------------------
+
+async def test_the_reveal_and_the_end_come_above_the_controls(server: ArenaServer,
+                                                              new_page: Any) -> None:
+    ann, bob, _ = await seat_two(new_page, server.url, dice=2)
+    saw_reveal_in_play = False
+    while (await ann.evaluate("window.arena.state.status")) == "playing":
+        first, second = await on_turn(ann, bob)
+        turn = await first.evaluate("window.arena.state.turn_number")
+        if await first.evaluate("window.arena.state.bid === null"):
+            await first.click("#bid")
+        else:
+            await first.click("#challenge")
+        await first.wait_for_function(
+            f"window.arena.state.turn_number !== {turn} || window.arena.state.status !== 'playing'")
+        await second.wait_for_function(
+            f"window.arena.state.turn_number !== {turn} || window.arena.state.status !== 'playing'")
+        if (not saw_reveal_in_play and await ann.evaluate(PLAYING)
+                and await ann.evaluate("window.arena.state.reveal !== null")):
+            # A round was challenged and the match goes on: the reveal is read before the
+            # table and the controls.
+            saw_reveal_in_play = True
+            page = (await on_turn(ann, bob))[0]
+            await page.wait_for_function("document.querySelectorAll('#reveal .die').length > 0")
+            reveal, controls = await box(page, "#reveal"), await box(page, ".controls")
+            assert reveal["y"] + reveal["height"] <= (await box(page, "#players"))["y"]
+            assert reveal["y"] + reveal["height"] <= controls["y"]
+            assert reveal["y"] < 800, "the reveal is on the first screen"
+            await page.screenshot(path=str(screenshot_dir() / "dice-reveal.png"))
+    assert saw_reveal_in_play  # two dice each: the first challenge never ends the match
+
+    for page in (ann, bob):
+        await page.wait_for_function("window.arena.state.status === 'finished'")
+        view = await page.evaluate("window.arena.state")
+        me = await page.evaluate("window.arena.player")
+        winner = next(p["name"] for p in view["players"] if p["id"] == view["winner"])
+        loser = next(p["name"] for p in view["players"] if p["id"] != view["winner"])
+        title = "You win!" if view["winner"] == me else f"{winner} wins."
+        assert await page.text_content("#result") == title
+        why = await page.text_content("#why")
+        assert "the last with dice" in why and "lost the last die" in why, why
+        assert (loser if view["winner"] == me else "you") in why
+        # The end comes first: above the reveal, the players and everything else of the table.
+        outcome = await box(page, "#outcome")
+        for below in ("#reveal", "#players"):
+            assert outcome["y"] + outcome["height"] <= (await box(page, below))["y"], below
+        assert outcome["y"] < 300
+        # A finished table shows no current bid, and no controls.
+        assert await page.is_hidden("#bid-line")
+        assert "Current bid" not in await page.inner_text("body")
+        assert await page.is_hidden(".controls")
+    winner_page = ann if (await ann.evaluate("window.arena.state.winner")) == (
+        await ann.evaluate("window.arena.player")) else bob
+    await winner_page.screenshot(path=str(screenshot_dir() / "dice-end.png"))
