@@ -17,9 +17,10 @@ import pytest_asyncio
 
 from game_server.app import ArenaServer
 from tests import test_browser
-from tests.conftest import running
+from tests.conftest import TEST_SECRET, running
 from tests.servers import free_port
-from tests.test_browser import CHROMIUM, guest_login, screenshot_dir
+from tests.test_announce import announce
+from tests.test_browser import CHROMIUM, guest_login, play, screenshot_dir
 
 server = test_browser.server
 browser = test_browser.browser
@@ -251,3 +252,37 @@ async def test_the_reveal_and_the_end_come_above_the_controls(server: ArenaServe
     winner_page = ann if (await ann.evaluate("window.arena.state.winner")) == (
         await ann.evaluate("window.arena.player")) else bob
     await winner_page.screenshot(path=str(screenshot_dir() / "dice-end.png"))
+
+
+# -- item 8: announcements are a banner on every game page -----------------------------------
+
+async def test_an_announcement_is_a_banner_on_a_table_and_in_the_arena(
+        server: ArenaServer, new_page: Any) -> None:
+    table = await new_page()
+    await guest_login(table, server.url, "Tabled")
+    await table.goto(server.url + "/play?mode=dice&create=private")
+    await table.wait_for_function(JOINED)
+    arena = await new_page()
+    await guest_login(arena, server.url, "Roamer")
+    await play(arena, server.url)
+    for page in (table, arena):
+        assert await page.is_hidden("#announcements")
+
+    text = "Maintenance at 14:00 <b>UTC</b>: finish your rounds."
+    code, output = await announce(text, "--url", server.url,
+                                  env={"ARENA_COOKIE_SECRET": TEST_SECRET, "ARENA_REDIS_URL": ""})
+    assert code == 0, output
+    for page in (table, arena):
+        await page.wait_for_selector("#announcements .announcement", state="visible")
+        # Drawn as text: the markup in it stays characters.
+        assert await page.text_content(".announcement-text") == text
+        assert await page.locator(".announcement-text b").count() == 0
+        banner = await box(page, "#announcements")
+        assert banner["y"] < 50, "at the top of the page"
+    await table.screenshot(path=str(screenshot_dir() / "announcement-table.png"))
+    await arena.screenshot(path=str(screenshot_dir() / "announcement-arena.png"))
+    # Dismissed, it goes; the game plays on.
+    for page in (table, arena):
+        await page.click(".announcement-close")
+        await page.wait_for_selector("#announcements", state="hidden")
+        assert await page.evaluate("window.arena.connected")

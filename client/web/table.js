@@ -7,6 +7,7 @@
  * #game-root. Everything from the network reaches the DOM through `textContent` only.
  */
 
+import { mountAnnouncements } from './banner.js';
 import { DropNotice } from './net/drops.js';
 import { loadResume, saveResume } from './resume.js';
 import { Arena, leftText } from './sdk/arena.js';
@@ -122,6 +123,7 @@ export class TablePage {
     });
     arena.onError((err) => this.notice(REFUSALS[err.code] ?? (err.message || err.code)));
     arena.onJoinFailed((info) => this._gone(info));
+    mountAnnouncements(arena);
     this._leaveBeforeGoing();
     this._optionsForm();
     this._exposeTestHook();
