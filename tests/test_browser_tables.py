@@ -292,3 +292,39 @@ async def test_an_announcement_is_a_banner_on_a_table_and_in_the_arena(
             await page.locator(".announcement-close").first.click()
         await page.wait_for_selector("#announcements", state="hidden")
         assert await page.evaluate("window.arena.connected")
+
+
+# -- on a phone: the same states fit a 390x844 touch screen ----------------------------------
+
+async def test_on_a_phone_the_gone_table_and_an_announcement_fit_the_screen(
+        server: ArenaServer, browser: Any) -> None:
+    context = await browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True,
+                                        is_mobile=True, device_scale_factor=2)
+    errors: list[str] = []
+    try:
+        page = await context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        await guest_login(page, server.url, "Pocket")
+        await page.goto(server.url + "/play?mode=dice&create=private")
+        await page.wait_for_function(JOINED)
+        code, output = await announce("Back in 5 minutes.", "--url", server.url, env={
+            "ARENA_COOKIE_SECRET": TEST_SECRET, "ARENA_REDIS_URL": ""})
+        assert code == 0, output
+        await page.wait_for_selector("#announcements .announcement", state="visible")
+        banner = await box(page, "#announcements")
+        assert banner["x"] >= 0 and banner["x"] + banner["width"] <= 390, banner
+        assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+        await page.screenshot(path=str(screenshot_dir() / "announcement-phone.png"))
+        await page.tap(".announcement-close")
+        await page.wait_for_selector("#announcements", state="hidden")
+
+        await page.goto(server.url + "/play?mode=dice&code=nope7")
+        await page.wait_for_function("window.arena.gone")
+        for selector in ("#status", "#gone-lobby", "#gone-new"):
+            found = await box(page, selector)
+            assert found["x"] + found["width"] <= 390, selector
+            assert found["y"] + found["height"] <= 844, selector
+        await page.screenshot(path=str(screenshot_dir() / "dice-bad-code-phone.png"))
+    finally:
+        await context.close()
+    assert errors == []
