@@ -158,6 +158,33 @@ async def test_a_table_lost_to_a_restart_says_it_is_gone(tmp_path: Path, new_pag
             await page.close()  # before this server goes too (each retry would log an error)
 
 
+async def test_a_quick_play_table_lost_to_a_restart_is_replaced_and_says_so(
+        tmp_path: Path, new_page: Any) -> None:
+    """Quick play (no code) finds a new table of the same game after a restart: the page says
+    the old one is gone rather than passing the new table off as it."""
+    data, port = tmp_path / "data", free_port()
+    env = {"ARENA_COOKIE_SECRET": "", "ARENA_REDIS_URL": ""}
+    async with running(data, "--port", str(port), env=env) as (proc, url):
+        page = await new_page()
+        await guest_login(page, url, "Drifter")
+        await page.goto(url + "/play?mode=dice")
+        await page.wait_for_function(JOINED)
+        old_room = await page.evaluate("window.arena.room")
+        new_page.server_down = True
+        proc.terminate()
+        await proc.wait()
+    await page.wait_for_function("document.getElementById('game').classList.contains('stale')")
+    async with running(data, "--port", str(port), env=env):
+        await page.wait_for_function(
+            f"window.arena.room && window.arena.room !== {old_room!r} && window.arena.states > 0",
+            timeout=20000)
+        new_page.server_down = False
+        assert "Your table is gone" in await page.text_content("#banner")
+        assert await page.is_visible("#ready")
+        assert await page.is_visible("#game-root:not([inert])")
+        await page.close()
+
+
 # -- item 2: disabled buttons look disabled --------------------------------------------------
 
 STYLE = """(id) => { const s = getComputedStyle(document.getElementById(id));

@@ -84,6 +84,7 @@ export class TablePage {
     this.states = 0;
     this.gone = null; // the join failed for good: what the page says instead of the game
     this.lastCode = this.params.get('code');
+    this.lastRoom = null; // the room we were seated in, to notice being moved to another
     // Nothing of the game (its buttons least of all) shows before the table's first state.
     this.root.hidden = true;
   }
@@ -216,6 +217,12 @@ export class TablePage {
   }
 
   _joined(msg) {
+    // Seated at another table than the one we were at without asking (a quick-play table gone
+    // after a restart is replaced by matchmaking): say so, or the new table passes for the old.
+    if (this.lastRoom && msg.room !== this.lastRoom) {
+      this.banner('Your table is gone (the server restarted or it closed): this is a new one.');
+    }
+    this.lastRoom = msg.room;
     const code = msg.code ?? null;
     if (code) this.lastCode = code;
     $('room-code').textContent = code ?? '';
