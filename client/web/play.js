@@ -6,6 +6,7 @@
  * DOM through `textContent` only.
  */
 
+import { mountAnnouncements } from './banner.js';
 import { ChatBox } from './chat.js';
 import { Hud } from './hud.js';
 import { DropNotice } from './net/drops.js';
@@ -120,6 +121,7 @@ class PlayPage {
     arena.on('joined', (msg, receivedAt) => this._onJoined(msg, receivedAt));
     arena.on('state', (msg, receivedAt) => this._onState(msg, receivedAt));
     arena.on('chat', (msg) => this.chat.append(msg.name, msg.text, isGlobalChat(msg)));
+    mountAnnouncements(arena); // operators' announcements: a banner, as on every game page
     arena.on('left', (msg) => {
       this._leaveRoom();
       const text = leftText(msg); // kicked, or the room closed: the game's reason

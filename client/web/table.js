@@ -7,6 +7,7 @@
  * #game-root. Everything from the network reaches the DOM through `textContent` only.
  */
 
+import { mountAnnouncements } from './banner.js';
 import { DropNotice } from './net/drops.js';
 import { fillOptions } from './options.js';
 import { loadResume, saveResume } from './resume.js';
@@ -82,6 +83,11 @@ export class TablePage {
     this.root = $('game-root');
     this.drops = new DropNotice();
     this.states = 0;
+    this.gone = null; // the join failed for good: what the page says instead of the game
+    this.lastCode = this.params.get('code');
+    this.lastRoom = null; // the room we were seated in, to notice being moved to another
+    // Nothing of the game (its buttons least of all) shows before the table's first state.
+    this.root.hidden = true;
   }
 
   /** Run the page: `render(view, page)` after `joined` and every state. */
@@ -92,8 +98,11 @@ export class TablePage {
       this.banner(null);
     });
     arena.onClose((info) => {
-      if (info.sessionEnded) return;
+      if (info.sessionEnded || this.gone) return;
       this.banner(info.replaced ? 'You are playing in another tab or window.' : this.drops.closed(info));
+      // The table drawn is the one before the drop: dim it and take its controls away until
+      // the server answers again (it may not have the table any more).
+      this._stale(true);
     });
     arena.onLoggedOut(() => {
       const next = window.location.pathname + window.location.search;
@@ -107,11 +116,16 @@ export class TablePage {
     });
     arena.onJoined((msg) => this._joined(msg));
     arena.onState((view) => {
+      if (this.gone) return;
       this.states += 1;
       this.notice(null);
+      this._stale(false);
+      this.root.hidden = false;
       render(view, this);
     });
     arena.onError((err) => this.notice(REFUSALS[err.code] ?? (err.message || err.code)));
+    arena.onJoinFailed((info) => this._gone(info));
+    mountAnnouncements(arena);
     this._leaveBeforeGoing();
     this._optionsForm();
     this._exposeTestHook();
@@ -123,9 +137,11 @@ export class TablePage {
     return this.arena.player;
   }
 
-  /** The line above the game: whose turn, the result... */
+  /** The line above the game: whose turn, the result...; empty, it takes no room. */
   status(text) {
-    $('status').textContent = text;
+    const node = $('status');
+    node.textContent = text;
+    node.hidden = !text;
   }
 
   /** A refusal or problem, until the next state; null hides it. */
@@ -141,6 +157,56 @@ export class TablePage {
     node.hidden = !text;
   }
 
+  /** While the socket is down the table shown may be dead: dimmed, inert, no "Your turn". */
+  _stale(stale) {
+    const game = $('game');
+    if (game.classList.contains('stale') === stale) return;
+    game.classList.toggle('stale', stale);
+    this.root.inert = stale;
+    if (stale && this.states > 0) this.status('Reconnecting to the table…');
+  }
+
+  /** The join failed for good: say so instead of the game, and offer the ways on. */
+  _gone(info) {
+    const code = this.lastCode ? String(this.lastCode).toUpperCase() : null;
+    let title;
+    let detail = '';
+    if (info.code === 'room_not_found' && info.wasSeated) {
+      title = 'This table is gone.';
+      detail = 'The server restarted or the table was closed; its match cannot go on.';
+    } else if (info.code === 'room_not_found') {
+      title = code ? `No table with code ${code}.` : 'No such table.';
+      detail = 'Check the code with whoever gave it to you, or start a table of your own.';
+    } else if (info.code === 'room_closed') {
+      title = 'This table is gone.';
+      detail = 'The table was closed; its match cannot go on.';
+    } else {
+      title = REFUSALS[info.code] ?? (info.message || 'This table cannot be joined.');
+    }
+    this.gone = { code: info.code, title };
+    this._stale(false);
+    this.root.hidden = true;
+    this.notice(null);
+    this.banner(null);
+    $('room-line').hidden = true;
+    this.status(title);
+    $('status').className = 'gone-title';
+    const mode = encodeURIComponent(this.mode);
+    const lobby = el('a', 'button', 'Back to the lobby');
+    lobby.href = '/';
+    lobby.id = 'gone-lobby';
+    const fresh = el('a', 'button secondary', 'New private table');
+    fresh.href = `/play?mode=${mode}&create=private`;
+    fresh.id = 'gone-new';
+    const quick = el('a', 'button secondary', 'Quick play');
+    quick.href = `/play?mode=${mode}`;
+    quick.id = 'gone-quick';
+    const box = el('div', 'gone', el('p', 'gone-detail', detail), el('p', 'gone-actions', lobby, fresh, quick));
+    box.id = 'gone';
+    $('status').after(box);
+    $('game').dataset.gone = info.code;
+  }
+
   _join() {
     const p = this.params;
     const mode = this.mode;
@@ -152,7 +218,14 @@ export class TablePage {
   }
 
   _joined(msg) {
+    // Seated at another table than the one we were at without asking (a quick-play table gone
+    // after a restart is replaced by matchmaking): say so, or the new table passes for the old.
+    if (this.lastRoom && msg.room !== this.lastRoom) {
+      this.banner('Your table is gone (the server restarted or it closed): this is a new one.');
+    }
+    this.lastRoom = msg.room;
     const code = msg.code ?? null;
+    if (code) this.lastCode = code;
     $('room-code').textContent = code ?? '';
     $('room-line').hidden = !code;
     // The address now names this table (a reload resumes the seat kept for it; a private
@@ -206,6 +279,9 @@ export class TablePage {
       },
       get states() {
         return page.states;
+      },
+      get gone() {
+        return page.gone;
       },
     };
   }

@@ -39,3 +39,25 @@ export function revealText(view, reveal) {
   return `${nameOf(view, reveal.challenger)} challenged ${bidder}'s ${bidText(reveal.bid)}: `
     + `${reveal.count} found, ${verdict}; ${outcome}.`;
 }
+
+/**
+ * The end of a match in words: `{title, why}`, who won (you, from `me`) and why: the last
+ * challenge took the last die of the last rival, or everyone else left the table.
+ */
+export function endText(view, me) {
+  const winner = nameOf(view, view.winner);
+  const title = view.winner === me ? 'You win!' : `${winner} wins.`;
+  const rivals = (view.players || []).filter((p) => p.id !== view.winner);
+  const r = view.reveal;
+  const subject = view.winner === me ? 'You are' : `${winner} is`;
+  let why;
+  if (r && r.eliminated && rivals.some((p) => p.id === r.loser && !p.left)) {
+    const loser = r.loser === me ? 'you' : nameOf(view, r.loser);
+    why = `${subject} the last with dice: ${loser} lost the last die on the challenge.`;
+  } else if (rivals.length && rivals.every((p) => p.left)) {
+    why = `${subject} the last at the table: everyone else left.`;
+  } else {
+    why = `${subject} the last with dice.`;
+  }
+  return { title, why };
+}

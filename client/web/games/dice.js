@@ -5,7 +5,7 @@
  */
 
 import { TablePage, TurnClock, el } from '/client/table.js';
-import { bidText, faceOrder, lowestRaise, nameOf, revealText } from './dice-text.js';
+import { bidText, endText, faceOrder, lowestRaise, nameOf, revealText } from './dice-text.js';
 
 const page = new TablePage();
 const root = page.root;
@@ -31,15 +31,23 @@ const ready = el('button', '', 'Ready');
 ready.id = 'ready';
 const controls = el('div', 'controls',
   el('label', '', 'Count ', count), el('label', '', 'Face ', face), bid, challenge, ready);
-const revealBox = el('div');
+const revealBox = el('div', 'reveal');
 revealBox.id = 'reveal';
-const result = el('p');
+// The end of the match: who won and why, first on the page once the match is over.
+const outcome = el('div', 'outcome');
+outcome.id = 'outcome';
+const result = el('h3');
 result.id = 'result';
+const why = el('p');
+why.id = 'why';
+outcome.append(result, why);
 const events = el('ul', 'muted');
 events.id = 'events';
 const clockLine = el('p', '', 'Turn clock: ', clock);
 const diceTitle = el('h3', '', 'Your dice');
-root.append(clockLine, players, bidLine, diceTitle, myDice, controls, revealBox, result, events);
+// The outcome and the last reveal come before the table and the controls: what just
+// happened is read first, then what to do next.
+root.append(outcome, revealBox, clockLine, players, bidLine, diceTitle, myDice, controls, events);
 
 const turnClock = new TurnClock(clock);
 let view = null;
@@ -118,6 +126,7 @@ function drawReveal(v) {
   const r = v.reveal;
   if (!r) {
     revealBox.replaceChildren();
+    revealBox.hidden = true;
     return;
   }
   const hands = r.hands.map((h) => {
@@ -125,8 +134,19 @@ function drawReveal(v) {
     li.dataset.player = String(h.player);
     return li;
   });
+  revealBox.hidden = false;
   revealBox.replaceChildren(el('h3', '', `Round ${r.round}: the reveal`),
     el('p', '', revealText(v, r)), el('ul', 'players', ...hands));
+}
+
+function drawOutcome(v) {
+  // The finished view is everyone's shared one (no `me`): who we are is `joined.player`.
+  outcome.hidden = v.status !== 'finished';
+  if (outcome.hidden) return;
+  const end = endText(v, page.me);
+  outcome.classList.toggle('lost', v.winner !== page.me);
+  result.textContent = end.title;
+  why.textContent = end.why;
 }
 
 function statusText(v) {
@@ -135,8 +155,8 @@ function statusText(v) {
     return `Waiting for players: ${seated} of ${v.rules?.start_players ?? 2} seated. `
       + 'Everyone ready starts the match with whoever is here.';
   }
-  // The finished view is everyone's shared one (no `me`): who we are is `joined.player`.
-  if (v.status === 'finished') return v.winner === page.me ? 'You win!' : `${nameOf(v, v.winner)} wins.`;
+  // The end box (drawOutcome) says who won and why, first on the page: no line above it.
+  if (v.status === 'finished') return '';
   if (!Array.isArray(v.dice)) return `${nameOf(v, v.turn)} to play. You are watching.`;
   return v.turn === v.me ? 'Your turn: raise the bid or challenge it.' : `${nameOf(v, v.turn)} to play.`;
 }
@@ -145,15 +165,17 @@ page.start((v) => {
   view = v;
   page.status(statusText(v));
   drawPlayers(v);
-  bidLine.textContent = v.bid ? `Current bid: ${bidText(v.bid)} by ${nameOf(v, v.bid.by)}`
-    : v.status === 'playing' ? `Round ${v.round}: no bid yet.` : '';
+  // A finished table has no bid on it any more: only a match in play shows one.
+  bidLine.textContent = v.status !== 'playing' ? ''
+    : v.bid ? `Current bid: ${bidText(v.bid)} by ${nameOf(v, v.bid.by)}` : `Round ${v.round}: no bid yet.`;
+  bidLine.hidden = v.status !== 'playing';
   turnClock.turn(v.status === 'playing' ? v.turn_number : null, v.rules?.turn_seconds);
   clockLine.hidden = v.status !== 'playing';
   diceTitle.hidden = !Array.isArray(v.dice);
   myDice.replaceChildren(...(v.dice || []).map(die));
   drawControls(v);
   drawReveal(v);
-  result.textContent = v.status === 'finished' ? `Winner: ${nameOf(v, v.winner)}` : '';
+  drawOutcome(v);
 });
 
 // For tests and the curious: the page's own pieces.

@@ -71,6 +71,7 @@ export class Arena {
     this.connection = new Connection({ url: url ?? wsUrl(base, location), ...connection });
     this.joined = null; // the last `joined` (room, mode, player, code...), null when out
     this.state = null; // the last view (see viewOf)
+    this.everJoined = false; // seated at least once: a join failing now means the room is gone
     this._xsrf = null;
     this._handlers = new Map();
     this._listen();
@@ -222,6 +223,15 @@ export class Arena {
     return this._add('error', fn);
   }
 
+  /**
+   * The join failed for good and nothing more will be tried: a wrong code, a full or started
+   * room, or (`wasSeated` true) the room we were in is gone, say after a server restart.
+   * `fn({code, message, wasSeated})`; `joined` and `state` are null by then.
+   */
+  onJoinFailed(fn) {
+    return this._add('joinfailed', fn);
+  }
+
   onOpen(fn) {
     return this.connection.on('open', fn);
   }
@@ -243,6 +253,7 @@ export class Arena {
     c.on('message', (msg, receivedAt) => {
       if (msg.type === 'joined') {
         this.joined = msg;
+        this.everJoined = true;
         this.state = viewOf(msg);
         this._emit('joined', msg); // first: a page may change its URL, where the token is kept
         this._saveResume(msg.resume ?? null);
@@ -261,7 +272,14 @@ export class Arena {
     });
     // A redirect's room is on another process: a token saved here means nothing there.
     c.on('redirect', () => this._saveResume(null));
-    c.on('joinfailed', (info) => this._emit('error', { code: info.code, message: info.message }));
+    c.on('joinfailed', (info) => {
+      // The old view is no room's any more: nothing may keep drawing it as if it were live.
+      this.joined = null;
+      this.state = null;
+      this._saveResume(null);
+      this._emit('error', { code: info.code, message: info.message });
+      this._emit('joinfailed', { code: info.code, message: info.message ?? '', wasSeated: this.everJoined });
+    });
     c.on('close', (info) => {
       if (info.sessionEnded) {
         this.joined = null;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { bidText, faceOrder, lowestRaise, nameOf, revealText } from '../games/dice-text.js';
+import { bidText, endText, faceOrder, lowestRaise, nameOf, revealText } from '../games/dice-text.js';
 
 test('faces rank 1..6, or 2..6 then 1 with wild ones', () => {
   assert.deepEqual(faceOrder(false), [1, 2, 3, 4, 5, 6]);
@@ -25,4 +25,14 @@ test('bids and reveals in words, names by id', () => {
   assert.equal(nameOf(view, 9), 'player 9');
   const reveal = { bid: { by: 1, count: 3, face: 5 }, challenger: 2, count: 2, holds: false, loser: 1, eliminated: false };
   assert.equal(revealText(view, reveal), "<b>bob</b> challenged ann's 3 × 5 ⚄: 2 found, the bid was a lie; ann loses a die.");
+});
+
+test('endText: who won and why, from the winner\'s side and the others\'', () => {
+  const players = [{ id: 1, name: 'ann' }, { id: 2, name: 'bob' }];
+  const reveal = { round: 3, bid: { count: 1, face: 2, by: 1 }, challenger: 2, count: 1, holds: true, loser: 2, eliminated: true };
+  const view = { status: 'finished', winner: 1, players, reveal };
+  assert.deepEqual(endText(view, 1), { title: 'You win!', why: 'You are the last with dice: bob lost the last die on the challenge.' });
+  assert.deepEqual(endText(view, 2), { title: 'ann wins.', why: 'ann is the last with dice: you lost the last die on the challenge.' });
+  const left = { status: 'finished', winner: 1, players: [players[0], { ...players[1], left: true }], reveal: null };
+  assert.equal(endText(left, 1).why, 'You are the last at the table: everyone else left.');
 });

@@ -149,6 +149,36 @@ test('after a drop: the seat by resume, else the private room by its code, never
   assert.deepEqual(seen.errors, []);
 });
 
+test('a private room gone after a restart: onJoinFailed says it was ours, and the old view is dropped', () => {
+  const { clock, sockets, arena, seen, store } = setup();
+  const failed = [];
+  arena.onJoinFailed((info) => failed.push(info));
+  arena.connect().create({ mode: 'dice', private: true });
+  sockets[0].open();
+  sockets[0].receive(joined({ code: 'K7QX' }));
+  sockets[0].drop(1006);
+  clock.advance(1000);
+  const ws = sockets[1];
+  ws.open();
+  ws.receive({ type: 'error', code: 'resume_failed', message: 'expired' });
+  ws.receive({ type: 'error', code: 'room_not_found', message: 'no room has that code' });
+  assert.deepEqual(failed, [{ code: 'room_not_found', message: 'no room has that code', wasSeated: true }]);
+  assert.equal(arena.state, null);
+  assert.equal(arena.joined, null);
+  assert.equal(store.token, null);
+  assert.equal(seen.errors.length, 1); // onError too, as before
+});
+
+test('a wrong code from the start: onJoinFailed with wasSeated false', () => {
+  const { sockets, arena } = setup();
+  const failed = [];
+  arena.onJoinFailed((info) => failed.push(info));
+  arena.connect().joinByCode('zz-99');
+  sockets[0].open();
+  sockets[0].receive({ type: 'error', code: 'room_not_found', message: 'no room has that code' });
+  assert.deepEqual(failed, [{ code: 'room_not_found', message: 'no room has that code', wasSeated: false }]);
+});
+
 test('a created public room is joined again by its id, and a locked one falls back to quick play', () => {
   const { clock, sockets, arena } = setup();
   arena.connect().create({ mode: 'dice', options: { dice: 2 } });
