@@ -47,8 +47,10 @@ $name = "$name:spec"
 [project.entry-points."arena.policies"]
 $name = "$name.bot:${cls}Policy"
 
-[tool.setuptools]
-packages = ["$name"]
+# The package and the folders in it (web/ is a package to Python too: listing only the top
+# one makes setuptools print a "Package would be ignored" box on every install).
+[tool.setuptools.packages.find]
+include = ["$name*"]
 
 # Whatever else the package holds (its page, web/, and its assets) ships in its wheel too.
 [tool.setuptools.package-data]
