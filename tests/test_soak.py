@@ -94,6 +94,6 @@ def test_a_short_real_soak_names_its_warm_up_and_writes_its_report(tmp_path: Pat
         assert "flat: RSS" in verdict
     else:
         assert "grew" in verdict, verdict
-    written = next(tmp_path.glob("*-soak.md")).read_text()
+    written = next(tmp_path.glob("*.md")).read_text()
     assert "after a 6 s warm-up" in written
-    assert len(orjson.loads(next(tmp_path.glob("*-soak.json")).read_bytes())["samples"]) >= 8
+    assert len(orjson.loads(next(tmp_path.glob("*.json")).read_bytes())["samples"]) >= 8
