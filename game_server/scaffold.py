@@ -47,6 +47,11 @@ $name = "$name:spec"
 [project.entry-points."arena.policies"]
 $name = "$name.bot:${cls}Policy"
 
+# The package lives at the top of this folder: said so, an editable install is a plain path
+# entry, and setuptools prints no box about folders that might shadow it.
+[tool.setuptools]
+package-dir = {"" = "."}
+
 # The package and the folders in it (web/ is a package to Python too: listing only the top
 # one makes setuptools print a "Package would be ignored" box on every install).
 [tool.setuptools.packages.find]

@@ -150,3 +150,23 @@ def test_the_printed_next_steps_are_the_readmes_commands(tmp_path: Path) -> None
     printed = [c for line in steps if (c := line.split("  #")[0].strip()) and "#" in line]
     assert printed == shown[1:], done.stdout
     assert (tmp_path / "my_game" / "pyproject.toml").is_file()
+
+
+@pytest.mark.timeout(300)
+def test_the_readmes_pip_install_of_a_new_game_prints_no_warning_box(tmp_path: Path) -> None:
+    """`.venv/bin/pip install -e my_game`, as the README shows it (pip's own verbosity), into a
+    throwaway environment: setuptools boxed a note about editable installs of the game's
+    layout, and a "Package would be ignored" warning about its `web/` folder."""
+    assert main(["new-game", "my_game", "--dir", str(tmp_path)]) == 0
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "env")],
+                   check=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(tmp_path / "env" / "bin" / "python"),
+         "install", "--disable-pip-version-check", "--no-deps", "-e", "my_game"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "!!" not in done.stdout + done.stderr, done.stdout + done.stderr
+    found = subprocess.run([str(tmp_path / "env" / "bin" / "python"), "-c",
+                            "import importlib.util as u; print(u.find_spec('my_game').origin)"],
+                           cwd=tmp_path / "env", capture_output=True, text=True, timeout=60)
+    assert found.stdout.strip() == str(tmp_path / "my_game" / "my_game" / "__init__.py"), found
