@@ -9,9 +9,13 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8888
 # ARGS: the arguments of the command a target runs, replacing its defaults:
 #   make capacity ARGS="--steps 100,200"   make locust ARGS="--headless -u 200 -r 50 -t 60s"
-# Installs print errors only: a first `make run` shows Arena's own lines, not pip's progress
-# or the build backend's notes (setuptools warns about every editable install of this layout).
-PIP_INSTALL := $(BIN)/pip install --quiet --quiet --disable-pip-version-check
+# Installs print errors only: a first `make run` shows Arena's own lines, not pip's progress or
+# warnings about this machine's pip configuration. The build backend's warnings are fixed at
+# their cause (packages declared whole); its one note on every editable install of a flat layout
+# (a box saying folders named like the package may shadow it) is filtered by its text, in the
+# backend's environment, so it stays away at any verbosity.
+PIP_INSTALL := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip install --quiet --quiet \
+               --disable-pip-version-check
 
 .PHONY: run test lint bots bench capacity locust clean
 
@@ -20,21 +24,22 @@ $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV)
 	@$(PIP_INSTALL) --upgrade pip
 
-# The server alone needs only the package; the tests and benchmarks need the extras.
-$(RUN_STAMP): pyproject.toml | $(BIN)/python
-	@$(PIP_INSTALL) -e .
+# The server needs the package; the guides' games (examples/tictactoe, examples/lantern, separate
+# packages) come too, since the README's lobby shows them. The tests and benchmarks need extras.
+EXAMPLES := -e examples/tictactoe -e examples/lantern
+$(RUN_STAMP): pyproject.toml examples/tictactoe/pyproject.toml examples/lantern/pyproject.toml | $(BIN)/python
+	@$(PIP_INSTALL) -e . $(EXAMPLES)
 	@touch $(RUN_STAMP)
 
-# The guides' games (examples/tictactoe, examples/lantern) are separate packages; their tests
-# run with the rest.
+# The examples' tests run with the rest.
 $(STAMP): pyproject.toml examples/tictactoe/pyproject.toml examples/lantern/pyproject.toml | $(BIN)/python
 	@echo "Installing the test dependencies into $(VENV)"
-	@$(PIP_INSTALL) -e '.[test]' -e examples/tictactoe -e examples/lantern
+	@$(PIP_INSTALL) -e '.[test]' $(EXAMPLES)
 	@touch $(STAMP) $(RUN_STAMP)
 
 $(BENCH_STAMP): pyproject.toml | $(BIN)/python
 	@echo "Installing the benchmark dependencies (locust, matplotlib, py-spy) into $(VENV)"
-	@$(PIP_INSTALL) -e '.[bench]'
+	@$(PIP_INSTALL) -e '.[bench]' $(EXAMPLES)
 	@touch $(BENCH_STAMP) $(RUN_STAMP)
 
 run: $(RUN_STAMP)

@@ -76,6 +76,21 @@ ENV_EPILOG = (
     "directory."
 )
 
+# The subcommands `main` dispatches before the server's flags are parsed: argparse never sees
+# them, so `--help` names them here (each has its own `--help`).
+SUBCOMMANDS = {
+    "new-game": ("NAME [--dir DIR]",
+                 "write a game package: a working game, its page, its bots' policy, a test"),
+    "announce": ("TEXT [--url URL | --redis-url URL]",
+                 "send an announcement to every player of a running Arena"),
+}
+USAGE = "\n".join(["%(prog)s [options]"] + [
+    f"       %(prog)s {name} {args}" for name, (args, _) in SUBCOMMANDS.items()])
+DESCRIPTION = "\n".join([
+    "Arena: a multiplayer game server on Tornado. Without a command it runs the server.",
+    "", "commands (game-server COMMAND --help for each one's options):",
+    *(f"  {name:<10}{words}" for name, (_, words) in SUBCOMMANDS.items())])
+
 
 def _items(text: str, parse: Callable[[str], Any]) -> list[Any]:
     return [parse(item.strip()) for item in text.split(",") if item.strip()]
@@ -176,7 +191,7 @@ def parse_config(
     """Build a `Config` (and the log level) from flags with environment fallbacks: one flag
     for every setting declared in `Config`."""
     parser = argparse.ArgumentParser(
-        prog="game-server", description="Arena: a multiplayer game server on Tornado.",
+        prog="game-server", usage=USAGE, description=DESCRIPTION,
         epilog=ENV_EPILOG, formatter_class=DefaultsHelpFormatter, add_help=False,
     )
     parser.add_argument("-h", "--help", action=_Help, help="show this help message and exit",

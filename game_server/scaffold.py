@@ -47,8 +47,15 @@ $name = "$name:spec"
 [project.entry-points."arena.policies"]
 $name = "$name.bot:${cls}Policy"
 
+# The package lives at the top of this folder: said so, an editable install is a plain path
+# entry, and setuptools prints no box about folders that might shadow it.
 [tool.setuptools]
-packages = ["$name"]
+package-dir = {"" = "."}
+
+# The package and the folders in it (web/ is a package to Python too: listing only the top
+# one makes setuptools print a "Package would be ignored" box on every install).
+[tool.setuptools.packages.find]
+include = ["$name*"]
 
 # Whatever else the package holds (its page, web/, and its assets) ships in its wheel too.
 [tool.setuptools.package-data]
@@ -408,8 +415,38 @@ def main(argv: Sequence[str]) -> int:
     print(f"Created {target}:")
     for relative in render(args.name):
         print(f"  {relative}")
-    print(f"Next:\n  cd {target}\n  pip install -e .      # into the environment Arena runs in\n"
-          f"  python -m pytest\n  python -m game_server --game {args.name}:spec\n"
-          f"  # then play at /play?mode={args.name}, or let two bots play:\n"
-          f"  python -m client.bots --mode {args.name} --bots 2 --duration 30")
+    steps = next_steps(args.name, target, Path(sys.executable), Path.cwd())
+    width = max(len(command) for command, _ in steps) + 2
+    print("Next:")
+    for command, why in steps:
+        print(f"  {command:<{width}}# {why}")
+    print(f"  (its test, tests/test_{args.name}.py, runs with pytest, which `make test` "
+          "installs)")
     return 0
+
+
+def next_steps(name: str, target: Path, python: Path, cwd: Path) -> list[tuple[str, str]]:
+    """The commands that install, serve and play the new game, as the README shows them: run
+    from the repository with its `.venv` they read `.venv/bin/pip install -e my_game`, `make
+    run`, `.venv/bin/python -m client.bots ...`. Paths are written relative to `cwd` when they
+    are under it, and the pip and python are those of the environment the scaffold ran in (a
+    newcomer has activated nothing, so a bare `pip` or `python` would be the wrong one)."""
+
+    def shown(path: Path) -> str:
+        path = path if path.is_absolute() else cwd / path
+        try:
+            return path.relative_to(cwd).as_posix() or "."
+        except ValueError:
+            return path.as_posix()
+
+    here = shown(python)
+    pip = python.parent / "pip"
+    install = f"{shown(pip)} install -e" if pip.exists() else f"{here} -m pip install -e"
+    makefile = cwd / "Makefile"
+    serve = ("make run" if makefile.is_file() and "\nrun:" in makefile.read_text()
+             else f"{here} -m game_server")
+    return [
+        (f"{install} {shown(target)}", "Arena finds installed games by entry point"),
+        (serve, f"the lobby now offers {name} too"),
+        (f"{here} -m client.bots --mode {name} --bots 2", "and bots play it (another terminal)"),
+    ]

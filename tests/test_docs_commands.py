@@ -1,14 +1,22 @@
-"""The commands the READMEs show work after `make run`: every `make X` names a Makefile target,
-and every `.venv/bin/...` command needs nothing beyond what `make run` installs (the package
-and its dependencies); a command that needs an extra (locust, matplotlib, py-spy, ...) is shown
-as the make target that installs it first.
+"""The commands the READMEs show work after `make run`, as written: every `make X` names a
+Makefile target; no command runs a bare `python`, `pip` or console script (a newcomer activated
+nothing, and Debian has no `python` at all: they are written `.venv/bin/...`); every
+`.venv/bin/...` command needs nothing beyond what `make run` installs (the package, its
+dependencies and the example games), a command that needs an extra (locust, matplotlib, py-spy)
+being shown as the make target that installs it first; and each of them runs: the quick ones
+as written, servers started and stopped, bots played against a real server, the rest (Redis,
+more processes, long runs) as far as their `--help` after the flags shown.
 """
 
 from __future__ import annotations
 
 import ast
+import asyncio
+import os
 import re
 import shlex
+import signal
+import sys
 import tomllib
 from collections.abc import Iterator
 from importlib.metadata import packages_distributions
@@ -16,11 +24,22 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, running
 
-DOCS = ("README.md", "bench/README.md")
+# The READMEs, and the guide's sections a newcomer is sent to first (running and playing a game).
+DOCS = ("README.md", "bench/README.md", "docs/writing-a-game.md#11-12")
+GUIDE_SECTIONS = {"docs/writing-a-game.md#11-12": ("## 11. Running it", "## 13. ")}
 LOCAL_PACKAGES = ("game_server", "client", "protocol", "bench")
 ALWAYS_THERE = {"python", "python3", "pip", "activate"}  # what `python -m venv` puts in .venv/bin
+
+
+def doc_text(doc: str) -> str:
+    """A document, or the sections of it that `GUIDE_SECTIONS` names."""
+    text = (REPO / doc.split("#")[0]).read_text()
+    if doc in GUIDE_SECTIONS:
+        start, end = GUIDE_SECTIONS[doc]
+        text = text[text.index(start):text.index(end)]
+    return text
 
 
 def makefile_targets(text: str) -> set[str]:
@@ -58,7 +77,7 @@ def venv_commands(command: str) -> Iterator[list[str]]:
     for piece in re.split(r"&&|;|\|", command):
         words = piece.split()
         for i, word in enumerate(words):
-            if word.startswith(".venv/bin/"):
+            if word.startswith(".venv/bin/") and word != ".venv/bin/":
                 yield [word.removeprefix(".venv/bin/"), *words[i + 1:]]
 
 
@@ -130,7 +149,7 @@ def needs_extras(argv: list[str], extras: set[str]) -> set[str]:
 def test_every_make_command_shown_names_a_target(doc: str) -> None:
     targets = makefile_targets((REPO / "Makefile").read_text())
     missing = [(command, target)
-               for command in shown_commands((REPO / doc).read_text())
+               for command in shown_commands(doc_text(doc))
                if command.startswith("make ")
                for target in make_targets_named(command) if target not in targets]
     assert not missing, f"{doc} shows make targets the Makefile lacks: {missing}"
@@ -140,7 +159,7 @@ def test_every_make_command_shown_names_a_target(doc: str) -> None:
 def test_venv_commands_shown_need_only_what_make_run_installs(doc: str) -> None:
     extras = extras_only_names()
     wrong = [(" ".join(argv), sorted(needed))
-             for command in shown_commands((REPO / doc).read_text())
+             for command in shown_commands(doc_text(doc))
              for argv in venv_commands(command)
              if (needed := needs_extras(argv, extras))]
     assert not wrong, (f"{doc} shows .venv/bin commands that need extras `make run` does not "
@@ -162,3 +181,192 @@ def test_the_checks_catch_what_they_look_for() -> None:
         "a `make run` b\n```sh\nmake x   # c\n.venv/bin/locust -u 1\n```\n```text\n`y`\n```\n"))
     assert "`y`" not in shown and "y" not in shown
     assert "make x" in shown and "make run" in shown and ".venv/bin/locust -u 1" in shown
+
+
+# -- no bare programs ---------------------------------------------------------------------------
+
+def bare_programs(command: str) -> list[str]:
+    """The programs a command line runs from PATH that only the virtual environment has (or that
+    a fresh Debian lacks: `python`): `python`, `pip`, `pytest` and the console scripts, each
+    at the start of the line or of a piece after `;`, `&&`, `|`, `&`, `$(` or `(`, past any
+    `VAR=value` or `export`."""
+    scripts = set(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"])
+    venv_only = {"python", "python3", "pip", "pip3", "pytest", "locust", "ruff", *scripts}
+    found = []
+    for piece in re.split(r"&&|\|\||;|\||&|\$\(|\(", command):
+        words = piece.split()
+        while words and (words[0] == "export" or re.match(r"^[A-Za-z_]\w*=", words[0])):
+            words.pop(0)
+        if words and words[0].strip("\"'") in venv_only:
+            found.append(words[0].strip("\"'"))
+    return found
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_no_command_shown_runs_a_bare_python_or_pip(doc: str) -> None:
+    """Every shell block's line; in the README, a newcomer's first page, every inline command
+    too (elsewhere `python -m bench.floor` in a heading names a module, not a command)."""
+    text = doc_text(doc)
+    commands = shown_commands(text) if doc == "README.md" else shell_commands(text)
+    bare = [(command, programs) for command in commands
+            if (programs := bare_programs(command))]
+    assert not bare, (f"{doc} shows commands that fail after `make run` (\"No module named "
+                      f"'tornado'\", or no `python` at all): write .venv/bin/...: {bare}")
+
+
+def test_the_bare_check_catches_what_it_looks_for() -> None:
+    assert bare_programs("python -m game_server --port 1") == ["python"]
+    assert bare_programs("sleep 1; pip install -e x && game-bots --bots 2") == ["pip", "game-bots"]
+    assert bare_programs('export S="$(python -c \'import secrets\')"') == ["python"]
+    assert bare_programs("ARENA_PORT=9 python3 -m client.bots &") == ["python3"]
+    assert bare_programs(".venv/bin/python -m game_server & .venv/bin/pip list") == []
+    assert bare_programs("make run") == [] and bare_programs("redis-server --port 1 &") == []
+
+
+# -- and each one runs --------------------------------------------------------------------------
+
+def shell_commands(markdown: str) -> Iterator[str]:
+    """The command lines of the fenced shell blocks, continuation lines (`\\`) joined and
+    comments cut off."""
+    fence: str | None = None
+    pending = ""
+    for line in markdown.splitlines():
+        if line.lstrip().startswith("```"):
+            fence = line.lstrip()[3:].strip() if fence is None else None
+        elif fence in ("", "sh", "bash", "shell", "console"):
+            line = line.split("  #")[0].rstrip()
+            if line.endswith("\\"):
+                pending += line[:-1] + " "
+                continue
+            if (command := (pending + line).strip()):
+                yield command
+            pending = ""
+
+
+def venv_argv(command: str) -> list[str] | None:
+    """A command line that runs a `.venv/bin` program first, as its words up to the first
+    `&`, `;` or `|` (the rest of a line is the shell's)."""
+    if not command.startswith(".venv/bin/"):
+        return None
+    words = shlex.split(command, comments=True)
+    for i, word in enumerate(words):
+        if word in ("&", ";", "|", "&&", "||") or word.startswith("&"):
+            return words[:i]
+    return words
+
+
+SHOWN = sorted({argv_text for doc in DOCS for command in shell_commands(doc_text(doc))
+                if (argv := venv_argv(command)) is not None
+                for argv_text in [shlex.join(argv)]})
+
+
+def how_it_runs(argv: list[str], installed_modes: set[str]) -> str:
+    """`as written` (quick and bounded), `server` (started, then stopped with Ctrl-C), `bots`
+    (played against a real server, at most a few seconds), `announce` (sent to a real server),
+    or `help` (what it needs is not here: Redis, several processes, a long run, a game the
+    reader has just written, an install into this environment)."""
+    module = argv[argv.index("-m") + 1] if "-m" in argv else None
+    if ("--help" in argv or "--rotate-cookie-secret" in argv
+            or module in ("bench.broadcast", "bench.views")
+            or (module == "game_server" and argv[3:4] == ["new-game"])):
+        return "as written"
+    if module == "game_server" and argv[3:4] == ["announce"]:
+        return "announce"
+    if module == "game_server":
+        needs = {"--redis-url", "--processes"} & set(argv)
+        return "help" if needs else "server"
+    if module == "client.bots":
+        mode = argv[argv.index("--mode") + 1] if "--mode" in argv else "arena"
+        return "bots" if mode in installed_modes else "help"
+    return "help"
+
+
+def installed_modes() -> set[str]:
+    from game_server.games.loading import server_modes
+    return set(server_modes())
+
+
+def sandbox(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A folder a command runs in as in a checkout after `make run`: its `.venv` (this test's
+    environment), `bench/results`; and an environment with no virtual environment active."""
+    if sys.prefix == sys.base_prefix:
+        pytest.skip("needs the tests to run in a virtual environment, as `make test` does")
+    (tmp_path / ".venv").symlink_to(sys.prefix)
+    (tmp_path / "bench" / "results").mkdir(parents=True)
+    venv_bin = str(Path(sys.prefix) / "bin")
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep)
+                                  if p != venv_bin)
+    return tmp_path, env
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("command", SHOWN)
+async def test_each_venv_command_shown_runs(command: str, tmp_path: Path) -> None:
+    argv = shlex.split(command)
+    how = how_it_runs(argv, installed_modes())
+    cwd, env = sandbox(tmp_path)
+
+    async def run(args: list[str], limit: float = 180) -> tuple[int, str]:
+        proc = await asyncio.create_subprocess_exec(
+            *args, cwd=cwd, env=env, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT)
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), limit)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        return proc.returncode or 0, out.decode(errors="replace")
+
+    if how == "as written":
+        code, out = await run(argv)
+        assert code == 0, out
+    elif how == "help":
+        code, out = await run([*argv, "--help"])
+        assert code == 0 and "usage:" in out.lower(), out
+    elif how == "server":
+        # As written, on a free port and with its data in the sandbox (the later flag wins).
+        proc = await asyncio.create_subprocess_exec(
+            *argv, "--port", "0", "--data-dir", str(cwd / "data"), cwd=cwd, env=env,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            start_new_session=True)
+        assert proc.stderr is not None
+        lines: list[str] = []
+        try:
+            async with asyncio.timeout(60):
+                while not any("Arena listening on" in line for line in lines):
+                    line = (await proc.stderr.readline()).decode()
+                    assert line, "the server ended before it was ready:\n" + "".join(lines)
+                    lines.append(line)
+            proc.send_signal(signal.SIGINT)
+            async with asyncio.timeout(30):
+                lines += (await proc.stderr.read()).decode().splitlines(keepends=True)
+                assert await proc.wait() == 0, "".join(lines)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    elif how == "announce":  # to a real server: its URL, and its data for the secret
+        async with running(cwd / "data") as (_, url):
+            code, out = await run([*argv, "--url", url, "--data-dir", str(cwd / "data")])
+        assert code == 0 and f"announced through {url}" in out, out
+    else:  # bots: against a real server, the URL this test's, at most five seconds
+        async with running(cwd / "data") as (_, url):
+            code, out = await run([*argv, "--url", url, "--duration", "5"])
+        assert code == 0, out
+        assert re.search(r"bots: +(\d+)/\1 connected", out), out
+
+
+def test_the_commands_shown_are_all_found_and_sorted_by_how_they_run() -> None:
+    modes = {"arena", "dice", "tictactoe"}
+    kinds = {command: how_it_runs(shlex.split(command), modes) for command in SHOWN}
+    assert kinds[".venv/bin/python -m game_server new-game my_game"] == "as written"
+    assert kinds[".venv/bin/python -m game_server --game arena_tictactoe:spec"] == "server"
+    assert kinds[".venv/bin/python -m client.bots --mode my_game --bots 2"] == "help"
+    assert kinds[".venv/bin/python -m client.bots --mode tictactoe --bots 2 --duration 10"] == (
+        "bots")
+    assert any("--processes 0" in c and k == "help" for c, k in kinds.items())
+    # The nginx recipe's command spans two lines: joined, it is one command.
+    assert any("--processes 2" in c and "--xheaders" in c for c in kinds)
+    assert len(kinds) >= 15

@@ -1,7 +1,8 @@
 """A newcomer's first `make run`, for real: a copy of the repository's files with no `.venv`,
 `make run` until the server is ready, then Ctrl-C. It prints Arena's own lines and nothing
-else: no pip progress or notices, no build backend banners (setuptools warns about every
-editable install of this flat layout unless pip is told to be quiet).
+else: no pip progress or notices, no build backend's warning boxes (setuptools boxes a note on
+every editable install of this flat layout, and a warning for a package folder left out of
+`packages`). It installs the guides' example games too, which the README's lobby shows.
 
 It builds a fresh virtual environment (pip's cache makes it about ten seconds when `make test`
 has installed the same packages before).
@@ -17,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -77,4 +79,30 @@ async def test_a_first_make_run_prints_only_arenas_lines(tmp_path: Path) -> None
     foreign = [line for line in lines if line.strip() != MAKES_OWN and not LOG_LINE.match(line)]
     assert not foreign, "make run printed lines that are not Arena's:\n" + "".join(foreign)
     assert lines[0].strip() == MAKES_OWN
+    # The lobby the README shows: Arena's own games and the guides' examples, installed by
+    # `make run` itself (the start-up line lists every mode).
+    modes = next(line for line in lines if "Arena listening on" in line)
+    for mode in ("arena", "dice", "tictactoe", "lantern"):
+        assert re.search(rf"\b{mode}\b", modes), modes
     assert any(line.rstrip().endswith("arena: stopped") for line in lines)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("package", ["examples/tictactoe", "examples/lantern", "new-game"])
+def test_a_game_package_builds_without_a_warning_box(package: str, tmp_path: Path) -> None:
+    """At pip's warning level (one `-q`, what a reader typing the README's `pip install -e`
+    sees, or more), setuptools boxed "Package would be ignored" for each game's `web/` folder:
+    Python imports it as a package, and `packages` listed only the top one. Declared whole, the
+    examples and the scaffold's packages build silently."""
+    from game_server.scaffold import scaffold
+
+    source = scaffold("box_check", tmp_path) if package == "new-game" else REPO / package
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+         "--no-index", "--disable-pip-version-check", "-w", str(tmp_path / "wheels"),
+         str(source)], capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "!!" not in done.stdout + done.stderr, done.stdout + done.stderr
+    wheel = next((tmp_path / "wheels").glob("*.whl"))
+    with zipfile.ZipFile(wheel) as built:
+        assert any(name.endswith("/web/page.js") for name in built.namelist()), built.namelist()

@@ -215,3 +215,16 @@ async def test_each_mode_runs_and_is_listed_with_its_own_rate_and_seats(tmp_path
             await client.aclose()
         proc.terminate()
         await proc.wait()
+
+
+def test_help_names_the_subcommands_and_each_has_its_own_help(tmp_path: Path) -> None:
+    """`--help` is where a newcomer looks: it names `new-game` and `announce` (which `main`
+    dispatches before the flags are parsed, so argparse alone would never list them)."""
+    shown = run_main("--help")
+    assert shown.returncode == 0, shown.stderr
+    usage, commands = shown.stdout.split("\n\n")[0], shown.stdout.split("commands", 1)[-1]
+    for command in ("new-game", "announce"):
+        assert f"game-server {command} " in usage, shown.stdout
+        assert re.search(rf"^  {command}\s+\w", commands, re.MULTILINE), shown.stdout
+        own = run_main(command, "--help")
+        assert own.returncode == 0 and f"usage: game-server {command}" in own.stdout, own.stderr

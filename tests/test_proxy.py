@@ -110,7 +110,7 @@ def readme_recipe() -> tuple[list[str], str]:
     nginx = re.search(r"```nginx\n(.*?)```", section, re.S)
     assert command and nginx, "the README's nginx recipe is missing"
     argv = shlex.split(command.group(1).replace("\\\n", " "))
-    assert argv[:3] == ["python", "-m", "game_server"], argv
+    assert argv[:3] == [".venv/bin/python", "-m", "game_server"], argv
     return argv[3:], nginx.group(1)
 
 

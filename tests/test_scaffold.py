@@ -17,7 +17,7 @@ import pytest
 
 from game_server.__main__ import main
 from game_server.scaffold import render
-from tests.conftest import Browserless, running
+from tests.conftest import REPO, Browserless, running
 
 RUFF_RULES = "E,F,W,I,B,UP"  # the repository's own selection (pyproject.toml)
 
@@ -33,7 +33,7 @@ def test_the_scaffolded_game_passes_its_own_test_and_lint(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["new-game", "first_press", "--dir", str(tmp_path / "games")]) == 0
     package = tmp_path / "games" / "first_press"
-    assert "python -m game_server --game first_press:spec" in capsys.readouterr().out
+    assert "-m client.bots --mode first_press --bots 2" in capsys.readouterr().out
     assert sorted(p.relative_to(package).as_posix() for p in package.rglob("*.*")) == sorted(
         render("first_press"))
     project = tomllib.loads((package / "pyproject.toml").read_text())["project"]
@@ -125,3 +125,48 @@ def test_an_existing_folder_is_left_alone_with_exit_code_2(tmp_path: Path) -> No
     assert done.returncode == 2
     assert "already exists" in done.stderr and str(tmp_path / "taken") in done.stderr
     assert [p.name for p in (tmp_path / "taken").iterdir()] == ["mine.txt"]
+
+
+def readme_block(containing: str) -> list[str]:
+    """The commands (comments cut off) of the README's shell block holding `containing`."""
+    blocks = re.findall(r"^```sh\n(.*?)^```", (REPO / "README.md").read_text(), re.M | re.S)
+    block = next(b for b in blocks if containing in b)
+    return [c for line in block.splitlines() if (c := line.split("  #")[0].strip())]
+
+
+def test_the_printed_next_steps_are_the_readmes_commands(tmp_path: Path) -> None:
+    """The README's first command, run as written where a newcomer runs it (a checkout with
+    its `.venv` and Makefile), prints as its next steps exactly the README's next lines."""
+    if sys.prefix == sys.base_prefix:
+        pytest.skip("needs the tests to run in a virtual environment, as `make test` does")
+    shown = readme_block("new-game my_game")
+    assert shown[0] == ".venv/bin/python -m game_server new-game my_game", shown
+    (tmp_path / ".venv").symlink_to(sys.prefix)
+    (tmp_path / "Makefile").write_text((REPO / "Makefile").read_text())
+    done = subprocess.run(shown[0].split(), cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    steps = done.stdout.split("\nNext:\n", 1)[1].splitlines()
+    printed = [c for line in steps if (c := line.split("  #")[0].strip()) and "#" in line]
+    assert printed == shown[1:], done.stdout
+    assert (tmp_path / "my_game" / "pyproject.toml").is_file()
+
+
+@pytest.mark.timeout(300)
+def test_the_readmes_pip_install_of_a_new_game_prints_no_warning_box(tmp_path: Path) -> None:
+    """`.venv/bin/pip install -e my_game`, as the README shows it (pip's own verbosity), into a
+    throwaway environment: setuptools boxed a note about editable installs of the game's
+    layout, and a "Package would be ignored" warning about its `web/` folder."""
+    assert main(["new-game", "my_game", "--dir", str(tmp_path)]) == 0
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "env")],
+                   check=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(tmp_path / "env" / "bin" / "python"),
+         "install", "--disable-pip-version-check", "--no-deps", "-e", "my_game"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "!!" not in done.stdout + done.stderr, done.stdout + done.stderr
+    found = subprocess.run([str(tmp_path / "env" / "bin" / "python"), "-c",
+                            "import importlib.util as u; print(u.find_spec('my_game').origin)"],
+                           cwd=tmp_path / "env", capture_output=True, text=True, timeout=60)
+    assert found.stdout.strip() == str(tmp_path / "my_game" / "my_game" / "__init__.py"), found
