@@ -31,6 +31,29 @@ SIGNED_NAME = "arena_announce"  # signed into the value: a session cookie never 
 MAX_AGE = 60.0  # seconds a signed announcement is accepted
 
 
+class RecentAnnouncements:
+    """The announcements this process heard lately, for pages without a game socket (the
+    lobby, the first screen), which ask for them with `GET /api/announcements`: the newest
+    `keep`, each for `max_age` seconds. Every process hears every announcement (they come
+    over the cluster's pub/sub), so whichever process a page asks knows the same ones."""
+
+    def __init__(self, *, keep: int = 3, max_age: float = 600.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._keep = keep
+        self._max_age = max_age
+        self._clock = clock
+        self._items: list[tuple[float, str]] = []
+
+    def add(self, text: str) -> None:
+        self._items.append((self._clock(), text))
+        del self._items[:-self._keep]
+
+    def recent(self) -> list[dict[str, Any]]:
+        """The ones still fresh, oldest first: `{"text", "at"}` (`at` in ms since the epoch)."""
+        oldest = self._clock() - self._max_age
+        return [{"text": text, "at": int(at * 1000)} for at, text in self._items if at >= oldest]
+
+
 def check_text(text: object) -> str:
     """The announcement's text as chat carries it, or ValueError saying what is wrong."""
     if not isinstance(text, str) or not 1 <= len(text.strip()) <= MAX_CHAT_CHARS:

@@ -87,6 +87,7 @@ def build_app(
         (r"/api/me", api.MeHandler, deps),
         (r"/api/rooms", api.RoomsHandler, deps),
         (r"/api/modes", api.ModesHandler, deps),
+        (r"/api/announcements", api.AnnouncementsHandler, deps),
         (r"/api/leaderboard", api.LeaderboardHandler,
          {**deps, "leaderboard_rules": leaderboard_rules}),
         (r"/api/announce", api.AnnounceHandler,

@@ -143,3 +143,19 @@ def test_a_verifier_accepts_each_rotated_secret_version() -> None:
     verifier = AnnouncementVerifier(secret)
     assert verifier.verify(sign(secret, "hi")) == "hi"
     assert verifier.verify(sign({1: secret[1]}, "from the old one")) == "from the old one"
+
+
+def test_recent_announcements_keep_the_newest_few_for_a_while() -> None:
+    from game_server.announce import RecentAnnouncements
+
+    now = [1000.0]
+    recent = RecentAnnouncements(keep=2, max_age=60.0, clock=lambda: now[0])
+    assert recent.recent() == []
+    recent.add("one")
+    now[0] += 10
+    recent.add("two")
+    recent.add("three")  # only the newest two are kept
+    assert [a["text"] for a in recent.recent()] == ["two", "three"]
+    assert recent.recent()[0]["at"] == 1_010_000  # ms since the epoch
+    now[0] += 61  # past their age: gone from what pages are told
+    assert recent.recent() == []

@@ -321,6 +321,37 @@ async def test_an_announcement_is_a_banner_on_a_table_and_in_the_arena(
         assert await page.evaluate("window.arena.connected")
 
 
+async def test_an_announcement_is_a_banner_on_the_lobby_the_first_screen_and_the_login_page(
+        server: ArenaServer, new_page: Any) -> None:
+    """Pages without a game socket ask for what was announced lately and show it the same way;
+    one made after the announcement shows it too (it stays up for minutes, not for a moment)."""
+    lobby = await new_page()
+    await guest_login(lobby, server.url, "Lobbyist")
+    await lobby.goto(server.url + "/")
+    first = await new_page()
+    await first.goto(server.url + "/")  # anonymous: the first screen
+    assert await first.locator("#play").count() == 1
+    text = "Tournament at 18:00 in the dice room: sign up in the lobby."
+    code, output = await announce(text, "--url", server.url, env={
+        "ARENA_COOKIE_SECRET": TEST_SECRET, "ARENA_REDIS_URL": ""})
+    assert code == 0, output
+    login = await new_page()
+    await login.goto(server.url + "/login")
+    for page in (lobby, first, login):
+        await page.wait_for_function(
+            "(text) => [...document.querySelectorAll('#announcements .announcement-text')]"
+            ".some((node) => node.textContent === text)", arg=text)
+        assert await page.evaluate(  # shown once, however many times the page asked
+            "(text) => [...document.querySelectorAll('#announcements .announcement-text')]"
+            ".filter((node) => node.textContent === text).length", text) == 1
+        banner = await box(page, "#announcements")
+        assert banner["y"] < 50, "at the top of the page"
+    await lobby.screenshot(path=str(screenshot_dir() / "announcement-lobby.png"))
+    while await lobby.locator(".announcement-close").count():
+        await lobby.locator(".announcement-close").first.click()
+    await lobby.wait_for_selector("#announcements", state="hidden")
+
+
 # -- on a phone: the same states fit a 390x844 touch screen ----------------------------------
 
 async def test_on_a_phone_the_gone_table_and_an_announcement_fit_the_screen(

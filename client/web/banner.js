@@ -66,3 +66,35 @@ export function mountAnnouncements(arena, doc = document) {
   });
   return banner;
 }
+
+/** How often a page without a game socket asks for announcements. */
+export const POLL_MS = 5000;
+
+/**
+ * Pages without a game socket (the lobby, the first screen, the login page) ask the server
+ * what it announced lately (`GET /api/announcements`: the newest few of the last minutes)
+ * every `everyMs`, and show each text once, as the game pages do. A failed request is tried
+ * again at the next turn: announcements are a courtesy, never an error on the page.
+ */
+export function watchAnnouncements({ doc = document, everyMs = POLL_MS,
+  fetchJson = async (url) => (await fetch(url, { credentials: 'same-origin' })).json() } = {}) {
+  const banner = new AnnouncementBanner(doc);
+  const shown = new Set();
+  async function poll() {
+    try {
+      const body = await fetchJson('/api/announcements');
+      for (const item of body.announcements || []) {
+        // Every process hears every announcement, at its own moment: the text is the key.
+        if (typeof item.text === 'string' && !shown.has(item.text)) {
+          shown.add(item.text);
+          banner.show(item.text);
+        }
+      }
+    } catch {
+      // The server is away or restarting: the next turn asks again.
+    }
+  }
+  poll();
+  const timer = setInterval(poll, everyMs);
+  return { banner, poll, stop: () => clearInterval(timer) };
+}

@@ -7,6 +7,7 @@
  * built with `textContent`: room names, metadata and player names are data, never markup.
  */
 
+import { watchAnnouncements } from './banner.js';
 import { fillOptions, optionLabel } from './options.js';
 import { Arena } from './sdk/arena.js';
 
@@ -157,6 +158,7 @@ function fillCreateForms(modes) {
 
 function start() {
   const arena = new Arena(); // HTTP only here: the lobby opens no game socket
+  watchAnnouncements(); // so it asks for announcements, as a banner like the game pages'
   const boards = [...document.querySelectorAll('ol.leaderboard[data-mode]')];
   const modeOrder = boards.map((list) => list.dataset.mode);
   const cards = [...document.querySelectorAll('.mode-card[data-mode]')];

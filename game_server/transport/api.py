@@ -110,6 +110,18 @@ class RoomsHandler(JsonHandler):
         self.send_json({"rooms": rooms, "complete": complete})
 
 
+class AnnouncementsHandler(JsonHandler):
+    """`GET /api/announcements`: the operator's announcements of the last minutes (the newest
+    three), for pages without a game socket: the lobby and the first screen show them as the
+    game pages do, as a banner."""
+
+    async def prepare(self) -> None:
+        pass  # public: announcements are said to everyone
+
+    def get(self) -> None:
+        self.send_json({"announcements": self.services.events.announcements.recent()})
+
+
 class ModesHandler(JsonHandler):
     """`GET /api/modes`: the games this server runs, with what a client needs to know of each
     (clock, seats, options, messages and their fields, leaderboard rule, client data)."""

@@ -10,6 +10,8 @@ import itertools
 import logging
 from typing import TYPE_CHECKING
 
+from game_server.announce import RecentAnnouncements
+from game_server.names import SERVER_NAME
 from game_server.storage.base import hash_session_id
 from protocol import messages
 from protocol.closes import CloseCode
@@ -24,10 +26,13 @@ log = logging.getLogger("arena.events")
 class SocketEvents:
     """Carries published events out to this process's game sockets."""
 
-    def __init__(self, sockets: SocketRegistry, process_id: str) -> None:
+    def __init__(self, sockets: SocketRegistry, process_id: str,
+                 announcements: RecentAnnouncements | None = None) -> None:
         self._sockets = sockets
         self.process_id = process_id
         self._ids = itertools.count(1)
+        #: What the server announced lately, for pages without a game socket (the lobby).
+        self.announcements = announcements or RecentAnnouncements()
 
     def new_socket_id(self) -> str:
         """A deployment-wide unique id for a game socket opened here."""
@@ -38,7 +43,10 @@ class SocketEvents:
         return hash_session_id(session_id)
 
     def chat(self, name: str, text: str) -> None:
-        """Global chat or an announcement: to every player connected here."""
+        """Global chat or an announcement: to every player connected here (and, for an
+        announcement, to the pages that ask `GET /api/announcements`)."""
+        if name == SERVER_NAME:
+            self.announcements.add(text)
         data = encode(messages.chat(player=0, name=name, text=text, scope="global"))
         for handler in self._sockets:
             session = handler.session
