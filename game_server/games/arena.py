@@ -62,6 +62,9 @@ class ArenaGame:
         # Seconds before two players who could eat one another could touch; each step takes
         # its dt off. Below 0 (and after any mass, life or teleport): measure again.
         self._calm = -1.0
+        # Players whose mass grew (a pellet) since `_calm` was measured: only their pairs need
+        # measuring again, the others' still hold (see `_regrown_contact`).
+        self._regrown: dict[int, None] = {}
         # Seconds until the first player's reach may leave the circle it looked at: then every
         # player looks again. One countdown for all instead of a check per player and step.
         self._near_time = -1.0
@@ -110,6 +113,7 @@ class ArenaGame:
         self._census = None
         self._dead.pop(player_id, None)
         self._spawned.pop(player_id, None)
+        self._regrown.pop(player_id, None)
         # Forgotten with the player: a long-lived room sees thousands come and go. Whoever
         # records results reads best_mass() before removing the player.
         self._best.pop(player_id, None)
@@ -263,10 +267,20 @@ class ArenaGame:
         # touch (the usual case once masses differ: 20 players in a room run it at about one
         # step in 15, after a mass changed or when a pair comes close).
         self._calm -= dt
-        if count > 1 and largest >= rules.eat_ratio * smallest and self._calm < 0.0:
-            alive = [p for p in players.values() if p.alive]
-            self._eat_players(alive, smallest)
-            self._measure_calm(alive)
+        if count > 1 and largest >= rules.eat_ratio * smallest:
+            if self._regrown and self._calm >= 0.0:
+                # Pellets grew a few players (most steps of a dense room): the pairs of the
+                # others are as far from touching as measured, so only theirs are measured.
+                # The phase then runs only when some pair may touch, and at every step where
+                # one does, as before: a step where nobody touches eats nobody.
+                soonest = self._regrown_contact()
+                if soonest < self._calm:
+                    self._calm = soonest
+                self._regrown.clear()
+            if self._calm < 0.0:
+                alive = [p for p in players.values() if p.alive]
+                self._eat_players(alive, smallest)
+                self._measure_calm(alive)
         self.tick += 1
 
     def _count_masses(self) -> tuple[int, int, int]:
@@ -350,6 +364,41 @@ class ArenaGame:
             [(p.x, p.y, p.mass, p.speed) for p in alive if p.alive],
             eat_ratio=rules.eat_ratio, radius_factor=rules.radius_factor,
             epsilon=_CALM_EPSILON)
+        self._regrown.clear()  # every pair measured
+
+    def _regrown_contact(self) -> float:
+        """Like `_measure_calm`, for the pairs of the players in `_regrown` only: seconds before
+        one of them and another who could eat or be eaten by it could touch (negative: touching).
+
+        O(regrown x players), with no sort: a step's one or two pellet eaters against everyone.
+        """
+        rules = self.rules
+        ratio = rules.eat_ratio
+        factor = rules.radius_factor
+        sqrt = math.sqrt
+        players = self._players
+        soonest = _INF
+        for player_id in self._regrown:
+            me = players.get(player_id)
+            if me is None or not me.alive:
+                continue
+            x, y, mass, speed = me.x, me.y, me.mass, me.speed
+            root = sqrt(mass)
+            eater = ratio * mass
+            for other in players.values():
+                other_mass = other.mass
+                # Who can eat whom before any distance: the same test as the full measure.
+                if not (mass >= ratio * other_mass or other_mass >= eater) or not other.alive:
+                    continue  # (never itself: no mass is eat_ratio times itself)
+                ex = other.x - x
+                ey = other.y - y
+                gap = sqrt(ex * ex + ey * ey) - (root + sqrt(other_mass)) * factor
+                seconds = (gap - _CALM_EPSILON) / (speed + other.speed)
+                if seconds < soonest:
+                    if seconds < 0.0:
+                        return seconds
+                    soonest = seconds
+        return soonest
 
     def _kill(self, victim: PlayerState, eater: PlayerState) -> None:
         self._board_dirty = True
@@ -379,7 +428,9 @@ class ArenaGame:
         player.reach = root * rules.radius_factor + rules.pellet_radius
         player.near = None  # its reach changed: the circle looked at may no longer hold it
         self._census = None
-        self._calm = -1.0  # and so did whom it can eat, how far it reaches and how fast
+        # And so did whom it can eat, how far it reaches and how fast: its pairs are measured
+        # again (every other way a mass changes measures all pairs again).
+        self._regrown[player.id] = None
 
     # -- output ------------------------------------------------------------------------------
 
