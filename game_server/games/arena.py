@@ -20,6 +20,7 @@ _RESPAWN_EPSILON = 1e-9  # absorbs float drift when summing many small dt's up t
 _NEAR_MARGIN = 32.0
 _NEAR_EPSILON = 1e-6  # keeps rounding from putting a reachable pellet outside the circle
 _INF = math.inf
+_QLIMIT_SLACK = 1.0 + 1e-9
 _NOTHING: list[int] = []  # shared by every player with no pellet near; never appended to
 # The eat phase is skipped while no player can touch one it could eat or be eaten by (see
 # `_measure_calm`); distances are measured this much short, against rounding.
@@ -59,6 +60,8 @@ class ArenaGame:
         self._last_leaderboard: list[list[int]] = []
         # Set wherever a mass or a life changes, so an unchanged top list costs nothing.
         self._board_dirty = True
+        # Players grown since the last take_changes(), when nothing else touched the top list.
+        self._board_grown: dict[int, None] = {}
         # Seconds before two players who could eat one another could touch; each step takes
         # its dt off. Below 0 (and after any mass, life or teleport): measure again.
         self._calm = -1.0
@@ -236,6 +239,9 @@ class ArenaGame:
                 qreach = reach + _NEAR_MARGIN
                 slack = qreach - reach - _NEAR_EPSILON
                 p.qx, p.qy, p.qreach = x, y, qreach
+                # A hair wider than the circle: a pellet placed on its edge joins the list
+                # whatever the rounding (the list is candidates, each checked exactly).
+                p.qlimit = qreach * qreach * _QLIMIT_SLACK
                 seconds = slack / p.speed if slack >= 0.0 and p.speed > 0.0 else -1.0
                 if seconds < near_time:
                     near_time = seconds
@@ -413,7 +419,8 @@ class ArenaGame:
         self._eaten.append([victim.id, eater.id, victim.mass, self.tick - victim.born])
 
     def _grow(self, player: PlayerState, amount: int) -> None:
-        self._board_dirty = True
+        # Only grown: the next top list is found among the last one and the grown.
+        self._board_grown[player.id] = None
         self._set_mass(player, player.mass + amount)
         if player.mass > self._best[player.id]:
             self._best[player.id] = player.mass
@@ -439,6 +446,20 @@ class ArenaGame:
         top = heapq.nsmallest(
             self.rules.leaderboard_size,
             (p for p in self._players.values() if p.alive),
+            key=lambda p: (-p.mass, p.id),
+        )
+        return [[p.id, p.mass] for p in top]
+
+    def _leaderboard_grown(self) -> list[list[int]]:
+        """`leaderboard()` when the only changes since the last reported one are players who
+        grew (a pellet, most steps of a dense room): everyone else kept their mass and rank,
+        so the new top is among the old top and the grown, not among all players."""
+        players = self._players
+        candidates = {row[0]: None for row in self._last_leaderboard}
+        candidates.update(self._board_grown)
+        top = heapq.nsmallest(
+            self.rules.leaderboard_size,
+            (p for p in map(players.get, candidates) if p is not None and p.alive),
             key=lambda p: (-p.mass, p.id),
         )
         return [[p.id, p.mass] for p in top]
@@ -527,8 +548,14 @@ class ArenaGame:
         ):
             if rows:
                 changes[key] = rows
-        leaderboard = self.leaderboard() if self._board_dirty else self._last_leaderboard
+        if self._board_dirty:
+            leaderboard = self.leaderboard()
+        elif self._board_grown:
+            leaderboard = self._leaderboard_grown()
+        else:
+            leaderboard = self._last_leaderboard
         self._board_dirty = False
+        self._board_grown.clear()
         if leaderboard != self._last_leaderboard:
             changes["leaderboard"] = leaderboard
             self._last_leaderboard = leaderboard
@@ -558,7 +585,11 @@ class ArenaGame:
         self._dirty_pellets[pellet_id] = None
         for p in self._players.values():  # rare (an eaten pellet), and then O(players)
             near = p.near
-            if near is not None and (x - p.qx) ** 2 + (y - p.qy) ** 2 < p.qreach * p.qreach:
+            if near is None:
+                continue
+            ex = x - p.qx
+            ey = y - p.qy
+            if ex * ex + ey * ey < p.qlimit:
                 if near is _NOTHING:
                     p.near = [pellet_id]
                 else:
