@@ -20,6 +20,7 @@ _RESPAWN_EPSILON = 1e-9  # absorbs float drift when summing many small dt's up t
 _NEAR_MARGIN = 32.0
 _NEAR_EPSILON = 1e-6  # keeps rounding from putting a reachable pellet outside the circle
 _INF = math.inf
+_QLIMIT_SLACK = 1.0 + 1e-9
 _NOTHING: list[int] = []  # shared by every player with no pellet near; never appended to
 # The eat phase is skipped while no player can touch one it could eat or be eaten by (see
 # `_measure_calm`); distances are measured this much short, against rounding.
@@ -59,9 +60,14 @@ class ArenaGame:
         self._last_leaderboard: list[list[int]] = []
         # Set wherever a mass or a life changes, so an unchanged top list costs nothing.
         self._board_dirty = True
+        # Players grown since the last take_changes(), when nothing else touched the top list.
+        self._board_grown: dict[int, None] = {}
         # Seconds before two players who could eat one another could touch; each step takes
         # its dt off. Below 0 (and after any mass, life or teleport): measure again.
         self._calm = -1.0
+        # Players whose mass grew (a pellet) since `_calm` was measured: only their pairs need
+        # measuring again, the others' still hold (see `_regrown_contact`).
+        self._regrown: dict[int, None] = {}
         # Seconds until the first player's reach may leave the circle it looked at: then every
         # player looks again. One countdown for all instead of a check per player and step.
         self._near_time = -1.0
@@ -110,6 +116,7 @@ class ArenaGame:
         self._census = None
         self._dead.pop(player_id, None)
         self._spawned.pop(player_id, None)
+        self._regrown.pop(player_id, None)
         # Forgotten with the player: a long-lived room sees thousands come and go. Whoever
         # records results reads best_mass() before removing the player.
         self._best.pop(player_id, None)
@@ -232,6 +239,9 @@ class ArenaGame:
                 qreach = reach + _NEAR_MARGIN
                 slack = qreach - reach - _NEAR_EPSILON
                 p.qx, p.qy, p.qreach = x, y, qreach
+                # A hair wider than the circle: a pellet placed on its edge joins the list
+                # whatever the rounding (the list is candidates, each checked exactly).
+                p.qlimit = qreach * qreach * _QLIMIT_SLACK
                 seconds = slack / p.speed if slack >= 0.0 and p.speed > 0.0 else -1.0
                 if seconds < near_time:
                     near_time = seconds
@@ -263,10 +273,20 @@ class ArenaGame:
         # touch (the usual case once masses differ: 20 players in a room run it at about one
         # step in 15, after a mass changed or when a pair comes close).
         self._calm -= dt
-        if count > 1 and largest >= rules.eat_ratio * smallest and self._calm < 0.0:
-            alive = [p for p in players.values() if p.alive]
-            self._eat_players(alive, smallest)
-            self._measure_calm(alive)
+        if count > 1 and largest >= rules.eat_ratio * smallest:
+            if self._regrown and self._calm >= 0.0:
+                # Pellets grew a few players (most steps of a dense room): the pairs of the
+                # others are as far from touching as measured, so only theirs are measured.
+                # The phase then runs only when some pair may touch, and at every step where
+                # one does, as before: a step where nobody touches eats nobody.
+                soonest = self._regrown_contact()
+                if soonest < self._calm:
+                    self._calm = soonest
+                self._regrown.clear()
+            if self._calm < 0.0:
+                alive = [p for p in players.values() if p.alive]
+                self._eat_players(alive, smallest)
+                self._measure_calm(alive)
         self.tick += 1
 
     def _count_masses(self) -> tuple[int, int, int]:
@@ -350,6 +370,41 @@ class ArenaGame:
             [(p.x, p.y, p.mass, p.speed) for p in alive if p.alive],
             eat_ratio=rules.eat_ratio, radius_factor=rules.radius_factor,
             epsilon=_CALM_EPSILON)
+        self._regrown.clear()  # every pair measured
+
+    def _regrown_contact(self) -> float:
+        """Like `_measure_calm`, for the pairs of the players in `_regrown` only: seconds before
+        one of them and another who could eat or be eaten by it could touch (negative: touching).
+
+        O(regrown x players), with no sort: a step's one or two pellet eaters against everyone.
+        """
+        rules = self.rules
+        ratio = rules.eat_ratio
+        factor = rules.radius_factor
+        sqrt = math.sqrt
+        players = self._players
+        soonest = _INF
+        for player_id in self._regrown:
+            me = players.get(player_id)
+            if me is None or not me.alive:
+                continue
+            x, y, mass, speed = me.x, me.y, me.mass, me.speed
+            root = sqrt(mass)
+            eater = ratio * mass
+            for other in players.values():
+                other_mass = other.mass
+                # Who can eat whom before any distance: the same test as the full measure.
+                if not (mass >= ratio * other_mass or other_mass >= eater) or not other.alive:
+                    continue  # (never itself: no mass is eat_ratio times itself)
+                ex = other.x - x
+                ey = other.y - y
+                gap = sqrt(ex * ex + ey * ey) - (root + sqrt(other_mass)) * factor
+                seconds = (gap - _CALM_EPSILON) / (speed + other.speed)
+                if seconds < soonest:
+                    if seconds < 0.0:
+                        return seconds
+                    soonest = seconds
+        return soonest
 
     def _kill(self, victim: PlayerState, eater: PlayerState) -> None:
         self._board_dirty = True
@@ -364,7 +419,8 @@ class ArenaGame:
         self._eaten.append([victim.id, eater.id, victim.mass, self.tick - victim.born])
 
     def _grow(self, player: PlayerState, amount: int) -> None:
-        self._board_dirty = True
+        # Only grown: the next top list is found among the last one and the grown.
+        self._board_grown[player.id] = None
         self._set_mass(player, player.mass + amount)
         if player.mass > self._best[player.id]:
             self._best[player.id] = player.mass
@@ -379,7 +435,9 @@ class ArenaGame:
         player.reach = root * rules.radius_factor + rules.pellet_radius
         player.near = None  # its reach changed: the circle looked at may no longer hold it
         self._census = None
-        self._calm = -1.0  # and so did whom it can eat, how far it reaches and how fast
+        # And so did whom it can eat, how far it reaches and how fast: its pairs are measured
+        # again (every other way a mass changes measures all pairs again).
+        self._regrown[player.id] = None
 
     # -- output ------------------------------------------------------------------------------
 
@@ -388,6 +446,20 @@ class ArenaGame:
         top = heapq.nsmallest(
             self.rules.leaderboard_size,
             (p for p in self._players.values() if p.alive),
+            key=lambda p: (-p.mass, p.id),
+        )
+        return [[p.id, p.mass] for p in top]
+
+    def _leaderboard_grown(self) -> list[list[int]]:
+        """`leaderboard()` when the only changes since the last reported one are players who
+        grew (a pellet, most steps of a dense room): everyone else kept their mass and rank,
+        so the new top is among the old top and the grown, not among all players."""
+        players = self._players
+        candidates = {row[0]: None for row in self._last_leaderboard}
+        candidates.update(self._board_grown)
+        top = heapq.nsmallest(
+            self.rules.leaderboard_size,
+            (p for p in map(players.get, candidates) if p is not None and p.alive),
             key=lambda p: (-p.mass, p.id),
         )
         return [[p.id, p.mass] for p in top]
@@ -476,8 +548,14 @@ class ArenaGame:
         ):
             if rows:
                 changes[key] = rows
-        leaderboard = self.leaderboard() if self._board_dirty else self._last_leaderboard
+        if self._board_dirty:
+            leaderboard = self.leaderboard()
+        elif self._board_grown:
+            leaderboard = self._leaderboard_grown()
+        else:
+            leaderboard = self._last_leaderboard
         self._board_dirty = False
+        self._board_grown.clear()
         if leaderboard != self._last_leaderboard:
             changes["leaderboard"] = leaderboard
             self._last_leaderboard = leaderboard
@@ -507,7 +585,11 @@ class ArenaGame:
         self._dirty_pellets[pellet_id] = None
         for p in self._players.values():  # rare (an eaten pellet), and then O(players)
             near = p.near
-            if near is not None and (x - p.qx) ** 2 + (y - p.qy) ** 2 < p.qreach * p.qreach:
+            if near is None:
+                continue
+            ex = x - p.qx
+            ey = y - p.qy
+            if ex * ex + ey * ey < p.qlimit:
                 if near is _NOTHING:
                     p.near = [pellet_id]
                 else:

@@ -100,6 +100,7 @@ class PlayerState:
     qx: float = 0.0
     qy: float = 0.0
     qreach: float = 0.0
+    qlimit: float = 0.0  # qreach squared and a hair more: the test a placed pellet takes
     born: int = 0  # the tick this life began (read once, at its death: the `eaten` row)
 
     @property

@@ -213,27 +213,53 @@ def soonest_contact(
     the sum of their radii, sqrt(mass) x `radius_factor`), closing in at full speed.
 
     Negative when such a pair touches already (the search stops there); inf when there is no
-    such pair. A sweep over the bodies sorted by x stops as soon as the x gap alone rules out
-    the rest, so a spread-out crowd costs about one check per body, never every pair.
+    such pair. Every such pair has one eater (the larger), so only the bodies with at least
+    `eat_ratio` times the smallest mass look, each outward from itself over the bodies sorted
+    by x, nearest in x first, and stop on each side as soon as the x gap alone rules out the
+    rest. Most bodies of a crowd near the start mass eat nobody and cost nothing; the nearest
+    pairs are measured first, so the bound that stops the others tightens at once.
     """
     rows = sorted(bodies)
-    if len(rows) < 2:
+    count = len(rows)
+    if count < 2:
         return math.inf
-    roots = [math.sqrt(mass) for _, _, mass, _ in rows]
-    reach_most = max(roots) * radius_factor
-    speed_most = max(speed for _, _, _, speed in rows)
+    sqrt = math.sqrt
+    smallest = min(row[2] for row in rows)
+    least_eater = eat_ratio * smallest
+    eaters = [i for i in range(count) if rows[i][2] >= least_eater]
+    if not eaters:
+        return math.inf
+    xs = [row[0] for row in rows]
+    # A prey is smaller than its eater (so its radius too) and at most as fast as the
+    # smallest body: the bounds the x gap is measured against.
+    speed_most = max(row[3] for row in rows)
     soonest = math.inf
-    for i, (x, y, mass, speed) in enumerate(rows):
-        reach = roots[i] * radius_factor + reach_most
+    for i in eaters:
+        x, y, mass, speed = rows[i]
+        root = sqrt(mass)
+        reach = 2.0 * root * radius_factor
         closing = speed + speed_most
-        for j in range(i + 1, len(rows)):
+        lo = i - 1
+        hi = i + 1
+        while True:
+            # The nearer of the next body on the left and the next on the right, in x.
+            gap_lo = x - xs[lo] if lo >= 0 else math.inf
+            gap_hi = xs[hi] - x if hi < count else math.inf
+            if gap_lo <= gap_hi:
+                gap = gap_lo
+                j = lo
+                lo -= 1
+            else:
+                gap = gap_hi
+                j = hi
+                hi += 1
+            if gap - reach >= soonest * closing:
+                break  # this one and every later one, on both sides, are at least that far
             ox, oy, other, other_speed = rows[j]
-            ex = ox - x
-            if ex - reach >= soonest * closing:
-                break  # this one and every later one are at least that far in x
-            if mass >= eat_ratio * other or other >= eat_ratio * mass:
+            if mass >= eat_ratio * other:
+                ex = ox - x
                 ey = oy - y
-                gap = math.sqrt(ex * ex + ey * ey) - (roots[i] + roots[j]) * radius_factor
+                gap = sqrt(ex * ex + ey * ey) - (root + sqrt(other)) * radius_factor
                 seconds = (gap - epsilon) / (speed + other_speed)
                 if seconds < soonest:
                     if seconds < 0.0:
