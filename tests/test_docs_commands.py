@@ -264,10 +264,11 @@ def how_it_runs(argv: list[str], installed_modes: set[str]) -> str:
     """`as written` (quick and bounded), `server` (started, then stopped with Ctrl-C), `bots`
     (played against a real server, at most a few seconds), `announce` (sent to a real server),
     or `help` (what it needs is not here: Redis, several processes, a long run, a game the
-    reader has just written, an install into this environment)."""
+    reader has just written, an install into this environment). `bench.broadcast` is one of the
+    long runs (half a minute as the README writes it); tests/test_bench.py runs it small."""
     module = argv[argv.index("-m") + 1] if "-m" in argv else None
     if ("--help" in argv or "--rotate-cookie-secret" in argv
-            or module in ("bench.broadcast", "bench.views")
+            or module == "bench.views"
             or (module == "game_server" and argv[3:4] == ["new-game"])):
         return "as written"
     if module == "game_server" and argv[3:4] == ["announce"]:
