@@ -56,6 +56,11 @@ if CHROMIUM is None:
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
+# A 390x844 touch phone, as the phone tests of the browser files open it.
+PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True,
+         "device_scale_factor": 2}
+
+
 def screenshot_dir() -> Path:
     path = Path(os.environ.get("ARENA_SCREENSHOT_DIR", REPO / "build" / "screenshots"))
     path.mkdir(parents=True, exist_ok=True)

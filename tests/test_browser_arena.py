@@ -13,7 +13,7 @@ import pytest
 from client.bots import run_bots
 from game_server.app import ArenaServer
 from tests import test_browser
-from tests.test_browser import guest_login, play, screenshot_dir
+from tests.test_browser import PHONE, guest_login, play, screenshot_dir
 
 server = test_browser.server
 browser = test_browser.browser
@@ -113,8 +113,7 @@ async def test_our_rank_shows_below_the_top_ten(server: ArenaServer, new_page: A
 
 async def test_on_a_phone_the_hud_folds_the_view_fits_and_touch_is_explained(
         server: ArenaServer, browser: Any) -> None:
-    context = await browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True,
-                                        is_mobile=True, device_scale_factor=2)
+    context = await browser.new_context(**PHONE)
     errors: list[str] = []
     try:
         page = await context.new_page()

@@ -20,7 +20,7 @@ from tests import test_browser
 from tests.conftest import TEST_SECRET, running
 from tests.servers import free_port
 from tests.test_announce import announce
-from tests.test_browser import CHROMIUM, guest_login, play, screenshot_dir
+from tests.test_browser import CHROMIUM, PHONE, guest_login, play, screenshot_dir
 
 server = test_browser.server
 browser = test_browser.browser
@@ -356,8 +356,7 @@ async def test_an_announcement_is_a_banner_on_the_lobby_the_first_screen_and_the
 
 async def test_on_a_phone_the_gone_table_and_an_announcement_fit_the_screen(
         server: ArenaServer, browser: Any) -> None:
-    context = await browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True,
-                                        is_mobile=True, device_scale_factor=2)
+    context = await browser.new_context(**PHONE)
     errors: list[str] = []
     try:
         page = await context.new_page()
