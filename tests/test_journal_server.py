@@ -183,3 +183,21 @@ async def test_retention_keeps_the_newest_per_mode(server: ArenaServer) -> None:
                     players=[(1, "x", 1)])
     assert await server.purge_journals() == 1
     assert await load_journal(server.storage, "ancient") is None
+
+
+async def test_no_journal_records_nothing(tmp_path: Path) -> None:
+    srv = ArenaServer(make_config(tmp_path / "data", journal=False),
+                      passwords=PasswordHasher(n=2**10))
+    await srv.start()
+    try:
+        assert srv.journal is None and srv.matchmaker.journal is None
+        room = srv.matchmaker.create_room("dice")
+        assert room.closed is False
+        client = Browserless(srv.url)
+        try:
+            metrics = (await client.request("GET", "/metrics")).body.decode()
+        finally:
+            await client.aclose()
+        assert "arena_journal" not in metrics
+    finally:
+        await srv.stop()
