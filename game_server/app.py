@@ -165,6 +165,7 @@ class ArenaServer:
             self.journal = JournalWriter(
                 self.storage,
                 max_queue_bytes=config.journal_queue_bytes,
+                max_journal_bytes=config.journal_max_bytes,
                 hash_every=config.journal_hash_every,
                 snapshot_every=config.journal_snapshot_every,
             )

@@ -203,6 +203,9 @@ class Config:
     journal_snapshot_every: int = setting(
         0, "state hashes between full state snapshots in a journal; 0: every 10th in ticking "
         "rooms, every one in event-driven rooms", low=0)
+    journal_max_bytes: int = setting(
+        32 * 1024 * 1024, "compressed bytes one match's journal may take; a room that runs on "
+        "(an endless arena) stops being recorded there; 0: no limit", low=0)
     journal_queue_bytes: int = setting(
         8 * 1024 * 1024, "compressed journal bytes waiting for the database before recording "
         "is dropped (never the game)", above=0)
