@@ -387,7 +387,7 @@ def test_a_refused_join_that_never_reached_the_game_is_not_recorded() -> None:
 
 
 def test_the_journal_benchmark_runs_small(capsys: pytest.CaptureFixture[str]) -> None:
-    from bench import journal as bench_journal
+    from bench import journal_tick as bench_journal
 
     assert bench_journal.main(["--players", "20", "--seconds", "1", "--tables", "1",
                                "--dice-pace", "10"]) == 0
