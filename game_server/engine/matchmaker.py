@@ -91,6 +91,8 @@ class Matchmaker:
         max_backlog: int = 64 * 1024,
         max_lag: float = 10.0,
         resume_grace: float = 15.0,
+        max_spectators: int = 50,
+        spectate_delays: Mapping[str, float] | None = None,
     ) -> None:
         self.modes = dict(modes)
         self.empty_room_grace = empty_room_grace
@@ -103,6 +105,8 @@ class Matchmaker:
         self.max_backlog = max_backlog
         self.max_lag = max_lag
         self.resume_grace = resume_grace
+        self.max_spectators = max_spectators
+        self.spectate_delays = dict(spectate_delays or {})  # mode -> seconds (else 0)
         self._seats: dict[str, _Seat] = {}
         self._seeds = seeds
         self._codes = codes
@@ -167,6 +171,23 @@ class Matchmaker:
         else:
             return self.quick_seat(member, mode, self.quick_play(mode, options), fields)
         return self.seat(member, room, fields)
+
+    def spectate(self, member: Member, *, room_id: str | None = None,
+                 code: str | None = None) -> Room:
+        """Let `member` watch room `room_id`, or the private room with `code` (a private room
+        is not found by id, as for `join`); `room_not_found`, `spectators_full`."""
+        if code is not None:
+            room = self._by_code.get(normal_code(code))
+        else:
+            room = self._rooms.get(room_id or "")
+            if room is not None and room.private:
+                room = None
+        if room is None or room.closed:
+            raise ProtocolError(ErrorCode.ROOM_NOT_FOUND,
+                                "no room has that code" if code is not None
+                                else f"no room {room_id!r} to watch")
+        room.add_spectator(member)
+        return room
 
     def quick_seat(self, member: Member, mode: str | None, wanted: OptionFilter,
                    fields: Mapping[str, Any] | None = None) -> tuple[Room, int, str | None]:
@@ -318,6 +339,8 @@ class Matchmaker:
             observer=self.observer,
             max_backlog=self.max_backlog,
             max_lag=self.max_lag,
+            max_spectators=self.max_spectators,
+            spectate_delay=self.spectate_delays.get(mode_name, 0.0),
         )
         room.on_change = self._room_changed
         self._rooms[room_id] = room
