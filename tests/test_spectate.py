@@ -36,7 +36,8 @@ MODULE_LOOP = pytest.mark.asyncio(loop_scope="module")
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ArenaServer]:
     data = tmp_path_factory.mktemp("spectate") / "data"
-    srv = ArenaServer(make_config(data, max_spectators=2), passwords=PasswordHasher(n=2**10))
+    srv = ArenaServer(make_config(data, max_spectators=2, spectate_delays=("lantern=7",)),
+                      passwords=PasswordHasher(n=2**10))
     await srv.start()
     try:
         yield srv
@@ -147,6 +148,15 @@ async def test_a_private_room_is_watched_by_its_code_only(server, people) -> Non
     send(eve, type="join", code=joined["code"].lower(), spectate=True)
     watched = await recv_until(eve, "joined")
     assert watched["spectator"] is True and "code" not in watched
+
+
+@MODULE_LOOP
+async def test_the_delay_is_set_per_mode(server) -> None:
+    delayed, live = (server.matchmaker.create_room(mode) for mode in ("lantern", "tictactoe"))
+    assert (delayed.spectate_delay, live.spectate_delay) == (7.0, 0.0)
+    assert delayed.max_spectators == 2
+    for room in (delayed, live):
+        room.close()
 
 
 # -- the delay, on a manual clock ------------------------------------------------------------
