@@ -218,8 +218,38 @@ def test_delayed_spectators_see_the_match_that_many_seconds_late() -> None:
     # The room closes: both get `left` at once (nothing is withheld for a close).
     room.close("room_closed")
     assert first.left == ["room_closed"] and later.left == ["room_closed"]
-    assert not [t for t in scheduler.active if type(getattr(t.callback, "__self__", None))
-                is Spectators]
+    assert not spectator_timers(scheduler)
+
+
+def spectator_timers(scheduler: ManualScheduler) -> list[Any]:
+    return [t for t in scheduler.active
+            if type(getattr(t.callback, "__self__", None)) is Spectators]
+
+
+def test_a_delayed_ticking_room_keeps_one_timer_and_the_delay_exact() -> None:
+    from game_server.games.arena_mode import arena_spec
+
+    clock = ManualClock()
+    scheduler = ManualScheduler(clock)
+    room = Room("a1", arena_spec(), seed=1, scheduler=scheduler, monotonic=clock, wall=clock,
+                spectate_delay=2.0)
+    scheduler.every(room.dt, room.tick)
+    ann = Watcher("ann")
+    ann.identity = FakeIdentity(1, "ann")
+    room.join(ann)
+    eve = Watcher("eve")
+    room.add_spectator(eve)
+    scheduler.advance(1.0)
+    assert eve.connection.raw == [] and len(spectator_timers(scheduler)) <= 1
+    scheduler.advance(1.05)
+    assert len(eve.connection.of_type("joined")) == 1
+    scheduler.advance(1.0)
+    states = eve.connection.of_type("state")
+    assert len(states) >= 19 and len(spectator_timers(scheduler)) <= 1
+    # Two seconds late at 20 Hz: 40 ticks behind the room.
+    assert room.ticks - 41 <= states[-1]["tick"] <= room.ticks - 39
+    assert [b["tick"] - a["tick"] for a, b in zip(states, states[1:], strict=False)] == [1] * (
+        len(states) - 1)
 
 
 def test_without_spectators_a_delayed_room_keeps_no_buffer() -> None:
@@ -231,8 +261,7 @@ def test_without_spectators_a_delayed_room_keeps_no_buffer() -> None:
     room.remove_spectator(eve)
     assert eve.left == ["leave"]
     assert room._spectators is None
-    assert not [t for t in scheduler.active if type(getattr(t.callback, "__self__", None))
-                is Spectators]
+    assert not spectator_timers(scheduler)
 
 
 def test_a_spectator_that_falls_behind_is_let_go() -> None:

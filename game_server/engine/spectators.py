@@ -180,9 +180,13 @@ class Spectators:
         self._pending.append((now, data, joined))
         self._release()
 
-    def _release(self) -> None:
-        """Send what is now `delay` old; wake up when the next message is."""
+    def _wake(self) -> None:
         self._timer = None
+        self._release()
+
+    def _release(self) -> None:
+        """Send what is now `delay` old; wake up when the next message is (one timer at a
+        time: a ticking room's own states release most of what is due)."""
         now = self._monotonic()
         due = now - self.delay
         pending = self._pending
@@ -203,7 +207,7 @@ class Spectators:
                 self.count_changed()
         if pending and self._timer is None and self._scheduler is not None:
             self._timer = self._scheduler.later(max(0.0, pending[0][0] + self.delay - now),
-                                                self._release)
+                                                self._wake)
 
     def _catch_up(self, member: Member) -> None:
         """A spectator's `joined` at the delayed moment, then what followed it till then."""
