@@ -182,8 +182,10 @@ export class Arena {
     return this;
   }
 
-  /** Send the game's message `{"type": type, ...body}`; false when not connected. */
+  /** Send the game's message `{"type": type, ...body}`; false when not connected, and while
+   * watching (a spectator sends no game messages: the page's keys do nothing). */
   send(type, body = {}) {
+    if (this.spectating) return false;
     return this.connection.sendGame(type, body);
   }
 

@@ -295,6 +295,8 @@ test('watch joins as a spectator; the spectator count follows; the address says 
   assert.equal(arena.spectating, true);
   assert.equal(arena.player, 0);
   assert.deepEqual(seen.states.at(-1), [{ status: 'waiting' }, 'joined']);
+  assert.equal(arena.send('bid', { count: 1, face: 2 }), false); // spectators send no moves
+  assert.deepEqual(sockets[0].sentOf('bid'), []);
   sockets[0].receive({ type: 'spectators', count: 3 });
   assert.equal(arena.spectators, 3);
   assert.equal(spectatorsText(1), '1 spectator');
