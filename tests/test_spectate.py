@@ -324,3 +324,19 @@ def test_a_lantern_spectator_sees_no_one_in_the_fog() -> None:
     assert "top" in states[-1] and "left" in states[-1]  # what the rules make public
     mine = [content(m) for m in h.received(a) if m["type"] == "state"]
     assert any(m["players"] for m in mine)  # a lantern sees at least its bearer
+
+
+def test_the_join_message_takes_spectate_with_a_room_or_a_code_only() -> None:
+    from protocol.codec import decode_object
+    from protocol.errors import ProtocolError
+
+    assert decode_object({"type": "join", "room": "r1", "spectate": True}).spectate is True
+    assert decode_object({"type": "join", "code": "ab-cd", "spectate": True}).code == "ab-cd"
+    assert decode_object({"type": "join", "room": "r1", "spectate": False}).spectate is False
+    for bad in ({"type": "join", "room": "r1", "spectate": "yes"},
+                {"type": "join", "mode": "arena", "spectate": True},
+                {"type": "join", "resume": "tok", "spectate": True},
+                {"type": "join", "room": "r1", "spectate": True, "fields": {"team": "red"}}):
+        with pytest.raises(ProtocolError) as refused:
+            decode_object(bad)
+        assert refused.value.code == "bad_field" and "spectate" in refused.value.message
