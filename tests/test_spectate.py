@@ -159,6 +159,15 @@ async def test_the_delay_is_set_per_mode(server) -> None:
         room.close()
 
 
+def test_a_delay_for_a_mode_not_run_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    from game_server.engine.matchmaker import Matchmaker
+
+    Matchmaker({"dice": dice_spec()}, scheduler=ManualScheduler(ManualClock()),
+               spectate_delays={"dice": 5.0, "chess": 3.0})
+    assert [r.getMessage() for r in caplog.records] == [
+        "--spectate-delay names 'chess', a mode this server does not run"]
+
+
 # -- the delay, on a manual clock ------------------------------------------------------------
 
 

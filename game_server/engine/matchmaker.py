@@ -107,6 +107,8 @@ class Matchmaker:
         self.resume_grace = resume_grace
         self.max_spectators = max_spectators
         self.spectate_delays = dict(spectate_delays or {})  # mode -> seconds (else 0)
+        for mode in sorted(set(self.spectate_delays) - set(self.modes)):
+            log.warning("--spectate-delay names %r, a mode this server does not run", mode)
         self._seats: dict[str, _Seat] = {}
         self._seeds = seeds
         self._codes = codes
