@@ -26,7 +26,7 @@ from tornado.netutil import bind_sockets
 
 from game_server.accounts import Accounts
 from game_server.announce import AnnouncementVerifier
-from game_server.config import Config, secret_versions
+from game_server.config import Config, parse_delays, secret_versions
 from game_server.engine.cluster import Cluster, on_events
 from game_server.engine.connection import Identity
 from game_server.engine.limits import Limits
@@ -182,6 +182,8 @@ class ArenaServer:
             resume_grace=config.resume_grace,
             monotonic=monotonic,
             journal=self.journal,
+            max_spectators=config.max_spectators,
+            spectate_delays=parse_delays(config.spectate_delays),
         )
         process_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
         self.presence = presence or open_presence(

@@ -103,6 +103,29 @@ def _http_url(url: str) -> str | None:
     return None
 
 
+def parse_delays(items: tuple[str, ...]) -> dict[str, float]:
+    """`--spectate-delay` items (`MODE=SECONDS`) by mode; ValueError names a bad one."""
+    delays: dict[str, float] = {}
+    for item in items:
+        mode, sep, seconds = item.partition("=")
+        try:
+            value = float(seconds)
+        except ValueError:
+            value = -1.0
+        if not sep or not mode.strip() or not 0 <= value <= 3600:
+            raise ValueError(f"{item!r} is not MODE=SECONDS (0 to 3600 seconds)")
+        delays[mode.strip()] = value
+    return delays
+
+
+def _delays_problem(items: tuple[str, ...]) -> str | None:
+    try:
+        parse_delays(items)
+    except ValueError as exc:
+        return f"takes MODE=SECONDS items: {exc}"
+    return None
+
+
 @dataclass(frozen=True)
 class Config:
     """Everything the server can be told; the defaults are the embedded single-process setup.
@@ -185,6 +208,14 @@ class Config:
         "arena.max_players=8 (repeatable; ARENA_MODE_OPTIONS takes a comma-separated list); "
         "GET /api/modes lists every mode's options and their bounds",
         flag="mode-option", env="mode-options", metavar="MODE.OPTION=VALUE")
+    max_spectators: int = setting(
+        50, "spectators allowed to watch one room at once; 0: no spectators", low=0)
+    spectate_delays: tuple[str, ...] = setting(
+        (), "how many seconds late a mode's spectators see its rooms, such as dice=10 "
+        "(repeatable; ARENA_SPECTATE_DELAYS takes a comma-separated list; default 0: live), "
+        "so that spectators cannot feed players live information",
+        flag="spectate-delay", env="spectate-delays", metavar="MODE=SECONDS",
+        check=lambda items: _delays_problem(items))
     strict_games: bool = setting(
         False, "an installed game that cannot be loaded stops the server (for CI) instead of "
         "being skipped with a warning")

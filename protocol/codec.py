@@ -110,6 +110,19 @@ def _parse_join(obj: dict[str, Any]) -> m.Join:
     if key == "resume" and obj.get("fields") is not None:
         raise _bad("join.fields do not go with 'resume': the seat keeps its own")
     fields = _options(obj, "join", "fields")
+    spectate = obj.get("spectate", False)
+    if spectate is not False:
+        if spectate is not True:
+            raise _bad("join.spectate must be true or false")
+        if key not in ("room", "code"):
+            raise _bad("join.spectate goes with 'room' or 'code': a spectator watches a given "
+                       "room")
+        if fields is not None:
+            raise _bad("join.fields do not go with 'spectate': a spectator takes no seat")
+        if key == "code":
+            return m.Join(mode=None, room=None, code=_short_name(obj, key, m.MAX_CODE_CHARS),
+                          spectate=True)
+        return m.Join(mode=None, room=_short_name(obj, key), spectate=True)
     if key == "seat":
         return m.Join(mode=None, room=None, seat=_short_name(obj, key, m.MAX_SEAT_CHARS),
                       fields=fields)

@@ -26,6 +26,8 @@ class ErrorCode(StrEnum):
     RESUME_FAILED = "resume_failed"
     SEAT_INVALID = "seat_invalid"
     UNAVAILABLE = "unavailable"
+    SPECTATORS_FULL = "spectators_full"
+    NOT_A_PLAYER = "not_a_player"
 
 
 class ProtocolError(Exception):

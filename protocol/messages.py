@@ -26,7 +26,8 @@ class Join:
     """`join`: matchmaking by `mode` (with `options`), a given `room` id, a private room's
     `code`, the `resume` token of a seat held after a dropped connection, or the `seat` token
     of a `redirect` (exactly one of mode, room, code, resume, seat is set). `fields` are the
-    player's join fields (a team, a character) for any of them but `resume`."""
+    player's join fields (a team, a character) for any of them but `resume`. With `spectate`
+    (by `room` or `code` only), the client watches the room instead of taking a seat."""
 
     mode: str | None
     room: str | None
@@ -35,6 +36,7 @@ class Join:
     code: str | None = None
     options: dict[str, Any] | None = None
     fields: dict[str, Any] | None = None
+    spectate: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -493,6 +493,7 @@ async def test_redis_key_layout(redis_url: str) -> None:
             "mode": "arena", "process": "p1", "url": WS, "players": "2", "connected": "2",
             "max_players": "4",
             "locked": "0", "private": "0", "code": "", "metadata": "{}", "options": "{}",
+                "spectators": "0",
         }
         assert 0 < await direct.pttl("t1:room:r1") <= ROOM_TTL * 1000
         assert 0 < await direct.pttl("t1:seats:r1") <= ROOM_TTL * 1000

@@ -45,12 +45,17 @@ export function roomRow(room, titles = {}, labels = {}) {
   join.className = 'join';
   join.href = `/play?room=${encodeURIComponent(room.id)}`;
   join.textContent = 'Join';
+  // Watch as a spectator: the public view, no seat taken (the game's own page, watch=1).
+  const watch = document.createElement('a');
+  watch.className = 'watch';
+  watch.href = `/play?room=${encodeURIComponent(room.id)}&watch=1`;
+  watch.textContent = 'Watch';
   const action = cell('', 'room-join');
-  action.append(join);
+  action.append(join, ' ', watch);
   tr.append(
     cell(String(room.name ?? room.id), 'room-name'),
     cell(String(titles[room.mode] ?? room.mode), 'room-mode'),
-    cell(`${room.connected ?? room.players} / ${room.max_players}${room.away ? ` (${room.away} away)` : ''}`, 'room-players'),
+    cell(`${room.connected ?? room.players} / ${room.max_players}${room.away ? ` (${room.away} away)` : ''}${room.spectators ? ` · ${room.spectators} watching` : ''}`, 'room-players'),
     cell(metadataText(room.metadata, labels[room.mode]), 'room-meta'),
     action,
   );

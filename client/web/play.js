@@ -16,7 +16,7 @@ import { ClientWorld, isGlobalChat } from './net/protocol.js';
 import { Steering, keyDirection, quantize } from './input.js';
 import { CanvasRenderer, zoomFor } from './render/canvas.js';
 import { loadResume, saveResume } from './resume.js';
-import { Arena, leftText } from './sdk/arena.js';
+import { Arena, leftText, spectatorsText, watchingFrom } from './sdk/arena.js';
 
 const INPUT_INTERVAL_MS = 100; // 10 Hz
 // Phones and small windows: the HUD and chat fold away (tap to open) so the world shows.
@@ -35,6 +35,8 @@ class PlayPage {
     const params = new URLSearchParams(window.location.search);
     this.code = params.get('code'); // a private room's, as a friend read it out
     this.create = params.get('create'); // 'private' or 'public': a room of our own
+    // `watch=1` (the lobby's "Watch"): a spectator, with no controls and the public view.
+    this.watch = watchingFrom(params);
     this.world = new ClientWorld();
     this.farewell = null; // what the canvas says once a game kicked us or closed the room
     this.clock = new ClockSync();
@@ -74,13 +76,15 @@ class PlayPage {
   }
 
   start() {
+    const params = new URLSearchParams(window.location.search);
     this._exposeTestHook();
     this._listenNetwork();
     this._listenInput();
     this.chat.listen(this.connection);
     this._listenBack();
     this._listenPanels();
-    if (this.code) this.arena.connect().joinByCode(this.code);
+    if (this.watch) this.arena.connect().watch({ room: params.get('room') || this.wanted.room, code: this.code });
+    else if (this.code) this.arena.connect().joinByCode(this.code);
     else if (this.create) this.arena.connect().create({ mode: this.wanted.mode || 'arena', private: this.create !== 'public' });
     else this.arena.connect().join(this.wanted);
     setInterval(() => this._sendInput(false), INPUT_INTERVAL_MS);
@@ -121,6 +125,9 @@ class PlayPage {
     arena.on('joined', (msg, receivedAt) => this._onJoined(msg, receivedAt));
     arena.on('state', (msg, receivedAt) => this._onState(msg, receivedAt));
     arena.on('chat', (msg) => this.chat.append(msg.name, msg.text, isGlobalChat(msg)));
+    arena.on('spectators', (msg) => {
+      $('spectator-count').textContent = spectatorsText(msg.count);
+    });
     mountAnnouncements(arena); // operators' announcements: a banner, as on every game page
     arena.on('left', (msg) => {
       this._leaveRoom();
@@ -143,6 +150,10 @@ class PlayPage {
     const code = msg.code ?? null;
     $('room-code').textContent = code ?? '–';
     $('code-row').hidden = !code;
+    // Watching: a badge, and no controls (no steering is sent, the chat is read-only).
+    document.body.classList.toggle('watching', Boolean(msg.spectator));
+    $('watching').hidden = !msg.spectator;
+    if (msg.spectator) return; // the address (watch=1) already says what this page shows
     if (code && new URLSearchParams(window.location.search).get('code') !== code) {
       window.history.replaceState(null, '', `/play?mode=${encodeURIComponent(msg.mode)}&code=${encodeURIComponent(code)}`);
     }
@@ -387,6 +398,7 @@ class PlayPage {
     const me = this._me(t);
     if (world.joined) {
       for (const p of this._others(t)) players.push(p);
+      if (!me && this.arena.spectating) this._watchLeader(players);
       if (me) {
         if (me.alive) {
           players.push({ id: world.me, name: world.name(world.me), x: me.x, y: me.y, mass: me.mass, me: true });
@@ -412,6 +424,16 @@ class PlayPage {
       this._fpsFrames = 0;
       this._fpsSince = t;
     }
+  }
+
+  /** A spectator's camera: on the biggest player, zoomed as that player would see. */
+  _watchLeader(players) {
+    let top = null;
+    for (const p of players) if (!top || p.mass > top.mass) top = p;
+    if (!top) return;
+    this.camera.x = top.x;
+    this.camera.y = top.y;
+    this.camera.zoom = zoomFor(top.mass);
   }
 
   _follow(me, t) {
@@ -475,6 +497,12 @@ class PlayPage {
       },
       get states() {
         return page.states;
+      },
+      get spectating() {
+        return page.arena.spectating;
+      },
+      get spectators() {
+        return page.arena.spectators;
       },
       get frames() {
         return page.frames;

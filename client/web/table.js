@@ -11,7 +11,7 @@ import { mountAnnouncements } from './banner.js';
 import { DropNotice } from './net/drops.js';
 import { fillOptions } from './options.js';
 import { loadResume, saveResume } from './resume.js';
-import { Arena, leftText } from './sdk/arena.js';
+import { Arena, leftText, spectatorsText, watchingFrom } from './sdk/arena.js';
 
 export const $ = (id) => document.getElementById(id);
 
@@ -24,13 +24,14 @@ export function el(tag, className = '', ...children) {
 }
 
 /** Query arguments that say what to join; every other one is a room option. */
-const TARGET_KEYS = new Set(['mode', 'room', 'code', 'create']);
+const TARGET_KEYS = new Set(['mode', 'room', 'code', 'create', 'watch']);
 
 /** What a refusal means to a player. */
 const REFUSALS = {
   room_not_found: 'No table has that code (or it is gone).',
   room_full: 'That table is full.',
   room_locked: 'That table has already started.',
+  spectators_full: 'That table has as many spectators as it takes; try again later.',
   not_your_turn: 'It is not your turn.',
   rate_limited: 'Slow down a little.',
 };
@@ -115,6 +116,9 @@ export class TablePage {
       if (text) this.banner(text);
     });
     arena.onJoined((msg) => this._joined(msg));
+    arena.on('spectators', (msg) => {
+      $('spectator-count').textContent = spectatorsText(msg.count);
+    });
     arena.onState((view) => {
       if (this.gone) return;
       this.states += 1;
@@ -210,7 +214,8 @@ export class TablePage {
   _join() {
     const p = this.params;
     const mode = this.mode;
-    if (p.get('code')) this.arena.connect().joinByCode(p.get('code'));
+    if (watchingFrom(p)) this.arena.connect().watch({ room: p.get('room'), code: p.get('code') });
+    else if (p.get('code')) this.arena.connect().joinByCode(p.get('code'));
     else if (p.get('create')) {
       this.arena.connect().create({ mode, options: optionsFrom(p), private: p.get('create') !== 'public' });
     } else if (p.get('room')) this.arena.connect().join({ mode, room: p.get('room') });
@@ -224,6 +229,10 @@ export class TablePage {
       this.banner('Your table is gone (the server restarted or it closed): this is a new one.');
     }
     this.lastRoom = msg.room;
+    // Watching: a badge, and the game's controls hidden (play.css: body.watching).
+    document.body.classList.toggle('watching', Boolean(msg.spectator));
+    $('watching').hidden = !msg.spectator;
+    if (msg.spectator) return; // the address (watch=1) already says what this page shows
     const code = msg.code ?? null;
     if (code) this.lastCode = code;
     $('room-code').textContent = code ?? '';
@@ -282,6 +291,9 @@ export class TablePage {
       },
       get gone() {
         return page.gone;
+      },
+      get spectating() {
+        return page.arena.spectating;
       },
     };
   }

@@ -61,6 +61,13 @@ class Seated:
 
 
 @dataclass(frozen=True, slots=True)
+class Watching:
+    """Watching a room here as a spectator."""
+
+    room: Room
+
+
+@dataclass(frozen=True, slots=True)
 class Redirect:
     """The seat is on another process: reconnect to `url` and claim it with `token`."""
 
@@ -178,6 +185,7 @@ class Cluster:
             code=room.code,
             metadata=dict(room.metadata),
             options=options_key(room.options),
+            spectators=room.spectator_count,
         )
 
     def _room_closed(self, room: Room) -> None:
@@ -441,10 +449,31 @@ class Cluster:
         """A connection that came to claim `seat` was refused: free the seat now."""
         self.spawn(self._quietly(self.presence.release(room_id, seat)))
 
+    # -- spectators -----------------------------------------------------------------------------
+
+    async def spectate(self, member: Member, room_id: str | None, code: str | None,
+                       session_hash: str) -> Watching | Redirect:
+        """Let `member` watch the room `room_id` (or the private room with `code`) wherever it
+        runs: here at once, or a `Redirect` whose token says "spectate" (no seat reserved)."""
+        try:
+            if code is not None:
+                wanted = normal_code(code)
+                record = await self.presence.room_by_code(wanted) if wanted else None
+            else:
+                record = next((r for r in await self.presence.rooms()
+                               if r.id == room_id and not r.private), None)
+        except PresenceUnavailable:
+            record = None  # this process's own rooms can still be watched
+        if record is None or record.process == self.process_id:
+            return Watching(self.matchmaker.spectate(member, room_id=room_id, code=code))
+        token = self.seats.issue(room=record.id, seat="", user=member.identity.id,
+                                 session=session_hash, ttl=self.seat_ttl, spectate=True)
+        return Redirect(record.url, record.id, token, self.seat_ttl)
+
     # -- claiming a seat ------------------------------------------------------------------------
 
     async def claim(self, member: Member, token: str, fields: Mapping[str, Any] | None = None,
-                    session_hash: str = "") -> Seated | Redirect:
+                    session_hash: str = "") -> Seated | Redirect | Watching:
         """Seat `member` with the seat token of a `redirect` issued by any process (and its
         join `fields`, sent again with the token). When the room's game refuses a seat that
         quick play found, quick play goes on from here, once (its redirects carry no retry)."""
@@ -459,6 +488,9 @@ class Cluster:
         if room is None or room.closed:
             raise ProtocolError(ErrorCode.SEAT_INVALID,
                                 f"room {seat.room!r} is not on this server; join by mode")
+        if seat.spectate:
+            room.add_spectator(member)
+            return Watching(room)
         try:
             seated = await self._claim_here(member, seat.room, seat.seat, fields)
             self._count("claimed")

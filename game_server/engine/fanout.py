@@ -23,6 +23,9 @@ from protocol.codec import encode
 
 if TYPE_CHECKING:
     from game_server.engine.room import Member
+    from game_server.engine.spectators import Spectators
+
+_NOTHING_ENCODED: dict[int, bytes] = {}
 
 log = logging.getLogger("arena.room")
 
@@ -63,6 +66,9 @@ class StateFanout:
         # Players closed for lag: they stay members until their sockets have closed.
         self._too_slow: set[int] = set()
         self._next_lag_check = 0.0
+        # The room's spectators (engine/spectators.py), None while nobody watches: each
+        # state's public part goes to them, reusing the bytes encoded for players.
+        self.spectators: Spectators | None = None
 
     def forget(self, player_id: int) -> None:
         """The player is no longer a member (left, or its connection dropped)."""
@@ -75,8 +81,12 @@ class StateFanout:
         member; skip it for a slow reader, which gets a full view when it catches up."""
         data = encode(messages.state(tick=tick, ts=ts, changes=shared))
         if private:
-            self._send_private(private, data, tick, ts, now)
+            encoded = self._send_private(private, data, tick, ts, now)
+            if self.spectators is not None:
+                self.spectators.state(data, private, encoded, tick, ts)
             return
+        if self.spectators is not None:
+            self.spectators.state(data, None, _NOTHING_ENCODED, tick, ts)
         members = self._members
         recipients = len(members)
         sent_bytes = len(data) * recipients
@@ -103,9 +113,9 @@ class StateFanout:
         self._sent(now, recipients, sent_bytes)
 
     def _send_private(self, private: Mapping[int, Mapping[str, Any]], shared: bytes,
-                      tick: int, ts: int, now: float) -> None:
+                      tick: int, ts: int, now: float) -> dict[int, bytes]:
         """`send` when some players have views of their own: each distinct view object is
-        encoded once, for however many players share it."""
+        encoded once, for however many players share it (returned, by the view's id)."""
         encoded: dict[int, bytes] = {}
         recipients = 0
         sent_bytes = 0
@@ -137,6 +147,7 @@ class StateFanout:
             recipients += 1
             sent_bytes += len(data)
         self._sent(now, recipients, sent_bytes)
+        return encoded
 
     def _sent(self, now: float, recipients: int, sent_bytes: int) -> None:
         if now >= self._next_lag_check:

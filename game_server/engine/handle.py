@@ -49,8 +49,11 @@ class GameHandle:
 
     def broadcast(self, kind: str, body: Mapping[str, Any]) -> None:
         data = encode(outgoing(kind, body, self._replies))
-        for member in self._room._members.values():
+        room = self._room
+        for member in room._members.values():
             member.connection.send(data)
+        if room._spectators is not None:  # a broadcast is public: spectators get it too
+            room._spectators.push(data)
 
     def schedule(self, name: str, delay: float) -> None:
         room = self._room

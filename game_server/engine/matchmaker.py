@@ -93,6 +93,8 @@ class Matchmaker:
         max_lag: float = 10.0,
         resume_grace: float = 15.0,
         journal: JournalSink | None = None,
+        max_spectators: int = 50,
+        spectate_delays: Mapping[str, float] | None = None,
     ) -> None:
         """`journal`: where the rooms it creates record their matches (None: not recorded)."""
         self.modes = dict(modes)
@@ -107,6 +109,10 @@ class Matchmaker:
         self.max_backlog = max_backlog
         self.max_lag = max_lag
         self.resume_grace = resume_grace
+        self.max_spectators = max_spectators
+        self.spectate_delays = dict(spectate_delays or {})  # mode -> seconds (else 0)
+        for mode in sorted(set(self.spectate_delays) - set(self.modes)):
+            log.warning("--spectate-delay names %r, a mode this server does not run", mode)
         self._seats: dict[str, _Seat] = {}
         self._seeds = seeds
         self._codes = codes
@@ -171,6 +177,23 @@ class Matchmaker:
         else:
             return self.quick_seat(member, mode, self.quick_play(mode, options), fields)
         return self.seat(member, room, fields)
+
+    def spectate(self, member: Member, *, room_id: str | None = None,
+                 code: str | None = None) -> Room:
+        """Let `member` watch room `room_id`, or the private room with `code` (a private room
+        is not found by id, as for `join`); `room_not_found`, `spectators_full`."""
+        if code is not None:
+            room = self._by_code.get(normal_code(code))
+        else:
+            room = self._rooms.get(room_id or "")
+            if room is not None and room.private:
+                room = None
+        if room is None or room.closed:
+            raise ProtocolError(ErrorCode.ROOM_NOT_FOUND,
+                                "no room has that code" if code is not None
+                                else f"no room {room_id!r} to watch")
+        room.add_spectator(member)
+        return room
 
     def quick_seat(self, member: Member, mode: str | None, wanted: OptionFilter,
                    fields: Mapping[str, Any] | None = None) -> tuple[Room, int, str | None]:
@@ -323,6 +346,8 @@ class Matchmaker:
             max_backlog=self.max_backlog,
             max_lag=self.max_lag,
             journal=self.journal,
+            max_spectators=self.max_spectators,
+            spectate_delay=self.spectate_delays.get(mode_name, 0.0),
         )
         room.on_change = self._room_changed
         self._rooms[room_id] = room

@@ -24,8 +24,10 @@ from game_server.engine.fanout import RoomStats, StateFanout
 from game_server.engine.handle import GameHandle
 from game_server.engine.metrics import TickObserver
 from game_server.engine.recorder import JournalSink, Recorder
+from game_server.engine.spectators import Spectators
 from game_server.engine.ticker import Scheduler, Timer
 from game_server.games.api import (
+    SPECTATOR,
     Changes,
     Game,
     GameError,
@@ -94,6 +96,8 @@ class Room(RoomRules):
         max_backlog: int = 64 * 1024,
         max_lag: float = 10.0,
         journal: JournalSink | None = None,
+        max_spectators: int = 50,
+        spectate_delay: float = 0.0,
     ) -> None:
         self.id = room_id
         self.mode = spec
@@ -148,6 +152,10 @@ class Room(RoomRules):
         self._last: float | None = None
         self._due = 0.0
         self.ticks = 0  # steps taken (ticking) or states sent (event-driven)
+        # Spectators (engine/spectators.py): None while nobody watches, so that costs nothing.
+        self.max_spectators = max_spectators
+        self.spectate_delay = spectate_delay
+        self._spectators: Spectators | None = None
         self.handle = GameHandle(self)
         self.game: Game = spec.factory(self.handle)
         self._rules_ready()
@@ -438,6 +446,9 @@ class Room(RoomRules):
         self.closed = True
         for player_id in [*self._members, *self._held]:
             self._remove(player_id, reason, message, tell_game=False)
+        if self._spectators is not None:
+            self._spectators.close(reason, message)
+            self._spectators = self._fanout.spectators = None
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
@@ -451,6 +462,57 @@ class Room(RoomRules):
                 log.exception("room %s: game failed while disposing", self.id)
         if self._on_closed is not None:
             self._on_closed(self)
+
+    # -- spectators (engine/spectators.py) ---------------------------------------------------
+
+    @property
+    def spectator_count(self) -> int:
+        return len(self._spectators) if self._spectators is not None else 0
+
+    def add_spectator(self, member: Member) -> None:
+        """Let `member` watch: not a player, not counted in `max_players`, sent the public
+        view (`view(SPECTATOR)`) and the states' public part, `spectate_delay` seconds late.
+        `room_closed`, or `spectators_full` past `max_spectators`."""
+        if self.closed:
+            raise ProtocolError(ErrorCode.ROOM_CLOSED, f"room {self.id} is closed")
+        watchers = self._spectators
+        if watchers is None:
+            watchers = Spectators(self, limit=self.max_spectators, delay=self.spectate_delay,
+                                  max_backlog=self._fanout.max_backlog,
+                                  scheduler=self.scheduler, monotonic=self._monotonic,
+                                  joined=self._spectator_joined)
+        watchers.add(member)
+        self._spectators = self._fanout.spectators = watchers
+        self.spectators_changed()
+
+    def remove_spectator(self, member: Member, reason: str = "leave") -> None:
+        """`member` stops watching (it is told `left` with `reason`)."""
+        if self._spectators is not None and self._spectators.remove(member, reason):
+            self.spectators_changed()
+
+    def spectators_changed(self) -> None:
+        """One came or went: the last one takes the buffer with it; the others and the lobby
+        hear the count."""
+        watchers = self._spectators
+        if watchers is not None:
+            if not watchers:
+                watchers.stop()
+                self._spectators = self._fanout.spectators = None
+            else:
+                watchers.count_changed()
+        self.changed()
+
+    def _spectator_joined(self) -> bytes:
+        """`joined` for a spectator: player 0, `spectator`, the public view now."""
+        view = self._guarded(self.game.view, SPECTATOR)
+        if view is None:  # the game failed: the room is closing
+            raise ProtocolError(ErrorCode.ROOM_CLOSED, f"room {self.id} is closed")
+        msg = messages.joined(room=self.id, mode=self.mode.name, player=SPECTATOR,
+                              tick_rate=self.tick_rate, client=dict(self.mode.client),
+                              options=dict(self.options), state=view)
+        msg["spectator"] = True
+        msg["away"] = list(self._held)
+        return encode(msg)
 
     # -- messages ---------------------------------------------------------------------------
 
@@ -471,6 +533,8 @@ class Room(RoomRules):
         data = encode(messages.chat(player=player_id, name=member.identity.name, text=text))
         for other in self._members.values():
             other.connection.send(data)
+        if self._spectators is not None:  # they read the room's chat (and never write)
+            self._spectators.push(data)
 
     # -- what the game's handle changes (engine/handle.py) ------------------------------------
 
@@ -673,6 +737,8 @@ class Room(RoomRules):
             "max_players": self.max_players,
             "options": dict(self.options),
         }
+        if self._spectators is not None:
+            out["spectators"] = len(self._spectators)
         if self.locked:
             out["locked"] = True
         if self.metadata:

@@ -7,7 +7,8 @@ proxies' logs), and when it expires; it is signed with the cookie secret every
 process of one Arena shares, so the holder's process can check it without asking anyone. It is
 single-use because the reservation it names can be claimed only once (`Presence.claim`). A
 seat found by quick play also carries the options the player asked for, so that if the room's
-game refuses the player there, quick play goes on from that process.
+game refuses the player there, quick play goes on from that process. A spectator's pass
+(`spectate`) names no reservation: spectators take no seat, and the room's process counts them.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class SeatPass:
     # The options of the quick play that found the seat: where the room's game refuses the
     # player, the process that holds it tries quick play once more with them (None: no retry).
     quick: dict[str, Any] | None = None
+    # A pass to watch the room as a spectator (no seat was reserved: `seat` is empty).
+    spectate: bool = False
 
 
 class SeatTokenError(ValueError):
@@ -71,7 +74,7 @@ class SeatTokens:
         return _b64(digest)
 
     def issue(self, *, room: str, seat: str, user: int, session: str, ttl: float,
-              quick: Mapping[str, Any] | None = None) -> str:
+              quick: Mapping[str, Any] | None = None, spectate: bool = False) -> str:
         """A token for `seat` in `room`, good for `ttl` seconds; `quick`: the options of the
         quick play that found it, carried while the token stays short (else left out)."""
         fields: dict[str, Any] = {
@@ -80,6 +83,8 @@ class SeatTokens:
             with_quick = orjson.dumps({**fields, "q": dict(quick)})
             if len(with_quick) <= MAX_QUICK_BYTES:
                 fields["q"] = dict(quick)
+        if spectate:
+            fields["w"] = 1
         body = _b64(orjson.dumps(fields))
         return f"{self._version}.{body}.{self._mac(self._version, body)}"
 
@@ -101,7 +106,8 @@ class SeatTokens:
             data = orjson.loads(_unb64(body))
             quick = data.get("q")
             seat = SeatPass(str(data["r"]), str(data["s"]), int(data["u"]), str(data["k"]),
-                            float(data["x"]), quick if isinstance(quick, dict) else None)
+                            float(data["x"]), quick if isinstance(quick, dict) else None,
+                            data.get("w") == 1)
         except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
             raise SeatTokenError(f"unreadable body: {exc}") from None
         if seat.expires <= self._wall():

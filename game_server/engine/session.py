@@ -17,7 +17,7 @@ from typing import Any
 
 from orjson import JSONDecodeError, loads
 
-from game_server.engine.cluster import Cluster, Redirect, Seated
+from game_server.engine.cluster import Cluster, Redirect, Seated, Watching
 from game_server.engine.connection import Connection, Identity
 from game_server.engine.limits import Limits, TokenBucket
 from game_server.engine.matchmaker import Matchmaker
@@ -35,7 +35,7 @@ class PlayerSession:
 
     # One per connected player: slots keep each small (hundreds are touched every tick).
     __slots__ = (
-        "identity", "connection", "room", "player_id", "resume_token", "session_hash",
+        "identity", "connection", "room", "watching", "player_id", "resume_token", "session_hash",
         "closed_for_abuse", "_matchmaker", "_cluster", "_joining", "_gone", "_counters",
         "_wall", "_monotonic", "_messages", "_chats", "_strikes", "_last_limit_notice",
     )
@@ -57,6 +57,9 @@ class PlayerSession:
         self.identity = identity
         self.connection = connection
         self.room: Room | None = None
+        # The room this connection watches as a spectator: never `room`, so that game
+        # messages from a spectator take the path of a client in no room (off the hot path).
+        self.watching: Room | None = None
         self.player_id = 0
         self.resume_token: str | None = None
         self._matchmaker = matchmaker
@@ -94,6 +97,9 @@ class PlayerSession:
                     room.message(self.player_id, kind, obj)
                     return
                 if type(kind) is str and kind not in _HANDLER_TYPES:
+                    if self.watching is not None:
+                        raise ProtocolError(ErrorCode.NOT_A_PLAYER,
+                                            "spectators watch: they send no game messages")
                     if room is not None:
                         raise ProtocolError(ErrorCode.UNKNOWN_TYPE,
                                             f"this room's game takes no {kind[:32]!r} messages")
@@ -126,6 +132,8 @@ class PlayerSession:
     def disconnect(self) -> None:
         """The socket is gone: the seat is held for a resume, or left (its result saved)."""
         self._gone = True
+        if self.watching is not None:
+            self.watching.remove_spectator(self, "disconnect")
         room = self.room
         if room is not None:
             self.room = None
@@ -152,6 +160,9 @@ class PlayerSession:
     # -- from the room ------------------------------------------------------------------------
 
     def on_room_left(self, room: Room, reason: str) -> None:
+        if self.watching is room:
+            self.watching = None
+            return
         if self.room is room:
             self.room = None
             self.player_id = 0
@@ -165,9 +176,10 @@ class PlayerSession:
 
     def _not_seated(self) -> None:
         """A join or create needs a player in no room and with no join under way."""
-        if self.room is not None:
+        room = self.room or self.watching
+        if room is not None:
             raise ProtocolError(
-                ErrorCode.ALREADY_IN_ROOM, f"already in room {self.room.id}; leave it first"
+                ErrorCode.ALREADY_IN_ROOM, f"already in room {room.id}; leave it first"
             )
         if self._joining:
             raise ProtocolError(ErrorCode.ALREADY_IN_ROOM, "a join is already under way")
@@ -175,7 +187,12 @@ class PlayerSession:
     def _on_join(self, msg: messages.Join) -> None:
         self._not_seated()
         cluster = self._cluster
-        if msg.resume is not None:
+        if msg.spectate:
+            if cluster is not None and cluster.distributed:
+                self._join_later(cluster.spectate(self, msg.room, msg.code, self.session_hash))
+            else:
+                self.watching = self._matchmaker.spectate(self, room_id=msg.room, code=msg.code)
+        elif msg.resume is not None:
             self.room, self.player_id = self._matchmaker.resume(self, msg.resume)
             self.resume_token = msg.resume
         elif msg.seat is not None:
@@ -207,13 +224,13 @@ class PlayerSession:
         self.room, self.player_id, self.resume_token = self._matchmaker.create(
             self, msg.mode, msg.options, private=msg.private, fields=msg.fields)
 
-    def _join_later(self, placing: Awaitable[Seated | Redirect]) -> None:
+    def _join_later(self, placing: Awaitable[Seated | Redirect | Watching]) -> None:
         """Run a join that must ask other processes; its answer comes when it is done."""
         self._joining = True
         assert self._cluster is not None
         self._cluster.spawn(self._finish_join(placing))
 
-    async def _finish_join(self, placing: Awaitable[Seated | Redirect]) -> None:
+    async def _finish_join(self, placing: Awaitable[Seated | Redirect | Watching]) -> None:
         try:
             placed = await placing
         except ProtocolError as exc:
@@ -227,6 +244,11 @@ class PlayerSession:
             return
         finally:
             self._joining = False
+        if isinstance(placed, Watching):
+            self.watching = placed.room
+            if self._gone:
+                self.disconnect()
+            return
         if isinstance(placed, Redirect):
             self.connection.send(encode(messages.redirect(
                 url=placed.url, room=placed.room, seat=placed.token,
@@ -243,6 +265,9 @@ class PlayerSession:
                 raise ProtocolError(ErrorCode.UNAVAILABLE, "this server has no global chat")
             self._cluster.spawn(self._announce(msg.text))
             return
+        if self.watching is not None:
+            raise ProtocolError(ErrorCode.NOT_A_PLAYER,
+                                "spectators read the room's chat but do not write in it")
         if self.room is None:
             raise ProtocolError(ErrorCode.NOT_IN_ROOM, "join a room before chatting")
         self.room.chat(self.player_id, msg.text)
@@ -254,6 +279,9 @@ class PlayerSession:
             self.send_error(exc.code, exc.message)
 
     def _on_leave(self, msg: messages.Leave) -> None:
+        if self.watching is not None:
+            self.watching.remove_spectator(self, "leave")
+            return
         if self.room is None:
             raise ProtocolError(ErrorCode.NOT_IN_ROOM, "not in a room")
         self.room.remove(self.player_id, "leave")

@@ -33,7 +33,7 @@ FieldKind = Literal["int", "float", "str", "bool"]
 # Message types the engine itself speaks: a game's own messages (both ways) take other names.
 RESERVED_TYPES = frozenset({
     "join", "create", "leave", "ping", "chat", "joined", "state", "pong", "left", "redirect",
-    "error", "server_closing",
+    "error", "server_closing", "spectators",
 })
 
 # Error codes the engine itself sends (protocol/errors.py): a game's refusals take other codes,
@@ -195,6 +195,12 @@ Clock = Ticking | EventDriven
 
 # -- what the game sees of the room -------------------------------------------------------------
 
+#: The player id of a spectator: player ids start at 1, so 0 is never a seat. `view(SPECTATOR)`
+#: is the public view (what anyone watching may know); in `Changes`, spectators get
+#: `private.get(SPECTATOR, shared)`: a game whose `shared` view is public needs nothing more,
+#: one whose `shared` says too much (or too little) gives spectators a view of their own.
+SPECTATOR = 0
+
 
 @dataclass(frozen=True)
 class Seat:
@@ -226,7 +232,8 @@ class RoomHandle(Protocol):
         Players not connected are skipped."""
 
     def broadcast(self, kind: str, body: Mapping[str, Any]) -> None:
-        """Send one message of type `kind` to every player in the room."""
+        """Send one message of type `kind` to every player in the room (and its spectators:
+        a broadcast is public)."""
 
     def schedule(self, name: str, delay: float) -> None:
         """Call the game's `on_timer(name)` after `delay` seconds (replacing a timer of that
@@ -326,7 +333,8 @@ class Game(Protocol):
         """The room is closing; nothing more will be called."""
 
     def view(self, player: int) -> Mapping[str, Any]:
-        """Everything `player` may know, in full: sent in `joined` and after a resync."""
+        """Everything `player` may know, in full: sent in `joined` and after a resync.
+        `view(SPECTATOR)` (player 0) is the public view, what a spectator may know."""
 
     def changes(self) -> Changes:
         """What changed since the last call, as each player may see it: after every step of
@@ -344,8 +352,10 @@ class Changes(NamedTuple):
     """One state's content: a view shared by everyone, and private views for some players.
 
     The engine encodes `shared` once and each distinct private view object once, however many
-    players get it; players not in `private` get `shared`. A game with no hidden information
-    returns only `shared`, at the cost of one encoding per state. (A named tuple: a ticking
+    players get it; players not in `private` get `shared`, and so do spectators unless
+    `private[SPECTATOR]` gives them a public view of their own (encoded once for all). A
+    game with no hidden information returns only `shared`, at the cost of one encoding per
+    state. (A named tuple: a ticking
     game makes one per tick.) The keys `type`, `tick`, `ts` and `away` are the engine's: the
     state after a seat was held, resumed or let go carries `away`, the player ids of the held
     seats, in every view.

@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 
 from game_server.games.api import (
+    SPECTATOR,
     Changes,
     Game,
     GameError,
@@ -184,6 +185,7 @@ class GameHarness(RoomRules):
         self._away_changed = False  # the next state says who is away, as the room's does
         self._next_player_id = 1
         self._inboxes: dict[int, list[bytes]] = {}
+        self._spectator: list[dict[str, Any]] | None = None  # what a spectator received
         self._refused: GameError | None = None  # the game's refusal of the message in hand
         self.ticks = 0
         self._steps_due = 1  # the grid's next step: step k falls at k / rate seconds
@@ -259,6 +261,26 @@ class GameHarness(RoomRules):
         self._after_event()
         return player
 
+    def spectate(self) -> list[dict[str, Any]]:
+        """Add a spectator, as `join` with `spectate` does on the server (with no delay), and
+        return what it received: a list that grows as the game goes on. It gets `joined`
+        (player 0, `spectator`, the game's `view(SPECTATOR)`), each state's public part
+        (`private[SPECTATOR]`, else `shared`), the game's broadcasts and `left` when the room
+        closes: the way to test a game's public view. (One spectator: a second call returns
+        the same list.)"""
+        if self._spectator is None:
+            if self.closed:
+                raise JoinRefused(ErrorCode.ROOM_CLOSED, f"room {self.room_id} is closed")
+            joined = messages.joined(
+                room=self.room_id, mode=self.spec.name, player=SPECTATOR,
+                tick_rate=self.tick_rate, client=dict(self.spec.client),
+                options=dict(self.room.options),
+                state=self.game.view(SPECTATOR))  # type: ignore[arg-type]
+            joined["spectator"] = True
+            joined["away"] = list(self._held)
+            self._spectator = [orjson.loads(orjson.dumps(joined))]
+        return self._spectator
+
     def leave(self, player: int, consented: bool = True) -> None:
         """The player is gone for good: it left (`consented`), or its held seat expired."""
         if self._journal is not None and player in self.seats and not self.closed:
@@ -298,6 +320,9 @@ class GameHarness(RoomRules):
         if self.closed:
             return
         self.closed = True
+        if self._spectator is not None:
+            self._spectator.append(messages.left(room=self.room_id, reason=reason,
+                                                 message=message))
         for player in list(self.seats):
             if player in self._members:
                 self._to(player, messages.left(room=self.room_id, reason=reason,
@@ -434,7 +459,10 @@ class GameHarness(RoomRules):
     def received(self, player: int) -> list[dict[str, Any]]:
         """Every message `player` would have read on its socket, in order, as JSON objects:
         `joined`, `state`, the game's messages, `error` and `left` (the server's `tick` and
-        `ts` are counted by the harness's own clock)."""
+        `ts` are counted by the harness's own clock); `received(SPECTATOR)` is what the
+        spectator of `spectate` received."""
+        if player == SPECTATOR:
+            return list(self._spectator or ())
         return [orjson.loads(data) for data in self._inboxes.get(player, ())]
 
     # -- RoomRules: how the harness calls its game ------------------------------------------------
@@ -521,6 +549,8 @@ class GameHarness(RoomRules):
 
     def _wire(self, to: int | None, msg: dict[str, Any]) -> None:
         data = orjson.dumps(msg)
+        if to is None and self._spectator is not None:  # a broadcast is public
+            self._spectator.append(orjson.loads(data))
         for player in self._members if to is None else (to,):
             if player in self._members:
                 self._inboxes[player].append(data)
@@ -544,6 +574,11 @@ class GameHarness(RoomRules):
             shared_changes = {**shared_changes, "away": away}
             private = {player: {**view, "away": away} for player, view in private.items()}
         shared = orjson.dumps(messages.state(tick=self.ticks, ts=ts, changes=shared_changes))
+        if self._spectator is not None:
+            view = private.get(SPECTATOR)
+            self._spectator.append(orjson.loads(
+                shared if view is None
+                else orjson.dumps(messages.state(tick=self.ticks, ts=ts, changes=view))))
         for player in self._members:
             view = private.get(player)
             self._inboxes[player].append(

@@ -61,6 +61,7 @@ class RoomRecord:
     code: str | None = None  # a private room's code, in `normal_code` form
     metadata: dict[str, Any] = field(default_factory=dict)  # the game's public metadata
     options: str = "{}"  # `options_key` of the room's validated options
+    spectators: int = 0  # watching now (as of the owner's last heartbeat or change)
 
     @property
     def free(self) -> int:
@@ -98,6 +99,8 @@ class RoomRecord:
             "url": self.url,
             "options": orjson.loads(self.options),
         }
+        if self.spectators:
+            out["spectators"] = self.spectators
         if self.locked:
             out["locked"] = True
         if self.metadata:

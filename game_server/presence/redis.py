@@ -120,7 +120,7 @@ return 1
 
 # A record's fields in the order `heartbeat` passes them.
 _FIELDS = ("mode", "process", "url", "players", "connected", "max_players", "locked", "private",
-           "code", "metadata", "options")
+           "code", "metadata", "options", "spectators")
 _COUNTS = ("players", "connected")  # the owner sets them and claims add to them: never rewritten
 
 # KEYS: the rooms set, then room and seats of each record. ARGV: ttl (ms), key prefix, then
@@ -200,7 +200,7 @@ def _values(record: RoomRecord) -> list[str | int]:
     """`record`'s `_FIELDS` as Redis stores them."""
     return [record.mode, record.process, record.url, record.players, record.connected,
             record.max_players, int(record.locked), int(record.private), record.code or "",
-            orjson.dumps(record.metadata).decode(), record.options]
+            orjson.dumps(record.metadata).decode(), record.options, record.spectators]
 
 
 def _record(room_id: str, flat: list[str], reserved: int) -> RoomRecord:
@@ -220,6 +220,7 @@ def _record(room_id: str, flat: list[str], reserved: int) -> RoomRecord:
         code=f.get("code") or None,
         metadata=metadata if isinstance(metadata, dict) else {},
         options=f.get("options", "{}"),
+        spectators=int(f.get("spectators", 0)),
     )
 
 

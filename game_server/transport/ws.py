@@ -198,7 +198,7 @@ class GameSocket(tornado.websocket.WebSocketHandler):
         cap = self.services.socket_cap
         if cap is not None and not await cap.admits(self.request.remote_ip or ""):
             self.services.metrics.refused.labels("ip_limit").inc()
-            if self._seat is not None:  # its player matchmakes again: the seat must be free
+            if self._seat is not None and not self._seat.spectate:  # the seat must be free again
                 self.services.cluster.release_seat(self._seat.room, self._seat.seat)
             raise tornado.web.HTTPError(429, "too many connections from this address")
 

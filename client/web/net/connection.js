@@ -26,6 +26,10 @@ export function backoffDelay(attempt, { minMs = 500, maxMs = 8000, random = Math
 
 const OPEN = 1;
 
+/** Answers to a spectator's join that no retry would change (watching never falls back to
+ * matchmaking: a spectator asked for that room). */
+const SPECTATE_REFUSALS = new Set(['room_not_found', 'spectators_full', 'room_closed', 'bad_field', 'not_a_player']);
+
 /** Answers to a join by room id after which matchmaking in the same mode is tried instead. */
 const ROOM_REFUSALS = new Set(['room_not_found', 'room_full', 'room_locked', 'join_refused']);
 
@@ -80,6 +84,7 @@ export class Connection {
     this.create = null; // {private} while a room of ours is still to be created
     this.resume = null; // token from the last `joined`: gets the seat back after a drop
     this.inRoom = false;
+    this.spectate = false; // watching the room (join with `spectate`), not playing in it
     this.replaced = false; // closed with 4001: another tab plays now; no reconnect
     this.sessionEnded = false; // closed with 4003: logged out (maybe elsewhere); no reconnect
     this.redirects = 0; // redirects followed in the current join attempt
@@ -127,7 +132,8 @@ export class Connection {
    * connected, and again after every reconnect (a created room is then joined again by its id,
    * or by its code when it is private).
    */
-  join({ mode = null, room = null, resume = null, code = null, options = null, create = null, fields = null } = {}) {
+  join({ mode = null, room = null, resume = null, code = null, options = null, create = null, fields = null, spectate = false } = {}) {
+    this.spectate = Boolean(spectate) && Boolean(room || code); // watch, not play (no seat)
     this.target = {
       mode: mode || null,
       room: room || null,
@@ -177,6 +183,7 @@ export class Connection {
 
   /** Leave the room and do not re-join it. */
   leave() {
+    this.spectate = false;
     this.target = null;
     this.room = null;
     this.code = null;
@@ -274,7 +281,9 @@ export class Connection {
         this.redirects = 0;
         this.room = msg.room ?? null;
         this.mode = msg.mode ?? this.mode;
-        this.code = msg.code ?? null; // a private room is joined again by its code, never its id
+        // A private room is joined again by its code, never its id (a spectator's `joined`
+        // carries no code: it keeps the one it watched by).
+        this.code = msg.code ?? (this.spectate ? this.code : null);
         this.create = null; // created: after a drop, join it again rather than make another
         this.resume = msg.resume ?? null;
         this.inRoom = true;
@@ -286,7 +295,10 @@ export class Connection {
         this.inRoom = false;
         this.resume = null;
         if (msg.reason === 'room_closed' && this.target) {
-          if (this.code) {
+          if (this.spectate) {
+            // The room watched closed: there is nothing else to watch.
+            this._giveUp({ code: 'room_closed', message: 'the room was closed' });
+          } else if (this.code) {
             // A private table failed: its players are not sent to strangers' tables.
             this._giveUp({ code: 'room_closed', message: 'the private room was closed' });
           } else {
@@ -305,6 +317,11 @@ export class Connection {
           // The seat expired or was never ours: matchmake again where we came from.
           this._emit('message', msg, receivedAt);
           this._fallBack(msg.code);
+          return;
+        }
+        if (this._joining === 'spectate' && SPECTATE_REFUSALS.has(msg.code)) {
+          this._emit('message', msg, receivedAt);
+          this._giveUp({ code: msg.code, message: msg.message ?? '' });
           return;
         }
         if (msg.code === 'unavailable' && this._joining) {
@@ -341,6 +358,9 @@ export class Connection {
     } else if (this.resume) {
       this._joining = 'resume';
       this.send(messages.join({ resume: this.resume }));
+    } else if (this.spectate && (this.code || this.room)) {
+      this._joining = 'spectate';
+      this.send(messages.join({ code: this.code, room: this.room, spectate: true }));
     } else if (this.code) {
       this._joining = 'code';
       this.send(messages.join({ code: this.code, fields: this.fields }));

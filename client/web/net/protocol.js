@@ -25,11 +25,14 @@ export const messages = {
    * room's), then `room`, then `mode` (default arena, with its matchmaking `options`): one is
    * sent.
    */
-  join({ mode = null, room = null, resume = null, seat = null, code = null, options = null, fields = null } = {}) {
+  join({ mode = null, room = null, resume = null, seat = null, code = null, options = null, fields = null, spectate = false } = {}) {
     let msg;
     if (seat) msg = { type: 'join', seat };
     else if (resume) return JSON.stringify({ type: 'join', resume }); // the seat keeps its fields
-    else if (code) msg = { type: 'join', code };
+    else if (spectate && (code || room)) {
+      // Watching: no seat, so no fields (a redirect's token says "spectate" by itself).
+      return JSON.stringify(code ? { type: 'join', code, spectate: true } : { type: 'join', room, spectate: true });
+    } else if (code) msg = { type: 'join', code };
     else if (room) msg = { type: 'join', room };
     else {
       msg = { type: 'join', mode: mode || 'arena' };

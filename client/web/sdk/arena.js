@@ -39,6 +39,21 @@ export function leftText(msg) {
 }
 
 /**
+ * Whether the page's address asks to watch rather than play (`watch=1` next to `room=ID` or
+ * `code=C`): spectators get the public view and send nothing (the lobby's "Watch" links).
+ */
+export function watchingFrom(params) {
+  const watch = params?.get?.('watch');
+  return (watch === '1' || watch === 'true') && Boolean(params.get('room') || params.get('code'));
+}
+
+/** "1 spectator", "3 spectators": the count a watching page shows next to its badge. */
+export function spectatorsText(count) {
+  const n = Number(count) || 0;
+  return `${n} spectator${n === 1 ? '' : 's'}`;
+}
+
+/**
  * The view a state message carries: a `joined`'s `state`, a resync's `full`, or the state's
  * own fields without `type`, `tick` and `ts` (a whole view for turn-based games; the changes
  * since the last state for the arena game, which reads `on('state')` instead).
@@ -72,6 +87,7 @@ export class Arena {
     this.joined = null; // the last `joined` (room, mode, player, code...), null when out
     this.state = null; // the last view (see viewOf)
     this.everJoined = false; // seated at least once: a join failing now means the room is gone
+    this.spectators = 0; // how many watch the room (sent to spectators as it changes)
     this._xsrf = null;
     this._handlers = new Map();
     this._listen();
@@ -141,6 +157,19 @@ export class Arena {
     return this;
   }
 
+  /** Watch room `room` (an id) or the private room with `code` as a spectator: `joined` has
+   * `spectator: true` and player 0, then the states' public part (maybe some seconds late, as
+   * the server's `--spectate-delay` says); nothing may be sent but `leave`. */
+  watch({ room = null, code = null } = {}) {
+    this.connection.join({ room, code: code === null ? null : String(code), spectate: true });
+    return this;
+  }
+
+  /** Whether we watch (joined as a spectator) rather than play. */
+  get spectating() {
+    return Boolean(this.joined?.spectator);
+  }
+
   /** A new room of `mode` with `options`; `private` ones get a code (in `joined.code`). */
   create({ mode, options = null, private: isPrivate = false, fields = null }) {
     this.connection.join({ mode, options, fields, create: { private: isPrivate }, resume: this._loadResume() });
@@ -153,8 +182,10 @@ export class Arena {
     return this;
   }
 
-  /** Send the game's message `{"type": type, ...body}`; false when not connected. */
+  /** Send the game's message `{"type": type, ...body}`; false when not connected, and while
+   * watching (a spectator sends no game messages: the page's keys do nothing). */
   send(type, body = {}) {
+    if (this.spectating) return false;
     return this.connection.sendGame(type, body);
   }
 
@@ -258,6 +289,8 @@ export class Arena {
         this._emit('joined', msg); // first: a page may change its URL, where the token is kept
         this._saveResume(msg.resume ?? null);
         this._emit('state', this.state, msg, receivedAt);
+      } else if (msg.type === 'spectators') {
+        this.spectators = Number(msg.count) || 0;
       } else if (msg.type === 'state') {
         this.state = viewOf(msg);
         this._emit('state', this.state, msg, receivedAt);

@@ -173,6 +173,32 @@ test('a closed room (left room_closed) is replaced by matchmaking', () => {
   assert.ok(events.some(([type, msg]) => type === 'left' && msg.reason === 'room_closed'));
 });
 
+test('a spectator watches by room or code, watches again after a drop, never matchmakes', () => {
+  const { clock, sockets, conn } = setup();
+  const failed = [];
+  conn.on('joinfailed', (info) => failed.push(info));
+  conn.join({ room: 'r1', spectate: true });
+  conn.connect();
+  sockets[0].open();
+  assert.deepEqual(sockets[0].sentOf('join'), [{ type: 'join', room: 'r1', spectate: true }]);
+  sockets[0].receive({ ...JOINED('r1'), player: 0, spectator: true });
+  sockets[0].drop();
+  clock.advance(500);
+  sockets[1].open();
+  assert.deepEqual(sockets[1].sentOf('join'), [{ type: 'join', room: 'r1', spectate: true }]);
+  // A full list of spectators is final: no fallback to playing in the mode.
+  sockets[1].receive({ type: 'error', code: 'spectators_full', message: 'full' });
+  assert.equal(sockets[1].sentOf('join').length, 1);
+  assert.deepEqual(failed.map((f) => f.code), ['spectators_full']);
+  // By code; the watched room closing ends the watch.
+  conn.join({ code: 'abcde', spectate: true });
+  assert.deepEqual(sockets[1].sentOf('join').at(-1), { type: 'join', code: 'abcde', spectate: true });
+  sockets[1].receive({ ...JOINED('r2'), player: 0, spectator: true });
+  sockets[1].receive({ type: 'left', room: 'r2', reason: 'room_closed' });
+  assert.equal(sockets[1].sentOf('join').length, 2);
+  assert.deepEqual(failed.map((f) => f.code), ['spectators_full', 'room_closed']);
+});
+
 test('a silent socket is dropped and replaced', () => {
   const { clock, sockets, conn } = setup({ silenceMs: 5000 });
   conn.connect();

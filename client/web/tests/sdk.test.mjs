@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { Arena, ArenaError, viewOf } from '../sdk/arena.js';
+import { Arena, ArenaError, spectatorsText, viewOf, watchingFrom } from '../sdk/arena.js';
 import { Clock, fakeSockets } from './fakes.mjs';
 
 function setup({ saved = null, fetchImpl } = {}) {
@@ -284,4 +284,25 @@ test('viewOf: joined state, full resync, or the fields of the state itself', () 
   assert.deepEqual(viewOf({ type: 'joined', state: { a: 1 } }), { a: 1 });
   assert.deepEqual(viewOf({ type: 'state', tick: 1, full: { b: 2 } }), { b: 2 });
   assert.deepEqual(viewOf({ type: 'state', tick: 1, ts: 2, c: 3 }), { c: 3 });
+});
+
+test('watch joins as a spectator; the spectator count follows; the address says when to watch', () => {
+  const { sockets, arena, seen } = setup();
+  arena.connect().watch({ room: 'r1' });
+  sockets[0].open();
+  assert.deepEqual(sockets[0].sentOf('join'), [{ type: 'join', room: 'r1', spectate: true }]);
+  sockets[0].receive(joined({ player: 0, spectator: true, resume: undefined, state: { status: 'waiting' } }));
+  assert.equal(arena.spectating, true);
+  assert.equal(arena.player, 0);
+  assert.deepEqual(seen.states.at(-1), [{ status: 'waiting' }, 'joined']);
+  assert.equal(arena.send('bid', { count: 1, face: 2 }), false); // spectators send no moves
+  assert.deepEqual(sockets[0].sentOf('bid'), []);
+  sockets[0].receive({ type: 'spectators', count: 3 });
+  assert.equal(arena.spectators, 3);
+  assert.equal(spectatorsText(1), '1 spectator');
+  assert.equal(spectatorsText(3), '3 spectators');
+  assert.equal(watchingFrom(new URLSearchParams('room=r1&watch=1')), true);
+  assert.equal(watchingFrom(new URLSearchParams('code=ABCDE&watch=true')), true);
+  assert.equal(watchingFrom(new URLSearchParams('room=r1')), false);
+  assert.equal(watchingFrom(new URLSearchParams('mode=arena&watch=1')), false);
 });

@@ -19,6 +19,7 @@ from typing import Any
 
 from arena_lantern.maze import Maze
 from game_server.games.api import (
+    SPECTATOR,
     Changes,
     Field,
     GameError,
@@ -209,11 +210,15 @@ class Lantern:
 
     def view(self, player: int) -> dict[str, Any]:
         """What `player` is sent when it joins and after a resync: the maze, who is in the room,
-        and what its lantern shows now."""
+        and what its lantern shows now. A spectator (`SPECTATOR`, or anyone without a lantern)
+        sees what the rules make public: the maze, the round, the leaders' gems, but in the
+        fog nobody's position and no gem."""
         common = self._common(self._roster())
         walker = self.walkers.get(player)
         if walker is not None and self.fog and self.status == "playing":
             now = self._lit_view(walker.x, walker.y, self._radius(walker), self._spots(), common)
+        elif self.fog and self.status == "playing":
+            now = self._dark_view(common)
         else:
             now = self._open_view(common)
         return {"maze": list(self.maze.rows), "radius": RADIUS, "flare_radius": FLARE_RADIUS,
@@ -237,6 +242,8 @@ class Lantern:
             if view is None:
                 view = views[key] = self._lit_view(walker.x, walker.y, radius, spots, common)
             private[player] = view
+        # Spectators hold no lantern: in the fog they see only what is public.
+        private[SPECTATOR] = self._dark_view(common)
         # Everyone has a view of its own: `shared` would go to a player without one (none).
         return Changes(shared={"status": self.status}, private=private)
 
@@ -260,6 +267,10 @@ class Lantern:
             if gem is not None:
                 gems.append(gem)
         return {**common, "players": players, "gems": gems}
+
+    def _dark_view(self, common: dict[str, Any]) -> dict[str, Any]:
+        """What no lantern shows: the public part of a state in the fog."""
+        return {**common, "players": [], "gems": []}
 
     def _open_view(self, common: dict[str, Any]) -> dict[str, Any]:
         """Everything, for everyone: between rounds, or with `fog` off."""

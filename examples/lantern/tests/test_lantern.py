@@ -15,7 +15,7 @@ from arena_lantern.bot import Brain, policy
 from arena_lantern.game import BREAK_SECONDS, FLARE_RADIUS, FLARE_SECONDS, FLARES, RADIUS, STEER
 from arena_lantern.maze import line_between
 
-from game_server.games.api import InvalidField, Outcome
+from game_server.games.api import SPECTATOR, InvalidField, Outcome
 from game_server.games.testing import GameHarness
 
 # Two halves split by a wall with one gap at the bottom row.
@@ -295,7 +295,7 @@ def test_nobody_is_ever_sent_what_its_lantern_does_not_light(seed: int) -> None:
         if h.game.status != "playing":
             assert changes.private is None
             continue
-        assert set(changes.private) == set(players)
+        assert set(changes.private) == {*players, SPECTATOR}  # spectators: in the dark
         for p in players:
             check_fog(h, changes.private[p], p)
             check_fog(h, h.view(p), p)

@@ -160,6 +160,14 @@ def test_bad_turn_seconds_are_refused(bad: object) -> None:
     assert GameHarness(spec, options={"turn_seconds": 5}).room.options == {"turn_seconds": 5}
 
 
+def test_a_spectator_sees_the_public_view() -> None:
+    h, x, o = started()
+    seen = h.spectate()  # what a spectator of the room received, growing as the game goes on
+    assert seen[0]["type"] == "joined" and seen[0]["spectator"] and seen[0]["player"] == 0
+    play(h, x, o, [4])
+    assert seen[-1]["type"] == "state" and seen[-1]["board"][4] == "X"
+
+
 def test_two_bots_play_to_the_end() -> None:
     h, x, o = started()
     while h.view(x)["status"] == "playing":
