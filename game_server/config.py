@@ -185,6 +185,10 @@ class Config:
         "arena.max_players=8 (repeatable; ARENA_MODE_OPTIONS takes a comma-separated list); "
         "GET /api/modes lists every mode's options and their bounds",
         flag="mode-option", env="mode-options", metavar="MODE.OPTION=VALUE")
+    house_bots: bool = setting(
+        True, "never fill rooms with the server's own bots (a mode that declares a bots "
+        "option, the arena, does by default; --mode-option arena.bots=0 turns off one mode's)",
+        flag="no-house-bots")
     strict_games: bool = setting(
         False, "an installed game that cannot be loaded stops the server (for CI) instead of "
         "being skipped with a warning")
