@@ -196,6 +196,12 @@ async def test_the_servers_bots_fill_the_room_show_as_bots_and_make_way(
         await page.screenshot(path=str(screenshot_dir() / "arena-bots.png"))
         other = await new_page()
         await guest_login(other, srv.url, "Bob")
+        # The lobby counts people, and the bots apart.
+        await other.wait_for_function(
+            "[...document.querySelectorAll('#rooms td.room-players')]"
+            ".some((td) => td.textContent === '1 / 20 + 7 bots')")
+        assert await other.text_content(".mode-card[data-mode=arena] .mode-counts") == \
+            "1 online · 1 room"
         await play(other, srv.url)
         await page.wait_for_function(
             "document.getElementById('hud-players').textContent === '2 + 6 bots'")

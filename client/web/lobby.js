@@ -50,7 +50,7 @@ export function roomRow(room, titles = {}, labels = {}) {
   tr.append(
     cell(String(room.name ?? room.id), 'room-name'),
     cell(String(titles[room.mode] ?? room.mode), 'room-mode'),
-    cell(`${room.connected ?? room.players} / ${room.max_players}${room.away ? ` (${room.away} away)` : ''}`, 'room-players'),
+    cell(`${room.connected ?? room.players} / ${room.max_players}${room.away ? ` (${room.away} away)` : ''}${room.bots ? ` + ${room.bots} bots` : ''}`, 'room-players'),
     cell(metadataText(room.metadata, labels[room.mode]), 'room-meta'),
     action,
   );
