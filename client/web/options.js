@@ -7,7 +7,7 @@
  */
 
 /** Query arguments that say what to join; every other one is a room option. */
-export const TARGET_KEYS = new Set(['mode', 'room', 'code', 'create']);
+export const TARGET_KEYS = new Set(['mode', 'room', 'code', 'create', 'watch']); // watch=1: a spectator, not an option
 
 /** The room options in a query string: numbers and true/false as such, the rest as text. */
 export function optionsFrom(params) {
