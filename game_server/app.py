@@ -24,6 +24,7 @@ from tornado.ioloop import PeriodicCallback
 from tornado.log import access_log
 from tornado.netutil import bind_sockets
 
+from client.policies import policy_for
 from game_server.accounts import Accounts
 from game_server.announce import AnnouncementVerifier
 from game_server.config import Config, parse_delays, secret_versions
@@ -36,9 +37,10 @@ from game_server.engine.results import MatchResult, ResultRecorder
 from game_server.engine.room import Room
 from game_server.engine.seats import SeatTokens
 from game_server.engine.ticker import IOLoopScheduler, Scheduler
-from game_server.games.api import GameSpec, LeaderboardRule, Outcome
+from game_server.games.api import GameSpec, LeaderboardRule, Outcome, is_bot
 from game_server.games.loading import server_modes
 from game_server.games.web import CLIENT_WEB
+from game_server.house_bots import HouseBots
 from game_server.journal.writer import JournalCollector, JournalWriter
 from game_server.presence import Presence, SharedCounts, open_counts, open_presence
 from game_server.socket_cap import SocketCap
@@ -229,6 +231,10 @@ class ArenaServer:
             ),
             socket_cap=self.socket_cap,
         )
+        # The server's bots fill rooms of modes that declare them, played by the same
+        # policies as `client.bots`'s (client/policies.py, found by entry point).
+        self.house_bots = (HouseBots(self.matchmaker, policy_for, limits=self.services.limits)
+                           if config.house_bots else None)
         self.app = build_app(config, self.services, leaderboard_rules={
             name: spec.leaderboard for name, spec in self.matchmaker.modes.items()})
         self._http: HTTPServer | None = None
@@ -286,6 +292,8 @@ class ArenaServer:
         )
         await self.cluster.start()
         self.socket_cap.start()
+        if self.house_bots is not None:
+            self.house_bots.start()
         self._http = HTTPServer(self.app, xheaders=self.config.xheaders)
         self._http.add_sockets(self._sockets + self._shared_sockets)
         # Expired and revoked session rows are dead weight: sweep them hourly.
@@ -328,6 +336,8 @@ class ArenaServer:
             self._purge.stop()
         if self._purge_journal is not None:
             self._purge_journal.stop()
+        if self.house_bots is not None:
+            self.house_bots.stop()
         if self._http is not None:
             self._http.stop()
         notice = encode(messages.server_closing("The server is shutting down."))
@@ -367,6 +377,10 @@ class ArenaServer:
         self.cluster.kick_session(self.events.session_hash(session_id))
 
     def _record_result(self, room: Room, outcomes: list[tuple[Identity, Outcome]]) -> None:
+        # The server's bots have no account: their results never reach a leaderboard.
+        outcomes = [(who, outcome) for who, outcome in outcomes if not is_bot(who.id)]
+        if not outcomes:
+            return
         # process ids are unique per process start: so is each match id
         match_id = f"{self.presence.process_id}/{room.id}/{next(self._match_ids)}"
         self.results.record(MatchResult(room.mode.name, room.mode.leaderboard, match_id,

@@ -216,6 +216,10 @@ class Config:
         "so that spectators cannot feed players live information",
         flag="spectate-delay", env="spectate-delays", metavar="MODE=SECONDS",
         check=lambda items: _delays_problem(items))
+    house_bots: bool = setting(
+        True, "never fill rooms with the server's own bots (a mode that declares a bots "
+        "option, the arena, does by default; --mode-option arena.bots=0 turns off one mode's)",
+        flag="no-house-bots")
     strict_games: bool = setting(
         False, "an installed game that cannot be loaded stops the server (for CI) instead of "
         "being skipped with a warning")

@@ -27,6 +27,11 @@ from game_server.storage.passwords import PasswordHasher
 TEST_SECRET = "test-secret-" + "x" * 40
 REPO = Path(__file__).resolve().parent.parent
 
+# The server's own bots (game_server/house_bots.py) would join every arena room a test opens
+# and change what it counts: off in every server the tests start, in process (`make_config`)
+# or as `python -m game_server` (this variable), unless a test turns them on.
+os.environ.setdefault("ARENA_NO_HOUSE_BOTS", "1")
+
 
 # -- engine fakes ---------------------------------------------------------------------------
 
@@ -226,6 +231,7 @@ def make_config(data_dir: Path, **overrides: Any) -> Config:
         "cookie_secret": TEST_SECRET,
         "empty_room_grace": 0.5,
         "resume_grace": 0.5,
+        "house_bots": False,
     }
     values.update(overrides)
     return Config(**values)

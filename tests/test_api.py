@@ -6,6 +6,8 @@ import dataclasses
 import re
 
 import orjson
+import pytest
+import tornado.escape
 
 from game_server.app import ArenaServer
 from game_server.games.api import Outcome
@@ -139,12 +141,36 @@ async def test_the_first_screen_offers_play_and_login_to_anonymous_visitors(
     r = await c.request("GET", "/")
     # a name box (with a name offered) and Play, which makes a guest and lands in quick play
     assert r.code == 200 and b'id="play-form"' in r.body and b'name="_xsrf"' in r.body
-    assert b'action="/login?next=%2Fplay%3Fmode%3Darena"' in r.body
+    assert b'<form id="play-form" method="post" action="/">' in r.body
     assert re.search(rb'<input id="play-name" name="name" value="\w+ \w+"', r.body)
     assert b'href="/login?next=%2F"' in r.body  # logging in stays a click away
     await c.guest("frank")
     r = await c.request("GET", "/")
     assert r.code == 200 and b"frank" in r.body
+
+
+@pytest.mark.parametrize(("name", "said"), [
+    ("admin", b"reserved"),  # a name kept for the server's own
+    ("x" * 21, b"1 to 20 visible characters"),  # too long
+    ("Ann\u202eevil", b"1 to 20 visible characters"),  # a direction-changing character
+])
+async def test_the_first_screen_says_why_a_name_is_refused_and_keeps_it(
+    client_factory, name: str, said: bytes,
+) -> None:
+    c = client_factory()
+    await c.request("GET", "/")
+    r = await c.request("POST", "/", form={"_xsrf": c.cookies["_xsrf"], "name": name},
+                        xsrf=False)
+    # The first screen again (not the login page), the error under the name as typed.
+    assert r.code == 400 and b'id="play-form"' in r.body and b'id="guest-form"' not in r.body
+    assert b'id="play-error"' in r.body and said in r.body.lower()
+    assert ('value="' + tornado.escape.xhtml_escape(name) + '"').encode() in r.body
+    assert (await c.request("GET", "/api/me")).code == 401  # no session was made
+    # A good name: a guest, straight into the first game.
+    r = await c.request("POST", "/", form={"_xsrf": c.cookies["_xsrf"], "name": "Nova"},
+                        xsrf=False)
+    assert r.code == 302 and r.headers["Location"] == "/play?mode=arena"
+    assert (await c.request("GET", "/api/me")).code == 200
 
 
 async def test_login_page_has_the_xsrf_form_field_and_the_form_logs_in(client_factory) -> None:

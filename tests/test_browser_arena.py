@@ -1,6 +1,8 @@
 """The arena page's rough edges in real Chromium against a real server (issue #22): a bad code
-says why and offers the way on, the death screen, our rank below the top list, and the phone
-layout at 390x844 with touch. Same server, fixtures and screenshots as tests/test_browser.py.
+says why and offers the way on, the death screen, our rank below the top list, the phone
+layout at 390x844 with touch, a private table made with the arena's options and the room's
+readable name in the HUD, and the server's own bots. Same server, fixtures and screenshots as
+tests/test_browser.py.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ import pytest
 
 from client.bots import run_bots
 from game_server.app import ArenaServer
+from game_server.names import room_name
+from game_server.storage.passwords import PasswordHasher
 from tests import test_browser
+from tests.conftest import make_config
 from tests.test_browser import PHONE, guest_login, play, screenshot_dir
 
 server = test_browser.server
@@ -140,3 +145,65 @@ async def test_on_a_phone_the_hud_folds_the_view_fits_and_touch_is_explained(
     finally:
         await context.close()
     assert errors == []
+
+
+async def test_a_private_table_takes_the_arenas_options_and_the_hud_names_the_room(
+        server: ArenaServer, new_page: Any) -> None:
+    page = await new_page()
+    await guest_login(page, server.url, "Host")
+    # The lobby's arena card offers the arena's options, by their labels, with their hints.
+    card = page.locator(".mode-card[data-mode=arena]")
+    await card.locator(".create-details summary").click()
+    await card.get_by_label("Players", exact=True).fill("6")
+    await card.get_by_label("Bots", exact=True).fill("0")
+    assert "bots fill the room" in (await card.locator(
+        ".option[data-option=bots] .option-hint").text_content()).lower()
+    await card.screenshot(path=str(screenshot_dir() / "lobby-arena-options.png"))
+    async with page.expect_navigation():
+        await card.get_by_role("button", name="Create this table").click()
+    await page.wait_for_function(
+        "window.arena && window.arena.connected && window.arena.world.room "
+        "&& window.arena.states > 2 && document.getElementById('room-code').textContent.length"
+        " === 5")
+    code = await page.text_content("#room-code")
+    room = next(r for r in server.matchmaker.rooms() if r.code == code)
+    assert room.private and room.max_players == 6 and dict(room.options)["bots"] == 0
+    # The HUD names the room as the lobby does, not by its hex id.
+    await page.wait_for_function(
+        f"document.getElementById('room-id').textContent === {room_name(room.id)!r}")
+    assert room.id not in await page.text_content(".hud-stats")
+    await page.screenshot(path=str(screenshot_dir() / "arena-private-table.png"))
+
+
+async def test_the_servers_bots_fill_the_room_show_as_bots_and_make_way(
+        tmp_path: Any, new_page: Any) -> None:
+    """A server whose arena has its bots on (the default, up to 8 players): alone, a person
+    meets 7 bots, named and listed as bots; a second person takes one's place."""
+    srv = ArenaServer(make_config(tmp_path, house_bots=True), passwords=PasswordHasher(n=2**10))
+    await srv.start()
+    try:
+        page = await new_page()
+        await guest_login(page, srv.url, "Ann")
+        await play(page, srv.url)
+        await page.wait_for_function(
+            "document.getElementById('hud-players').textContent === '1 + 7 bots'")
+        names = await page.evaluate("window.arena.others().map((o) => o.name)")
+        assert len(names) == 7 and all(n.startswith("bot ") for n in names)
+        assert await page.evaluate(
+            "window.arena.others().every((o) => window.arena.world.isBot(o.id))")
+        await page.wait_for_selector("#room-leaderboard li.bot")
+        await page.wait_for_function("window.arena.states > 60")  # the bots have spread out
+        await page.screenshot(path=str(screenshot_dir() / "arena-bots.png"))
+        other = await new_page()
+        await guest_login(other, srv.url, "Bob")
+        # The lobby counts people, and the bots apart.
+        await other.wait_for_function(
+            "[...document.querySelectorAll('#rooms td.room-players')]"
+            ".some((td) => td.textContent === '1 / 20 + 7 bots')")
+        assert await other.text_content(".mode-card[data-mode=arena] .mode-counts") == \
+            "1 online · 1 room"
+        await play(other, srv.url)
+        await page.wait_for_function(
+            "document.getElementById('hud-players').textContent === '2 + 6 bots'")
+    finally:
+        await srv.stop()

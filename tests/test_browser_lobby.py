@@ -104,15 +104,32 @@ async def test_a_typed_name_plays_and_an_account_is_a_click_away(server: ArenaSe
     await page.wait_for_function(PLAYING, timeout=15000)
     await page.goto(server.url + "/")
     assert await page.text_content("#me") == "Nova"
-    # A refused name is said on the login page's guest form, with the name kept.
+    # A refused name is said on the first screen itself, under the name as typed: reserved,
+    # too long (past the box's own limit, as a script or an old browser would send it), or
+    # with a character a name may not have.
     other = await new_page()
     await other.goto(server.url + "/")
-    await other.fill("#play-name", "server")
+    for name, said in (("server", "reserved"), ("x" * 25, "1 to 20 visible characters"),
+                       ("Ann\u202eevil", "1 to 20 visible characters")):
+        await other.evaluate("document.getElementById('play-name').removeAttribute('maxlength')")
+        await other.fill("#play-name", name)
+        async with other.expect_navigation():
+            await other.click("#play")
+        assert other.url == server.url + "/"  # not the login page
+        assert said in (await other.text_content("#play-error")).lower()
+        assert await other.input_value("#play-name") == name
+        assert await other.get_attribute("#play-name", "aria-invalid") == "true"
+        assert await other.locator("#guest-form").count() == 0
+        if name == "server":
+            await other.screenshot(
+                path=str(screenshot_dir() / f"first-screen-refused-{new_page.viewport}.png"))
+    # Put right, the same box plays.
+    await other.fill("#play-name", "Vera")
     async with other.expect_navigation():
         await other.click("#play")
-    assert await other.locator("#guest-form .error").count() == 1
-    assert await other.input_value("#guest-form input[name=name]") == "server"
+    await other.wait_for_function(PLAYING, timeout=15000)
     # Logging in instead: the first screen links to it, and back to the lobby after.
+    other = await new_page()
     await other.goto(server.url + "/")
     async with other.expect_navigation():
         await other.click("#login-link")

@@ -171,8 +171,8 @@ def test_help_names_every_default_after_the_environment(capsys, monkeypatch) -> 
     assert flags["--xheaders"].endswith("(default: on)")
     assert "ARENA_TICK_GROUP" in " ".join(text.split())
     # The modes' own settings, each with its bounds and the default it would have.
-    assert ("\n  arena: tick_rate 1 to 120 (default 30), max_players 1 to 1000 (default 20)\n"
-            in text)
+    assert (" arena: tick_rate 1 to 120 (default 30), max_players 1 to 1000 (default 20),"
+            " bots 0 to 1000 (default 8) " in " ".join(text.split()))
     assert "\n  tictactoe: turn_seconds 5 to 300 (default 30)\n" in text
 
 

@@ -4,6 +4,7 @@
  * from the network reaches the DOM through `textContent` only.
  */
 
+import { roomName } from './names.js';
 import { colorFor } from './render/canvas.js';
 
 /** A dot of the player's circle colour: ties a leaderboard row to a circle on screen. */
@@ -63,7 +64,9 @@ export class Hud {
     setText(this.players, world.joined ? world.playersText() : '0');
     const me = world.meView;
     setText(this.mass, me ? String(me.mass) : '–');
-    setText(this.room, world.room ?? '–');
+    // The room by its readable name, as the lobby lists it; the id stays in the tooltip.
+    setText(this.room, world.room ? roomName(world.room) : '–');
+    if (this.room && this.room.title !== (world.room ?? '')) this.room.title = world.room ?? '';
     const rank = rankOf(world);
     setText(this.rank, rank ? `${rank.rank} of ${rank.of}` : '–');
     // Outside the top list our own row follows it, so a changed rank redraws the list.
@@ -83,6 +86,7 @@ export class Hud {
     const items = world.leaderboard.map(({ id, mass }) => {
       const li = document.createElement('li');
       if (id === world.me) li.className = 'me';
+      else if (world.isBot?.(id)) li.className = 'bot'; // the server's: greyed a little
       const name = document.createElement('span');
       name.className = 'lb-name';
       name.textContent = world.name(id) ?? `#${id}`;

@@ -55,7 +55,7 @@ export function roomRow(room, titles = {}, labels = {}) {
   tr.append(
     cell(String(room.name ?? room.id), 'room-name'),
     cell(String(titles[room.mode] ?? room.mode), 'room-mode'),
-    cell(`${room.connected ?? room.players} / ${room.max_players}${room.away ? ` (${room.away} away)` : ''}${room.spectators ? ` · ${room.spectators} watching` : ''}`, 'room-players'),
+    cell(`${room.connected ?? room.players} / ${room.max_players}${room.away ? ` (${room.away} away)` : ''}${room.bots ? ` + ${room.bots} bots` : ''}${room.spectators ? ` · ${room.spectators} watching` : ''}`, 'room-players'),
     cell(metadataText(room.metadata, labels[room.mode]), 'room-meta'),
     action,
   );

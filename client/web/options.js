@@ -2,8 +2,24 @@
  * A room's options as form fields, from a mode's description (GET /api/modes): one labelled
  * input per option at its default, with the hint the game declares (`Field.label`,
  * `Field.hint`) under it. Shared by the lobby's "private table with options" forms and the
- * table page's "another table" form. Labels and hints are text, never markup.
+ * table page's "another table" form; the pages those forms lead to read the options back from
+ * their address (`optionsFrom`). Labels and hints are text, never markup.
  */
+
+/** Query arguments that say what to join; every other one is a room option. */
+export const TARGET_KEYS = new Set(['mode', 'room', 'code', 'create', 'watch']); // watch=1: a spectator, not an option
+
+/** The room options in a query string: numbers and true/false as such, the rest as text. */
+export function optionsFrom(params) {
+  const options = {};
+  for (const [key, raw] of params) {
+    if (TARGET_KEYS.has(key) || !/^[a-z][a-z0-9_]{0,31}$/.test(key)) continue;
+    if (raw === 'true' || raw === 'false') options[key] = raw === 'true';
+    else if (/^-?\d+(\.\d+)?$/.test(raw)) options[key] = Number(raw);
+    else options[key] = raw;
+  }
+  return options;
+}
 
 /** The words a form shows for an option: its declared label, else its name with spaces. */
 export function optionLabel(name, field) {

@@ -9,6 +9,7 @@
 import { mountAnnouncements } from './banner.js';
 import { ChatBox } from './chat.js';
 import { Hud } from './hud.js';
+import { optionsFrom } from './options.js';
 import { DropNotice } from './net/drops.js';
 import { ClockSync, Interpolator } from './net/interpolation.js';
 import { Predictor } from './net/prediction.js';
@@ -85,7 +86,10 @@ class PlayPage {
     this._listenPanels();
     if (this.watch) this.arena.connect().watch({ room: params.get('room') || this.wanted.room, code: this.code });
     else if (this.code) this.arena.connect().joinByCode(this.code);
-    else if (this.create) this.arena.connect().create({ mode: this.wanted.mode || 'arena', private: this.create !== 'public' });
+    else if (this.create) {
+      // A table of our own, with the options the lobby's form put in the address.
+      this.arena.connect().create({ mode: this.wanted.mode || 'arena', options: optionsFrom(params), private: this.create !== 'public' });
+    }
     else this.arena.connect().join(this.wanted);
     setInterval(() => this._sendInput(false), INPUT_INTERVAL_MS);
     setInterval(() => this._updateHud(), 250);

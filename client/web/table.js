@@ -9,7 +9,7 @@
 
 import { mountAnnouncements } from './banner.js';
 import { DropNotice } from './net/drops.js';
-import { fillOptions } from './options.js';
+import { fillOptions, optionsFrom } from './options.js';
 import { loadResume, saveResume } from './resume.js';
 import { Arena, leftText, spectatorsText, watchingFrom } from './sdk/arena.js';
 
@@ -23,8 +23,6 @@ export function el(tag, className = '', ...children) {
   return node;
 }
 
-/** Query arguments that say what to join; every other one is a room option. */
-const TARGET_KEYS = new Set(['mode', 'room', 'code', 'create', 'watch']);
 
 /** What a refusal means to a player. */
 const REFUSALS = {
@@ -35,18 +33,6 @@ const REFUSALS = {
   not_your_turn: 'It is not your turn.',
   rate_limited: 'Slow down a little.',
 };
-
-/** The room options in a query string: numbers and true/false as such, the rest as text. */
-export function optionsFrom(params) {
-  const options = {};
-  for (const [key, raw] of params) {
-    if (TARGET_KEYS.has(key) || !/^[a-z][a-z0-9_]{0,31}$/.test(key)) continue;
-    if (raw === 'true' || raw === 'false') options[key] = raw === 'true';
-    else if (/^-?\d+(\.\d+)?$/.test(raw)) options[key] = Number(raw);
-    else options[key] = raw;
-  }
-  return options;
-}
 
 /** Seconds left on a turn, shown in an element: restarted by the page when the turn changes. */
 export class TurnClock {

@@ -127,6 +127,8 @@ class Matchmaker:
         # Called with a room where a player dropped, resumed or lost a held seat: who is there
         # changed (the cluster reports its counts now, not at the next heartbeat).
         self.room_counts_hooks: list[Callable[[Room], None]] = []
+        # Called with a room and the member just seated in it (the server's bots make way).
+        self.room_seated_hooks: list[Callable[[Room, Member], None]] = []
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -230,6 +232,8 @@ class Matchmaker:
             raise
         if token is not None:
             self._seats[token] = _Seat(room, player_id, member.identity.id)
+        for hook in self.room_seated_hooks:
+            hook(room, member)
         return room, player_id, token
 
     def validate_options(self, mode: str | None,

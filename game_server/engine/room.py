@@ -113,6 +113,8 @@ class Room(RoomRules):
         self.dt = 1.0 / self.tick_rate if self.tick_rate else 0.0
         self.private = private
         self.code = code
+        # Occupants the server's bots fill this room up to (game_server/house_bots.py; 0: none).
+        self.bot_target = spec.room_bots(self.options)
         self.locked = False
         self.metadata: dict[str, Any] = {}
         #: Called with the room after `lock`, `unlock` or `set_metadata` changed what the
@@ -252,6 +254,27 @@ class Room(RoomRules):
     def is_open(self) -> bool:
         """Whether matchmaking may put a newcomer here."""
         return not (self.closed or self.locked or self.private or self.is_full)
+
+    # People and the server's bots: bots are members (their inputs take the normal path) whose
+    # accounts' ids are negative (games/api.py `is_bot`); counts of people leave them out, so
+    # quick play fills rooms by people and the lobby says who is there.
+
+    @property
+    def bot_count(self) -> int:
+        """Seats the server's bots play."""
+        if not self.bot_target:
+            return 0  # a room without bots pays nothing
+        return sum(1 for member in self._members.values() if member.identity.id < 0)
+
+    @property
+    def player_count(self) -> int:
+        """Seats taken by people: connected and away (bots are counted apart)."""
+        return len(self._members) + len(self._held) - self.bot_count
+
+    @property
+    def connected_count(self) -> int:
+        """People seated whose connection is open (bots are counted apart)."""
+        return len(self._members) - self.bot_count
 
     def holds(self, player_id: int) -> bool:
         return player_id in self._held
@@ -726,19 +749,23 @@ class Room(RoomRules):
         self._close("room_closed")
 
     def describe(self) -> dict[str, object]:
-        """The room as the lobby lists it: `players` (seats taken) are `connected` players
-        and `away` ones (held seats, waiting for a resume)."""
+        """The room as the lobby lists it: `players` (seats taken by people) are `connected`
+        players and `away` ones (held seats, waiting for a resume); `bots`: the server's bots
+        seated besides."""
         out: dict[str, object] = {
             "id": self.id,
             "mode": self.mode.name,
             "players": self.player_count,
-            "connected": len(self._members),
+            "connected": self.connected_count,
             "away": len(self._held),
             "max_players": self.max_players,
             "options": dict(self.options),
         }
         if self._spectators is not None:
             out["spectators"] = len(self._spectators)
+        bots = self.bot_count
+        if bots:
+            out["bots"] = bots
         if self.locked:
             out["locked"] = True
         if self.metadata:

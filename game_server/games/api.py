@@ -213,6 +213,18 @@ class Seat:
     name: str
     fields: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
+    @property
+    def bot(self) -> bool:
+        """Whether the server's own bot plays this seat (see `BOTS_OPTION`): a game may show
+        it; its results never reach a leaderboard."""
+        return is_bot(self.user)
+
+
+def is_bot(user: int) -> bool:
+    """Whether account id `user` is one of the server's bots: they have no account, and play
+    under negative ids (real accounts' ids are positive)."""
+    return user < 0
+
 
 class RoomHandle(Protocol):
     """What a game may ask of its room. The room gives one to the game's factory.
@@ -370,6 +382,7 @@ class Changes(NamedTuple):
 # Options the engine honours when a mode declares them (see `GameSpec`).
 SEATS_OPTION = "max_players"
 RATE_OPTION = "tick_rate"
+BOTS_OPTION = "bots"
 
 
 GameFactory = Callable[[RoomHandle], Game]
@@ -412,6 +425,11 @@ class GameSpec:
     `max_players` and `clock` then follow the option's default: declare the value once, as
     the option.
 
+    A third, `bots` (`BOTS_OPTION`), an integer option, has the server fill each room of the
+    mode with its own bots, played in process by the mode's bots' policy, up to that many
+    occupants while at least one person is there: a bot leaves as each person comes and comes
+    back when people leave (0: no bots). Bots play under names like "bot Rook"; a game sees
+    them as `Seat.bot`, people counts leave them out and their results are never recorded.
 
     `replies` declares the message types the game sends (through `RoomHandle.send` and
     `broadcast`), each with what it tells the client; `errors` declares the codes of its
@@ -475,6 +493,11 @@ class GameSpec:
         if SEATS_OPTION in self.options:
             return int(options[SEATS_OPTION])
         return self.max_players
+
+    def room_bots(self, options: Mapping[str, Any]) -> int:
+        """How many occupants the server's bots fill a room made with `options` up to (0:
+        none; see `BOTS_OPTION`)."""
+        return int(options.get(BOTS_OPTION) or 0) if BOTS_OPTION in self.options else 0
 
     def room_clock(self, options: Mapping[str, Any]) -> Clock:
         """The clock of a room made with `options` (validated, defaults filled in)."""

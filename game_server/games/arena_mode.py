@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from game_server.games.api import (
+    BOTS_OPTION,
     RATE_OPTION,
     SEATS_OPTION,
     Changes,
@@ -82,10 +83,17 @@ class ArenaPlay:
         self._size = [rules.world_width, rules.world_height]
         self._set_input = self.world.set_input
         self._seated: dict[int, None] = {}  # players in the room, in join order
+        # The seats the server's bots play (Seat.bot): the views say which, so pages can
+        # tell them from people. Sent again only in the state after they changed.
+        self._bots: list[int] = []
+        self._bots_changed = False
 
     def on_join(self, seat: Seat) -> None:
         self._seated[seat.player] = None
         self.world.add_player(seat.player, seat.name)
+        if seat.bot:
+            self._bots.append(seat.player)
+            self._bots_changed = True
 
     def on_drop(self, player: int) -> None:
         self.world.halt(player)  # its seat waits for a resume, standing still
@@ -97,6 +105,9 @@ class ArenaPlay:
             self.room.report([Outcome(player=player, score=best)])
         self._seated.pop(player, None)
         self.world.remove_player(player)
+        if player in self._bots:
+            self._bots.remove(player)
+            self._bots_changed = True
 
     def on_terminate(self, grace: float) -> None:
         # The server is stopping: nobody left, but each stay still ends with its best mass.
@@ -114,9 +125,13 @@ class ArenaPlay:
 
     def view(self, player: int) -> Mapping[str, Any]:
         # `size`: this room's world, where the mode's `client` data gives a 20-seat room's.
-        return {**self.world.full_state(), "size": self._size}
+        # `bots`: the player ids the server's bots play.
+        return {**self.world.full_state(), "size": self._size, "bots": list(self._bots)}
 
     def changes(self) -> Changes:
+        if self._bots_changed:
+            self._bots_changed = False
+            return Changes(shared={**self.world.take_changes(), "bots": list(self._bots)})
         return Changes(shared=self.world.take_changes())
 
     def state(self) -> dict[str, Any]:
@@ -129,6 +144,7 @@ class ArenaPlay:
 # within these bounds.
 MAX_TICK_RATE = 120
 MAX_SEATS = 1000
+DEFAULT_BOTS = 8  # the server's bots fill a room up to this many players (0: none)
 
 
 def arena_spec(rules: ArenaRules | None = None) -> GameSpec:
@@ -147,6 +163,12 @@ def arena_spec(rules: ArenaRules | None = None) -> GameSpec:
                                hint="How often the world moves on; more is smoother."),
             SEATS_OPTION: Field("int", low=1, high=MAX_SEATS, default=rules.seats,
                                 label="Players", hint="How many can play in this room."),
+            # On by default: a newcomer meets others at once rather than an empty world.
+            BOTS_OPTION: Field("int", low=0, high=MAX_SEATS, default=DEFAULT_BOTS,
+                               label="Bots",
+                               hint="While few people play, bots fill the room up to this "
+                                    "many players, one leaving as each person comes; 0 for "
+                                    "none."),
         },
         leaderboard="best_score",
         title="Arena",

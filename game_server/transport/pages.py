@@ -121,17 +121,41 @@ class LobbyPage(BaseHandler):
         modes = list(self.services.matchmaker.modes.values())
         counts = mode_counts(rooms)
         if not self.current_user:
-            first = modes[0].name if modes else ""
-            self.render("welcome.html", modes=modes, counts=counts,
-                        suggestion=guest_suggestion(secrets.randbelow(1 << 16)),
-                        play_url=f"/play?mode={url_escape(first)}" if first else "/play",
-                        online=sum(c["players"] for c in counts.values()),
-                        picture=self._picture)
+            self._welcome(modes, counts, guest_suggestion(secrets.randbelow(1 << 16)))
             return
         self.render("lobby.html", user=self.current_user, rooms=named_rooms(rooms),
                     modes=modes, rules=RULE_WORDS, counts=counts, picture=self._picture,
                     metadata_text=lambda room: metadata_text(
                         room, self.services.matchmaker.modes))
+
+    async def post(self) -> None:
+        """The first screen's Play: a guest with the name typed, straight into the first
+        game. A refused name (reserved, too long, characters a name may not have) is said on
+        the first screen itself, beside the name as typed, not on the login page."""
+        name = self.get_body_argument("name", "")
+        try:
+            user = await self.services.accounts.guest(name)
+        except AccountError as exc:
+            self.set_status(exc.status)
+            if exc.retry_after:
+                self.set_header("Retry-After", str(exc.retry_after))
+            rooms, _ = await self.services.cluster.rooms()
+            self._welcome(list(self.services.matchmaker.modes.values()), mode_counts(rooms),
+                          name, error=exc.message)
+            return
+        await self.start_session(user)
+        self.redirect(self._play_url(list(self.services.matchmaker.modes.values())))
+
+    def _welcome(self, modes: list[GameSpec], counts: dict[str, dict[str, int]], name: str,
+                 error: str | None = None) -> None:
+        """The first screen, its name box holding `name` (and `error` under it)."""
+        self.render("welcome.html", modes=modes, counts=counts, suggestion=name, error=error,
+                    online=sum(c["players"] for c in counts.values()), picture=self._picture)
+
+    @staticmethod
+    def _play_url(modes: list[GameSpec]) -> str:
+        """Where Play goes: quick play of the first game."""
+        return f"/play?mode={url_escape(modes[0].name)}" if modes else "/play"
 
     def _picture(self, spec: GameSpec) -> str:
         return spec.picture_url() or self.static_url(GENERIC_PICTURE)

@@ -93,6 +93,7 @@ export const DEFAULT_WORLD = Object.freeze({
  *
  * players: Map id -> {id, name, x, y, mass, seq, alive}
  * away: Set of the ids of players whose connection dropped (their seats held for a resume)
+ * bots: Set of the ids of the players the server's own bots play (the view's `bots`)
  * pellets: Map id -> {x, y}
  * leaderboard: [{id, mass}] biggest first
  */
@@ -117,6 +118,7 @@ export class ClientWorld {
     this.speedFactor = DEFAULT_WORLD.speedFactor;
     this.players = new Map();
     this.away = new Set();
+    this.bots = new Set();
     this.pellets = new Map();
     this.leaderboard = [];
   }
@@ -128,10 +130,24 @@ export class ClientWorld {
     return n;
   }
 
-  /** The HUD's player count: those connected, and those away if any ("10 (5 away)"). */
+  /** Players in the room played by the server's bots. */
+  get botCount() {
+    let n = 0;
+    for (const id of this.bots) if (this.players.has(id)) n += 1;
+    return n;
+  }
+
+  /** Whether player `id` is one of the server's bots. */
+  isBot(id) {
+    return this.bots.has(id);
+  }
+
+  /** The HUD's player count: the people connected, those away and the bots if any
+   * ("10 (5 away)", "1 + 7 bots"). */
   playersText() {
     const away = this.awayCount;
-    return playersText(this.players.size - away, away);
+    const bots = this.botCount;
+    return playersText(this.players.size - away - bots, away, bots);
   }
 
   /** True once a `joined` has been applied (and no `left` since). */
@@ -213,6 +229,8 @@ export class ClientWorld {
     if (msg.ts !== undefined) this.ts = msg.ts;
     // The server says who is away in the state after a seat was held, resumed or let go.
     if (Array.isArray(msg.away)) this.away = new Set(msg.away);
+    // The arena says which players are the server's bots in the state after that changed.
+    if (Array.isArray(msg.bots)) this.bots = new Set(msg.bots);
     if (msg.full && typeof msg.full === 'object') {
       const changes = this._load(msg.full);
       if (msg.tick !== undefined) this.tick = msg.tick;
@@ -284,6 +302,7 @@ export class ClientWorld {
     const before = this.players;
     if (state.tick !== undefined) this.tick = Number(state.tick) || 0;
     this.players = new Map();
+    this.bots = new Set(Array.isArray(state.bots) ? state.bots : []);
     for (const [id, name, x, y, mass, seq, alive] of state.players || []) {
       this.players.set(id, { id, name: String(name), x, y, mass, seq, alive: Boolean(alive) });
     }
@@ -300,9 +319,11 @@ export class ClientWorld {
   }
 }
 
-/** A room's head count for people: "3", or "3 (2 away)" with players whose seats are held. */
-export function playersText(connected, away) {
-  return away > 0 ? `${connected} (${away} away)` : String(connected);
+/** A room's head count for people: "3", or "3 (2 away)" with players whose seats are held,
+ * and "+ 5 bots" after it while the server's bots fill the room. */
+export function playersText(connected, away, bots = 0) {
+  const people = away > 0 ? `${connected} (${away} away)` : String(connected);
+  return bots > 0 ? `${people} + ${bots} bot${bots === 1 ? '' : 's'}` : people;
 }
 
 function emptyChanges() {

@@ -321,3 +321,19 @@ test('joined and states say who is away; the head count is of those connected', 
   world.apply(structuredClone(JOINED)); // a joined without `away` (an older server): nobody
   assert.equal(world.playersText(), '3');
 });
+
+test('the view says which players are the server\'s bots; people are counted apart', () => {
+  const world = new ClientWorld();
+  const joined = structuredClone(JOINED);
+  joined.state.bots = [2];
+  world.apply(joined);
+  assert.equal(world.isBot(2), true);
+  assert.equal(world.isBot(1), false);
+  assert.equal(world.playersText(), '2 + 1 bot');
+  world.apply({ type: 'state', tick: 121, ts: 5 }); // no `bots`: nothing changes
+  assert.equal(world.botCount, 1);
+  world.apply({ type: 'state', tick: 122, ts: 6, bots: [2, 3], away: [1] });
+  assert.equal(world.playersText(), '0 (1 away) + 2 bots');
+  world.apply({ type: 'state', tick: 123, ts: 7, bots: [] }); // the bots made way
+  assert.equal(world.playersText(), '2 (1 away)');
+});
