@@ -178,3 +178,20 @@ async def test_a_journal_stops_at_its_size_limit_and_keeps_its_prefix(
         assert found.summary["players"] == [{"player": 1, "user": 4, "name": "Ann"}]
     finally:
         await writer.stop()
+
+
+async def test_records_that_cannot_be_encoded_stop_that_journal_alone(
+        writer: JournalWriter, storage: SQLiteStorage) -> None:
+    bad, good = writer.open(header()), writer.open(header())
+    assert bad is not None and good is not None
+    bad.records.append(["j", 0, 1, "Ann", None, 1])
+    await flush(writer)
+    bad.records.append(["m", 1, 1, "say", {"odd": {1, 2}}])  # a set: not JSON
+    good.records.append(["j", 0, 2, "Bob", None, 1])
+    await flush(writer)
+    assert bad.dropped and not good.dropped
+    stored = await load_journal(storage, bad.header["id"])
+    assert stored is not None and len(stored.records) == 1
+    assert "cannot be encoded" in stored.summary["dropped"]
+    assert (await load_journal(storage, good.header["id"])).records == [
+        ["j", 0, 2, "Bob", None, 1]]

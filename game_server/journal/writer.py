@@ -249,8 +249,19 @@ class JournalWriter:
                 self._queue_chunk(journal, chunk, closed)
             self._wake.set()
 
-    def _queue_chunk(self, journal: _Journal, chunk: bytes | None, closed: bool) -> None:
+    def _queue_chunk(self, journal: _Journal, chunk: bytes | Exception | None,
+                     closed: bool) -> None:
         if journal.dropped:
+            return
+        if isinstance(chunk, Exception):  # one room's bad records stop its journal alone
+            if journal.begun:
+                self._stop_early(journal, f"its records cannot be encoded: {chunk}")
+            else:
+                journal.recorder.dropped = True
+                self._journals.pop(journal.id, None)
+                self.stats.dropped += 1
+                log.warning("journal %s: records cannot be encoded (%s); not recorded",
+                            journal.id, chunk)
             return
         if not journal.begun:
             if chunk is None and closed:
@@ -362,9 +373,15 @@ class JournalWriter:
                 "players": list(recorder.players), "outcomes": list(recorder.outcomes)}
 
 
-def _encode_all(encode: Encoder, batches: list[list[list[Any]]]) -> tuple[list[bytes | None],
-                                                                        float]:
-    """Encode each non-empty batch (worker thread); return the chunks and the time it took."""
+def _encode_all(encode: Encoder, batches: list[list[list[Any]]]
+                ) -> tuple[list[bytes | Exception | None], float]:
+    """Encode each non-empty batch (worker thread); return the chunks (or the error a batch
+    raised) and the thread time it took."""
     start = time.thread_time()
-    chunks = [encode(records) if records else None for records in batches]
+    chunks: list[bytes | Exception | None] = []
+    for records in batches:
+        try:
+            chunks.append(encode(records) if records else None)
+        except Exception as exc:  # e.g. a value JSON cannot hold
+            chunks.append(exc)
     return chunks, time.thread_time() - start
