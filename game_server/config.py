@@ -201,8 +201,8 @@ class Config:
         0, "ticks between state hashes in a ticking room's journal (verification finds a "
         "divergence to this); 0: once a second", low=0)
     journal_snapshot_every: int = setting(
-        0, "state hashes between full state snapshots in a journal; 0: every 10th in ticking "
-        "rooms, every one in event-driven rooms", low=0)
+        0, "state hashes between full state snapshots in a journal; 0: every 10th (and one "
+        "at the end)", low=0)
     journal_max_bytes: int = setting(
         32 * 1024 * 1024, "compressed bytes one match's journal may take; a room that runs on "
         "(an endless arena) stops being recorded there; 0: no limit", low=0)
