@@ -218,10 +218,15 @@ class JournalWriter:
     async def _flush_forever(self) -> None:
         while True:
             await asyncio.sleep(self.flush_interval)
-            try:
-                await self.flush()
-            except Exception:  # never let the timer die; the next flush tries again
-                log.exception("journal: flush failed")
+            # Shielded: `stop` cancels this loop, never a flush half done (its records are
+            # taken from the rooms already; `stop`'s own flush waits for it on the lock).
+            await asyncio.shield(self._flush_logged())
+
+    async def _flush_logged(self) -> None:
+        try:
+            await self.flush()
+        except Exception:  # never let the timer die; the next flush tries again
+            log.exception("journal: flush failed")
 
     async def flush(self) -> None:
         """Take every recorder's records now, encode them off the loop and queue the writes."""
