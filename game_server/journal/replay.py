@@ -36,7 +36,7 @@ class Verification:
     `first_bad_tick` is the first tick whose state differs; `recorded` and `replayed` are the
     two full states at the first snapshot at or after it, `differences` the paths where they
     differ ("players.3.x"), or what went differently (a join refused on replay...). `problem`
-    says it in a sentence.
+    says it in a sentence; `snapshot_tick` is the tick of the two states.
     """
 
     ok: bool
@@ -46,6 +46,7 @@ class Verification:
     replayed: Any = None
     differences: list[str] = field(default_factory=list)
     problem: str = ""
+    snapshot_tick: int | None = None  # the tick of `recorded` and `replayed`
 
 
 class _Diverged(Exception):
@@ -317,7 +318,7 @@ class Replay:
                     problem = f"the state after tick {tick} differs"
                 if bad is not None:
                     return Verification(False, checked, bad, recorded, replayed,
-                                        differences(recorded, replayed), problem)
+                                        differences(recorded, replayed), problem, tick)
         except _Diverged as exc:
             return Verification(False, checked, run.room.ticks if bad is None else bad,
                                 differences=[str(exc)], problem=str(exc))

@@ -1,7 +1,9 @@
 """The process's journal writer: takes each room's records off its `Recorder` on a timer of its
 own, compresses them into chunks and writes them to storage in order, never on a room's tick.
 
-Rooms only append to a list (engine/recorder.py). Once per `flush_interval` the writer swaps
+Rooms only append to a list (engine/recorder.py). Every `flush_interval` seconds (a quarter
+second by default: records freed sooner leave less memory for the ticks to wade through, which
+bench.journal_tick measured at a quarter of recording's tick cost) the writer swaps
 every recorder's list out, encodes the batches on a worker thread (orjson and zlib: the event
 loop never waits on compression, and zlib lets go of the GIL while it works) and queues one
 storage write per chunk. A single task writes the queue in order, so each journal's chunks
@@ -108,7 +110,7 @@ class JournalWriter:
         self,
         storage: Storage,
         *,
-        flush_interval: float = 1.0,
+        flush_interval: float = 0.25,
         max_queue_bytes: int = 8 * 1024 * 1024,
         max_journal_bytes: int = 0,
         hash_every: int = 0,
@@ -216,10 +218,15 @@ class JournalWriter:
     async def _flush_forever(self) -> None:
         while True:
             await asyncio.sleep(self.flush_interval)
-            try:
-                await self.flush()
-            except Exception:  # never let the timer die; the next flush tries again
-                log.exception("journal: flush failed")
+            # Shielded: `stop` cancels this loop, never a flush half done (its records are
+            # taken from the rooms already; `stop`'s own flush waits for it on the lock).
+            await asyncio.shield(self._flush_logged())
+
+    async def _flush_logged(self) -> None:
+        try:
+            await self.flush()
+        except Exception:  # never let the timer die; the next flush tries again
+            log.exception("journal: flush failed")
 
     async def flush(self) -> None:
         """Take every recorder's records now, encode them off the loop and queue the writes."""
@@ -249,8 +256,19 @@ class JournalWriter:
                 self._queue_chunk(journal, chunk, closed)
             self._wake.set()
 
-    def _queue_chunk(self, journal: _Journal, chunk: bytes | None, closed: bool) -> None:
+    def _queue_chunk(self, journal: _Journal, chunk: bytes | Exception | None,
+                     closed: bool) -> None:
         if journal.dropped:
+            return
+        if isinstance(chunk, Exception):  # one room's bad records stop its journal alone
+            if journal.begun:
+                self._stop_early(journal, f"its records cannot be encoded: {chunk}")
+            else:
+                journal.recorder.dropped = True
+                self._journals.pop(journal.id, None)
+                self.stats.dropped += 1
+                log.warning("journal %s: records cannot be encoded (%s); not recorded",
+                            journal.id, chunk)
             return
         if not journal.begun:
             if chunk is None and closed:
@@ -362,9 +380,15 @@ class JournalWriter:
                 "players": list(recorder.players), "outcomes": list(recorder.outcomes)}
 
 
-def _encode_all(encode: Encoder, batches: list[list[list[Any]]]) -> tuple[list[bytes | None],
-                                                                        float]:
-    """Encode each non-empty batch (worker thread); return the chunks and the time it took."""
+def _encode_all(encode: Encoder, batches: list[list[list[Any]]]
+                ) -> tuple[list[bytes | Exception | None], float]:
+    """Encode each non-empty batch (worker thread); return the chunks (or the error a batch
+    raised) and the thread time it took."""
     start = time.thread_time()
-    chunks = [encode(records) if records else None for records in batches]
+    chunks: list[bytes | Exception | None] = []
+    for records in batches:
+        try:
+            chunks.append(encode(records) if records else None)
+        except Exception as exc:  # e.g. a value JSON cannot hold
+            chunks.append(exc)
     return chunks, time.thread_time() - start
