@@ -26,7 +26,10 @@ from tornado.netutil import bind_sockets
 
 from game_server.accounts import Accounts
 from game_server.announce import AnnouncementVerifier
+from game_server.bans import BanList
 from game_server.config import Config, secret_versions
+from game_server.console_bus import ConsoleBus
+from game_server.engine.admin import RoomAdmin
 from game_server.engine.cluster import Cluster, on_events
 from game_server.engine.connection import Identity
 from game_server.engine.limits import Limits
@@ -45,7 +48,7 @@ from game_server.storage import open_storage
 from game_server.storage.base import Storage, StorageError
 from game_server.storage.passwords import PasswordHasher
 from game_server.throttle import LoginThrottle
-from game_server.transport import api, pages
+from game_server.transport import api, console, pages
 from game_server.transport.auth import SessionAuth
 from game_server.transport.base import Services
 from game_server.transport.events import SocketEvents
@@ -92,6 +95,8 @@ def build_app(
          {**deps, "leaderboard_rules": leaderboard_rules}),
         (r"/api/announce", api.AnnounceHandler,
          {**deps, "verifier": AnnouncementVerifier(config.cookie_secret)}),
+        (r"/console", console.ConsolePage, deps),
+        (r"/api/console/([a-z]+)", console.ConsoleApi, deps),
         (r"/ws", GameSocket, {"services": services, "frames": FrameCache()}),
     ]
     route_of = {handler: pattern for pattern, handler, _ in routes}
@@ -185,6 +190,10 @@ class ArenaServer:
         self.socket_cap = SocketCap(config.max_connections_per_ip, self.sockets.count_ip,
                                     self.sockets.by_ip, self.counts)
         self.sockets.on_change = self.socket_cap.changed
+        self.bans = BanList(self.storage)  # type: ignore[arg-type]
+        self.console = ConsoleBus(
+            self.presence, RoomAdmin(self.matchmaker, monotonic=monotonic), self.bans,
+            self.sockets, describe=self._describe, set_draining=self._set_draining)
         self.services = Services(
             config=config,
             storage=self.storage,
@@ -212,11 +221,14 @@ class ArenaServer:
                 chat_burst=max(1.0, config.max_chats_per_second * 5),
             ),
             socket_cap=self.socket_cap,
+            bans=self.bans,
+            console=self.console,
         )
         self.app = build_app(config, self.services, leaderboard_rules={
             name: spec.leaderboard for name, spec in self.matchmaker.modes.items()})
         self._http: HTTPServer | None = None
         self._purge: PeriodicCallback | None = None
+        self._reload_bans: PeriodicCallback | None = None
         self._sockets: list[socket.socket] = []
         self._shared_sockets = shared_sockets or []
         self._unsubscribe = lambda: None
@@ -255,6 +267,7 @@ class ArenaServer:
     async def start(self) -> None:
         """Open the database, join the presence and start listening (port 0: a free port)."""
         await self.storage.open()
+        await self.bans.load()
         self._sockets = bind_sockets(self.config.port, address=self.config.host)
         self.port = self._sockets[0].getsockname()[1]
         self.cluster.url = self.websocket_url
@@ -264,6 +277,7 @@ class ArenaServer:
             kick_session=self.events.kick_session,
             connected=self.events.connected,
         )
+        self.console.start()
         await self.cluster.start()
         self.socket_cap.start()
         self._http = HTTPServer(self.app, xheaders=self.config.xheaders)
@@ -271,6 +285,8 @@ class ArenaServer:
         # Expired and revoked session rows are dead weight: sweep them hourly.
         self._purge = PeriodicCallback(self._purge_sessions, 3600 * 1000.0)
         self._purge.start()
+        self._reload_bans = PeriodicCallback(self.bans.load, self.config.bans_refresh * 1000.0)
+        self._reload_bans.start()
 
     async def _purge_sessions(self) -> None:
         try:
@@ -286,6 +302,9 @@ class ArenaServer:
         the database. Each wait is bounded by `grace` seconds, so a stop always ends."""
         if self._purge is not None:
             self._purge.stop()
+        if self._reload_bans is not None:
+            self._reload_bans.stop()
+        self.console.stop()
         if self._http is not None:
             self._http.stop()
         notice = encode(messages.server_closing("The server is shutting down."))
@@ -316,6 +335,17 @@ class ArenaServer:
                       self.results.pending, grace)
         await self.storage.close()
         self.passwords.close()
+
+    def _describe(self) -> dict[str, object]:
+        """This process as the console lists it."""
+        return {"url": self.public_url, "draining": self.matchmaker.draining,
+                **self.metrics.counts()}
+
+    def _set_draining(self, on: bool) -> None:
+        if on != self.matchmaker.draining:
+            log.warning("%s: %s", self.presence.process_id,
+                        "draining: no new rooms here" if on else "taking new rooms again")
+        self.matchmaker.draining = on
 
     def _session_ended(self, session_id: str) -> None:
         self.cluster.kick_session(self.events.session_hash(session_id))

@@ -117,6 +117,8 @@ class Matchmaker:
         # Called with a room where a player dropped, resumed or lost a held seat: who is there
         # changed (the cluster reports its counts now, not at the next heartbeat).
         self.room_counts_hooks: list[Callable[[Room], None]] = []
+        #: Draining for a deploy (the operator console): no new room here, running ones finish.
+        self.draining = False
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -292,8 +294,13 @@ class Matchmaker:
 
     def create_room(self, mode_name: str, options: Mapping[str, Any] | None = None, *,
                     private: bool = False) -> Room:
-        """A new, empty room of a mode this server runs (KeyError for another)."""
+        """A new, empty room of a mode this server runs (KeyError for another); while
+        `draining`, `ProtocolError` unavailable."""
         spec = self.modes[mode_name]
+        if self.draining:
+            raise ProtocolError(ErrorCode.UNAVAILABLE,
+                                "this server is draining for a deploy: no new rooms here; "
+                                "try again in a moment")
         room_id = self._room_ids()
         while room_id in self._rooms:
             room_id = self._room_ids()

@@ -54,13 +54,13 @@ class LoginPage(BaseHandler):
                 user = await accounts.login(
                     name, self.get_body_argument("password", ""), self.request.remote_ip or ""
                 )
+            await self.start_session(user)
         except AccountError as exc:
             self.set_status(exc.status)
             if exc.retry_after:
                 self.set_header("Retry-After", str(exc.retry_after))
             self._render(form=form, name=name, error=exc.message)
             return
-        await self.start_session(user)
         self.redirect(safe_next(self.get_argument("next", "/")))
 
     def _render(self, form: str | None = None, name: str = "", error: str | None = None) -> None:
