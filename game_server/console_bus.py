@@ -38,6 +38,7 @@ log = logging.getLogger("arena.console")
 
 ANSWER_TIMEOUT = 3.0  # seconds an action waits for the process that holds its target
 SNAPSHOT_TIMEOUT = 0.5  # seconds a snapshot waits for processes it has not heard from yet
+SNAPSHOT_EVERY = 1.0  # seconds a snapshot is served again to every console that asks
 _FORGET_AFTER = 30.0  # seconds: a process silent this long is no longer waited for
 
 # Actions one process performs on its own rooms when asked.
@@ -63,6 +64,7 @@ class ConsoleBus:
         self._heard: dict[str, float] = {}  # process id -> loop time it last answered
         self._tasks: set[asyncio.Task[Any]] = set()
         self._unsubscribe: Callable[[], None] = lambda: None
+        self._snapshot: tuple[float, list[dict[str, Any]]] | None = None  # (taken at, hosts)
 
     @property
     def process_id(self) -> str:
@@ -81,6 +83,7 @@ class ConsoleBus:
     async def ask(self, process: str, action: str, args: dict[str, Any]) -> Any:
         """Have `process` do `action`; its answer, or `AdminError` (its refusal, or no answer
         in time: the process is gone or unreachable)."""
+        self.forget_snapshot()
         request_id = f"{self._prefix}-{next(self._ids)}"
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiting[request_id] = future
@@ -103,11 +106,31 @@ class ConsoleBus:
 
     async def snapshot(self) -> list[dict[str, Any]]:
         """Every process's own description and rooms (with players), from those that answer
-        within `SNAPSHOT_TIMEOUT`; this process's always (answered directly)."""
+        within `SNAPSHOT_TIMEOUT`; this process's always (answered directly). Taken at most
+        once per `SNAPSHOT_EVERY` seconds however many consoles are open: they share it."""
         loop = asyncio.get_running_loop()
         now = loop.time()
+        if self._snapshot is not None and now - self._snapshot[0] < SNAPSHOT_EVERY:
+            return self._snapshot[1]
+        hosts = await self._take_snapshot(loop, now)
+        self._snapshot = (now, hosts)
+        return hosts
+
+    def forget_snapshot(self) -> None:
+        """An action changed what the snapshot shows: the next one is taken afresh."""
+        self._snapshot = None
+
+    async def _take_snapshot(self, loop: asyncio.AbstractEventLoop, now: float
+                             ) -> list[dict[str, Any]]:
         expected = {p for p, at in self._heard.items() if now - at < _FORGET_AFTER}
+        if self.presence.shared:
+            try:  # every process that holds a room answers too
+                expected.update(record.process for record in await self.presence.rooms())
+            except PresenceUnavailable:
+                pass
         expected.discard(self.process_id)
+        # The first time, nothing is known of processes without rooms: wait the whole time.
+        patient = not self._heard
         request_id = f"{self._prefix}-{next(self._ids)}"
         answers: list[dict[str, Any]] = []
         self._gathering[request_id] = answers
@@ -119,7 +142,7 @@ class ConsoleBus:
                 deadline = now + SNAPSHOT_TIMEOUT
                 # Polled: answers arrive as separate messages; stop once all expected came.
                 while loop.time() < deadline:
-                    if expected <= {a.get("process") for a in answers}:
+                    if not patient and expected <= {a.get("process") for a in answers}:
                         break
                     await asyncio.sleep(0.02)
         except PresenceUnavailable:
