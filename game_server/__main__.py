@@ -85,6 +85,8 @@ SUBCOMMANDS = {
                  "send an announcement to every player of a running Arena"),
     "operator": ("grant NAME | revoke NAME | list",
                  "give or take the operator role (the console at /console)"),
+    "replay": ("verify ID|FILE | export ID -o FILE",
+               "verify a recorded match (the match journal), or export it to a file"),
 }
 USAGE = "\n".join(["%(prog)s [options]"] + [
     f"       %(prog)s {name} {args}" for name, (args, _) in SUBCOMMANDS.items()])
@@ -347,6 +349,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args[:1] == ["operator"]:
         from game_server import operators
         return operators.main(args[1:], os.environ)
+    if args[:1] == ["replay"]:
+        from game_server.journal import cli
+        return cli.main(args[1:], os.environ)
     if args[:1] == ["new-game"]:
         from game_server import scaffold
         return scaffold.main(args[1:])

@@ -321,3 +321,26 @@ async def test_the_operator_command_grants_revokes_and_lists(tmp_path: Path) -> 
             ("(command line)", "operator grant")]
     finally:
         await server.stop()
+
+
+def test_inspect_gives_the_full_state_and_the_recent_messages_of_a_recorded_room() -> None:
+    from game_server.engine.admin import RoomAdmin
+    from game_server.transport.console import describe_record
+    from tests.test_journal import RoomDriver
+
+    driver = RoomDriver(BELL, seed=1, options={})
+    ann, bob = driver.join("ann", 10), driver.join("bob", 11)
+    driver.send(ann, "noop", x=1)
+    driver.room.signal("ring", {"times": 3})
+
+    class Rooms:
+        def get(self, room_id: str) -> Any:
+            return driver.room if room_id == driver.room.id else None
+
+    found = RoomAdmin(Rooms()).inspect(driver.room.id)  # type: ignore[arg-type]
+    assert found["state"] == {"rings": 3, "players": [ann, bob]}
+    assert found["journal"] == driver.room.journal_id
+    recent = [describe_record(r) for r in found["unwritten"]]
+    assert [(r["what"], r["player"]) for r in recent] == [
+        ("joined", ann), ("joined", bob), ("sent", ann)]
+    assert recent[2]["detail"] == {"type": "noop", "x": 1}

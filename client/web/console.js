@@ -151,6 +151,10 @@ async function inspect(process, room) {
   try {
     const found = await api('inspect', null, `?process=${encodeURIComponent(process)}&room=${encodeURIComponent(room)}`);
     inspected = {process, room, text: JSON.stringify(found.state, null, 2)};
+    $('inspect-recent').replaceChildren(...(found.recent.length ? found.recent.map((r) => el('li', {},
+      `${(r.ms / 1000).toFixed(1)} s · ${r.player === undefined || r.player === null ? '' : `player ${r.player} `}${r.what}`,
+      r.detail === undefined ? '' : ` ${typeof r.detail === 'string' ? r.detail : JSON.stringify(r.detail)}`))
+      : [el('li', {class: 'muted'}, 'None recorded (the room’s match is not being journaled).')]));
     $('inspect-title').textContent = `room ${room} on ${process}`;
     $('inspect-section').hidden = false;
     showState();

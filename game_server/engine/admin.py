@@ -13,8 +13,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from game_server.engine import recorder as jr
 from game_server.engine.matchmaker import Matchmaker
 from game_server.engine.room import Room
+from game_server.games.state import full_state, normalized
 
 MAX_REASON_CHARS = 200
 
@@ -28,13 +30,17 @@ class AdminError(ValueError):
         self.message = message
 
 
-def full_state(room: Room) -> Any:
-    """The room's game state in full, for the console's Inspect: the game's own `state()` if
-    it has one, else what a player who sees everything would (`view(0)`)."""
-    state = getattr(room.game, "state", None)
-    if callable(state):
-        return state()
-    return room.game.view(0)
+# Journal records an operator reads as the room's recent messages (engine/recorder.py's codes).
+MESSAGE_RECORDS = frozenset((jr.JOIN, jr.DROP, jr.RESUME, jr.LEAVE, jr.MESSAGE, jr.CLOSE))
+RECENT_KEPT = 50
+
+
+def unwritten_records(room: Room) -> list[list[Any]]:
+    """The room's journal records not yet taken by the journal writer (none when the room is
+    not recorded): the newest of its recent messages."""
+    recorder = getattr(room, "_journal", None)
+    records = getattr(recorder, "records", None) or []
+    return [r for r in records if r and r[0] in MESSAGE_RECORDS][-RECENT_KEPT:]
 
 
 class RoomAdmin:
@@ -120,12 +126,17 @@ class RoomAdmin:
         return reply if reply is not None else "done"
 
     def inspect(self, room_id: str) -> Mapping[str, Any]:
+        """The room, its game's full state (games/state.py: the game's `state()`, else its
+        fields), and, when its match is recorded, its journal's id and the records not yet
+        written (the console reads the written ones from the database)."""
         room = self.room(room_id)
         try:
-            state = full_state(room)
+            state = normalized(full_state(room.game))
         except Exception as exc:  # the game's own code: its failure is shown, not raised
             state = {"error": f"the game could not give its state: {exc!r}"}
-        return {"room": room.describe(), "state": state}
+        return {"room": room.describe(), "state": state,
+                "journal": getattr(room, "journal_id", None),
+                "unwritten": normalized(unwritten_records(room))}
 
 
 def _reason(reason: object) -> str:

@@ -9,12 +9,15 @@ banned one's sockets.
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
 from game_server.announce import check_text
 from game_server.console_bus import ConsoleBus
-from game_server.engine.admin import AdminError
+from game_server.engine.admin import MESSAGE_RECORDS, RECENT_KEPT, AdminError
+from game_server.engine.recorder import JOIN, LEAVE, MESSAGE
+from game_server.journal.store import load_journal
 from game_server.names import SERVER_NAME
 from game_server.storage.base import User
 from game_server.storage.operators import BAN_KINDS, OperatorStorage
@@ -22,6 +25,28 @@ from game_server.transport.base import ApiError, BaseHandler, JsonHandler
 from protocol.errors import ProtocolError
 
 MAX_BAN_SECONDS = 10 * 365 * 86400.0
+log = logging.getLogger("arena.console")
+
+_RECORD_WORDS = {"j": "joined", "d": "dropped", "r": "resumed", "l": "left", "m": "sent",
+                 "c": "room closed"}
+
+
+def describe_record(record: list[Any]) -> dict[str, Any]:
+    """One journal record as the console lists it: `{"ms", "what", "player", "detail"}`."""
+    code, ms = record[0], record[1] if len(record) > 1 else 0
+    out: dict[str, Any] = {"ms": ms, "what": _RECORD_WORDS.get(code, code)}
+    if code == JOIN:
+        out.update(player=record[5] if len(record) > 5 else None, detail=record[3])
+    elif code == MESSAGE:
+        out.update(player=record[2], detail={"type": record[3], **(record[4] or {})}
+                   if isinstance(record[4], dict) else record[3])
+    elif code == LEAVE:
+        out.update(player=record[2], detail=" ".join(map(str, record[3:])))
+    elif code in ("d", "r"):
+        out.update(player=record[2])
+    else:
+        out.update(detail=" ".join(map(str, record[2:])))
+    return out
 
 
 def _operator(handler: BaseHandler) -> User:
@@ -118,7 +143,24 @@ class ConsoleApi(JsonHandler):
             found = await self.bus.ask(process, "inspect", {"room": room})
         except AdminError as exc:
             raise ApiError(_status(exc.code), exc.code, exc.message) from None
-        return {"process": process, **found}
+        recent = await self._recent(found.pop("journal", None), found.pop("unwritten", []))
+        return {"process": process, **found, "recent": recent}
+
+    async def _recent(self, journal_id: str | None, unwritten: list[list[Any]]
+                      ) -> list[dict[str, Any]]:
+        """The room's recent messages (joins, leaves, players' messages...), newest last: the
+        stored part of its match journal, then what its host has not written yet."""
+        records: list[list[Any]] = []
+        if journal_id and hasattr(self.services.storage, "journal_load"):
+            try:
+                stored = await load_journal(self.services.storage, journal_id)
+            except Exception as exc:  # a damaged chunk, an outage: the state still shows
+                log.warning("console: could not read journal %s: %s", journal_id, exc)
+                stored = None
+            if stored is not None:
+                records = [r for r in stored.records if r and r[0] in MESSAGE_RECORDS]
+        records = (records + list(unwritten))[-RECENT_KEPT:]
+        return [describe_record(r) for r in records]
 
     # -- actions --------------------------------------------------------------------------------
 
