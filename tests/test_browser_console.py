@@ -93,6 +93,12 @@ async def test_a_player_cannot_reach_the_console_and_an_operator_acts_from_it(
     await row.wait_for()
     await console.screenshot(path=str(screenshot_dir() / "console.png"), full_page=True)
 
+    await console.locator("article.room button.inspect").click()
+    await console.wait_for_selector("#inspect-state:has-text('Rowdy')")
+    await console.fill("#inspect-search", "rowdy")
+    await console.wait_for_selector("#inspect-count:has-text('lines match')")
+    assert "Rowdy" in await console.text_content("#inspect-state")
+
     await row.locator("button.kick").click()
     await player.wait_for_function(
         "document.body.innerText.includes('Please keep the chat friendly')")
