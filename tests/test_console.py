@@ -344,3 +344,25 @@ def test_inspect_gives_the_full_state_and_the_recent_messages_of_a_recorded_room
     assert [(r["what"], r["player"]) for r in recent] == [
         ("joined", ann), ("joined", bob), ("sent", ann)]
     assert recent[2]["detail"] == {"type": "noop", "x": 1}
+
+
+async def test_the_console_shows_each_players_ping_from_the_socket_s_own_pings(
+        tmp_path: Path, clients: list[Browserless]) -> None:
+    # Pinged often here, so the first round trip is measured at once (20 s by default).
+    server = ArenaServer(make_config(tmp_path / "data", ws_ping_interval=0.3),
+                         passwords=PasswordHasher(n=2**10), modes={"bell": BELL})
+    await server.start()
+    try:
+        await player(server, clients, "ann")
+        async with asyncio.timeout(10):
+            while True:
+                [host] = await server.console.snapshot()
+                [room] = host["rooms"]
+                [ann] = room["players_list"]
+                if ann["ping_ms"] is not None:
+                    break
+                server.console.forget_snapshot()
+                await asyncio.sleep(0.05)
+        assert 0 <= ann["ping_ms"] < 1000
+    finally:
+        await server.stop()
