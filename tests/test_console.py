@@ -223,6 +223,8 @@ async def test_a_ban_closes_present_sockets_and_holds_at_login_and_handshake(
     clients.append(fresh)
     response = await fresh.request("POST", "/api/guest", {"name": "newbie"})
     assert response.code == 403 and orjson.loads(response.body)["error"] == "banned"
+    accounts = len(await arena.storage.find_accounts("newbie"))
+    assert accounts == 0  # refused before any account was made
     _, bans = await call(boss, "bans")
     assert {b["kind"] for b in bans["bans"]} == {"account", "address"}
     address_ban = next(b for b in bans["bans"] if b["kind"] == "address")

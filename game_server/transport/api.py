@@ -42,6 +42,7 @@ class RegisterHandler(JsonHandler):
     async def post(self) -> None:
         body = self.json_body()
         try:
+            self.check_ban(None)  # a banned address makes no account
             user = await self.services.accounts.register(body.get("username"), body.get("password"))
             await self.start_session(user)
         except AccountError as exc:
@@ -70,6 +71,7 @@ class GuestHandler(JsonHandler):
     async def post(self) -> None:
         body = self.json_body()
         try:
+            self.check_ban(None)  # a banned address makes no account
             user = await self.services.accounts.guest(body.get("name"))
             await self.start_session(user)
         except AccountError as exc:

@@ -46,6 +46,8 @@ class LoginPage(BaseHandler):
         name = self.get_body_argument("name" if form == "guest" else "username", "")
         accounts = self.services.accounts
         try:
+            if form != "login":
+                self.check_ban(None)  # a banned address makes no account
             if form == "register":
                 user = await accounts.register(name, self.get_body_argument("password", ""))
             elif form == "guest":
