@@ -123,6 +123,8 @@ async def test_only_operators_reach_the_console_and_every_post_needs_the_xsrf_to
     assert (code, body["error"]) == (403, "not_operator")
     boss, _ = await operator(arena, clients)
     assert (await boss.request("GET", "/console")).code == 200
+    assert b'href="/console"' in (await boss.request("GET", "/")).body  # the lobby links it
+    assert b'href="/console"' not in (await guest.request("GET", "/")).body
     for name in ("announce", "room", "ban", "drain", "revoke", "delete", "lift"):
         response = await boss.request("POST", f"/api/console/{name}", {}, xsrf=False)
         assert response.code == 403 and orjson.loads(response.body)["error"] == "xsrf", name
