@@ -218,9 +218,11 @@ async def test_a_ban_closes_present_sockets_and_holds_at_login_and_handshake(
     assert await closed(ws) == 4003
     with pytest.raises(Exception, match="403"):
         await pat.ws()
-    # an address ban: nobody from it may log in or make a guest
+    # an address ban: its sockets close, and nobody from it may log in or make a guest
+    _, other_ws, _ = await player(arena, clients, "kim")
     code, _ = await call(boss, "ban", {"kind": "address", "value": "127.0.0.1", "minutes": 1})
     assert code == 200
+    assert await closed(other_ws) == 4003
     fresh = Browserless(arena.url)
     clients.append(fresh)
     response = await fresh.request("POST", "/api/guest", {"name": "newbie"})
