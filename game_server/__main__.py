@@ -83,6 +83,8 @@ SUBCOMMANDS = {
                  "write a game package: a working game, its page, its bots' policy, a test"),
     "announce": ("TEXT [--url URL | --redis-url URL]",
                  "send an announcement to every player of a running Arena"),
+    "operator": ("grant NAME | revoke NAME | list",
+                 "give or take the operator role (the console at /console)"),
     "replay": ("verify ID|FILE | export ID -o FILE",
                "verify a recorded match (the match journal), or export it to a file"),
 }
@@ -344,6 +346,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     if args[:1] == ["announce"]:
         return announce_main(args[1:], os.environ)
+    if args[:1] == ["operator"]:
+        from game_server import operators
+        return operators.main(args[1:], os.environ)
     if args[:1] == ["replay"]:
         from game_server.journal import cli
         return cli.main(args[1:], os.environ)

@@ -27,7 +27,10 @@ from tornado.netutil import bind_sockets
 from client.policies import policy_for
 from game_server.accounts import Accounts
 from game_server.announce import AnnouncementVerifier
+from game_server.bans import BanList
 from game_server.config import Config, parse_delays, secret_versions
+from game_server.console_bus import ConsoleBus
+from game_server.engine.admin import RoomAdmin
 from game_server.engine.cluster import Cluster, on_events
 from game_server.engine.connection import Identity
 from game_server.engine.limits import Limits
@@ -48,7 +51,7 @@ from game_server.storage import open_storage
 from game_server.storage.base import Storage, StorageError
 from game_server.storage.passwords import PasswordHasher
 from game_server.throttle import LoginThrottle
-from game_server.transport import api, pages, replays_api
+from game_server.transport import api, console, pages, replays_api
 from game_server.transport.auth import SessionAuth
 from game_server.transport.base import Services
 from game_server.transport.events import SocketEvents
@@ -96,6 +99,8 @@ def build_app(
          {**deps, "leaderboard_rules": leaderboard_rules}),
         (r"/api/announce", api.AnnounceHandler,
          {**deps, "verifier": AnnouncementVerifier(config.cookie_secret)}),
+        (r"/console", console.ConsolePage, deps),
+        (r"/api/console/([a-z]+)", console.ConsoleApi, deps),
         (r"/ws", GameSocket, {"services": services, "frames": FrameCache()}),
     ]
     route_of = {handler: pattern for pattern, handler, _ in routes}
@@ -204,6 +209,10 @@ class ArenaServer:
         self.socket_cap = SocketCap(config.max_connections_per_ip, self.sockets.count_ip,
                                     self.sockets.by_ip, self.counts)
         self.sockets.on_change = self.socket_cap.changed
+        self.bans = BanList(self.storage)  # type: ignore[arg-type]
+        self.console = ConsoleBus(
+            self.presence, RoomAdmin(self.matchmaker, monotonic=monotonic), self.bans,
+            self.sockets, describe=self._describe, set_draining=self._set_draining)
         self.services = Services(
             config=config,
             storage=self.storage,
@@ -231,6 +240,8 @@ class ArenaServer:
                 chat_burst=max(1.0, config.max_chats_per_second * 5),
             ),
             socket_cap=self.socket_cap,
+            bans=self.bans,
+            console=self.console,
         )
         # The server's bots fill rooms of modes that declare them, played by the same
         # policies as `client.bots`'s (client/policies.py, found by entry point).
@@ -242,6 +253,7 @@ class ArenaServer:
         self._purge: PeriodicCallback | None = None
         self._purge_journal: PeriodicCallback | None = None
         self._first_purge: asyncio.Task[int] | None = None
+        self._reload_bans: PeriodicCallback | None = None
         self._sockets: list[socket.socket] = []
         self._shared_sockets = shared_sockets or []
         self._unsubscribe = lambda: None
@@ -282,6 +294,7 @@ class ArenaServer:
         await self.storage.open()
         if self.journal is not None:
             self.journal.start()
+        await self.bans.load()
         self._sockets = bind_sockets(self.config.port, address=self.config.host)
         self.port = self._sockets[0].getsockname()[1]
         self.cluster.url = self.websocket_url
@@ -291,6 +304,7 @@ class ArenaServer:
             kick_session=self.events.kick_session,
             connected=self.events.connected,
         )
+        self.console.start()
         await self.cluster.start()
         self.socket_cap.start()
         if self.house_bots is not None:
@@ -305,6 +319,8 @@ class ArenaServer:
             self._purge_journal = PeriodicCallback(self.purge_journals, 3600 * 1000.0)
             self._purge_journal.start()
             self._first_purge = asyncio.get_running_loop().create_task(self.purge_journals())
+        self._reload_bans = PeriodicCallback(self.bans.load, self.config.bans_refresh * 1000.0)
+        self._reload_bans.start()
 
     async def _purge_sessions(self) -> None:
         try:
@@ -339,6 +355,9 @@ class ArenaServer:
             self._purge_journal.stop()
         if self.house_bots is not None:
             self.house_bots.stop()
+        if self._reload_bans is not None:
+            self._reload_bans.stop()
+        self.console.stop()
         if self._http is not None:
             self._http.stop()
         notice = encode(messages.server_closing("The server is shutting down."))
@@ -373,6 +392,17 @@ class ArenaServer:
             await self.journal.stop(grace)
         await self.storage.close()
         self.passwords.close()
+
+    def _describe(self) -> dict[str, object]:
+        """This process as the console lists it."""
+        return {"url": self.public_url, "draining": self.matchmaker.draining,
+                **self.metrics.counts()}
+
+    def _set_draining(self, on: bool) -> None:
+        if on != self.matchmaker.draining:
+            log.warning("%s: %s", self.presence.process_id,
+                        "draining: no new rooms here" if on else "taking new rooms again")
+        self.matchmaker.draining = on
 
     def _session_ended(self, session_id: str) -> None:
         self.cluster.kick_session(self.events.session_hash(session_id))

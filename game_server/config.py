@@ -248,6 +248,13 @@ class Config:
     journal_queue_bytes: int = setting(
         8 * 1024 * 1024, "compressed journal bytes waiting for the database before recording "
         "is dropped (never the game)", above=0)
+    metrics_token: str = setting(
+        "", "when set, GET /metrics needs the header Authorization: Bearer TOKEN (401 "
+        "without it), for deployments where the metrics must not be public", metavar="TOKEN")
+    bans_refresh: float = setting(
+        60.0, "seconds between reloads of the bans in force from the database (a ban made "
+        "on any host reaches every host at once through the presence; this catches one "
+        "missed while the presence was unreachable)", above=0)
     cookie_secret: str | dict[int, str] = field(default="", repr=False)
     max_message_size: int = 16 * 1024
     ws_ping_interval: float = 20.0

@@ -263,6 +263,7 @@ SHOWN = sorted({argv_text for doc in DOCS for command in shell_commands(doc_text
 def how_it_runs(argv: list[str], installed_modes: set[str]) -> str:
     """`as written` (quick and bounded), `server` (started, then stopped with Ctrl-C), `bots`
     (played against a real server, at most a few seconds), `announce` (sent to a real server),
+    `operator` (on a database with accounts to grant and revoke),
     or `help` (what it needs is not here: Redis, several processes, a long run, a game the
     reader has just written, an install into this environment). `bench.broadcast` is one of the
     long runs (half a minute as the README writes it); tests/test_bench.py runs it small."""
@@ -275,6 +276,8 @@ def how_it_runs(argv: list[str], installed_modes: set[str]) -> str:
         return "announce"
     if module == "game_server" and argv[3:4] == ["replay"]:
         return "help"  # a match recorded by a server that has run: tests/test_journal_cli.py
+    if module == "game_server" and argv[3:4] == ["operator"]:
+        return "operator"
     if module == "game_server":
         needs = {"--redis-url", "--processes"} & set(argv)
         return "help" if needs else "server"
@@ -354,6 +357,14 @@ async def test_each_venv_command_shown_runs(command: str, tmp_path: Path) -> Non
         async with running(cwd / "data") as (_, url):
             code, out = await run([*argv, "--url", url, "--data-dir", str(cwd / "data")])
         assert code == 0 and f"announced through {url}" in out, out
+    elif how == "operator":  # on a database where alice and bob are registered operators
+        from game_server.storage.sqlite import SQLiteStorage
+        async with SQLiteStorage(cwd / "data" / "arena.sqlite3") as storage:
+            for name in ("alice", "bob"):
+                await storage.create_user(name, "x")
+                await storage.set_operator(name, True)
+        code, out = await run([*argv, "--data-dir", str(cwd / "data")])
+        assert code == 0, out
     else:  # bots: against a real server, the URL this test's, at most five seconds
         async with running(cwd / "data") as (_, url):
             code, out = await run([*argv, "--url", url, "--duration", "5"])
@@ -365,6 +376,7 @@ def test_the_commands_shown_are_all_found_and_sorted_by_how_they_run() -> None:
     modes = {"arena", "dice", "tictactoe"}
     kinds = {command: how_it_runs(shlex.split(command), modes) for command in SHOWN}
     assert kinds[".venv/bin/python -m game_server new-game my_game"] == "as written"
+    assert kinds[".venv/bin/python -m game_server operator revoke alice"] == "operator"
     assert kinds[".venv/bin/python -m game_server --game arena_tictactoe:spec"] == "server"
     assert kinds[".venv/bin/python -m client.bots --mode my_game --bots 2"] == "help"
     assert kinds[".venv/bin/python -m client.bots --mode tictactoe --bots 2 --duration 10"] == (

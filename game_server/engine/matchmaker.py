@@ -129,6 +129,8 @@ class Matchmaker:
         self.room_counts_hooks: list[Callable[[Room], None]] = []
         # Called with a room and the member just seated in it (the server's bots make way).
         self.room_seated_hooks: list[Callable[[Room, Member], None]] = []
+        #: Draining for a deploy (the operator console): no new room here, running ones finish.
+        self.draining = False
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -323,8 +325,13 @@ class Matchmaker:
 
     def create_room(self, mode_name: str, options: Mapping[str, Any] | None = None, *,
                     private: bool = False) -> Room:
-        """A new, empty room of a mode this server runs (KeyError for another)."""
+        """A new, empty room of a mode this server runs (KeyError for another); while
+        `draining`, `ProtocolError` unavailable."""
         spec = self.modes[mode_name]
+        if self.draining:
+            raise ProtocolError(ErrorCode.UNAVAILABLE,
+                                "this server is draining for a deploy: no new rooms here; "
+                                "try again in a moment")
         room_id = self._room_ids()
         while room_id in self._rooms:
             room_id = self._room_ids()

@@ -138,6 +138,8 @@ class Room(RoomRules):
         # (the matchmaker owns the timer). They count toward the room's size.
         self._held: dict[int, Identity] = {}
         self._identities: dict[int, Identity] = {}  # everyone in the game, for results
+        #: When each player took its seat (the room's monotonic clock), for the console.
+        self.joined_at: dict[int, float] = {}
         # Players who left, for a game that reports them when its match ends (a player who quit
         # while losing still loses); the oldest are forgotten past `_DEPARTED_KEPT`.
         self._departed: dict[int, Identity] = {}
@@ -320,6 +322,7 @@ class Room(RoomRules):
             self._seat_fields[player_id] = seat.fields
         self._members[player_id] = member
         self._identities[player_id] = identity
+        self.joined_at[player_id] = self._monotonic()
         self._call("on_join", seat)
         if self.closed:  # the game failed on the newcomer (or closed its room)
             raise ProtocolError(ErrorCode.ROOM_CLOSED, f"room {self.id} is closed")
@@ -407,6 +410,7 @@ class Room(RoomRules):
         self._fanout.forget(player_id)
         self._drop_latest(player_id)
         self._seat_fields.pop(player_id, None)
+        self.joined_at.pop(player_id, None)
         if held is not None:
             self._away_changed()
         if tell_game:
@@ -571,6 +575,17 @@ class Room(RoomRules):
         self._call("on_timer", name)
         if not self.closed:
             self._after_event()
+
+    def signal(self, name: str, payload: Any) -> str | None:
+        """An operator's signal (the console): the game's `on_signal` answers it, then the
+        room sends the state an event-driven room owes. ValueError when the game takes none."""
+        hook = getattr(self.game, "on_signal", None)
+        if self.closed or hook is None:
+            raise ValueError(f"the {self.mode.name} game takes no signals")
+        reply = self._guarded(hook, name, payload)
+        if not self.closed:
+            self._after_event()
+        return None if reply is None else str(reply)[:500]
 
     def changed(self) -> None:
         """The room's lock or public metadata changed (the lobby and the cluster follow)."""

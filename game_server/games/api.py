@@ -344,6 +344,14 @@ class Game(Protocol):
     def on_dispose(self) -> None:
         """The room is closing; nothing more will be called."""
 
+    def on_signal(self, name: str, payload: Any) -> str | None:
+        """An operator's signal from the console (like Nakama's match signal): `name` (1 to
+        64 characters) and a JSON `payload` (None when none was given) mean what the game
+        says they mean ("end_round", "set_speed" {"x": 2}). The short text returned is shown
+        to the operator (None: "done"). It may use the room's handle as any hook does; an
+        event-driven room sends its state after it. Optional: without it the console says
+        the game takes no signals."""
+
     def view(self, player: int) -> Mapping[str, Any]:
         """Everything `player` may know, in full: sent in `joined` and after a resync.
         `view(SPECTATOR)` (player 0) is the public view, what a spectator may know."""

@@ -32,6 +32,11 @@ import orjson
 KIND_CHAT = "chat"  # {"kind", "name", "text"}: global chat or an announcement
 KIND_KICK_SESSION = "kick_session"  # {"kind", "session"}: a session was revoked (its hash)
 KIND_CONNECTED = "connected"  # {"kind", "user", "socket"}: an account opened a game socket
+# The operator console (game_server/console_bus.py): an action for one process (or "*"), its
+# answer back to the asking process, and "the bans changed: reload them and kick who is banned".
+KIND_CONSOLE = "console"  # {"kind", "id", "from", "to", "action", "args"}
+KIND_CONSOLE_REPLY = "console_reply"  # {"kind", "id", "from", "to", "ok", "reply" | "error"}
+KIND_BANS = "bans"  # {"kind", "user": id | None, "address": text | None, "reason"}
 
 
 def options_key(options: Mapping[str, Any]) -> str:

@@ -28,10 +28,15 @@ class User:
     id: int
     name: str
     is_guest: bool
+    is_operator: bool = False  # may use the operator console (`operator grant NAME`)
 
     def to_json(self) -> dict[str, Any]:
-        """Return the public JSON form: ``{"id", "name", "guest"}``."""
-        return {"id": self.id, "name": self.name, "guest": self.is_guest}
+        """Return the public JSON form: ``{"id", "name", "guest"}``, and ``"operator": true``
+        for an operator (the lobby then links the console)."""
+        out: dict[str, Any] = {"id": self.id, "name": self.name, "guest": self.is_guest}
+        if self.is_operator:
+            out["operator"] = True
+        return out
 
 
 class StorageError(Exception):

@@ -8,6 +8,8 @@ and every command are bounded by timeouts, and any driver or server failure beco
 from __future__ import annotations
 
 import asyncio
+import itertools
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -27,9 +29,10 @@ from .base import (
     hash_session_id,
     new_session_id,
 )
+from .operators import SCHEMA_OPERATORS_POSTGRES, OperatorStorage
 
 # Bump when the schema changes, and add a step to _MIGRATIONS that brings version - 1 up to it.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Held while creating or migrating the schema, so processes starting together do not race
 # (concurrent CREATE TABLE IF NOT EXISTS can fail on the catalog's unique indexes).
@@ -140,9 +143,11 @@ CREATE TABLE IF NOT EXISTS journal_chunks (
 """
 
 # _MIGRATIONS[v] brings a database at version v to v + 1.
-_MIGRATIONS: dict[int, str] = {0: _SCHEMA_V1, 1: _SCHEMA_V2, 2: _SCHEMA_V3}
+# Step 3 -> 4: the operator console (storage/operators.py): the role, the audit log, bans.
+_MIGRATIONS: dict[int, str] = {0: _SCHEMA_V1, 1: _SCHEMA_V2, 2: _SCHEMA_V3,
+                              3: SCHEMA_OPERATORS_POSTGRES}
 
-_USER_COLUMNS = "users.id, users.display_name, users.is_guest"
+_USER_COLUMNS = "users.id, users.display_name, users.is_guest, users.is_operator"
 _STANDING_COLUMNS = (
     "users.display_name, users.is_guest, scores.user_id, scores.best_score, scores.wins,"
     " scores.played, scores.rating"
@@ -160,7 +165,7 @@ _UNAVAILABLE = (
 )
 
 
-class PostgresStorage(Storage):
+class PostgresStorage(OperatorStorage, Storage):
     """``Storage`` on a PostgreSQL database, through a pool of ``min_size`` to ``max_size``
     connections.
 
@@ -560,6 +565,15 @@ class PostgresStorage(Storage):
 
     # -- private helpers ---------------------------------------------------------------------
 
+    async def _rows(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        async with self._connection() as conn:
+            return [dict(row) for row in await conn.fetch(_numbered(sql), *args)]
+
+    async def _write(self, sql: str, *args: Any) -> int:
+        async with self._connection() as conn:
+            status = await conn.execute(_numbered(sql), *args)
+        return int(status.split()[-1])  # "UPDATE <count>"
+
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
         """Borrow a pooled connection; turn driver failures into ``StorageError``."""
@@ -604,6 +618,13 @@ class PostgresStorage(Storage):
         return StorageError(f"{prefix}PostgreSQL at {self.where}: {type(exc).__name__}: {exc}")
 
 
+def _numbered(sql: str) -> str:
+    """Portable SQL's `?` placeholders as PostgreSQL's `$1`, `$2`... (storage/operators.py
+    writes no `?` in a literal)."""
+    count = itertools.count(1)
+    return re.sub(r"\?", lambda _: f"${next(count)}", sql)
+
+
 def _redact(dsn: str) -> str:
     parts = urlsplit(dsn)
     hosts = parts.netloc.rpartition("@")[2]
@@ -622,4 +643,5 @@ def _user(row: asyncpg.Record) -> User:
         id=row["id"],
         name=row["display_name"],
         is_guest=row["is_guest"],
+        is_operator=row["is_operator"],
     )

@@ -28,11 +28,12 @@ from .base import (
     hash_session_id,
     new_session_id,
 )
+from .operators import SCHEMA_OPERATORS_SQLITE, OperatorStorage
 
 T = TypeVar("T")
 
 # Bump when the schema changes, and add a step to _MIGRATIONS that brings version - 1 up to it.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS users (
@@ -129,9 +130,11 @@ CREATE TABLE IF NOT EXISTS journal_chunks (
 """
 
 # _MIGRATIONS[v] brings a database at user_version v to v + 1.
-_MIGRATIONS: dict[int, str] = {0: _SCHEMA_V1, 1: _SCHEMA_V2, 2: _SCHEMA_V3}
+# Step 3 -> 4: the operator console (storage/operators.py): the role, the audit log, bans.
+_MIGRATIONS: dict[int, str] = {0: _SCHEMA_V1, 1: _SCHEMA_V2, 2: _SCHEMA_V3,
+                              3: SCHEMA_OPERATORS_SQLITE}
 
-_USER_COLUMNS = "users.id, users.display_name, users.is_guest"
+_USER_COLUMNS = "users.id, users.display_name, users.is_guest, users.is_operator"
 
 # Seconds a statement waits for another process's lock on the file before it gives up.
 BUSY_TIMEOUT = 5.0
@@ -159,7 +162,7 @@ def _enable_wal(conn: sqlite3.Connection, timeout: float) -> None:
         delay = min(delay * 2, 0.1)
 
 
-class SQLiteStorage(Storage):
+class SQLiteStorage(OperatorStorage, Storage):
     """``Storage`` on one SQLite file, with all sqlite3 work on a single worker thread.
 
     ``clock`` returns wall-clock seconds (``time.time`` by default) and is read on the event
@@ -301,6 +304,18 @@ class SQLiteStorage(Storage):
         return await self._run(self._journals_purge_sync, cutoff, keep_per_mode)
 
     # -- running on the worker thread ---------------------------------------------------------
+
+    async def _rows(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        return await self._run(self._rows_sync, sql, args)
+
+    async def _write(self, sql: str, *args: Any) -> int:
+        return await self._run(self._write_sync, sql, args)
+
+    def _rows_sync(self, sql: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
+        return [dict(row) for row in self._db().execute(sql, args).fetchall()]
+
+    def _write_sync(self, sql: str, args: tuple[Any, ...]) -> int:
+        return self._db().execute(sql, args).rowcount
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` on the worker thread and await its result."""
@@ -644,6 +659,7 @@ def _user(row: sqlite3.Row) -> User:
         id=row["id"],
         name=row["display_name"],
         is_guest=bool(row["is_guest"]),
+        is_operator=bool(row["is_operator"]),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Mapping
 
 from game_server.accounts import AccountError
@@ -28,6 +29,10 @@ class HealthHandler(JsonHandler):
         pass  # no session lookup: health checks must not touch the database
 
     def get(self) -> None:
+        # Draining (the console, for a deploy): 503, so a load balancer sends no one new here.
+        if self.services.matchmaker.draining:
+            self.send_json({"status": "draining", **self.services.metrics.counts()}, 503)
+            return
         self.send_json({"status": "ok", **self.services.metrics.counts()})
 
 
@@ -37,10 +42,11 @@ class RegisterHandler(JsonHandler):
     async def post(self) -> None:
         body = self.json_body()
         try:
+            self.check_ban(None)  # a banned address makes no account
             user = await self.services.accounts.register(body.get("username"), body.get("password"))
+            await self.start_session(user)
         except AccountError as exc:
             raise ApiError.from_account(exc) from None
-        await self.start_session(user)
         self.send_json({"user": user.to_json()}, status=201)
 
 
@@ -53,9 +59,9 @@ class LoginHandler(JsonHandler):
             user = await self.services.accounts.login(
                 body.get("username"), body.get("password"), self.request.remote_ip or ""
             )
+            await self.start_session(user)
         except AccountError as exc:
             raise ApiError.from_account(exc) from None
-        await self.start_session(user)
         self.send_json({"user": user.to_json()})
 
 
@@ -65,10 +71,11 @@ class GuestHandler(JsonHandler):
     async def post(self) -> None:
         body = self.json_body()
         try:
+            self.check_ban(None)  # a banned address makes no account
             user = await self.services.accounts.guest(body.get("name"))
+            await self.start_session(user)
         except AccountError as exc:
             raise ApiError.from_account(exc) from None
-        await self.start_session(user)
         self.send_json({"user": user.to_json()})
 
 
@@ -187,6 +194,14 @@ class MetricsHandler(JsonHandler):
         self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 
     def get(self) -> None:
+        token = self.services.config.metrics_token
+        if token:  # --metrics-token: a scraper sends Authorization: Bearer TOKEN
+            given = self.request.headers.get("Authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                self.set_status(401)
+                self.set_header("WWW-Authenticate", 'Bearer realm="metrics"')
+                self.finish("401: /metrics needs Authorization: Bearer <the --metrics-token>\n")
+                return
         self.finish(self.services.metrics.render())
 
 

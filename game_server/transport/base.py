@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,8 @@ from game_server.transport.auth import SessionAuth
 log = logging.getLogger("arena.http")
 
 if TYPE_CHECKING:
+    from game_server.bans import BanList
+    from game_server.console_bus import ConsoleBus
     from game_server.engine.cluster import Cluster
     from game_server.socket_cap import SocketCap
     from game_server.transport.events import SocketEvents
@@ -41,6 +44,8 @@ class Services:
     events: SocketEvents
     limits: Limits = field(default_factory=Limits)
     socket_cap: SocketCap | None = None  # --max-connections-per-ip (None: no cap)
+    bans: BanList | None = None  # bans in force, checked at login and at the handshake
+    console: ConsoleBus | None = None  # the operator console's messages between processes
 
 
 class BaseHandler(tornado.web.RequestHandler):
@@ -69,7 +74,18 @@ class BaseHandler(tornado.web.RequestHandler):
             return
         super().log_exception(typ, value, tb)
 
+    def check_ban(self, user_id: int | None) -> None:
+        """`AccountError` 403 "banned" when the account or this address is banned now."""
+        bans = self.services.bans
+        if bans is None:
+            return
+        ban = bans.of(user_id, self.request.remote_ip)
+        if ban is not None:
+            raise AccountError(403, "banned", "You are " + ban.message(time.time()) + ".")
+
     async def start_session(self, user: User) -> None:
+        """Log `user` in here (a session row, its cookie); `AccountError` when banned."""
+        self.check_ban(user.id)
         self.session_id = await self.services.auth.start(self, user)
         self.current_user = user
 

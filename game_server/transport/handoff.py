@@ -155,6 +155,11 @@ class WireConnection(SendClock):
         self.hard_backlog = hard_backlog
         self.dropped = 0
 
+    @property
+    def rtt(self) -> float | None:
+        """Seconds the last WebSocket ping took to be answered (None before the first)."""
+        return self._wire.rtt
+
     def backlog(self) -> int:
         """Bytes the client has not received: in the transport's buffer or the kernel's."""
         sock = self._proto.sock

@@ -46,6 +46,8 @@ class LoginPage(BaseHandler):
         name = self.get_body_argument("name" if form == "guest" else "username", "")
         accounts = self.services.accounts
         try:
+            if form != "login":
+                self.check_ban(None)  # a banned address makes no account
             if form == "register":
                 user = await accounts.register(name, self.get_body_argument("password", ""))
             elif form == "guest":
@@ -54,13 +56,13 @@ class LoginPage(BaseHandler):
                 user = await accounts.login(
                     name, self.get_body_argument("password", ""), self.request.remote_ip or ""
                 )
+            await self.start_session(user)
         except AccountError as exc:
             self.set_status(exc.status)
             if exc.retry_after:
                 self.set_header("Retry-After", str(exc.retry_after))
             self._render(form=form, name=name, error=exc.message)
             return
-        await self.start_session(user)
         self.redirect(safe_next(self.get_argument("next", "/")))
 
     def _render(self, form: str | None = None, name: str = "", error: str | None = None) -> None:

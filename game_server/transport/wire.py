@@ -89,6 +89,10 @@ class WebSocketWire(asyncio.Protocol):
         self._ping_interval = ping_interval
         self._ping_timeout = min(ping_timeout, ping_interval) if ping_timeout else ping_interval
         self._received_pong = False
+        self._ping_sent = 0.0  # loop time of the last ping
+        #: Seconds the last ping took to be answered (None before the first): the console's
+        #: ping, measured once per ping interval, never per message.
+        self.rtt: float | None = None
         self._ping_handle: asyncio.TimerHandle | None = None
         self._close_handle: asyncio.TimerHandle | None = None
         self._resume: asyncio.Handle | None = None
@@ -200,6 +204,8 @@ class WebSocketWire(asyncio.Protocol):
                     result = handler.on_ping(event[1])
                 elif kind == PONG:
                     self._received_pong = True
+                    if self._ping_sent:
+                        self.rtt = self._loop.time() - self._ping_sent
                     result = handler.on_pong(event[1])
                 elif kind == CLOSE:
                     self._peer_closed(event[1], event[2])
@@ -322,6 +328,7 @@ class WebSocketWire(asyncio.Protocol):
         if self.server_terminated:
             return
         self._received_pong = False
+        self._ping_sent = self._loop.time()
         self.write(_PING)
         self._ping_handle = self._loop.call_later(self._ping_timeout, self._check_pong,
                                                   self._loop.time())

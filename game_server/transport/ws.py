@@ -193,6 +193,10 @@ class GameSocket(tornado.websocket.WebSocketHandler):
             self.services.metrics.refused.labels("unauthenticated").inc()
             raise tornado.web.HTTPError(401, "no valid session")
         self.current_user, self.session_id = resolved
+        bans = self.services.bans
+        if bans is not None and bans.of(resolved[0].id, self.request.remote_ip) is not None:
+            self.services.metrics.refused.labels("banned").inc()
+            raise tornado.web.HTTPError(403, "banned")
         self.session_hash = (self.services.events.session_hash(self.session_id)
                              if self.session_id else self._seat_session)
         cap = self.services.socket_cap
