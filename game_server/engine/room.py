@@ -215,9 +215,9 @@ class Room(RoomRules):
         recorder.records.append([jr.HASH, ticks, hash_json(encoded)])
         self._hashes += 1
         if self._hashes % self._snapshot_every == 0:
-            # A copy read back from the text just hashed: the game goes on changing its own
-            # objects before the writer encodes the record.
-            recorder.records.append([jr.SNAPSHOT, ticks, orjson.loads(encoded)])
+            # The text just hashed, as it will be stored (an orjson fragment: encoded as it is,
+            # and a copy, since the game goes on changing its own objects meanwhile).
+            recorder.records.append([jr.SNAPSHOT, ticks, orjson.Fragment(encoded)])
 
     def _journal_end(self, reason: str) -> None:
         """The room closed: a last snapshot, the summary, and the recorder marked closed."""
@@ -228,7 +228,7 @@ class Room(RoomRules):
         if not recorder.dropped:
             try:
                 recorder.records.append([jr.SNAPSHOT, self.ticks,
-                                         orjson.loads(state_json(full_state(self.game)))])
+                                         orjson.Fragment(state_json(full_state(self.game)))])
             except Exception:
                 log.exception("room %s: the game's last state cannot be journaled", self.id)
         now = self._journal_ms()

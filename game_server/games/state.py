@@ -52,7 +52,8 @@ def hash_json(encoded: bytes) -> str:
 
 def normalized(state: Any) -> Any:
     """`state` as it reads back from JSON (tuples as lists, non-string keys as strings): how a
-    recorded state compares with a live one."""
+    recorded state compares with a live one. A room's snapshot held in memory (an
+    `orjson.Fragment` of its JSON) becomes the data again."""
     return orjson.loads(orjson.dumps(state, option=_OPTIONS))
 
 

@@ -312,7 +312,8 @@ class Replay:
                         bad = tick
                         problem = f"the state after tick {tick} differs"
                     continue
-                recorded, replayed = record[2], mine[2]
+                # Plain data, whether read from storage or still a room's in-memory fragment.
+                recorded, replayed = normalized(record[2]), normalized(mine[2])
                 if state_hash(recorded) != state_hash(replayed) and bad is None:
                     bad = tick
                     problem = f"the state after tick {tick} differs"
