@@ -327,6 +327,10 @@ def test_an_export_steps_through_in_another_process(tmp_path: Path) -> None:
         r[2] for r in records if r[0] == "h" and r[1] == 35)
     with pytest.raises(ReplayError, match="past the end"):
         load_replay(path).state_at(51)
+    with pytest.raises(ReplayError, match="whole number"):
+        load_replay(path).state_at(-1)
+    with pytest.raises(ReplayError, match="player 9 is not in this match"):
+        load_replay(path).messages_for(9)
 
 
 def test_damaged_and_foreign_exports_are_refused_clearly(tmp_path: Path) -> None:
@@ -494,3 +498,35 @@ def test_a_game_whose_state_cannot_be_taken_stops_recording_not_playing(
     assert d.room._journal is None and d.sink.recorders[0].dropped
     assert not d.room.closed and d.room.game.said == [[p, "in"], [p, "hi"]]
     assert "cannot be journaled; recording stops" in caplog.text
+
+
+def test_the_generic_state_walk_is_data_ordered_and_skips_the_handle() -> None:
+    import collections
+    import dataclasses
+    import fractions
+
+    @dataclasses.dataclass(slots=True)
+    class Piece:
+        x: float
+        tags: set[str]
+
+    class Game:
+        def __init__(self, room: Any) -> None:
+            self.room = room  # the handle: not state
+            self.rng = random.Random(4)
+            self.pieces = {(1, 2): Piece(0.5, {"b", "a", "c"})}
+            self.queue = collections.deque([3, 1])
+            self.share = fractions.Fraction(1, 3)
+            self.me = self  # a cycle, cut
+            self.on_step = lambda dt: None  # callables are not state
+
+    h = GameHarness(bouncer_spec(), record=True)
+    game = Game(h.room)
+    state = full_state(game)
+    assert set(state) == {"rng", "pieces", "queue", "share", "me"}
+    assert state["pieces"] == {"[1,2]": {"x": 0.5, "tags": ["a", "b", "c"]}}
+    assert state["queue"] == [3, 1] and state["share"] == "1/3" and state["me"] == "<cut>"
+    assert state["rng"][1][:3] == list(random.Random(4).getstate()[1][:3])
+    assert state_hash(state) == state_hash(normalized(state))  # as stored and read back
+    game.rng.random()
+    assert state_hash(full_state(game)) != state_hash(state)

@@ -15,8 +15,10 @@ from __future__ import annotations
 import dataclasses
 import enum
 import hashlib
+import numbers
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import orjson
@@ -111,6 +113,8 @@ def _walk(value: Any, path: set[int], depth: int) -> Any:
         return _walk(value.value, path, depth)
     if isinstance(value, bytes | bytearray):
         return value.hex()
+    if isinstance(value, numbers.Number):  # a Fraction, a Decimal: exact as text
+        return str(value)
     if depth >= _MAX_DEPTH or id(value) in path:
         return "<cut>"
     if isinstance(value, random.Random):
@@ -121,9 +125,9 @@ def _walk(value: Any, path: set[int], depth: int) -> Any:
         if isinstance(value, Mapping):
             return {_key(k): _walk(v, path, depth) for k, v in value.items()
                     if not callable(v) and not _is_handle(v)}
-        if isinstance(value, list | tuple):
+        if isinstance(value, list | tuple | Sequence):  # a deque, an array too
             return [_walk(v, path, depth) for v in value]
-        if isinstance(value, set | frozenset):
+        if isinstance(value, AbstractSet):
             items = [_walk(v, path, depth) for v in value]
             try:
                 return sorted(items)
