@@ -136,8 +136,11 @@ class _Run:
             add = getattr(self.room, "add_spectator", None)
             if add is None:
                 raise ReplayError("this server has no spectators: no public view to replay")
-            add(_Member(_Identity(0, ""), _Connection(self.inboxes.setdefault(0, []),
-                                                      self._clock)))
+            try:  # (delay 0: a replay's spectator sees what one with no delay saw)
+                add(_Member(_Identity(0, ""), _Connection(self.inboxes.setdefault(0, []),
+                                                          self._clock)))
+            except ProtocolError as exc:
+                raise ReplayError(f"cannot watch this match on replay: {exc}") from None
 
     def _clock(self) -> int:
         return self.ms
