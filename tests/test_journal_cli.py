@@ -73,6 +73,12 @@ async def test_verify_and_export_a_match_from_the_database(tmp_path: Path) -> No
 async def test_help_names_the_replay_commands() -> None:
     code, out, _ = await replay("--help")
     assert code == 0 and "verify" in out and "export" in out
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "game_server", "--help", cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out_bytes, _ = await proc.communicate()
+    assert proc.returncode == 0
+    assert "game-server replay verify ID|FILE | export ID -o FILE" in out_bytes.decode()
 
 
 def test_a_small_state_that_differs_is_shown_whole_side_by_side() -> None:

@@ -185,5 +185,10 @@ def main(argv: Sequence[str], environ: Mapping[str, str] = os.environ) -> int:
     except OSError as exc:
         print(f"game-server replay: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    if summary is None:
+        print("(the match has not ended, or its recording stopped early: checked as far as it "
+              "was recorded)")
+    elif summary.get("dropped"):
+        print(f"(its recording stopped early: {summary['dropped']}; checked as far as it went)")
     report(verification, sys.stdout)
     return EXIT_OK if verification.ok else EXIT_MISMATCH

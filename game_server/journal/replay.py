@@ -136,8 +136,11 @@ class _Run:
             add = getattr(self.room, "add_spectator", None)
             if add is None:
                 raise ReplayError("this server has no spectators: no public view to replay")
-            add(_Member(_Identity(0, ""), _Connection(self.inboxes.setdefault(0, []),
-                                                      self._clock)))
+            try:  # (delay 0: a replay's spectator sees what one with no delay saw)
+                add(_Member(_Identity(0, ""), _Connection(self.inboxes.setdefault(0, []),
+                                                          self._clock)))
+            except ProtocolError as exc:
+                raise ReplayError(f"cannot watch this match on replay: {exc}") from None
 
     def _clock(self) -> int:
         return self.ms
@@ -312,7 +315,8 @@ class Replay:
                         bad = tick
                         problem = f"the state after tick {tick} differs"
                     continue
-                recorded, replayed = record[2], mine[2]
+                # Plain data, whether read from storage or still a room's in-memory fragment.
+                recorded, replayed = normalized(record[2]), normalized(mine[2])
                 if state_hash(recorded) != state_hash(replayed) and bad is None:
                     bad = tick
                     problem = f"the state after tick {tick} differs"
