@@ -39,6 +39,9 @@ from bench.wsframes import (
     latency_histogram,
 )
 
+# Measures rates, timing or memory: runs alone, after the parallel part of `make test`.
+pytestmark = pytest.mark.serial
+
 REPO = Path(__file__).resolve().parent.parent
 
 

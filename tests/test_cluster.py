@@ -369,6 +369,7 @@ async def test_the_access_log_never_shows_a_seat_token(pair, clients, caplog) ->
     assert not any(redirect["seat"][:20] in line or "seat=" in line for line in handshakes)
 
 
+@pytest.mark.serial  # locust counts states over a few seconds: a busy neighbour starves it
 async def test_load_generators_follow_real_redirects(pair, clients, tmp_path: Path) -> None:
     """The load generator and locust, logged in on B, are sent to A's room and play there."""
     from bench import loadgen

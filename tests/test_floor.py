@@ -35,6 +35,9 @@ from bench.wsframes import (
 )
 from game_server.transport.handoff import HandoffProtocol13
 
+# Measures rates, timing or memory: runs alone, after the parallel part of `make test`.
+pytestmark = pytest.mark.serial
+
 REPO = Path(__file__).resolve().parent.parent
 
 

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 from tornado.websocket import WebSocketProtocol13
 
 from bench.sampling import proc_rss
@@ -21,6 +22,9 @@ from game_server.storage.passwords import PasswordHasher
 from game_server.transport.handoff import HandoffProtocol13
 from tests.conftest import Browserless, make_config, recv_until, running, tls_listener
 from tests.flooder import upgrade
+
+# Measures rates, timing or memory: runs alone, after the parallel part of `make test`.
+pytestmark = pytest.mark.serial
 
 
 def masked_text_frame(payload: bytes) -> bytes:

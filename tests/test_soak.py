@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import orjson
+import pytest
 
 from bench.soak import (
     WARMUP_SECONDS,
@@ -18,6 +19,9 @@ from bench.soak import (
     p99_between,
 )
 from tests.conftest import REPO
+
+# Measures rates, timing or memory: runs alone, after the parallel part of `make test`.
+pytestmark = pytest.mark.serial
 
 METRICS = """# TYPE arena_tick_duration_seconds histogram
 arena_tick_duration_seconds_bucket{le="0.001"} 90.0
