@@ -22,9 +22,6 @@ from game_server.games.arena_mode import arena_spec
 from game_server.games.arena_rules import ArenaRules
 from game_server.games.testing import GameHarness
 
-# Measures rates, timing or memory: runs alone, after the parallel part of `make test`.
-pytestmark = pytest.mark.serial
-
 VIEW_WIDTH, VIEW_HEIGHT = 1040.0, 650.0
 BOTS = 10
 RATE = 20  # ticks a second, the arena's default

@@ -456,6 +456,34 @@ def test_a_games_own_kick_and_close_are_redone_by_the_replay_not_recorded() -> N
                                              "reason": "closed", "message": "done"}
 
 
+class Signalled(Bouncer):
+    """The bouncer, plus an operator's signal that changes what it has heard."""
+
+    def on_signal(self, name: str, payload: Any) -> str:
+        self.said.append([0, f"{name}:{payload}"])
+        return "noted"
+
+
+def test_an_operators_signal_is_recorded_and_sent_again_by_the_replay() -> None:
+    spec = GameSpec(name="bouncer", factory=Signalled, clock=bouncer_spec().clock,
+                    messages=bouncer_spec().messages)
+    d = RoomDriver(spec, seed=1, options={})
+    a = d.join("a", 1)
+    d.send(a, "say", word="hi")
+    assert d.room.signal("note", {"n": 1}) == "noted"  # from outside the game: recorded
+    d.send(a, "say", word="bye")
+    d.room.close("done")
+    header, records = d.journal()
+    assert [r for r in records if r[0] == "g"] == [["g", 0, "note", {"n": 1}]]
+    replay = Replay(header, records, modes={"bouncer": spec})
+    assert replay.verify().ok
+    said = replay.state_at(d.room.ticks)["said"]
+    assert [0, "note:{'n': 1}"] in said and said[-1][1] == "bye", said
+    # Without the record, the replay's game never hears the signal: verification says so.
+    damaged = [r for r in records if r[0] != "g"]
+    assert not Replay(header, damaged, modes={"bouncer": spec}).verify().ok
+
+
 def test_a_terminated_room_records_the_shutdown_and_its_summary() -> None:
     d = RoomDriver(tictactoe_spec, seed=1, options={})
     x, o = d.join("x", 7), d.join("o", 8)

@@ -36,11 +36,13 @@ STEP = "s"  # ["s", ms, steps]
 TIMER = "t"  # ["t", ms, name]
 TERMINATE = "x"  # ["x", ms, grace]
 CLOSE = "c"  # ["c", ms, reason]
+SIGNAL = "g"  # ["g", ms, name, payload] an operator's signal (the console), answered by on_signal
 HASH = "h"  # ["h", tick, hash]
 SNAPSHOT = "f"  # ["f", tick, state]
 
 #: The calls a replay makes on its room (the others are checks).
-CALLS = frozenset((JOIN, DROP, RESUME, LEAVE, MESSAGE, STEP, TIMER, TERMINATE, CLOSE))
+CALLS = frozenset((JOIN, DROP, RESUME, LEAVE, MESSAGE, STEP, TIMER, TERMINATE, CLOSE,
+                   SIGNAL))
 
 # Defaults: a ticking room hashes once a second (every `tick_rate` ticks), an event-driven room
 # after every event; both keep a full snapshot every 10th hash, and one at the end. (A snapshot

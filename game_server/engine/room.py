@@ -505,6 +505,8 @@ class Room(RoomRecording, RoomRules):
         hook = getattr(self.game, "on_signal", None)
         if self.closed or hook is None:
             raise ValueError(f"the {self.mode.name} game takes no signals")
+        if self._journal is not None:  # it changes the game: a replay must send it too
+            self._record(jr.SIGNAL, name, payload)
         reply = self._guarded(hook, name, payload)
         if not self.closed:
             self._after_event()

@@ -199,6 +199,12 @@ class _Run:
             room.terminate(float(record[2]))
         elif code == jr.CLOSE:
             room.close(str(record[2]), record[3] if len(record) > 3 else None)
+        elif code == jr.SIGNAL:
+            try:
+                room.signal(str(record[2]), record[3])
+            except ValueError:
+                raise _Diverged(f"signal {record[2]!r} was taken live, on replay the game "
+                                "takes no signals") from None
         else:
             raise ReplayError(f"unknown journal record {code!r}")
 
