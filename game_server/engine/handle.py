@@ -84,7 +84,7 @@ class GameHandle:
         self._room.report(outcomes)
 
     def kick(self, player: int, reason: str) -> None:
-        self._room.kick(player, farewell(reason))
+        self._room._kick(player, farewell(reason))
 
     def close(self, reason: str) -> None:
-        self._room.close("closed", farewell(reason))
+        self._room._close("closed", farewell(reason))

@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+import orjson
+
+from game_server.engine import recorder as jr
 from game_server.engine.connection import Connection, Identity
 from game_server.engine.fanout import RoomStats, StateFanout
 from game_server.engine.handle import GameHandle
 from game_server.engine.metrics import TickObserver
+from game_server.engine.recorder import JournalSink, Recorder
 from game_server.engine.ticker import Scheduler, Timer
 from game_server.games.api import (
     Changes,
@@ -30,6 +35,7 @@ from game_server.games.api import (
     Ticking,
 )
 from game_server.games.contract import RoomRules, check_options
+from game_server.games.state import full_state, state_hash
 from protocol import messages
 from protocol.codec import encode, encode_error
 from protocol.errors import ErrorCode, ProtocolError
@@ -37,6 +43,9 @@ from protocol.errors import ErrorCode, ProtocolError
 log = logging.getLogger("arena.room")
 
 _DEPARTED_KEPT = 256  # players who left whose results a game may still report
+# Joins refused before the game is asked: they change nothing a replay must redo.
+_UNTOLD = frozenset((ErrorCode.ROOM_FULL, ErrorCode.ROOM_LOCKED, ErrorCode.ROOM_CLOSED,
+                     ErrorCode.BAD_FIELD, ErrorCode.OUT_OF_RANGE))
 
 # What a room reports when a game records results: the room, then (account, outcome) pairs.
 ResultSink = Callable[["Room", list[tuple[Identity, Outcome]]], None]
@@ -84,6 +93,7 @@ class Room(RoomRules):
         observer: TickObserver | None = None,
         max_backlog: int = 64 * 1024,
         max_lag: float = 10.0,
+        journal: JournalSink | None = None,
     ) -> None:
         self.id = room_id
         self.mode = spec
@@ -141,6 +151,80 @@ class Room(RoomRules):
         self.handle = GameHandle(self)
         self.game: Game = spec.factory(self.handle)
         self._rules_ready()
+        # The match journal (engine/recorder.py): None when not recording, so that every
+        # recorded call costs one attribute test when it is off.
+        self._journal: Recorder | None = None
+        if journal is not None:
+            self._open_journal(journal)
+
+    # -- the match journal ------------------------------------------------------------------
+
+    def _open_journal(self, sink: JournalSink) -> None:
+        ticking = self.ticking
+        header: dict[str, Any] = {
+            "format": jr.FORMAT, "id": uuid.uuid4().hex, "mode": self.mode.name,
+            "version": self.mode.version, "room": self.id, "seed": self.seed,
+            "options": dict(self.options), "tick_rate": self.tick_rate,
+            "max_players": self.max_players, "private": self.private,
+            "started": int(self._wall() * 1000),
+            "hash_every": self.tick_rate if ticking else 1,
+            "snapshot_every": jr.SNAPSHOT_EVERY_TICKING if ticking else 1,
+        }
+        self._journal_t0 = self._monotonic()
+        recorder = sink.open(header)
+        if recorder is None:
+            return
+        header = recorder.header
+        self._hash_every = max(1, int(header.get("hash_every") or 1))
+        self._snapshot_every = max(1, int(header.get("snapshot_every") or 1))
+        self._next_hash = self._hash_every
+        self._hashes = 0
+        self._journal = recorder
+
+    def _journal_ms(self) -> int:
+        return int((self._monotonic() - self._journal_t0) * 1000)
+
+    def _journal_hash(self) -> None:
+        """Record the state's hash after this tick (and, every `snapshot_every` hashes, the
+        state itself). A game whose state cannot be taken stops the recording, not the game."""
+        recorder = self._journal
+        if recorder is None or recorder.dropped:
+            self._journal = None
+            return
+        ticks = self.ticks
+        every = self._hash_every
+        self._next_hash = (ticks // every + 1) * every
+        try:
+            state = full_state(self.game)
+            digest = state_hash(state)
+        except Exception:
+            log.exception("room %s: the game's state cannot be journaled; recording stops",
+                          self.id)
+            recorder.dropped = True
+            self._journal = None
+            return
+        recorder.records.append([jr.HASH, ticks, digest])
+        self._hashes += 1
+        if self._hashes % self._snapshot_every == 0:
+            recorder.records.append([jr.SNAPSHOT, ticks, _frozen(state)])
+
+    def _journal_end(self, reason: str) -> None:
+        """The room closed: a last snapshot, the summary, and the recorder marked closed."""
+        recorder = self._journal
+        if recorder is None:
+            return
+        self._journal = None
+        if not recorder.dropped:
+            try:
+                recorder.records.append([jr.SNAPSHOT, self.ticks, _frozen(full_state(self.game))])
+            except Exception:
+                log.exception("room %s: the game's last state cannot be journaled", self.id)
+        now = self._journal_ms()
+        recorder.summary = {
+            "ended": int(self._wall() * 1000), "ticks": self.ticks, "duration_ms": now,
+            "reason": reason, "players": recorder.players, "outcomes": recorder.outcomes,
+        }
+        recorder.closed = True
 
     # -- membership -------------------------------------------------------------------------
 
@@ -163,6 +247,29 @@ class Room(RoomRules):
         `ProtocolError` (a `JoinRefused`) when the room is closed, full or locked, or the game
         refuses the seat; `bad_field` or `out_of_range` for fields the game does not take.
         """
+        if self._journal is None:
+            return self._join(member, resume_token, fields)
+        identity = member.identity
+        # Appended first (what the join sets off is recorded after it), its outcome filled in.
+        record: list[Any] = [jr.JOIN, self._journal_ms(), identity.id, identity.name,
+                             dict(fields) if fields is not None else None, None]
+        records = self._journal.records
+        records.append(record)
+        try:
+            player_id = self._join(member, resume_token, fields)
+        except ProtocolError as exc:
+            if exc.code in _UNTOLD and records and records[-1] is record:
+                records.pop()  # refused before the game was asked: nothing to re-run
+            raise
+        record[5] = player_id
+        recorder = self._journal
+        if recorder is not None:
+            recorder.players.append({"player": player_id, "user": identity.id,
+                                     "name": identity.name})
+        return player_id
+
+    def _join(self, member: Member, resume_token: str | None,
+              fields: Mapping[str, Any] | None) -> int:
         identity = member.identity
         seat = self._admit(identity.id, identity.name, self.id, fields)
         player_id = seat.player
@@ -181,6 +288,8 @@ class Room(RoomRules):
 
     def hold(self, player_id: int) -> bool:
         """The member's connection dropped: keep its seat in the game for a resume."""
+        if self._journal is not None and player_id in self._members:
+            self._record(jr.DROP, player_id)
         member = self._members.pop(player_id, None)
         if member is None:
             return False
@@ -194,6 +303,14 @@ class Room(RoomRules):
 
     def resume(self, player_id: int, member: Member, resume_token: str | None = None) -> bool:
         """Give a held seat to `member` (the same account, reconnected); send it `joined`."""
+        if self._journal is None or player_id not in self._held:
+            return self._resume(player_id, member, resume_token)
+        record: list[Any] = [jr.RESUME, self._journal_ms(), player_id, False]
+        self._journal.records.append(record)
+        record[3] = ok = self._resume(player_id, member, resume_token)
+        return ok
+
+    def _resume(self, player_id: int, member: Member, resume_token: str | None) -> bool:
         identity = self._held.get(player_id)
         if identity is None or identity.id != member.identity.id or not self._may_resume(
                 Seat(player=player_id, user=identity.id, name=identity.name,
@@ -226,11 +343,20 @@ class Room(RoomRules):
             msg["resume"] = resume_token
         member.connection.send(encode(msg))
 
-    def remove(self, player_id: int, reason: str = "leave", message: str | None = None,
-               *, tell_game: bool = True) -> None:
+    def remove(self, player_id: int, reason: str = "leave", message: str | None = None) -> None:
         """Take a player (seated or held) out: the game hears it left (by choice when `reason`
-        is "leave") unless not `tell_game`, the player is told `left` (with the game's
-        `message`, if any), and the room reports when it empties."""
+        is "leave"), the player is told `left` (with `message`, if any), and the room reports
+        when it empties. (From outside the game: journaled.)"""
+        if self._journal is not None and not self.closed and (
+                player_id in self._members or player_id in self._held):
+            if message is None:
+                self._record(jr.LEAVE, player_id, reason)
+            else:
+                self._record(jr.LEAVE, player_id, reason, message)
+        self._remove(player_id, reason, message)
+
+    def _remove(self, player_id: int, reason: str = "leave", message: str | None = None,
+                *, tell_game: bool = True) -> None:
         member = self._members.pop(player_id, None)
         held = self._held.pop(player_id, None)
         if member is None and held is None:
@@ -258,10 +384,16 @@ class Room(RoomRules):
             self._on_empty(self)
 
     def kick(self, player_id: int, message: str) -> None:
-        """The game takes a player out: `left` "kicked" with the game's `message`; the game
-        hears it as a departure not chosen (`on_leave(player, False)`)."""
+        """Take a player out from outside the game (an operator): `left` "kicked" with
+        `message`; the game hears it as a departure not chosen (`on_leave(player, False)`)."""
         if not self.closed:
             self.remove(player_id, "kicked", message)
+
+    def _kick(self, player_id: int, message: str) -> None:
+        """The game's own kick (through its handle): the same, not journaled (a replay's game
+        kicks again by itself)."""
+        if not self.closed:
+            self._remove(player_id, "kicked", message)
 
     def terminate(self, grace: float) -> None:
         """The server is shutting down: the game hears it (`on_terminate(grace)`), never as its
@@ -269,21 +401,36 @@ class Room(RoomRules):
         only what the game reports in that hook."""
         if self.closed:
             return
+        if self._journal is not None:
+            self._record(jr.TERMINATE, grace)
         self._call("on_terminate", grace)
-        self.close("server_closing")
+        self._close("server_closing")
 
     def close(self, reason: str = "room_closed", message: str | None = None) -> None:
-        """Remove every member with `reason` (and the game's `message`) and mark the room
-        closed (idempotent). The game hears no `on_leave`: nobody chose to go, and a forfeit
-        reported now would be false; it gets `on_dispose`."""
+        """Remove every member with `reason` (and `message`) and mark the room closed
+        (idempotent). The game hears no `on_leave`: nobody chose to go, and a forfeit
+        reported now would be false; it gets `on_dispose`. (From outside the game:
+        journaled; the game's own close and a failing game's take `_close`.)"""
+        if self.closed:
+            return
+        if self._journal is not None:
+            if message is None:
+                self._record(jr.CLOSE, reason)
+            else:
+                self._record(jr.CLOSE, reason, message)
+        self._close(reason, message)
+
+    def _close(self, reason: str = "room_closed", message: str | None = None) -> None:
         if self.closed:
             return
         self.closed = True
         for player_id in [*self._members, *self._held]:
-            self.remove(player_id, reason, message, tell_game=False)
+            self._remove(player_id, reason, message, tell_game=False)
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
+        if self._journal is not None:
+            self._journal_end(reason)
         dispose = self._hooks["on_dispose"]
         if dispose is not None:
             try:
@@ -320,6 +467,8 @@ class Room(RoomRules):
         self._timers.pop(name, None)
         if self.closed or self._hooks["on_timer"] is None:
             return
+        if self._journal is not None:
+            self._record(jr.TIMER, name)
         self._call("on_timer", name)
         if not self.closed:
             self._after_event()
@@ -331,6 +480,8 @@ class Room(RoomRules):
 
     def report(self, outcomes: list[Outcome]) -> None:
         """The game's results, with the account of each player still known to the room."""
+        if self._journal is not None:
+            self._journal_outcomes(outcomes)
         if self._on_result is None:
             return
         known = self._identities
@@ -342,6 +493,20 @@ class Room(RoomRules):
                 pairs.append((who, outcome))
         if pairs:
             self._on_result(self, pairs)
+
+    def _journal_outcomes(self, outcomes: list[Outcome]) -> None:
+        known = self._identities
+        departed = self._departed
+        for outcome in outcomes:
+            who = known.get(outcome.player) or departed.get(outcome.player)
+            entry: dict[str, Any] = {"player": outcome.player,
+                                     "user": who.id if who is not None else None,
+                                     "name": who.name if who is not None else None}
+            for key in ("score", "placement", "won"):
+                value = getattr(outcome, key, None)
+                if value is not None:
+                    entry[key] = value
+            self._journal.outcomes.append(entry)  # type: ignore[union-attr]
 
     # -- calling the game -------------------------------------------------------------------
 
@@ -373,6 +538,8 @@ class Room(RoomRules):
                 return
             self.ticks += 1
             self._deliver(changes, self._monotonic())
+            if self._journal is not None:
+                self._journal_hash()
 
     # -- the tick -----------------------------------------------------------------------------
 
@@ -406,20 +573,10 @@ class Room(RoomRules):
             stats.dropped_steps += steps - self._max_catchup
             counters.steps_dropped += steps - self._max_catchup
             steps = self._max_catchup
-        game = self.game
-        try:
-            if self._latest:
-                self._deliver_latest()
-            step = game.on_step
-            for _ in range(steps):
-                step(dt)
-            self.ticks += steps
-            changes = game.changes()
-        except Exception:
-            log.exception("room %s: game failed; closing the room", self.id)
-            self.fail("the room's game failed")
+        if self._journal is not None:
+            self._record(jr.STEP, steps)
+        if not self.run_steps(steps, now):
             return 0
-        self._deliver(changes, now)
         if steps > 1:
             stats.catchup_steps += steps - 1
             counters.steps_caught_up += steps - 1
@@ -429,6 +586,29 @@ class Room(RoomRules):
             counters.ticks_overrun += 1
         self._observer.tick(duration=elapsed, lateness=lateness, overrun=overrun)
         return steps
+
+    def run_steps(self, steps: int, now: float) -> bool:
+        """One tick's work without its clock: the kept `latest_only` inputs, `steps` steps,
+        one state sent. False if the game failed (the room is closed). `tick` measures the
+        steps; a replay (journal/replay.py) runs the number it recorded."""
+        game = self.game
+        try:
+            if self._latest:
+                self._deliver_latest()
+            step = game.on_step
+            dt = self.dt
+            for _ in range(steps):
+                step(dt)
+            self.ticks += steps
+            changes = game.changes()
+        except Exception:
+            log.exception("room %s: game failed; closing the room", self.id)
+            self.fail("the room's game failed")
+            return False
+        self._deliver(changes, now)
+        if self._journal is not None and self.ticks >= self._next_hash:
+            self._journal_hash()
+        return True
 
     def _deliver(self, changes: Changes, now: float) -> None:
         self._fanout.send(self.ticks, int(self._wall() * 1000), changes.shared, changes.private,
@@ -466,7 +646,7 @@ class Room(RoomRules):
         for member in self._members.values():
             member.connection.send(data)
         self._hooks = dict.fromkeys(self._hooks)  # a failed game is called no more
-        self.close("room_closed")
+        self._close("room_closed")
 
     def describe(self) -> dict[str, object]:
         """The room as the lobby lists it: `players` (seats taken) are `connected` players
@@ -486,3 +666,9 @@ class Room(RoomRules):
             out["metadata"] = dict(self.metadata)
         return out
 
+
+
+def _frozen(state: Any) -> Any:
+    """A snapshot as it will be stored: a copy (the game goes on changing its own objects
+    before the writer encodes the record)."""
+    return orjson.loads(orjson.dumps(state, option=orjson.OPT_NON_STR_KEYS))

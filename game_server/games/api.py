@@ -332,6 +332,13 @@ class Game(Protocol):
         """What changed since the last call, as each player may see it: after every step of
         a ticking room, after every accepted message or timer of an event-driven one."""
 
+    def state(self) -> Any:
+        """Optional: the game's full state, JSON-able and deterministic (the same data for the
+        same seed and calls, on any machine): hashed by the match journal to verify replays,
+        and shown by the operator console. Without it the journal walks the game object's
+        attributes (games/state.py); define it when that walk would be slow (a large world is
+        hashed once a second) or would see caches that are not state."""
+
 
 class Changes(NamedTuple):
     """One state's content: a view shared by everyone, and private views for some players.
@@ -421,6 +428,10 @@ class GameSpec:
     replies: Mapping[str, str] = field(default_factory=dict)
     errors: Mapping[str, str] = field(default_factory=dict)
     join_fields: Mapping[str, Field] = field(default_factory=dict)
+    #: The rules' version, recorded in every match's journal. Bump it when a change to the
+    #: game would make old matches re-run differently: a replay of a version the server no
+    #: longer has is refused with an error naming both versions, instead of failing to verify.
+    version: str = "1"
 
     def __post_init__(self) -> None:
         taken = RESERVED_TYPES.intersection(self.messages)

@@ -481,6 +481,21 @@ class ArenaGame:
             "leaderboard": self.leaderboard(),
         }
 
+    def state(self) -> dict[str, Any]:
+        """The world's full state for the match journal (games/api.py `Game.state`): exact
+        positions, masses, lives and inputs of the players in their order, the pellets, each
+        player's best and the generator's state. Caches derived from these (the grid, the calm
+        countdown, what was last reported) are left out. Plain lists: a room of 400 players is
+        hashed once a second, so this is one pass over the players and no walk."""
+        return {
+            "tick": self.tick,
+            "players": [[p.id, p.name, p.x, p.y, p.mass, p.alive, p.seq, p.dx, p.dy,
+                         p.respawn_in, p.born] for p in self._players.values()],
+            "pellets": self._pellets,
+            "best": self._best,
+            "rng": self._rng.getstate(),
+        }
+
     def take_changes(self) -> dict[str, Any]:
         """What changed since the previous call, as the body of a ``state`` message.
 

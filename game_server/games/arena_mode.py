@@ -119,6 +119,10 @@ class ArenaPlay:
     def changes(self) -> Changes:
         return Changes(shared=self.world.take_changes())
 
+    def state(self) -> dict[str, Any]:
+        # The world's own (games/arena.py): the journal hashes it once a second.
+        return self.world.state()
+
 
 # The arena's seats and rate are options the engine honours (games/api.py): an operator sets
 # their defaults (`--mode-option arena.tick_rate=30`), a private table may choose its own,

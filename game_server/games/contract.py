@@ -182,6 +182,10 @@ class RoomRules:
     _next_player_id: int
     _hooks: dict[str, Callable[..., Any] | None]
 
+    # The match journal's recorder (engine/recorder.py) while the room records, else None; a
+    # subclass that records sets it and provides `_journal_ms`.
+    _journal: Any = None
+
     HOOKS = ("on_join_attempt", "on_join", "on_leave", "on_drop", "on_resume", "on_timer",
              "on_terminate", "on_dispose")
 
@@ -209,6 +213,19 @@ class RoomRules:
     def _after_event(self) -> None:
         """What follows an event (an event-driven room sends a state)."""
         raise NotImplementedError
+
+    def _journal_ms(self) -> int:
+        """Milliseconds since the journal started, by the room's clock (when recording)."""
+        raise NotImplementedError
+
+    def _record(self, code: str, *items: Any) -> None:
+        """Append one record `[code, ms, *items]` to the journal (only called while `_journal`
+        is set). A journal its writer gave up on (`dropped`) is let go here."""
+        journal = self._journal
+        if journal.dropped:
+            self._journal = None
+            return
+        journal.records.append([code, self._journal_ms(), *items])
 
     # -- seats --------------------------------------------------------------------------------
 
@@ -283,6 +300,10 @@ class RoomRules:
         body = fast(obj) if fast is not None else None
         if body is None:
             body = decode_message(kind, spec, obj)  # the fast decoder has had its go
+        if self._journal is not None:
+            # Valid, from a seated player: journaled as the client sent it, at receipt (a
+            # replay feeds it at the same point, so coalescing happens the same way).
+            self._record("m", player_id, kind, obj)
         latest = self._latest.get(kind)
         if latest is not None:
             # latest_only in a ticking room: handed to the game in the next tick, next to the

@@ -169,3 +169,60 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def purge_expired_sessions(self) -> int:
         """Delete sessions that are expired or revoked; return how many were deleted."""
+
+    # -- the match journal (journal/writer.py writes it, journal/store.py reads it) -------------
+    #
+    # A journal is one room's match: its header (a JSON-able dict with at least "id", "mode",
+    # "version", "room", "started" wall ms), compressed chunks of records appended in order
+    # (``seq`` 0, 1, 2...), and a summary once the room ended (``ended`` wall ms, ``players``,
+    # ``outcomes``). Storage never decodes chunks: they are opaque bytes.
+
+    @abc.abstractmethod
+    async def journal_begin(self, header: dict[str, Any]) -> None:
+        """Create the journal ``header["id"]``; beginning one that exists is a no-op (a
+        retried write). Raise ``ValueError`` for a header without id, mode, version, room or
+        started."""
+
+    @abc.abstractmethod
+    async def journal_append(self, journal_id: str, seq: int, data: bytes) -> None:
+        """Store chunk ``seq`` of a journal; storing the same ``seq`` again is a no-op.
+        Raise ``StorageError`` for a journal that does not exist (purged meanwhile)."""
+
+    @abc.abstractmethod
+    async def journal_end(self, journal_id: str, summary: dict[str, Any]) -> None:
+        """Finish a journal with the room's summary: its end time, who played (for "your
+        matches": every ``players`` and ``outcomes`` entry with a ``user``) and the best
+        score. Ending it again replaces the summary. An unknown id is a no-op."""
+
+    @abc.abstractmethod
+    async def journal_load(self, journal_id: str) -> dict[str, Any] | None:
+        """Return ``{"id", "header", "summary" (None while live), "chunks": [bytes in seq
+        order], "bytes"}``, or None for an unknown (or purged) journal."""
+
+    @abc.abstractmethod
+    async def journals_list(
+        self,
+        mode: str | None = None,
+        user: int | None = None,
+        top: bool = False,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        """Journals as list items ``{"id", "mode", "version", "room", "private", "started",
+        "ended", "duration_ms", "bytes", "score", "players": [{"player", "name", "user",
+        "score"}]}`` (times in wall ms; ``ended``, ``duration_ms`` and ``score`` None while
+        live), of ``mode`` if given.
+
+        ``user``: only finished journals that user played in, newest first (private rooms
+        included: they are the user's own). ``top``: finished public journals by best score,
+        best first (ties: newest first). Otherwise every journal, newest first.
+        """
+
+    @abc.abstractmethod
+    async def journals_purge(
+        self, older_than_s: float | None = None, keep_per_mode: int | None = None
+    ) -> int:
+        """Delete journals (with their chunks and players) that ended more than
+        ``older_than_s`` seconds ago (or never ended and got no chunk for as long: a crashed
+        process's), and finished journals beyond the newest ``keep_per_mode`` of their mode.
+        Live journals are never counted nor deleted by ``keep_per_mode``. Return how many
+        were deleted."""

@@ -1,0 +1,147 @@
+"""A game's full state as data, and its hash: what the match journal checks a replay against.
+
+`full_state(game)` is the game's own `state()` when it defines one (games/api.py), else a
+generic walk of the game object: plain data as it is, containers recursively (sets sorted, so
+that the state does not depend on the order a set happens to iterate in), objects by their
+fields, `random.Random` by its state, callables and the game's `RoomHandle` left out, cycles
+cut. `state_hash(state)` is a short, stable digest of it (the same on every machine and Python
+run for the same data). The journal hashes the state every second of a ticking room and after
+every event of an event-driven one, so a game with a large world should define a cheap
+`state()` (the arena does).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import random
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+_MAX_DEPTH = 64  # a deeper structure is cut: state is data, not an arbitrary object graph
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def full_state(game: Any) -> Any:
+    """The game's full state, JSON-able: `game.state()` if it has one, else a generic walk."""
+    own = getattr(game, "state", None)
+    if callable(own):
+        return own()
+    return _walk(game, set(), 0)
+
+
+def state_hash(state: Any) -> str:
+    """16 hex digits: blake2b (8 bytes) of the state as sorted-key JSON."""
+    return hashlib.blake2b(orjson.dumps(state, option=_OPTIONS), digest_size=8).hexdigest()
+
+
+def normalized(state: Any) -> Any:
+    """`state` as it reads back from JSON (tuples as lists, non-string keys as strings): how a
+    recorded state compares with a live one."""
+    return orjson.loads(orjson.dumps(state, option=_OPTIONS))
+
+
+def differences(recorded: Any, replayed: Any, path: str = "", limit: int = 20) -> list[str]:
+    """The paths where two JSON-like states differ ("players.3.x"), at most `limit`."""
+    out: list[str] = []
+    _diff(recorded, replayed, path, out, limit)
+    return out
+
+
+def _diff(a: Any, b: Any, path: str, out: list[str], limit: int) -> None:
+    if len(out) >= limit:
+        return
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b), key=str):
+            sub = f"{path}.{key}" if path else str(key)
+            if key not in a or key not in b:
+                out.append(sub)
+            else:
+                _diff(a[key], b[key], sub, out, limit)
+            if len(out) >= limit:
+                return
+    elif isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            out.append(f"{path} (length {len(a)} != {len(b)})" if path else "(length)")
+            return
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _diff(x, y, f"{path}.{i}" if path else str(i), out, limit)
+            if len(out) >= limit:
+                return
+    elif a != b or type(a) is not type(b) and not (
+            isinstance(a, int | float) and isinstance(b, int | float)):
+        out.append(path or "(root)")
+
+
+def _is_handle(value: Any) -> bool:
+    # The room's handle (the server's or the harness's): the game's link to its room, not its
+    # state. Told by the `RoomHandle` protocol's shape rather than a type games/ cannot import.
+    return hasattr(value, "schedule") and hasattr(value, "room_id") and hasattr(value, "kick")
+
+
+def _key(key: Any) -> Any:
+    if isinstance(key, _SCALARS):
+        return key
+    if isinstance(key, enum.Enum):
+        return _key(key.value)
+    # A tuple or an object as a key: its walked form as JSON text (deterministic, sortable).
+    return orjson.dumps(_walk(key, set(), 0), option=_OPTIONS).decode()
+
+
+def _walk(value: Any, path: set[int], depth: int) -> Any:
+    if isinstance(value, _SCALARS):
+        return value
+    if isinstance(value, enum.Enum):
+        return _walk(value.value, path, depth)
+    if isinstance(value, bytes | bytearray):
+        return value.hex()
+    if depth >= _MAX_DEPTH or id(value) in path:
+        return "<cut>"
+    if isinstance(value, random.Random):
+        return _walk(value.getstate(), path, depth)
+    path.add(id(value))
+    try:
+        depth += 1
+        if isinstance(value, Mapping):
+            return {_key(k): _walk(v, path, depth) for k, v in value.items()
+                    if not callable(v) and not _is_handle(v)}
+        if isinstance(value, list | tuple):
+            return [_walk(v, path, depth) for v in value]
+        if isinstance(value, set | frozenset):
+            items = [_walk(v, path, depth) for v in value]
+            try:
+                return sorted(items)
+            except TypeError:  # mixed or unorderable items: ordered by their JSON text
+                return sorted(items, key=lambda v: orjson.dumps(v, option=_OPTIONS))
+        if callable(value) or _is_handle(value):
+            return None
+        return _walk(_fields(value), path, depth)
+    finally:
+        path.discard(id(value))
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    """An object's data attributes: a dataclass's fields, its `__slots__`, its `__dict__`."""
+    if dataclasses.is_dataclass(obj):
+        names = [f.name for f in dataclasses.fields(obj)]
+    else:
+        names = []
+        for cls in type(obj).__mro__:
+            slots = cls.__dict__.get("__slots__", ())
+            names.extend([slots] if isinstance(slots, str) else slots)
+        names.extend(getattr(obj, "__dict__", {}))
+    out: dict[str, Any] = {}
+    for name in names:
+        if name in ("__dict__", "__weakref__") or name in out:
+            continue
+        try:
+            value = getattr(obj, name)
+        except AttributeError:
+            continue
+        if not callable(value) and not _is_handle(value):
+            out[name] = value
+    return out
