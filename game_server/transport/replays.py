@@ -93,6 +93,15 @@ class ReplayStreams:
                            "deleted.")
         mine = players_of(data.records, user_id)
         viewer = self._viewer(viewer_arg, data, mine)
+        try:
+            return await self._stream(data, viewer)
+        except ApiError:
+            if viewer_arg or viewer != SPECTATOR or not (players := joined_players(data.records)):
+                raise
+            # No public view of this match (a server without spectators): the first seat's.
+            return await self._stream(data, min(players))
+
+    async def _stream(self, data: JournalData, viewer: int) -> Stream:
         key = (data.id, viewer)
         cached = self._streams.get(key)
         if cached is not None:

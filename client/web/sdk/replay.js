@@ -154,6 +154,7 @@ export class ReplayConnection {
     this.mode = null;
     this.code = null;
     this._next = 0; // index of the next event to feed
+    this._seatedAt = 0; // ms of the stream's first `joined`
     this._timer = null;
     this._stopped = true;
     this._handlers = new Map();
@@ -282,7 +283,9 @@ export class ReplayConnection {
       this._next = 0;
       this.inRoom = false;
     }
-    this._feedUntil(target);
+    // Up to the viewer's `joined` at least: a seat taken after the start has nothing to show
+    // before it, and the page would go on showing what it had (another viewer's table).
+    this._feedUntil(Math.max(target, this._seatedAt));
     this._schedule();
     this._emit('change');
   }
@@ -341,6 +344,7 @@ export class ReplayConnection {
     this.viewers = Array.isArray(data.viewers) ? data.viewers : [];
     this.viewer = Number.isInteger(data.viewer) ? data.viewer : viewer;
     this.mode = data.mode ?? null;
+    this._seatedAt = this.events.find((e) => e[1].type === 'joined')?.[0] ?? 0;
     const last = this.events.length ? this.events[this.events.length - 1][0] : 0;
     this.clock.duration = Math.max(last, Number(data.duration_ms) || 0);
     this._emit('loaded', stream);

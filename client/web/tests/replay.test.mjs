@@ -217,6 +217,25 @@ test('changing the viewer fetches that view and shows it up to where the replay 
   assert.deepEqual(seen.states.at(-1), [2, 'state', 2500]);
 });
 
+test('a viewer seated after the start is shown from its joined, not left on the previous view', async () => {
+  const late = (viewer) => {
+    const data = stream(viewer);
+    if (viewer === 2) data.events = [[300, { type: 'match_started' }], [500, { ...data.events[0][1] }], ...data.events.slice(1)];
+    return [200, data];
+  };
+  const { replay, arena, seen } = setup({ answer: (url) => late(Number(new URL(url, 'http://x').searchParams.get('viewer'))) });
+  arena.connect();
+  await settle();
+  replay.pause();
+  assert.ok(await replay.setViewer(2));
+  assert.equal(arena.player, 2);
+  assert.equal(replay.now(), 0, 'the clock stays where it was');
+  assert.deepEqual(seen.types, ['match_started'], 'what came before the joined came first');
+  replay.seek(0);
+  assert.equal(arena.player, 2);
+  assert.equal(seen.joined.length, 3);
+});
+
 test('a viewer the server refuses keeps the current view and says why', async () => {
   let refuse = false;
   const { clock, replay, arena, seen } = setup({
