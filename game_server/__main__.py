@@ -83,6 +83,8 @@ SUBCOMMANDS = {
                  "write a game package: a working game, its page, its bots' policy, a test"),
     "announce": ("TEXT [--url URL | --redis-url URL]",
                  "send an announcement to every player of a running Arena"),
+    "replay": ("verify ID|FILE | export ID -o FILE",
+               "verify a recorded match (the match journal), or export it to a file"),
 }
 USAGE = "\n".join(["%(prog)s [options]"] + [
     f"       %(prog)s {name} {args}" for name, (args, _) in SUBCOMMANDS.items()])
@@ -342,6 +344,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     if args[:1] == ["announce"]:
         return announce_main(args[1:], os.environ)
+    if args[:1] == ["replay"]:
+        from game_server.journal import cli
+        return cli.main(args[1:], os.environ)
     if args[:1] == ["new-game"]:
         from game_server import scaffold
         return scaffold.main(args[1:])

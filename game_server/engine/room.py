@@ -154,6 +154,8 @@ class Room(RoomRules):
         # The match journal (engine/recorder.py): None when not recording, so that every
         # recorded call costs one attribute test when it is off.
         self._journal: Recorder | None = None
+        #: The id of this match's journal while or after it is recorded (None: not recorded).
+        self.journal_id: str | None = None
         if journal is not None:
             self._open_journal(journal)
 
@@ -180,6 +182,7 @@ class Room(RoomRules):
         self._next_hash = self._hash_every
         self._hashes = 0
         self._journal = recorder
+        self.journal_id = str(header["id"])
 
     def _journal_ms(self) -> int:
         return int((self._monotonic() - self._journal_t0) * 1000)

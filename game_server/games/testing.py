@@ -41,8 +41,9 @@ from game_server.games.contract import (
     outgoing,
     timer_delay,
 )
+from game_server.games.state import full_state, normalized, state_hash
 from protocol import messages
-from protocol.errors import ErrorCode
+from protocol.errors import ErrorCode, ProtocolError
 
 
 @dataclass
@@ -127,6 +128,20 @@ class HarnessRoom:
 
 
 _SAME_MOMENT = 1e-9  # seconds: a timer and a step this close are due together
+# Joins refused before the game is asked: a room does not journal them (engine/room.py).
+_UNTOLD = frozenset((ErrorCode.ROOM_FULL, ErrorCode.ROOM_LOCKED, ErrorCode.ROOM_CLOSED,
+                     ErrorCode.BAD_FIELD, ErrorCode.OUT_OF_RANGE))
+
+
+class _Journal:
+    """What a recording harness keeps: the records (the room's `Recorder` has the same two
+    attributes the rules use)."""
+
+    __slots__ = ("records", "dropped")
+
+    def __init__(self) -> None:
+        self.records: list[list[Any]] = []
+        self.dropped = False
 
 
 class GameHarness(RoomRules):
@@ -139,10 +154,17 @@ class GameHarness(RoomRules):
     `JoinRefused` with the server's code (`room_full`, `room_locked`, `join_refused`); `resume`
     raises it (`resume_failed`) when the game will not have the player back. `received(player)`
     is every message the player would have read on its socket.
+
+    With `record=True` the harness keeps the match journal a room would (docs/writing-a-game.md):
+    `journal()` gives it, `verify()` re-runs it through a real room and raises
+    `AssertionError` at the first tick whose state differs, so a test catches a game that is
+    not deterministic. It hashes the state after every tick (`hash_every`) and keeps a full
+    snapshot every `snapshot_every` hashes (10 for a ticking game, every event otherwise).
     """
 
     def __init__(self, spec: GameSpec, *, seed: int = 1, options: Mapping[str, Any] | None = None,
-                 room_id: str = "room-1") -> None:
+                 room_id: str = "room-1", record: bool = False, hash_every: int = 1,
+                 snapshot_every: int | None = None) -> None:
         self.spec = spec
         self.room_id = room_id
         self.room = HarnessRoom(room_id, seed, check_options(spec.options, options),
@@ -168,6 +190,21 @@ class GameHarness(RoomRules):
         self.states: list[Changes] = []
         self.game: Game = spec.factory(self.room)
         self._rules_ready()
+        self._header: dict[str, Any] | None = None
+        if record:
+            self._hash_every = max(1, hash_every)
+            self._snapshot_every = max(1, snapshot_every if snapshot_every is not None
+                                       else 10 if self.ticking else 1)
+            self._next_hash = self._hash_every
+            self._hashes = 0
+            self._header = {
+                "format": 1, "id": "harness", "mode": spec.name, "version": spec.version,
+                "room": room_id, "seed": seed, "options": dict(self.room.options),
+                "tick_rate": self.tick_rate, "max_players": self.max_players,
+                "private": False, "started": 0, "hash_every": self._hash_every,
+                "snapshot_every": self._snapshot_every,
+            }
+            self._journal = _Journal()
 
     @property
     def locked(self) -> bool:  # type: ignore[override]
@@ -191,6 +228,22 @@ class GameHarness(RoomRules):
         `room_locked` or `join_refused`) when the room or the game says no, `Refused`
         (`bad_field`, `out_of_range`) for fields the game does not take; a refused join uses up
         no id."""
+        journal = self._journal
+        if journal is None:
+            return self._join(name, user, fields)
+        record: list[Any] = [
+            "j", self._journal_ms(), user if user is not None else 1000 + self._next_player_id,
+            name, dict(fields) if fields is not None else None, None]
+        journal.records.append(record)
+        try:
+            record[5] = self._join(name, record[2], fields)
+        except ProtocolError as exc:
+            if exc.code in _UNTOLD and journal.records and journal.records[-1] is record:
+                journal.records.pop()
+            raise
+        return record[5]
+
+    def _join(self, name: str, user: int | None, fields: Mapping[str, Any] | None) -> int:
         seat = self._admit(user if user is not None else 1000 + self._next_player_id, name,
                            self.room_id, fields)
         player = seat.player
@@ -208,6 +261,8 @@ class GameHarness(RoomRules):
 
     def leave(self, player: int, consented: bool = True) -> None:
         """The player is gone for good: it left (`consented`), or its held seat expired."""
+        if self._journal is not None and player in self.seats and not self.closed:
+            self._record("l", player, "leave" if consented else "disconnect")
         self._remove(player, "leave" if consented else "disconnect", None)
 
     def _remove(self, player: int, reason: str, message: str | None) -> None:
@@ -227,6 +282,8 @@ class GameHarness(RoomRules):
         """The server shuts down: the game's `on_terminate(grace)`, then the room closes with
         "server_closing" and no `on_leave` (what the game reported meanwhile is in
         `room.outcomes`)."""
+        if self._journal is not None and not self.closed:
+            self._record("x", grace)
         self._call("on_terminate", grace)
         self._shut("server_closing", None)
 
@@ -251,10 +308,15 @@ class GameHarness(RoomRules):
         for waiting in self._latest.values():
             waiting.clear()
         self.room.timers.clear()
+        if self._journal is not None:
+            # The room's last snapshot, taken where the room takes it (before on_dispose).
+            self._journal.records.append(["f", self.ticks, normalized(full_state(self.game))])
         self._call("on_dispose")
 
     def drop(self, player: int) -> None:
         """The player's connection dropped; its seat is held for `resume`."""
+        if self._journal is not None and player in self._members:
+            self._record("d", player)
         seat = self._members.pop(player, None)
         if seat is None:
             raise ValueError(f"player {player} is not connected")
@@ -270,9 +332,15 @@ class GameHarness(RoomRules):
         seat = self._held.get(player)
         if seat is None:
             raise JoinRefused(ErrorCode.RESUME_FAILED, f"player {player}'s seat is not held")
+        record: list[Any] | None = None
+        if self._journal is not None:
+            record = ["r", self._journal_ms(), player, False]
+            self._journal.records.append(record)
         if not self._may_resume(seat):
             raise JoinRefused(ErrorCode.RESUME_FAILED, f"the game will not have player {player} "
                               "back")
+        if record is not None:
+            record[3] = True
         del self._held[player]
         self._members[player] = seat
         self._away_changed = True
@@ -318,6 +386,8 @@ class GameHarness(RoomRules):
             when, name = timer
             self.room.now = max(self.room.now, when)
             del self.room.timers[name]
+            if self._journal is not None and self._hooks["on_timer"] is not None:
+                self._record("t", name)
             self._call("on_timer", name)
             self._after_event()
         self.room.now = end
@@ -327,11 +397,15 @@ class GameHarness(RoomRules):
         one step, one state to every connected player. (`advance` calls it at the rate.)"""
         if not self.ticking:
             raise ValueError(f"mode {self.spec.name!r} does not tick")
+        if self._journal is not None:
+            self._record("s", 1)
         if self._latest:
             self._deliver_latest()
         self.game.on_step(1.0 / self.tick_rate)
         self.ticks += 1
         self._state(self.game.changes())
+        if self._journal is not None and self.ticks >= self._next_hash:
+            self._journal_hash()
 
     def pending_timers(self) -> list[tuple[float, str]]:
         """(due in seconds from now, name) of every pending timer, soonest first."""
@@ -379,6 +453,53 @@ class GameHarness(RoomRules):
         if not self.ticking and not self.closed:
             self.ticks += 1
             self._state(self.game.changes())
+            if self._journal is not None:
+                self._journal_hash()
+
+    # -- the match journal ------------------------------------------------------------------------
+
+    def _journal_ms(self) -> int:
+        return int(self.room.now * 1000)
+
+    def _journal_hash(self) -> None:
+        # As the room does it (engine/room.py): the same points, so a replay can compare.
+        ticks = self.ticks
+        every = self._hash_every
+        self._next_hash = (ticks // every + 1) * every
+        state = full_state(self.game)
+        records = self._journal.records
+        records.append(["h", ticks, state_hash(state)])
+        self._hashes += 1
+        if self._hashes % self._snapshot_every == 0:
+            records.append(["f", ticks, normalized(state)])
+
+    def journal(self) -> tuple[dict[str, Any], list[list[Any]]]:
+        """(header, records) of the match so far, as a room would have journaled it (the
+        harness must have been made with `record=True`). A match still going ends with a
+        snapshot of the state now, so a difference after the last hash still shows."""
+        if self._header is None or self._journal is None:
+            raise ValueError("this harness does not record: GameHarness(spec, record=True)")
+        records = list(self._journal.records)
+        if not self.closed:
+            records.append(["f", self.ticks, normalized(full_state(self.game))])
+        return dict(self._header), records
+
+    def verify(self) -> Any:
+        """Re-run the recorded match through a real room (journal/replay.py) and compare every
+        hash and snapshot: the `Verification` when they all match, else `AssertionError`
+        naming the first tick whose state differs and where the two states differ."""
+        # The replayer drives the engine's Room: imported here, a test tool's dependency at
+        # call time, not the game API's.
+        from game_server.journal.replay import Replay
+
+        header, records = self.journal()
+        verification = Replay(header, records, modes={self.spec.name: self.spec}).verify()
+        if not verification.ok:
+            raise AssertionError(
+                f"the match does not replay the same: first difference after tick "
+                f"{verification.first_bad_tick} ({verification.problem}); differing: "
+                f"{', '.join(verification.differences) or 'no snapshot to compare'}")
+        return verification
 
     # -- the wire -------------------------------------------------------------------------------
 
