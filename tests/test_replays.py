@@ -195,8 +195,8 @@ async def test_a_live_match_shows_only_your_own_seat(
     joined = await seated(ws, {"type": "create", "mode": "dice", "private": True})
     room = next(r for r in server.matchmaker.rooms() if r.id == joined["room"])
 
-    # A live match is in no list (they show finished ones): its id is in its room's recorder.
-    journal_id = room._journal.header["id"]
+    # A live match is in no list (they show finished ones): its room knows its id.
+    journal_id = room.journal_id
 
     async def begun() -> bool:
         return await server.storage.journal_load(journal_id) is not None
