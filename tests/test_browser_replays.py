@@ -127,8 +127,8 @@ async def test_a_dice_match_is_found_on_replays_and_played_back(
 
 async def test_an_arena_room_is_played_back_on_its_canvas(server: ArenaServer,
                                                           new_page: Any) -> None:
-    report = await run_bots(server.url, bots=3, duration=3.0, seed=5)
-    assert report.joined == 3
+    report = await run_bots(server.url, bots=8, duration=3.0, seed=5)
+    assert report.joined == 8
     match = await finished_journal(server, "arena")
     viewer = match["players"][0]["player"]
     page = await new_page()
