@@ -209,7 +209,7 @@ def without_secrets(msg: dict[str, Any]) -> dict[str, Any]:
 
 class ReplayStreamHandler(JsonHandler):
     """`GET /api/replays/<id>/stream?viewer=P`: what viewer P received, `[ms, message]` pairs
-    from its `joined` (journal-design.md, HTTP)."""
+    from its `joined` (PROTOCOL.md, section 1)."""
 
     def initialize(self, services: Services, streams: ReplayStreams) -> None:  # type: ignore[override]
         super().initialize(services)
