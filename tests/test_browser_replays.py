@@ -112,6 +112,14 @@ async def test_a_dice_match_is_found_on_replays_and_played_back(
         "${String(s % 60).padStart(2, '0')}`; }", duration)
     await page.screenshot(path=str(screenshot_dir() / "replay-dice.png"))
 
+    # The keyboard: Space plays (from the start again, at the end) and pauses.
+    await page.click("h1")
+    await page.keyboard.press(" ")
+    await page.wait_for_function("window.arena.sdk.replay.playing || window.arena.sdk.replay.ended")
+    if await page.evaluate("window.arena.sdk.replay.playing"):
+        await page.keyboard.press(" ")
+        await page.wait_for_function("!window.arena.sdk.replay.playing")
+
     # Scrubbed back to the start: the table as it was then (the page joined again).
     states = await page.evaluate("window.arena.states")
     await seek(page, 0)
@@ -159,6 +167,43 @@ async def test_an_arena_room_is_played_back_on_its_canvas(server: ArenaServer,
                                  ".startsWith('0:00 /')")
     assert await page.evaluate("window.arena.states") <= states + 1
     assert await page.evaluate("window.arena.player") == viewer
+
+
+async def test_a_live_match_is_only_its_players_to_watch(server: ArenaServer, browser: Any,
+                                                         new_page: Any) -> None:
+    player = await new_page()
+    await guest_login(player, server.url, "Playing")
+    await player.goto(f"{server.url}/play?mode=dice&create=private")
+    await player.wait_for_function("window.arena && window.arena.room")
+    room = await player.evaluate("window.arena.room")
+    journal_id = next(r.journal_id for r in server.matchmaker.rooms() if r.id == room)
+    async with asyncio.timeout(10):  # the journal writer stores it on its own timer
+        while await server.storage.journal_load(journal_id) is None:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    # The player, in another tab: their own view so far, the other views closed until the end.
+    watch = await player.context.new_page()
+    await watch.goto(f"{server.url}/replays/{journal_id}")
+    await watch.wait_for_function(LOADED)
+    assert await watch.evaluate("window.arena.sdk.replay.finished") is False
+    assert await watch.is_disabled("#replay-viewer")
+    assert "still being played" in (await watch.text_content("#replay-message") or "")
+    assert await watch.is_visible("#replay-refresh")
+    fetched = await watch.evaluate("window.arena.sdk.replay.events.length")
+    await watch.click("#replay-refresh")
+    await watch.wait_for_function(f"window.arena.sdk.replay.events.length >= {fetched}"
+                                  " && !document.getElementById('replay-refresh').disabled")
+    assert await watch.evaluate("window.arena.player") == await player.evaluate(
+        "window.arena.player")
+    # Someone else is refused, and told why (a context of its own: the 403 is logged).
+    context = await browser.new_context()
+    try:
+        other = await context.new_page()
+        await guest_login(other, server.url, "Peeking")
+        await other.goto(f"{server.url}/replays/{journal_id}")
+        await other.wait_for_selector("#gone")
+        assert "only its players" in (await other.text_content("#gone") or "")
+    finally:
+        await context.close()
 
 
 async def test_a_bad_id_and_a_missing_view_say_so(server: ArenaServer, browser: Any,

@@ -408,7 +408,8 @@ class PlayPage {
         if (lead) this._follow(lead, t);
       }
     } else {
-      status = this.farewell ?? (this.connection.connected ? 'Joining…' : this.drops.everConnected ? 'Reconnecting…' : 'Connecting…');
+      status = this.farewell ?? (this.replaying ? replayStatus(this.arena.replay)
+        : this.connection.connected ? 'Joining…' : this.drops.everConnected ? 'Reconnecting…' : 'Connecting…');
     }
     this.renderer.draw({
       world,
@@ -525,6 +526,14 @@ class PlayPage {
       },
     };
   }
+}
+
+/** What the canvas says in a replay while no room is shown: loading, refused, or over. */
+function replayStatus(replay) {
+  if (replay.error && !replay.connected) return replay.error.message;
+  if (!replay.connected) return 'Loading the replay…';
+  if (replay.ended) return 'The end of the replay: drag the timeline back to watch again';
+  return 'Not in the room at this point of the match';
 }
 
 function formatSeconds(seconds) {

@@ -29,6 +29,14 @@ body.replaying main { padding-bottom: 6rem; }
 #replay-bar a { color: #9cc7ff; }
 `;
 
+const STEP_MS = 5000; // what an arrow key skips
+
+/** True when `target` takes keys itself (a form control, an editable element). */
+function typing(target) {
+  const tag = target?.tagName;
+  return Boolean(target?.isContentEditable) || ['INPUT', 'SELECT', 'TEXTAREA', 'BUTTON'].includes(tag);
+}
+
 /** `<tag class=className>` with text `text` (never markup). */
 function el(doc, tag, className = '', text = '') {
   const node = doc.createElement(tag);
@@ -84,6 +92,11 @@ export function mountReplayBar(replay, doc = globalThis.document) {
   const viewer = el(doc, 'select');
   viewer.id = 'replay-viewer';
   viewer.setAttribute('aria-label', 'Whose view');
+  const refresh = el(doc, 'button', 'secondary', 'Catch up');
+  refresh.id = 'replay-refresh';
+  refresh.type = 'button';
+  refresh.title = 'Load what was played since this page loaded';
+  refresh.hidden = true;
   const all = el(doc, 'a', '', 'All replays');
   all.href = '/replays';
   all.id = 'replay-all';
@@ -91,7 +104,7 @@ export function mountReplayBar(replay, doc = globalThis.document) {
   message.id = 'replay-message';
   message.setAttribute('role', 'status');
   message.hidden = true;
-  bar.append(badge, play, time, timeline, speed, viewer, all, message);
+  bar.append(badge, play, time, timeline, speed, viewer, refresh, all, message);
   doc.body.append(bar);
 
   let scrubbing = false;
@@ -105,6 +118,20 @@ export function mountReplayBar(replay, doc = globalThis.document) {
     replay.seek(Number(timeline.value));
   });
   speed.addEventListener('change', () => replay.setSpeed(Number(speed.value)));
+  refresh.addEventListener('click', async () => {
+    refresh.disabled = true;
+    await replay.refresh();
+    refresh.disabled = false;
+  });
+  // Space plays and pauses, the arrows step 5 s: unless a control has the keys.
+  doc.defaultView?.addEventListener('keydown', (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
+    if (event.key === ' ') replay.toggle();
+    else if (event.key === 'ArrowLeft') replay.seek(replay.now() - STEP_MS);
+    else if (event.key === 'ArrowRight') replay.seek(replay.now() + STEP_MS);
+    else return;
+    event.preventDefault();
+  });
   viewer.addEventListener('change', async () => {
     const wanted = Number(viewer.value);
     viewer.disabled = true;
@@ -151,8 +178,9 @@ export function mountReplayBar(replay, doc = globalThis.document) {
     timeline.disabled = !replay.connected;
     bar.dataset.state = replay.error && !replay.connected ? 'error' : replay.playing ? 'playing' : 'paused';
     if (replay.error) say(replay.error.message);
-    else if (replay.connected && !replay.finished) say('This match is still being played: the replay ends where it was when loaded.');
+    else if (replay.connected && !replay.finished) say('This match is still being played: the replay ends where it was when loaded (Catch up loads what was played since).');
     else say(null);
+    refresh.hidden = !replay.connected || replay.finished;
   }
 
   replay.on('loaded', fillViewers);

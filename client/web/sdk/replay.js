@@ -239,6 +239,11 @@ export class ReplayConnection {
     return this.clock.speed;
   }
 
+  /** True once the replay reached the end of the recording. */
+  get ended() {
+    return this.connected && this.clock.ended;
+  }
+
   get finished() {
     return Boolean(this.stream?.finished);
   }
@@ -306,6 +311,14 @@ export class ReplayConnection {
       this.play();
     }
     this._emit('change');
+    return ok;
+  }
+
+  /** A match still being played: fetch what was recorded since and go on from here. */
+  async refresh() {
+    const wasEnded = this.ended;
+    const ok = await this.setViewer(this.viewer);
+    if (ok && wasEnded) this.play();
     return ok;
   }
 

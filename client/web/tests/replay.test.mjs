@@ -236,6 +236,32 @@ test('a viewer seated after the start is shown from its joined, not left on the 
   assert.equal(seen.joined.length, 3);
 });
 
+test('a live match ends where it was loaded; refresh fetches the rest and plays on', async () => {
+  let fetches = 0;
+  const live = () => {
+    fetches += 1;
+    const data = stream(1, { finished: false });
+    // The first fetch: up to 1 s; the second: all of it so far.
+    data.events = fetches === 1 ? data.events.slice(0, 3) : data.events.slice(0, 4);
+    data.duration_ms = fetches === 1 ? 1000 : 2500;
+    return [200, data];
+  };
+  const { clock, replay, arena, seen } = setup({ answer: live });
+  arena.connect();
+  await settle();
+  assert.equal(replay.finished, false);
+  clock.advance(1000);
+  assert.ok(replay.ended);
+  assert.equal(replay.playing, false);
+  assert.ok(await replay.refresh());
+  assert.equal(replay.duration, 2500);
+  assert.ok(replay.playing, 'plays on from where it ended');
+  assert.equal(replay.now(), 1000);
+  clock.advance(1500);
+  assert.deepEqual(seen.states.at(-1), [2, 'state', 2500]);
+  assert.ok(replay.ended);
+});
+
 test('a viewer the server refuses keeps the current view and says why', async () => {
   let refuse = false;
   const { clock, replay, arena, seen } = setup({
