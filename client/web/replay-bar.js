@@ -108,14 +108,29 @@ export function mountReplayBar(replay, doc = globalThis.document) {
   doc.body.append(bar);
 
   let scrubbing = false;
+  let wanted = null; // the position the timeline was dragged to, not yet shown
   play.addEventListener('click', () => replay.toggle());
+  // A drag fires many inputs; a seek back feeds the match again from its start, so only the
+  // latest position is shown, once per frame.
+  const seekSoon = () => {
+    const first = wanted === null;
+    wanted = Number(timeline.value);
+    if (!first) return;
+    const run = () => {
+      const to = wanted;
+      wanted = null;
+      replay.seek(to);
+    };
+    if (doc.defaultView?.requestAnimationFrame) doc.defaultView.requestAnimationFrame(run);
+    else run();
+  };
   timeline.addEventListener('input', () => {
     scrubbing = true;
-    replay.seek(Number(timeline.value));
+    seekSoon();
   });
   timeline.addEventListener('change', () => {
     scrubbing = false;
-    replay.seek(Number(timeline.value));
+    seekSoon();
   });
   speed.addEventListener('change', () => replay.setSpeed(Number(speed.value)));
   refresh.addEventListener('click', async () => {
@@ -172,7 +187,7 @@ export function mountReplayBar(replay, doc = globalThis.document) {
     const position = replay.now();
     time.textContent = timeText(position, replay.duration);
     timeline.max = String(Math.round(replay.duration));
-    if (!scrubbing) timeline.value = String(Math.round(position));
+    if (!scrubbing && wanted === null) timeline.value = String(Math.round(position));
     play.textContent = replay.playing ? 'Pause' : 'Play';
     play.disabled = !replay.connected;
     timeline.disabled = !replay.connected;
