@@ -39,13 +39,14 @@ from game_server.engine.ticker import IOLoopScheduler, Scheduler
 from game_server.games.api import GameSpec, LeaderboardRule, Outcome
 from game_server.games.loading import server_modes
 from game_server.games.web import CLIENT_WEB
+from game_server.journal.writer import JournalCollector, JournalWriter
 from game_server.presence import Presence, SharedCounts, open_counts, open_presence
 from game_server.socket_cap import SocketCap
 from game_server.storage import open_storage
 from game_server.storage.base import Storage, StorageError
 from game_server.storage.passwords import PasswordHasher
 from game_server.throttle import LoginThrottle
-from game_server.transport import api, pages
+from game_server.transport import api, pages, replays_api
 from game_server.transport.auth import SessionAuth
 from game_server.transport.base import Services
 from game_server.transport.events import SocketEvents
@@ -98,6 +99,7 @@ def build_app(
         (r"/api/modes", api.ModesHandler, deps),
         (r"/api/replays/([^/]+)/stream", ReplayStreamHandler, replays),
         (r"/api/announcements", api.AnnouncementsHandler, deps),
+        (r"/api/replays", replays_api.ReplaysHandler, deps),
         (r"/api/leaderboard", api.LeaderboardHandler,
          {**deps, "leaderboard_rules": leaderboard_rules}),
         (r"/api/announce", api.AnnounceHandler,
@@ -167,6 +169,17 @@ class ArenaServer:
             seats_away=lambda: self.matchmaker.away_count,
             rooms=lambda: len(self.matchmaker.rooms()),
         )
+        # The match journal: written on its own timer, off every room's tick (--no-journal).
+        self.journal: JournalWriter | None = None
+        if config.journal:
+            self.journal = JournalWriter(
+                self.storage,
+                max_queue_bytes=config.journal_queue_bytes,
+                max_journal_bytes=config.journal_max_bytes,
+                hash_every=config.journal_hash_every,
+                snapshot_every=config.journal_snapshot_every,
+            )
+            self.metrics.registry.register(JournalCollector(self.journal.stats))
         self.matchmaker = Matchmaker(
             modes or server_modes(games=config.games, mode_options=config.mode_options,
                                   strict=config.strict_games),
@@ -178,6 +191,7 @@ class ArenaServer:
             max_lag=config.max_lag_seconds,
             resume_grace=config.resume_grace,
             monotonic=monotonic,
+            journal=self.journal,
         )
         process_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
         self.presence = presence or open_presence(
@@ -227,6 +241,8 @@ class ArenaServer:
             name: spec.leaderboard for name, spec in self.matchmaker.modes.items()})
         self._http: HTTPServer | None = None
         self._purge: PeriodicCallback | None = None
+        self._purge_journal: PeriodicCallback | None = None
+        self._first_purge: asyncio.Task[int] | None = None
         self._sockets: list[socket.socket] = []
         self._shared_sockets = shared_sockets or []
         self._unsubscribe = lambda: None
@@ -265,6 +281,8 @@ class ArenaServer:
     async def start(self) -> None:
         """Open the database, join the presence and start listening (port 0: a free port)."""
         await self.storage.open()
+        if self.journal is not None:
+            self.journal.start()
         self._sockets = bind_sockets(self.config.port, address=self.config.host)
         self.port = self._sockets[0].getsockname()[1]
         self.cluster.url = self.websocket_url
@@ -281,6 +299,11 @@ class ArenaServer:
         # Expired and revoked session rows are dead weight: sweep them hourly.
         self._purge = PeriodicCallback(self._purge_sessions, 3600 * 1000.0)
         self._purge.start()
+        if self.config.journal_days or self.config.journal_keep_per_mode:
+            # Old journals too: now (a server restarted often still purges), then hourly.
+            self._purge_journal = PeriodicCallback(self.purge_journals, 3600 * 1000.0)
+            self._purge_journal.start()
+            self._first_purge = asyncio.get_running_loop().create_task(self.purge_journals())
 
     async def _purge_sessions(self) -> None:
         try:
@@ -291,11 +314,28 @@ class ArenaServer:
         if purged:
             log.info("purged %d expired or revoked sessions", purged)
 
+    async def purge_journals(self) -> int:
+        """Delete the journals --journal-days and --journal-keep-per-mode no longer keep;
+        return how many (0 after logging, when storage fails: the next hour tries again)."""
+        config = self.config
+        try:
+            purged = await self.storage.journals_purge(
+                older_than_s=config.journal_days * 86400.0 if config.journal_days else None,
+                keep_per_mode=config.journal_keep_per_mode or None)
+        except Exception:
+            log.exception("could not purge old match journals")
+            return 0
+        if purged:
+            log.info("purged %d old match journals", purged)
+        return purged
+
     async def stop(self, *, grace: float = 10.0) -> None:
         """Stop accepting, tell players, close every room and socket, save every score, close
         the database. Each wait is bounded by `grace` seconds, so a stop always ends."""
         if self._purge is not None:
             self._purge.stop()
+        if self._purge_journal is not None:
+            self._purge_journal.stop()
         if self._http is not None:
             self._http.stop()
         notice = encode(messages.server_closing("The server is shutting down."))
@@ -324,6 +364,10 @@ class ArenaServer:
         except TimeoutError:
             log.error("%d result writes did not finish within %.0f s",
                       self.results.pending, grace)
+        if self.journal is not None:
+            # Every room has closed: their last records and summaries go in before the
+            # database closes.
+            await self.journal.stop(grace)
         await self.storage.close()
         self.passwords.close()
 

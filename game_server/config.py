@@ -188,6 +188,27 @@ class Config:
     strict_games: bool = setting(
         False, "an installed game that cannot be loaded stops the server (for CI) instead of "
         "being skipped with a warning")
+    # The match journal (game_server/journal): every room's match, recorded to re-run it.
+    journal: bool = setting(
+        True, "record no match journals (no replays, no `replay verify`)", flag="no-journal")
+    journal_days: float = setting(
+        30.0, "days a finished match's journal is kept; 0 keeps journals until "
+        "--journal-keep-per-mode removes them", low=0)
+    journal_keep_per_mode: int = setting(
+        0, "keep only the newest this many finished matches of each mode; 0: no such limit",
+        low=0)
+    journal_hash_every: int = setting(
+        0, "ticks between state hashes in a ticking room's journal (verification finds a "
+        "divergence to this); 0: once a second", low=0)
+    journal_snapshot_every: int = setting(
+        0, "state hashes between full state snapshots in a journal; 0: every 10th (and one "
+        "at the end)", low=0)
+    journal_max_bytes: int = setting(
+        32 * 1024 * 1024, "compressed bytes one match's journal may take; a room that runs on "
+        "(an endless arena) stops being recorded there; 0: no limit", low=0)
+    journal_queue_bytes: int = setting(
+        8 * 1024 * 1024, "compressed journal bytes waiting for the database before recording "
+        "is dropped (never the game)", above=0)
     cookie_secret: str | dict[int, str] = field(default="", repr=False)
     max_message_size: int = 16 * 1024
     ws_ping_interval: float = 20.0

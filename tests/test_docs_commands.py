@@ -273,6 +273,8 @@ def how_it_runs(argv: list[str], installed_modes: set[str]) -> str:
         return "as written"
     if module == "game_server" and argv[3:4] == ["announce"]:
         return "announce"
+    if module == "game_server" and argv[3:4] == ["replay"]:
+        return "help"  # a match recorded by a server that has run: tests/test_journal_cli.py
     if module == "game_server":
         needs = {"--redis-url", "--processes"} & set(argv)
         return "help" if needs else "server"
@@ -368,6 +370,7 @@ def test_the_commands_shown_are_all_found_and_sorted_by_how_they_run() -> None:
     assert kinds[".venv/bin/python -m client.bots --mode tictactoe --bots 2 --duration 10"] == (
         "bots")
     assert any("--processes 0" in c and k == "help" for c, k in kinds.items())
+    assert any(" replay verify " in c and k == "help" for c, k in kinds.items())
     # The nginx recipe's command spans two lines: joined, it is one command.
     assert any("--processes 2" in c and "--xheaders" in c for c in kinds)
     assert len(kinds) >= 15

@@ -384,3 +384,13 @@ def test_a_refused_join_that_never_reached_the_game_is_not_recorded() -> None:
     d.end()
     _, records = d.journal()
     assert [r[5] for r in records if r[0] == "j"] == [1, 2]
+
+
+def test_the_journal_benchmark_runs_small(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import journal_tick as bench_journal
+
+    assert bench_journal.main(["--players", "20", "--seconds", "1", "--tables", "1",
+                               "--dice-pace", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "journal off" in out and "journal on" in out and "extra CPU per player-second" in out
+    assert out.count("bytes per player-minute") == 2

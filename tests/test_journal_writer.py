@@ -3,6 +3,7 @@ rooms' path; an outage or a full queue drops recording (log once, metric), never
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -139,3 +140,58 @@ async def test_stop_writes_what_is_left(storage: SQLiteStorage) -> None:
     await writer.stop()
     found = await load_journal(storage, recorder.header["id"])
     assert found is not None and found.finished and len(found.records) == 1
+
+
+async def test_the_writer_flushes_on_its_own_timer(storage: SQLiteStorage) -> None:
+    writer = JournalWriter(storage, flush_interval=0.01)
+    writer.start()
+    try:
+        recorder = writer.open(header())
+        assert recorder is not None
+        recorder.records.append(["j", 0, 1, "Ann", None, 1])
+        async with asyncio.timeout(5):  # nobody flushes by hand: the timer must
+            while True:
+                if await load_journal(storage, recorder.header["id"]) is not None:
+                    break
+                await asyncio.sleep(0.01)
+    finally:
+        await writer.stop()
+
+
+async def test_a_journal_stops_at_its_size_limit_and_keeps_its_prefix(
+        storage: SQLiteStorage) -> None:
+    writer = JournalWriter(storage, flush_interval=3600, max_journal_bytes=200)
+    writer.start()
+    try:
+        recorder = writer.open(header())
+        assert recorder is not None
+        recorder.records.append(["j", 0, 1, "Ann", None, 1])
+        recorder.players.append({"player": 1, "user": 4, "name": "Ann"})
+        await flush(writer)
+        # Random text does not compress: this chunk would take the journal past 200 bytes.
+        recorder.records += [["m", i, 1, "say", {"t": uuid.uuid4().hex}] for i in range(20)]
+        await flush(writer)
+        assert recorder.dropped and writer.live == 0 and writer.stats.dropped == 1
+        found = await load_journal(storage, recorder.header["id"])
+        assert found is not None and found.records == [["j", 0, 1, "Ann", None, 1]]
+        assert found.summary is not None and "200 bytes" in found.summary["dropped"]
+        assert found.summary["players"] == [{"player": 1, "user": 4, "name": "Ann"}]
+    finally:
+        await writer.stop()
+
+
+async def test_records_that_cannot_be_encoded_stop_that_journal_alone(
+        writer: JournalWriter, storage: SQLiteStorage) -> None:
+    bad, good = writer.open(header()), writer.open(header())
+    assert bad is not None and good is not None
+    bad.records.append(["j", 0, 1, "Ann", None, 1])
+    await flush(writer)
+    bad.records.append(["m", 1, 1, "say", {"odd": {1, 2}}])  # a set: not JSON
+    good.records.append(["j", 0, 2, "Bob", None, 1])
+    await flush(writer)
+    assert bad.dropped and not good.dropped
+    stored = await load_journal(storage, bad.header["id"])
+    assert stored is not None and len(stored.records) == 1
+    assert "cannot be encoded" in stored.summary["dropped"]
+    assert (await load_journal(storage, good.header["id"])).records == [
+        ["j", 0, 2, "Bob", None, 1]]

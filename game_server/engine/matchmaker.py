@@ -20,6 +20,7 @@ from typing import Any
 
 from game_server.engine.filters import OptionFilter, option_filter
 from game_server.engine.metrics import TickObserver
+from game_server.engine.recorder import JournalSink
 from game_server.engine.room import Member, ResultSink, Room
 from game_server.engine.ticker import Scheduler, Timer
 from game_server.games.api import GameSpec, InvalidField, check_fields
@@ -91,8 +92,11 @@ class Matchmaker:
         max_backlog: int = 64 * 1024,
         max_lag: float = 10.0,
         resume_grace: float = 15.0,
+        journal: JournalSink | None = None,
     ) -> None:
+        """`journal`: where the rooms it creates record their matches (None: not recorded)."""
         self.modes = dict(modes)
+        self.journal = journal
         self.empty_room_grace = empty_room_grace
         self._scheduler = scheduler
         self._on_result = on_result
@@ -318,6 +322,7 @@ class Matchmaker:
             observer=self.observer,
             max_backlog=self.max_backlog,
             max_lag=self.max_lag,
+            journal=self.journal,
         )
         room.on_change = self._room_changed
         self._rooms[room_id] = room

@@ -35,7 +35,7 @@ from game_server.games.api import (
     Ticking,
 )
 from game_server.games.contract import RoomRules, check_options
-from game_server.games.state import full_state, state_hash
+from game_server.games.state import full_state, hash_json, state_json
 from protocol import messages
 from protocol.codec import encode, encode_error
 from protocol.errors import ErrorCode, ProtocolError
@@ -170,7 +170,7 @@ class Room(RoomRules):
             "max_players": self.max_players, "private": self.private,
             "started": int(self._wall() * 1000),
             "hash_every": self.tick_rate if ticking else 1,
-            "snapshot_every": jr.SNAPSHOT_EVERY_TICKING if ticking else 1,
+            "snapshot_every": jr.SNAPSHOT_EVERY,
         }
         self._journal_t0 = self._monotonic()
         recorder = sink.open(header)
@@ -187,6 +187,13 @@ class Room(RoomRules):
     def _journal_ms(self) -> int:
         return int((self._monotonic() - self._journal_t0) * 1000)
 
+    def _journal_step(self, stamp: int, steps: int) -> None:
+        recorder = self._journal
+        if recorder is not None and recorder.dropped:  # the writer gave up: stop appending
+            self._journal = None
+            return
+        recorder.records.append((jr.STEP, stamp, steps))  # type: ignore[union-attr]
+
     def _journal_hash(self) -> None:
         """Record the state's hash after this tick (and, every `snapshot_every` hashes, the
         state itself). A game whose state cannot be taken stops the recording, not the game."""
@@ -198,18 +205,19 @@ class Room(RoomRules):
         every = self._hash_every
         self._next_hash = (ticks // every + 1) * every
         try:
-            state = full_state(self.game)
-            digest = state_hash(state)
+            encoded = state_json(full_state(self.game))
         except Exception:
             log.exception("room %s: the game's state cannot be journaled; recording stops",
                           self.id)
             recorder.dropped = True
             self._journal = None
             return
-        recorder.records.append([jr.HASH, ticks, digest])
+        recorder.records.append([jr.HASH, ticks, hash_json(encoded)])
         self._hashes += 1
         if self._hashes % self._snapshot_every == 0:
-            recorder.records.append([jr.SNAPSHOT, ticks, _frozen(state)])
+            # A copy read back from the text just hashed: the game goes on changing its own
+            # objects before the writer encodes the record.
+            recorder.records.append([jr.SNAPSHOT, ticks, orjson.loads(encoded)])
 
     def _journal_end(self, reason: str) -> None:
         """The room closed: a last snapshot, the summary, and the recorder marked closed."""
@@ -219,7 +227,8 @@ class Room(RoomRules):
         self._journal = None
         if not recorder.dropped:
             try:
-                recorder.records.append([jr.SNAPSHOT, self.ticks, _frozen(full_state(self.game))])
+                recorder.records.append([jr.SNAPSHOT, self.ticks,
+                                         orjson.loads(state_json(full_state(self.game)))])
             except Exception:
                 log.exception("room %s: the game's last state cannot be journaled", self.id)
         now = self._journal_ms()
@@ -577,7 +586,8 @@ class Room(RoomRules):
             counters.steps_dropped += steps - self._max_catchup
             steps = self._max_catchup
         if self._journal is not None:
-            self._record(jr.STEP, steps)
+            self._journal_stamp = stamp = int((now - self._journal_t0) * 1000)
+            self._journal_step(stamp, steps)
         if not self.run_steps(steps, now):
             return 0
         if steps > 1:
@@ -670,8 +680,3 @@ class Room(RoomRules):
         return out
 
 
-
-def _frozen(state: Any) -> Any:
-    """A snapshot as it will be stored: a copy (the game goes on changing its own objects
-    before the writer encodes the record)."""
-    return orjson.loads(orjson.dumps(state, option=orjson.OPT_NON_STR_KEYS))

@@ -36,7 +36,18 @@ def full_state(game: Any) -> Any:
 
 def state_hash(state: Any) -> str:
     """16 hex digits: blake2b (8 bytes) of the state as sorted-key JSON."""
-    return hashlib.blake2b(orjson.dumps(state, option=_OPTIONS), digest_size=8).hexdigest()
+    return hash_json(state_json(state))
+
+
+def state_json(state: Any) -> bytes:
+    """The state as the text its hash is taken of: JSON, keys sorted (non-string keys as
+    strings), so the same data gives the same bytes on any machine."""
+    return orjson.dumps(state, option=_OPTIONS)
+
+
+def hash_json(encoded: bytes) -> str:
+    """`state_hash` of a state already encoded by `state_json`."""
+    return hashlib.blake2b(encoded, digest_size=8).hexdigest()
 
 
 def normalized(state: Any) -> Any:

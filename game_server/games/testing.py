@@ -159,7 +159,7 @@ class GameHarness(RoomRules):
     `journal()` gives it, `verify()` re-runs it through a real room and raises
     `AssertionError` at the first tick whose state differs, so a test catches a game that is
     not deterministic. It hashes the state after every tick (`hash_every`) and keeps a full
-    snapshot every `snapshot_every` hashes (10 for a ticking game, every event otherwise).
+    snapshot every `snapshot_every` hashes (10), and of the state at the end.
     """
 
     def __init__(self, spec: GameSpec, *, seed: int = 1, options: Mapping[str, Any] | None = None,
@@ -194,7 +194,7 @@ class GameHarness(RoomRules):
         if record:
             self._hash_every = max(1, hash_every)
             self._snapshot_every = max(1, snapshot_every if snapshot_every is not None
-                                       else 10 if self.ticking else 1)
+                                       else 10)
             self._next_hash = self._hash_every
             self._hashes = 0
             self._header = {
@@ -459,6 +459,10 @@ class GameHarness(RoomRules):
     # -- the match journal ------------------------------------------------------------------------
 
     def _journal_ms(self) -> int:
+        return int(self.room.now * 1000)
+
+    @property
+    def _journal_stamp(self) -> int:  # type: ignore[override]
         return int(self.room.now * 1000)
 
     def _journal_hash(self) -> None:

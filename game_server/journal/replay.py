@@ -255,7 +255,8 @@ class Replay:
                               f"{header.get('version')!r}; this server has version "
                               f"{spec.version!r}")
         if not isinstance(records, list) or not all(
-                isinstance(r, list) and len(r) >= 3 and isinstance(r[0], str) for r in records):
+                isinstance(r, list | tuple) and len(r) >= 3 and isinstance(r[0], str)
+                for r in records):
             raise ReplayError("the journal's records are malformed")
         self.header = dict(header)
         self.records = records

@@ -10,7 +10,10 @@ arrive in sequence and its end comes last.
 Recording never costs a game anything: when storage fails a write, or the queue of encoded
 bytes not yet written would pass `max_queue_bytes`, that journal is dropped (its recorder's
 `dropped`, so the room stops appending), the log says so once per outage, and
-`arena_journal_dropped` counts it on /metrics.
+`arena_journal_dropped` counts it on /metrics. A journal that would pass `max_journal_bytes`
+(an endless room that never closes) stops there too. Where storage still answers, a journal
+stopped early is ended with what is known (its summary's `dropped` says why): what was stored
+is a whole prefix of the match, which replays and verifies as far as it goes.
 """
 
 from __future__ import annotations
@@ -74,7 +77,7 @@ class JournalCollector(Collector):
 class _Journal:
     """The writer's side of one recorder: the next chunk number, whether it was begun."""
 
-    __slots__ = ("recorder", "id", "seq", "begun", "dropped")
+    __slots__ = ("recorder", "id", "seq", "begun", "dropped", "size")
 
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
@@ -82,10 +85,12 @@ class _Journal:
         self.seq = 0
         self.begun = False
         self.dropped = False
+        self.size = 0  # compressed bytes queued or written
 
 
 # A queued write: ("begin", journal, header) | ("append", journal, (seq, data)) |
-# ("end", journal, summary).
+# ("end", journal, summary) | ("stop", journal, summary): the end of a journal stopped early,
+# written although the journal is dropped.
 _Op = tuple[str, _Journal, Any]
 
 
@@ -95,7 +100,8 @@ class JournalWriter:
 
     `hash_every` (ticks) and `snapshot_every` (hashes), when not 0, replace a ticking room's
     defaults in each header it opens (event-driven rooms hash after every event; their
-    snapshots follow `snapshot_every` too). `encode` turns a batch of records into a chunk.
+    snapshots follow `snapshot_every` too). `max_journal_bytes` (0: no limit) bounds one
+    journal. `encode` turns a batch of records into a chunk; `wall` is the wall clock (s).
     """
 
     def __init__(
@@ -104,16 +110,20 @@ class JournalWriter:
         *,
         flush_interval: float = 1.0,
         max_queue_bytes: int = 8 * 1024 * 1024,
+        max_journal_bytes: int = 0,
         hash_every: int = 0,
         snapshot_every: int = 0,
         encode: Encoder = encode_chunk,
         stats: JournalStats | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         if flush_interval <= 0 or max_queue_bytes <= 0:
             raise ValueError("flush_interval and max_queue_bytes must be positive")
         self.storage = storage
         self.flush_interval = flush_interval
         self.max_queue_bytes = max_queue_bytes
+        self.max_journal_bytes = max_journal_bytes
+        self._wall = wall
         self.hash_every = hash_every
         self.snapshot_every = snapshot_every
         self.stats = stats or JournalStats()
@@ -239,8 +249,19 @@ class JournalWriter:
                 self._queue_chunk(journal, chunk, closed)
             self._wake.set()
 
-    def _queue_chunk(self, journal: _Journal, chunk: bytes | None, closed: bool) -> None:
+    def _queue_chunk(self, journal: _Journal, chunk: bytes | Exception | None,
+                     closed: bool) -> None:
         if journal.dropped:
+            return
+        if isinstance(chunk, Exception):  # one room's bad records stop its journal alone
+            if journal.begun:
+                self._stop_early(journal, f"its records cannot be encoded: {chunk}")
+            else:
+                journal.recorder.dropped = True
+                self._journals.pop(journal.id, None)
+                self.stats.dropped += 1
+                log.warning("journal %s: records cannot be encoded (%s); not recorded",
+                            journal.id, chunk)
             return
         if not journal.begun:
             if chunk is None and closed:
@@ -249,10 +270,15 @@ class JournalWriter:
             journal.begun = True
         if chunk is not None:
             if self.stats.queue_bytes + len(chunk) > self.max_queue_bytes:
-                self._drop(journal, f"the write queue is full ({self.max_queue_bytes} bytes)")
+                self._drop(journal, f"the write queue is full ({self.max_queue_bytes} bytes)",
+                           end=True)
+                return
+            if self.max_journal_bytes and journal.size + len(chunk) > self.max_journal_bytes:
+                self._stop_early(journal, f"the journal reached {self.max_journal_bytes} bytes")
                 return
             self._queue.append(("append", journal, (journal.seq, chunk)))
             journal.seq += 1
+            journal.size += len(chunk)
             self.stats.queue_bytes += len(chunk)
         if closed:
             self._queue.append(("end", journal, journal.recorder.summary or {}))
@@ -274,7 +300,7 @@ class JournalWriter:
         kind, journal, arg = op
         size = len(arg[1]) if kind == "append" else 0
         try:
-            if journal.dropped:
+            if journal.dropped and kind != "stop":
                 return
             if kind == "begin":
                 await self.storage.journal_begin(arg)
@@ -287,6 +313,8 @@ class JournalWriter:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            if kind == "stop":
+                log.debug("journal %s: could not end it early: %s", journal.id, exc)
             self._drop(journal, f"storage failed: {exc}")
             return
         finally:
@@ -295,8 +323,23 @@ class JournalWriter:
             self._outage = False
             log.warning("journal: storage writes work again; matches are recorded")
 
-    def _drop(self, journal: _Journal, why: str) -> None:
-        """Give up on a journal: the room stops recording, its queued chunks are not written."""
+    def _stop_early(self, journal: _Journal, why: str) -> None:
+        """A journal reached its own limit: the room stops recording; what is queued is
+        written, then the journal is ended with what is known."""
+        journal.recorder.dropped = True
+        self._journals.pop(journal.id, None)
+        self.stats.dropped += 1
+        log.warning("journal %s (room %s): recording stops: %s", journal.id,
+                    journal.recorder.header.get("room"), why)
+        recorder = journal.recorder
+        summary = (dict(recorder.summary, dropped=why) if recorder.closed and recorder.summary
+                   else self._early_summary(journal, why))
+        self._queue.append(("end", journal, summary))
+
+    def _drop(self, journal: _Journal, why: str, *, end: bool = False) -> None:
+        """Give up on a journal: the room stops recording, its queued chunks are not written.
+        `end`: storage still answers (the queue is only full), so end the journal with what is
+        known."""
         if journal.dropped:
             return
         journal.dropped = True
@@ -317,11 +360,28 @@ class JournalWriter:
             else:
                 kept.append(op)
         self._queue = kept
+        if end and journal.begun:
+            self._queue.append(("stop", journal, self._early_summary(journal, why)))
+            self._wake.set()
+
+    def _early_summary(self, journal: _Journal, why: str) -> dict[str, Any]:
+        """The summary of a journal stopped before its room ended: who had played so far."""
+        recorder = journal.recorder
+        ended = int(self._wall() * 1000)
+        return {"ended": ended, "duration_ms": max(0, ended - int(recorder.header["started"])),
+                "reason": "recording_stopped", "dropped": why,
+                "players": list(recorder.players), "outcomes": list(recorder.outcomes)}
 
 
-def _encode_all(encode: Encoder, batches: list[list[list[Any]]]) -> tuple[list[bytes | None],
-                                                                        float]:
-    """Encode each non-empty batch (worker thread); return the chunks and the time it took."""
+def _encode_all(encode: Encoder, batches: list[list[list[Any]]]
+                ) -> tuple[list[bytes | Exception | None], float]:
+    """Encode each non-empty batch (worker thread); return the chunks (or the error a batch
+    raised) and the thread time it took."""
     start = time.thread_time()
-    chunks = [encode(records) if records else None for records in batches]
+    chunks: list[bytes | Exception | None] = []
+    for records in batches:
+        try:
+            chunks.append(encode(records) if records else None)
+        except Exception as exc:  # e.g. a value JSON cannot hold
+            chunks.append(exc)
     return chunks, time.thread_time() - start

@@ -192,3 +192,11 @@ def test_the_spec_describes_the_mode() -> None:
                                         "game_over"}
     assert described["replies"] == {}
     assert described["options"]["turn_seconds"]["default"] == 30
+
+
+def test_a_recorded_match_replays_the_same() -> None:
+    h = GameHarness(spec, record=True)
+    x, o = h.join("xena"), h.join("otto")
+    play(h, x, o, [4, 0, 8])
+    h.advance(30)  # O's turn clock runs out
+    h.verify()  # re-runs the match in a real room: AssertionError at the first tick that differs
