@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -19,6 +20,8 @@ from tornado.websocket import WebSocketClientConnection
 
 from game_server.app import ArenaServer
 from game_server.games import api as games_api
+from game_server.journal.codec import encode_chunk
+from game_server.journal.store import load_journal
 from game_server.storage.passwords import PasswordHasher
 from tests.conftest import Browserless, make_config, recv_until
 
@@ -235,3 +238,40 @@ async def test_the_replays_page_and_a_matchs_page(match: dict[str, Any]) -> None
     anonymous = await Browserless(ann.base).request("GET", f"/replays/{match['id']}")
     assert anonymous.code == 302 and "/login" in anonymous.headers["Location"]
 
+
+
+async def copy_of(server: ArenaServer, journal_id: str, *, version: str | None = None,
+                  chunk: bytes | None = None) -> str:
+    """The recorded match stored again under a new id: at another game `version`, or with
+    `chunk` in place of its records (as storage keeps it: the records' compressed bytes)."""
+    data = await load_journal(server.storage, journal_id)
+    assert data is not None
+    new_id = uuid.uuid4().hex
+    header = {**data.header, "id": new_id}
+    if version is not None:
+        header["version"] = version
+    await server.storage.journal_begin(header)
+    await server.storage.journal_append(new_id, 0, chunk if chunk is not None
+                                        else encode_chunk(data.records))
+    await server.storage.journal_end(new_id, data.summary or {})
+    return new_id
+
+
+async def test_a_match_this_server_cannot_rerun_says_why(server: ArenaServer,
+                                                         match: dict[str, Any]) -> None:
+    ann = match["ann"]
+    # Recorded with a dice version this server no longer has: both versions named.
+    old = await copy_of(server, match["id"], version="0")
+    status, body = await stream(ann, old)
+    assert status == 409 and body["error"] == "replay_unavailable"
+    assert "'0'" in body["message"] and "'1'" in body["message"]
+    # The page is still the game's (its mode is known): the SDK shows the refusal.
+    assert (await ann.request("GET", f"/replays/{old}")).code == 200
+    # A damaged journal: the stream and the page both say so, and nothing else is hurt.
+    broken = await copy_of(server, match["id"], chunk=b"not a journal chunk")
+    status, body = await stream(ann, broken)
+    assert status == 409 and "damaged" in body["message"]
+    page = await ann.request("GET", f"/replays/{broken}")
+    assert page.code == 409 and "damaged" in page.body.decode()
+    status, _ = await stream(ann, match["id"], "?viewer=2")
+    assert status == 200
