@@ -142,10 +142,10 @@ class PlayPage {
   /** A private room shows its code, and the address becomes the code's. Called before the
    * SDK saves the seat's resume token, which is kept per address: a reload resumes. */
   _showCode(msg) {
+    if (this.replaying) return; // the address names the replay, not the room; no code to give
     const code = msg.code ?? null;
     $('room-code').textContent = code ?? '–';
     $('code-row').hidden = !code;
-    if (this.replaying) return; // the address names the replay, not the room
     if (code && new URLSearchParams(window.location.search).get('code') !== code) {
       window.history.replaceState(null, '', `/play?mode=${encodeURIComponent(msg.mode)}&code=${encodeURIComponent(code)}`);
     }
