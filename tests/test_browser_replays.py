@@ -15,6 +15,7 @@ import pytest_asyncio
 
 from client.bots import run_bots
 from game_server.app import ArenaServer
+from game_server.games import api as games_api
 from game_server.storage.passwords import PasswordHasher
 from tests import test_browser
 from tests.conftest import make_config
@@ -166,6 +167,12 @@ async def test_an_arena_room_is_played_back_on_its_canvas(server: ArenaServer,
                                  ".startsWith('0:00 /')")
     assert await page.evaluate("window.arena.states") <= states + 1
     assert await page.evaluate("window.arena.player") == viewer
+    if hasattr(games_api, "SPECTATOR"):
+        # Everyone's view: a spectator's, no player of its own, every player drawn.
+        await page.select_option("#replay-viewer", "0")
+        await page.click("#replay-play")
+        await page.wait_for_function(
+            "window.arena.player === 0 && window.arena.others().length >= 8")
 
 
 async def test_a_live_match_is_only_its_players_to_watch(server: ArenaServer, browser: Any,
