@@ -175,6 +175,23 @@ async def test_an_arena_room_is_played_back_on_its_canvas(server: ArenaServer,
             "window.arena.player === 0 && window.arena.others().length >= 8")
 
 
+async def test_a_game_from_its_own_package_replays_on_its_own_page(server: ArenaServer,
+                                                                   new_page: Any) -> None:
+    report = await run_bots(server.url, 2, duration=20.0, mode="tictactoe", matches=1, seed=9)
+    assert report.joined == 2, report
+    match = await finished_journal(server, "tictactoe")
+    page = await new_page()
+    await guest_login(page, server.url, "Board watcher")
+    await page.goto(f"{server.url}/replays/{match['id']}")
+    # Tic-tac-toe's page, from its package: its board, played to the end, not to be clicked.
+    assert await page.get_attribute("script[type=module]", "src") == "/games/tictactoe/page.js"
+    await page.wait_for_function(LOADED)
+    await page.select_option("#replay-speed", "4")
+    await page.wait_for_function("window.arena.state && window.arena.state.status === 'finished'")
+    assert await page.locator("#board button").count() == 9
+    assert await page.evaluate("document.getElementById('game-root').inert")
+
+
 async def test_a_live_match_is_only_its_players_to_watch(server: ArenaServer, browser: Any,
                                                          new_page: Any) -> None:
     player = await new_page()
