@@ -1,5 +1,6 @@
-"""What the match journal costs: stored bytes per player-minute for each shipped game, and the
-journal writer's CPU, measured on a real in-process server played by the project's bots.
+"""The match journal end to end: bytes stored per player-minute for each shipped game and the
+writer's compression time, on a real in-process server played by the project's bots, through
+the journal writer into its SQLite file (bench.journal_tick measures the rooms' side).
 
     .venv/bin/python -m bench.journal --arena-bots 20 --arena-seconds 60 --dice-matches 5
 

@@ -174,6 +174,7 @@ class ArenaServer:
         if config.journal:
             self.journal = JournalWriter(
                 self.storage,
+                flush_interval=config.journal_flush_seconds,
                 max_queue_bytes=config.journal_queue_bytes,
                 max_journal_bytes=config.journal_max_bytes,
                 hash_every=config.journal_hash_every,

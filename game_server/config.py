@@ -203,6 +203,10 @@ class Config:
     journal_snapshot_every: int = setting(
         0, "state hashes between full state snapshots in a journal; 0: every 10th (and one "
         "at the end)", low=0)
+    journal_flush_seconds: float = setting(
+        0.25, "seconds between the journal writer's takes of every room's records (sooner "
+        "frees them sooner: less memory for the ticks to wade through; later: fewer, bigger "
+        "writes)", above=0)
     journal_max_bytes: int = setting(
         32 * 1024 * 1024, "compressed bytes one match's journal may take; a room that runs on "
         "(an endless arena) stops being recorded there; 0: no limit", low=0)

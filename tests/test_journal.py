@@ -327,6 +327,10 @@ def test_an_export_steps_through_in_another_process(tmp_path: Path) -> None:
         r[2] for r in records if r[0] == "h" and r[1] == 35)
     with pytest.raises(ReplayError, match="past the end"):
         load_replay(path).state_at(51)
+    with pytest.raises(ReplayError, match="whole number"):
+        load_replay(path).state_at(-1)
+    with pytest.raises(ReplayError, match="player 9 is not in this match"):
+        load_replay(path).messages_for(9)
 
 
 def test_damaged_and_foreign_exports_are_refused_clearly(tmp_path: Path) -> None:
@@ -394,3 +398,135 @@ def test_the_journal_benchmark_runs_small(capsys: pytest.CaptureFixture[str]) ->
     out = capsys.readouterr().out
     assert "journal off" in out and "journal on" in out and "extra CPU per player-second" in out
     assert out.count("bytes per player-minute") == 2
+
+
+# -- what is recorded, and what is not ---------------------------------------------------------
+
+
+class Bouncer:
+    """An event-driven test game that kicks whoever says "out" and closes on "close"."""
+
+    def __init__(self, room: Any) -> None:
+        self.room = room
+        self.said: list[list[Any]] = []
+
+    def on_join(self, seat: Any) -> None:
+        self.said.append([seat.player, "in"])
+
+    def on_leave(self, player: int, consented: bool) -> None:
+        self.said.append([player, "left" if consented else "gone"])
+
+    def on_message(self, player: int, kind: str, body: Any) -> None:
+        self.said.append([player, body["word"]])
+        if body["word"] == "out":
+            self.room.kick(player, "you asked")
+        elif body["word"] == "close":
+            self.room.close("done")
+
+    def view(self, player: int) -> dict[str, Any]:
+        return {"said": len(self.said)}
+
+    def changes(self) -> Any:
+        from game_server.games.api import Changes
+        return Changes(shared={"said": len(self.said)})
+
+
+def bouncer_spec() -> GameSpec:
+    from game_server.games.api import EventDriven, Field, MessageSpec
+    return GameSpec(name="bouncer", factory=Bouncer, clock=EventDriven(),
+                    messages={"say": MessageSpec({"word": Field("str", max_chars=10)})})
+
+
+def test_a_games_own_kick_and_close_are_redone_by_the_replay_not_recorded() -> None:
+    spec = bouncer_spec()
+    d = RoomDriver(spec, seed=1, options={})
+    a, b, c = (d.join(name, i) for i, name in enumerate("abc", 1))
+    d.send(a, "say", word="out")  # the game kicks a
+    d.room.kick(b, "an operator's kick")  # from outside: recorded
+    d.send(c, "say", word="close")  # the game closes the room
+    header, records = d.journal()
+    codes = [r[0] for r in records if r[0] not in "hf"]
+    assert codes == ["j", "j", "j", "m", "l", "m"]
+    assert [r for r in records if r[0] == "l"] == [["l", 0, b, "kicked", "an operator's kick"]]
+    replay = Replay(header, records, modes={"bouncer": spec})
+    assert replay.verify().ok
+    assert [m["type"] for _, m in replay.messages_for(a)][-1] == "left"
+    assert replay.messages_for(b)[-1][1]["message"] == "an operator's kick"
+    assert replay.messages_for(c)[-1][1] == {"type": "left", "room": "room-1",
+                                             "reason": "closed", "message": "done"}
+
+
+def test_a_terminated_room_records_the_shutdown_and_its_summary() -> None:
+    d = RoomDriver(tictactoe_spec, seed=1, options={})
+    x, o = d.join("x", 7), d.join("o", 8)
+    d.send(x, "move", cell=4)
+    d.room.terminate(5.0)
+    header, records = d.journal()
+    assert records[-2][0] == "x" and records[-2][2] == 5.0 and records[-1][0] == "f"
+    summary = d.sink.recorders[0].summary
+    assert summary is not None and summary["reason"] == "server_closing"
+    assert summary["players"] == [{"player": x, "user": 7, "name": "x"},
+                                  {"player": o, "user": 8, "name": "o"}]
+    assert Replay(header, records).verify().ok
+
+
+def test_a_dropped_journal_stops_recording_and_the_game_goes_on() -> None:
+    d = RoomDriver(arena_spec(), seed=1, options={})
+    p = d.join("ann", 1)
+    d.advance(0.2)
+    recorder = d.sink.recorders[0]
+    recorder.dropped = True  # the writer gave up (an outage)
+    kept = len(recorder.records)
+    d.send(p, "input", seq=1, dx=1.0, dy=0.0)
+    d.advance(1.0)
+    assert d.room._journal is None and d.room.ticks == 24
+    assert len(recorder.records) <= kept + 1  # at most the input before the next tick
+
+
+def test_a_game_whose_state_cannot_be_taken_stops_recording_not_playing(
+        caplog: pytest.LogCaptureFixture) -> None:
+    spec = bouncer_spec()
+
+    class Broken(Bouncer):
+        def state(self) -> Any:
+            raise RuntimeError("no state today")
+
+    from dataclasses import replace
+    d = RoomDriver(replace(spec, factory=Broken), seed=1, options={})
+    p = d.join("ann", 1)  # the event's hash fails
+    d.send(p, "say", word="hi")
+    assert d.room._journal is None and d.sink.recorders[0].dropped
+    assert not d.room.closed and d.room.game.said == [[p, "in"], [p, "hi"]]
+    assert "cannot be journaled; recording stops" in caplog.text
+
+
+def test_the_generic_state_walk_is_data_ordered_and_skips_the_handle() -> None:
+    import collections
+    import dataclasses
+    import fractions
+
+    @dataclasses.dataclass(slots=True)
+    class Piece:
+        x: float
+        tags: set[str]
+
+    class Game:
+        def __init__(self, room: Any) -> None:
+            self.room = room  # the handle: not state
+            self.rng = random.Random(4)
+            self.pieces = {(1, 2): Piece(0.5, {"b", "a", "c"})}
+            self.queue = collections.deque([3, 1])
+            self.share = fractions.Fraction(1, 3)
+            self.me = self  # a cycle, cut
+            self.on_step = lambda dt: None  # callables are not state
+
+    h = GameHarness(bouncer_spec(), record=True)
+    game = Game(h.room)
+    state = full_state(game)
+    assert set(state) == {"rng", "pieces", "queue", "share", "me"}
+    assert state["pieces"] == {"[1,2]": {"x": 0.5, "tags": ["a", "b", "c"]}}
+    assert state["queue"] == [3, 1] and state["share"] == "1/3" and state["me"] == "<cut>"
+    assert state["rng"][1][:3] == list(random.Random(4).getstate()[1][:3])
+    assert state_hash(state) == state_hash(normalized(state))  # as stored and read back
+    game.rng.random()
+    assert state_hash(full_state(game)) != state_hash(state)

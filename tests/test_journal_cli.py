@@ -73,3 +73,38 @@ async def test_verify_and_export_a_match_from_the_database(tmp_path: Path) -> No
 async def test_help_names_the_replay_commands() -> None:
     code, out, _ = await replay("--help")
     assert code == 0 and "verify" in out and "export" in out
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "game_server", "--help", cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out_bytes, _ = await proc.communicate()
+    assert proc.returncode == 0
+    assert "game-server replay verify ID|FILE | export ID -o FILE" in out_bytes.decode()
+
+
+def test_a_small_state_that_differs_is_shown_whole_side_by_side() -> None:
+    import io
+
+    from arena_tictactoe.game import spec
+
+    from game_server.games.testing import GameHarness
+    from game_server.journal import Replay
+    from game_server.journal.cli import report
+
+    h = GameHarness(spec, record=True)
+    x, o = h.join("xena"), h.join("otto")
+    for player, cell in ((x, 4), (o, 0), (x, 8)):
+        h.send(player, "move", cell=cell)
+    header, records = h.journal()
+    # The journal says O took cell 1, not 0: the replay's board differs from that move on.
+    records = [("m", r[1], r[2], r[3], {**r[4], "cell": 1})
+               if r[0] == "m" and r[4]["cell"] == 0 else r for r in records]
+    verification = Replay(header, records, modes={"tictactoe": spec}).verify()
+    assert not verification.ok and verification.first_bad_tick == 4  # 2 joins, 2 moves
+    out = io.StringIO()
+    report(verification, out)
+    text = out.getvalue()
+    assert text.startswith("MISMATCH after tick 4: the state after tick 4 differs")
+    assert "board.0" in text and "board.1" in text
+    # Then both whole states, the differing lines marked.
+    marked = [line for line in text.splitlines() if " | " in line and '"' in line]
+    assert any('"X"' in line or '""' in line for line in marked)

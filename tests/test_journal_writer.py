@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from game_server.journal.codec import encode_chunk
 from game_server.journal.store import load_journal
 from game_server.journal.writer import JournalCollector, JournalWriter
 from game_server.storage.sqlite import SQLiteStorage
@@ -195,3 +197,25 @@ async def test_records_that_cannot_be_encoded_stop_that_journal_alone(
     assert "cannot be encoded" in stored.summary["dropped"]
     assert (await load_journal(storage, good.header["id"])).records == [
         ["j", 0, 2, "Bob", None, 1]]
+
+
+async def test_stop_during_a_timed_flush_loses_nothing(storage: SQLiteStorage) -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_encode(records: list[list[Any]]) -> bytes:
+        entered.set()
+        release.wait(5)
+        return encode_chunk(records)
+
+    writer = JournalWriter(storage, flush_interval=0.01, encode=slow_encode)
+    writer.start()
+    recorder = writer.open(header())
+    assert recorder is not None
+    recorder.records.append(["j", 0, 1, "Ann", None, 1])
+    assert await asyncio.to_thread(entered.wait, 5)  # the timer's flush took the records
+    stopping = asyncio.get_running_loop().create_task(writer.stop())
+    await asyncio.sleep(0)  # stop() has cancelled the timer by now
+    release.set()
+    await stopping
+    found = await load_journal(storage, recorder.header["id"])
+    assert found is not None and found.records == [["j", 0, 1, "Ann", None, 1]]

@@ -12,7 +12,17 @@ attribute test per call.
 
 from __future__ import annotations
 
+import logging
+import uuid
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
+
+import orjson
+
+from game_server.games.api import Game, GameSpec, Outcome
+from game_server.games.state import full_state, hash_json, state_json
+
+log = logging.getLogger("arena.room")
 
 FORMAT = 1  # the journal's format, in every header
 
@@ -87,3 +97,118 @@ class MemorySink:
         recorder = Recorder(header)
         self.recorders.append(recorder)
         return recorder
+
+
+class RoomRecording:
+    """The room's side of the journal (mixed into `Room`, engine/room.py): the header, the step
+    records, the state hashes and snapshots, the outcomes and the summary. The calls themselves
+    are recorded by the room's external entry points (and `RoomRules.message`)."""
+
+    # What the room provides.
+    id: str
+    mode: GameSpec
+    seed: int
+    options: Mapping[str, Any]
+    ticking: bool
+    tick_rate: int
+    max_players: int
+    private: bool
+    ticks: int
+    game: Game
+    journal_id: str | None
+    _journal: Recorder | None
+    _identities: Mapping[int, Any]
+    _departed: Mapping[int, Any]
+    _monotonic: Callable[[], float]
+    _wall: Callable[[], float]
+
+    def _open_journal(self, sink: JournalSink) -> None:
+        ticking = self.ticking
+        header: dict[str, Any] = {
+            "format": FORMAT, "id": uuid.uuid4().hex, "mode": self.mode.name,
+            "version": self.mode.version, "room": self.id, "seed": self.seed,
+            "options": dict(self.options), "tick_rate": self.tick_rate,
+            "max_players": self.max_players, "private": self.private,
+            "started": int(self._wall() * 1000),
+            "hash_every": self.tick_rate if ticking else 1,
+            "snapshot_every": SNAPSHOT_EVERY,
+        }
+        self._journal_t0 = self._monotonic()
+        recorder = sink.open(header)
+        if recorder is None:
+            return
+        header = recorder.header
+        self._hash_every = max(1, int(header.get("hash_every") or 1))
+        self._snapshot_every = max(1, int(header.get("snapshot_every") or 1))
+        self._next_hash = self._hash_every
+        self._hashes = 0
+        self._journal = recorder
+        self.journal_id = str(header["id"])
+
+    def _journal_ms(self) -> int:
+        return int((self._monotonic() - self._journal_t0) * 1000)
+
+    def _journal_step(self, stamp: int, steps: int) -> None:
+        recorder = self._journal
+        if recorder is not None and recorder.dropped:  # the writer gave up: stop appending
+            self._journal = None
+            return
+        recorder.records.append((STEP, stamp, steps))  # type: ignore[union-attr]
+
+    def _journal_hash(self) -> None:
+        """Record the state's hash after this tick (and, every `snapshot_every` hashes, the
+        state itself). A game whose state cannot be taken stops the recording, not the game."""
+        recorder = self._journal
+        if recorder is None or recorder.dropped:
+            self._journal = None
+            return
+        ticks = self.ticks
+        every = self._hash_every
+        self._next_hash = (ticks // every + 1) * every
+        try:
+            encoded = state_json(full_state(self.game))
+        except Exception:
+            log.exception("room %s: the game's state cannot be journaled; recording stops",
+                          self.id)
+            recorder.dropped = True
+            self._journal = None
+            return
+        recorder.records.append([HASH, ticks, hash_json(encoded)])
+        self._hashes += 1
+        if self._hashes % self._snapshot_every == 0:
+            # The text just hashed, as it will be stored (an orjson fragment: encoded as it is,
+            # and a copy, since the game goes on changing its own objects meanwhile).
+            recorder.records.append([SNAPSHOT, ticks, orjson.Fragment(encoded)])
+
+    def _journal_end(self, reason: str) -> None:
+        """The room closed: a last snapshot, the summary, and the recorder marked closed."""
+        recorder = self._journal
+        if recorder is None:
+            return
+        self._journal = None
+        if not recorder.dropped:
+            try:
+                recorder.records.append([SNAPSHOT, self.ticks,
+                                         orjson.Fragment(state_json(full_state(self.game)))])
+            except Exception:
+                log.exception("room %s: the game's last state cannot be journaled", self.id)
+        now = self._journal_ms()
+        recorder.summary = {
+            "ended": int(self._wall() * 1000), "ticks": self.ticks, "duration_ms": now,
+            "reason": reason, "players": recorder.players, "outcomes": recorder.outcomes,
+        }
+        recorder.closed = True
+
+    def _journal_outcomes(self, outcomes: list[Outcome]) -> None:
+        known = self._identities
+        departed = self._departed
+        for outcome in outcomes:
+            who = known.get(outcome.player) or departed.get(outcome.player)
+            entry: dict[str, Any] = {"player": outcome.player,
+                                     "user": who.id if who is not None else None,
+                                     "name": who.name if who is not None else None}
+            for key in ("score", "placement", "won"):
+                value = getattr(outcome, key, None)
+                if value is not None:
+                    entry[key] = value
+            self._journal.outcomes.append(entry)  # type: ignore[union-attr]

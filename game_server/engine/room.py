@@ -6,24 +6,27 @@ against a monotonic clock (a late tick catches up, with a cap), builds one `stat
 hands it to its `StateFanout` (engine/fanout.py), which encodes it once and writes the same bytes
 to every member, slow readers aside; an event-driven room sends a state after every accepted
 message, join, leave or timer. A failing game closes its room alone.
+
+A room given a `JournalSink` records its match journal (engine/recorder.py): its external entry
+points (`join`, `hold`, `resume`, `remove`, `kick`, `terminate`, `close`, `fire`, `tick`, and
+`message` in games/contract.py) record the call; what the game does through its handle takes
+internal paths (`_kick`, `_close`, `_remove`) and is not recorded, since a replay's game does it
+again. `run_steps` is a tick without its clock, for replays (journal/replay.py).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
-
-import orjson
 
 from game_server.engine import recorder as jr
 from game_server.engine.connection import Connection, Identity
 from game_server.engine.fanout import RoomStats, StateFanout
 from game_server.engine.handle import GameHandle
 from game_server.engine.metrics import TickObserver
-from game_server.engine.recorder import JournalSink, Recorder
+from game_server.engine.recorder import JournalSink, Recorder, RoomRecording
 from game_server.engine.ticker import Scheduler, Timer
 from game_server.games.api import (
     Changes,
@@ -35,7 +38,6 @@ from game_server.games.api import (
     Ticking,
 )
 from game_server.games.contract import RoomRules, check_options
-from game_server.games.state import full_state, hash_json, state_json
 from protocol import messages
 from protocol.codec import encode, encode_error
 from protocol.errors import ErrorCode, ProtocolError
@@ -61,7 +63,7 @@ class Member(Protocol):
         """Called after the member was removed from `room` (it has already been sent `left`)."""
 
 
-class Room(RoomRules):
+class Room(RoomRecording, RoomRules):
     """One running game and the players in it.
 
     What reaches the game, and who gets a seat, is decided by `RoomRules` (games/contract.py),
@@ -158,85 +160,6 @@ class Room(RoomRules):
         self.journal_id: str | None = None
         if journal is not None:
             self._open_journal(journal)
-
-    # -- the match journal ------------------------------------------------------------------
-
-    def _open_journal(self, sink: JournalSink) -> None:
-        ticking = self.ticking
-        header: dict[str, Any] = {
-            "format": jr.FORMAT, "id": uuid.uuid4().hex, "mode": self.mode.name,
-            "version": self.mode.version, "room": self.id, "seed": self.seed,
-            "options": dict(self.options), "tick_rate": self.tick_rate,
-            "max_players": self.max_players, "private": self.private,
-            "started": int(self._wall() * 1000),
-            "hash_every": self.tick_rate if ticking else 1,
-            "snapshot_every": jr.SNAPSHOT_EVERY,
-        }
-        self._journal_t0 = self._monotonic()
-        recorder = sink.open(header)
-        if recorder is None:
-            return
-        header = recorder.header
-        self._hash_every = max(1, int(header.get("hash_every") or 1))
-        self._snapshot_every = max(1, int(header.get("snapshot_every") or 1))
-        self._next_hash = self._hash_every
-        self._hashes = 0
-        self._journal = recorder
-        self.journal_id = str(header["id"])
-
-    def _journal_ms(self) -> int:
-        return int((self._monotonic() - self._journal_t0) * 1000)
-
-    def _journal_step(self, stamp: int, steps: int) -> None:
-        recorder = self._journal
-        if recorder is not None and recorder.dropped:  # the writer gave up: stop appending
-            self._journal = None
-            return
-        recorder.records.append((jr.STEP, stamp, steps))  # type: ignore[union-attr]
-
-    def _journal_hash(self) -> None:
-        """Record the state's hash after this tick (and, every `snapshot_every` hashes, the
-        state itself). A game whose state cannot be taken stops the recording, not the game."""
-        recorder = self._journal
-        if recorder is None or recorder.dropped:
-            self._journal = None
-            return
-        ticks = self.ticks
-        every = self._hash_every
-        self._next_hash = (ticks // every + 1) * every
-        try:
-            encoded = state_json(full_state(self.game))
-        except Exception:
-            log.exception("room %s: the game's state cannot be journaled; recording stops",
-                          self.id)
-            recorder.dropped = True
-            self._journal = None
-            return
-        recorder.records.append([jr.HASH, ticks, hash_json(encoded)])
-        self._hashes += 1
-        if self._hashes % self._snapshot_every == 0:
-            # A copy read back from the text just hashed: the game goes on changing its own
-            # objects before the writer encodes the record.
-            recorder.records.append([jr.SNAPSHOT, ticks, orjson.loads(encoded)])
-
-    def _journal_end(self, reason: str) -> None:
-        """The room closed: a last snapshot, the summary, and the recorder marked closed."""
-        recorder = self._journal
-        if recorder is None:
-            return
-        self._journal = None
-        if not recorder.dropped:
-            try:
-                recorder.records.append([jr.SNAPSHOT, self.ticks,
-                                         orjson.loads(state_json(full_state(self.game)))])
-            except Exception:
-                log.exception("room %s: the game's last state cannot be journaled", self.id)
-        now = self._journal_ms()
-        recorder.summary = {
-            "ended": int(self._wall() * 1000), "ticks": self.ticks, "duration_ms": now,
-            "reason": reason, "players": recorder.players, "outcomes": recorder.outcomes,
-        }
-        recorder.closed = True
 
     # -- membership -------------------------------------------------------------------------
 
@@ -505,20 +428,6 @@ class Room(RoomRules):
                 pairs.append((who, outcome))
         if pairs:
             self._on_result(self, pairs)
-
-    def _journal_outcomes(self, outcomes: list[Outcome]) -> None:
-        known = self._identities
-        departed = self._departed
-        for outcome in outcomes:
-            who = known.get(outcome.player) or departed.get(outcome.player)
-            entry: dict[str, Any] = {"player": outcome.player,
-                                     "user": who.id if who is not None else None,
-                                     "name": who.name if who is not None else None}
-            for key in ("score", "placement", "won"):
-                value = getattr(outcome, key, None)
-                if value is not None:
-                    entry[key] = value
-            self._journal.outcomes.append(entry)  # type: ignore[union-attr]
 
     # -- calling the game -------------------------------------------------------------------
 

@@ -15,8 +15,10 @@ from __future__ import annotations
 import dataclasses
 import enum
 import hashlib
+import numbers
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import orjson
@@ -52,7 +54,8 @@ def hash_json(encoded: bytes) -> str:
 
 def normalized(state: Any) -> Any:
     """`state` as it reads back from JSON (tuples as lists, non-string keys as strings): how a
-    recorded state compares with a live one."""
+    recorded state compares with a live one. A room's snapshot held in memory (an
+    `orjson.Fragment` of its JSON) becomes the data again."""
     return orjson.loads(orjson.dumps(state, option=_OPTIONS))
 
 
@@ -110,6 +113,8 @@ def _walk(value: Any, path: set[int], depth: int) -> Any:
         return _walk(value.value, path, depth)
     if isinstance(value, bytes | bytearray):
         return value.hex()
+    if isinstance(value, numbers.Number):  # a Fraction, a Decimal: exact as text
+        return str(value)
     if depth >= _MAX_DEPTH or id(value) in path:
         return "<cut>"
     if isinstance(value, random.Random):
@@ -120,9 +125,9 @@ def _walk(value: Any, path: set[int], depth: int) -> Any:
         if isinstance(value, Mapping):
             return {_key(k): _walk(v, path, depth) for k, v in value.items()
                     if not callable(v) and not _is_handle(v)}
-        if isinstance(value, list | tuple):
+        if isinstance(value, list | tuple | Sequence):  # a deque, an array too
             return [_walk(v, path, depth) for v in value]
-        if isinstance(value, set | frozenset):
+        if isinstance(value, AbstractSet):
             items = [_walk(v, path, depth) for v in value]
             try:
                 return sorted(items)

@@ -27,6 +27,7 @@ from game_server.journal.replay import Replay, Verification
 EXIT_OK, EXIT_MISMATCH, EXIT_ERROR = 0, 1, 2
 _SHOWN = 20  # differing paths printed side by side
 _WIDTH = 48  # characters of each value shown
+_WHOLE_LINES = 60  # states up to this many lines (as indented JSON) are shown whole too
 
 
 def _env(environ: Mapping[str, str], name: str, default: str) -> str:
@@ -132,17 +133,34 @@ def report(verification: Verification, out: TextIO) -> None:
         print(f"ok: {v.hashes_checked} state hashes match", file=out)
         return
     print(f"MISMATCH after tick {v.first_bad_tick}: {v.problem}", file=out)
-    print(f"({v.hashes_checked} hashes matched before)", file=out)
+    print(f"({v.hashes_checked} state hashes compared)", file=out)
     if v.recorded is None and v.replayed is None:
         for line in v.differences:
             print(f"  {line}", file=out)
         return
+    print(f"the states after tick {v.snapshot_tick}, the first snapshot since, differ at:",
+          file=out)
     print(f"  {'path':<28} {'recorded':<{_WIDTH}} | replayed", file=out)
     for path in v.differences[:_SHOWN]:
         print(f"  {path:<28} {_shown(_at(v.recorded, path)):<{_WIDTH}} | "
               f"{_shown(_at(v.replayed, path))}", file=out)
     if len(v.differences) > _SHOWN:
         print("  ... and more", file=out)
+    left = _pretty(v.recorded)
+    right = _pretty(v.replayed)
+    if max(len(left), len(right)) <= _WHOLE_LINES:
+        # A small state: the whole of both, side by side, differing lines marked.
+        print(f"\n  {'recorded':<{_WIDTH}}   replayed", file=out)
+        for i in range(max(len(left), len(right))):
+            a = left[i] if i < len(left) else ""
+            b = right[i] if i < len(right) else ""
+            mark = " " if a == b else "|"
+            print(f"  {a[:_WIDTH]:<{_WIDTH}} {mark} {b[:_WIDTH]}", file=out)
+
+
+def _pretty(state: Any) -> list[str]:
+    return orjson.dumps(state, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+                        | orjson.OPT_NON_STR_KEYS).decode().splitlines()
 
 
 def main(argv: Sequence[str], environ: Mapping[str, str] = os.environ) -> int:
@@ -167,5 +185,10 @@ def main(argv: Sequence[str], environ: Mapping[str, str] = os.environ) -> int:
     except OSError as exc:
         print(f"game-server replay: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    if summary is None:
+        print("(the match has not ended, or its recording stopped early: checked as far as it "
+              "was recorded)")
+    elif summary.get("dropped"):
+        print(f"(its recording stopped early: {summary['dropped']}; checked as far as it went)")
     report(verification, sys.stdout)
     return EXIT_OK if verification.ok else EXIT_MISMATCH

@@ -36,7 +36,7 @@ class Verification:
     `first_bad_tick` is the first tick whose state differs; `recorded` and `replayed` are the
     two full states at the first snapshot at or after it, `differences` the paths where they
     differ ("players.3.x"), or what went differently (a join refused on replay...). `problem`
-    says it in a sentence.
+    says it in a sentence; `snapshot_tick` is the tick of the two states.
     """
 
     ok: bool
@@ -46,6 +46,7 @@ class Verification:
     replayed: Any = None
     differences: list[str] = field(default_factory=list)
     problem: str = ""
+    snapshot_tick: int | None = None  # the tick of `recorded` and `replayed`
 
 
 class _Diverged(Exception):
@@ -135,8 +136,11 @@ class _Run:
             add = getattr(self.room, "add_spectator", None)
             if add is None:
                 raise ReplayError("this server has no spectators: no public view to replay")
-            add(_Member(_Identity(0, ""), _Connection(self.inboxes.setdefault(0, []),
-                                                      self._clock)))
+            try:  # (delay 0: a replay's spectator sees what one with no delay saw)
+                add(_Member(_Identity(0, ""), _Connection(self.inboxes.setdefault(0, []),
+                                                          self._clock)))
+            except ProtocolError as exc:
+                raise ReplayError(f"cannot watch this match on replay: {exc}") from None
 
     def _clock(self) -> int:
         return self.ms
@@ -311,13 +315,14 @@ class Replay:
                         bad = tick
                         problem = f"the state after tick {tick} differs"
                     continue
-                recorded, replayed = record[2], mine[2]
+                # Plain data, whether read from storage or still a room's in-memory fragment.
+                recorded, replayed = normalized(record[2]), normalized(mine[2])
                 if state_hash(recorded) != state_hash(replayed) and bad is None:
                     bad = tick
                     problem = f"the state after tick {tick} differs"
                 if bad is not None:
                     return Verification(False, checked, bad, recorded, replayed,
-                                        differences(recorded, replayed), problem)
+                                        differences(recorded, replayed), problem, tick)
         except _Diverged as exc:
             return Verification(False, checked, run.room.ticks if bad is None else bad,
                                 differences=[str(exc)], problem=str(exc))
