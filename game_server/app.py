@@ -77,7 +77,8 @@ def build_app(
     """The routes and settings of one Arena server; `leaderboard_rules` maps each mode to how
     its leaderboard ranks."""
     deps = {"services": services}
-    replays = {**deps, "streams": ReplayStreams(services.storage, services.matchmaker.modes)}
+    replays = {**deps, "streams": ReplayStreams(services.storage, services.matchmaker.modes,
+                                                max_journal_bytes=config.replay_max_bytes)}
     routes = [
         (r"/", pages.LobbyPage, deps),
         (r"/login", pages.LoginPage, deps),

@@ -275,3 +275,23 @@ async def test_a_match_this_server_cannot_rerun_says_why(server: ArenaServer,
     assert page.code == 409 and "damaged" in page.body.decode()
     status, _ = await stream(ann, match["id"], "?viewer=2")
     assert status == 200
+
+
+async def test_a_match_longer_than_the_limit_is_refused_not_rerun(tmp_path: Any) -> None:
+    srv = ArenaServer(make_config(tmp_path, empty_room_grace=0.2, replay_max_bytes=64),
+                      passwords=PasswordHasher(n=2**10))
+    await srv.start()
+    ann, bob = Browserless(srv.url), Browserless(srv.url)
+    try:
+        ann.user = await ann.guest("Ann")  # type: ignore[attr-defined]
+        bob.user = await bob.guest("Bob")  # type: ignore[attr-defined]
+        journal_id = await play_dice(srv, ann, bob)
+        status, body = await stream(ann, journal_id)
+        assert status == 413 and body["error"] == "replay_too_long"
+        assert f"replay export {journal_id}" in body["message"]
+        # The page is the game's all the same: its SDK shows the refusal.
+        assert (await ann.request("GET", f"/replays/{journal_id}")).code == 200
+    finally:
+        await ann.aclose()
+        await bob.aclose()
+        await srv.stop()

@@ -5,8 +5,9 @@ game's own page (its template and module), which plays the recording instead of 
 `GET /api/replays/<id>/stream?viewer=P` re-runs the match (journal/replay.py) to get what player
 P's connection was sent: the whole match for a finished one, for any player or 0 (the public
 view); while it is live, only the asker's own seat. Re-running costs CPU, so one runs at a time
-per process, off the event loop, and a finished match's streams (which never change) are kept,
-compressed, in a small cache.
+per process, off the event loop, a match longer than `--replay-max-bytes` is refused rather than
+re-run, and a finished match's streams (which never change) are kept, compressed, in a small
+cache.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import asyncio
 import gzip
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +26,9 @@ from tornado.escape import url_escape
 from tornado.ioloop import IOLoop
 
 from game_server.games.api import GameSpec
+from game_server.journal.codec import decode_chunk
 from game_server.journal.replay import Replay, ReplayError
-from game_server.journal.store import JournalData, load_journal
+from game_server.journal.store import JournalData
 from game_server.storage.base import Storage
 from game_server.transport.base import ApiError, BaseHandler, JsonHandler, Services
 from game_server.transport.pages import GENERIC_MODULE
@@ -50,13 +52,15 @@ class ReplayStreams:
     of finished matches' streams, bounded by count and bytes."""
 
     def __init__(self, storage: Storage, modes: Mapping[str, GameSpec], *,
-                 max_streams: int = 16, max_bytes: int = 64 << 20,
-                 load: Callable[[Storage, str], Any] = load_journal) -> None:
+                 max_journal_bytes: int = 2 << 20, max_streams: int = 16,
+                 max_bytes: int = 64 << 20) -> None:
+        """`max_journal_bytes` (0: no limit): the longest journal re-run, in stored bytes;
+        `max_streams` and `max_bytes` bound the cache of finished matches' streams."""
         self.storage = storage
+        self.max_journal_bytes = max_journal_bytes
         self.modes = modes
         self.max_streams = max_streams
         self.max_bytes = max_bytes
-        self._load = load
         self._streams: OrderedDict[tuple[str, int], Stream] = OrderedDict()
         self._bytes = 0
         self._journals: OrderedDict[str, JournalData] = OrderedDict()  # finished, a few
@@ -70,18 +74,31 @@ class ReplayStreams:
         if data is not None:
             self._journals.move_to_end(journal_id)
             return data
-        data = await self._load(self.storage, journal_id)
-        if data is not None and data.finished:
+        data = await self._load(journal_id)
+        if data is not None and data.finished and self._within_limit(data):
             # The page's request is followed by the stream's: load once.
             self._journals[journal_id] = data
             while len(self._journals) > 4:
                 self._journals.popitem(last=False)
         return data
 
+    async def _load(self, journal_id: str) -> JournalData | None:
+        """`load_journal`, but its chunks decoded on a worker thread (megabytes of records
+        must not stall the rooms' ticks) and only when the journal is within the limit (a
+        longer one comes back without its records: it is refused, not re-run)."""
+        found = await self.storage.journal_load(journal_id)
+        if found is None:
+            return None
+        records: list[list[Any]] = []
+        if not self.max_journal_bytes or found["bytes"] <= self.max_journal_bytes:
+            records = await IOLoop.current().run_in_executor(None, decode_all, found["chunks"])
+        return JournalData(id=found["id"], header=found["header"], summary=found["summary"],
+                           records=records, bytes=found["bytes"])
+
     async def stream(self, journal_id: str, viewer_arg: str | None, user_id: int) -> Stream:
         """Viewer `viewer_arg`'s stream of the match (the asker's own seat, else the public
         view, when None), or `ApiError`: 404 unknown, 400 not a viewer, 403 not yours, 409 a
-        match this server cannot replay."""
+        match this server cannot replay, 413 one too long to re-run here."""
         try:
             data = await self.journal(journal_id)
         except ReplayError as exc:  # a chunk that does not decode
@@ -91,6 +108,12 @@ class ReplayStreams:
             raise ApiError(404, "replay_not_found",
                            f"No replay has the id {journal_id!r}: it may be mistyped, or it was "
                            "deleted.")
+        if not self._within_limit(data):
+            raise ApiError(413, "replay_too_long",
+                           f"This match is too long to watch here ({data.bytes / 1e6:.1f} MB "
+                           f"recorded; this server replays up to "
+                           f"{self.max_journal_bytes / 1e6:.1f} MB). `python -m game_server "
+                           f"replay export {data.id}` gives it as a file.")
         mine = players_of(data.records, user_id)
         viewer = self._viewer(viewer_arg, data, mine)
         try:
@@ -116,6 +139,9 @@ class ReplayStreams:
         if data.finished:
             self._keep(key, made)
         return made
+
+    def _within_limit(self, data: JournalData) -> bool:
+        return not self.max_journal_bytes or data.bytes <= self.max_journal_bytes
 
     def _viewer(self, raw: str | None, data: JournalData, mine: list[int]) -> int:
         if raw is None or raw == "":
@@ -173,6 +199,14 @@ class ReplayStreams:
         while len(self._streams) > self.max_streams or self._bytes > self.max_bytes:
             _, old = self._streams.popitem(last=False)
             self._bytes -= len(old.gzipped) + len(old.body)
+
+
+def decode_all(chunks: list[bytes]) -> list[list[Any]]:
+    """A journal's records from its stored chunks, in order (`ReplayError` if one is damaged)."""
+    records: list[list[Any]] = []
+    for chunk in chunks:
+        records.extend(decode_chunk(chunk))
+    return records
 
 
 def joined_players(records: list[list[Any]]) -> set[int]:
