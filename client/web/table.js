@@ -47,12 +47,11 @@ export function optionsFrom(params) {
   return options;
 }
 
-/** Seconds left on a turn, shown in an element: restarted by the page when the turn changes.
- * `now` is the page's clock: pass `page.now`, which in a replay follows the recording. */
+/** Seconds left on a turn, shown in an element: restarted by the page when the turn changes. */
 export class TurnClock {
   constructor(node, now = () => performance.now()) {
     this.node = node;
-    this.now = now;
+    this.now = now; // the page's clock: pass `page.now`, which in a replay follows the recording
     this.deadline = null;
     this.key = undefined;
     setInterval(() => this.draw(), 250);
