@@ -106,8 +106,8 @@ class ReplayStreams:
                            f"This match's journal cannot be read: {exc}") from None
         if data is None:
             raise ApiError(404, "replay_not_found",
-                           f"No replay has the id {journal_id!r}: it may be mistyped, or it was "
-                           "deleted.")
+                           f"No replay has the id {journal_id[:64]!r}: it may be mistyped, or it "
+                           "was deleted.")
         if not self._within_limit(data):
             raise ApiError(413, "replay_too_long",
                            f"This match is too long to watch here ({data.bytes / 1e6:.1f} MB "
