@@ -57,6 +57,12 @@ from game_server.transport.base import Services
 from game_server.transport.events import SocketEvents
 from game_server.transport.files import ClientFileHandler, GameFileHandler
 from game_server.transport.frames import FrameCache
+from game_server.transport.replays import (
+    ReplayPage,
+    ReplaysPage,
+    ReplayStreamHandler,
+    ReplayStreams,
+)
 from game_server.transport.ws import GameSocket, SocketRegistry
 from protocol import messages
 from protocol.closes import CloseCode
@@ -76,11 +82,15 @@ def build_app(
     """The routes and settings of one Arena server; `leaderboard_rules` maps each mode to how
     its leaderboard ranks."""
     deps = {"services": services}
+    replays = {**deps, "streams": ReplayStreams(services.storage, services.matchmaker.modes,
+                                                max_journal_bytes=config.replay_max_bytes)}
     routes = [
         (r"/", pages.LobbyPage, deps),
         (r"/login", pages.LoginPage, deps),
         (r"/logout", pages.LogoutPage, deps),
         (r"/play", pages.PlayPage, deps),
+        (r"/replays", ReplaysPage, deps),
+        (r"/replays/([^/]+)", ReplayPage, replays),
         (r"/client/(.*)", ClientFileHandler, {"path": str(CLIENT_WEB)}),
         (r"/games/([^/]+)/(.*)", GameFileHandler, {"modes": services.matchmaker.modes}),
         (r"/healthz", api.HealthHandler, deps),
@@ -93,6 +103,7 @@ def build_app(
         (r"/api/me", api.MeHandler, deps),
         (r"/api/rooms", api.RoomsHandler, deps),
         (r"/api/modes", api.ModesHandler, deps),
+        (r"/api/replays/([^/]+)/stream", ReplayStreamHandler, replays),
         (r"/api/announcements", api.AnnouncementsHandler, deps),
         (r"/api/replays", replays_api.ReplaysHandler, deps),
         (r"/api/leaderboard", api.LeaderboardHandler,

@@ -255,6 +255,10 @@ class Config:
         60.0, "seconds between reloads of the bans in force from the database (a ban made "
         "on any host reaches every host at once through the presence; this catches one "
         "missed while the presence was unreachable)", above=0)
+    replay_max_bytes: int = setting(
+        2 * 1024 * 1024, "the longest match the replay pages re-run, in compressed journal "
+        "bytes (a re-run costs CPU: about 5 s per MB of an arena room); a longer one is refused "
+        "with a pointer to `replay export`; 0: no limit", low=0)
     cookie_secret: str | dict[int, str] = field(default="", repr=False)
     max_message_size: int = 16 * 1024
     ws_ping_interval: float = 20.0

@@ -27,7 +27,6 @@ const INPUT_HEARTBEAT_MS = 500; // resend an unchanged direction at least this o
 const MAX_SEQ = 2 ** 31 - 1;
 
 const $ = (id) => document.getElementById(id);
-const now = () => performance.now();
 
 class PlayPage {
   constructor() {
@@ -45,6 +44,9 @@ class PlayPage {
     this.predictor = new Predictor();
     this.steering = new Steering();
     this.arena = new Arena({ resume: { load: loadResume, save: saveResume } });
+    // In a replay (the address names one) the recording is played back through the same
+    // callbacks: nothing is sent, and our player is drawn interpolated like the others.
+    this.replaying = this.arena.replaying;
     this.connection = this.arena.connection; // the HUD reads its ping, the chat sends through it
     this.renderer = new CanvasRenderer($('game'));
 
@@ -58,7 +60,7 @@ class PlayPage {
     this.lastMe = null; // last drawn position of our player (kept while dead)
     this.fps = 0;
     this._fpsFrames = 0;
-    this._fpsSince = now();
+    this._fpsSince = performance.now();
     this._lastFrameAt = null;
     this.death = null; // {by, mass, seconds, respawned} while the death screen is up
     this.joinFailed = null; // {code, message}: the reason no room could be joined
@@ -151,6 +153,7 @@ class PlayPage {
   /** A private room shows its code, and the address becomes the code's. Called before the
    * SDK saves the seat's resume token, which is kept per address: a reload resumes. */
   _showCode(msg) {
+    if (this.replaying) return; // the address names the replay, not the room; no code to give
     const code = msg.code ?? null;
     $('room-code').textContent = code ?? '–';
     $('code-row').hidden = !code;
@@ -218,7 +221,7 @@ class PlayPage {
     if (Number.isFinite(msg.ts)) this.clock.observe(ts, receivedAt);
     if (this.needSeed) {
       for (const p of world.players.values()) {
-        if (p.id !== world.me) this.interp.reset(p.id, ts - world.tickInterval, p.x, p.y, p.mass);
+        if (p.id !== world.me || this.replaying) this.interp.reset(p.id, ts - world.tickInterval, p.x, p.y, p.mass);
       }
       this.needSeed = false;
     }
@@ -229,7 +232,7 @@ class PlayPage {
     }
     for (const id of changes.moved) {
       const p = world.players.get(id);
-      if (id === world.me) {
+      if (id === world.me && !this.replaying) {
         this.predictor.reconcile({ seq: p.seq, x: p.x, y: p.y, mass: p.mass }, receivedAt, this.connection.rtt ?? 0);
       } else {
         this.interp.push(id, ts, p.x, p.y, p.mass);
@@ -239,7 +242,10 @@ class PlayPage {
     for (const id of changes.spawned) {
       const p = world.players.get(id);
       if (!p.alive) continue;
-      if (id === world.me && changes.full && wasAlive) {
+      if (id === world.me && this.replaying) {
+        this.interp.reset(id, ts, p.x, p.y, p.mass);
+        this._respawned();
+      } else if (id === world.me && changes.full && wasAlive) {
         this.predictor.reconcile({ seq: p.seq, x: p.x, y: p.y, mass: p.mass }, receivedAt, this.connection.rtt ?? 0);
       } else if (id === world.me) {
         // Respawned: the server dropped our direction; start over from the new spot (standing
@@ -260,6 +266,8 @@ class PlayPage {
   /** The death screen: who ate us, our score (the mass we died at: a life only grows) and how
    * long we lived, from the game's `eaten` row. Play again waits for the respawn. */
   _showDeath(eater, mass, ticks) {
+    // A replay shows the moment on the canvas ("You were eaten"), no dialog over the game.
+    if (this.replaying) return;
     const world = this.world;
     const seconds = Number.isFinite(ticks) ? (ticks * world.tickInterval) / 1000 : null;
     this.death = { by: world.name(eater), mass: mass ?? null, seconds, respawned: false };
@@ -348,7 +356,7 @@ class PlayPage {
     if (!this.connection.inRoom || !me || !me.alive) return;
     // Behind the death screen we stand still: the new life starts with Play again.
     const [dx, dy] = this.death ? [0, 0] : quantize(this.steering.direction());
-    const at = now();
+    const at = this.arena.now();
     const last = this.lastSent;
     const changed = !last || last.dx !== dx || last.dy !== dy;
     if (!force && !changed && at - last.at < INPUT_HEARTBEAT_MS) return;
@@ -395,7 +403,7 @@ class PlayPage {
   // -- drawing -------------------------------------------------------------------------------
 
   _frame() {
-    const t = now();
+    const t = this.arena.now(); // a replay's own clock in a replay
     const world = this.world;
     const players = [];
     let status = null;
@@ -410,9 +418,14 @@ class PlayPage {
           status = 'You were eaten — respawning…';
         }
         this._follow(me, t);
+      } else if (this.replaying) {
+        // The public view follows whoever leads.
+        const lead = players.reduce((best, p) => (!best || p.mass > best.mass ? p : best), null);
+        if (lead) this._follow(lead, t);
       }
     } else {
-      status = this.farewell ?? (this.connection.connected ? 'Joining…' : this.drops.everConnected ? 'Reconnecting…' : 'Connecting…');
+      status = this.farewell ?? (this.replaying ? replayStatus(this.arena.replay)
+        : this.connection.connected ? 'Joining…' : this.drops.everConnected ? 'Reconnecting…' : 'Connecting…');
     }
     this.renderer.draw({
       world,
@@ -423,10 +436,11 @@ class PlayPage {
     });
     this.frames += 1;
     this._fpsFrames += 1;
-    if (t - this._fpsSince >= 1000) {
-      this.fps = Math.round((this._fpsFrames * 1000) / (t - this._fpsSince));
+    const real = performance.now(); // frames per second of the page, replay or not
+    if (real - this._fpsSince >= 1000) {
+      this.fps = Math.round((this._fpsFrames * 1000) / (real - this._fpsSince));
       this._fpsFrames = 0;
-      this._fpsSince = t;
+      this._fpsSince = real;
     }
   }
 
@@ -441,7 +455,8 @@ class PlayPage {
   }
 
   _follow(me, t) {
-    const dt = this._lastFrameAt === null ? 0 : Math.min(t - this._lastFrameAt, 250);
+    // A replay's clock jumps back on a seek: no negative step.
+    const dt = this._lastFrameAt === null ? 0 : Math.max(0, Math.min(t - this._lastFrameAt, 250));
     this._lastFrameAt = t;
     this.camera.x = me.x;
     this.camera.y = me.y;
@@ -453,12 +468,21 @@ class PlayPage {
   _me(t) {
     const view = this.world.meView;
     if (!view) return null;
-    if (view.alive) {
+    if (view.alive && this.replaying) {
+      this.lastMe = this._sampled(view, t);
+    } else if (view.alive) {
       const pos = this.predictor.display(t) ?? view;
       this.lastMe = { x: pos.x, y: pos.y };
     }
     const pos = this.lastMe ?? view;
     return { x: pos.x, y: pos.y, mass: view.mass, alive: view.alive };
+  }
+
+  /** Player `p` interpolated ~100 ms in the past at local time `t` (where it is without). */
+  _sampled(p, t) {
+    const serverNow = this.clock.serverNow(t);
+    const s = serverNow === null ? null : this.interp.sample(p.id, this.interp.renderTime(serverNow));
+    return s ? { x: s.x, y: s.y } : { x: p.x, y: p.y };
   }
 
   /** Everyone else alive, interpolated ~100 ms in the past. */
@@ -511,11 +535,14 @@ class PlayPage {
       get frames() {
         return page.frames;
       },
+      get replaying() {
+        return page.replaying;
+      },
       me() {
-        return page._me(now());
+        return page._me(page.arena.now());
       },
       others() {
-        return page._others(now()).map(({ id, name, x, y, mass }) => ({ id, name, x, y, mass }));
+        return page._others(page.arena.now()).map(({ id, name, x, y, mass }) => ({ id, name, x, y, mass }));
       },
       get death() {
         return page.death;
@@ -531,6 +558,14 @@ class PlayPage {
       },
     };
   }
+}
+
+/** What the canvas says in a replay while no room is shown: loading, refused, or over. */
+function replayStatus(replay) {
+  if (replay.error && !replay.connected) return replay.error.message;
+  if (!replay.connected) return 'Loading the replay…';
+  if (replay.ended) return 'The end of the replay: drag the timeline back to watch again';
+  return 'Not in the room at this point of the match';
 }
 
 function formatSeconds(seconds) {

@@ -38,7 +38,7 @@ const REFUSALS = {
 export class TurnClock {
   constructor(node, now = () => performance.now()) {
     this.node = node;
-    this.now = now;
+    this.now = now; // the page's clock: pass `page.now`, which in a replay follows the recording
     this.deadline = null;
     this.key = undefined;
     setInterval(() => this.draw(), 250);
@@ -73,6 +73,8 @@ export class TablePage {
     this.gone = null; // the join failed for good: what the page says instead of the game
     this.lastCode = this.params.get('code');
     this.lastRoom = null; // the room we were seated in, to notice being moved to another
+    // The clock of the page's timers: the recording's in a replay (paused, sped up with it).
+    this.now = () => this.arena.now();
     // Nothing of the game (its buttons least of all) shows before the table's first state.
     this.root.hidden = true;
   }
@@ -152,7 +154,7 @@ export class TablePage {
     const game = $('game');
     if (game.classList.contains('stale') === stale) return;
     game.classList.toggle('stale', stale);
-    this.root.inert = stale;
+    this.root.inert = stale || this.arena.replaying; // a replay's game is only watched
     if (stale && this.states > 0) this.status('Reconnecting to the table…');
   }
 
@@ -161,7 +163,11 @@ export class TablePage {
     const code = this.lastCode ? String(this.lastCode).toUpperCase() : null;
     let title;
     let detail = '';
-    if (info.code === 'room_not_found' && info.wasSeated) {
+    if (this.arena.replaying) {
+      // The recording could not be had (a wrong or deleted id, a view not ours to watch).
+      title = 'This replay cannot be shown.';
+      detail = info.message || '';
+    } else if (info.code === 'room_not_found' && info.wasSeated) {
       title = 'This table is gone.';
       detail = 'The server restarted or the table was closed; its match cannot go on.';
     } else if (info.code === 'room_not_found') {
@@ -185,9 +191,9 @@ export class TablePage {
     const lobby = el('a', 'button', 'Back to the lobby');
     lobby.href = '/';
     lobby.id = 'gone-lobby';
-    const fresh = el('a', 'button secondary', 'New private table');
-    fresh.href = `/play?mode=${mode}&create=private`;
-    fresh.id = 'gone-new';
+    const fresh = el('a', 'button secondary', this.arena.replaying ? 'All replays' : 'New private table');
+    fresh.href = this.arena.replaying ? '/replays' : `/play?mode=${mode}&create=private`;
+    fresh.id = this.arena.replaying ? 'gone-replays' : 'gone-new';
     const quick = el('a', 'button secondary', 'Quick play');
     quick.href = `/play?mode=${mode}`;
     quick.id = 'gone-quick';
@@ -209,6 +215,8 @@ export class TablePage {
   }
 
   _joined(msg) {
+    // A replay names its match in the address already; seeking back joins the same room again.
+    if (this.arena.replaying) return;
     // Seated at another table than the one we were at without asking (a quick-play table gone
     // after a restart is replaced by matchmaking): say so, or the new table passes for the old.
     if (this.lastRoom && msg.room !== this.lastRoom) {

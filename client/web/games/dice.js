@@ -49,7 +49,7 @@ const diceTitle = el('h3', '', 'Your dice');
 // happened is read first, then what to do next.
 root.append(outcome, revealBox, clockLine, players, bidLine, diceTitle, myDice, controls, events);
 
-const turnClock = new TurnClock(clock);
+const turnClock = new TurnClock(clock, page.now); // the replay's clock in a replay
 let view = null;
 let raisedFor = null; // the turn whose lowest raise was put in the inputs
 

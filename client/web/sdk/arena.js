@@ -11,10 +11,14 @@
  *   arena.connect().join({ mode: 'dice', options: { dice: 3 } });
  *   arena.send('bid', { count: 2, face: 5 });
  *
+ * A page whose address names a replay (`/replays/<id>`, `?replay=<id>`) gets the recorded
+ * match instead of a socket, fed to the same callbacks on a clock with controls (`replay.js`).
+ *
  * No DOM: fetch, WebSocket, location and the resume store are injectable, so it runs under Node.
  */
 
 import { Connection, socketUrl } from '../net/connection.js';
+import { replaySource } from './replay.js';
 
 /** A refused HTTP call: `status`, the API's `code` (e.g. `username_taken`) and its message. */
 export class ArenaError extends Error {
@@ -70,7 +74,8 @@ export class Arena {
    * `base`: the server's http(s) origin ('' is this page's); `url` its WebSocket (default:
    * derived from `base` or the page's location); `resume`: where the seat's token is kept
    * across a reload, `{load() -> token|null, save(token|null)}`; `connection`: options for
-   * the Connection (timers, WebSocket class...).
+   * the Connection (timers, WebSocket class...); `replay`: false to ignore a replay in the
+   * address, or options for the replay (`controls: false`: no control bar).
    */
   constructor({
     base = '',
@@ -79,11 +84,14 @@ export class Arena {
     location = globalThis.location,
     resume = null,
     connection = {},
+    replay = {},
   } = {}) {
     this.base = base;
     this.fetch = fetchImpl;
-    this.resumeStore = resume;
-    this.connection = new Connection({ url: url ?? wsUrl(base, location), ...connection });
+    // A replay's source (null when live): the recording stands in for the socket.
+    this.replay = replay === false ? null : replaySource({ location, base, fetchImpl, ...replay, options: connection });
+    this.resumeStore = this.replay ? null : resume; // a replay holds no seat (and must not drop ours)
+    this.connection = this.replay ?? new Connection({ url: url ?? wsUrl(base, location), ...connection });
     this.joined = null; // the last `joined` (room, mode, player, code...), null when out
     this.state = null; // the last view (see viewOf)
     this.everJoined = false; // seated at least once: a join failing now means the room is gone
@@ -202,6 +210,17 @@ export class Arena {
 
   get connected() {
     return this.connection.connected;
+  }
+
+  /** True when this page plays a recorded match (`replay` is its controls). */
+  get replaying() {
+    return this.replay !== null;
+  }
+
+  /** The clock `receivedAt` is on, ms: the page's, or in a replay the recording's (which
+   * pauses and runs at the replay's speed): what a page's timers and interpolation read. */
+  now() {
+    return this.replay ? this.replay.now() : globalThis.performance.now();
   }
 
   get inRoom() {

@@ -23,7 +23,7 @@ clock.id = 'clock';
 const players = el('ul', 'players');
 players.id = 'players';
 page.root.append(players, el('p', '', 'Turn clock: ', clock), board);
-const turnClock = new TurnClock(clock);
+const turnClock = new TurnClock(clock, page.now); // the replay's clock in a replay
 
 function nameOf(view, id) {
   const seat = view.players.find((p) => p.player === id);
