@@ -195,6 +195,10 @@ class Config:
         60.0, "seconds between reloads of the bans in force from the database (a ban made "
         "on any host reaches every host at once through the presence; this catches one "
         "missed while the presence was unreachable)", above=0)
+    room_accounting: bool = setting(
+        True, "do not measure what each room costs (CPU in its game, encoding and sending; "
+        "tick times; bytes sent) for the console and /metrics' arena_mode_* figures",
+        flag="no-room-accounting")
     cookie_secret: str | dict[int, str] = field(default="", repr=False)
     max_message_size: int = 16 * 1024
     ws_ping_interval: float = 20.0

@@ -21,6 +21,7 @@ from typing import Any
 from game_server.engine.filters import OptionFilter, option_filter
 from game_server.engine.metrics import TickObserver
 from game_server.engine.room import Member, ResultSink, Room
+from game_server.engine.roomcost import CostBook
 from game_server.engine.ticker import Scheduler, Timer
 from game_server.games.api import GameSpec, InvalidField, check_fields
 from game_server.games.contract import check_join_fields
@@ -91,6 +92,7 @@ class Matchmaker:
         max_backlog: int = 64 * 1024,
         max_lag: float = 10.0,
         resume_grace: float = 15.0,
+        costs: CostBook | None = None,
     ) -> None:
         self.modes = dict(modes)
         self.empty_room_grace = empty_room_grace
@@ -103,6 +105,8 @@ class Matchmaker:
         self.max_backlog = max_backlog
         self.max_lag = max_lag
         self.resume_grace = resume_grace
+        # Each room's cost accounting (engine/roomcost.py); None: rooms are not accounted.
+        self.costs = costs
         self._seats: dict[str, _Seat] = {}
         self._seeds = seeds
         self._codes = codes
@@ -325,6 +329,7 @@ class Matchmaker:
             observer=self.observer,
             max_backlog=self.max_backlog,
             max_lag=self.max_lag,
+            cost=self.costs.open(spec.name) if self.costs is not None else None,
         )
         room.on_change = self._room_changed
         self._rooms[room_id] = room
@@ -360,6 +365,8 @@ class Matchmaker:
         self._cancel_disposal(room.id)
         for token in [t for t, seat in self._seats.items() if seat.room is room]:
             self.forget(token)
+        if self.costs is not None:
+            self.costs.retire(room.cost)
         for hook in self.room_closed_hooks:
             hook(room)
         log.info("room %s disposed", room.id)

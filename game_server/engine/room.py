@@ -24,6 +24,7 @@ from game_server.engine.fanout import RoomStats, StateFanout
 from game_server.engine.handle import GameHandle
 from game_server.engine.metrics import TickObserver
 from game_server.engine.recorder import JournalSink, Recorder
+from game_server.engine.roomcost import RoomCost
 from game_server.engine.ticker import Scheduler, Timer
 from game_server.games.api import (
     Changes,
@@ -94,6 +95,7 @@ class Room(RoomRules):
         max_backlog: int = 64 * 1024,
         max_lag: float = 10.0,
         journal: JournalSink | None = None,
+        cost: RoomCost | None = None,
     ) -> None:
         self.id = room_id
         self.mode = spec
@@ -160,6 +162,11 @@ class Room(RoomRules):
         self.journal_id: str | None = None
         if journal is not None:
             self._open_journal(journal)
+        #: What the room costs its process (engine/roomcost.py); None when not accounted.
+        self.cost = cost
+        if cost is not None:
+            self._fanout.cost = cost
+            cost.watch(self)
 
     # -- the match journal ------------------------------------------------------------------
 
@@ -599,6 +606,8 @@ class Room(RoomRules):
             stats.catchup_steps += steps - 1
             counters.steps_caught_up += steps - 1
         elapsed = time.perf_counter() - started
+        if self.cost is not None:
+            self.cost.ticked(elapsed, dt)
         overrun = elapsed > dt or lateness > dt
         if overrun:
             counters.ticks_overrun += 1
