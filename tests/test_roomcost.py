@@ -20,7 +20,7 @@ from tornado.websocket import WebSocketClientConnection
 
 from game_server.app import ArenaServer
 from game_server.engine.room import Room
-from game_server.games.api import Changes, GameSpec, Ticking
+from game_server.games.api import Changes, EventDriven, Field, GameSpec, MessageSpec, Ticking
 from game_server.games.loading import server_modes
 from game_server.storage.passwords import PasswordHasher
 from tests.conftest import Browserless, make_config, recv_until
@@ -66,6 +66,17 @@ class Furnace(Drift):
                 burnt += 1
 
 
+class Ledger(Drift):
+    """An event-driven game whose every message burns 2 ms of CPU."""
+
+    def on_message(self, player: int, kind: str, body: Any) -> None:
+        until = time.perf_counter() + 0.002
+        while time.perf_counter() < until:
+            pass
+
+
+LEDGER = GameSpec(name="ledger", factory=Ledger, clock=EventDriven(), max_players=4,
+                  messages={"write": MessageSpec({"x": Field("int", low=0, high=9)})})
 DRIFT = GameSpec(name="drift", factory=Drift, clock=Ticking(RATE), max_players=4,
                  messages={})
 FURNACE = GameSpec(name="furnace", factory=Furnace, clock=Ticking(RATE), max_players=4,
@@ -78,7 +89,7 @@ async def arena(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Arena
         make_config(tmp_path_factory.mktemp("cost") / "data", metrics_token=TOKEN,
                     empty_room_grace=60.0),
         passwords=PasswordHasher(n=2**10),
-        modes={**server_modes(), "drift": DRIFT, "furnace": FURNACE})
+        modes={**server_modes(), "drift": DRIFT, "furnace": FURNACE, "ledger": LEDGER})
     await server.start()
     try:
         yield server
@@ -223,6 +234,32 @@ async def test_the_chart_keeps_the_hosts_history(
         assert (await guest.request("GET", "/api/console/history")).code == 403
     finally:
         await guest.aclose()
+
+
+async def test_an_event_driven_rooms_messages_are_its_games_cost(arena: ArenaServer) -> None:
+    client = Browserless(arena.url)
+    try:
+        await client.guest("lena")
+        ws = await client.ws()
+        ws.write_message(orjson.dumps({"type": "join", "mode": "ledger"}).decode())
+        ledger = room(arena, (await recv_until(ws, "joined"))["room"])
+        assert ledger.cost is not None and "message" in ledger.__dict__
+        before, sent = ledger.cost.game, ledger.cost.bytes_sent
+        for x in range(3):
+            ws.write_message(orjson.dumps({"type": "write", "x": x}).decode())
+            await recv_until(ws, "state")
+        assert ledger.cost.game - before >= 3 * 0.002  # each message burnt 2 ms in the game
+        assert ledger.cost.bytes_sent > sent and ledger.cost.encode > 0
+        assert ledger.cost.tick_p99() is None  # no tick
+        ws.close()
+    finally:
+        await client.aclose()
+    # A ticking room whose inputs all wait for the step (the arena's) hands them to its game
+    # in the tick, which is timed: receiving one is not.
+    shooter = arena.matchmaker.create_room("arena")
+    assert shooter.cost is not None and "message" not in shooter.__dict__
+    assert "join" in shooter.__dict__
+    shooter.close()
 
 
 async def test_open_consoles_add_no_per_tick_work(

@@ -104,8 +104,14 @@ class RoomCost:
 
     def watch(self, room: Any) -> None:
         """Time `room`'s entry points besides its tick: each is replaced, on this room only,
-        by a wrapper that adds its duration (less what the fanout counted) to the game's part."""
-        room.message = self._timed_message(room.message)
+        by a wrapper that adds its duration (less what the fanout counted) to the game's part.
+        Messages are not timed where the tick hands every one of them to the game."""
+        # A ticking room whose inputs all wait for the next step (`latest_only`) hands them
+        # to its game inside the tick, which is timed: receiving one only stores it, and
+        # timing that would cost more than it does (ten inputs per player and second).
+        specs = room._messages.values()
+        if not (room.ticking and all(spec.latest_only for spec in specs)):
+            room.message = self._timed_message(room.message)
         for name in EVENTS:
             setattr(room, name, self._timed(getattr(room, name)))
 
