@@ -34,10 +34,12 @@ from game_server.engine.admin import RoomAdmin
 from game_server.engine.cluster import Cluster, on_events
 from game_server.engine.connection import Identity
 from game_server.engine.limits import Limits
+from game_server.engine.livestats import HISTORY_EVERY, LiveStats
 from game_server.engine.matchmaker import Matchmaker
 from game_server.engine.metrics import Metrics
 from game_server.engine.results import MatchResult, ResultRecorder
 from game_server.engine.room import Room
+from game_server.engine.roomcost import CostBook, ModeCostCollector
 from game_server.engine.seats import SeatTokens
 from game_server.engine.ticker import IOLoopScheduler, Scheduler
 from game_server.games.api import GameSpec, LeaderboardRule, Outcome, is_bot
@@ -189,6 +191,10 @@ class ArenaServer:
                 snapshot_every=config.journal_snapshot_every,
             )
             self.metrics.registry.register(JournalCollector(self.journal.stats))
+        # What each room costs (--no-room-accounting: nothing measured, nothing shown).
+        self.costs = CostBook() if config.room_accounting else None
+        if self.costs is not None:
+            self.metrics.registry.register(ModeCostCollector(self.costs))
         self.matchmaker = Matchmaker(
             modes or server_modes(games=config.games, mode_options=config.mode_options,
                                   strict=config.strict_games),
@@ -203,7 +209,11 @@ class ArenaServer:
             journal=self.journal,
             max_spectators=config.max_spectators,
             spectate_delays=parse_delays(config.spectate_delays),
+            costs=self.costs,
         )
+        self.live = LiveStats(self.matchmaker.rooms, self.metrics.counters,
+                              players=lambda: self.matchmaker.connected_count,
+                              tick_histogram=self.metrics.tick_duration)
         process_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
         self.presence = presence or open_presence(
             config.redis_url, process_id, room_ttl=config.presence_ttl)
@@ -222,8 +232,8 @@ class ArenaServer:
         self.sockets.on_change = self.socket_cap.changed
         self.bans = BanList(self.storage)  # type: ignore[arg-type]
         self.console = ConsoleBus(
-            self.presence, RoomAdmin(self.matchmaker, monotonic=monotonic), self.bans,
-            self.sockets, describe=self._describe, set_draining=self._set_draining)
+            self.presence, RoomAdmin(self.matchmaker, monotonic=monotonic, live=self.live),
+            self.bans, self.sockets, describe=self._describe, set_draining=self._set_draining)
         self.services = Services(
             config=config,
             storage=self.storage,
@@ -265,6 +275,7 @@ class ArenaServer:
         self._purge_journal: PeriodicCallback | None = None
         self._first_purge: asyncio.Task[int] | None = None
         self._reload_bans: PeriodicCallback | None = None
+        self._history: PeriodicCallback | None = None
         self._sockets: list[socket.socket] = []
         self._shared_sockets = shared_sockets or []
         self._unsubscribe = lambda: None
@@ -332,6 +343,9 @@ class ArenaServer:
             self._first_purge = asyncio.get_running_loop().create_task(self.purge_journals())
         self._reload_bans = PeriodicCallback(self.bans.load, self.config.bans_refresh * 1000.0)
         self._reload_bans.start()
+        # The console's chart: one point of this process's figures every 10 s, an hour kept.
+        self._history = PeriodicCallback(self.live.sample_history, HISTORY_EVERY * 1000.0)
+        self._history.start()
 
     async def _purge_sessions(self) -> None:
         try:
@@ -368,6 +382,8 @@ class ArenaServer:
             self.house_bots.stop()
         if self._reload_bans is not None:
             self._reload_bans.stop()
+        if self._history is not None:
+            self._history.stop()
         self.console.stop()
         if self._http is not None:
             self._http.stop()
@@ -407,7 +423,7 @@ class ArenaServer:
     def _describe(self) -> dict[str, object]:
         """This process as the console lists it."""
         return {"url": self.public_url, "draining": self.matchmaker.draining,
-                **self.metrics.counts()}
+                **self.metrics.counts(), **self.live.host()}
 
     def _set_draining(self, on: bool) -> None:
         if on != self.matchmaker.draining:

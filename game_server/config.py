@@ -259,6 +259,10 @@ class Config:
         2 * 1024 * 1024, "the longest match the replay pages re-run, in compressed journal "
         "bytes (a re-run costs CPU: about 5 s per MB of an arena room); a longer one is refused "
         "with a pointer to `replay export`; 0: no limit", low=0)
+    room_accounting: bool = setting(
+        True, "do not measure what each room costs (CPU in its game, encoding and sending; "
+        "tick times; bytes sent) for the console and /metrics' arena_mode_* figures",
+        flag="no-room-accounting")
     cookie_secret: str | dict[int, str] = field(default="", repr=False)
     max_message_size: int = 16 * 1024
     ws_ping_interval: float = 20.0

@@ -39,6 +39,7 @@ log = logging.getLogger("arena.console")
 ANSWER_TIMEOUT = 3.0  # seconds an action waits for the process that holds its target
 SNAPSHOT_TIMEOUT = 0.5  # seconds a snapshot waits for processes it has not heard from yet
 SNAPSHOT_EVERY = 1.0  # seconds a snapshot is served again to every console that asks
+HISTORY_SHARED = 5.0  # seconds the hosts' chart points are served again
 _FORGET_AFTER = 30.0  # seconds: a process silent this long is no longer waited for
 
 # Actions one process performs on its own rooms when asked.
@@ -65,6 +66,7 @@ class ConsoleBus:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._unsubscribe: Callable[[], None] = lambda: None
         self._snapshot: tuple[float, list[dict[str, Any]]] | None = None  # (taken at, hosts)
+        self._history: tuple[float, list[dict[str, Any]]] | None = None  # the same, for charts
 
     @property
     def process_id(self) -> str:
@@ -120,8 +122,26 @@ class ConsoleBus:
         """An action changed what the snapshot shows: the next one is taken afresh."""
         self._snapshot = None
 
+    async def history(self) -> list[dict[str, Any]]:
+        """Every answering process's chart points (engine/livestats.py: an hour, one point per
+        10 s), this process's first; taken at most once per `HISTORY_SHARED` seconds."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self._history is not None and now - self._history[0] < HISTORY_SHARED:
+            return self._history[1]
+        hosts = await self._gather("history", loop, now)
+        self._history = (now, hosts)
+        return hosts
+
     async def _take_snapshot(self, loop: asyncio.AbstractEventLoop, now: float
                              ) -> list[dict[str, Any]]:
+        return await self._gather("snapshot", loop, now)
+
+    async def _gather(self, action: str, loop: asyncio.AbstractEventLoop, now: float
+                      ) -> list[dict[str, Any]]:
+        """`action` asked of every process ("*"): this process's answer first, then those that
+        arrive within `SNAPSHOT_TIMEOUT` (all of them, once every process known to hold a room
+        or to have answered lately has)."""
         expected = {p for p, at in self._heard.items() if now - at < _FORGET_AFTER}
         if self.presence.shared:
             try:  # every process that holds a room answers too
@@ -138,7 +158,7 @@ class ConsoleBus:
             if self.presence.shared:
                 await self.presence.publish({"kind": KIND_CONSOLE, "id": request_id,
                                              "from": self.process_id, "to": "*",
-                                             "action": "snapshot", "args": {}})
+                                             "action": action, "args": {}})
                 deadline = now + SNAPSHOT_TIMEOUT
                 # Polled: answers arrive as separate messages; stop once all expected came.
                 while loop.time() < deadline:
@@ -149,7 +169,7 @@ class ConsoleBus:
             log.info("presence unreachable: the console shows this process only")
         finally:
             self._gathering.pop(request_id, None)
-        mine = self._act("snapshot", {})
+        mine = self._act(action, {})
         others = [a for a in answers if a.get("process") != self.process_id]
         return [mine, *sorted(others, key=lambda a: str(a.get("process")))]
 
@@ -216,6 +236,10 @@ class ConsoleBus:
         admin = self.admin
         if action == "snapshot":
             return {**self._describe(), "process": self.process_id, "rooms": admin.snapshot()}
+        if action == "history":
+            live = admin.live
+            return {"process": self.process_id,
+                    "points": live.history() if live is not None else []}
         if action == "drain":
             self._set_draining(bool(args.get("on", True)))
             return "draining: no new rooms here" if args.get("on", True) else "taking new rooms"

@@ -81,6 +81,9 @@ async def test_a_player_cannot_reach_the_console_and_an_operator_acts_from_it(
 
     await server.services.accounts.register("chief", "correct horse battery")
     await server.storage.set_operator("chief", True)
+    # Two points of the hour's chart, as its timer takes them every 10 s.
+    server.live.sample_history()
+    server.live.sample_history()
     console = await new_page()
     await console.goto(server.url + "/login?next=/console")
     await console.fill("#login-form input[name=username]", "chief")
@@ -91,6 +94,18 @@ async def test_a_player_cannot_reach_the_console_and_an_operator_acts_from_it(
     answer_dialogs(console, "Please keep the chat friendly")
     row = console.locator(".players tr", has_text="Rowdy")
     await row.wait_for()
+    # What the room costs, and the host's figures; the chart of the last hour, drawn as SVG.
+    cost = console.locator("article.room p.cost")
+    await cost.wait_for()
+    text = await cost.text_content()
+    assert "CPU" in text and "game" in text and "encode" in text and "send" in text
+    assert "of the host's CPU" in text and "state " in text
+    assert "tick p99" in await console.text_content(".host p.figures")
+    label = console.locator("#charts svg.chart-players text.label")
+    await label.wait_for()
+    assert (await label.text_content()).startswith("players: 1")
+    assert await console.locator("#charts svg.chart-tick_p99_ms").count() == 1
+    assert await console.locator("#charts svg.chart-bytes_per_second").count() == 1
     await console.screenshot(path=str(screenshot_dir() / "console.png"), full_page=True)
 
     await console.locator("article.room button.inspect").click()

@@ -47,6 +47,13 @@ async def test_a_kick_an_announcement_and_a_ban_from_one_host_act_on_the_other(
         assert process != hosts["hosts"][0]["process"]  # not A's own
         [listed] = room["players_list"]
         assert listed["name"] == "pat"
+        # Each host's own figures, and what B's room costs, come through the same snapshot.
+        for host in hosts["hosts"]:
+            assert {"cpu", "tick_p99_ms", "bytes_per_second", "players"} <= set(host)
+        assert hosts["hosts"][1]["players"] == 1 and room["cost"]["state_bytes"] > 0
+        # And both hosts' chart points (none yet: the first comes after 10 s).
+        history = orjson.loads((await boss.request("GET", "/api/console/history")).body)
+        assert {h["process"] for h in history["hosts"]} == {h["process"] for h in hosts["hosts"]}
 
         async def act(name: str, body: dict[str, object]) -> None:
             response = await boss.request("POST", f"/api/console/{name}", body)

@@ -3,6 +3,8 @@
 // Everything it shows comes from /api/console/*; text from players is set as text, never HTML.
 
 const REFRESH_MS = 1000; // at most one snapshot a second per open console
+const CHART_MS = 10000; // the hosts' chart points come every 10 s
+const SVG = 'http://www.w3.org/2000/svg';
 let xsrf = '';
 let paused = false;
 let lastHosts = '';
@@ -69,7 +71,48 @@ function duration(seconds) {
   return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`;
 }
 
+function percent(fraction) {
+  const digits = fraction < 0.01 ? 2 : fraction < 0.1 ? 1 : 0;
+  return `${(fraction * 100).toFixed(digits)}%`;
+}
+
+function millis(ms) {
+  return ms === null || ms === undefined ? '–' : `${ms.toFixed(ms < 10 ? 2 : 1)} ms`;
+}
+
+function rate(bytesPerSecond) {
+  if (bytesPerSecond >= 1e6) return `${(bytesPerSecond / 1e6).toFixed(1)} MB/s`;
+  if (bytesPerSecond >= 1e3) return `${(bytesPerSecond / 1e3).toFixed(1)} kB/s`;
+  return `${Math.round(bytesPerSecond)} B/s`;
+}
+
 // -- hosts and rooms ---------------------------------------------------------------------------
+
+// What a room costs its host (absent with --no-room-accounting): its CPU split into the game,
+// encoding and sending, its share of the host's CPU, tick p99, state size and bandwidth.
+function costLine(room) {
+  const c = room.cost;
+  if (!c) return null;
+  return el('p', {class: `cost${c.overrun ? ' overrun' : ''}`},
+    c.overrun ? el('span', {class: 'tag overrun', title: 'its game took longer than a tick period in the last second'}, 'overruns its tick') : null,
+    el('span', {class: 'cpu'}, `CPU ${percent(c.cpu)}`),
+    ` (game ${percent(c.game)} · encode ${percent(c.encode)} · send ${percent(c.send)}) · `,
+    el('span', {class: 'share'}, `${percent(c.share)} of the host's CPU`),
+    ` · tick p99 ${millis(c.tick_p99_ms)} · state ${c.state_bytes} B · ${rate(c.bytes_per_second)}`,
+    c.overruns ? ` · ${c.overruns} ticks overran` : '');
+}
+
+function hostLine(host) {
+  const parts = [`${host.url} · ${host.players_connected} connected · ${host.rooms_count ?? host.rooms.length} rooms`];
+  if (host.cpu !== undefined) {
+    parts.push(`CPU ${percent(host.cpu)} · tick p99 ${millis(host.tick_p99_ms)} · ${rate(host.bytes_per_second)} sent`);
+  }
+  return el('p', {class: 'muted figures'}, parts.join(' · '));
+}
+
+function byCost(a, b) {
+  return ((b.cost && b.cost.cpu) || 0) - ((a.cost && a.cost.cpu) || 0);
+}
 
 function roomActions(host, room) {
   const target = {process: host.process, room: room.id};
@@ -113,12 +156,14 @@ function playersTable(host, room) {
 }
 
 function hostCard(host) {
-  const rooms = host.rooms.map((room) => el('article', {class: 'room', dataset: {room: room.id}},
+  // The costliest room first: the one that makes its host slow is at the top.
+  const rooms = [...host.rooms].sort(byCost).map((room) => el('article', {class: 'room', dataset: {room: room.id}},
     el('h4', {}, `${room.mode} · ${room.id}`,
       room.private ? ` · private ${room.code}` : '',
       room.locked ? ' · locked' : '',
       ` · ${room.connected}/${room.max_players} here`, room.away ? `, ${room.away} away` : ''),
     room.metadata ? el('p', {class: 'muted meta'}, JSON.stringify(room.metadata)) : null,
+    costLine(room),
     roomActions(host, room),
     playersTable(host, room)));
   const drain = el('button', {type: 'button', class: 'secondary drain', onclick: () => act(
@@ -126,7 +171,7 @@ function hostCard(host) {
     'drain', {process: host.process, on: !host.draining})}, host.draining ? 'Undrain' : 'Drain');
   return el('div', {class: 'host', dataset: {process: host.process}},
     el('h3', {}, host.process, host.draining ? el('span', {class: 'tag draining'}, 'draining') : null),
-    el('p', {class: 'muted'}, `${host.url} · ${host.players_connected} connected · ${host.rooms_count ?? host.rooms.length} rooms`),
+    hostLine(host),
     drain,
     rooms.length ? el('div', {}, ...rooms) : el('p', {class: 'muted'}, 'No rooms.'));
 }
@@ -140,6 +185,56 @@ async function refresh() {
       lastHosts = text;
       $('hosts').replaceChildren(...hosts.map(hostCard));
     }
+  } catch (error) {
+    say(error.message, true);
+  }
+}
+
+// -- the chart: players, tick p99 and bandwidth over the last hour, per host ------------------------
+
+const SERIES = [
+  {key: 'players', label: 'players', format: (v) => String(v)},
+  {key: 'tick_p99_ms', label: 'tick p99', format: millis},
+  {key: 'bytes_per_second', label: 'sent', format: rate},
+];
+const W = 300;
+const H = 60;
+
+function svg(tag, attrs = {}) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
+  return node;
+}
+
+// One small line chart: the series' points over the hour, its latest value and its peak.
+function sparkline(points, series) {
+  const values = points.map((p) => p[series.key]).filter((v) => v !== null && v !== undefined);
+  const box = svg('svg', {viewBox: `0 0 ${W} ${H + 16}`, width: W, height: H + 16, role: 'img',
+                          class: `chart-${series.key}`});
+  const top = Math.max(...values, 0) || 1;
+  const last = values.length ? values[values.length - 1] : null;
+  const title = svg('text', {x: 0, y: 12, class: 'label'});
+  title.textContent = `${series.label}: ${last === null ? '–' : series.format(last)} (peak ${values.length ? series.format(top) : '–'})`;
+  box.append(title);
+  if (points.length > 1) {
+    const t0 = points[0].t;
+    const span = Math.max(points[points.length - 1].t - t0, 1);
+    const coords = points.filter((p) => p[series.key] !== null && p[series.key] !== undefined)
+      .map((p) => `${((p.t - t0) / span * W).toFixed(1)},${(16 + H - p[series.key] / top * H).toFixed(1)}`);
+    box.append(svg('polyline', {points: coords.join(' '), fill: 'none', stroke: 'currentColor', 'stroke-width': 1.5}));
+  }
+  box.append(svg('line', {x1: 0, y1: H + 16, x2: W, y2: H + 16, stroke: 'currentColor', 'stroke-opacity': 0.3}));
+  return box;
+}
+
+async function loadChart() {
+  if (paused || document.hidden) return;
+  try {
+    const {hosts} = await api('history');
+    $('charts').replaceChildren(...hosts.map((host) => el('div', {class: 'chart', dataset: {process: host.process}},
+      el('h3', {}, host.process, el('span', {class: 'muted small'}, ` · ${host.points.length} points, one per 10 s`)),
+      host.points.length ? el('div', {class: 'sparklines'}, ...SERIES.map((series) => sparkline(host.points, series)))
+        : el('p', {class: 'muted'}, 'No points yet: the first comes 10 s after the host started.'))));
   } catch (error) {
     say(error.message, true);
   }
@@ -256,8 +351,9 @@ async function start() {
   $('inspect-search').addEventListener('input', showState);
   $('inspect-close').addEventListener('click', () => { $('inspect-section').hidden = true; inspected = null; });
   $('pause').addEventListener('change', (event) => { paused = event.target.checked; });
-  await Promise.all([refresh(), loadBans(), loadAudit()]);
+  await Promise.all([refresh(), loadChart(), loadBans(), loadAudit()]);
   setInterval(refresh, REFRESH_MS);
+  setInterval(loadChart, CHART_MS);
 }
 
 start();

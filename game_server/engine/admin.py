@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from game_server.engine import recorder as jr
+from game_server.engine.livestats import LiveStats
 from game_server.engine.matchmaker import Matchmaker
 from game_server.engine.room import Room
 from game_server.games.state import full_state, normalized
@@ -47,9 +48,11 @@ class RoomAdmin:
     """The console's reads and actions on this process's rooms."""
 
     def __init__(self, matchmaker: Matchmaker, *,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 live: LiveStats | None = None) -> None:
         self._matchmaker = matchmaker
         self._monotonic = monotonic
+        self.live = live  # what each room costs (None: not shown)
 
     def room(self, room_id: str) -> Room:
         room = self._matchmaker.get(room_id)
@@ -58,8 +61,10 @@ class RoomAdmin:
         return room
 
     def snapshot(self) -> list[dict[str, Any]]:
-        """Every room here with its players: name, account, ping, seconds in the room."""
+        """Every room here with its players (name, account, ping, seconds in the room) and,
+        when rooms are accounted, its `cost` (engine/livestats.py)."""
         now = self._monotonic()
+        costs = self.live.rooms() if self.live is not None else {}
         rooms = []
         for room in self._matchmaker.rooms():
             if room.closed:
@@ -80,7 +85,7 @@ class RoomAdmin:
             rooms.append({**room.describe(), "private": room.private, "code": room.code,
                           "tick_rate": room.tick_rate, "ticks": room.ticks,
                           "signals": callable(getattr(room.game, "on_signal", None)),
-                          "players_list": players})
+                          "cost": costs.get(room.id), "players_list": players})
         return rooms
 
     def kick(self, room_id: str, player: int, reason: str) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from game_server.engine.metrics import EngineCounters
@@ -23,6 +24,7 @@ from protocol.codec import encode
 
 if TYPE_CHECKING:
     from game_server.engine.room import Member
+    from game_server.engine.roomcost import RoomCost
     from game_server.engine.spectators import Spectators
 
 _NOTHING_ENCODED: dict[int, bytes] = {}
@@ -69,6 +71,9 @@ class StateFanout:
         # The room's spectators (engine/spectators.py), None while nobody watches: each
         # state's public part goes to them, reusing the bytes encoded for players.
         self.spectators: Spectators | None = None
+        #: The room's cost accounting (engine/roomcost.py), None when it is off: then each
+        #: state costs one attribute test more, per room, not per member.
+        self.cost: RoomCost | None = None
 
     def forget(self, player_id: int) -> None:
         """The player is no longer a member (left, or its connection dropped)."""
@@ -79,7 +84,12 @@ class StateFanout:
              private: Mapping[int, Mapping[str, Any]], now: float) -> None:
         """Encode the state once (and each distinct private view once) and send it to every
         member; skip it for a slow reader, which gets a full view when it catches up."""
+        cost = self.cost
+        if cost is not None:
+            started = perf_counter()
         data = encode(messages.state(tick=tick, ts=ts, changes=shared))
+        if cost is not None:
+            cost.encoded(started, len(data))
         if private:
             encoded = self._send_private(private, data, tick, ts, now)
             if self.spectators is not None:
@@ -128,7 +138,13 @@ class StateFanout:
             if view is not None:
                 found = encoded.get(id(view))
                 if found is None:
-                    found = encode(messages.state(tick=tick, ts=ts, changes=view))
+                    cost = self.cost
+                    if cost is not None:  # a view's encode is the encode part, not the send
+                        started = perf_counter()
+                        found = encode(messages.state(tick=tick, ts=ts, changes=view))
+                        cost.view_encoded(started)
+                    else:
+                        found = encode(messages.state(tick=tick, ts=ts, changes=view))
                     encoded[id(view)] = found
                 data = found
             conn = member.connection
@@ -157,6 +173,8 @@ class StateFanout:
         counters.ticks += 1
         counters.state_messages += recipients
         counters.state_bytes += sent_bytes
+        if self.cost is not None:
+            self.cost.sent(sent_bytes)
 
     def _close_the_too_slow(self, now: float) -> None:
         """Close (4002) every member more than `max_lag` seconds behind.

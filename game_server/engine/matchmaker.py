@@ -22,6 +22,7 @@ from game_server.engine.filters import OptionFilter, option_filter
 from game_server.engine.metrics import TickObserver
 from game_server.engine.recorder import JournalSink
 from game_server.engine.room import Member, ResultSink, Room
+from game_server.engine.roomcost import CostBook
 from game_server.engine.ticker import Scheduler, Timer
 from game_server.games.api import GameSpec, InvalidField, check_fields
 from game_server.games.contract import check_join_fields
@@ -95,6 +96,7 @@ class Matchmaker:
         journal: JournalSink | None = None,
         max_spectators: int = 50,
         spectate_delays: Mapping[str, float] | None = None,
+        costs: CostBook | None = None,
     ) -> None:
         """`journal`: where the rooms it creates record their matches (None: not recorded)."""
         self.modes = dict(modes)
@@ -113,6 +115,8 @@ class Matchmaker:
         self.spectate_delays = dict(spectate_delays or {})  # mode -> seconds (else 0)
         for mode in sorted(set(self.spectate_delays) - set(self.modes)):
             log.warning("--spectate-delay names %r, a mode this server does not run", mode)
+        # Each room's cost accounting (engine/roomcost.py); None: rooms are not accounted.
+        self.costs = costs
         self._seats: dict[str, _Seat] = {}
         self._seeds = seeds
         self._codes = codes
@@ -359,6 +363,7 @@ class Matchmaker:
             journal=self.journal,
             max_spectators=self.max_spectators,
             spectate_delay=self.spectate_delays.get(mode_name, 0.0),
+            cost=self.costs.open(spec.name) if self.costs is not None else None,
         )
         room.on_change = self._room_changed
         self._rooms[room_id] = room
@@ -394,6 +399,8 @@ class Matchmaker:
         self._cancel_disposal(room.id)
         for token in [t for t, seat in self._seats.items() if seat.room is room]:
             self.forget(token)
+        if self.costs is not None:
+            self.costs.retire(room.cost)
         for hook in self.room_closed_hooks:
             hook(room)
         log.info("room %s disposed", room.id)

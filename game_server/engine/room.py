@@ -27,6 +27,7 @@ from game_server.engine.fanout import RoomStats, StateFanout
 from game_server.engine.handle import GameHandle
 from game_server.engine.metrics import TickObserver
 from game_server.engine.recorder import JournalSink, Recorder, RoomRecording
+from game_server.engine.roomcost import RoomCost
 from game_server.engine.spectators import Spectators
 from game_server.engine.ticker import Scheduler, Timer
 from game_server.games.api import (
@@ -100,6 +101,7 @@ class Room(RoomRecording, RoomRules):
         journal: JournalSink | None = None,
         max_spectators: int = 50,
         spectate_delay: float = 0.0,
+        cost: RoomCost | None = None,
     ) -> None:
         self.id = room_id
         self.mode = spec
@@ -172,6 +174,11 @@ class Room(RoomRecording, RoomRules):
         self.journal_id: str | None = None
         if journal is not None:
             self._open_journal(journal)
+        #: What the room costs its process (engine/roomcost.py); None when not accounted.
+        self.cost = cost
+        if cost is not None:
+            self._fanout.cost = cost
+            cost.watch(self)
 
     # -- membership -------------------------------------------------------------------------
 
@@ -607,6 +614,8 @@ class Room(RoomRecording, RoomRules):
             stats.catchup_steps += steps - 1
             counters.steps_caught_up += steps - 1
         elapsed = time.perf_counter() - started
+        if self.cost is not None:
+            self.cost.ticked(elapsed, dt)
         overrun = elapsed > dt or lateness > dt
         if overrun:
             counters.ticks_overrun += 1

@@ -77,7 +77,7 @@ class ConsolePage(BaseHandler):
 class ConsoleApi(JsonHandler):
     """`/api/console/NAME`: GET reads, POST acts; each NAME is a method below."""
 
-    READS = ("hosts", "audit", "bans", "accounts", "account", "inspect")
+    READS = ("hosts", "history", "audit", "bans", "accounts", "account", "inspect")
     ACTIONS = ("room", "announce", "drain", "ban", "lift", "revoke", "delete")
 
     @property
@@ -115,6 +115,11 @@ class ConsoleApi(JsonHandler):
 
     async def read_hosts(self) -> dict[str, Any]:
         return {"hosts": await self.bus.snapshot(), "me": self.operator.to_json()}
+
+    async def read_history(self) -> dict[str, Any]:
+        """Each host's chart points: players, tick p99, bytes sent per second, CPU, every 10 s
+        over the last hour (kept in memory by each process)."""
+        return {"hosts": await self.bus.history()}
 
     async def read_audit(self) -> dict[str, Any]:
         return {"audit": await self.store.audit_log(100)}
