@@ -11,6 +11,7 @@
 import { CloseCode } from './closes.js';
 import { decode, messages } from './protocol.js';
 import { MAX_REDIRECTS, hostOf, readRedirect, withSeat } from './redirects.js';
+import { Handlers } from './handlers.js';
 
 /** `ws(s)://host/ws` for the page's location (same origin; the browser sends the cookie). */
 export function socketUrl(location) {
@@ -95,7 +96,7 @@ export class Connection {
     this._seatTimer = null;
     this._joinTimer = null;
     this._awayFailures = 0;
-    this._handlers = new Map();
+    this._handlers = new Handlers();
     this._pingId = 0;
     this._pings = new Map();
     this._pingTimer = null;
@@ -111,9 +112,7 @@ export class Connection {
    * changes: a wrong code, bad options, an unknown mode); returns unsubscribe.
    */
   on(type, fn) {
-    if (!this._handlers.has(type)) this._handlers.set(type, new Set());
-    this._handlers.get(type).add(fn);
-    return () => this._handlers.get(type).delete(fn);
+    return this._handlers.on(type, fn);
   }
 
   /** Open the socket (and keep it open until `close`). */
@@ -591,14 +590,6 @@ export class Connection {
   }
 
   _emit(type, ...args) {
-    const handlers = this._handlers.get(type);
-    if (!handlers) return;
-    for (const fn of [...handlers]) {
-      try {
-        fn(...args);
-      } catch (err) {
-        globalThis.console?.error(err);
-      }
-    }
+    this._handlers.emit(type, ...args);
   }
 }

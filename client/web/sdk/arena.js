@@ -19,6 +19,7 @@
 
 import { Connection, socketUrl } from '../net/connection.js';
 import { replaySource } from './replay.js';
+import { Handlers } from '../net/handlers.js';
 
 /** A refused HTTP call: `status`, the API's `code` (e.g. `username_taken`) and its message. */
 export class ArenaError extends Error {
@@ -97,7 +98,7 @@ export class Arena {
     this.everJoined = false; // seated at least once: a join failing now means the room is gone
     this.spectators = 0; // how many watch the room (sent to spectators as it changes)
     this._xsrf = null;
-    this._handlers = new Map();
+    this._handlers = new Handlers();
     this._listen();
   }
 
@@ -398,21 +399,11 @@ export class Arena {
   }
 
   _add(key, fn) {
-    if (!this._handlers.has(key)) this._handlers.set(key, new Set());
-    this._handlers.get(key).add(fn);
-    return () => this._handlers.get(key).delete(fn);
+    return this._handlers.on(key, fn);
   }
 
   _emit(key, ...args) {
-    const handlers = this._handlers.get(key);
-    if (!handlers) return;
-    for (const fn of [...handlers]) {
-      try {
-        fn(...args);
-      } catch (err) {
-        globalThis.console?.error(err);
-      }
-    }
+    this._handlers.emit(key, ...args);
   }
 }
 

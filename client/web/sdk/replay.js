@@ -16,6 +16,8 @@
  * under Node.
  */
 
+import { Handlers } from '../net/handlers.js';
+
 /** The speeds a replay offers, slowest first. */
 export const SPEEDS = [0.25, 0.5, 1, 2, 4, 8];
 
@@ -157,15 +159,13 @@ export class ReplayConnection {
     this._seatedAt = 0; // ms of the stream's first `joined`
     this._timer = null;
     this._stopped = true;
-    this._handlers = new Map();
+    this._handlers = new Handlers();
   }
 
   // -- the Connection interface --------------------------------------------------------------
 
   on(type, fn) {
-    if (!this._handlers.has(type)) this._handlers.set(type, new Set());
-    this._handlers.get(type).add(fn);
-    return () => this._handlers.get(type).delete(fn);
+    return this._handlers.on(type, fn);
   }
 
   /** Fetch the stream and start playing it (once). */
@@ -423,15 +423,7 @@ export class ReplayConnection {
   }
 
   _emit(type, ...args) {
-    const handlers = this._handlers.get(type);
-    if (!handlers) return;
-    for (const fn of [...handlers]) {
-      try {
-        fn(...args);
-      } catch (err) {
-        globalThis.console?.error(err);
-      }
-    }
+    this._handlers.emit(type, ...args);
   }
 }
 
