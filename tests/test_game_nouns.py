@@ -15,7 +15,7 @@ ARENA_FILES = {"game_server/templates/play.html", "game_server/static/play.css"}
 # Databases made before results per mode kept best masses in users.best_mass: the first schema
 # still creates that column, and the migration copies it into the arena mode's best scores.
 SCHEMA_HISTORY = re.compile(r"best_mass|best masses")
-STORAGE = {"game_server/storage/sqlite.py", "game_server/storage/postgres.py"}
+STORAGE = {"game_server/storage/sqlite_schema.py", "game_server/storage/postgres_schema.py"}
 
 
 def test_no_game_nouns_outside_the_games() -> None:

@@ -1,7 +1,10 @@
-"""SQLite storage, the embedded default for one process.
+"""SQLite storage, the embedded default for one process: the connection, accounts, sessions
+and results per mode.
 
 Every sqlite3 call runs on one dedicated worker thread that owns the connection; coroutines
-await it with ``loop.run_in_executor``, so the event loop never waits on the disk.
+await it with ``loop.run_in_executor``, so the event loop never waits on the disk. The schema and
+its migrations are in sqlite_schema.py, the match journal's calls in sqlite_journals.py, the
+operator console's in operators.py.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any, TypeVar
 
 from game_server.games.results import LeaderboardRule, Outcome
 
-from . import journals, leaderboards
+from . import leaderboards, sqlite_schema
 from .base import (
     Storage,
     StorageError,
@@ -28,111 +31,14 @@ from .base import (
     hash_session_id,
     new_session_id,
 )
-from .operators import SCHEMA_OPERATORS_SQLITE, OperatorStorage
+from .operators import OperatorStorage
+from .sqlite_journals import SQLiteJournals
+from .sqlite_schema import MIGRATIONS as _MIGRATIONS  # noqa: F401  (tests run old steps)
+from .sqlite_schema import SCHEMA_VERSION
+
+__all__ = ["BUSY_TIMEOUT", "SCHEMA_VERSION", "SQLiteStorage"]
 
 T = TypeVar("T")
-
-# Bump when the schema changes, and add a step to _MIGRATIONS that brings version - 1 up to it.
-SCHEMA_VERSION = 4
-
-_SCHEMA_V1 = """
-CREATE TABLE IF NOT EXISTS users (
-    id            INTEGER PRIMARY KEY,
-    username      TEXT UNIQUE COLLATE NOCASE,
-    display_name  TEXT NOT NULL,
-    password_hash TEXT,
-    is_guest      INTEGER NOT NULL CHECK (is_guest IN (0, 1)),
-    best_mass     INTEGER NOT NULL DEFAULT 0,
-    created_at    REAL NOT NULL,
-    CHECK ((is_guest = 1) = (username IS NULL))
-);
-CREATE INDEX IF NOT EXISTS users_best_mass ON users (best_mass DESC);
-CREATE TABLE IF NOT EXISTS sessions (
-    id_hash    TEXT PRIMARY KEY,
-    user_id    INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-    created_at REAL NOT NULL,
-    expires_at REAL NOT NULL,
-    revoked_at REAL
-);
-CREATE INDEX IF NOT EXISTS sessions_expires_at ON sessions (expires_at);
-CREATE INDEX IF NOT EXISTS sessions_user_id ON sessions (user_id);
-"""
-
-# Results per mode (leaderboards.py), and the ids of recorded matches so that a retried write
-# counts once. Existing best masses become best scores of mode "arena"; users.best_mass stays,
-# unused, so nothing is lost.
-_SCHEMA_V2 = """
-CREATE TABLE IF NOT EXISTS scores (
-    mode       TEXT NOT NULL,
-    user_id    INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-    best_score INTEGER,
-    wins       INTEGER NOT NULL DEFAULT 0,
-    played     INTEGER NOT NULL DEFAULT 0,
-    rating     REAL,
-    updated    REAL NOT NULL,
-    PRIMARY KEY (mode, user_id)
-);
-CREATE INDEX IF NOT EXISTS scores_best_score ON scores (mode, best_score DESC, user_id)
-    WHERE best_score IS NOT NULL;
-CREATE INDEX IF NOT EXISTS scores_wins ON scores (mode, wins DESC, user_id) WHERE played > 0;
-CREATE INDEX IF NOT EXISTS scores_rating ON scores (mode, rating DESC, user_id)
-    WHERE rating IS NOT NULL;
-CREATE INDEX IF NOT EXISTS scores_user_id ON scores (user_id);
-CREATE TABLE IF NOT EXISTS matches (
-    mode        TEXT NOT NULL,
-    match_id    TEXT NOT NULL,
-    recorded_at REAL NOT NULL,
-    PRIMARY KEY (mode, match_id)
-);
-INSERT INTO scores (mode, user_id, best_score, wins, played, rating, updated)
-    SELECT 'arena', id, best_mass, 0, 0, NULL, created_at FROM users WHERE best_mass > 0
-    ON CONFLICT (mode, user_id) DO NOTHING;
-"""
-
-# The match journal (storage/journals.py): one row per room's match, its players once it ended
-# (for "your matches"), and its compressed chunks of records in order. Times are wall ms, as in
-# the header; `updated` is when the last chunk came (a journal never ended by a crashed process
-# is purged once it has been quiet for the retention period).
-_SCHEMA_V3 = """
-CREATE TABLE IF NOT EXISTS journals (
-    id         TEXT PRIMARY KEY,
-    mode       TEXT NOT NULL,
-    version    TEXT NOT NULL,
-    room       TEXT NOT NULL,
-    private    INTEGER NOT NULL DEFAULT 0,
-    started    INTEGER NOT NULL,
-    updated    INTEGER NOT NULL,
-    ended      INTEGER,
-    header     TEXT NOT NULL,
-    summary    TEXT,
-    bytes      INTEGER NOT NULL DEFAULT 0,
-    best_score REAL
-);
-CREATE INDEX IF NOT EXISTS journals_mode_started ON journals (mode, started DESC);
-CREATE INDEX IF NOT EXISTS journals_started ON journals (started DESC);
-CREATE INDEX IF NOT EXISTS journals_top ON journals (mode, best_score DESC, ended DESC)
-    WHERE ended IS NOT NULL AND private = 0;
-CREATE TABLE IF NOT EXISTS journal_players (
-    journal_id TEXT NOT NULL REFERENCES journals (id) ON DELETE CASCADE,
-    player     INTEGER NOT NULL,
-    user_id    INTEGER,
-    name       TEXT NOT NULL,
-    score      REAL,
-    PRIMARY KEY (journal_id, player)
-);
-CREATE INDEX IF NOT EXISTS journal_players_user ON journal_players (user_id, journal_id);
-CREATE TABLE IF NOT EXISTS journal_chunks (
-    journal_id TEXT NOT NULL REFERENCES journals (id) ON DELETE CASCADE,
-    seq        INTEGER NOT NULL,
-    data       BLOB NOT NULL,
-    PRIMARY KEY (journal_id, seq)
-);
-"""
-
-# _MIGRATIONS[v] brings a database at user_version v to v + 1.
-# Step 3 -> 4: the operator console (storage/operators.py): the role, the audit log, bans.
-_MIGRATIONS: dict[int, str] = {0: _SCHEMA_V1, 1: _SCHEMA_V2, 2: _SCHEMA_V3,
-                              3: SCHEMA_OPERATORS_SQLITE}
 
 _USER_COLUMNS = "users.id, users.display_name, users.is_guest, users.is_operator"
 
@@ -162,7 +68,7 @@ def _enable_wal(conn: sqlite3.Connection, timeout: float) -> None:
         delay = min(delay * 2, 0.1)
 
 
-class SQLiteStorage(OperatorStorage, Storage):
+class SQLiteStorage(SQLiteJournals, OperatorStorage, Storage):
     """``Storage`` on one SQLite file, with all sqlite3 work on a single worker thread.
 
     ``clock`` returns wall-clock seconds (``time.time`` by default) and is read on the event
@@ -271,38 +177,6 @@ class SQLiteStorage(OperatorStorage, Storage):
     async def purge_expired_sessions(self) -> int:
         return await self._run(self._purge_sync, self._clock())
 
-    async def journal_begin(self, header: dict[str, Any]) -> None:
-        await self._run(self._journal_begin_sync, journals.journal_row(header))
-
-    async def journal_append(self, journal_id: str, seq: int, data: bytes) -> None:
-        await self._run(self._journal_append_sync, journal_id, seq, bytes(data),
-                        int(self._clock() * 1000))
-
-    async def journal_end(self, journal_id: str, summary: dict[str, Any]) -> None:
-        await self._run(self._journal_end_sync, journal_id, journals.dumps(summary),
-                        journals.ended(summary), journals.players(summary))
-
-    async def journal_load(self, journal_id: str) -> dict[str, Any] | None:
-        return await self._run(self._journal_load_sync, journal_id)
-
-    async def journals_list(
-        self,
-        mode: str | None = None,
-        user: int | None = None,
-        top: bool = False,
-        limit: int = 50,
-    ) -> list[dict[str, Any]]:
-        limit = journals.clamp_limit(limit)
-        if limit == 0:
-            return []
-        return await self._run(self._journals_list_sync, mode, user, top, limit)
-
-    async def journals_purge(
-        self, older_than_s: float | None = None, keep_per_mode: int | None = None
-    ) -> int:
-        cutoff = None if older_than_s is None else int((self._clock() - older_than_s) * 1000)
-        return await self._run(self._journals_purge_sync, cutoff, keep_per_mode)
-
     # -- running on the worker thread ---------------------------------------------------------
 
     async def _rows(self, sql: str, *args: Any) -> list[dict[str, Any]]:
@@ -357,18 +231,7 @@ class SQLiteStorage(OperatorStorage, Storage):
 
     def _migrate_sync(self) -> None:
         with self._transaction() as conn:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StorageError(
-                    f"database schema version {version} is newer than this server's "
-                    f"({SCHEMA_VERSION}): {self._path}"
-                )
-            while version < SCHEMA_VERSION:
-                for statement in _MIGRATIONS[version].split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                version += 1
-                conn.execute(f"PRAGMA user_version = {version:d}")
+            sqlite_schema.migrate(conn, self._path)
 
     def _close_sync(self) -> None:
         conn, self._conn = self._conn, None
@@ -541,105 +404,6 @@ class SQLiteStorage(OperatorStorage, Storage):
             "DELETE FROM sessions WHERE expires_at <= ? OR revoked_at IS NOT NULL", (now,)
         )
         return cursor.rowcount
-
-    def _journal_begin_sync(self, row: journals.JournalRow) -> None:
-        self._db().execute(
-            "INSERT INTO journals (id, mode, version, room, private, started, updated, header)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-            (row.id, row.mode, row.version, row.room, int(row.private), row.started,
-             row.started, row.header),
-        )
-
-    def _journal_append_sync(self, journal_id: str, seq: int, data: bytes, now: int) -> None:
-        with self._transaction() as conn:
-            try:
-                cursor = conn.execute(
-                    "INSERT INTO journal_chunks (journal_id, seq, data) VALUES (?, ?, ?)"
-                    " ON CONFLICT (journal_id, seq) DO NOTHING",
-                    (journal_id, seq, data),
-                )
-            except sqlite3.IntegrityError as exc:  # the foreign key: no such journal
-                raise StorageError(f"no journal {journal_id!r} to append to") from exc
-            if cursor.rowcount:
-                conn.execute(
-                    "UPDATE journals SET bytes = bytes + ?, updated = ? WHERE id = ?",
-                    (len(data), now, journal_id),
-                )
-
-    def _journal_end_sync(self, journal_id: str, summary: str, ended: int | None,
-                          players: list[journals.PlayerRow]) -> None:
-        with self._transaction() as conn:
-            cursor = conn.execute(
-                "UPDATE journals SET summary = ?, ended = COALESCE(?, updated), best_score = ?"
-                " WHERE id = ?",
-                (summary, ended, journals.best_score(players), journal_id),
-            )
-            if not cursor.rowcount:
-                return
-            conn.execute("DELETE FROM journal_players WHERE journal_id = ?", (journal_id,))
-            conn.executemany(
-                "INSERT INTO journal_players (journal_id, player, user_id, name, score)"
-                " VALUES (?, ?, ?, ?, ?)",
-                [(journal_id, p.player, p.user, p.name, p.score) for p in players],
-            )
-
-    def _journal_load_sync(self, journal_id: str) -> dict[str, Any] | None:
-        with self._transaction(immediate=False) as conn:
-            row = conn.execute(
-                "SELECT id, header, summary, bytes FROM journals WHERE id = ?", (journal_id,)
-            ).fetchone()
-            if row is None:
-                return None
-            chunks = [bytes(r[0]) for r in conn.execute(
-                "SELECT data FROM journal_chunks WHERE journal_id = ? ORDER BY seq",
-                (journal_id,))]
-        return {"id": row["id"], "header": journals.loads(row["header"]),
-                "summary": journals.loads(row["summary"]), "chunks": chunks,
-                "bytes": row["bytes"]}
-
-    def _journals_list_sync(self, mode: str | None, user: int | None, top: bool,
-                            limit: int) -> list[dict[str, Any]]:
-        where, args = [], []
-        if mode is not None:
-            where.append("journals.mode = ?")
-            args.append(mode)
-        if user is not None:
-            where.append("journals.ended IS NOT NULL AND journals.id IN"
-                         " (SELECT journal_id FROM journal_players WHERE user_id = ?)")
-            args.append(user)
-        if top:
-            where.append("journals.ended IS NOT NULL AND journals.private = 0")
-            order = "journals.best_score IS NULL, journals.best_score DESC, journals.ended DESC"
-        else:
-            order = "journals.started DESC"
-        sql = ("SELECT id, mode, version, room, private, started, ended, bytes, best_score"
-               " FROM journals" + (" WHERE " + " AND ".join(where) if where else "")
-               + f" ORDER BY {order}, journals.id LIMIT ?")
-        with self._transaction(immediate=False) as conn:
-            rows = conn.execute(sql, (*args, limit)).fetchall()
-            ids = [row["id"] for row in rows]
-            by_journal: dict[str, list[sqlite3.Row]] = {i: [] for i in ids}
-            if ids:
-                for p in conn.execute(
-                    "SELECT journal_id, player, user_id, name, score FROM journal_players"
-                    f" WHERE journal_id IN ({', '.join('?' * len(ids))})"
-                    " ORDER BY journal_id, player", ids):
-                    by_journal[p["journal_id"]].append(p)
-        return [journals.list_item(row, by_journal[row["id"]]) for row in rows]
-
-    def _journals_purge_sync(self, cutoff: int | None, keep: int | None) -> int:
-        deleted = 0
-        with self._transaction() as conn:
-            if cutoff is not None:
-                deleted += conn.execute(
-                    "DELETE FROM journals WHERE (ended IS NOT NULL AND ended < ?)"
-                    " OR (ended IS NULL AND updated < ?)", (cutoff, cutoff)).rowcount
-            if keep is not None:
-                deleted += conn.execute(
-                    "DELETE FROM journals WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER()"
-                    " OVER (PARTITION BY mode ORDER BY ended DESC, id) AS n FROM journals"
-                    " WHERE ended IS NOT NULL) WHERE n > ?)", (max(0, keep),)).rowcount
-        return deleted
 
 
 _STANDING_COLUMNS = (
