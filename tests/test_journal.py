@@ -394,10 +394,15 @@ def test_the_journal_benchmark_runs_small(capsys: pytest.CaptureFixture[str]) ->
     from bench import journal_tick as bench_journal
 
     assert bench_journal.main(["--players", "20", "--seconds", "1", "--tables", "1",
-                               "--dice-pace", "10"]) == 0
+                               "--dice-pace", "10", "--matches", "1", "--lantern-players", "2",
+                               "--lantern-seconds", "1"]) == 0
     out = capsys.readouterr().out
-    assert "journal off" in out and "journal on" in out and "extra CPU per player-second" in out
-    assert out.count("bytes per player-minute") == 2
+    assert out.count("journal off") == out.count("journal on") == 2  # arena, lantern
+    assert "extra CPU per player-second" in out
+    # Every shipped game: the arena, Lantern, Liar's Dice, tic-tac-toe.
+    assert out.count("bytes per player-minute") == 4
+    assert [line.split(",")[0] for line in out.splitlines() if not line.startswith(" ")] == [
+        "arena", "lantern", "dice", "tictactoe"]
 
 
 # -- what is recorded, and what is not ---------------------------------------------------------
