@@ -26,6 +26,7 @@ import orjson
 _OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 _MAX_DEPTH = 64  # a deeper structure is cut: state is data, not an arbitrary object graph
 _SCALARS = (str, int, float, bool, type(None))
+_PLAIN = frozenset(_SCALARS)  # exactly these types, not subclasses: kept as they are
 
 
 def full_state(game: Any) -> Any:
@@ -107,6 +108,24 @@ def _key(key: Any) -> Any:
 
 
 def _walk(value: Any, path: set[int], depth: int) -> Any:
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    # Lists, tuples and dicts of plain items (a maze's cells, a generator's 625 words, a table
+    # of scores) are most of a game's state: copied whole, not walked item by item. The result
+    # is the same as the walk's (exact types only: a subclass, an enum, takes the walk).
+    if kind is list or kind is tuple:
+        if depth < _MAX_DEPTH and set(map(type, value)) <= _PLAIN:
+            return list(value)
+    elif kind is dict and depth < _MAX_DEPTH and set(map(type, value)) <= _PLAIN \
+            and set(map(type, value.values())) <= _PLAIN:
+        return dict(value)
+    elif (kind is set or kind is frozenset) and depth < _MAX_DEPTH \
+            and set(map(type, value)) <= _PLAIN:
+        try:
+            return sorted(value)
+        except TypeError:  # mixed types: the walk orders them by their JSON text
+            pass
     if isinstance(value, _SCALARS):
         return value
     if isinstance(value, enum.Enum):
