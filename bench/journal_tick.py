@@ -1,80 +1,37 @@
-"""`python -m bench.journal_tick`: what recording the match journal costs a room, on and off.
+"""`python -m bench.journal_tick`: what recording the match journal costs the rooms, and what it
+stores, for every shipped game.
 
 Two arena rooms of N players (default 400) get the same inputs (each player sends ten a second
 and turns about once a second) and are ticked alternately, the order swapped every tick: one
 records to an in-memory sink, the other does not. Reported: the CPU time per tick of each
 (inputs included: every one is journaled), their difference, what the journal writer spends
-encoding the records it takes every `--flush` seconds (zlib of JSON, as journal/writer.py does,
-off the tick), and the sum per player-second against what a player-second costs the whole
-server. Then the bytes stored per player-minute, as the writer stores them, for the arena and
-for Liar's Dice (tables of three bots playing a move every `--dice-pace` seconds).
+encoding the records it takes every `--flush` seconds (the journal's codec, as
+journal/writer.py uses it, off the tick), and the sum per player-second against what a
+player-second costs the whole server. Then, by bench/journal_games.py, the same for a Lantern
+room of bots (examples/lantern, 10 ticks a second), and the bytes stored per player-minute of
+Liar's Dice and tic-tac-toe matches played by their bots at a human's pace.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import random
 import sys
 import time
-from typing import Any
 
+from bench.journal_games import dice, lantern, take_chunk, tictactoe
 from bench.tick import Member
-from client.dice_brain import decide
-from game_server.engine.recorder import MemorySink, Recorder
+from game_server.config import Config
+from game_server.engine.recorder import MemorySink
 from game_server.engine.room import Room
 from game_server.games.arena import ArenaRules
 from game_server.games.arena_mode import arena_spec
-from game_server.games.dice import dice_spec
-from game_server.journal.codec import encode_chunk
 
-
-class _Timer:
-    def cancel(self) -> None:
-        pass
-
-
-class _Timers:
-    """A scheduler for the dice tables: timers due by a clock the bench moves."""
-
-    def __init__(self) -> None:
-        self.due: dict[int, tuple[float, Any]] = {}
-        self.now = 0.0
-        self._n = 0
-
-    def every(self, interval: float, callback: Any) -> _Timer:
-        return _Timer()
-
-    def later(self, delay: float, callback: Any) -> Any:
-        self._n += 1
-        key = self._n
-        self.due[key] = (self.now + delay, callback)
-        timers = self
-
-        class Handle:
-            def cancel(self) -> None:
-                timers.due.pop(key, None)
-
-        return Handle()
-
-    def advance(self, seconds: float) -> None:
-        end = self.now + seconds
-        while True:
-            ready = sorted((when, key) for key, (when, _) in self.due.items() if when <= end)
-            if not ready:
-                break
-            when, key = ready[0]
-            self.now = when
-            self.due.pop(key)[1]()
-        self.now = end
-
-
-def _chunks(recorder: Recorder, chunks: list[int], encode_seconds: list[float]) -> None:
-    records = recorder.take()
-    if records:
-        start = time.thread_time()
-        chunks.append(len(encode_chunk(records)))
-        encode_seconds.append(time.thread_time() - start)
+# The journal writer's flush interval by default (--journal-flush-seconds): how often the
+# server takes the rooms' records, so how big each stored chunk is.
+FLUSH = next(f.default for f in dataclasses.fields(Config) if f.name == "journal_flush_seconds")
 
 
 def arena(players: int, seconds: float, seed: int = 1, flush: float = 1.0) -> dict[str, float]:
@@ -123,10 +80,10 @@ def arena(players: int, seconds: float, seed: int = 1, flush: float = 1.0) -> di
             if t >= warmup:
                 spent[name] += time.thread_time() - start
         if t % flush_ticks == flush_ticks - 1:  # the writer's flush, off the tick
-            _chunks(recorder, chunks, encoding) if t >= warmup else recorder.take()
+            take_chunk(recorder, chunks, encoding) if t >= warmup else recorder.take()
     for room in rooms.values():
         room.close()
-    _chunks(recorder, chunks, encoding)
+    take_chunk(recorder, chunks, encoding)
     minutes = seconds / 60
     return {
         "off_us": spent["off"] / ticks * 1e6,
@@ -136,42 +93,21 @@ def arena(players: int, seconds: float, seed: int = 1, flush: float = 1.0) -> di
     }
 
 
-def dice(tables: int, pace: float, seed: int = 1) -> dict[str, float]:
-    """Bytes per player-minute of Liar's Dice: tables of three bots to the end of a match."""
-    total_bytes = 0
-    player_seconds = 0.0
-    rng = random.Random(seed)
-    for n in range(tables):
-        timers = _Timers()
-        sink = MemorySink()
-        room = Room(f"dice-{n}", dice_spec(), seed=seed + n, options={"start_players": 3},
-                    scheduler=timers, monotonic=lambda t=timers: t.now,
-                    wall=lambda t=timers: 1.7e9 + t.now, journal=sink)
-        players = [room.join(Member(i)) for i in range(3)]
-        (recorder,) = sink.recorders
-        chunks: list[int] = []
-        last_flush = 0.0
-        table = room.game.table
-        while table is not None and not table.over:
-            timers.advance(pace)
-            if table.over or table.turn is None:
-                break
-            view = dict(room.game.view(table.turn))
-            move = decide(view, rng)
-            if move is not None:
-                kind, body = move
-                room.message(table.turn, kind, {"type": kind, **body})
-            if timers.now - last_flush >= 1.0:
-                _chunks(recorder, chunks, [])
-                last_flush = timers.now
-        for player in players:
-            room.remove(player, "leave")
-        room.close()
-        _chunks(recorder, chunks, [])
-        total_bytes += sum(chunks)
-        player_seconds += 3 * timers.now
-    return {"bytes_per_player_minute": total_bytes / (player_seconds / 60),
-            "match_seconds": player_seconds / 3 / tables}
+def _cost(label: str, r: dict[str, float], rate: int, players: int) -> float:
+    """Print a ticking room's recording cost; return the extra CPU per player-second (µs)."""
+    extra = r["on_us"] - r["off_us"]
+    per_tick_writer = r["encode_us_per_s"] / rate
+    print(label)
+    print(f"  tick CPU, journal off: {r['off_us']:9.1f} µs")
+    print(f"  tick CPU, journal on:  {r['on_us']:9.1f} µs ({extra:+.1f} µs, "
+          f"{extra / r['off_us'] * 100:+.2f}%)")
+    print(f"  writer encoding, off the tick: {per_tick_writer:.1f} µs per tick "
+          f"(on + writer: {(extra + per_tick_writer) / r['off_us'] * 100:+.2f}%)")
+    return (extra + per_tick_writer) * rate / players
+
+
+def _stored(r: dict[str, float], what: str = "") -> None:
+    print(f"  stored: {r['bytes_per_player_minute']:.0f} bytes per player-minute{what}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,32 +119,52 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tables", type=int, default=20, help="dice tables (default 20)")
     parser.add_argument("--dice-pace", type=float, default=4.0,
                         help="seconds between two dice moves (default 4)")
+    parser.add_argument("--matches", type=int, default=20,
+                        help="tic-tac-toe matches (default 20)")
+    parser.add_argument("--ttt-pace", type=float, default=3.0,
+                        help="seconds between two tic-tac-toe moves (default 3)")
+    parser.add_argument("--lantern-players", type=int, default=8,
+                        help="Lantern players in one 32 x 32 maze (default 8)")
+    parser.add_argument("--lantern-seconds", type=float, default=130.0,
+                        help="Lantern seconds measured per room (default 130: two rounds of "
+                             "60 s and their breaks)")
+    parser.add_argument("--only", choices=("arena", "lantern", "dice", "tictactoe"),
+                        action="append", help="measure only these games (repeatable)")
     parser.add_argument("--server-us", type=float, default=614.0,
                         help="server CPU per player-second to compare with (default: the "
                              "README's floor run at 400 players, 614)")
-    parser.add_argument("--flush", type=float, default=1.0,
+    parser.add_argument("--flush", type=float, default=FLUSH,
                         help="seconds between two takes of the records, as the journal "
-                             "writer's flush interval (default 1)")
+                             f"writer's flush interval (default {FLUSH:g}, the server's)")
     args = parser.parse_args(argv)
-    a = arena(args.players, args.seconds, flush=args.flush)
-    extra = a["on_us"] - a["off_us"]
-    per_tick_writer = a["encode_us_per_s"] / 20
-    print(f"arena, {args.players} players, 20 ticks/s, {args.seconds:g} s per room, records "
-          f"taken every {args.flush:g} s:")
-    print(f"  tick CPU, journal off: {a['off_us']:9.1f} µs")
-    print(f"  tick CPU, journal on:  {a['on_us']:9.1f} µs ({extra:+.1f} µs, "
-          f"{extra / a['off_us'] * 100:+.2f}%)")
-    print(f"  writer encoding, off the tick: {per_tick_writer:.1f} µs per tick "
-          f"(on + writer: {(extra + per_tick_writer) / a['off_us'] * 100:+.2f}%)")
-    per_player = (extra + per_tick_writer) * 20 / args.players
-    print(f"  extra CPU per player-second: {per_player:.1f} µs, "
-          f"{per_player / args.server_us * 100:.1f}% of the {args.server_us:g} µs a player-second "
-          "costs the server at 400 players (README, bench.floor)")
-    print(f"  stored: {a['bytes_per_player_minute']:.0f} bytes per player-minute")
-    d = dice(args.tables, args.dice_pace)
-    print(f"dice, {args.tables} tables of 3 bots, a move every {args.dice_pace:g} s "
-          f"(matches of {d['match_seconds']:.0f} s):")
-    print(f"  stored: {d['bytes_per_player_minute']:.0f} bytes per player-minute")
+    only = set(args.only or ("arena", "lantern", "dice", "tictactoe"))
+    if "arena" in only:
+        a = arena(args.players, args.seconds, flush=args.flush)
+        per_player = _cost(f"arena, {args.players} players, 20 ticks/s, {args.seconds:g} s per "
+                           f"room, records taken every {args.flush:g} s:", a, 20, args.players)
+        print(f"  extra CPU per player-second: {per_player:.1f} µs, "
+              f"{per_player / args.server_us * 100:.1f}% of the {args.server_us:g} µs a "
+              "player-second costs the server at 400 players (README, bench.floor)")
+        _stored(a)
+    if "lantern" in only:
+        n = args.lantern_players
+        la = lantern(n, args.lantern_seconds, args.flush)
+        per_player = _cost(f"lantern, {n} bots, 10 ticks/s, {args.lantern_seconds:g} s per "
+                           f"room, records taken every {args.flush:g} s:", la, 10, n)
+        print(f"  extra CPU per player-second: {per_player:.1f} µs")
+        _stored(la, f" (+{la['row_bytes']:.0f} bytes of header and summary)")
+    if "dice" in only:
+        d = dice(args.tables, args.dice_pace, args.flush)
+        print(f"dice, {args.tables} tables of 3 bots, a move every {args.dice_pace:g} s "
+              f"(matches of {d['match_seconds']:.0f} s):")
+        _stored(d, f" ({d['chunk_bytes_per_match']:.0f} a match, +"
+                   f"{d['row_bytes_per_match']:.0f} of header and summary)")
+    if "tictactoe" in only:
+        t = tictactoe(args.matches, args.ttt_pace, args.flush)
+        print(f"tictactoe, {args.matches} matches of 2 bots back to back, a move every "
+              f"{args.ttt_pace:g} s (matches of {t['match_seconds']:.0f} s):")
+        _stored(t, f" ({t['chunk_bytes_per_match']:.0f} a match, +"
+                   f"{t['row_bytes_per_match']:.0f} of header and summary)")
     return 0
 
 

@@ -394,10 +394,15 @@ def test_the_journal_benchmark_runs_small(capsys: pytest.CaptureFixture[str]) ->
     from bench import journal_tick as bench_journal
 
     assert bench_journal.main(["--players", "20", "--seconds", "1", "--tables", "1",
-                               "--dice-pace", "10"]) == 0
+                               "--dice-pace", "10", "--matches", "1", "--lantern-players", "2",
+                               "--lantern-seconds", "1"]) == 0
     out = capsys.readouterr().out
-    assert "journal off" in out and "journal on" in out and "extra CPU per player-second" in out
-    assert out.count("bytes per player-minute") == 2
+    assert out.count("journal off") == out.count("journal on") == 2  # arena, lantern
+    assert "extra CPU per player-second" in out
+    # Every shipped game: the arena, Lantern, Liar's Dice, tic-tac-toe.
+    assert out.count("bytes per player-minute") == 4
+    assert [line.split(",")[0] for line in out.splitlines() if not line.startswith(" ")] == [
+        "arena", "lantern", "dice", "tictactoe"]
 
 
 # -- what is recorded, and what is not ---------------------------------------------------------
@@ -558,3 +563,54 @@ def test_the_generic_state_walk_is_data_ordered_and_skips_the_handle() -> None:
     assert state_hash(state) == state_hash(normalized(state))  # as stored and read back
     game.rng.random()
     assert state_hash(full_state(game)) != state_hash(state)
+
+
+def test_the_walk_copies_plain_containers_as_the_full_walk_would() -> None:
+    import enum
+
+    class Colour(enum.IntEnum):
+        RED = 1
+
+    class Game:
+        def __init__(self) -> None:
+            self.cells = (1, 2.5, "x", True, None)  # plain: copied whole, as a list
+            self.scores = {3: 1, 1: 2}  # plain keys and values
+            self.mixed = {2, "a", 1}  # plain but unorderable: ordered by JSON text
+            self.seen = frozenset({3, 1})
+            self.enums = [Colour.RED, 2]  # an enum is not plain: walked, as its value
+            self.keys = {Colour.RED: [1]}
+            self.nested = [[1, [2]], ()]
+
+    state = full_state(Game())
+    assert state == {"cells": [1, 2.5, "x", True, None], "scores": {3: 1, 1: 2},
+                     "mixed": ["a", 1, 2], "seen": [1, 3], "enums": [1, 2], "keys": {1: [1]},
+                     "nested": [[1, [2]], []]}
+    assert type(state["cells"]) is list and state["scores"] is not Game().scores
+
+
+def test_a_list_kept_as_json_encodes_as_the_list_does() -> None:
+    import orjson
+
+    from game_server.games.arena import ArenaGame
+    from game_server.games.state import ListJson, state_json
+
+    items = [(float(i), i / 3) for i in range(100)]
+    encode = ListJson(block=16)
+    for change in (lambda: None, lambda: items.__setitem__(40, (1.5, 2.5)),
+                   lambda: items.extend([(7.0, 8.0)] * 20), lambda: items.__delitem__(slice(5, 90)),
+                   lambda: items.clear()):
+        change()
+        assert orjson.dumps(encode(items)) == orjson.dumps(items)
+        assert state_json({"b": encode(items), "a": 1}) == state_json({"b": items, "a": 1})
+    # The arena's state, pellets kept as JSON, hashes as it did with the pellets as a list.
+    world = ArenaGame(seed=3)
+    for player_id in range(1, 41):
+        world.add_player(player_id, f"p{player_id}")
+    for tick in range(60):
+        for player_id in range(1, 41):
+            world.set_input(player_id, tick, 1.0 if player_id % 2 else -1.0, 0.5)
+        world.step(0.05)
+        if tick % 20 == 0:
+            world.place_pellet(tick, -0.0, 10)  # as floats, never -0.0
+        state = world.state()
+        assert state_json(state) == state_json({**state, "pellets": list(world._pellets)})

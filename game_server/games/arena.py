@@ -13,6 +13,7 @@ from typing import Any
 
 from .arena_rules import ArenaRules, PlayerState
 from .spatial import Grid, soonest_contact
+from .state import ListJson
 
 _RESPAWN_EPSILON = 1e-9  # absorbs float drift when summing many small dt's up to respawn_delay
 # A player looks for pellets this much farther than it reaches, and looks again only once its
@@ -48,6 +49,9 @@ class ArenaGame:
         self._players: dict[int, PlayerState] = {}
         self._pellet_grid = Grid(self.rules.grid_cell_size)
         self._pellets: list[tuple[float, float]] = []
+        # The pellets' JSON for state(), kept per block (games/state.py): the journal hashes
+        # the state once a second, and most pellets have not moved since the last time.
+        self._pellets_json = ListJson()
         self._dead: dict[int, None] = {}
         self._best: dict[int, int] = {}
         # What has been reported by take_changes(), and what happened since.
@@ -194,7 +198,9 @@ class ArenaGame:
         """Put a pellet at ``(x, y)`` (clamped to the world). For tests and tools."""
         if not 0 <= pellet_id < len(self._pellets):
             raise KeyError(pellet_id)
-        self._set_pellet(pellet_id, *self._clamp(x, y))
+        # Floats, never -0.0, as the game's own pellets are: the state's JSON of a pellet
+        # replaced by an equal one must not change (games/state.py `ListJson`).
+        self._set_pellet(pellet_id, *self._clamp(float(x) + 0.0, float(y) + 0.0))
 
     # -- simulation --------------------------------------------------------------------------
 
@@ -486,12 +492,13 @@ class ArenaGame:
         positions, masses, lives and inputs of the players in their order, the pellets, each
         player's best and the generator's state. Caches derived from these (the grid, the calm
         countdown, what was last reported) are left out. Plain lists: a room of 400 players is
-        hashed once a second, so this is one pass over the players and no walk."""
+        hashed once a second, so this is one pass over the players and no walk, and the
+        pellets' JSON is kept between calls, encoded again only where pellets moved."""
         return {
             "tick": self.tick,
             "players": [[p.id, p.name, p.x, p.y, p.mass, p.alive, p.seq, p.dx, p.dy,
                          p.respawn_in, p.born] for p in self._players.values()],
-            "pellets": self._pellets,
+            "pellets": self._pellets_json(self._pellets),
             "best": self._best,
             "rng": self._rng.getstate(),
         }
