@@ -8,10 +8,20 @@ to every member, slow readers aside; an event-driven room sends a state after ev
 message, join, leave or timer. A failing game closes its room alone.
 
 A room given a `JournalSink` records its match journal (engine/recorder.py): its external entry
-points (`join`, `hold`, `resume`, `remove`, `kick`, `terminate`, `close`, `fire`, `tick`, and
-`message` in games/contract.py) record the call; what the game does through its handle takes
-internal paths (`_kick`, `_close`, `_remove`) and is not recorded, since a replay's game does it
-again. `run_steps` is a tick without its clock, for replays (journal/replay.py).
+points (`join`, `hold`, `resume`, `remove`, `kick`, `terminate`, `close`, `fire`, `signal`,
+`tick`, and `message` in games/contract.py) record the call; what the game does through its
+handle takes internal paths (`_kick`, `_close`, `_remove`) and is not recorded, since a
+replay's game does it again.
+
+`Room` is this module's membership, messages and game calls, plus mixins, one concept each:
+- engine/room_journal.py `RoomJournal`: the journaled entry points (`join`, `resume`,
+  `remove`, `kick`, `terminate`, `close`) that record the call, then take the internal path
+  (`_join`, `_resume`, `_remove`, `_close`, here); it extends `RoomRecording`
+  (engine/recorder.py), the room's header, hashes, snapshots and summary;
+- engine/spectators.py `RoomSpectating`: `add_spectator`, `remove_spectator`,
+  `spectators_changed`, `spectator_count`, a spectator's `joined`;
+- engine/room_clock.py `RoomClock`: `tick`, `run_steps` (a tick without its clock, for
+  replays), the state after an event, `_deliver` and `_deliver_away`, `_resync`.
 """
 
 from __future__ import annotations
@@ -26,13 +36,13 @@ from game_server.engine.connection import Connection, Identity
 from game_server.engine.fanout import RoomStats, StateFanout
 from game_server.engine.handle import GameHandle
 from game_server.engine.metrics import TickObserver
-from game_server.engine.recorder import JournalSink, Recorder, RoomRecording
+from game_server.engine.recorder import JournalSink, Recorder
+from game_server.engine.room_clock import RoomClock
+from game_server.engine.room_journal import RoomJournal
 from game_server.engine.roomcost import RoomCost
-from game_server.engine.spectators import Spectators
+from game_server.engine.spectators import RoomSpectating, Spectators
 from game_server.engine.ticker import Scheduler, Timer
 from game_server.games.api import (
-    SPECTATOR,
-    Changes,
     Game,
     GameError,
     GameSpec,
@@ -48,9 +58,6 @@ from protocol.errors import ErrorCode, ProtocolError
 log = logging.getLogger("arena.room")
 
 _DEPARTED_KEPT = 256  # players who left whose results a game may still report
-# Joins refused before the game is asked: they change nothing a replay must redo.
-_UNTOLD = frozenset((ErrorCode.ROOM_FULL, ErrorCode.ROOM_LOCKED, ErrorCode.ROOM_CLOSED,
-                     ErrorCode.BAD_FIELD, ErrorCode.OUT_OF_RANGE))
 
 # What a room reports when a game records results: the room, then (account, outcome) pairs.
 ResultSink = Callable[["Room", list[tuple[Identity, Outcome]]], None]
@@ -66,7 +73,7 @@ class Member(Protocol):
         """Called after the member was removed from `room` (it has already been sent `left`)."""
 
 
-class Room(RoomRecording, RoomRules):
+class Room(RoomJournal, RoomSpectating, RoomClock, RoomRules):
     """One running game and the players in it.
 
     What reaches the game, and who gets a seat, is decided by `RoomRules` (games/contract.py),
@@ -214,35 +221,6 @@ class Room(RoomRecording, RoomRules):
     def members(self) -> list[Member]:
         return list(self._members.values())
 
-    def join(self, member: Member, resume_token: str | None = None,
-             fields: Mapping[str, Any] | None = None) -> int:
-        """Seat `member` with its join `fields`, send it `joined` with its view, and return
-        its player id.
-
-        `ProtocolError` (a `JoinRefused`) when the room is closed, full or locked, or the game
-        refuses the seat; `bad_field` or `out_of_range` for fields the game does not take.
-        """
-        if self._journal is None:
-            return self._join(member, resume_token, fields)
-        identity = member.identity
-        # Appended first (what the join sets off is recorded after it), its outcome filled in.
-        record: list[Any] = [jr.JOIN, self._journal_ms(), identity.id, identity.name,
-                             dict(fields) if fields is not None else None, None]
-        records = self._journal.records
-        records.append(record)
-        try:
-            player_id = self._join(member, resume_token, fields)
-        except ProtocolError as exc:
-            if exc.code in _UNTOLD and records and records[-1] is record:
-                records.pop()  # refused before the game was asked: nothing to re-run
-            raise
-        record[5] = player_id
-        recorder = self._journal
-        if recorder is not None:
-            recorder.players.append({"player": player_id, "user": identity.id,
-                                     "name": identity.name})
-        return player_id
-
     def _join(self, member: Member, resume_token: str | None,
               fields: Mapping[str, Any] | None) -> int:
         identity = member.identity
@@ -277,15 +255,6 @@ class Room(RoomRecording, RoomRules):
         self._after_event()
         return True
 
-    def resume(self, player_id: int, member: Member, resume_token: str | None = None) -> bool:
-        """Give a held seat to `member` (the same account, reconnected); send it `joined`."""
-        if self._journal is None or player_id not in self._held:
-            return self._resume(player_id, member, resume_token)
-        record: list[Any] = [jr.RESUME, self._journal_ms(), player_id, False]
-        self._journal.records.append(record)
-        record[3] = ok = self._resume(player_id, member, resume_token)
-        return ok
-
     def _resume(self, player_id: int, member: Member, resume_token: str | None) -> bool:
         identity = self._held.get(player_id)
         if identity is None or identity.id != member.identity.id or not self._may_resume(
@@ -319,18 +288,6 @@ class Room(RoomRecording, RoomRules):
             msg["resume"] = resume_token
         member.connection.send(encode(msg))
 
-    def remove(self, player_id: int, reason: str = "leave", message: str | None = None) -> None:
-        """Take a player (seated or held) out: the game hears it left (by choice when `reason`
-        is "leave"), the player is told `left` (with `message`, if any), and the room reports
-        when it empties. (From outside the game: journaled.)"""
-        if self._journal is not None and not self.closed and (
-                player_id in self._members or player_id in self._held):
-            if message is None:
-                self._record(jr.LEAVE, player_id, reason)
-            else:
-                self._record(jr.LEAVE, player_id, reason, message)
-        self._remove(player_id, reason, message)
-
     def _remove(self, player_id: int, reason: str = "leave", message: str | None = None,
                 *, tell_game: bool = True) -> None:
         member = self._members.pop(player_id, None)
@@ -360,42 +317,11 @@ class Room(RoomRecording, RoomRules):
         if self.player_count == 0 and not self.closed and self._on_empty is not None:
             self._on_empty(self)
 
-    def kick(self, player_id: int, message: str) -> None:
-        """Take a player out from outside the game (an operator): `left` "kicked" with
-        `message`; the game hears it as a departure not chosen (`on_leave(player, False)`)."""
-        if not self.closed:
-            self.remove(player_id, "kicked", message)
-
     def _kick(self, player_id: int, message: str) -> None:
         """The game's own kick (through its handle): the same, not journaled (a replay's game
         kicks again by itself)."""
         if not self.closed:
             self._remove(player_id, "kicked", message)
-
-    def terminate(self, grace: float) -> None:
-        """The server is shutting down: the game hears it (`on_terminate(grace)`), never as its
-        players leaving, then the room closes with "server_closing"; a match cut short reports
-        only what the game reports in that hook."""
-        if self.closed:
-            return
-        if self._journal is not None:
-            self._record(jr.TERMINATE, grace)
-        self._call("on_terminate", grace)
-        self._close("server_closing")
-
-    def close(self, reason: str = "room_closed", message: str | None = None) -> None:
-        """Remove every member with `reason` (and `message`) and mark the room closed
-        (idempotent). The game hears no `on_leave`: nobody chose to go, and a forfeit
-        reported now would be false; it gets `on_dispose`. (From outside the game:
-        journaled; the game's own close and a failing game's take `_close`.)"""
-        if self.closed:
-            return
-        if self._journal is not None:
-            if message is None:
-                self._record(jr.CLOSE, reason)
-            else:
-                self._record(jr.CLOSE, reason, message)
-        self._close(reason, message)
 
     def _close(self, reason: str = "room_closed", message: str | None = None) -> None:
         if self.closed:
@@ -419,57 +345,6 @@ class Room(RoomRecording, RoomRules):
                 log.exception("room %s: game failed while disposing", self.id)
         if self._on_closed is not None:
             self._on_closed(self)
-
-    # -- spectators (engine/spectators.py) ---------------------------------------------------
-
-    @property
-    def spectator_count(self) -> int:
-        return len(self._spectators) if self._spectators is not None else 0
-
-    def add_spectator(self, member: Member) -> None:
-        """Let `member` watch: not a player, not counted in `max_players`, sent the public
-        view (`view(SPECTATOR)`) and the states' public part, `spectate_delay` seconds late.
-        `room_closed`, or `spectators_full` past `max_spectators`."""
-        if self.closed:
-            raise ProtocolError(ErrorCode.ROOM_CLOSED, f"room {self.id} is closed")
-        watchers = self._spectators
-        if watchers is None:
-            watchers = Spectators(self, limit=self.max_spectators, delay=self.spectate_delay,
-                                  max_backlog=self._fanout.max_backlog,
-                                  scheduler=self.scheduler, monotonic=self._monotonic,
-                                  joined=self._spectator_joined)
-        watchers.add(member)
-        self._spectators = self._fanout.spectators = watchers
-        self.spectators_changed()
-
-    def remove_spectator(self, member: Member, reason: str = "leave") -> None:
-        """`member` stops watching (it is told `left` with `reason`)."""
-        if self._spectators is not None and self._spectators.remove(member, reason):
-            self.spectators_changed()
-
-    def spectators_changed(self) -> None:
-        """One came or went: the last one takes the buffer with it; the others and the lobby
-        hear the count."""
-        watchers = self._spectators
-        if watchers is not None:
-            if not watchers:
-                watchers.stop()
-                self._spectators = self._fanout.spectators = None
-            else:
-                watchers.count_changed()
-        self.changed()
-
-    def _spectator_joined(self) -> bytes:
-        """`joined` for a spectator: player 0, `spectator`, the public view now."""
-        view = self._guarded(self.game.view, SPECTATOR)
-        if view is None:  # the game failed: the room is closing
-            raise ProtocolError(ErrorCode.ROOM_CLOSED, f"room {self.id} is closed")
-        msg = messages.joined(room=self.id, mode=self.mode.name, player=SPECTATOR,
-                              tick_rate=self.tick_rate, client=dict(self.mode.client),
-                              options=dict(self.options), state=view)
-        msg["spectator"] = True
-        msg["away"] = list(self._held)
-        return encode(msg)
 
     # -- messages ---------------------------------------------------------------------------
 
@@ -558,120 +433,6 @@ class Room(RoomRecording, RoomRules):
         hook = self._hooks[name]
         if hook is not None:
             self._guarded(hook, *args)
-
-    def _after_event(self) -> None:
-        """An event-driven room sends a state after every event; a ticking one waits."""
-        if not self.ticking and not self.closed:
-            try:
-                changes = self.game.changes()
-            except Exception:
-                log.exception("room %s: game failed building its state", self.id)
-                self.fail("the room's game failed")
-                return
-            self.ticks += 1
-            self._deliver(changes, self._monotonic())
-            if self._journal is not None:
-                self._journal_hash()
-
-    # -- the tick -----------------------------------------------------------------------------
-
-    def tick(self) -> int:
-        """Step the game for the time elapsed and broadcast one state; return the steps taken."""
-        if self.closed:
-            return 0
-        started = time.perf_counter()
-        now = self._monotonic()
-        dt = self.dt
-        last = self._last
-        if last is None:  # the first tick: one step, and the grid of lateness starts here
-            steps = 1
-            self._due = now
-        else:
-            # The periods since the previous tick, rounded: the timer runs on a fixed grid, so
-            # a late tick (a step more) is followed by an early one (a step less) only if the
-            # count carried a remainder; rounding each interval carries none, so jitter of up
-            # to half a period never costs a state, whatever phase the timer has.
-            steps = int((now - last) / dt + 0.5)
-            if steps <= 0:
-                return 0  # called again within half a period: the next tick takes this time
-        self._last = now
-        lateness = now - self._due
-        # Follow the grid like PeriodicCallback: slots missed while late are skipped.
-        self._due += dt if lateness < dt else dt * (1 + int(lateness // dt))
-        counters = self._counters
-        stats = self.stats
-        if steps > self._max_catchup:
-            # Too far behind (a stall, a suspended machine): skip ahead rather than spiral.
-            stats.dropped_steps += steps - self._max_catchup
-            counters.steps_dropped += steps - self._max_catchup
-            steps = self._max_catchup
-        if self._journal is not None:
-            self._journal_stamp = stamp = int((now - self._journal_t0) * 1000)
-            self._journal_step(stamp, steps)
-        if not self.run_steps(steps, now):
-            return 0
-        if steps > 1:
-            stats.catchup_steps += steps - 1
-            counters.steps_caught_up += steps - 1
-        elapsed = time.perf_counter() - started
-        if self.cost is not None:
-            self.cost.ticked(elapsed, dt)
-        overrun = elapsed > dt or lateness > dt
-        if overrun:
-            counters.ticks_overrun += 1
-        self._observer.tick(duration=elapsed, lateness=lateness, overrun=overrun)
-        return steps
-
-    def run_steps(self, steps: int, now: float) -> bool:
-        """One tick's work without its clock: the kept `latest_only` inputs, `steps` steps,
-        one state sent. False if the game failed (the room is closed). `tick` measures the
-        steps; a replay (journal/replay.py) runs the number it recorded."""
-        game = self.game
-        try:
-            if self._latest:
-                self._deliver_latest()
-            step = game.on_step
-            dt = self.dt
-            for _ in range(steps):
-                step(dt)
-            self.ticks += steps
-            changes = game.changes()
-        except Exception:
-            log.exception("room %s: game failed; closing the room", self.id)
-            self.fail("the room's game failed")
-            return False
-        self._deliver(changes, now)
-        if self._journal is not None and self.ticks >= self._next_hash:
-            self._journal_hash()
-        return True
-
-    def _deliver(self, changes: Changes, now: float) -> None:
-        self._fanout.send(self.ticks, int(self._wall() * 1000), changes.shared, changes.private,
-                          now)
-
-    def _away_changed(self) -> None:
-        """A seat was held, resumed or let go: the next state says who is away. `_deliver` is
-        swapped for `_deliver_away` until then, so that ticks with no change pay nothing."""
-        self.__dict__["_deliver"] = self._deliver_away
-
-    def _deliver_away(self, changes: Changes, now: float) -> None:
-        """`_deliver`, the state carrying `away`: the player ids of the held seats."""
-        del self.__dict__["_deliver"]
-        away = list(self._held)
-        private: Mapping[int, Mapping[str, Any]] = changes.private
-        if private:
-            # A view shared by several players stays one object (the fanout encodes it once).
-            views: dict[int, Mapping[str, Any]] = {}
-            private = {player: views.get(id(view)) or views.setdefault(
-                id(view), {**view, "away": away}) for player, view in private.items()}
-        self._fanout.send(self.ticks, int(self._wall() * 1000), {**changes.shared, "away": away},
-                          private, now)
-
-    def _resync(self, player_id: int, ts: int) -> bytes:
-        """The full state a slow reader gets once it has caught up (with who is away: the
-        states it skipped may have said so)."""
-        return encode(messages.state(tick=self.ticks, ts=ts, changes={
-            "full": self.game.view(player_id), "away": list(self._held)}))
 
     def fail(self, why: str) -> None:
         """Close the room after an error: members get `error` `room_closed`, then `left`."""

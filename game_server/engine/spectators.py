@@ -16,6 +16,9 @@ first spectator waits the delay for its `joined`; the buffer is dropped with the
 
 A spectator whose connection falls behind (a state skipped as for a slow player) is let go
 with `left` "too_slow": it may come back and gets a fresh view.
+
+`Spectators` is the watchers of one room; `RoomSpectating` is the room's side (mixed into
+`Room`, engine/room.py): adding and removing a spectator, the count, their `joined`.
 """
 
 from __future__ import annotations
@@ -31,7 +34,9 @@ from protocol.codec import encode
 from protocol.errors import ErrorCode, ProtocolError
 
 if TYPE_CHECKING:
+    from game_server.engine.fanout import StateFanout
     from game_server.engine.room import Member, Room
+    from game_server.games.api import Game, GameSpec
 
 # How often a delayed room's buffer keeps a full public view for spectators who come later.
 SNAPSHOT_EVERY = 1.0
@@ -218,3 +223,73 @@ class Spectators:
             if data is not None:
                 conn.send(data)
         self.watching[member] = None
+
+
+class RoomSpectating:
+    """The room's side of its spectators (mixed into `Room`, engine/room.py): who may watch,
+    the `Spectators` made with the first and dropped with the last, the count the lobby shows.
+    `_spectators` is None while nobody watches, so that the tick's fanout pays nothing."""
+
+    # What the room provides (engine/room.py), besides `_guarded` and `changed`.
+    id: str
+    mode: GameSpec
+    options: Mapping[str, Any]
+    tick_rate: int
+    closed: bool
+    game: Game
+    scheduler: Scheduler | None
+    max_spectators: int
+    spectate_delay: float
+    _spectators: Spectators | None
+    _fanout: StateFanout
+    _held: Mapping[int, Any]
+    _monotonic: Callable[[], float]
+
+    @property
+    def spectator_count(self) -> int:
+        return len(self._spectators) if self._spectators is not None else 0
+
+    def add_spectator(self, member: Member) -> None:
+        """Let `member` watch: not a player, not counted in `max_players`, sent the public
+        view (`view(SPECTATOR)`) and the states' public part, `spectate_delay` seconds late.
+        `room_closed`, or `spectators_full` past `max_spectators`."""
+        if self.closed:
+            raise ProtocolError(ErrorCode.ROOM_CLOSED, f"room {self.id} is closed")
+        watchers = self._spectators
+        if watchers is None:
+            watchers = Spectators(self, limit=self.max_spectators, delay=self.spectate_delay,
+                                  max_backlog=self._fanout.max_backlog,
+                                  scheduler=self.scheduler, monotonic=self._monotonic,
+                                  joined=self._spectator_joined)
+        watchers.add(member)
+        self._spectators = self._fanout.spectators = watchers
+        self.spectators_changed()
+
+    def remove_spectator(self, member: Member, reason: str = "leave") -> None:
+        """`member` stops watching (it is told `left` with `reason`)."""
+        if self._spectators is not None and self._spectators.remove(member, reason):
+            self.spectators_changed()
+
+    def spectators_changed(self) -> None:
+        """One came or went: the last one takes the buffer with it; the others and the lobby
+        hear the count."""
+        watchers = self._spectators
+        if watchers is not None:
+            if not watchers:
+                watchers.stop()
+                self._spectators = self._fanout.spectators = None
+            else:
+                watchers.count_changed()
+        self.changed()
+
+    def _spectator_joined(self) -> bytes:
+        """`joined` for a spectator: player 0, `spectator`, the public view now."""
+        view = self._guarded(self.game.view, SPECTATOR)
+        if view is None:  # the game failed: the room is closing
+            raise ProtocolError(ErrorCode.ROOM_CLOSED, f"room {self.id} is closed")
+        msg = messages.joined(room=self.id, mode=self.mode.name, player=SPECTATOR,
+                              tick_rate=self.tick_rate, client=dict(self.mode.client),
+                              options=dict(self.options), state=view)
+        msg["spectator"] = True
+        msg["away"] = list(self._held)
+        return encode(msg)

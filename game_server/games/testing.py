@@ -11,141 +11,35 @@ Where the server answers a client with `error`, the harness raises the same `Pro
 code (`Refused`, `JoinRefused`); where the server closes a room because its game misbehaved
 (a hook raised, it sent an engine message type, set a list as metadata), the harness raises
 the game's exception.
+
+The harness is this module's seats, messages and clock, plus one concept per module:
+games/harness_room.py (`HarnessRoom`, the game's handle, and `Sent`), games/harness_wire.py
+(`HarnessWire`: what players and the spectator receive, `spectate`, `received`),
+games/harness_journal.py (`HarnessRecording`: the recorded `join`, `journal()`, `verify()`).
+`GameHarness`, `HarnessRoom` and `Sent` are imported from here as before.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from typing import Any
 
-import orjson
-
-from game_server.games.api import (
-    SPECTATOR,
-    Changes,
-    Game,
-    GameError,
-    GameSpec,
-    Outcome,
-    Seat,
-    Ticking,
-)
-from game_server.games.contract import (
-    JoinRefused,
-    Refused,
-    RoomRules,
-    apply_metadata,
-    check_options,
-    farewell,
-    outgoing,
-    timer_delay,
-)
-from game_server.games.state import full_state, normalized, state_hash
+from game_server.games.api import Changes, Game, GameError, GameSpec, Seat, Ticking
+from game_server.games.contract import JoinRefused, Refused, RoomRules, check_options
+from game_server.games.harness_journal import HarnessRecording
+from game_server.games.harness_room import HarnessRoom, Sent
+from game_server.games.harness_wire import HarnessWire
+from game_server.games.state import full_state, normalized
 from protocol import messages
-from protocol.errors import ErrorCode, ProtocolError
+from protocol.errors import ErrorCode
 
-
-@dataclass
-class Sent:
-    """A message the game sent: to one player (`to`), or to everyone (`to` None)."""
-
-    to: int | None
-    kind: str
-    body: dict[str, Any]
-
-
-@dataclass
-class HarnessRoom:
-    """The `RoomHandle` the harness gives the game; what the game did is kept here."""
-
-    room_id: str
-    seed: int
-    options: Mapping[str, Any]
-    sent: list[Sent] = field(default_factory=list)
-    metadata: dict[str, Any] = field(default_factory=dict)
-    locked: bool = False
-    outcomes: list[list[Outcome]] = field(default_factory=list)
-    timers: dict[str, float] = field(default_factory=dict)  # name -> due time
-    now: float = 0.0
-    # Where a message goes on the wire: (to, the message), `to` None for every member.
-    wire: Callable[[int | None, dict[str, Any]], None] | None = field(default=None, repr=False)
-    # What the harness does for `kick(player, reason)` and `close(reason)`.
-    on_kick: Callable[[int, str], None] | None = field(default=None, repr=False)
-    on_close: Callable[[str], None] | None = field(default=None, repr=False)
-    kicked: list[tuple[int, str]] = field(default_factory=list)  # (player, reason)
-    closed_with: str | None = None  # the reason of the game's `close`, once it closed
-    replies: Mapping[str, str] = field(default_factory=dict)  # the spec's declared replies
-
-    def send(self, player: int, kind: str, body: Mapping[str, Any]) -> None:
-        msg = outgoing(kind, body, self.replies)
-        self.sent.append(Sent(player, kind, dict(body)))
-        if self.wire is not None:
-            self.wire(player, msg)
-
-    def send_to(self, players: Iterable[int], kind: str, body: Mapping[str, Any]) -> None:
-        msg = outgoing(kind, body, self.replies)
-        for player in sorted(set(players)):
-            self.sent.append(Sent(player, kind, dict(body)))
-            if self.wire is not None:
-                self.wire(player, msg)
-
-    def broadcast(self, kind: str, body: Mapping[str, Any]) -> None:
-        msg = outgoing(kind, body, self.replies)
-        self.sent.append(Sent(None, kind, dict(body)))
-        if self.wire is not None:
-            self.wire(None, msg)
-
-    def schedule(self, name: str, delay: float) -> None:
-        self.timers[name] = self.now + timer_delay(delay)
-
-    def cancel(self, name: str) -> None:
-        self.timers.pop(name, None)
-
-    def set_metadata(self, **values: str | int | float | bool | None) -> None:
-        apply_metadata(self.metadata, values)
-
-    def lock(self) -> None:
-        self.locked = True
-
-    def unlock(self) -> None:
-        self.locked = False
-
-    def report(self, outcomes: list[Outcome]) -> None:
-        self.outcomes.append(list(outcomes))
-
-    def kick(self, player: int, reason: str) -> None:
-        reason = farewell(reason)
-        self.kicked.append((player, reason))
-        if self.on_kick is not None:
-            self.on_kick(player, reason)
-
-    def close(self, reason: str) -> None:
-        reason = farewell(reason)
-        self.closed_with = reason
-        if self.on_close is not None:
-            self.on_close(reason)
-
+__all__ = ["GameHarness", "HarnessRoom", "Sent"]
 
 _SAME_MOMENT = 1e-9  # seconds: a timer and a step this close are due together
-# Joins refused before the game is asked: a room does not journal them (engine/room.py).
-_UNTOLD = frozenset((ErrorCode.ROOM_FULL, ErrorCode.ROOM_LOCKED, ErrorCode.ROOM_CLOSED,
-                     ErrorCode.BAD_FIELD, ErrorCode.OUT_OF_RANGE))
 
 
-class _Journal:
-    """What a recording harness keeps: the records (the room's `Recorder` has the same two
-    attributes the rules use)."""
-
-    __slots__ = ("records", "dropped")
-
-    def __init__(self) -> None:
-        self.records: list[list[Any]] = []
-        self.dropped = False
-
-
-class GameHarness(RoomRules):
+class GameHarness(HarnessRecording, HarnessWire, RoomRules):
     """Drive one game as its room would: join, send messages, drop, resume, move time on.
 
     `send` validates like the server: an unknown type, a sender who is not seated and
@@ -194,19 +88,7 @@ class GameHarness(RoomRules):
         self._rules_ready()
         self._header: dict[str, Any] | None = None
         if record:
-            self._hash_every = max(1, hash_every)
-            self._snapshot_every = max(1, snapshot_every if snapshot_every is not None
-                                       else 10)
-            self._next_hash = self._hash_every
-            self._hashes = 0
-            self._header = {
-                "format": 1, "id": "harness", "mode": spec.name, "version": spec.version,
-                "room": room_id, "seed": seed, "options": dict(self.room.options),
-                "tick_rate": self.tick_rate, "max_players": self.max_players,
-                "private": False, "started": 0, "hash_every": self._hash_every,
-                "snapshot_every": self._snapshot_every,
-            }
-            self._journal = _Journal()
+            self._start_journal(seed, hash_every, snapshot_every)
 
     @property
     def locked(self) -> bool:  # type: ignore[override]
@@ -224,27 +106,6 @@ class GameHarness(RoomRules):
 
     # -- members --------------------------------------------------------------------------------
 
-    def join(self, name: str, user: int | None = None,
-             fields: Mapping[str, Any] | None = None) -> int:
-        """Seat a player with its join `fields`; its id. `JoinRefused` (code `room_full`,
-        `room_locked` or `join_refused`) when the room or the game says no, `Refused`
-        (`bad_field`, `out_of_range`) for fields the game does not take; a refused join uses up
-        no id."""
-        journal = self._journal
-        if journal is None:
-            return self._join(name, user, fields)
-        record: list[Any] = [
-            "j", self._journal_ms(), user if user is not None else 1000 + self._next_player_id,
-            name, dict(fields) if fields is not None else None, None]
-        journal.records.append(record)
-        try:
-            record[5] = self._join(name, record[2], fields)
-        except ProtocolError as exc:
-            if exc.code in _UNTOLD and journal.records and journal.records[-1] is record:
-                journal.records.pop()
-            raise
-        return record[5]
-
     def _join(self, name: str, user: int | None, fields: Mapping[str, Any] | None) -> int:
         seat = self._admit(user if user is not None else 1000 + self._next_player_id, name,
                            self.room_id, fields)
@@ -260,26 +121,6 @@ class GameHarness(RoomRules):
         self._send_joined(player)
         self._after_event()
         return player
-
-    def spectate(self) -> list[dict[str, Any]]:
-        """Add a spectator, as `join` with `spectate` does on the server (with no delay), and
-        return what it received: a list that grows as the game goes on. It gets `joined`
-        (player 0, `spectator`, the game's `view(SPECTATOR)`), each state's public part
-        (`private[SPECTATOR]`, else `shared`), the game's broadcasts and `left` when the room
-        closes: the way to test a game's public view. (One spectator: a second call returns
-        the same list.)"""
-        if self._spectator is None:
-            if self.closed:
-                raise JoinRefused(ErrorCode.ROOM_CLOSED, f"room {self.room_id} is closed")
-            joined = messages.joined(
-                room=self.room_id, mode=self.spec.name, player=SPECTATOR,
-                tick_rate=self.tick_rate, client=dict(self.spec.client),
-                options=dict(self.room.options),
-                state=self.game.view(SPECTATOR))  # type: ignore[arg-type]
-            joined["spectator"] = True
-            joined["away"] = list(self._held)
-            self._spectator = [orjson.loads(orjson.dumps(joined))]
-        return self._spectator
 
     def leave(self, player: int, consented: bool = True) -> None:
         """The player is gone for good: it left (`consented`), or its held seat expired."""
@@ -438,33 +279,6 @@ class GameHarness(RoomRules):
                                ((when - self.room.now, name)
                                 for name, when in self.room.timers.items()))
 
-    # -- what players see -----------------------------------------------------------------------
-
-    def view(self, player: int) -> Mapping[str, Any]:
-        return self.game.view(player)
-
-    def last_state_for(self, player: int) -> Mapping[str, Any] | None:
-        """The latest state content `player` received, if any."""
-        if not self.states:
-            return None
-        changes = self.states[-1]
-        if changes.private and player in changes.private:
-            return changes.private[player]
-        return changes.shared
-
-    def sent_to(self, player: int) -> list[Sent]:
-        """Every message the game sent that `player` received (its own and broadcasts)."""
-        return [s for s in self.room.sent if s.to is None or s.to == player]
-
-    def received(self, player: int) -> list[dict[str, Any]]:
-        """Every message `player` would have read on its socket, in order, as JSON objects:
-        `joined`, `state`, the game's messages, `error` and `left` (the server's `tick` and
-        `ts` are counted by the harness's own clock); `received(SPECTATOR)` is what the
-        spectator of `spectate` received."""
-        if player == SPECTATOR:
-            return list(self._spectator or ())
-        return [orjson.loads(data) for data in self._inboxes.get(player, ())]
-
     # -- RoomRules: how the harness calls its game ------------------------------------------------
 
     def _guarded(self, hook: Callable[..., Any], *args: Any) -> Any:
@@ -484,103 +298,7 @@ class GameHarness(RoomRules):
             if self._journal is not None:
                 self._journal_hash()
 
-    # -- the match journal ------------------------------------------------------------------------
-
-    def _journal_ms(self) -> int:
-        return int(self.room.now * 1000)
-
-    @property
-    def _journal_stamp(self) -> int:  # type: ignore[override]
-        return int(self.room.now * 1000)
-
-    def _journal_hash(self) -> None:
-        # As the room does it (engine/room.py): the same points, so a replay can compare.
-        ticks = self.ticks
-        every = self._hash_every
-        self._next_hash = (ticks // every + 1) * every
-        state = full_state(self.game)
-        records = self._journal.records
-        records.append(["h", ticks, state_hash(state)])
-        self._hashes += 1
-        if self._hashes % self._snapshot_every == 0:
-            records.append(["f", ticks, normalized(state)])
-
-    def journal(self) -> tuple[dict[str, Any], list[list[Any]]]:
-        """(header, records) of the match so far, as a room would have journaled it (the
-        harness must have been made with `record=True`). A match still going ends with a
-        snapshot of the state now, so a difference after the last hash still shows."""
-        if self._header is None or self._journal is None:
-            raise ValueError("this harness does not record: GameHarness(spec, record=True)")
-        records = list(self._journal.records)
-        if not self.closed:
-            records.append(["f", self.ticks, normalized(full_state(self.game))])
-        return dict(self._header), records
-
-    def verify(self) -> Any:
-        """Re-run the recorded match through a real room (journal/replay.py) and compare every
-        hash and snapshot: the `Verification` when they all match, else `AssertionError`
-        naming the first tick whose state differs and where the two states differ."""
-        # The replayer drives the engine's Room: imported here, a test tool's dependency at
-        # call time, not the game API's.
-        from game_server.journal.replay import Replay
-
-        header, records = self.journal()
-        verification = Replay(header, records, modes={self.spec.name: self.spec}).verify()
-        if not verification.ok:
-            raise AssertionError(
-                f"the match does not replay the same: first difference after tick "
-                f"{verification.first_bad_tick} ({verification.problem}); differing: "
-                f"{', '.join(verification.differences) or 'no snapshot to compare'}")
-        return verification
-
-    # -- the wire -------------------------------------------------------------------------------
-
     def _call(self, name: str, *args: Any) -> None:
         hook = self._hooks[name]
         if hook is not None:
             hook(*args)
-
-    def _to(self, player: int, msg: dict[str, Any]) -> None:
-        # Encoded at once, as the server does: a body that is not JSON fails here, and a game
-        # that mutates what it sent afterwards does not rewrite history.
-        inbox = self._inboxes.get(player)
-        if inbox is not None:
-            inbox.append(orjson.dumps(msg))
-
-    def _wire(self, to: int | None, msg: dict[str, Any]) -> None:
-        data = orjson.dumps(msg)
-        if to is None and self._spectator is not None:  # a broadcast is public
-            self._spectator.append(orjson.loads(data))
-        for player in self._members if to is None else (to,):
-            if player in self._members:
-                self._inboxes[player].append(data)
-
-    def _send_joined(self, player: int) -> None:
-        joined = messages.joined(
-            room=self.room_id, mode=self.spec.name, player=player, tick_rate=self.tick_rate,
-            client=dict(self.spec.client), options=dict(self.room.options),
-            state=self.game.view(player))  # type: ignore[arg-type]
-        joined["away"] = list(self._held)  # the held seats' players, as the room sends
-        self._to(player, joined)
-
-    def _state(self, changes: Changes) -> None:
-        self.states.append(changes)
-        ts = int(self.room.now * 1000)
-        shared_changes: Mapping[str, Any] = changes.shared
-        private = changes.private or {}
-        if self._away_changed:  # a seat was held, resumed or let go: say who is away now
-            self._away_changed = False
-            away = list(self._held)
-            shared_changes = {**shared_changes, "away": away}
-            private = {player: {**view, "away": away} for player, view in private.items()}
-        shared = orjson.dumps(messages.state(tick=self.ticks, ts=ts, changes=shared_changes))
-        if self._spectator is not None:
-            view = private.get(SPECTATOR)
-            self._spectator.append(orjson.loads(
-                shared if view is None
-                else orjson.dumps(messages.state(tick=self.ticks, ts=ts, changes=view))))
-        for player in self._members:
-            view = private.get(player)
-            self._inboxes[player].append(
-                shared if view is None
-                else orjson.dumps(messages.state(tick=self.ticks, ts=ts, changes=view)))
