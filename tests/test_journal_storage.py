@@ -96,6 +96,22 @@ async def test_begin_twice_and_unknown_ids(storage: Storage) -> None:
         await storage.journal_begin({"id": "j2", "version": "1", "room": "r", "started": 0})
 
 
+async def test_many_chunks_of_several_journals_in_one_call(storage: Storage) -> None:
+    await storage.journal_begin(header("a"))
+    await storage.journal_begin(header("b"))
+    failed = await storage.journal_append_many([
+        ("a", 0, b"a0"), ("b", 0, b"b0"), ("gone", 0, b"x"), ("a", 1, b"a1"),
+        ("gone", 1, b"y"), ("b", 0, b"a retried write stores nothing"), ("b", 1, b"b1"),
+    ])
+    # The journal purged meanwhile is named once; every other chunk is stored.
+    assert set(failed) == {"gone"} and "gone" in failed["gone"]
+    a, b = await storage.journal_load("a"), await storage.journal_load("b")
+    assert a is not None and b is not None
+    assert a["chunks"] == [b"a0", b"a1"] and a["bytes"] == 4
+    assert b["chunks"] == [b"b0", b"b1"] and b["bytes"] == 4
+    assert await storage.journal_append_many([]) == {}
+
+
 async def test_list_items_and_mine(storage: Storage) -> None:
     await finished(storage, "old", started=START, score=4, user=1)
     await finished(storage, "new", started=START + 10, score=2, user=2)

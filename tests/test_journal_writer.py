@@ -219,3 +219,33 @@ async def test_stop_during_a_timed_flush_loses_nothing(storage: SQLiteStorage) -
     await stopping
     found = await load_journal(storage, recorder.header["id"])
     assert found is not None and found.records == [["j", 0, 1, "Ann", None, 1]]
+
+
+async def test_a_flush_is_one_write_and_a_purged_journal_drops_alone(
+        writer: JournalWriter, storage: SQLiteStorage, monkeypatch: pytest.MonkeyPatch) -> None:
+    rooms = [writer.open(header()) for _ in range(3)]
+    assert all(r is not None for r in rooms)
+    for i, recorder in enumerate(rooms):
+        recorder.records.append(["m", 0, 1, "roll", {"n": i}])  # type: ignore[union-attr]
+    await flush(writer)  # begins them all
+    # One of them is purged from the database meanwhile (retention, an operator).
+    gone = rooms[1].header["id"]  # type: ignore[union-attr]
+    await storage._run(lambda: storage._db().execute("DELETE FROM journals WHERE id = ?",
+                                                     (gone,)) and storage._db().commit())
+    calls: list[int] = []
+    many = storage.journal_append_many
+
+    async def counted(chunks: Any) -> dict[str, str]:
+        calls.append(len(chunks))
+        return await many(chunks)
+
+    monkeypatch.setattr(storage, "journal_append_many", counted)
+    for i, recorder in enumerate(rooms):
+        recorder.records.append(["m", 5, 1, "roll", {"n": 10 + i}])  # type: ignore[union-attr]
+    await flush(writer)
+    assert calls == [3]  # the three rooms' chunks, stored by one call
+    assert rooms[1].dropped and not rooms[0].dropped and not rooms[2].dropped  # type: ignore
+    assert writer.stats.dropped == 1
+    for recorder in (rooms[0], rooms[2]):
+        stored = await load_journal(storage, recorder.header["id"])  # type: ignore[union-attr]
+        assert stored is not None and len(stored.records) == 2

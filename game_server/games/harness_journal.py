@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from game_server.games.contract import frame
 from game_server.games.state import full_state, normalized, state_hash
 from protocol.errors import ErrorCode, ProtocolError
 
@@ -117,7 +118,7 @@ class HarnessRecording:
         snapshot of the state now, so a difference after the last hash still shows."""
         if self._header is None or self._journal is None:
             raise ValueError("this harness does not record: GameHarness(spec, record=True)")
-        records = list(self._journal.records)
+        records = frame(list(self._journal.records))  # messages are appended flat
         if not self.closed:
             records.append(["f", self.ticks, normalized(full_state(self.game))])
         return dict(self._header), records

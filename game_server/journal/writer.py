@@ -37,6 +37,9 @@ from game_server.storage.base import Storage
 
 log = logging.getLogger("arena.journal")
 
+# Chunks stored by one storage call (one commit): a flush's worth for a few hundred rooms.
+_BATCH = 256
+
 Encoder = Callable[[list[list[Any]]], bytes]
 
 
@@ -299,7 +302,14 @@ class JournalWriter:
             self._idle.clear()
             try:
                 while self._queue:
-                    await self._write(self._queue.popleft())
+                    queue = self._queue  # `_drop` replaces it
+                    if queue[0][0] == "append":  # a flush's chunks: one write for them all
+                        batch = []
+                        while queue and queue[0][0] == "append" and len(batch) < _BATCH:
+                            batch.append(queue.popleft())
+                        await self._write_appends(batch)
+                    else:
+                        await self._write(queue.popleft())
             finally:
                 self._idle.set()
 
@@ -327,6 +337,33 @@ class JournalWriter:
         finally:
             self.stats.queue_bytes -= size
         if self._outage:
+            self._outage = False
+            log.warning("journal: storage writes work again; matches are recorded")
+
+    async def _write_appends(self, ops: list[_Op]) -> None:
+        """Store consecutive chunks (of any journals, each journal's in order) with one
+        storage call: a commit per flush, not per room."""
+        todo = [op for op in ops if not op[1].dropped]
+        size = sum(len(op[2][1]) for op in ops)
+        try:
+            failed = await self.storage.journal_append_many(
+                [(journal.id, seq, data) for _, journal, (seq, data) in todo]) if todo else {}
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            for _, journal, _ in todo:
+                self._drop(journal, f"storage failed: {exc}")
+            return
+        finally:
+            self.stats.queue_bytes -= size
+        for _, journal, (_, data) in todo:
+            why = failed.get(journal.id)
+            if why is not None:
+                self._drop(journal, f"storage failed: {why}")
+            elif not journal.dropped:
+                self.stats.chunks += 1
+                self.stats.bytes += len(data)
+        if self._outage and len(failed) < len(todo):
             self._outage = False
             log.warning("journal: storage writes work again; matches are recorded")
 

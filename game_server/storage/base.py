@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -192,6 +193,21 @@ class Storage(abc.ABC):
     async def journal_append(self, journal_id: str, seq: int, data: bytes) -> None:
         """Store chunk ``seq`` of a journal; storing the same ``seq`` again is a no-op.
         Raise ``StorageError`` for a journal that does not exist (purged meanwhile)."""
+
+    async def journal_append_many(self, chunks: Sequence[tuple[str, int, bytes]]
+                                  ) -> dict[str, str]:
+        """Store several journals' chunks, each as `journal_append` would, in as few writes
+        as the backend can (the journal writer stores a whole flush with one call); return
+        the journals whose chunk could not be stored, each with why (a journal purged
+        meanwhile). Anything else that fails (the database is gone) raises."""
+        failed: dict[str, str] = {}
+        for journal_id, seq, data in chunks:
+            if journal_id not in failed:
+                try:
+                    await self.journal_append(journal_id, seq, data)
+                except StorageError as exc:
+                    failed[journal_id] = str(exc)
+        return failed
 
     @abc.abstractmethod
     async def journal_end(self, journal_id: str, summary: dict[str, Any]) -> None:

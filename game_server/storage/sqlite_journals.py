@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
@@ -42,6 +42,12 @@ class SQLiteJournals(abc.ABC):
     async def journal_append(self, journal_id: str, seq: int, data: bytes) -> None:
         await self._run(self._journal_append_sync, journal_id, seq, bytes(data),
                         int(self._clock() * 1000))
+
+    async def journal_append_many(self, chunks: Sequence[tuple[str, int, bytes]]
+                                  ) -> dict[str, str]:
+        return await self._run(self._journal_append_many_sync,
+                               [(journal_id, seq, bytes(data)) for journal_id, seq, data in chunks],
+                               int(self._clock() * 1000))
 
     async def journal_end(self, journal_id: str, summary: dict[str, Any]) -> None:
         await self._run(self._journal_end_sync, journal_id, journals.dumps(summary),
@@ -80,19 +86,36 @@ class SQLiteJournals(abc.ABC):
 
     def _journal_append_sync(self, journal_id: str, seq: int, data: bytes, now: int) -> None:
         with self._transaction() as conn:
-            try:
-                cursor = conn.execute(
-                    "INSERT INTO journal_chunks (journal_id, seq, data) VALUES (?, ?, ?)"
-                    " ON CONFLICT (journal_id, seq) DO NOTHING",
-                    (journal_id, seq, data),
-                )
-            except sqlite3.IntegrityError as exc:  # the foreign key: no such journal
-                raise StorageError(f"no journal {journal_id!r} to append to") from exc
-            if cursor.rowcount:
-                conn.execute(
-                    "UPDATE journals SET bytes = bytes + ?, updated = ? WHERE id = ?",
-                    (len(data), now, journal_id),
-                )
+            self._append_chunk(conn, journal_id, seq, data, now)
+
+    def _journal_append_many_sync(self, chunks: list[tuple[str, int, bytes]], now: int
+                                  ) -> dict[str, str]:
+        failed: dict[str, str] = {}
+        with self._transaction() as conn:  # one commit for a whole flush of the writer
+            for journal_id, seq, data in chunks:
+                if journal_id not in failed:
+                    try:
+                        self._append_chunk(conn, journal_id, seq, data, now)
+                    except StorageError as exc:
+                        failed[journal_id] = str(exc)
+        return failed
+
+    @staticmethod
+    def _append_chunk(conn: sqlite3.Connection, journal_id: str, seq: int, data: bytes,
+                      now: int) -> None:
+        try:
+            cursor = conn.execute(
+                "INSERT INTO journal_chunks (journal_id, seq, data) VALUES (?, ?, ?)"
+                " ON CONFLICT (journal_id, seq) DO NOTHING",
+                (journal_id, seq, data),
+            )
+        except sqlite3.IntegrityError as exc:  # the foreign key: no such journal
+            raise StorageError(f"no journal {journal_id!r} to append to") from exc
+        if cursor.rowcount:
+            conn.execute(
+                "UPDATE journals SET bytes = bytes + ?, updated = ? WHERE id = ?",
+                (len(data), now, journal_id),
+            )
 
     def _journal_end_sync(self, journal_id: str, summary: str, ended: int | None,
                           players: list[journals.PlayerRow]) -> None:
