@@ -234,14 +234,14 @@ class Config:
         low=0)
     journal_hash_every: int = setting(
         0, "ticks between state hashes in a ticking room's journal (verification finds a "
-        "divergence to this); 0: once a second", low=0)
+        "divergence to this); 0: every 5 seconds", low=0)
     journal_snapshot_every: int = setting(
         0, "state hashes between full state snapshots in a journal; 0: every 10th (and one "
         "at the end)", low=0)
     journal_flush_seconds: float = setting(
-        0.25, "seconds between the journal writer's takes of every room's records (sooner "
-        "frees them sooner: less memory for the ticks to wade through; later: fewer, bigger "
-        "writes)", above=0)
+        1.0, "seconds between the journal writer's takes of every room's records (later: "
+        "fewer, bigger chunks, cheaper to compress and store; sooner: less in memory)",
+        above=0)
     journal_max_bytes: int = setting(
         32 * 1024 * 1024, "compressed bytes one match's journal may take; a room that runs on "
         "(an endless arena) stops being recorded there; 0: no limit", low=0)

@@ -54,7 +54,7 @@ class RoomDriver:
     def __init__(self, spec: GameSpec, seed: int, options: dict[str, Any]) -> None:
         self.clock = ManualClock()
         self.scheduler = ManualScheduler(self.clock)
-        self.sink = MemorySink()
+        self.sink = MemorySink(hash_every=10)  # ticking rooms: more often than the default
         self.room = Room("room-1", spec, seed=seed, options=options, scheduler=self.scheduler,
                          monotonic=self.clock, wall=self.clock, journal=self.sink)
         if self.room.ticking:
@@ -614,3 +614,24 @@ def test_a_list_kept_as_json_encodes_as_the_list_does() -> None:
             world.place_pellet(tick, -0.0, 10)  # as floats, never -0.0
         state = world.state()
         assert state_json(state) == state_json({**state, "pellets": list(world._pellets)})
+
+
+def test_chunks_are_stored_flat_and_framed_when_read() -> None:
+    from game_server.journal.codec import decode_chunk, encode_chunk
+    flat = ["m", 0, 1, "input", {"dx": 1}, ["j", 0, 7, "ann", None, 1], "s", 50, 1,
+            ("s", 100, 2)]
+    assert decode_chunk(encode_chunk(flat)) == [
+        ["m", 0, 1, "input", {"dx": 1}], ["j", 0, 7, "ann", None, 1], ["s", 50, 1],
+        ["s", 100, 2]]
+    for damaged in (["m", 0, 1, "input"], ["q", 1], [3]):
+        with pytest.raises(ReplayError, match="damaged"):
+            decode_chunk(encode_chunk(damaged))
+
+
+def test_a_ticking_room_hashes_every_five_seconds_by_default() -> None:
+    sink = MemorySink()
+    Room("r", arena_spec(), seed=1, options={}, journal=sink)
+    Room("t", tictactoe_spec, seed=1, options={}, journal=sink)
+    arena, table = (r.header for r in sink.recorders)
+    assert arena["hash_every"] == 5 * arena["tick_rate"] == 100
+    assert table["hash_every"] == 1  # an event-driven room: after every event

@@ -45,12 +45,14 @@ SNAPSHOT = "f"  # ["f", tick, state]
 CALLS = frozenset((JOIN, DROP, RESUME, LEAVE, MESSAGE, STEP, TIMER, TERMINATE, CLOSE,
                    SIGNAL))
 
-# Defaults: a ticking room hashes once a second (every `tick_rate` ticks), an event-driven room
-# after every event; both keep a full snapshot every 10th hash, and one at the end. (A snapshot
-# after every event, as first designed, made Liar's Dice store 20 kB per player-minute, most
-# of it its random generator's state; a verification still stops at the first differing hash
-# and shows the states at the next snapshot.)
+# Defaults: a ticking room hashes every 5 s (every 5 x `tick_rate` ticks: a hash of a busy
+# arena room's state once a second was the largest part of what recording cost), an
+# event-driven room after every event; both keep a full snapshot every 10th hash, and one at
+# the end. (A snapshot after every event, as first designed, made Liar's Dice store 20 kB per
+# player-minute, most of it its random generator's state; a verification still stops at the
+# first differing hash and shows the states at the next snapshot.)
 SNAPSHOT_EVERY = 10
+HASH_SECONDS = 5  # a ticking room's default interval between state hashes
 
 
 class Recorder:
@@ -82,9 +84,15 @@ class Recorder:
         appended flat, their items straight into `records` after their code (`FLAT` says how
         many), so that thousands of them a second leave no objects for the garbage collector
         while they wait; every other record is appended whole, as a list."""
+        return frame(self.take_flat())
+
+    def take_flat(self) -> list[Any]:
+        """`take` without the framing: the list as the room appended it, flat records and all.
+        The writer stores it so (journal/codec.py frames a chunk when it is read), which keeps
+        the framing's cost off the server."""
         records = self.records
         self.records = []
-        return frame(records)
+        return records
 
 
 class JournalSink(Protocol):
@@ -96,12 +104,16 @@ class JournalSink(Protocol):
 
 
 class MemorySink:
-    """A sink that keeps every recorder it opened (tests, tools, the harness)."""
+    """A sink that keeps every recorder it opened (tests, tools, the harness). `hash_every`,
+    when not 0, sets a ticking room's hash interval (ticks), as `--journal-hash-every` does."""
 
-    def __init__(self) -> None:
+    def __init__(self, hash_every: int = 0) -> None:
         self.recorders: list[Recorder] = []
+        self.hash_every = hash_every
 
     def open(self, header: dict[str, Any]) -> Recorder:
+        if self.hash_every and header.get("tick_rate"):
+            header["hash_every"] = self.hash_every
         recorder = Recorder(header)
         self.recorders.append(recorder)
         return recorder
@@ -138,7 +150,7 @@ class RoomRecording:
             "options": dict(self.options), "tick_rate": self.tick_rate,
             "max_players": self.max_players, "private": self.private,
             "started": int(self._wall() * 1000),
-            "hash_every": self.tick_rate if ticking else 1,
+            "hash_every": HASH_SECONDS * self.tick_rate if ticking else 1,
             "snapshot_every": SNAPSHOT_EVERY,
         }
         self._journal_t0 = self._monotonic()

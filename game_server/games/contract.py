@@ -105,7 +105,8 @@ FLAT = {"m": 4, "s": 2}
 
 
 def frame(records: list[Any]) -> list[Any]:
-    """Records as lists, those appended flat (a code of `FLAT`, then its items) made whole."""
+    """Records as lists, those appended flat (a code of `FLAT`, then its items) made whole;
+    `KeyError` or `ValueError` for a list that is not records (a damaged chunk)."""
     if not records:
         return records
     out: list[Any] = []
@@ -115,12 +116,16 @@ def frame(records: list[Any]) -> list[Any]:
     while i < end:
         item = records[i]
         if type(item) is str:  # a flat record's code; whole records are lists or tuples
-            n = flat[item]
+            n = flat[item]  # KeyError: not a record's code
+            if i + 1 + n > end:
+                raise ValueError(f"a {item!r} record is cut short")
             append([item, *records[i + 1:i + 1 + n]])
             i += 1 + n
-        else:
+        elif type(item) is list or type(item) is tuple:
             append(item)
             i += 1
+        else:
+            raise ValueError(f"{type(item).__name__} where a record should be")
     return out
 
 

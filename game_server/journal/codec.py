@@ -21,6 +21,8 @@ from typing import Any
 
 import orjson
 
+from game_server.games.contract import frame
+
 EXPORT_MAGIC = b"arena-journal"
 EXPORT_VERSION = 1
 # Chunks are compressed on the server as it runs: zlib's fastest level (a third of the default
@@ -35,7 +37,8 @@ class ReplayError(Exception):
 
 
 def encode_chunk(records: list[Any]) -> bytes:
-    """Records (lists of JSON-able items) as one stored chunk."""
+    """Records as one stored chunk: lists of JSON-able items, or the room's flat records (a
+    code of `FLAT` then its items, games/contract.py), which `decode_chunk` frames."""
     return zlib.compress(orjson.dumps(records, option=orjson.OPT_NON_STR_KEYS), CHUNK_LEVEL)
 
 
@@ -47,7 +50,10 @@ def decode_chunk(data: bytes) -> list[Any]:
         raise ReplayError(f"a journal chunk is damaged: {exc}") from None
     if not isinstance(records, list):
         raise ReplayError("a journal chunk is damaged: not a list of records")
-    return records
+    try:
+        return frame(records)
+    except (KeyError, ValueError) as exc:
+        raise ReplayError(f"a journal chunk is damaged: {exc}") from None
 
 
 def export_bytes(header: dict[str, Any], summary: dict[str, Any] | None,

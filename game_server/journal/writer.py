@@ -113,7 +113,7 @@ class JournalWriter:
         self,
         storage: Storage,
         *,
-        flush_interval: float = 0.25,
+        flush_interval: float = 1.0,
         max_queue_bytes: int = 8 * 1024 * 1024,
         max_journal_bytes: int = 0,
         hash_every: int = 0,
@@ -244,7 +244,7 @@ class JournalWriter:
                     continue
                 # Read closed before taking: records appended before the close are taken now.
                 closed = recorder.closed
-                records = recorder.take()
+                records = recorder.take_flat()  # stored flat, framed when read
                 if records or closed:
                     batches.append((journal, records, closed))
                 if closed:
