@@ -12,6 +12,8 @@ next round starts. The room ticks 10 times a second.
 from __future__ import annotations
 
 import random
+import zlib
+from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -247,6 +249,20 @@ class Lantern:
         # Everyone has a view of its own: `shared` would go to a player without one (none).
         return Changes(shared={"status": self.status}, private=private)
 
+    def state(self) -> dict[str, Any]:
+        """The whole game, for the match journal's hashes and the operator console: everything
+        a step or a timer reads, in a stable order. The maze is its rows (it never changes
+        after the first step); the random generator is a checksum of its state, which catches a
+        draw taken out of turn at a fraction of the cost of its 625 numbers."""
+        return {
+            "maze": self.maze.rows, "fog": self.fog, "round_seconds": self.round_seconds,
+            "status": self.status, "round": self.round, "left": self.left,
+            "gems": sorted(self.gems), "results": self.results,
+            "roster_changed": self.roster_changed, "rng": _checksum(self.rng),
+            "walkers": [[w.player, w.name, w.x, w.y, w.dx, w.dy, w.progress, w.gems,
+                         w.flares, w.burning, w.away] for w in self.walkers.values()],
+        }
+
     def _common(self, roster: dict[str, str] | None) -> dict[str, Any]:
         """What every view of this state says: the round, the time left, the leaders (their
         gems, never where they are), and who is in the room when that changed."""
@@ -344,3 +360,9 @@ spec = GameSpec(
     # web/page.js on the table page (/play?mode=lantern); web/picture.svg on its lobby card
     page=GamePage(Path(__file__).parent / "web", picture="picture.svg"),
 )
+
+
+def _checksum(rng: random.Random) -> int:
+    """A CRC of a random generator's whole state (its 625 words, then the spare Gaussian)."""
+    _version, words, gauss = rng.getstate()
+    return zlib.crc32(repr(gauss).encode(), zlib.crc32(array("I", words).tobytes()))
