@@ -77,7 +77,7 @@ class Timers:
 
 def take_chunk(recorder: Recorder, chunks: list[int], encode_seconds: list[float]) -> None:
     """The writer's flush: take the room's records and encode them as one stored chunk."""
-    records = recorder.take_flat()  # as the writer takes them
+    records = recorder.take_raw()  # as the writer takes them
     if records:
         start = time.thread_time()
         chunks.append(len(encode_chunk(records)))

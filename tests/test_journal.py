@@ -616,16 +616,24 @@ def test_a_list_kept_as_json_encodes_as_the_list_does() -> None:
         assert state_json(state) == state_json({**state, "pellets": list(world._pellets)})
 
 
-def test_chunks_are_stored_flat_and_framed_when_read() -> None:
+def test_hot_records_are_encoded_as_they_come_and_stored_in_order() -> None:
+    from game_server.engine.recorder import Recorder
     from game_server.journal.codec import decode_chunk, encode_chunk
-    flat = ["m", 0, 1, "input", {"dx": 1}, ["j", 0, 7, "ann", None, 1], "s", 50, 1,
-            ("s", 100, 2)]
-    assert decode_chunk(encode_chunk(flat)) == [
-        ["m", 0, 1, "input", {"dx": 1}], ["j", 0, 7, "ann", None, 1], ["s", 50, 1],
-        ["s", 100, 2]]
-    for damaged in (["m", 0, 1, "input"], ["q", 1], [3]):
-        with pytest.raises(ReplayError, match="damaged"):
-            decode_chunk(encode_chunk(damaged))
+    recorder = Recorder({"id": "x"})
+    obj = {"type": "input", "dx": 1}
+    recorder.pending += b'["m",0,1,"input",{"type":"input","dx":1}],'
+    recorder.add(["j", 0, 7, "ann", None, None])
+    recorder.records[-1][5] = 1  # a whole record is filled in until it is taken
+    recorder.pending += b'["s",50,1],'
+    assert recorder.peek() == [["m", 0, 1, "input", obj], ["j", 0, 7, "ann", None, 1],
+                               ["s", 50, 1]]
+    raw = recorder.take_raw()
+    assert [type(item) for item in raw] == [bytes, list, bytes] and recorder.take() == []
+    assert decode_chunk(encode_chunk(raw)) == [["m", 0, 1, "input", obj],
+                                               ["j", 0, 7, "ann", None, 1], ["s", 50, 1]]
+    with pytest.raises(ReplayError, match="damaged"):
+        decode_chunk(encode_chunk([b"3,"]))
+
 
 
 def test_a_ticking_room_hashes_every_five_seconds_by_default() -> None:

@@ -17,7 +17,6 @@ from game_server.engine import recorder as jr
 from game_server.engine.livestats import LiveStats
 from game_server.engine.matchmaker import Matchmaker
 from game_server.engine.room import Room
-from game_server.games.contract import frame
 from game_server.games.state import full_state, normalized
 
 MAX_REASON_CHARS = 200
@@ -41,7 +40,7 @@ def unwritten_records(room: Room) -> list[list[Any]]:
     """The room's journal records not yet taken by the journal writer (none when the room is
     not recorded): the newest of its recent messages."""
     recorder = getattr(room, "_journal", None)
-    records = frame(list(getattr(recorder, "records", None) or []))  # some appended flat
+    records = recorder.peek() if recorder is not None else []
     return [r for r in records if r and r[0] in MESSAGE_RECORDS][-RECENT_KEPT:]
 
 

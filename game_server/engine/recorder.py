@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import orjson
 
 from game_server.games.api import Game, GameSpec, Outcome
-from game_server.games.contract import frame
+from game_server.games.contract import JournalBuffer
 from game_server.games.state import full_state, hash_json, state_json
 
 log = logging.getLogger("arena.room")
@@ -55,44 +55,27 @@ SNAPSHOT_EVERY = 10
 HASH_SECONDS = 5  # a ticking room's default interval between state hashes
 
 
-class Recorder:
+class Recorder(JournalBuffer):
     """One room's journal while it runs.
 
-    The room appends to `records`; the writer swaps the list out with `take()` once per flush.
-    `closed` is set when the room has ended (its `summary` set then): the writer stores what is
-    left and ends the journal. The writer sets `dropped` when it gives up on this journal (a
-    storage outage, a full queue): the room stops recording.
+    The room appends records (`JournalBuffer`, games/contract.py: client messages and tick
+    steps encoded as they come, the rest whole); the writer takes them once per flush
+    (`take_raw`). `closed` is set when the room has ended (its `summary` set then): the writer
+    stores what is left and ends the journal. The writer sets `dropped` when it gives up on
+    this journal (a storage outage, a full queue): the room stops recording.
     """
 
-    __slots__ = ("header", "records", "closed", "summary", "dropped", "outcomes", "players")
+    __slots__ = ("header", "closed", "summary", "outcomes", "players")
 
     def __init__(self, header: dict[str, Any]) -> None:
+        super().__init__()
         self.header = header
-        self.records: list[list[Any]] = []
         self.closed = False
         self.summary: dict[str, Any] | None = None
-        self.dropped = False
         #: What the game reported, as the summary lists it (filled by the room).
         self.outcomes: list[dict[str, Any]] = []
         #: Everyone who took a seat: {"player", "user", "name"} (filled by the room).
         self.players: list[dict[str, Any]] = []
-
-    def take(self) -> list[list[Any]]:
-        """The records appended since the last call (the writer's batch), each a list.
-
-        The two records a busy room makes most, a client message and a tick's steps, are
-        appended flat, their items straight into `records` after their code (`FLAT` says how
-        many), so that thousands of them a second leave no objects for the garbage collector
-        while they wait; every other record is appended whole, as a list."""
-        return frame(self.take_flat())
-
-    def take_flat(self) -> list[Any]:
-        """`take` without the framing: the list as the room appended it, flat records and all.
-        The writer stores it so (journal/codec.py frames a chunk when it is read), which keeps
-        the framing's cost off the server."""
-        records = self.records
-        self.records = []
-        return records
 
 
 class JournalSink(Protocol):
@@ -173,7 +156,7 @@ class RoomRecording:
         if recorder is not None and recorder.dropped:  # the writer gave up: stop appending
             self._journal = None
             return
-        recorder.records += (STEP, stamp, steps)  # type: ignore[union-attr]  # flat: see take
+        recorder.pending += b'["s",%d,%d],' % (stamp, steps)  # type: ignore[union-attr]
 
     def _journal_hash(self) -> None:
         """Record the state's hash after this tick (and, every `snapshot_every` hashes, the
@@ -193,12 +176,12 @@ class RoomRecording:
             recorder.dropped = True
             self._journal = None
             return
-        recorder.records.append([HASH, ticks, hash_json(encoded)])
+        recorder.add([HASH, ticks, hash_json(encoded)])
         self._hashes += 1
         if self._hashes % self._snapshot_every == 0:
             # The text just hashed, as it will be stored (an orjson fragment: encoded as it is,
             # and a copy, since the game goes on changing its own objects meanwhile).
-            recorder.records.append([SNAPSHOT, ticks, orjson.Fragment(encoded)])
+            recorder.add([SNAPSHOT, ticks, orjson.Fragment(encoded)])
 
     def _journal_end(self, reason: str) -> None:
         """The room closed: a last snapshot, the summary, and the recorder marked closed."""
@@ -208,7 +191,7 @@ class RoomRecording:
         self._journal = None
         if not recorder.dropped:
             try:
-                recorder.records.append([SNAPSHOT, self.ticks,
+                recorder.add([SNAPSHOT, self.ticks,
                                          orjson.Fragment(state_json(full_state(self.game)))])
             except Exception:
                 log.exception("room %s: the game's last state cannot be journaled", self.id)

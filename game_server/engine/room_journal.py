@@ -53,8 +53,8 @@ class RoomJournal(RoomRecording):
         # Appended first (what the join sets off is recorded after it), its outcome filled in.
         record: list[Any] = [jr.JOIN, self._journal_ms(), identity.id, identity.name,
                              dict(fields) if fields is not None else None, None]
+        self._journal.add(record)
         records = self._journal.records
-        records.append(record)
         try:
             player_id = self._join(member, resume_token, fields)
         except ProtocolError as exc:
@@ -73,7 +73,7 @@ class RoomJournal(RoomRecording):
         if self._journal is None or player_id not in self._held:
             return self._resume(player_id, member, resume_token)
         record: list[Any] = [jr.RESUME, self._journal_ms(), player_id, False]
-        self._journal.records.append(record)
+        self._journal.add(record)
         record[3] = ok = self._resume(player_id, member, resume_token)
         return ok
 

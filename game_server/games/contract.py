@@ -26,6 +26,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import orjson
+
 from game_server.games.api import (
     RESERVED_TYPES,
     Field,
@@ -38,6 +40,8 @@ from game_server.games.api import (
     decode_fields,
 )
 from protocol.errors import ErrorCode, ProtocolError
+
+_dumps = orjson.dumps
 
 # -- what the room answers -----------------------------------------------------------------------
 
@@ -97,36 +101,75 @@ def decode_message(kind: str, spec: MessageSpec, obj: dict[str, Any]) -> Any:
         raise Refused(ErrorCode(exc.code), f"{kind}: {exc}") from None
 
 
-# -- the journal's flat records -----------------------------------------------------------------
-
-# The records a busy room appends flat, their items straight into the journal's list after
-# their code (`RoomRules.message`, the room's tick): code -> how many items follow.
-FLAT = {"m": 4, "s": 2}
+# -- the journal's buffer -----------------------------------------------------------------------
 
 
-def frame(records: list[Any]) -> list[Any]:
-    """Records as lists, those appended flat (a code of `FLAT`, then its items) made whole;
-    `KeyError` or `ValueError` for a list that is not records (a damaged chunk)."""
-    if not records:
+class JournalBuffer:
+    """A match journal's records as a room appends them, until its writer takes them.
+
+    The records a busy room makes most, a client message and a tick's steps, are encoded as
+    JSON the moment they are made and appended to `pending` (each followed by a comma): the
+    client's message object is then free at once, as it is when nothing records, and thousands
+    of inputs a second leave nothing behind for the allocator and the garbage collector to
+    wade through (kept as objects for a second, they cost the server more than all the rest of
+    recording). Every other record is appended whole to `records` with `add`, after the run of
+    encoded ones before it (a `bytes` item), so the order holds; a whole record may still be
+    filled in after it was added (a join's outcome), until it is taken.
+    """
+
+    __slots__ = ("records", "pending", "dropped")
+
+    def __init__(self) -> None:
+        self.records: list[Any] = []
+        self.pending = bytearray()
+        #: The writer gave up on this journal (an outage): the room stops appending.
+        self.dropped = False
+
+    def add(self, record: list[Any]) -> None:
+        """Append one whole record, after the encoded ones before it."""
+        if self.pending:
+            self.records.append(bytes(self.pending))
+            self.pending.clear()
+        self.records.append(record)
+
+    def take_raw(self) -> list[Any]:
+        """Everything appended since the last take, as stored: whole records and runs of
+        encoded ones (`bytes`); `encoded_records` makes them one JSON array."""
+        if self.pending:
+            self.records.append(bytes(self.pending))
+            self.pending.clear()
+        records = self.records
+        self.records = []
         return records
-    out: list[Any] = []
-    append = out.append
-    flat = FLAT
-    i, end = 0, len(records)
-    while i < end:
-        item = records[i]
-        if type(item) is str:  # a flat record's code; whole records are lists or tuples
-            n = flat[item]  # KeyError: not a record's code
-            if i + 1 + n > end:
-                raise ValueError(f"a {item!r} record is cut short")
-            append([item, *records[i + 1:i + 1 + n]])
-            i += 1 + n
-        elif type(item) is list or type(item) is tuple:
-            append(item)
-            i += 1
+
+    def take(self) -> list[list[Any]]:
+        """Everything appended since the last take, each record a list."""
+        return decoded_records(self.take_raw())
+
+    def peek(self) -> list[list[Any]]:
+        """What `take` would give, left in place (the operator console's recent messages)."""
+        raw = list(self.records)
+        if self.pending:
+            raw.append(bytes(self.pending))
+        return decoded_records(raw)
+
+
+def decoded_records(raw: list[Any]) -> list[list[Any]]:
+    """Records taken from a `JournalBuffer`, each a list (its encoded runs decoded)."""
+    out: list[list[Any]] = []
+    for item in raw:
+        if type(item) is bytes:
+            out.extend(orjson.loads(b"[" + item[:-1] + b"]"))
         else:
-            raise ValueError(f"{type(item).__name__} where a record should be")
+            out.append(item)
     return out
+
+
+def encoded_records(raw: list[Any]) -> bytes:
+    """Records taken from a `JournalBuffer` as one JSON array (its encoded runs as they are)."""
+    dumps, option = orjson.dumps, orjson.OPT_NON_STR_KEYS
+    return b"[" + b",".join(item[:-1] if type(item) is bytes else dumps(item, option=option)
+                            for item in raw) + b"]"
 
 
 # -- what the game may do through its handle -----------------------------------------------------
@@ -258,7 +301,7 @@ class RoomRules:
         if journal.dropped:
             self._journal = None
             return
-        journal.records.append([code, self._journal_ms(), *items])
+        journal.add([code, self._journal_ms(), *items])
 
     # -- seats --------------------------------------------------------------------------------
 
@@ -340,11 +383,11 @@ class RoomRules:
             # ten times per player and second: a ticking room's time is its last tick's (the
             # order, not the millisecond, is what a replay needs), and a journal its writer
             # dropped is let go at the next tick or event.
-            # Flat, its five items straight into the list (`Recorder.take` frames them): no
-            # object per input for the garbage collector to chase while it waits for the
-            # writer (with thousands of inputs a second, collections were most of the cost).
-            journal.records += ("m", self._journal_stamp if self.ticking
-                                else self._journal_ms(), player_id, kind, obj)
+            # Encoded now (`JournalBuffer`): the message object is free when this returns.
+            pending = journal.pending
+            pending += _dumps(("m", self._journal_stamp if self.ticking
+                               else self._journal_ms(), player_id, kind, obj))
+            pending += b","
         latest = self._latest.get(kind)
         if latest is not None:
             # latest_only in a ticking room: handed to the game in the next tick, next to the

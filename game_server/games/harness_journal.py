@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from game_server.games.contract import frame
+from game_server.games.contract import JournalBuffer
 from game_server.games.state import full_state, normalized, state_hash
 from protocol.errors import ErrorCode, ProtocolError
 
@@ -24,17 +24,6 @@ if TYPE_CHECKING:
 # Joins refused before the game is asked: a room does not journal them (engine/room_journal.py).
 _UNTOLD = frozenset((ErrorCode.ROOM_FULL, ErrorCode.ROOM_LOCKED, ErrorCode.ROOM_CLOSED,
                      ErrorCode.BAD_FIELD, ErrorCode.OUT_OF_RANGE))
-
-
-class _Journal:
-    """What a recording harness keeps: the records (the room's `Recorder` has the same two
-    attributes the rules use)."""
-
-    __slots__ = ("records", "dropped")
-
-    def __init__(self) -> None:
-        self.records: list[list[Any]] = []
-        self.dropped = False
 
 
 class HarnessRecording:
@@ -70,7 +59,7 @@ class HarnessRecording:
             "private": False, "started": 0, "hash_every": self._hash_every,
             "snapshot_every": self._snapshot_every,
         }
-        self._journal = _Journal()
+        self._journal = JournalBuffer()
 
     def join(self, name: str, user: int | None = None,
              fields: Mapping[str, Any] | None = None) -> int:
@@ -84,7 +73,7 @@ class HarnessRecording:
         record: list[Any] = [
             "j", self._journal_ms(), user if user is not None else 1000 + self._next_player_id,
             name, dict(fields) if fields is not None else None, None]
-        journal.records.append(record)
+        journal.add(record)
         try:
             record[5] = self._join(name, record[2], fields)
         except ProtocolError as exc:
@@ -106,11 +95,11 @@ class HarnessRecording:
         every = self._hash_every
         self._next_hash = (ticks // every + 1) * every
         state = full_state(self.game)
-        records = self._journal.records
-        records.append(["h", ticks, state_hash(state)])
+        journal = self._journal
+        journal.add(["h", ticks, state_hash(state)])
         self._hashes += 1
         if self._hashes % self._snapshot_every == 0:
-            records.append(["f", ticks, normalized(state)])
+            journal.add(["f", ticks, normalized(state)])
 
     def journal(self) -> tuple[dict[str, Any], list[list[Any]]]:
         """(header, records) of the match so far, as a room would have journaled it (the
@@ -118,7 +107,7 @@ class HarnessRecording:
         snapshot of the state now, so a difference after the last hash still shows."""
         if self._header is None or self._journal is None:
             raise ValueError("this harness does not record: GameHarness(spec, record=True)")
-        records = frame(list(self._journal.records))  # messages are appended flat
+        records = self._journal.peek()
         if not self.closed:
             records.append(["f", self.ticks, normalized(full_state(self.game))])
         return dict(self._header), records

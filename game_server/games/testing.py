@@ -176,7 +176,7 @@ class GameHarness(HarnessRecording, HarnessWire, RoomRules):
         self.room.timers.clear()
         if self._journal is not None:
             # The room's last snapshot, taken where the room takes it (before on_dispose).
-            self._journal.records.append(["f", self.ticks, normalized(full_state(self.game))])
+            self._journal.add(["f", self.ticks, normalized(full_state(self.game))])
         self._call("on_dispose")
 
     def drop(self, player: int) -> None:
@@ -201,7 +201,7 @@ class GameHarness(HarnessRecording, HarnessWire, RoomRules):
         record: list[Any] | None = None
         if self._journal is not None:
             record = ["r", self._journal_ms(), player, False]
-            self._journal.records.append(record)
+            self._journal.add(record)
         if not self._may_resume(seat):
             raise JoinRefused(ErrorCode.RESUME_FAILED, f"the game will not have player {player} "
                               "back")

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from game_server.games.contract import frame
+from game_server.games.contract import encoded_records
 
 EXPORT_MAGIC = b"arena-journal"
 EXPORT_VERSION = 1
@@ -37,9 +37,9 @@ class ReplayError(Exception):
 
 
 def encode_chunk(records: list[Any]) -> bytes:
-    """Records as one stored chunk: lists of JSON-able items, or the room's flat records (a
-    code of `FLAT` then its items, games/contract.py), which `decode_chunk` frames."""
-    return zlib.compress(orjson.dumps(records, option=orjson.OPT_NON_STR_KEYS), CHUNK_LEVEL)
+    """Records as one stored chunk: lists of JSON-able items, and runs of records a room's
+    `JournalBuffer` (games/contract.py) encoded as they came (`bytes`)."""
+    return zlib.compress(encoded_records(records), CHUNK_LEVEL)
 
 
 def decode_chunk(data: bytes) -> list[Any]:
@@ -50,10 +50,9 @@ def decode_chunk(data: bytes) -> list[Any]:
         raise ReplayError(f"a journal chunk is damaged: {exc}") from None
     if not isinstance(records, list):
         raise ReplayError("a journal chunk is damaged: not a list of records")
-    try:
-        return frame(records)
-    except (KeyError, ValueError) as exc:
-        raise ReplayError(f"a journal chunk is damaged: {exc}") from None
+    if not all(type(record) is list for record in records):
+        raise ReplayError("a journal chunk is damaged: an item is not a record")
+    return records
 
 
 def export_bytes(header: dict[str, Any], summary: dict[str, Any] | None,

@@ -244,7 +244,7 @@ class JournalWriter:
                     continue
                 # Read closed before taking: records appended before the close are taken now.
                 closed = recorder.closed
-                records = recorder.take_flat()  # stored flat, framed when read
+                records = recorder.take_raw()  # as stored: runs of them already encoded
                 if records or closed:
                     batches.append((journal, records, closed))
                 if closed:
