@@ -180,6 +180,7 @@ async def until(predicate, what: str, within: float = 10.0) -> Any:  # type: ign
         await asyncio.sleep(0.1)
 
 
+@pytest.mark.serial  # 40 bots on two processes, their state rate checked: alone, no neighbour
 async def test_forty_bots_over_two_hosts_fill_two_rooms(capped_hosts) -> None:
     # The bots start together on both hosts, from one address, under the deployment-wide
     # address cap as a real deployment runs (the seat a refused connection did not take is
