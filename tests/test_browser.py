@@ -11,7 +11,7 @@ import asyncio
 import os
 import re
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -86,30 +86,45 @@ async def browser() -> AsyncIterator[Any]:
         await chromium.close()
 
 
-@pytest_asyncio.fixture(loop_scope="module")
-async def new_page(browser: Any) -> AsyncIterator[Any]:
-    """Pages in fresh contexts (separate cookie jars); console errors fail the test."""
-    contexts: list[Any] = []
-    errors: list[str] = []
+class Pages:
+    """Pages in fresh browser contexts (separate cookie jars) for one test, each opened by
+    calling this. Page errors and console errors are collected, but those `allowed(text)` says
+    the test causes on purpose; `close()` closes the contexts and fails the test on any error
+    collected. The browser tests' `new_page` fixtures are one each."""
 
-    def console(msg: Any) -> None:
-        # A refused login (401) or registration (409) is answered so on purpose; Chromium logs
-        # every 4xx page load.
-        if msg.type == "error" and not re.search(r"status of 40[19]\b", msg.text):
-            errors.append(msg.text)
+    def __init__(self, browser: Any, allowed: Callable[[str], Any] = lambda text: False,
+                 **context: Any) -> None:
+        self.browser = browser
+        self.allowed = allowed
+        self.context = context or {"viewport": {"width": 1280, "height": 800}}
+        self.contexts: list[Any] = []
+        self.errors: list[str] = []
 
-    async def make() -> Any:
-        context = await browser.new_context(viewport={"width": 1280, "height": 800})
-        contexts.append(context)
+    def _console(self, msg: Any) -> None:
+        if msg.type == "error" and not self.allowed(msg.text):
+            self.errors.append(msg.text)
+
+    async def __call__(self) -> Any:
+        context = await self.browser.new_context(**self.context)
+        self.contexts.append(context)
         page = await context.new_page()
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("console", console)
+        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        page.on("console", self._console)
         return page
 
-    yield make
-    for context in contexts:
-        await context.close()
-    assert errors == [], errors
+    async def close(self) -> None:
+        for context in self.contexts:
+            await context.close()
+        assert self.errors == [], self.errors
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def new_page(browser: Any) -> AsyncIterator[Pages]:
+    """Pages at 1280x800; console errors fail the test but a refused login (401) or
+    registration (409), answered so on purpose (Chromium logs every 4xx page load)."""
+    pages = Pages(browser, lambda text: re.search(r"status of 40[19]\b", text))
+    yield pages
+    await pages.close()
 
 
 async def guest_login(page: Any, base: str, name: str) -> None:

@@ -15,7 +15,7 @@ import pytest_asyncio
 
 from game_server.app import ArenaServer
 from tests import test_browser
-from tests.test_browser import guest_login, screenshot_dir
+from tests.test_browser import Pages, guest_login, screenshot_dir
 
 server = test_browser.server
 browser = test_browser.browser
@@ -26,28 +26,13 @@ JOINED = "window.arena && window.arena.connected && window.arena.room && window.
 
 
 @pytest_asyncio.fixture(loop_scope="module")
-async def new_page(browser: Any) -> AsyncIterator[Any]:
-    """Pages in fresh contexts; page errors and console errors but the 403s the player is
-    meant to get fail the test."""
-    contexts: list[Any] = []
-    errors: list[str] = []
-
-    def console(msg: Any) -> None:
-        if msg.type == "error" and "status of 403" not in msg.text:
-            errors.append(msg.text)
-
-    async def make() -> Any:
-        context = await browser.new_context(viewport={"width": 1280, "height": 900})
-        contexts.append(context)
-        page = await context.new_page()
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("console", console)
-        return page
-
-    yield make
-    for context in contexts:
-        await context.close()
-    assert errors == [], errors
+async def new_page(browser: Any) -> AsyncIterator[Pages]:
+    """Pages at 1280x900; page errors and console errors but the 403s the player is meant to
+    get fail the test."""
+    pages = Pages(browser, lambda text: "status of 403" in text,
+                  viewport={"width": 1280, "height": 900})
+    yield pages
+    await pages.close()
 
 
 def answer_dialogs(page: Any, text: str = "") -> None:

@@ -23,7 +23,7 @@ from game_server.names import room_name
 from game_server.storage.passwords import PasswordHasher
 from tests import test_browser
 from tests.conftest import make_config
-from tests.test_browser import guest_login, screenshot_dir
+from tests.test_browser import Pages, guest_login, screenshot_dir
 
 browser = test_browser.browser  # Chromium, shared by the module
 
@@ -49,30 +49,13 @@ async def server(tmp_path: Path) -> AsyncIterator[ArenaServer]:
 
 
 @pytest_asyncio.fixture(loop_scope="module", params=list(VIEWPORTS))
-async def new_page(request: pytest.FixtureRequest, browser: Any) -> AsyncIterator[Any]:
-    """Pages in fresh contexts of one viewport (`new_page.viewport`); page errors and console
-    errors fail the test."""
-    contexts: list[Any] = []
-    errors: list[str] = []
-
-    def console(msg: Any) -> None:
-        # A refused guest name is answered 400 on purpose; Chromium logs every 4xx page load.
-        if msg.type == "error" and "status of 400" not in msg.text:
-            errors.append(msg.text)
-
-    async def make() -> Any:
-        context = await browser.new_context(**VIEWPORTS[request.param])
-        contexts.append(context)
-        page = await context.new_page()
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("console", console)
-        return page
-
-    make.viewport = request.param  # type: ignore[attr-defined]
-    yield make
-    for context in contexts:
-        await context.close()
-    assert errors == [], errors
+async def new_page(request: pytest.FixtureRequest, browser: Any) -> AsyncIterator[Pages]:
+    """Pages of one viewport (`new_page.viewport`); page errors and console errors fail the
+    test but a refused guest name, answered 400 on purpose."""
+    pages = Pages(browser, lambda text: "status of 400" in text, **VIEWPORTS[request.param])
+    pages.viewport = request.param  # type: ignore[attr-defined]
+    yield pages
+    await pages.close()
 
 
 async def test_a_first_visit_plays_in_one_click(server: ArenaServer, new_page: Any) -> None:

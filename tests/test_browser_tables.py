@@ -20,7 +20,7 @@ from tests import test_browser
 from tests.conftest import TEST_SECRET, running
 from tests.servers import free_port
 from tests.test_announce import announce
-from tests.test_browser import CHROMIUM, PHONE, guest_login, play, screenshot_dir
+from tests.test_browser import CHROMIUM, PHONE, Pages, guest_login, play, screenshot_dir
 
 server = test_browser.server
 browser = test_browser.browser
@@ -40,30 +40,13 @@ assert CHROMIUM is not None  # test_browser skipped this module otherwise
 
 
 @pytest_asyncio.fixture(loop_scope="module")
-async def new_page(browser: Any) -> AsyncIterator[Callable[..., Awaitable[Any]]]:
-    """Pages in fresh contexts (own cookies) at 1280x800; any page error or console error but
-    a failed connection while `make.server_down` is set fails the test."""
-    contexts: list[Any] = []
-    errors: list[str] = []
-
-    def console(msg: Any) -> None:
-        if msg.type != "error" or REFUSED.search(msg.text):
-            return
-        if not (getattr(make, "server_down", False) and NETWORK.search(msg.text)):
-            errors.append(msg.text)
-
-    async def make() -> Any:
-        context = await browser.new_context(viewport={"width": 1280, "height": 800})
-        contexts.append(context)
-        page = await context.new_page()
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("console", console)
-        return page
-
-    yield make
-    for context in contexts:
-        await context.close()
-    assert errors == [], errors
+async def new_page(browser: Any) -> AsyncIterator[Pages]:
+    """Pages at 1280x800; any page error or console error but a refusal answered on purpose,
+    or a failed connection while `new_page.server_down` is set, fails the test."""
+    pages = Pages(browser, lambda text: REFUSED.search(text) or (
+        getattr(pages, "server_down", False) and NETWORK.search(text)))
+    yield pages
+    await pages.close()
 
 
 async def seat_two(new_page: Callable[..., Awaitable[Any]], url: str, dice: int

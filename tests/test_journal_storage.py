@@ -4,7 +4,6 @@ with the same factories as tests/test_storage.py."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +13,10 @@ from game_server.storage.base import Storage, StorageError
 from game_server.storage.sqlite import SQLiteStorage
 
 from .pg import postgres_database, postgres_server
-from .test_storage import FACTORIES, ManualClock, StorageFactory
+from .test_storage import ManualClock, factory, storage
 
-__all__ = ["postgres_database", "postgres_server"]
+# The storage contract's fixtures, on both databases; `clock` below starts them at START.
+__all__ = ["factory", "postgres_database", "postgres_server", "storage"]
 
 START = 1_700_000_000_000  # wall ms of the first header; the clock below starts there
 
@@ -24,21 +24,6 @@ START = 1_700_000_000_000  # wall ms of the first header; the clock below starts
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(START / 1000)
-
-
-@pytest.fixture(params=FACTORIES)
-def factory(request: pytest.FixtureRequest) -> StorageFactory:
-    return request.param(request)
-
-
-@pytest.fixture
-async def storage(
-    factory: StorageFactory, tmp_path: Path, clock: ManualClock
-) -> AsyncIterator[Storage]:
-    store = factory(tmp_path, clock)
-    await store.open()
-    yield store
-    await store.close()
 
 
 def header(jid: str, mode: str = "dice", started: int = START, **extra: Any) -> dict[str, Any]:
