@@ -21,6 +21,8 @@ import random
 import sys
 import time
 
+from orjson import dumps, loads
+
 from bench.journal_games import dice, lantern, take_chunk, tictactoe
 from bench.tick import Member
 from game_server.config import Config
@@ -67,15 +69,17 @@ def arena(players: int, seconds: float, seed: int = 1, flush: float = 1.0) -> di
             if rng.random() < 0.1:
                 angle = rng.uniform(0, 2 * math.pi)
                 heading[i] = (round(math.cos(angle), 4), round(math.sin(angle), 4))
-            moves.append((i, *heading[i]))
+            dx, dy = heading[i]
+            moves.append((i, dumps({"type": "input", "seq": seq, "dx": dx, "dy": dy}).decode()))
         clock[0] += 1.0 / rate
         order = ("off", "on") if t % 2 else ("on", "off")
         for name in order:
             room = rooms[name]
             pids = ids[name]
             start = time.thread_time()
-            for i, dx, dy in moves:
-                room.message(pids[i], "input", {"type": "input", "seq": seq, "dx": dx, "dy": dy})
+            for i, text in moves:
+                # As the server's session does: the text parsed, and passed on with it.
+                room.message(pids[i], "input", loads(text), text)
             room.tick()
             if t >= warmup:
                 spent[name] += time.thread_time() - start

@@ -75,7 +75,9 @@ class RoomDriver:
         return player
 
     def send(self, player: int, kind: str, **fields: Any) -> None:
-        self.room.message(player, kind, {"type": kind, **fields})
+        # As the server's session does: the object parsed from the text, and the text.
+        text = orjson.dumps({"type": kind, **fields}).decode()
+        self.room.message(player, kind, orjson.loads(text), text)
 
     def advance(self, seconds: float) -> None:
         self.scheduler.advance(seconds)
@@ -634,6 +636,53 @@ def test_hot_records_are_encoded_as_they_come_and_stored_in_order() -> None:
     with pytest.raises(ReplayError, match="damaged"):
         decode_chunk(encode_chunk([b"3,"]))
 
+
+
+def test_a_ticking_rooms_messages_are_kept_as_sent_and_stored_as_one_batch_a_tick() -> None:
+    from game_server.journal.codec import decode_chunk, encode_chunk
+    d = RoomDriver(arena_spec(), seed=3, options={})
+    ann, bob = d.join("ann", 1), d.join("bob", 2)
+    d.advance(0.05)
+    (recorder,) = d.sink.recorders
+    taken = recorder.take()
+    # The text a client sent, spacing, key order and escapes as they came.
+    texts = ['{ "dy": 0.5, "type": "input", "dx": 1.0, "seq": 1 }',
+             '{"type":"\\u0069nput","seq":2,"dx":-1.0,"dy":0.0}',
+             '{"type":"input","seq":3,"dx":0.0,"dy":1.0}']
+    for player, text in zip((ann, bob, ann), texts, strict=True):
+        d.room.message(player, "input", orjson.loads(text), text)
+    assert recorder.sent == texts and recorder.senders == [ann, bob, ann]
+    d.advance(0.05)
+    raw = recorder.take_raw()
+    (encoded,) = raw
+    stamp = orjson.loads(b"[" + encoded[:-1] + b"]")[0][1]
+    assert encoded.startswith(b'["M",%d,[%d,%d,%d],[%b]],["s",' % (
+        stamp, ann, bob, ann, ",".join(texts).encode()))
+    # Read back, from memory and from a stored chunk, as one record per message, in order.
+    expected = [["m", stamp, player, "input", orjson.loads(text)]
+                for player, text in zip((ann, bob, ann), texts, strict=True)]
+    taken += decode_chunk(encode_chunk(raw))
+    assert taken[-4:-1] == expected and taken[-1][0] == "s"
+    # A record added between two messages splits the batch; the order holds.
+    d.room.message(ann, "input", orjson.loads(texts[0]), texts[0])
+    cat = d.join("cat", 3)
+    d.room.message(cat, "input", orjson.loads(texts[1]), texts[1])
+    assert [r[0] for r in recorder.peek()] == ["m", "j", "m"]
+    d.advance(0.1)
+    d.end()
+    header, records = d.journal()
+    verification = Replay(header, taken + records, modes={"arena": d.room.mode}).verify()
+    assert verification.ok, verification
+    for bad in ([["M", 0, [1], []]], [["M", 0, [1], [{"dx": 1}]]], [["M", 0, 1, 2]]):
+        with pytest.raises(ReplayError, match="damaged"):
+            decode_chunk(encode_chunk(bad))
+
+
+def test_a_message_without_its_text_is_kept_as_its_encoded_object() -> None:
+    from game_server.games.contract import message_text
+    assert orjson.loads(message_text("input", {"dx": 1})) == {"dx": 1, "type": "input"}
+    assert message_text("input", {}, b'{"type":"input"}') == '{"type":"input"}'
+    assert message_text("input", {}, '{"type": "input"}') == '{"type": "input"}'
 
 
 def test_a_ticking_room_hashes_every_five_seconds_by_default() -> None:

@@ -115,16 +115,16 @@ class RoomCost:
         for name in EVENTS:
             setattr(room, name, self._timed(getattr(room, name)))
 
-    def _timed_message(self, message: Callable[[int, str, dict[str, Any]], None]
-                       ) -> Callable[[int, str, dict[str, Any]], None]:
+    def _timed_message(self, message: Callable[..., None]) -> Callable[..., None]:
         # Fixed arguments: the wrapper makes no tuple per message.
-        def timed(player_id: int, kind: str, obj: dict[str, Any]) -> None:
+        def timed(player_id: int, kind: str, obj: dict[str, Any],
+                  text: str | bytes | None = None) -> None:
             if self.depth:
-                return message(player_id, kind, obj)
+                return message(player_id, kind, obj, text)
             self.depth = 1
             started = perf_counter()
             try:
-                message(player_id, kind, obj)
+                message(player_id, kind, obj, text)
             finally:
                 self._event(started)
         return timed

@@ -94,7 +94,7 @@ class PlayerSession:
                 kind = obj.get("type")
                 room = self.room
                 if room is not None and room.accepts(kind):  # a game message: most of them
-                    room.message(self.player_id, kind, obj)
+                    room.message(self.player_id, kind, obj, data)
                     return
                 if type(kind) is str and kind not in _HANDLER_TYPES:
                     if self.watching is not None:

@@ -104,29 +104,52 @@ def decode_message(kind: str, spec: MessageSpec, obj: dict[str, Any]) -> Any:
 # -- the journal's buffer -----------------------------------------------------------------------
 
 
+#: A stored run of client messages received at one time: ["M", ms, [player...], [obj...]], read
+#: back as one `["m", ms, player, obj["type"], obj]` record per message (`expand_batches`).
+BATCH = "M"
+
+
 class JournalBuffer:
     """A match journal's records as a room appends them, until its writer takes them.
 
-    The records a busy room makes most, a client message and a tick's steps, are encoded as
-    JSON the moment they are made and appended to `pending` (each followed by a comma): the
-    client's message object is then free at once, as it is when nothing records, and thousands
-    of inputs a second leave nothing behind for the allocator and the garbage collector to
-    wade through (kept as objects for a second, they cost the server more than all the rest of
-    recording). Every other record is appended whole to `records` with `add`, after the run of
-    encoded ones before it (a `bytes` item), so the order holds; a whole record may still be
-    filled in after it was added (a join's outcome), until it is taken.
+    The records a busy room makes most cost it the least. A ticking room's client messages are
+    kept as the text each client sent (`sent`, a `str` per message, with its sender in
+    `senders`, both free of anything the garbage collector tracks) and encoded as one batch
+    record per tick (`seal`, `BATCH`): two list appends per input, where encoding each as its
+    own record cost the server more than all the rest of recording. A tick's steps, and an
+    event-driven room's messages, are encoded as JSON the moment they are made and appended to
+    `pending` (each followed by a comma). Every other record is appended whole to `records`
+    with `add`, after the runs of encoded ones before it (a `bytes` item), so the order holds;
+    a whole record may still be filled in after it was added (a join's outcome), until it is
+    taken. Sealing a batch early (at `add`, `take_raw`, `peek`) only splits it: the order and
+    the times are the same.
     """
 
-    __slots__ = ("records", "pending", "dropped")
+    __slots__ = ("records", "pending", "dropped", "stamp", "senders", "sent")
 
     def __init__(self) -> None:
         self.records: list[Any] = []
         self.pending = bytearray()
         #: The writer gave up on this journal (an outage): the room stops appending.
         self.dropped = False
+        #: The time (journal ms) of the messages in `senders` and `sent`.
+        self.stamp = 0
+        self.senders: list[int] = []
+        self.sent: list[str] = []
+
+    def seal(self) -> None:
+        """Encode the messages kept since the last seal as one `BATCH` record in `pending`."""
+        sent = self.sent
+        if sent:
+            self.pending += b'["M",%d,%b,[%b]],' % (
+                self.stamp, _dumps(self.senders), ",".join(sent).encode())
+            self.senders = []
+            self.sent = []
 
     def add(self, record: list[Any]) -> None:
         """Append one whole record, after the encoded ones before it."""
+        if self.sent:
+            self.seal()
         if self.pending:
             self.records.append(bytes(self.pending))
             self.pending.clear()
@@ -135,6 +158,8 @@ class JournalBuffer:
     def take_raw(self) -> list[Any]:
         """Everything appended since the last take, as stored: whole records and runs of
         encoded ones (`bytes`); `encoded_records` makes them one JSON array."""
+        if self.sent:
+            self.seal()
         if self.pending:
             self.records.append(bytes(self.pending))
             self.pending.clear()
@@ -148,21 +173,57 @@ class JournalBuffer:
 
     def peek(self) -> list[list[Any]]:
         """What `take` would give, left in place (the operator console's recent messages)."""
+        if self.sent:
+            self.seal()
         raw = list(self.records)
         if self.pending:
             raw.append(bytes(self.pending))
         return decoded_records(raw)
 
 
+def message_text(kind: str, obj: Mapping[str, Any], text: str | bytes | None = None) -> str:
+    """A client message as a batch keeps it: the text the client sent, or `obj` encoded (with
+    its `type`, which a batch's reader takes as the message's kind)."""
+    if type(text) is str:
+        return text
+    if type(text) is bytes:
+        return text.decode()
+    if obj.get("type") != kind:
+        obj = {**obj, "type": kind}
+    return _dumps(obj, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def expand_batches(records: list[Any]) -> list[Any]:
+    """`records` with each `BATCH` record read back as its messages' own records, in order;
+    `ValueError` for a malformed batch."""
+    if not any(type(r) is list and r and r[0] == BATCH for r in records):
+        return records
+    out: list[Any] = []
+    for record in records:
+        if type(record) is not list or not record or record[0] != BATCH:
+            out.append(record)
+            continue
+        if len(record) != 4 or type(record[2]) is not list or type(record[3]) is not list \
+                or len(record[2]) != len(record[3]):
+            raise ValueError("a batch of messages is malformed")
+        ms = record[1]
+        for player, obj in zip(record[2], record[3], strict=True):
+            if type(obj) is not dict or type(obj.get("type")) is not str:
+                raise ValueError("a batched message has no type")
+            out.append(["m", ms, player, obj["type"], obj])
+    return out
+
+
 def decoded_records(raw: list[Any]) -> list[list[Any]]:
-    """Records taken from a `JournalBuffer`, each a list (its encoded runs decoded)."""
+    """Records taken from a `JournalBuffer`, each a list (its encoded runs decoded, its batches
+    of messages expanded)."""
     out: list[list[Any]] = []
     for item in raw:
         if type(item) is bytes:
             out.extend(orjson.loads(b"[" + item[:-1] + b"]"))
         else:
             out.append(item)
-    return out
+    return expand_batches(out)
 
 
 def encoded_records(raw: list[Any]) -> bytes:
@@ -360,9 +421,11 @@ class RoomRules:
 
     # -- inputs -------------------------------------------------------------------------------
 
-    def message(self, player_id: int, kind: str, obj: dict[str, Any]) -> None:
+    def message(self, player_id: int, kind: str, obj: dict[str, Any],
+                text: str | bytes | None = None) -> None:
         """One client message for the game: validated against its spec, then delivered (or, if
-        `latest_only` in a ticking room, kept for the next step).
+        `latest_only` in a ticking room, kept for the next step). `text` is the message as the
+        client sent it (what the journal keeps), when the caller has it.
 
         `Refused` (a `ProtocolError`) for an unknown type, a sender not seated and connected,
         or bad fields; a `GameError` from the game goes to `_refuse`.
@@ -381,13 +444,21 @@ class RoomRules:
             # Valid, from a seated player: journaled as the client sent it, at receipt (a
             # replay feeds it at the same point, so coalescing happens the same way). Inline,
             # ten times per player and second: a ticking room's time is its last tick's (the
-            # order, not the millisecond, is what a replay needs), and a journal its writer
+            # order, not the millisecond, is what a replay needs), its messages are kept as
+            # their text and encoded once a tick (`JournalBuffer`), and a journal its writer
             # dropped is let go at the next tick or event.
-            # Encoded now (`JournalBuffer`): the message object is free when this returns.
-            pending = journal.pending
-            pending += _dumps(("m", self._journal_stamp if self.ticking
-                               else self._journal_ms(), player_id, kind, obj))
-            pending += b","
+            if self.ticking:
+                stamp = self._journal_stamp
+                if stamp != journal.stamp:
+                    journal.seal()
+                    journal.stamp = stamp
+                journal.senders.append(player_id)
+                journal.sent.append(text if type(text) is str
+                                    else message_text(kind, obj, text))
+            else:
+                pending = journal.pending
+                pending += _dumps(("m", self._journal_ms(), player_id, kind, obj))
+                pending += b","
         latest = self._latest.get(kind)
         if latest is not None:
             # latest_only in a ticking room: handed to the game in the next tick, next to the

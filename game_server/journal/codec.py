@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from game_server.games.contract import encoded_records
+from game_server.games.contract import encoded_records, expand_batches
 
 EXPORT_MAGIC = b"arena-journal"
 EXPORT_VERSION = 1
@@ -52,7 +52,10 @@ def decode_chunk(data: bytes) -> list[Any]:
         raise ReplayError("a journal chunk is damaged: not a list of records")
     if not all(type(record) is list for record in records):
         raise ReplayError("a journal chunk is damaged: an item is not a record")
-    return records
+    try:
+        return expand_batches(records)
+    except ValueError as exc:
+        raise ReplayError(f"a journal chunk is damaged: {exc}") from None
 
 
 def export_bytes(header: dict[str, Any], summary: dict[str, Any] | None,
