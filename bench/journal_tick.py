@@ -105,7 +105,7 @@ def _cost(label: str, r: dict[str, float], rate: int, players: int) -> float:
     print(f"  tick CPU, journal off: {r['off_us']:9.1f} µs")
     print(f"  tick CPU, journal on:  {r['on_us']:9.1f} µs ({extra:+.1f} µs, "
           f"{extra / r['off_us'] * 100:+.2f}%)")
-    print(f"  writer encoding, off the tick: {per_tick_writer:.1f} µs per tick "
+    print(f"  writer taking and encoding, off the tick: {per_tick_writer:.1f} µs per tick "
           f"(on + writer: {(extra + per_tick_writer) / r['off_us'] * 100:+.2f}%)")
     return (extra + per_tick_writer) * rate / players
 

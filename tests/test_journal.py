@@ -638,7 +638,7 @@ def test_hot_records_are_encoded_as_they_come_and_stored_in_order() -> None:
 
 
 
-def test_a_ticking_rooms_messages_are_kept_as_sent_and_stored_as_one_batch_a_tick() -> None:
+def test_a_ticking_rooms_messages_and_ticks_are_kept_as_sent_and_stored_as_one_batch() -> None:
     from game_server.journal.codec import decode_chunk, encode_chunk
     d = RoomDriver(arena_spec(), seed=3, options={})
     ann, bob = d.join("ann", 1), d.join("bob", 2)
@@ -652,17 +652,20 @@ def test_a_ticking_rooms_messages_are_kept_as_sent_and_stored_as_one_batch_a_tic
     for player, text in zip((ann, bob, ann), texts, strict=True):
         d.room.message(player, "input", orjson.loads(text), text)
     assert recorder.sent == texts and recorder.senders == [ann, bob, ann]
-    d.advance(0.05)
+    d.advance(0.1)  # two ticks, each kept as minus its steps and its time
     raw = recorder.take_raw()
     (encoded,) = raw
-    stamp = orjson.loads(b"[" + encoded[:-1] + b"]")[0][1]
-    assert encoded.startswith(b'["M",%d,[%d,%d,%d],[%b]],["s",' % (
-        stamp, ann, bob, ann, ",".join(texts).encode()))
-    # Read back, from memory and from a stored chunk, as one record per message, in order.
-    expected = [["m", stamp, player, "input", orjson.loads(text)]
-                for player, text in zip((ann, bob, ann), texts, strict=True)]
+    stamp = taken[-1][1]  # the last tick's time
+    assert encoded.startswith(b'["M",%d,[%d,%d,%d,-1,-1],[%b,' % (
+        stamp, ann, bob, ann, ",".join(texts).encode()))  # the texts as they came
+    first, second = orjson.loads(encoded[:-1])[3][3:]
+    assert stamp < first < second
+    # Read back, from memory and from a stored chunk, as one record per message or tick.
+    expected = [*(["m", stamp, player, "input", orjson.loads(text)]
+                  for player, text in zip((ann, bob, ann), texts, strict=True)),
+                ["s", first, 1], ["s", second, 1]]
     taken += decode_chunk(encode_chunk(raw))
-    assert taken[-4:-1] == expected and taken[-1][0] == "s"
+    assert taken[-5:] == expected
     # A record added between two messages splits the batch; the order holds.
     d.room.message(ann, "input", orjson.loads(texts[0]), texts[0])
     cat = d.join("cat", 3)
@@ -673,7 +676,8 @@ def test_a_ticking_rooms_messages_are_kept_as_sent_and_stored_as_one_batch_a_tic
     header, records = d.journal()
     verification = Replay(header, taken + records, modes={"arena": d.room.mode}).verify()
     assert verification.ok, verification
-    for bad in ([["M", 0, [1], []]], [["M", 0, [1], [{"dx": 1}]]], [["M", 0, 1, 2]]):
+    for bad in ([["M", 0, [1], []]], [["M", 0, [1], [{"dx": 1}]]], [["M", 0, 1, 2]],
+                [["M", 0, [-1], ["x"]]], [["M", 0, ["1"], [{"type": "input"}]]]):
         with pytest.raises(ReplayError, match="damaged"):
             decode_chunk(encode_chunk(bad))
 

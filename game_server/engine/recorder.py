@@ -33,8 +33,8 @@ DROP = "d"  # ["d", ms, player]
 RESUME = "r"  # ["r", ms, player, ok]
 LEAVE = "l"  # ["l", ms, player, reason] (+ message, for an operator's kick)
 MESSAGE = "m"  # ["m", ms, player, kind, obj]
-# (A ticking room stores the messages of a tick as one ["M", ms, [player...], [obj...]],
-# `BATCH` in games/contract.py, read back as their "m" records: every reader sees those.)
+# (A ticking room stores its messages and steps as runs, `BATCH` in games/contract.py, read
+# back as their "m" and "s" records: every reader sees those.)
 STEP = "s"  # ["s", ms, steps]
 TIMER = "t"  # ["t", ms, name]
 TERMINATE = "x"  # ["x", ms, grace]
@@ -158,9 +158,7 @@ class RoomRecording:
         if recorder is not None and recorder.dropped:  # the writer gave up: stop appending
             self._journal = None
             return
-        if recorder.sent:  # type: ignore[union-attr]
-            recorder.seal()  # type: ignore[union-attr]  # the messages since the last tick
-        recorder.pending += b'["s",%d,%d],' % (stamp, steps)  # type: ignore[union-attr]
+        recorder.step(stamp, steps)  # type: ignore[union-attr]
 
     def _journal_hash(self) -> None:
         """Record the state's hash after this tick (and, every `snapshot_every` hashes, the

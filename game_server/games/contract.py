@@ -104,47 +104,57 @@ def decode_message(kind: str, spec: MessageSpec, obj: dict[str, Any]) -> Any:
 # -- the journal's buffer -----------------------------------------------------------------------
 
 
-#: A stored run of client messages received at one time: ["M", ms, [player...], [obj...]], read
-#: back as one `["m", ms, player, obj["type"], obj]` record per message (`expand_batches`).
+#: A stored run of a ticking room's client messages and ticks:
+#: ["M", ms, [who...], [item...]], where `who` is a player id and `item` the message it sent,
+#: or `who` is minus a tick's steps and `item` that tick's time (ms); a message's time is the
+#: last tick's before it (`ms` before the first). Read back as one `["m", ms, player,
+#: obj["type"], obj]` or `["s", ms, steps]` record each (`expand_batches`).
 BATCH = "M"
 
 
 class JournalBuffer:
     """A match journal's records as a room appends them, until its writer takes them.
 
-    The records a busy room makes most cost it the least. A ticking room's client messages are
-    kept as the text each client sent (`sent`, a `str` per message, with its sender in
-    `senders`, both free of anything the garbage collector tracks) and encoded as one batch
-    record per tick (`seal`, `BATCH`): two list appends per input, where encoding each as its
-    own record cost the server more than all the rest of recording. A tick's steps, and an
-    event-driven room's messages, are encoded as JSON the moment they are made and appended to
-    `pending` (each followed by a comma). Every other record is appended whole to `records`
-    with `add`, after the runs of encoded ones before it (a `bytes` item), so the order holds;
-    a whole record may still be filled in after it was added (a join's outcome), until it is
-    taken. Sealing a batch early (at `add`, `take_raw`, `peek`) only splits it: the order and
-    the times are the same.
+    The records a busy room makes most cost it the least. A ticking room keeps its client
+    messages as the text each client sent and its ticks as their times (`sent`, one `str`
+    each, who in `senders`: nothing the garbage collector tracks), two list appends apiece,
+    and encodes them as one `BATCH` record when they are taken (`seal`): encoding each input
+    as its own record cost the server more than all the rest of recording. An event-driven
+    room's messages are encoded the moment they come and appended to `pending` (each followed
+    by a comma). Every other record is appended whole to `records` with `add`, after what was
+    kept before it (the batch sealed, a `bytes` item), so the order holds; a whole record may
+    still be filled in after it was added (a join's outcome), until it is taken. Sealing early
+    (at `add`, `take_raw`, `peek`) only splits a batch: the order and the times are the same.
     """
 
-    __slots__ = ("records", "pending", "dropped", "stamp", "senders", "sent")
+    __slots__ = ("records", "pending", "dropped", "stamp", "since", "senders", "sent")
 
     def __init__(self) -> None:
         self.records: list[Any] = []
         self.pending = bytearray()
         #: The writer gave up on this journal (an outage): the room stops appending.
         self.dropped = False
-        #: The time (journal ms) of the messages in `senders` and `sent`.
+        #: The time (journal ms) of a message kept now; `since`: at the batch's start.
         self.stamp = 0
+        self.since = 0
         self.senders: list[int] = []
         self.sent: list[str] = []
 
+    def step(self, stamp: int, steps: int) -> None:
+        """A tick of `steps` steps at `stamp` (ms), kept after the messages before it."""
+        self.senders.append(-steps)
+        self.sent.append(str(stamp))
+        self.stamp = stamp
+
     def seal(self) -> None:
-        """Encode the messages kept since the last seal as one `BATCH` record in `pending`."""
+        """Encode the messages and ticks kept so far as one `BATCH` record in `pending`."""
         sent = self.sent
         if sent:
             self.pending += b'["M",%d,%b,[%b]],' % (
-                self.stamp, _dumps(self.senders), ",".join(sent).encode())
+                self.since, _dumps(self.senders), ",".join(sent).encode())
             self.senders = []
             self.sent = []
+        self.since = self.stamp
 
     def add(self, record: list[Any]) -> None:
         """Append one whole record, after the encoded ones before it."""
@@ -207,10 +217,18 @@ def expand_batches(records: list[Any]) -> list[Any]:
                 or len(record[2]) != len(record[3]):
             raise ValueError("a batch of messages is malformed")
         ms = record[1]
-        for player, obj in zip(record[2], record[3], strict=True):
-            if type(obj) is not dict or type(obj.get("type")) is not str:
+        for who, item in zip(record[2], record[3], strict=True):
+            if type(who) is not int:
+                raise ValueError("a batch's entry names no player")
+            if who < 0:  # a tick: its steps, its time
+                if type(item) is not int:
+                    raise ValueError("a batched tick has no time")
+                out.append(["s", item, -who])
+                ms = item
+            elif type(item) is not dict or type(item.get("type")) is not str:
                 raise ValueError("a batched message has no type")
-            out.append(["m", ms, player, obj["type"], obj])
+            else:
+                out.append(["m", ms, who, item["type"], item])
     return out
 
 
@@ -445,13 +463,13 @@ class RoomRules:
             # replay feeds it at the same point, so coalescing happens the same way). Inline,
             # ten times per player and second: a ticking room's time is its last tick's (the
             # order, not the millisecond, is what a replay needs), its messages are kept as
-            # their text and encoded once a tick (`JournalBuffer`), and a journal its writer
+            # their text and encoded when taken (`JournalBuffer`), and a journal its writer
             # dropped is let go at the next tick or event.
             if self.ticking:
                 stamp = self._journal_stamp
-                if stamp != journal.stamp:
+                if stamp != journal.stamp:  # time passed with no tick kept (the harness)
                     journal.seal()
-                    journal.stamp = stamp
+                    journal.stamp = journal.since = stamp
                 journal.senders.append(player_id)
                 journal.sent.append(text if type(text) is str
                                     else message_text(kind, obj, text))
