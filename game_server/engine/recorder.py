@@ -122,6 +122,7 @@ class RoomRecording:
     game: Game
     journal_id: str | None
     _journal: Recorder | None
+    _journal_kept: list[Any] | None
     _identities: Mapping[int, Any]
     _departed: Mapping[int, Any]
     _monotonic: Callable[[], float]
@@ -148,6 +149,7 @@ class RoomRecording:
         self._next_hash = self._hash_every
         self._hashes = 0
         self._journal = recorder
+        self._journal_kept = recorder.kept if ticking else None
         self.journal_id = str(header["id"])
 
     def _journal_ms(self) -> int:
@@ -156,7 +158,7 @@ class RoomRecording:
     def _journal_step(self, stamp: int, steps: int) -> None:
         recorder = self._journal
         if recorder is not None and recorder.dropped:  # the writer gave up: stop appending
-            self._journal = None
+            self._journal = self._journal_kept = None
             return
         recorder.step(stamp, steps)  # type: ignore[union-attr]
 
@@ -165,7 +167,7 @@ class RoomRecording:
         state itself). A game whose state cannot be taken stops the recording, not the game."""
         recorder = self._journal
         if recorder is None or recorder.dropped:
-            self._journal = None
+            self._journal = self._journal_kept = None
             return
         ticks = self.ticks
         every = self._hash_every
@@ -176,7 +178,7 @@ class RoomRecording:
             log.exception("room %s: the game's state cannot be journaled; recording stops",
                           self.id)
             recorder.dropped = True
-            self._journal = None
+            self._journal = self._journal_kept = None
             return
         recorder.add([HASH, ticks, hash_json(encoded)])
         self._hashes += 1
@@ -190,7 +192,7 @@ class RoomRecording:
         recorder = self._journal
         if recorder is None:
             return
-        self._journal = None
+        self._journal = self._journal_kept = None
         if not recorder.dropped:
             try:
                 recorder.add([SNAPSHOT, self.ticks,

@@ -177,6 +177,7 @@ class Room(RoomJournal, RoomSpectating, RoomClock, RoomRules):
         # The match journal (engine/recorder.py): None when not recording, so that every
         # recorded call costs one attribute test when it is off.
         self._journal: Recorder | None = None
+        self._journal_kept: list[Any] | None = None  # a ticking room's: what inputs go to
         #: The id of this match's journal while or after it is recorded (None: not recorded).
         self.journal_id: str | None = None
         if journal is not None:

@@ -104,8 +104,7 @@ class RoomClock:
             counters.steps_dropped += steps - self._max_catchup
             steps = self._max_catchup
         if self._journal is not None:
-            self._journal_stamp = stamp = int((now - self._journal_t0) * 1000)
-            self._journal_step(stamp, steps)
+            self._journal_step(int((now - self._journal_t0) * 1000), steps)
         if not self.run_steps(steps, now):
             return 0
         if steps > 1:

@@ -116,49 +116,52 @@ class JournalBuffer:
     """A match journal's records as a room appends them, until its writer takes them.
 
     The records a busy room makes most cost it the least. A ticking room keeps its client
-    messages as the text each client sent and its ticks as their times (`sent`, one `str`
-    each, who in `senders`: nothing the garbage collector tracks), two list appends apiece,
-    and encodes them as one `BATCH` record when they are taken (`seal`): encoding each input
-    as its own record cost the server more than all the rest of recording. An event-driven
-    room's messages are encoded the moment they come and appended to `pending` (each followed
-    by a comma). Every other record is appended whole to `records` with `add`, after what was
-    kept before it (the batch sealed, a `bytes` item), so the order holds; a whole record may
-    still be filled in after it was added (a join's outcome), until it is taken. Sealing early
-    (at `add`, `take_raw`, `peek`) only splits a batch: the order and the times are the same.
+    messages as the text each client sent and its ticks as their times, in one flat list
+    (`kept`: who, then the text; a tick is minus its steps, then its time), and the list is
+    encoded as one `BATCH` record when it is taken (`seal`). A message then costs the room two
+    appends to a list it holds itself, and nothing the garbage collector tracks: encoding each
+    input as its own record, or touching more objects per input, cost the server more than all
+    the rest of recording (an input arrives with every cache cold). An event-driven room's
+    messages are encoded the moment they come and appended to `pending` (each followed by a
+    comma). Every other record is appended whole to `records` with `add`, after what was kept
+    before it (sealed into a `bytes` item), so the order holds; a whole record may still be
+    filled in after it was added (a join's outcome), until it is taken. Sealing early (at
+    `add`, `take_raw`, `peek`) only splits a batch: the order and the times are the same.
     """
 
-    __slots__ = ("records", "pending", "dropped", "stamp", "since", "senders", "sent")
+    __slots__ = ("records", "pending", "dropped", "kept", "stamp", "since")
 
     def __init__(self) -> None:
         self.records: list[Any] = []
         self.pending = bytearray()
         #: The writer gave up on this journal (an outage): the room stops appending.
         self.dropped = False
-        #: The time (journal ms) of a message kept now; `since`: at the batch's start.
+        #: A ticking room's messages and ticks since the last seal (the room appends to this
+        #: very list, which is never replaced).
+        self.kept: list[int | str] = []
+        #: The time (journal ms) of the last tick kept; `since`: at the batch's start.
         self.stamp = 0
         self.since = 0
-        self.senders: list[int] = []
-        self.sent: list[str] = []
 
     def step(self, stamp: int, steps: int) -> None:
         """A tick of `steps` steps at `stamp` (ms), kept after the messages before it."""
-        self.senders.append(-steps)
-        self.sent.append(str(stamp))
+        kept = self.kept
+        kept.append(-steps)
+        kept.append(str(stamp))
         self.stamp = stamp
 
     def seal(self) -> None:
         """Encode the messages and ticks kept so far as one `BATCH` record in `pending`."""
-        sent = self.sent
-        if sent:
+        kept = self.kept
+        if kept:
             self.pending += b'["M",%d,%b,[%b]],' % (
-                self.since, _dumps(self.senders), ",".join(sent).encode())
-            self.senders = []
-            self.sent = []
+                self.since, _dumps(kept[0::2]), ",".join(kept[1::2]).encode())  # type: ignore[arg-type]
+            kept.clear()
         self.since = self.stamp
 
     def add(self, record: list[Any]) -> None:
         """Append one whole record, after the encoded ones before it."""
-        if self.sent:
+        if self.kept:
             self.seal()
         if self.pending:
             self.records.append(bytes(self.pending))
@@ -168,7 +171,7 @@ class JournalBuffer:
     def take_raw(self) -> list[Any]:
         """Everything appended since the last take, as stored: whole records and runs of
         encoded ones (`bytes`); `encoded_records` makes them one JSON array."""
-        if self.sent:
+        if self.kept:
             self.seal()
         if self.pending:
             self.records.append(bytes(self.pending))
@@ -183,7 +186,7 @@ class JournalBuffer:
 
     def peek(self) -> list[list[Any]]:
         """What `take` would give, left in place (the operator console's recent messages)."""
-        if self.sent:
+        if self.kept:
             self.seal()
         raw = list(self.records)
         if self.pending:
@@ -339,7 +342,9 @@ class RoomRules:
     # The match journal's recorder (engine/recorder.py) while the room records, else None; a
     # subclass that records sets it and provides `_journal_ms`.
     _journal: Any = None
-    _journal_stamp = 0  # a ticking room's last tick, in journal milliseconds
+    # A ticking room's `JournalBuffer.kept` while it records (else None): what a message is
+    # appended to, held by the room itself so an input touches nothing more.
+    _journal_kept: list[Any] | None = None
 
     HOOKS = ("on_join_attempt", "on_join", "on_leave", "on_drop", "on_resume", "on_timer",
              "on_terminate", "on_dispose")
@@ -378,7 +383,7 @@ class RoomRules:
         is set). A journal its writer gave up on (`dropped`) is let go here."""
         journal = self._journal
         if journal.dropped:
-            self._journal = None
+            self._journal = self._journal_kept = None
             return
         journal.add([code, self._journal_ms(), *items])
 
@@ -457,26 +462,19 @@ class RoomRules:
         body = fast(obj) if fast is not None else None
         if body is None:
             body = decode_message(kind, spec, obj)  # the fast decoder has had its go
-        journal = self._journal
-        if journal is not None:
-            # Valid, from a seated player: journaled as the client sent it, at receipt (a
-            # replay feeds it at the same point, so coalescing happens the same way). Inline,
-            # ten times per player and second: a ticking room's time is its last tick's (the
-            # order, not the millisecond, is what a replay needs), its messages are kept as
-            # their text and encoded when taken (`JournalBuffer`), and a journal its writer
-            # dropped is let go at the next tick or event.
-            if self.ticking:
-                stamp = self._journal_stamp
-                if stamp != journal.stamp:  # time passed with no tick kept (the harness)
-                    journal.seal()
-                    journal.stamp = journal.since = stamp
-                journal.senders.append(player_id)
-                journal.sent.append(text if type(text) is str
-                                    else message_text(kind, obj, text))
-            else:
-                pending = journal.pending
-                pending += _dumps(("m", self._journal_ms(), player_id, kind, obj))
-                pending += b","
+        # Valid, from a seated player: journaled as the client sent it, at receipt (a replay
+        # feeds it at the same point, so coalescing happens the same way), and a journal its
+        # writer dropped is let go at the next tick or event. Inline, ten times per player and
+        # second, a ticking room keeps the text and who sent it (`JournalBuffer`); its time is
+        # the last tick's (the order, not the millisecond, is what a replay needs).
+        kept = self._journal_kept
+        if kept is not None:
+            kept.append(player_id)
+            kept.append(text if type(text) is str else message_text(kind, obj, text))
+        elif self._journal is not None:  # an event-driven room: encoded now, with its time
+            pending = self._journal.pending
+            pending += _dumps(("m", self._journal_ms(), player_id, kind, obj))
+            pending += b","
         latest = self._latest.get(kind)
         if latest is not None:
             # latest_only in a ticking room: handed to the game in the next tick, next to the

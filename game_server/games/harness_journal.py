@@ -44,6 +44,8 @@ class HarnessRecording:
     _next_player_id: int
     _header: dict[str, Any] | None
     _journal: Any
+    _journal_kept: list[Any] | None
+    ticking: bool
 
     def _start_journal(self, seed: int, hash_every: int, snapshot_every: int | None) -> None:
         """Record from now on (`GameHarness(record=True)`): the header, an empty journal."""
@@ -60,6 +62,7 @@ class HarnessRecording:
             "snapshot_every": self._snapshot_every,
         }
         self._journal = JournalBuffer()
+        self._journal_kept = self._journal.kept if self.ticking else None
 
     def join(self, name: str, user: int | None = None,
              fields: Mapping[str, Any] | None = None) -> int:
@@ -83,10 +86,6 @@ class HarnessRecording:
         return record[5]
 
     def _journal_ms(self) -> int:
-        return int(self.room.now * 1000)
-
-    @property
-    def _journal_stamp(self) -> int:  # type: ignore[override]
         return int(self.room.now * 1000)
 
     def _journal_hash(self) -> None:

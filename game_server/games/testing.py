@@ -264,7 +264,7 @@ class GameHarness(HarnessRecording, HarnessWire, RoomRules):
         if not self.ticking:
             raise ValueError(f"mode {self.spec.name!r} does not tick")
         if self._journal is not None:
-            self._record("s", 1)
+            self._journal.step(self._journal_ms(), 1)  # kept with the messages, as a room does
         if self._latest:
             self._deliver_latest()
         self.game.on_step(1.0 / self.tick_rate)
