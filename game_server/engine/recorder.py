@@ -155,13 +155,6 @@ class RoomRecording:
     def _journal_ms(self) -> int:
         return int((self._monotonic() - self._journal_t0) * 1000)
 
-    def _journal_step(self, stamp: int, steps: int) -> None:
-        recorder = self._journal
-        if recorder is not None and recorder.dropped:  # the writer gave up: stop appending
-            self._journal = self._journal_kept = None
-            return
-        recorder.step(stamp, steps)  # type: ignore[union-attr]
-
     def _journal_hash(self) -> None:
         """Record the state's hash after this tick (and, every `snapshot_every` hashes, the
         state itself). A game whose state cannot be taken stops the recording, not the game."""

@@ -37,7 +37,7 @@ class RoomClock:
     replay's steps, the state sent after an event, the delivery of a state to the fanout."""
 
     # What the room provides (engine/room.py), besides `fail`, `_journal_hash`,
-    # `_journal_step`, `_deliver_latest` and `_latest` (RoomRules, RoomRecording).
+    # `_deliver_latest` and `_latest` (RoomRules, RoomRecording).
     id: str
     game: Game
     ticking: bool
@@ -103,8 +103,10 @@ class RoomClock:
             stats.dropped_steps += steps - self._max_catchup
             counters.steps_dropped += steps - self._max_catchup
             steps = self._max_catchup
-        if self._journal is not None:
-            self._journal_step(int((now - self._journal_t0) * 1000), steps)
+        kept = self._journal_kept
+        if kept is not None:  # recording: the tick kept as minus its steps, then its time
+            kept.append(-steps)
+            kept.append(str(int((now - self._journal_t0) * 1000)))
         if not self.run_steps(steps, now):
             return 0
         if steps > 1:

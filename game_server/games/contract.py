@@ -129,7 +129,7 @@ class JournalBuffer:
     `add`, `take_raw`, `peek`) only splits a batch: the order and the times are the same.
     """
 
-    __slots__ = ("records", "pending", "dropped", "kept", "stamp", "since")
+    __slots__ = ("records", "pending", "dropped", "kept", "since")
 
     def __init__(self) -> None:
         self.records: list[Any] = []
@@ -139,25 +139,29 @@ class JournalBuffer:
         #: A ticking room's messages and ticks since the last seal (the room appends to this
         #: very list, which is never replaced).
         self.kept: list[int | str] = []
-        #: The time (journal ms) of the last tick kept; `since`: at the batch's start.
-        self.stamp = 0
+        #: The time (journal ms) of the batch's start: the last tick kept before it.
         self.since = 0
 
     def step(self, stamp: int, steps: int) -> None:
-        """A tick of `steps` steps at `stamp` (ms), kept after the messages before it."""
+        """A tick of `steps` steps at `stamp` (ms), kept after the messages before it (a room
+        appends the same two items itself, engine/room_clock.py)."""
         kept = self.kept
         kept.append(-steps)
         kept.append(str(stamp))
-        self.stamp = stamp
 
     def seal(self) -> None:
         """Encode the messages and ticks kept so far as one `BATCH` record in `pending`."""
         kept = self.kept
-        if kept:
-            self.pending += b'["M",%d,%b,[%b]],' % (
-                self.since, _dumps(kept[0::2]), ",".join(kept[1::2]).encode())  # type: ignore[arg-type]
-            kept.clear()
-        self.since = self.stamp
+        if not kept:
+            return
+        who = kept[0::2]
+        self.pending += b'["M",%d,%b,[%b]],' % (
+            self.since, _dumps(who), ",".join(kept[1::2]).encode())  # type: ignore[arg-type]
+        for i in range(len(who) - 1, -1, -1):  # the next batch starts at the last tick
+            if who[i] < 0:  # type: ignore[operator]
+                self.since = int(kept[2 * i + 1])
+                break
+        kept.clear()
 
     def add(self, record: list[Any]) -> None:
         """Append one whole record, after the encoded ones before it."""
@@ -464,7 +468,7 @@ class RoomRules:
             body = decode_message(kind, spec, obj)  # the fast decoder has had its go
         # Valid, from a seated player: journaled as the client sent it, at receipt (a replay
         # feeds it at the same point, so coalescing happens the same way), and a journal its
-        # writer dropped is let go at the next tick or event. Inline, ten times per player and
+        # writer dropped is let go at its next hash or record. Inline, ten times per player and
         # second, a ticking room keeps the text and who sent it (`JournalBuffer`); its time is
         # the last tick's (the order, not the millisecond, is what a replay needs).
         kept = self._journal_kept
