@@ -178,6 +178,7 @@ class ArenaServer:
             seats_held=lambda: self.matchmaker.player_count,
             seats_away=lambda: self.matchmaker.away_count,
             rooms=lambda: len(self.matchmaker.rooms()),
+            spectators=lambda: self.matchmaker.spectator_count,
         )
         # The match journal: written on its own timer, off every room's tick (--no-journal).
         self.journal: JournalWriter | None = None

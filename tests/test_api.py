@@ -26,7 +26,8 @@ async def test_healthz(client_factory) -> None:
     response = await c.request("GET", "/healthz")
     assert response.code == 200
     assert body(response) == {"status": "ok", "rooms": 0, "players_connected": 0,
-                              "seats_held": 0, "seats_connected": 0, "seats_away": 0}
+                              "seats_held": 0, "seats_connected": 0, "seats_away": 0,
+                              "spectators": 0}
 
 
 async def test_register_login_me_logout(client_factory) -> None:

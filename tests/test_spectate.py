@@ -82,6 +82,7 @@ async def test_a_spectator_watches_an_arena_room_without_taking_a_seat(server, p
     assert (watched["player"], watched["spectator"], watched["room"]) == (0, True, room.id)
     assert watched["state"] == room.game.view(SPECTATOR)
     assert room.player_count == 1 and room.spectator_count == 1
+    assert await _spectators_counted(server, people[0]) == (1, 1)  # /healthz, /metrics
     # The states go on, the same public bytes the player gets.
     state = await recv_until(eve, "state")
     assert state["tick"] > 0
@@ -103,6 +104,15 @@ async def test_a_spectator_watches_an_arena_room_without_taking_a_seat(server, p
     send(eve, type="leave")
     assert (await recv_until(eve, "left"))["reason"] == "leave"
     assert room.spectator_count == 0 and room._spectators is None
+    assert await _spectators_counted(server, people[0]) == (0, 0)
+
+
+async def _spectators_counted(server: ArenaServer, client: Browserless) -> tuple[int, float]:
+    """Spectators as `/healthz` and `/metrics` count them."""
+    health = orjson.loads((await client.http.fetch(server.url + "/healthz")).body)
+    text = (await client.http.fetch(server.url + "/metrics")).body.decode()
+    (line,) = [line for line in text.splitlines() if line.startswith("arena_spectators ")]
+    return health["spectators"], float(line.split()[1])
 
 
 @MODULE_LOOP

@@ -159,6 +159,11 @@ class Matchmaker:
         """Held seats (dropped players waiting to resume) in this process's rooms."""
         return sum(room.away_count for room in self._rooms.values())
 
+    @property
+    def spectator_count(self) -> int:
+        """Spectators watching this process's rooms (none of them in a seat)."""
+        return sum(room.spectator_count for room in self._rooms.values())
+
     # -- joining ------------------------------------------------------------------------------
 
     def join(

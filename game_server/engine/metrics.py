@@ -95,6 +95,8 @@ GAUGES = {
                         "is connected"),
     "seats_away": ("arena_seats_away", "Seats in this process's rooms whose player dropped "
                    "and may resume within --resume-grace"),
+    "spectators": ("arena_spectators", "Spectators watching this process's rooms (in no seat "
+                   "count: a spectator is not a player)"),
 }
 
 
@@ -142,13 +144,15 @@ class Metrics(TickObserver):
     """
 
     def __init__(self, *, players_connected: Callable[[], int], seats_held: Callable[[], int],
-                 rooms: Callable[[], int], seats_away: Callable[[], int]) -> None:
+                 rooms: Callable[[], int], seats_away: Callable[[], int],
+                 spectators: Callable[[], int] = lambda: 0) -> None:
         super().__init__()
         self.registry = CollectorRegistry()
         self._players_connected = players_connected
         self._seats_held = seats_held
         self._seats_away = seats_away
         self._rooms = rooms
+        self._spectators = spectators
         self.tick_duration = TickHistogram(TICK_BUCKETS)
         self.tick_lateness = TickHistogram(LATENESS_BUCKETS)
         self.registry.register(_CounterCollector(self.counters, self.counts, [
@@ -168,11 +172,12 @@ class Metrics(TickObserver):
             ["route"], buckets=HTTP_BUCKETS, registry=self.registry)
 
     def counts(self) -> dict[str, int]:
-        """Rooms, connected players and seats (taken, connected, away) now (the keys of
-        `GAUGES`)."""
+        """Rooms, connected players, seats (taken, connected, away) and spectators now (the
+        keys of `GAUGES`)."""
         held, away = self._seats_held(), self._seats_away()
         return {"rooms": self._rooms(), "players_connected": self._players_connected(),
-                "seats_held": held, "seats_connected": held - away, "seats_away": away}
+                "seats_held": held, "seats_connected": held - away, "seats_away": away,
+                "spectators": self._spectators()}
 
     def tick(self, *, duration: float, lateness: float, overrun: bool) -> None:
         self.tick_duration.observe(duration)

@@ -23,7 +23,8 @@ class XsrfHandler(JsonHandler):
 
 class HealthHandler(JsonHandler):
     """`GET /healthz`: liveness, with the counts `/metrics` exports as gauges: rooms,
-    connected players (open game sockets) and held seats (a dropped player's included)."""
+    connected players (open game sockets), held seats (a dropped player's included) and
+    spectators."""
 
     async def prepare(self) -> None:
         pass  # no session lookup: health checks must not touch the database
