@@ -60,10 +60,11 @@ HASH_SECONDS = 5  # a ticking room's default interval between state hashes
 class Recorder(JournalBuffer):
     """One room's journal while it runs.
 
-    The room appends records (`JournalBuffer`, games/contract.py: client messages and tick
-    steps encoded as they come, the rest whole); the writer takes them once per flush
-    (`take_raw`). `closed` is set when the room has ended (its `summary` set then): the writer
-    stores what is left and ends the journal. The writer sets `dropped` when it gives up on
+    The room appends records (`JournalBuffer`, games/contract.py: a ticking room's inputs and
+    ticks to the flat list it holds, an event-driven room's messages encoded as they come, the
+    rest whole); the writer takes them once per flush (`take_raw`, which seals the list).
+    `closed` is set when the room has ended (its `summary` set then): the writer stores what is
+    left and ends the journal. The writer sets `dropped` when it gives up on
     this journal (a storage outage, a full queue): the room stops recording.
     """
 

@@ -1,13 +1,12 @@
 """The process's journal writer: takes each room's records off its `Recorder` on a timer of its
 own, compresses them into chunks and writes them to storage in order, never on a room's tick.
 
-Rooms only append to a list (engine/recorder.py). Every `flush_interval` seconds (a quarter
-second by default: records freed sooner leave less memory for the ticks to wade through, which
-bench.journal_tick measured at a quarter of recording's tick cost) the writer swaps
-every recorder's list out, encodes the batches on a worker thread (orjson and zlib: the event
-loop never waits on compression, and zlib lets go of the GIL while it works) and queues one
-storage write per chunk. A single task writes the queue in order, so each journal's chunks
-arrive in sequence and its end comes last.
+Rooms only append to lists (engine/recorder.py). Every `flush_interval` seconds (one by
+default) the writer takes every recorder's records (`take_raw`: what a ticking room kept is
+sealed into one batch record then), compresses each room's batch on a worker thread (zlib lets
+go of the GIL while it works, so the event loop never waits on compression) and queues one
+storage write per chunk; a flush's chunks are stored with one storage call. A single task
+writes the queue in order, so each journal's chunks arrive in sequence and its end comes last.
 
 Recording never costs a game anything: when storage fails a write, or the queue of encoded
 bytes not yet written would pass `max_queue_bytes`, that journal is dropped (its recorder's
