@@ -17,7 +17,7 @@ PORT   ?= 8888
 PIP_INSTALL := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip install --quiet --quiet \
                --disable-pip-version-check
 
-.PHONY: run test lint bots bench capacity locust clean
+.PHONY: run test lint bots bench probe capacity locust clean
 
 $(BIN)/python:
 	@echo "Setting up $(VENV) (first run only; takes a minute)"
@@ -64,6 +64,11 @@ bots: $(RUN_STAMP)
 # Arena against the transport floor (bench/floor.py): make bench ARGS="--rounds 5"
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.floor $(ARGS)
+
+# Timers inside the game servers a command starts (bench/probe.py):
+# make probe ARGS="-- -m bench.floor --players 400 --rounds 1"
+probe: $(BENCH_STAMP)
+	$(BIN)/python -m bench.probe $(ARGS)
 
 # How many players one server process holds (bench/capacity.py, locust): make capacity
 capacity: $(BENCH_STAMP)

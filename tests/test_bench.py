@@ -185,6 +185,28 @@ def test_broadcast_runs_and_compares_with_the_floor():
     assert "x the floor" in done.stdout
 
 
+def test_probe_times_functions_inside_the_servers_a_command_starts(tmp_path: Path):
+    from bench.probe import collect
+    message = "game_server.games.contract:RoomRules.message"
+    tick = "game_server.engine.room_clock:RoomClock.tick"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.probe", "--out", str(tmp_path / "probe"),
+         "--function", message, "--function", tick, "--function", "game_server.nosuch:f",
+         "--", "-m", "bench.floor", "--players", "10", "--servers", "arena",
+         "--rounds", "1", "--seconds", "2", "--warm-runs", "0", "--warmup", "1", "--no-pin",
+         "--out", str(tmp_path / "floor")],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    (server,) = collect(tmp_path / "probe").values()  # the game server, not its load generator
+    assert server["processes"] == 1 and server["absent"] == ["game_server.nosuch:f"]
+    # Ten players sending ten inputs a second for the 2 s window and more: every one timed.
+    assert server["functions"][message]["calls"] >= 100
+    assert server["functions"][message]["seconds"] > 0
+    assert server["functions"][tick]["calls"] >= 40  # 20 ticks a second
+    assert f"{message}: [0] " in done.stdout and "[0] has no game_server.nosuch:f" in done.stdout
+
+
 def test_realistic_state_is_an_encoded_state_of_about_the_size_asked():
     data = realistic_state(290)
     msg = json.loads(data)
