@@ -686,7 +686,7 @@ def test_a_ticking_rooms_messages_and_ticks_are_kept_as_sent_and_stored_as_one_b
 
 
 def test_a_message_without_its_text_is_kept_as_its_encoded_object() -> None:
-    from game_server.games.contract import message_text
+    from game_server.games.journal_buffer import message_text
     assert orjson.loads(message_text("input", {"dx": 1})) == {"dx": 1, "type": "input"}
     assert message_text("input", {}, b'{"type":"input"}') == '{"type":"input"}'
     assert message_text("input", {}, '{"type": "input"}') == '{"type": "input"}'

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import orjson
 
 from game_server.games.api import Game, GameSpec, Outcome
-from game_server.games.contract import JournalBuffer
+from game_server.games.journal_buffer import JournalBuffer
 from game_server.games.state import full_state, hash_json, state_json
 
 log = logging.getLogger("arena.room")
@@ -33,7 +33,7 @@ DROP = "d"  # ["d", ms, player]
 RESUME = "r"  # ["r", ms, player, ok]
 LEAVE = "l"  # ["l", ms, player, reason] (+ message, for an operator's kick)
 MESSAGE = "m"  # ["m", ms, player, kind, obj]
-# (A ticking room stores its messages and steps as runs, `BATCH` in games/contract.py, read
+# (A ticking room stores its messages and steps as runs, `BATCH` in games/journal_buffer.py, read
 # back as their "m" and "s" records: every reader sees those.)
 STEP = "s"  # ["s", ms, steps]
 TIMER = "t"  # ["t", ms, name]
@@ -60,7 +60,7 @@ HASH_SECONDS = 5  # a ticking room's default interval between state hashes
 class Recorder(JournalBuffer):
     """One room's journal while it runs.
 
-    The room appends records (`JournalBuffer`, games/contract.py: a ticking room's inputs and
+    The room appends records (`JournalBuffer`, games/journal_buffer.py: a ticking room's inputs and
     ticks to the flat list it holds, an event-driven room's messages encoded as they come, the
     rest whole); the writer takes them once per flush (`take_raw`, which seals the list).
     `closed` is set when the room has ended (its `summary` set then): the writer stores what is

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from game_server.games.contract import JournalBuffer
+from game_server.games.journal_buffer import JournalBuffer
 from game_server.games.state import full_state, normalized, state_hash
 from protocol.errors import ErrorCode, ProtocolError
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from game_server.games.contract import encoded_records, expand_batches
+from game_server.games.journal_buffer import encoded_records, expand_batches
 
 EXPORT_MAGIC = b"arena-journal"
 EXPORT_VERSION = 1
@@ -38,7 +38,7 @@ class ReplayError(Exception):
 
 def encode_chunk(records: list[Any]) -> bytes:
     """Records as one stored chunk: lists of JSON-able items, and runs of records a room's
-    `JournalBuffer` (games/contract.py) encoded as they came (`bytes`)."""
+    `JournalBuffer` (games/journal_buffer.py) encoded as they came (`bytes`)."""
     return zlib.compress(encoded_records(records), CHUNK_LEVEL)
 
 
