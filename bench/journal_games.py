@@ -24,14 +24,13 @@ from typing import Any
 
 import orjson
 
-from bench.tick import Bot
+from bench.tick import Member, NullConnection
 from client.dice_brain import decide
 from game_server.engine.recorder import MemorySink, Recorder
 from game_server.engine.room import Room
 from game_server.games.api import GameSpec
 from game_server.games.dice import dice_spec
 from game_server.journal.codec import encode_chunk
-from protocol.closes import CloseCode
 
 
 class _Timer:
@@ -90,40 +89,27 @@ def _row_bytes(recorder: Recorder) -> int:
     return len(orjson.dumps(recorder.header)) + len(orjson.dumps(recorder.summary or {}))
 
 
-class FrameConnection:
-    """A member's connection that keeps the frames it is sent (a bot reads them back)."""
+class FrameConnection(NullConnection):
+    """A member's connection that also keeps the frames it is sent (a bot reads them back)."""
 
     __slots__ = ("frames",)
 
     def __init__(self) -> None:
+        super().__init__()
         self.frames: list[bytes] = []
 
     def send(self, data: bytes) -> None:
+        super().send(data)
         self.frames.append(data)
 
     def send_state(self, data: bytes, limit: int) -> bool:
         self.frames.append(data)
-        return True
-
-    def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
-        pass
-
-    def backlog(self) -> int:
-        return 0
-
-    def lag(self, now: float) -> float:
-        return 0.0
+        return super().send_state(data, limit)
 
 
-class Player:
-    """A seated bot: its identity and the connection that keeps what it was sent."""
-
-    def __init__(self, i: int) -> None:
-        self.identity = Bot(i, f"p{i}")
-        self.connection = FrameConnection()
-
-    def on_room_left(self, room: Room, reason: str) -> None:
-        pass
+def seated_bot(i: int) -> Member:
+    """A seated bot whose connection keeps what it was sent."""
+    return Member(i, FrameConnection())
 
 
 # A turn-based match: the player on turn, or None once the match is over; and that player's
@@ -146,7 +132,7 @@ def _turn_based(spec: GameSpec, options: dict[str, Any], seats: int, matches: in
         room = Room(f"{spec.name}-{n}", spec, seed=seed + n, options=options, scheduler=timers,
                     monotonic=lambda t=timers: t.now, wall=lambda t=timers: 1.7e9 + t.now,
                     journal=sink)
-        players = [room.join(Player(i)) for i in range(seats)]
+        players = [room.join(seated_bot(i)) for i in range(seats)]
         (recorder,) = sink.recorders
         chunks: list[int] = []
         next_move = pace
@@ -217,12 +203,12 @@ def lantern(players: int, seconds: float, flush: float, size: int = 32,
     timers = Timers()
     sink = MemorySink()
     rooms: dict[str, Room] = {}
-    members: dict[str, list[Player]] = {}
+    members: dict[str, list[Member]] = {}
     for name, journal in (("off", None), ("on", sink)):
         rooms[name] = Room(f"lantern-{name}", spec, seed=seed, options={"size": size},
                            scheduler=timers, monotonic=lambda: timers.now,
                            wall=lambda: 1.7e9 + timers.now, journal=journal)
-        members[name] = [Player(i) for i in range(players)]
+        members[name] = [seated_bot(i) for i in range(players)]
     ids = {name: [rooms[name].join(m) for m in members[name]] for name in rooms}
     (recorder,) = sink.recorders
     rng = random.Random(seed)

@@ -55,9 +55,11 @@ class Bot:
 
 
 class Member:
-    def __init__(self, i: int) -> None:
+    """A seated bot: its identity and its connection (a `NullConnection` unless given one)."""
+
+    def __init__(self, i: int, connection: NullConnection | None = None) -> None:
         self.identity = Bot(i, f"p{i}")
-        self.connection = NullConnection()
+        self.connection = connection if connection is not None else NullConnection()
 
     def on_room_left(self, room: Room, reason: str) -> None:
         pass

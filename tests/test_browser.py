@@ -134,6 +134,18 @@ async def guest_login(page: Any, base: str, name: str) -> None:
         await page.click("#guest-form button[type=submit]")
 
 
+async def canvas_colours(page: Any) -> int:
+    """How many distinct colours the page's game canvas shows (sampled): many once a world is
+    drawn, one or two for a blank frame."""
+    return int(await page.evaluate("""() => {
+        const c = document.getElementById('game');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        const seen = new Set();
+        for (let i = 0; i < d.length; i += 4 * 97) seen.add(d[i] << 16 | d[i+1] << 8 | d[i+2]);
+        return seen.size;
+    }"""))
+
+
 async def play(page: Any, base: str, query: str = "mode=arena") -> dict[str, Any]:
     await page.goto(f"{base}/play?{query}")
     await page.wait_for_function(
@@ -237,14 +249,7 @@ async def test_quick_play_draws_moves_and_shows_others(server: ArenaServer,
 
         # the canvas is drawn: many distinct colours, not a blank frame
         await page.wait_for_function("window.arena.frames > 10")
-        colours = await page.evaluate("""() => {
-            const c = document.getElementById('game');
-            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-            const seen = new Set();
-            for (let i = 0; i < d.length; i += 4 * 97) seen.add(d[i] << 16 | d[i+1] << 8 | d[i+2]);
-            return seen.size;
-        }""")
-        assert colours > 5
+        assert await canvas_colours(page) > 5
 
         # steering moves the player: right, then down
         start = await page.evaluate("window.arena.me()")

@@ -19,7 +19,7 @@ from game_server.games import api as games_api
 from game_server.storage.passwords import PasswordHasher
 from tests import test_browser
 from tests.conftest import make_config
-from tests.test_browser import guest_login, screenshot_dir
+from tests.test_browser import canvas_colours, guest_login, screenshot_dir
 
 browser = test_browser.browser
 new_page = test_browser.new_page
@@ -148,14 +148,7 @@ async def test_an_arena_room_is_played_back_on_its_canvas(server: ArenaServer,
     assert not await page.is_visible("#chat-form")
     # The others, drawn where the recording had them, at the replay's own pace.
     await page.wait_for_function("window.arena.others().length >= 2 && window.arena.frames > 10")
-    colours = await page.evaluate("""() => {
-        const c = document.getElementById('game');
-        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-        const seen = new Set();
-        for (let i = 0; i < d.length; i += 4 * 97) seen.add(d[i] << 16 | d[i+1] << 8 | d[i+2]);
-        return seen.size;
-    }""")
-    assert colours > 5
+    assert await canvas_colours(page) > 5
     await page.screenshot(path=str(screenshot_dir() / "replay-arena.png"))
     # Paused, the world holds still; scrubbed back, it is the room at the start again.
     await page.click("#replay-play") if await page.evaluate(

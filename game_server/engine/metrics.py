@@ -145,7 +145,7 @@ class Metrics(TickObserver):
 
     def __init__(self, *, players_connected: Callable[[], int], seats_held: Callable[[], int],
                  rooms: Callable[[], int], seats_away: Callable[[], int],
-                 spectators: Callable[[], int] = lambda: 0) -> None:
+                 spectators: Callable[[], int]) -> None:
         super().__init__()
         self.registry = CollectorRegistry()
         self._players_connected = players_connected

@@ -125,10 +125,8 @@ def message_text(kind: str, obj: Mapping[str, Any], text: str | bytes | None = N
 
 
 def expand_batches(records: list[Any]) -> list[Any]:
-    """`records` with each `BATCH` record read back as its messages' own records, in order;
-    `ValueError` for a malformed batch."""
-    if not any(type(r) is list and r and r[0] == BATCH for r in records):
-        return records
+    """`records` with each `BATCH` record read back as its messages' and ticks' own records, in
+    order; `ValueError` for a malformed batch."""
     out: list[Any] = []
     for record in records:
         if type(record) is not list or not record or record[0] != BATCH:
